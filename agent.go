@@ -1,0 +1,307 @@
+// agent.go: the agent, the process that runs on every host.
+//
+// An agent owns everything else: the state store and the log that orders
+// writes into it (servers), its own services and checks (local.go), and the
+// HTTP (http.go) and DNS (dns.go) interfaces. newAgent builds and starts all
+// of it; Shutdown stops it in reverse order.
+//
+// Writes: every change to the store is a command given to Agent.apply,
+// which places it in the log and applies it to the store (store.go). A
+// single server's log is, for now, an in-memory counter; Raft (raft.go) will
+// take its place and make it replicated and durable, without changing the
+// callers.
+//
+// Concurrency: the agent's fields are set in newAgent and not changed after,
+// except those guarded by logMu (the log position). Each subsystem documents
+// its own discipline; background goroutines stop when shutdownCh closes and
+// are waited for through wg.
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Tombstone GC, as Consul's: a tombstone is reaped once older than the TTL;
+// the age is tracked at the granularity of one mark per period.
+const (
+	tombstoneTTL         = 15 * time.Minute
+	tombstoneGranularity = 30 * time.Second
+)
+
+// Agent is one miniconsul agent.
+type Agent struct {
+	cfg    *Config
+	logger *slog.Logger
+	nodeID string
+	start  time.Time
+
+	store *Store
+	logMu sync.Mutex
+	index uint64 // last log index handed out; guarded by logMu
+
+	local *localState
+
+	httpServer    *http.Server
+	httpListeners []net.Listener
+	dnsServers    []*dnsServer
+	dnsListeners  []net.Addr // the UDP address each DNS server answers on
+
+	shutdownOnce sync.Once
+	shutdownCh   chan struct{}
+	wg           sync.WaitGroup
+}
+
+// newAgent starts an agent: every listener is bound and serving when it
+// returns, so a caller (or a test) can use the agent at once.
+func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
+	if !cfg.Server {
+		return nil, errors.New("client mode is not available yet: run with -server or -dev")
+	}
+	a := &Agent{
+		cfg:        cfg,
+		logger:     logger,
+		nodeID:     cfg.NodeID,
+		start:      time.Now(),
+		store:      newStore(),
+		shutdownCh: make(chan struct{}),
+	}
+	if a.nodeID == "" {
+		a.nodeID = newUUID()
+	}
+	a.local = newLocalState(a)
+	if err := a.listen(); err != nil {
+		a.Shutdown()
+		return nil, err
+	}
+	if err := a.registerSelf(); err != nil {
+		a.Shutdown()
+		return nil, err
+	}
+	a.wg.Add(1)
+	go a.reapTombstones()
+	logger.Info("agent started", "node", cfg.NodeName, "datacenter", cfg.Datacenter,
+		"http", a.HTTPAddrs(), "dns", a.DNSAddrs())
+	return a, nil
+}
+
+// listen binds the HTTP and DNS listeners on every client address and starts
+// serving them. Port 0 (used by tests) picks a free port; -1 disables.
+func (a *Agent) listen() error {
+	if a.cfg.Ports.HTTP >= 0 {
+		for _, ip := range a.cfg.Addresses.HTTP {
+			ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.HTTP)))
+			if err != nil {
+				return fmt.Errorf("HTTP listener: %w", err)
+			}
+			a.httpListeners = append(a.httpListeners, ln)
+		}
+		a.httpServer = newHTTPServer(a)
+		for _, ln := range a.httpListeners {
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				if err := a.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					a.logger.Error("HTTP server stopped", "addr", ln.Addr(), "error", err)
+				}
+			}()
+		}
+	}
+	if a.cfg.Ports.DNS >= 0 {
+		for _, ip := range a.cfg.Addresses.DNS {
+			addr := net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.DNS))
+			pc, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return fmt.Errorf("DNS listener: %w", err)
+			}
+			// With port 0 the TCP listener takes the port UDP was given.
+			ln, err := net.Listen("tcp", pc.LocalAddr().String())
+			if err != nil {
+				pc.Close()
+				return fmt.Errorf("DNS listener: %w", err)
+			}
+			d := newDNSServer(a.cfg, a.store, a.logger)
+			d.serve(pc, ln)
+			a.dnsServers = append(a.dnsServers, d)
+			a.dnsListeners = append(a.dnsListeners, pc.LocalAddr())
+		}
+	}
+	return nil
+}
+
+// HTTPAddrs lists the addresses the HTTP API listens on.
+func (a *Agent) HTTPAddrs() []string {
+	var out []string
+	for _, ln := range a.httpListeners {
+		out = append(out, ln.Addr().String())
+	}
+	return out
+}
+
+// DNSAddrs lists the addresses the DNS interface answers on (UDP and TCP).
+func (a *Agent) DNSAddrs() []string {
+	var out []string
+	for _, addr := range a.dnsListeners {
+		out = append(out, addr.String())
+	}
+	return out
+}
+
+// serverAddr is this server's RPC address, as status/leader reports it.
+func (a *Agent) serverAddr() string {
+	return net.JoinHostPort(a.cfg.AdvertiseAddr, strconv.Itoa(a.cfg.Ports.Server))
+}
+
+// apply puts a command in the log and applies it: the only way the agent
+// changes the store. A single server's log is a counter held under logMu,
+// which also keeps commands in log order as they reach the store.
+func (a *Agent) apply(cmd *command) (applyResult, error) {
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
+	a.index++
+	return a.store.apply(a.index, cmd), nil
+}
+
+// restoreSnapshot replaces the store with a snapshot (PUT /v1/snapshot).
+// The log continues above both its own position and the snapshot's, so
+// indexes keep growing.
+func (a *Agent) restoreSnapshot(r io.Reader) error {
+	a.logMu.Lock()
+	err := a.store.restore(r)
+	if err == nil {
+		a.index = max(a.index, a.store.snapshot().index)
+	}
+	a.logMu.Unlock()
+	if err != nil {
+		return err
+	}
+	a.logger.Info("restored state from a snapshot", "index", a.store.snapshot().index)
+	// The restored catalog may lack this agent's own registrations: put them
+	// back, as anti-entropy would.
+	if err := a.registerSelf(); err != nil {
+		return err
+	}
+	return a.local.syncAll()
+}
+
+// registerSelf puts the agent's node in the catalog, as Consul does: the
+// node with its addresses and meta, the "consul" service on servers, and
+// the serfHealth check (the gossip layer's view of the node: always passing
+// for a lone server).
+func (a *Agent) registerSelf() error {
+	req := a.nodeRegistration()
+	if a.cfg.Server {
+		req.Service = &Service{
+			ID: "consul", Service: "consul", Port: a.cfg.Ports.Server,
+			Meta: map[string]string{
+				"version": consulVersion, "raft_version": "3",
+				"serf_protocol_current": "2", "serf_protocol_min": "1", "serf_protocol_max": "5",
+				"non_voter": "false", "read_replica": "false", "grpc_port": "-1", "grpc_tls_port": "-1",
+			},
+		}
+	}
+	req.Check = &HealthCheck{
+		CheckID: "serfHealth", Name: "Serf Health Status", Status: healthPassing,
+		Output: "Agent alive and reachable",
+	}
+	res, err := a.apply(&command{Type: cmdRegister, Register: req})
+	if err == nil {
+		err = res.err
+	}
+	if err != nil {
+		return fmt.Errorf("registering the agent's node: %w", err)
+	}
+	return nil
+}
+
+// nodeRegistration is the catalog registration of this agent's node alone.
+func (a *Agent) nodeRegistration() *RegisterRequest {
+	meta := map[string]string{"consul-network-segment": "", "consul-version": consulVersion}
+	for k, v := range a.cfg.NodeMeta {
+		meta[k] = v
+	}
+	addr := a.cfg.AdvertiseAddr
+	return &RegisterRequest{
+		Datacenter: a.cfg.Datacenter, ID: a.nodeID, Node: a.cfg.NodeName, Address: addr,
+		TaggedAddresses: map[string]string{"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
+		NodeMeta:        meta,
+	}
+}
+
+// reapTombstones is the leader's tombstone GC: it remembers the log index at
+// each granularity tick, and reaps tombstones older than the TTL through
+// the log, like any other write.
+func (a *Agent) reapTombstones() {
+	defer a.wg.Done()
+	type mark struct {
+		at    time.Time
+		index uint64
+	}
+	var marks []mark
+	tick := time.NewTicker(tombstoneGranularity)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.shutdownCh:
+			return
+		case now := <-tick.C:
+			marks = append(marks, mark{now, a.store.snapshot().index})
+			reapTo := uint64(0)
+			for len(marks) > 0 && now.Sub(marks[0].at) >= tombstoneTTL {
+				reapTo = marks[0].index
+				marks = marks[1:]
+			}
+			if reapTo > 0 && hasTombstonesUpTo(a.store.snapshot(), reapTo) {
+				if _, err := a.apply(&command{Type: cmdReapTombstones, ReapIndex: reapTo}); err != nil {
+					a.logger.Warn("tombstone reap failed", "error", err)
+				}
+			}
+		}
+	}
+}
+
+func hasTombstonesUpTo(st *state, idx uint64) bool {
+	found := false
+	st.tombstones.each(func(_ string, at uint64) bool {
+		found = at <= idx
+		return !found
+	})
+	return found
+}
+
+// Shutdown stops the agent and waits for its goroutines. It is safe to call
+// more than once.
+func (a *Agent) Shutdown() {
+	a.shutdownOnce.Do(func() {
+		close(a.shutdownCh)
+		if a.httpServer != nil {
+			a.httpServer.Close() // ends blocking queries at once
+		} else {
+			for _, ln := range a.httpListeners {
+				ln.Close()
+			}
+		}
+		for _, d := range a.dnsServers {
+			d.shutdown()
+		}
+		a.local.stop()
+		a.wg.Wait()
+	})
+}
+
+// newUUID returns a random (version 4) UUID, the form of Consul's IDs.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

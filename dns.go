@@ -1,0 +1,966 @@
+// dns.go: Consul's DNS interface, served by every agent on UDP and TCP.
+//
+// A query flows one way, and nothing is kept between queries:
+//
+//	datagram or TCP frame → parse (header, one question, EDNS0 OPT)
+//	  → resolve the name against one store snapshot → build the answer → send
+//
+// Names, all under the configured domain (default "consul."):
+//
+//	[<tag>.]<service>.service[.<dc>]         A, AAAA, SRV, ANY: healthy instances
+//	_<service>._<tag|tcp>[.service][.<dc>]   RFC 2782 SRV form ("tcp": any tag)
+//	<node>.node[.<dc>]                       A, AAAA, ANY, TXT (node meta, RFC 1464)
+//	<hex-ip>.addr[.<dc>]                     the address spelled in hex
+//	<ip>.in-addr.arpa, <ip>.ip6.arpa         PTR to <node>.node.<dc>.<domain>
+//
+// The protocol, as Consul speaks it:
+//   - RFC 1035: the message format; UDP answers fit in 512 bytes, longer ones
+//     are cut and get the TC bit (§4.2.1); TCP frames carry a two-byte length
+//     prefix, several queries per connection (§4.2.2).
+//   - RFC 2782: SRV records with priority 1, weight from the instance's
+//     Weights, and the target's address in the additional section.
+//   - RFC 6891: EDNS0; the OPT record is echoed and the client's UDP size
+//     honoured up to 4096 bytes.
+//   - RFC 2308: a missing name is NXDOMAIN, a name without the asked type is
+//     NOERROR with no answer; both carry the zone's SOA in the authority
+//     section, so that resolvers cache them for the SOA's minimum TTL.
+//
+// There are no recursors: names outside the domain, and reverse names of
+// unknown addresses, are REFUSED, so that a stub resolver asks its next server.
+//
+// Concurrency: a query reads the store snapshot current when it arrives
+// (lock-free, so Consul's allow_stale is always in effect) and shares nothing
+// mutable but atomic counters and the case-folding index, an immutable value
+// swapped atomically. UDP is served by a fixed set of goroutines
+// (2×GOMAXPROCS, at most 16), each with its own descriptor of the socket,
+// reading and answering inline: there is no internal queue, so under overload
+// queries wait only in the kernel's bounded socket buffer, which drops the
+// excess, and none is answered after its client gave up. TCP gets one
+// goroutine per connection, at most dnsMaxTCPConns (extra connections are
+// closed at once), with idle and write deadlines. shutdown closes sockets and
+// connections, then waits for every goroutine.
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+const (
+	dnsMinUDPSize      = 512  // RFC 1035 §4.2.1
+	dnsMaxUDPSize      = 4096 // cap on the client's EDNS0 size, and what we advertise (RFC 6891 §6.2.5)
+	dnsMaxTCPConns     = 256
+	dnsTCPIdleTimeout  = 10 * time.Second // RFC 7766 §6.2.3: seconds, not minutes
+	dnsTCPWriteTimeout = 5 * time.Second
+
+	dnsRCodeBadVers = dnsmessage.RCode(16) // RFC 6891 §6.1.3, high bits carried in the OPT record
+)
+
+// dnsServer answers DNS queries from the store.
+type dnsServer struct {
+	cfg    *Config
+	store  *Store
+	logger *slog.Logger
+
+	domain      string // cfg.Domain in lower case, ending with "."
+	dotDomain   string // "." + domain
+	dc          string // cfg.Datacenter in lower case
+	nodeTTL     uint32
+	serviceTTL  map[string]uint32 // lower-case service name → TTL in seconds
+	ttlPrefixes []dnsTTLPrefix    // the "prefix*" entries of ServiceTTL ("*" too), longest first
+	answerLimit int               // records in a 512-byte UDP answer
+	soaName     dnsmessage.Name
+	soaNS       dnsmessage.Name
+	soaMbox     dnsmessage.Name
+
+	fold atomic.Pointer[dnsFoldIndex]
+
+	wg       sync.WaitGroup
+	tcpSlots chan struct{} // a token per open TCP connection
+	mu       sync.Mutex
+	sockets  []net.PacketConn      // the UDP socket and its duplicates; guarded by mu
+	ln       net.Listener          // guarded by mu
+	conns    map[net.Conn]struct{} // open TCP connections; guarded by mu
+	closed   bool                  // shutdown has begun; guarded by mu
+
+	malformed atomic.Uint64 // queries that did not parse: dropped, or answered FORMERR
+	dropped   atomic.Uint64 // answers that could not be sent
+	shed      atomic.Uint64 // TCP connections closed at once, over dnsMaxTCPConns
+}
+
+type dnsTTLPrefix struct {
+	prefix string
+	ttl    uint32
+}
+
+func newDNSServer(cfg *Config, store *Store, logger *slog.Logger) *dnsServer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	domain := strings.TrimSuffix(strings.ToLower(cfg.Domain), ".") + "."
+	if domain == "." {
+		domain = "consul."
+	}
+	d := &dnsServer{
+		cfg: cfg, store: store, logger: logger,
+		domain:      domain,
+		dotDomain:   "." + domain,
+		dc:          strings.ToLower(cfg.Datacenter),
+		nodeTTL:     dnsSeconds(cfg.DNS.NodeTTL),
+		serviceTTL:  map[string]uint32{},
+		answerLimit: cfg.DNS.UDPAnswerLimit,
+		soaName:     dnsmessage.MustNewName(domain),
+		soaNS:       dnsmessage.MustNewName("ns." + domain),
+		soaMbox:     dnsmessage.MustNewName("hostmaster." + domain),
+		tcpSlots:    make(chan struct{}, dnsMaxTCPConns),
+		conns:       map[net.Conn]struct{}{},
+	}
+	if d.answerLimit <= 0 {
+		d.answerLimit = 3
+	}
+	for name, ttl := range cfg.DNS.ServiceTTL {
+		name = strings.ToLower(name)
+		if p, ok := strings.CutSuffix(name, "*"); ok {
+			d.ttlPrefixes = append(d.ttlPrefixes, dnsTTLPrefix{p, dnsSeconds(ttl)})
+		} else {
+			d.serviceTTL[name] = dnsSeconds(ttl)
+		}
+	}
+	slices.SortFunc(d.ttlPrefixes, func(a, b dnsTTLPrefix) int { return len(b.prefix) - len(a.prefix) })
+	return d
+}
+
+func dnsSeconds(t time.Duration) uint32 {
+	return uint32(min(max(t/time.Second, 0), 1<<31-1)) // RFC 2181 §8: TTLs fit in 31 bits
+}
+
+// serviceTTLFor is Consul's service_ttl: the service's own entry, else the
+// longest matching "prefix*", of which "*" is the shortest.
+func (d *dnsServer) serviceTTLFor(name string) uint32 {
+	if ttl, ok := d.serviceTTL[name]; ok {
+		return ttl
+	}
+	for _, p := range d.ttlPrefixes {
+		if strings.HasPrefix(name, p.prefix) {
+			return p.ttl
+		}
+	}
+	return 0
+}
+
+// --- serving ---
+
+// serve starts answering on pc (UDP, a *net.UDPConn) and ln (TCP); either
+// may be nil.
+func (d *dnsServer) serve(pc net.PacketConn, ln net.Listener) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	if uc, ok := pc.(*net.UDPConn); ok {
+		d.sockets = append(d.sockets, uc)
+		// More workers than that only contend, and each idle one wakes for
+		// every datagram.
+		for i := range min(2*runtime.GOMAXPROCS(0), 16) {
+			sock := uc
+			if i > 0 {
+				sock = d.dupSocketLocked(uc)
+			}
+			d.wg.Add(1)
+			go d.serveUDP(sock)
+		}
+	} else if pc != nil {
+		d.logger.Error("dns: not serving UDP: not a UDP socket", "type", fmt.Sprintf("%T", pc))
+	}
+	if ln != nil {
+		d.ln = ln
+		d.wg.Add(1)
+		go d.acceptTCP(ln)
+	}
+}
+
+// shutdown closes the sockets and every TCP connection, and returns once
+// every goroutine of the server has ended.
+func (d *dnsServer) shutdown() {
+	d.mu.Lock()
+	if !d.closed {
+		d.closed = true
+		for _, pc := range d.sockets {
+			pc.Close()
+		}
+		if d.ln != nil {
+			d.ln.Close()
+		}
+		for c := range d.conns {
+			c.Close()
+		}
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+func (d *dnsServer) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
+// dupSocketLocked returns a duplicate descriptor of a UDP socket, or uc
+// itself when there can be none. Go serialises the reads, and the writes, of
+// one descriptor, and handing its lock between goroutines costs more than a
+// query; with a descriptor each, the kernel spreads the datagrams.
+func (d *dnsServer) dupSocketLocked(uc *net.UDPConn) *net.UDPConn {
+	f, err := uc.File()
+	if err != nil {
+		return uc
+	}
+	defer f.Close()
+	dup, err := net.FilePacketConn(f)
+	if err != nil {
+		return uc
+	}
+	d.sockets = append(d.sockets, dup)
+	if udp, ok := dup.(*net.UDPConn); ok {
+		return udp
+	}
+	return uc
+}
+
+// serveUDP reads queries and answers each inline.
+func (d *dnsServer) serveUDP(uc *net.UDPConn) {
+	defer d.wg.Done()
+	s := &dnsScratch{}
+	buf := make([]byte, 65535)
+	for {
+		n, addr, err := uc.ReadFromUDPAddrPort(buf) // which, unlike ReadFrom, does not allocate
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || d.isClosed() {
+				return
+			}
+			d.logger.Warn("dns: reading UDP", "error", err)
+			continue
+		}
+		frame := d.respond(s, buf[:n], false)
+		if frame == nil {
+			continue
+		}
+		if _, err := uc.WriteToUDPAddrPort(frame[2:], addr); err != nil {
+			d.dropped.Add(1)
+			d.logger.Warn("dns: sending UDP answer", "error", err)
+		}
+	}
+}
+
+func (d *dnsServer) acceptTCP(ln net.Listener) {
+	defer d.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || d.isClosed() {
+				return
+			}
+			// Out of descriptors, typically: let some close, as net/http does.
+			d.logger.Warn("dns: accepting TCP connection", "error", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		select {
+		case d.tcpSlots <- struct{}{}:
+		default:
+			d.shed.Add(1)
+			c.Close()
+			continue
+		}
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			c.Close()
+			return
+		}
+		d.conns[c] = struct{}{}
+		d.wg.Add(1)
+		d.mu.Unlock()
+		go d.serveTCP(c)
+	}
+}
+
+// serveTCP answers the queries of one connection in order (RFC 1035 §4.2.2,
+// RFC 7766 §6.2.1) until the client closes it or stays idle too long.
+func (d *dnsServer) serveTCP(c net.Conn) {
+	defer func() {
+		d.mu.Lock()
+		delete(d.conns, c)
+		d.mu.Unlock()
+		c.Close()
+		<-d.tcpSlots
+		d.wg.Done()
+	}()
+	s := &dnsScratch{}
+	var prefix [2]byte
+	var msg []byte
+	for {
+		c.SetReadDeadline(time.Now().Add(dnsTCPIdleTimeout))
+		if _, err := io.ReadFull(c, prefix[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(prefix[:]))
+		if cap(msg) < n {
+			msg = make([]byte, n)
+		}
+		msg = msg[:n]
+		if _, err := io.ReadFull(c, msg); err != nil {
+			d.malformed.Add(1)
+			return
+		}
+		frame := d.respond(s, msg, true)
+		if frame == nil {
+			continue
+		}
+		c.SetWriteDeadline(time.Now().Add(dnsTCPWriteTimeout))
+		if _, err := c.Write(frame); err != nil {
+			d.dropped.Add(1)
+			d.logger.Debug("dns: sending TCP answer", "error", err)
+			return
+		}
+	}
+}
+
+// --- one query ---
+
+// dnsScratch is a serving goroutine's reusable memory.
+type dnsScratch struct {
+	out     []byte
+	name    []byte
+	labels  []string
+	insts   []dnsInstance
+	answers []dnsRR
+	seen    map[string]struct{}
+}
+
+// dnsInstance is a service instance that passed the health filter.
+type dnsInstance struct {
+	node    *Node
+	svc     *Service
+	warning bool
+}
+
+// dnsRR is an answer record; its owner is always the question's name.
+type dnsRR struct {
+	typ    dnsmessage.Type // A, AAAA, CNAME, PTR, SRV, TXT or SOA
+	ttl    uint32
+	addr   netip.Addr // A, AAAA; for SRV, the target's address
+	target string     // CNAME, PTR, SRV: an absolute name that packs
+	txt    string
+	port   uint16
+	weight uint16
+	glue   bool // SRV: the first with its target, whose address goes in the additional section
+}
+
+// dnsResult is how a question was resolved; the records are in dnsScratch.answers.
+type dnsResult struct {
+	rcode dnsmessage.RCode
+	aa    bool // the name is in our zone: an authoritative answer
+	soa   bool // the SOA goes in the authority section (RFC 2308 §2.1, §2.2)
+	addrs bool // address records, which ARecordLimit caps
+}
+
+// dnsEDNS is what a query's OPT record said (RFC 6891 §6.1.3).
+type dnsEDNS struct {
+	present bool
+	size    int
+	version uint8
+	do      bool
+}
+
+// respond answers one query message. It returns the response framed for TCP
+// in s.out, a two-byte length (RFC 1035 §4.2.2) then the message, or nil when
+// the query gets no response at all.
+func (d *dnsServer) respond(s *dnsScratch, query []byte, tcp bool) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil || h.Response {
+		// No header to answer, or an answer: replying could start a loop.
+		d.malformed.Add(1)
+		return nil
+	}
+	reply := dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode,
+		RecursionDesired: h.RecursionDesired, CheckingDisabled: h.CheckingDisabled}
+	if h.OpCode != 0 {
+		reply.RCode = dnsmessage.RCodeNotImplemented
+		return d.pack(s, reply, nil, 0, false, dnsEDNS{})
+	}
+	q, err := p.Question()
+	if err == nil {
+		if err = p.SkipQuestion(); err == dnsmessage.ErrSectionDone {
+			err = nil
+		} else if err == nil {
+			err = errors.New("several questions") // which nobody answers (RFC 9619)
+		}
+	}
+	var edns dnsEDNS
+	if err == nil {
+		edns, err = dnsParseEDNS(&p)
+	}
+	if err != nil {
+		d.malformed.Add(1)
+		reply.RCode = dnsmessage.RCodeFormatError
+		return d.pack(s, reply, nil, 0, false, dnsEDNS{})
+	}
+	if edns.present && edns.version != 0 {
+		reply.RCode = dnsRCodeBadVers
+		return d.pack(s, reply, &q, 0, false, edns)
+	}
+
+	res := d.resolve(s, d.store.snapshot(), &q)
+	reply.RCode, reply.Authoritative = res.rcode, res.aa
+	if d.logger.Enabled(context.Background(), slog.LevelDebug) {
+		d.logger.Debug("dns: query", "name", q.Name.String(), "type", q.Type.String(),
+			"tcp", tcp, "rcode", res.rcode.String(), "answers", len(s.answers))
+	}
+	return d.packTruncated(s, reply, &q, res, edns, tcp)
+}
+
+// dnsParseEDNS skips the answer and authority sections of a query and reads
+// its OPT record, if any.
+func dnsParseEDNS(p *dnsmessage.Parser) (e dnsEDNS, err error) {
+	if err = p.SkipAllAnswers(); err == nil {
+		err = p.SkipAllAuthorities()
+	}
+	for err == nil {
+		var h dnsmessage.ResourceHeader
+		if h, err = p.AdditionalHeader(); err != nil {
+			break
+		}
+		if h.Type == dnsmessage.TypeOPT {
+			if e.present {
+				return e, errors.New("several OPT records") // RFC 6891 §6.1.1
+			}
+			e = dnsEDNS{present: true, size: int(h.Class), version: uint8(h.TTL >> 16), do: h.TTL&0x8000 != 0}
+		}
+		err = p.SkipAdditional()
+	}
+	if err == dnsmessage.ErrSectionDone {
+		err = nil
+	}
+	return e, err
+}
+
+// packTruncated builds the response, cutting the answers to the count and
+// size limits of the transport.
+func (d *dnsServer) packTruncated(s *dnsScratch, h dnsmessage.Header, q *dnsmessage.Question, res dnsResult, edns dnsEDNS, tcp bool) []byte {
+	n := len(s.answers)
+	if res.addrs && d.cfg.DNS.ARecordLimit > 0 {
+		n = min(n, d.cfg.DNS.ARecordLimit)
+	}
+	maxSize := 65535
+	if !tcp {
+		maxSize = dnsMinUDPSize
+		if edns.present {
+			maxSize = min(max(edns.size, dnsMinUDPSize), dnsMaxUDPSize)
+		}
+		// Consul's udp_answer_limit, for 512-byte answers. It sets TC only
+		// with enable_truncate: by default clients take a few records rather
+		// than ask again over TCP.
+		if maxSize == dnsMinUDPSize && n > d.answerLimit {
+			n = d.answerLimit
+			h.Truncated = d.cfg.DNS.EnableTruncate
+		}
+	}
+	if out := d.pack(s, h, q, n, res.soa, edns); len(out)-2 <= maxSize {
+		return out
+	}
+	// Keep as many answers as fit, found by bisection since the size grows
+	// with their number. RFC 1035 §4.2.1: a cut UDP answer has TC.
+	h.Truncated = !tcp
+	lo, hi := 0, n-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if len(d.pack(s, h, q, mid, res.soa, edns))-2 <= maxSize {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return d.pack(s, h, q, lo, res.soa, edns)
+}
+
+// pack builds a response with the first n answers into s.out, after two
+// bytes for the TCP length. Names are compressed (RFC 1035 §4.1.4).
+func (d *dnsServer) pack(s *dnsScratch, h dnsmessage.Header, q *dnsmessage.Question, n int, soa bool, edns dnsEDNS) []byte {
+	extRCode := dnsmessage.RCode(0)
+	if h.RCode > 0xF {
+		extRCode, h.RCode = h.RCode, h.RCode&0xF // RFC 6891 §6.1.3
+	}
+	out, err := d.packSections(s, h, q, n, soa, edns, extRCode)
+	if err != nil {
+		// Only a record too long for its length field can get here.
+		d.logger.Warn("dns: building answer", "error", err)
+		h.RCode, h.Truncated = dnsmessage.RCodeServerFailure, false
+		out, _ = d.packSections(s, h, q, 0, false, dnsEDNS{}, 0)
+	}
+	binary.BigEndian.PutUint16(out, uint16(len(out)-2))
+	s.out = out
+	return out
+}
+
+func (d *dnsServer) packSections(s *dnsScratch, h dnsmessage.Header, q *dnsmessage.Question, n int, soa bool, edns dnsEDNS, extRCode dnsmessage.RCode) ([]byte, error) {
+	if cap(s.out) < dnsMinUDPSize {
+		s.out = make([]byte, 2, dnsMinUDPSize)
+	}
+	b := dnsmessage.NewBuilder(s.out[:2], h)
+	b.EnableCompression()
+	var err error
+	try := func(e error) { err = cmp.Or(err, e) } // the output is dropped after an error
+	try(b.StartQuestions())
+	if q != nil {
+		try(b.Question(*q))
+	}
+	try(b.StartAnswers())
+	for i := range s.answers[:n] {
+		try(d.packAnswer(&b, q.Name, &s.answers[i]))
+	}
+	try(b.StartAuthorities())
+	if soa {
+		try(d.packSOA(&b, d.soaName))
+	}
+	try(b.StartAdditionals())
+	for _, rr := range s.answers[:n] {
+		if !rr.glue {
+			continue
+		}
+		rh := dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName(rr.target), Class: dnsmessage.ClassINET, TTL: rr.ttl}
+		if rr.addr.Is4() {
+			try(b.AResource(rh, dnsmessage.AResource{A: rr.addr.As4()}))
+		} else {
+			try(b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: rr.addr.As16()}))
+		}
+	}
+	if edns.present {
+		var rh dnsmessage.ResourceHeader
+		rh.SetEDNS0(dnsMaxUDPSize, extRCode, edns.do) // RFC 3225 §3: DO is copied
+		try(b.OPTResource(rh, dnsmessage.OPTResource{}))
+	}
+	out, e := b.Finish()
+	try(e)
+	return out, err
+}
+
+func (d *dnsServer) packAnswer(b *dnsmessage.Builder, owner dnsmessage.Name, rr *dnsRR) error {
+	h := dnsmessage.ResourceHeader{Name: owner, Class: dnsmessage.ClassINET, TTL: rr.ttl}
+	switch rr.typ {
+	case dnsmessage.TypeA:
+		return b.AResource(h, dnsmessage.AResource{A: rr.addr.As4()})
+	case dnsmessage.TypeAAAA:
+		return b.AAAAResource(h, dnsmessage.AAAAResource{AAAA: rr.addr.As16()})
+	case dnsmessage.TypeCNAME:
+		return b.CNAMEResource(h, dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName(rr.target)})
+	case dnsmessage.TypePTR:
+		return b.PTRResource(h, dnsmessage.PTRResource{PTR: dnsmessage.MustNewName(rr.target)})
+	case dnsmessage.TypeSRV:
+		return b.SRVResource(h, dnsmessage.SRVResource{Priority: 1, Weight: rr.weight, Port: rr.port,
+			Target: dnsmessage.MustNewName(rr.target)})
+	case dnsmessage.TypeTXT:
+		var txt []string // RFC 1035 §3.3: character-strings of up to 255 bytes
+		for t := rr.txt; len(txt) == 0 || t != ""; {
+			n := min(len(t), 255)
+			txt, t = append(txt, t[:n]), t[n:]
+		}
+		return b.TXTResource(h, dnsmessage.TXTResource{TXT: txt})
+	default: // SOA, at the apex
+		return d.packSOA(b, owner)
+	}
+}
+
+func (d *dnsServer) packSOA(b *dnsmessage.Builder, owner dnsmessage.Name) error {
+	soa := d.cfg.DNS.SOA
+	// RFC 2308 §5: negative answers are cached for min(TTL, MINIMUM).
+	return b.SOAResource(dnsmessage.ResourceHeader{Name: owner, Class: dnsmessage.ClassINET, TTL: soa.MinTTL},
+		dnsmessage.SOAResource{NS: d.soaNS, MBox: d.soaMbox, Serial: uint32(time.Now().Unix()),
+			Refresh: soa.Refresh, Retry: soa.Retry, Expire: soa.Expire, MinTTL: soa.MinTTL})
+}
+
+// --- name resolution ---
+
+func (d *dnsServer) resolve(s *dnsScratch, st *state, q *dnsmessage.Question) dnsResult {
+	s.answers = s.answers[:0]
+	refused := dnsResult{rcode: dnsmessage.RCodeRefused}
+	nxdomain := dnsResult{rcode: dnsmessage.RCodeNameError, aa: true, soa: true}
+	nodata := dnsResult{aa: true, soa: true}
+	if q.Class != dnsmessage.ClassINET && q.Class != dnsmessage.ClassANY {
+		return refused
+	}
+	name := s.lowerName(q.Name) // RFC 4343: names compare case-insensitively
+	if strings.HasSuffix(name, ".in-addr.arpa.") || strings.HasSuffix(name, ".ip6.arpa.") {
+		return d.resolveReverse(s, st, name, q.Type)
+	}
+	if name != d.domain && !strings.HasSuffix(name, d.dotDomain) {
+		return refused
+	}
+	switch {
+	case q.Type == dnsmessage.TypeAXFR || q.Type == 251: // IXFR
+		return dnsResult{rcode: dnsmessage.RCodeNotImplemented, aa: true}
+	case name == d.domain && (q.Type == dnsmessage.TypeSOA || q.Type == dnsmessage.TypeALL):
+		s.answers = append(s.answers, dnsRR{typ: dnsmessage.TypeSOA, ttl: d.cfg.DNS.SOA.MinTTL})
+		return dnsResult{aa: true}
+	case name == d.domain:
+		return nodata
+	case strings.IndexByte(name, 0) >= 0:
+		return nxdomain // a NUL would reach into the store's composite keys
+	}
+
+	// The kind of lookup is the rightmost keyword: the datacenter follows
+	// it, the query precedes it. An SRV question may leave ".service" out of
+	// the RFC 2782 form.
+	labels := dnsSplitLabels(s.labels[:0], name[:len(name)-len(d.dotDomain)])
+	s.labels = labels
+	kind, parts, suffix := "", labels[:0], labels[:0]
+	for i := len(labels) - 1; i >= 0 && kind == ""; i-- {
+		switch l := labels[i]; {
+		case l == "service" || l == "node" || l == "addr":
+			kind, parts, suffix = l, labels[:i], labels[i+1:]
+		case q.Type == dnsmessage.TypeSRV && strings.HasPrefix(l, "_"):
+			kind, parts, suffix = "service", labels[:i+1], labels[i+1:]
+		}
+	}
+	if len(parts) == 0 || !d.localDatacenter(suffix) {
+		return nxdomain // for another datacenter too: Consul's "no path to datacenter"
+	}
+	var found bool
+	switch kind {
+	case "service":
+		service, tag := parts[len(parts)-1], strings.Join(parts[:len(parts)-1], ".")
+		if len(parts) == 2 && strings.HasPrefix(parts[0], "_") && strings.HasPrefix(parts[1], "_") {
+			service, tag = parts[0][1:], parts[1][1:]
+			if tag == "tcp" {
+				tag = "" // the protocol, not a tag: any instance
+			}
+		}
+		found = d.resolveService(s, st, service, tag, q.Type)
+	case "node":
+		found = d.resolveNode(s, st, strings.Join(parts, "."), q.Type)
+	case "addr":
+		found = len(parts) == 1 && d.resolveAddr(s, parts[0], q.Type)
+	}
+	switch {
+	case !found:
+		return nxdomain
+	case len(s.answers) == 0:
+		return nodata
+	}
+	return dnsResult{aa: true, addrs: q.Type != dnsmessage.TypeSRV && q.Type != dnsmessage.TypeTXT}
+}
+
+// localDatacenter reports whether the labels after the keyword name this
+// datacenter: none, "<dc>", or "<dc>.dc".
+func (d *dnsServer) localDatacenter(suffix []string) bool {
+	switch {
+	case len(suffix) == 0:
+		return true
+	case len(suffix) == 1, len(suffix) == 2 && suffix[1] == "dc":
+		return suffix[0] == d.dc
+	}
+	return false
+}
+
+// resolveService adds the records of a service's healthy instances in random
+// order; it reports false when there is none.
+func (d *dnsServer) resolveService(s *dnsScratch, st *state, service, tag string, qt dnsmessage.Type) bool {
+	insts := d.healthyInstances(s, st, service, tag)
+	if len(insts) == 0 {
+		return false
+	}
+	rand.Shuffle(len(insts), func(i, j int) { insts[i], insts[j] = insts[j], insts[i] })
+	ttl := d.serviceTTLFor(service)
+	clear(s.seen)
+	for _, in := range insts {
+		addr := cmp.Or(in.svc.Address, in.node.Address)
+		switch qt {
+		case dnsmessage.TypeSRV:
+			d.addSRV(s, in, ttl)
+		case dnsmessage.TypeA, dnsmessage.TypeAAAA, dnsmessage.TypeALL:
+			if s.firstSeen(addr) { // instances sharing an address make one record
+				dnsAddAddress(s, addr, qt, ttl)
+			}
+		}
+	}
+	return true
+}
+
+// healthyInstances lists the instances of a service carrying tag (if any),
+// leaving out the critical ones, and with only_passing the warning ones too.
+// Service names and tags match case-insensitively, as in Consul.
+func (d *dnsServer) healthyInstances(s *dnsScratch, st *state, service, tag string) []dnsInstance {
+	csns := st.checkServiceNodes(service)
+	if len(csns) == 0 {
+		for _, stored := range d.folded(st).services[service] {
+			csns = append(csns, st.checkServiceNodes(stored)...)
+		}
+	}
+	s.insts = s.insts[:0]
+	for _, c := range csns {
+		if tag != "" && !slices.ContainsFunc(c.Service.Tags, func(t string) bool { return strings.EqualFold(t, tag) }) {
+			continue
+		}
+		status := aggregateStatus(c.Checks)
+		if status == healthCritical || (status == healthWarning && d.cfg.DNS.OnlyPassing) {
+			continue
+		}
+		s.insts = append(s.insts, dnsInstance{node: c.Node, svc: c.Service, warning: status == healthWarning})
+	}
+	return s.insts
+}
+
+// addSRV adds an instance's SRV record (RFC 2782). The target is the node's
+// name, or <hex>.addr.<dc> when the service has an address of its own, or
+// the address itself when it is a host name.
+func (d *dnsServer) addSRV(s *dnsScratch, in dnsInstance, ttl uint32) {
+	weight := in.svc.Weights.Passing
+	if in.warning {
+		weight = in.svc.Weights.Warning
+	}
+	rr := dnsRR{typ: dnsmessage.TypeSRV, ttl: ttl, port: uint16(in.svc.Port), weight: uint16(min(max(weight, 0), 65535))}
+	own := in.svc.Address != "" && in.svc.Address != in.node.Address
+	addr := cmp.Or(in.svc.Address, in.node.Address)
+	ip, isIP := dnsParseIP(addr)
+	switch {
+	case !isIP:
+		rr.target = strings.TrimSuffix(addr, ".") + "."
+	case !own && dnsValidName(in.node.Node+".node."+d.dc+d.dotDomain):
+		rr.target = in.node.Node + ".node." + d.dc + d.dotDomain
+	default:
+		rr.target = dnsAddrLabel(ip) + ".addr." + d.dc + d.dotDomain
+	}
+	if dnsValidName(rr.target) {
+		rr.addr, rr.glue = ip, isIP && s.firstSeen(rr.target)
+		s.answers = append(s.answers, rr)
+	}
+}
+
+// dnsAddAddress adds the record for an address: A or AAAA when it is an IP
+// of the asked family, CNAME when it is a host name.
+func dnsAddAddress(s *dnsScratch, addr string, qt dnsmessage.Type, ttl uint32) {
+	if ip, ok := dnsParseIP(addr); ok {
+		dnsAddIP(s, ip, qt, ttl)
+	} else if target := strings.TrimSuffix(addr, ".") + "."; dnsValidName(target) {
+		s.answers = append(s.answers, dnsRR{typ: dnsmessage.TypeCNAME, ttl: ttl, target: target})
+	}
+}
+
+func dnsAddIP(s *dnsScratch, ip netip.Addr, qt dnsmessage.Type, ttl uint32) {
+	switch {
+	case ip.Is4() && (qt == dnsmessage.TypeA || qt == dnsmessage.TypeALL):
+		s.answers = append(s.answers, dnsRR{typ: dnsmessage.TypeA, ttl: ttl, addr: ip})
+	case ip.Is6() && (qt == dnsmessage.TypeAAAA || qt == dnsmessage.TypeALL):
+		s.answers = append(s.answers, dnsRR{typ: dnsmessage.TypeAAAA, ttl: ttl, addr: ip})
+	}
+}
+
+// resolveNode adds a node's address and, for TXT and ANY, its metadata.
+func (d *dnsServer) resolveNode(s *dnsScratch, st *state, name string, qt dnsmessage.Type) bool {
+	n := st.node(name)
+	if n == nil {
+		n = st.node(d.folded(st).nodes[name])
+	}
+	if n == nil {
+		return false
+	}
+	if qt == dnsmessage.TypeA || qt == dnsmessage.TypeAAAA || qt == dnsmessage.TypeALL {
+		dnsAddAddress(s, n.Address, qt, d.nodeTTL)
+	}
+	if qt == dnsmessage.TypeTXT || qt == dnsmessage.TypeALL {
+		for _, k := range slices.Sorted(maps.Keys(n.Meta)) {
+			s.answers = append(s.answers, dnsRR{typ: dnsmessage.TypeTXT, ttl: d.nodeTTL, txt: dnsMetaTXT(k, n.Meta[k])})
+		}
+	}
+	return true
+}
+
+// dnsMetaTXT spells a node meta pair as Consul does: RFC 1464's key=value,
+// or the value alone when the key starts with "rfc1035-".
+func dnsMetaTXT(key, value string) string {
+	if strings.HasPrefix(key, "rfc1035-") {
+		return value
+	}
+	lead, trail := len(key)-len(strings.TrimLeft(key, " ")), len(strings.TrimRight(key, " "))
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		// RFC 1464 §2: "`" quotes "`", "=", and the key's outer spaces.
+		if c := key[i]; c == '`' || c == '=' || (c == ' ' && (i < lead || i >= trail)) {
+			b.WriteByte('`')
+		}
+		b.WriteByte(key[i])
+	}
+	b.WriteByte('=')
+	b.WriteString(strings.ReplaceAll(value, "`", "``"))
+	return b.String()
+}
+
+// resolveAddr answers <hex>.addr: 8 hex digits for IPv4, 32 for IPv6.
+func (d *dnsServer) resolveAddr(s *dnsScratch, label string, qt dnsmessage.Type) bool {
+	ip, ok := dnsParseHexIP(label)
+	if ok {
+		dnsAddIP(s, ip, qt, d.nodeTTL)
+	}
+	return ok
+}
+
+// resolveReverse answers PTR questions for the addresses of known nodes with
+// <node>.node.<dc>.<domain>; the rest of the reverse zones is not ours.
+func (d *dnsServer) resolveReverse(s *dnsScratch, st *state, name string, qt dnsmessage.Type) dnsResult {
+	ip, ok := dnsParseReverse(name)
+	if !ok {
+		return dnsResult{rcode: dnsmessage.RCodeRefused}
+	}
+	for _, n := range st.nodeList() {
+		target := n.Node + ".node." + d.dc + d.dotDomain
+		if a, ok := dnsParseIP(n.Address); !ok || a != ip || !dnsValidName(target) {
+			continue
+		}
+		if qt == dnsmessage.TypePTR || qt == dnsmessage.TypeALL {
+			s.answers = append(s.answers, dnsRR{typ: dnsmessage.TypePTR, ttl: d.nodeTTL, target: target})
+		}
+		return dnsResult{aa: true}
+	}
+	return dnsResult{rcode: dnsmessage.RCodeRefused}
+}
+
+// --- names and addresses ---
+
+// dnsParseReverse reads the address of a whole in-addr.arpa or ip6.arpa name
+// in lower case (RFC 1035 §3.5, RFC 3596 §2.5).
+func dnsParseReverse(name string) (netip.Addr, bool) {
+	if rest, ok := strings.CutSuffix(name, ".in-addr.arpa."); ok {
+		l := strings.Split(rest, ".")
+		if len(l) != 4 {
+			return netip.Addr{}, false
+		}
+		ip, err := netip.ParseAddr(l[3] + "." + l[2] + "." + l[1] + "." + l[0])
+		return ip, err == nil && ip.Is4()
+	}
+	l := strings.Split(strings.TrimSuffix(name, ".ip6.arpa."), ".")
+	if len(l) != 32 {
+		return netip.Addr{}, false
+	}
+	var nibbles [32]byte
+	for i, nib := range l {
+		if len(nib) != 1 {
+			return netip.Addr{}, false
+		}
+		nibbles[31-i] = nib[0]
+	}
+	return dnsParseHexIP(string(nibbles[:]))
+}
+
+// dnsParseHexIP reads an address spelled in hex: 8 digits for IPv4, 32 for IPv6.
+func dnsParseHexIP(s string) (netip.Addr, bool) {
+	b, err := hex.DecodeString(s)
+	if err != nil || (len(b) != 4 && len(b) != 16) {
+		return netip.Addr{}, false
+	}
+	ip, _ := netip.AddrFromSlice(b)
+	return ip, true
+}
+
+// dnsAddrLabel spells an address in hex, for an .addr name.
+func dnsAddrLabel(ip netip.Addr) string { return hex.EncodeToString(ip.AsSlice()) }
+
+// dnsParseIP parses a catalog address; IPv4-mapped IPv6 counts as IPv4.
+func dnsParseIP(s string) (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(s)
+	return ip.Unmap().WithZone(""), err == nil
+}
+
+// dnsValidName reports whether an absolute name packs: labels of 1 to 63
+// bytes, 254 bytes in all (RFC 1035 §2.3.4).
+func dnsValidName(name string) bool {
+	if len(name) < 2 || len(name) > 254 || name[len(name)-1] != '.' {
+		return false
+	}
+	start := 0
+	for i := 0; i < len(name); i++ {
+		if name[i] == '.' {
+			if i == start || i-start > 63 {
+				return false
+			}
+			start = i + 1
+		}
+	}
+	return true
+}
+
+// dnsSplitLabels appends the labels of a relative name to dst.
+func dnsSplitLabels(dst []string, name string) []string {
+	for name != "" {
+		label, rest, _ := strings.Cut(name, ".")
+		dst, name = append(dst, label), rest
+	}
+	return dst
+}
+
+func (s *dnsScratch) lowerName(n dnsmessage.Name) string {
+	s.name = s.name[:0]
+	for _, c := range n.Data[:n.Length] {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		s.name = append(s.name, c)
+	}
+	return string(s.name)
+}
+
+// firstSeen reports whether key is new since the last clear(s.seen).
+func (s *dnsScratch) firstSeen(key string) bool {
+	if s.seen == nil {
+		s.seen = map[string]struct{}{}
+	}
+	_, seen := s.seen[key]
+	s.seen[key] = struct{}{}
+	return !seen
+}
+
+// dnsFoldIndex maps the lower-case spelling of the service and node names of
+// one state that are not in lower case to those names, so that a question
+// finds "Web" as "web". It is built on the first miss after each change.
+type dnsFoldIndex struct {
+	st       *state
+	services map[string][]string
+	nodes    map[string]string
+}
+
+func (d *dnsServer) folded(st *state) *dnsFoldIndex {
+	if f := d.fold.Load(); f != nil && f.st == st {
+		return f
+	}
+	f := &dnsFoldIndex{st: st, services: map[string][]string{}, nodes: map[string]string{}}
+	for name := range st.serviceTags() {
+		if l := strings.ToLower(name); l != name {
+			f.services[l] = append(f.services[l], name)
+		}
+	}
+	for _, n := range st.nodeList() {
+		if l := strings.ToLower(n.Node); l != n.Node && f.nodes[l] == "" {
+			f.nodes[l] = n.Node
+		}
+	}
+	d.fold.Store(f)
+	return f
+}

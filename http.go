@@ -1,0 +1,307 @@
+// http.go: Consul's HTTP API, the interface applications and tools use.
+//
+// Every agent serves /v1/... with Consul's paths, JSON field names, status
+// codes and headers, so Consul's own clients work unchanged (see
+// ../shared/COMPAT.md). A request flows:
+//
+//	net/http → endpoint (method check) → handler
+//	  read:  parseQuery → blockingQuery(watch what it reads, snapshot, wait) → JSON
+//	  write: decodeBody (size-limited) → command → Agent.apply → true/false
+//
+// The rules every endpoint shares live here, once: setQueryMeta writes the
+// X-Consul-* headers, blockingQuery implements ?index=&wait=, decodeBody
+// bounds and decodes bodies, and writeError answers with Consul's status
+// codes and messages. The endpoints themselves are in http_kv.go,
+// http_catalog.go (catalog and health) and http_agent.go (agent, status,
+// snapshot).
+//
+// Concurrency: each request runs on its own net/http goroutine and reads a
+// store snapshot; nothing here is shared but the agent.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Blocking query limits, as Consul's.
+const (
+	defaultBlockingWait = 5 * time.Minute
+	maxBlockingWait     = 10 * time.Minute
+	// maxRequestBody bounds JSON bodies other than KV values and snapshots.
+	maxRequestBody = 4 << 20
+)
+
+// httpError is an error with the status code Consul answers it with.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &httpError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
+// errNoPathToDC is Consul's answer for a datacenter it does not know.
+var errNoPathToDC = &httpError{http.StatusInternalServerError, "No path to datacenter"}
+
+// httpAPI routes requests to the agent.
+type httpAPI struct {
+	a         *Agent
+	mux       *http.ServeMux
+	kvHandler http.Handler
+}
+
+// handlerFunc answers a request with a value to encode as JSON (nil: the
+// handler wrote the response itself) or an error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+func newHTTPServer(a *Agent) *http.Server {
+	h := &httpAPI{a: a, mux: http.NewServeMux()}
+	h.registerKV()
+	h.registerCatalog()
+	h.registerHealth()
+	h.registerAgent()
+	h.registerStatus()
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// ServeHTTP sends KV requests straight to their handler: a key may hold
+// "//" or "/./", which the mux would "clean" away with a redirect.
+func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, kvPath) {
+		h.kvHandler.ServeHTTP(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// endpoint registers a handler for a path (a prefix when it ends in "/")
+// that accepts only the given methods; others get 405 with an Allow header.
+func (h *httpAPI) endpoint(path string, methods []string, fn handlerFunc) {
+	h.mux.Handle(path, h.wrap(methods, fn))
+}
+
+// wrap applies the method check and encodes the handler's answer.
+func (h *httpAPI) wrap(methods []string, fn handlerFunc) http.Handler {
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok := false
+		for _, m := range methods {
+			ok = ok || r.Method == m
+		}
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Allow", allow)
+			return
+		}
+		if !ok {
+			w.Header().Set("Allow", allow)
+			writeError(w, &httpError{http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed", r.Method)})
+			return
+		}
+		obj, err := fn(w, r)
+		if err != nil {
+			h.a.logger.Debug("HTTP request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+			writeError(w, err)
+			return
+		}
+		if obj != nil {
+			writeJSON(w, r, obj)
+		}
+	})
+}
+
+// writeJSON encodes obj, indented with ?pretty.
+func writeJSON(w http.ResponseWriter, r *http.Request, obj any) {
+	var b []byte
+	var err error
+	if _, pretty := r.URL.Query()["pretty"]; pretty {
+		b, err = json.MarshalIndent(obj, "", "    ")
+	} else {
+		b, err = json.Marshal(obj)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// writeError answers with the error's status (500 unless it says otherwise)
+// and its message as a plain-text body, as Consul does.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var he *httpError
+	if errors.As(err, &he) {
+		code = he.code
+	} else if errors.Is(err, errNotFound) {
+		code = http.StatusNotFound
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		code = http.StatusRequestEntityTooLarge
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	io.WriteString(w, strings.TrimPrefix(err.Error(), errNotFound.Error()+": "))
+}
+
+// queryFlag reports whether a boolean query parameter is on. Consul's flags are
+// on by presence: ?recurse, ?recurse=1 and ?recurse=true alike; only an
+// explicit false value turns one off.
+func queryFlag(r *http.Request, name string) bool {
+	vs, ok := r.URL.Query()[name]
+	if !ok {
+		return false
+	}
+	v := strings.ToLower(vs[0])
+	return v != "false" && v != "0"
+}
+
+// decodeBody reads a JSON body of at most limit bytes into v.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return badRequest("Request decode failed: empty body")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return badRequest("Request decode failed: %v", err)
+	}
+	return nil
+}
+
+// queryOptions are the parameters every read endpoint accepts.
+type queryOptions struct {
+	index      uint64        // ?index: block until the result's index passes it
+	wait       time.Duration // ?wait: for at most this long
+	stale      bool          // ?stale: any server may answer
+	consistent bool          // ?consistent: the leader confirms it leads first
+}
+
+// parseQuery reads the common query parameters, refusing bad ones with
+// Consul's messages, and checks ?dc.
+func (h *httpAPI) parseQuery(r *http.Request) (queryOptions, error) {
+	var q queryOptions
+	if err := h.checkDatacenter(r); err != nil {
+		return q, err
+	}
+	values := r.URL.Query()
+	if v := values.Get("index"); v != "" {
+		idx, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return q, badRequest("Invalid index")
+		}
+		q.index = idx
+	}
+	q.wait = defaultBlockingWait
+	if v := values.Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return q, badRequest("Invalid wait time")
+		}
+		q.wait = min(d, maxBlockingWait)
+	}
+	q.stale, q.consistent = queryFlag(r, "stale"), queryFlag(r, "consistent")
+	if q.stale && q.consistent {
+		return q, badRequest("Cannot specify ?stale with ?consistent, conflicting semantics.")
+	}
+	if values.Has("filter") {
+		return q, badRequest("Failed to create boolean expression evaluator: ?filter is not supported by miniconsul yet")
+	}
+	return q, nil
+}
+
+// checkDatacenter refuses a ?dc naming a datacenter this agent cannot reach.
+func (h *httpAPI) checkDatacenter(r *http.Request) error {
+	if dc := r.URL.Query().Get("dc"); dc != "" && dc != h.a.cfg.Datacenter {
+		return errNoPathToDC
+	}
+	return nil
+}
+
+// setQueryMeta writes the headers every read carries. Consul never reports
+// index 0; a lone server is its own leader and has no contact delay.
+func (h *httpAPI) setQueryMeta(w http.ResponseWriter, q queryOptions, index uint64) {
+	hdr := w.Header()
+	hdr.Set("X-Consul-Index", strconv.FormatUint(max(index, 1), 10))
+	hdr.Set("X-Consul-KnownLeader", "true")
+	hdr.Set("X-Consul-LastContact", "0")
+	consistency := "leader"
+	switch {
+	case q.stale:
+		consistency = "stale"
+	case q.consistent:
+		consistency = "consistent"
+	}
+	hdr.Set("X-Consul-Effective-Consistency", consistency)
+}
+
+// blockingQuery runs a read, as a blocking query when ?index is set.
+// watchFn registers what the read depends on; run computes the result and
+// its index from one snapshot. Without ?index, or once the index has moved
+// past the client's, or when the wait (plus up to wait/16 jitter, as
+// Consul) runs out, it answers with the current result.
+func (h *httpAPI) blockingQuery(w http.ResponseWriter, r *http.Request, q queryOptions,
+	watchFn func(*watch), run func(*state) (any, uint64, error)) (any, error) {
+	if q.index == 0 {
+		obj, idx, err := run(h.a.store.snapshot())
+		if err != nil {
+			return nil, err
+		}
+		h.setQueryMeta(w, q, idx)
+		return obj, nil
+	}
+	wait := q.wait
+	if wait > 0 {
+		wait += rand.N(wait/16 + 1)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		ws := h.a.store.newWatch()
+		watchFn(ws) // before the snapshot: see watch
+		obj, idx, err := run(h.a.store.snapshot())
+		if err != nil || idx > q.index {
+			ws.stop()
+			if err != nil {
+				return nil, err
+			}
+			h.setQueryMeta(w, q, idx)
+			return obj, nil
+		}
+		select {
+		case <-ws.fired:
+			ws.stop()
+		case <-timer.C:
+			ws.stop()
+			h.setQueryMeta(w, q, idx)
+			return obj, nil
+		case <-r.Context().Done():
+			ws.stop()
+			return nil, r.Context().Err()
+		}
+	}
+}

@@ -1,0 +1,268 @@
+// http_agent.go: the agent's own endpoints (/v1/agent/...), /v1/status/...,
+// and /v1/snapshot.
+//
+// Agent endpoints read and change the agent's local state (local.go), which
+// pushes changes into the catalog; they answer from the local state, not
+// the catalog, as Consul does. Status endpoints describe the servers.
+// Snapshot streams the whole store out, or replaces it.
+package main
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+func (h *httpAPI) registerAgent() {
+	get, put := []string{http.MethodGet}, []string{http.MethodPut}
+	h.endpoint("/v1/agent/self", get, h.agentSelf)
+	h.endpoint("/v1/agent/members", get, h.agentMembers)
+	h.endpoint("/v1/agent/services", get, h.agentServices)
+	h.endpoint("/v1/agent/service/", get, h.agentService)
+	h.endpoint("/v1/agent/checks", get, h.agentChecks)
+	h.endpoint("/v1/agent/service/register", put, h.agentServiceRegister)
+	h.endpoint("/v1/agent/service/deregister/", put, h.agentServiceDeregister)
+	h.endpoint("/v1/agent/check/register", put, h.agentCheckRegister)
+	h.endpoint("/v1/agent/check/deregister/", put, h.agentCheckDeregister)
+	for _, s := range []struct{ verb, status string }{{"pass", healthPassing}, {"warn", healthWarning}, {"fail", healthCritical}} {
+		status := s.status
+		h.endpoint("/v1/agent/check/"+s.verb+"/", put, func(w http.ResponseWriter, r *http.Request) (any, error) {
+			return h.agentCheckTTL(r, "/v1/agent/check/"+s.verb+"/", status, r.URL.Query().Get("note"))
+		})
+	}
+	h.endpoint("/v1/agent/check/update/", put, h.agentCheckUpdate)
+	h.endpoint("/v1/agent/maintenance", put, h.agentMaintenance)
+	h.endpoint("/v1/agent/service/maintenance/", put, h.agentServiceMaintenance)
+	h.endpoint("/v1/snapshot", []string{http.MethodGet, http.MethodPut}, h.snapshot)
+}
+
+func (h *httpAPI) registerStatus() {
+	get := []string{http.MethodGet}
+	h.endpoint("/v1/status/leader", get, func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if err := h.checkDatacenter(r); err != nil {
+			return nil, err
+		}
+		return h.a.serverAddr(), nil
+	})
+	h.endpoint("/v1/status/peers", get, func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if err := h.checkDatacenter(r); err != nil {
+			return nil, err
+		}
+		return []string{h.a.serverAddr()}, nil
+	})
+}
+
+// localError maps a local-state error to its HTTP answer: unknown IDs are
+// 404, anything else the caller's fault is 400.
+func localError(err error) error {
+	if err == nil || errors.Is(err, errNotFound) {
+		return err
+	}
+	return badRequest("%v", err)
+}
+
+// agentMember is a gossip pool member in Consul's JSON shape. Until the
+// gossip layer exists, the pool is this agent alone.
+type agentMember struct {
+	Name        string
+	Addr        string
+	Port        uint16
+	Tags        map[string]string
+	Status      int
+	ProtocolMin uint8
+	ProtocolMax uint8
+	ProtocolCur uint8
+	DelegateMin uint8
+	DelegateMax uint8
+	DelegateCur uint8
+}
+
+// memberAlive is Serf's status code for an alive member.
+const memberAlive = 1
+
+func (h *httpAPI) selfMember(wan bool) agentMember {
+	cfg := h.a.cfg
+	tags := map[string]string{
+		"role": "node", "dc": cfg.Datacenter, "id": h.a.nodeID, "segment": "",
+		"build": consulVersion + ":", "vsn": "2", "vsn_min": "2", "vsn_max": "3",
+	}
+	name, port := cfg.NodeName, cfg.Ports.SerfLAN
+	if cfg.Server {
+		tags["role"] = "consul"
+		tags["port"] = strconv.Itoa(cfg.Ports.Server)
+		tags["raft_vsn"] = "3"
+		tags["wan_join_port"] = strconv.Itoa(cfg.Ports.SerfWAN)
+		if cfg.Bootstrap {
+			tags["bootstrap"] = "1"
+		}
+		if cfg.BootstrapExpect > 0 {
+			tags["expect"] = strconv.Itoa(cfg.BootstrapExpect)
+		}
+	}
+	if wan {
+		name, port = cfg.NodeName+"."+cfg.Datacenter, cfg.Ports.SerfWAN
+	}
+	return agentMember{
+		Name: name, Addr: cfg.AdvertiseAddr, Port: uint16(port), Tags: tags, Status: memberAlive,
+		ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
+	}
+}
+
+func (h *httpAPI) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
+	cfg := h.a.cfg
+	// Every top-level value is an object: Consul's Go client decodes the
+	// answer as map[string]map[string]any.
+	return map[string]any{
+		"Config": map[string]any{
+			"Datacenter": cfg.Datacenter, "PrimaryDatacenter": cfg.PrimaryDatacenter,
+			"NodeName": cfg.NodeName, "NodeID": h.a.nodeID, "Server": cfg.Server,
+			"Version": consulVersion, "Revision": "", "BuildDate": buildVersion().BuildDate,
+		},
+		"DebugConfig": map[string]any{
+			"Datacenter": cfg.Datacenter, "NodeName": cfg.NodeName, "ServerMode": cfg.Server,
+			"BootstrapExpect": cfg.BootstrapExpect, "DataDir": cfg.DataDir, "DevMode": cfg.DevMode,
+			"BindAddr": cfg.BindAddr, "AdvertiseAddrLAN": cfg.AdvertiseAddr, "ClientAddrs": cfg.ClientAddrs,
+			"HTTPPort": cfg.Ports.HTTP, "DNSPort": cfg.Ports.DNS, "ServerPort": cfg.Ports.Server,
+			"SerfPortLAN": cfg.Ports.SerfLAN, "SerfPortWAN": cfg.Ports.SerfWAN, "DNSDomain": cfg.Domain,
+		},
+		"Member": h.selfMember(false),
+		"Meta":   h.a.nodeRegistration().NodeMeta,
+		"Stats": map[string]any{
+			"agent":  map[string]string{"checks": strconv.Itoa(len(h.a.local.checkList())), "services": strconv.Itoa(len(h.a.local.serviceList()))},
+			"consul": map[string]string{"server": "true", "leader": "true", "known_datacenters": "1"},
+		},
+	}, nil
+}
+
+func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, error) {
+	return []agentMember{h.selfMember(queryFlag(r, "wan"))}, nil
+}
+
+func (h *httpAPI) agentServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.a.local.serviceList(), nil
+}
+
+func (h *httpAPI) agentService(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathArg(r, "/v1/agent/service/", "service ID")
+	if err != nil {
+		return nil, err
+	}
+	svc := h.a.local.serviceList()[id]
+	if svc == nil {
+		return nil, notFound("unknown service ID: %s", id)
+	}
+	return svc, nil
+}
+
+func (h *httpAPI) agentChecks(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.a.local.checkList(), nil
+}
+
+func (h *httpAPI) agentServiceRegister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var def serviceDefinition
+	if err := decodeBody(w, r, &def); err != nil {
+		return nil, err
+	}
+	return nil, localError(h.a.local.addService(&def, queryFlag(r, "replace-existing-checks")))
+}
+
+func (h *httpAPI) agentServiceDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathArg(r, "/v1/agent/service/deregister/", "service ID")
+	if err != nil {
+		return nil, err
+	}
+	return nil, localError(h.a.local.removeService(id))
+}
+
+func (h *httpAPI) agentCheckRegister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var def checkDefinition
+	if err := decodeBody(w, r, &def); err != nil {
+		return nil, err
+	}
+	return nil, localError(h.a.local.addCheck(&def))
+}
+
+func (h *httpAPI) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathArg(r, "/v1/agent/check/deregister/", "check ID")
+	if err != nil {
+		return nil, err
+	}
+	return nil, localError(h.a.local.removeCheck(id))
+}
+
+func (h *httpAPI) agentCheckTTL(r *http.Request, prefix, status, output string) (any, error) {
+	id, err := pathArg(r, prefix, "check ID")
+	if err != nil {
+		return nil, err
+	}
+	return nil, localError(h.a.local.updateTTL(id, status, output))
+}
+
+func (h *httpAPI) agentCheckUpdate(w http.ResponseWriter, r *http.Request) (any, error) {
+	var update struct{ Status, Output string }
+	if err := decodeBody(w, r, &update); err != nil {
+		return nil, err
+	}
+	if !validHealthStatus(update.Status) {
+		return nil, badRequest("Invalid check status: %q", update.Status)
+	}
+	return h.agentCheckTTL(r, "/v1/agent/check/update/", update.Status, update.Output)
+}
+
+// maintenanceParams reads ?enable (required) and ?reason.
+func maintenanceParams(r *http.Request) (enable bool, reason string, err error) {
+	v := r.URL.Query().Get("enable")
+	if v == "" {
+		return false, "", badRequest("Missing value for enable")
+	}
+	enable, perr := strconv.ParseBool(v)
+	if perr != nil {
+		return false, "", badRequest("Invalid value for enable: %q", v)
+	}
+	return enable, r.URL.Query().Get("reason"), nil
+}
+
+func (h *httpAPI) agentMaintenance(w http.ResponseWriter, r *http.Request) (any, error) {
+	enable, reason, err := maintenanceParams(r)
+	if err != nil {
+		return nil, err
+	}
+	return nil, localError(h.a.local.setMaintenance("", enable, reason))
+}
+
+func (h *httpAPI) agentServiceMaintenance(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathArg(r, "/v1/agent/service/maintenance/", "service ID")
+	if err != nil {
+		return nil, err
+	}
+	enable, reason, err := maintenanceParams(r)
+	if err != nil {
+		return nil, err
+	}
+	return nil, localError(h.a.local.setMaintenance(id, enable, reason))
+}
+
+// snapshot: GET streams the state at one index; PUT replaces the state with
+// a snapshot, all or nothing.
+func (h *httpAPI) snapshot(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := h.checkDatacenter(r); err != nil {
+		return nil, err
+	}
+	if r.Method == http.MethodPut {
+		if err := h.a.restoreSnapshot(r.Body); err != nil {
+			if errors.Is(err, errCorruptSnapshot) {
+				return nil, badRequest("Error restoring snapshot: %v", err)
+			}
+			return nil, err
+		}
+		return nil, nil
+	}
+	st := h.a.store.snapshot()
+	h.setQueryMeta(w, queryOptions{}, st.index)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if err := writeSnapshot(st, w); err != nil {
+		// Headers are gone already; most likely the client went away.
+		h.a.logger.Debug("writing snapshot failed", "error", err)
+	}
+	return nil, nil
+}

@@ -1,0 +1,410 @@
+// http_catalog.go: the catalog (/v1/catalog/...) and health (/v1/health/...)
+// endpoints.
+//
+// Reads come from one store snapshot and block on the table, service or node
+// they read (see the index names in store_catalog.go), so a change to one
+// service wakes only the queries about that service. Registrations become
+// register/deregister commands through the log.
+package main
+
+import (
+	"net/http"
+	"strings"
+)
+
+func (h *httpAPI) registerCatalog() {
+	put := []string{http.MethodPut}
+	get := []string{http.MethodGet}
+	h.endpoint("/v1/catalog/register", put, h.catalogRegister)
+	h.endpoint("/v1/catalog/deregister", put, h.catalogDeregister)
+	h.endpoint("/v1/catalog/datacenters", get, h.catalogDatacenters)
+	h.endpoint("/v1/catalog/nodes", get, h.catalogNodes)
+	h.endpoint("/v1/catalog/services", get, h.catalogServices)
+	h.endpoint("/v1/catalog/service/", get, h.catalogService)
+	h.endpoint("/v1/catalog/node/", get, h.catalogNode)
+	h.endpoint("/v1/catalog/node-services/", get, h.catalogNodeServices)
+}
+
+func (h *httpAPI) registerHealth() {
+	get := []string{http.MethodGet}
+	h.endpoint("/v1/health/node/", get, h.healthNode)
+	h.endpoint("/v1/health/checks/", get, h.healthChecks)
+	h.endpoint("/v1/health/service/", get, h.healthService)
+	h.endpoint("/v1/health/state/", get, h.healthState)
+}
+
+// pathArg is the rest of the path after prefix; it must not be empty.
+func pathArg(r *http.Request, prefix, what string) (string, error) {
+	arg := strings.TrimPrefix(r.URL.Path, prefix)
+	if arg == "" {
+		return "", badRequest("Missing %s", what)
+	}
+	return arg, nil
+}
+
+// nodeMetaFilter is ?node-meta=key:value, repeatable: every pair must match.
+func nodeMetaFilter(r *http.Request) (map[string]string, error) {
+	filter := map[string]string{}
+	for _, kv := range r.URL.Query()["node-meta"] {
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok || k == "" {
+			return nil, badRequest("Invalid node-meta filter %q: want key:value", kv)
+		}
+		filter[k] = v
+	}
+	return filter, nil
+}
+
+func metaMatches(meta, filter map[string]string) bool {
+	for k, v := range filter {
+		if got, ok := meta[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// hasTags reports whether a service carries every tag asked for (?tag may
+// be repeated).
+func hasTags(s *Service, tags []string) bool {
+	for _, t := range tags {
+		if !containsString(s.Tags, t) {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *httpAPI) catalogRegister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req RegisterRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	if err := h.checkDatacenterName(req.Datacenter); err != nil {
+		return nil, err
+	}
+	if req.Node == "" {
+		return nil, badRequest("Missing node name")
+	}
+	if req.Address == "" && !req.SkipNodeUpdate {
+		return nil, badRequest("Missing node address")
+	}
+	if req.Service != nil && req.Service.Service == "" {
+		return nil, badRequest("Missing service name")
+	}
+	for _, c := range append([]*HealthCheck{req.Check}, req.Checks...) {
+		if c != nil && c.Status != "" && !validHealthStatus(c.Status) {
+			return nil, badRequest("Invalid check status: %q", c.Status)
+		}
+	}
+	req.Datacenter = h.a.cfg.Datacenter
+	return h.applyCatalog(&command{Type: cmdRegister, Register: &req})
+}
+
+func (h *httpAPI) catalogDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req DeregisterRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	if err := h.checkDatacenterName(req.Datacenter); err != nil {
+		return nil, err
+	}
+	if req.Node == "" {
+		return nil, badRequest("Missing node name")
+	}
+	return h.applyCatalog(&command{Type: cmdDeregister, Deregister: &req})
+}
+
+// checkDatacenterName refuses a body's Datacenter naming another datacenter.
+func (h *httpAPI) checkDatacenterName(dc string) error {
+	if dc != "" && dc != h.a.cfg.Datacenter {
+		return errNoPathToDC
+	}
+	return nil
+}
+
+// applyCatalog commits a catalog command; a refused one is a bad request.
+func (h *httpAPI) applyCatalog(cmd *command) (any, error) {
+	res, err := h.a.apply(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if res.err != nil {
+		return nil, badRequest("%v", res.err)
+	}
+	return true, nil
+}
+
+func (h *httpAPI) catalogDatacenters(w http.ResponseWriter, r *http.Request) (any, error) {
+	return []string{h.a.cfg.Datacenter}, nil
+}
+
+func (h *httpAPI) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := nodeMetaFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexNodes) }, func(st *state) (any, uint64, error) {
+		out := []*Node{}
+		for _, n := range st.nodeList() {
+			if metaMatches(n.Meta, filter) {
+				out = append(out, n)
+			}
+		}
+		return out, st.tableIndex(indexNodes), nil
+	})
+}
+
+func (h *httpAPI) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := nodeMetaFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	topics := []string{indexServices}
+	if len(filter) > 0 {
+		topics = append(topics, indexNodes)
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(topics...) }, func(st *state) (any, uint64, error) {
+		if len(filter) == 0 {
+			return st.serviceTags(), st.tableIndex(indexServices), nil
+		}
+		out := map[string][]string{}
+		for _, n := range st.nodeList() {
+			if !metaMatches(n.Meta, filter) {
+				continue
+			}
+			for _, s := range st.nodeServices(n.Node) {
+				tags := out[s.Service]
+				if tags == nil {
+					tags = []string{}
+				}
+				for _, t := range s.Tags {
+					if !containsString(tags, t) {
+						tags = append(tags, t)
+					}
+				}
+				out[s.Service] = tags
+			}
+		}
+		return out, max(st.tableIndex(indexServices), st.tableIndex(indexNodes)), nil
+	})
+}
+
+// catalogServiceNode is an instance as /v1/catalog/service lists it: the
+// node's fields and the service's, flattened (Consul's ServiceNode).
+type catalogServiceNode struct {
+	ID                       string
+	Node                     string
+	Address                  string
+	Datacenter               string
+	TaggedAddresses          map[string]string
+	NodeMeta                 map[string]string
+	ServiceKind              string
+	ServiceID                string
+	ServiceName              string
+	ServiceTags              []string
+	ServiceAddress           string
+	ServiceTaggedAddresses   map[string]ServiceAddress `json:",omitempty"`
+	ServiceWeights           Weights
+	ServiceMeta              map[string]string
+	ServicePort              int
+	ServiceEnableTagOverride bool
+	CreateIndex              uint64
+	ModifyIndex              uint64
+}
+
+func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	name, err := pathArg(r, "/v1/catalog/service/", "service name")
+	if err != nil {
+		return nil, err
+	}
+	filter, err := nodeMetaFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	tags := r.URL.Query()["tag"]
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
+		out := []catalogServiceNode{}
+		for _, in := range st.serviceInstances(name) {
+			n, s := in.Node, in.Service
+			if !hasTags(s, tags) || !metaMatches(n.Meta, filter) {
+				continue
+			}
+			out = append(out, catalogServiceNode{
+				ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: n.Datacenter,
+				TaggedAddresses: n.TaggedAddresses, NodeMeta: n.Meta,
+				ServiceKind: s.Kind, ServiceID: s.ID, ServiceName: s.Service, ServiceTags: s.Tags,
+				ServiceAddress: s.Address, ServiceTaggedAddresses: s.TaggedAddresses,
+				ServiceWeights: s.Weights, ServiceMeta: s.Meta, ServicePort: s.Port,
+				ServiceEnableTagOverride: s.EnableTagOverride,
+				CreateIndex:              s.CreateIndex, ModifyIndex: s.ModifyIndex,
+			})
+		}
+		return out, st.serviceIndex(name), nil
+	})
+}
+
+func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	name, err := pathArg(r, "/v1/catalog/node/", "node name")
+	if err != nil {
+		return nil, err
+	}
+	type nodeServices struct {
+		Node     *Node
+		Services map[string]*Service
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+		n := st.node(name)
+		if n == nil {
+			return (*nodeServices)(nil), st.nodeIndex(name), nil // Consul answers null
+		}
+		out := &nodeServices{Node: n, Services: map[string]*Service{}}
+		for _, s := range st.nodeServices(name) {
+			out.Services[s.ID] = s
+		}
+		return out, st.nodeIndex(name), nil
+	})
+}
+
+func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	name, err := pathArg(r, "/v1/catalog/node-services/", "node name")
+	if err != nil {
+		return nil, err
+	}
+	type nodeServiceList struct {
+		Node     *Node
+		Services []*Service
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+		n := st.node(name)
+		if n == nil {
+			return (*nodeServiceList)(nil), st.nodeIndex(name), nil
+		}
+		services := st.nodeServices(name)
+		if services == nil {
+			services = []*Service{}
+		}
+		return &nodeServiceList{Node: n, Services: services}, st.nodeIndex(name), nil
+	})
+}
+
+func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	name, err := pathArg(r, "/v1/health/node/", "node name")
+	if err != nil {
+		return nil, err
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+		checks := st.nodeChecks(name)
+		if checks == nil {
+			checks = []*HealthCheck{}
+		}
+		return checks, st.nodeIndex(name), nil
+	})
+}
+
+func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	name, err := pathArg(r, "/v1/health/checks/", "service name")
+	if err != nil {
+		return nil, err
+	}
+	filter, err := nodeMetaFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
+		out := []*HealthCheck{}
+		for _, c := range st.serviceChecks(name) {
+			if n := st.node(c.Node); n != nil && metaMatches(n.Meta, filter) {
+				out = append(out, c)
+			}
+		}
+		return out, st.serviceIndex(name), nil
+	})
+}
+
+func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	name, err := pathArg(r, "/v1/health/service/", "service name")
+	if err != nil {
+		return nil, err
+	}
+	filter, err := nodeMetaFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	tags := r.URL.Query()["tag"]
+	passing := queryFlag(r, "passing")
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
+		out := []CheckServiceNode{}
+		for _, csn := range st.checkServiceNodes(name) {
+			if !hasTags(csn.Service, tags) || !metaMatches(csn.Node.Meta, filter) {
+				continue
+			}
+			// ?passing leaves out any instance with a check not passing,
+			// warnings included (Consul's filterNonPassing).
+			if passing && aggregateStatus(csn.Checks) != healthPassing {
+				continue
+			}
+			out = append(out, csn)
+		}
+		return out, st.serviceIndex(name), nil
+	})
+}
+
+func (h *httpAPI) healthState(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	status, err := pathArg(r, "/v1/health/state/", "check state")
+	if err != nil {
+		return nil, err
+	}
+	if status != "any" && !validHealthStatus(status) {
+		return nil, badRequest("Invalid check state %q: want any, passing, warning or critical", status)
+	}
+	filter, err := nodeMetaFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexChecks) }, func(st *state) (any, uint64, error) {
+		out := []*HealthCheck{}
+		for _, c := range st.checksInState(status) {
+			if n := st.node(c.Node); n != nil && metaMatches(n.Meta, filter) {
+				out = append(out, c)
+			}
+		}
+		return out, st.tableIndex(indexChecks), nil
+	})
+}

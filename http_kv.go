@@ -1,0 +1,201 @@
+// http_kv.go: the KV endpoint, /v1/kv/<key>.
+//
+// GET reads a key, a prefix (?recurse) or key names (?keys, ?separator) from
+// a snapshot, blocking on exactly that key or prefix. PUT and DELETE become
+// kv commands through the log and answer true or false, as Consul. Values
+// are bounded by limits.kv_max_value_size (512 KiB) before they are read in.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+const kvPath = "/v1/kv/"
+
+func (h *httpAPI) registerKV() {
+	h.kvHandler = h.wrap([]string{http.MethodGet, http.MethodPut, http.MethodDelete}, h.kv)
+}
+
+func (h *httpAPI) kv(w http.ResponseWriter, r *http.Request) (any, error) {
+	key := strings.TrimPrefix(r.URL.Path, kvPath)
+	switch r.Method {
+	case http.MethodGet:
+		return h.kvGet(w, r, key)
+	case http.MethodPut:
+		return h.kvPut(w, r, key)
+	default:
+		return h.kvDelete(w, r, key)
+	}
+}
+
+func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	_, listKeys := r.URL.Query()["keys"]
+	recurse := queryFlag(r, "recurse")
+	if !recurse && !listKeys && key == "" {
+		return nil, badRequest("Missing key name")
+	}
+	watchPrefix := func(ws *watch) { ws.watchKVPrefix(key) }
+	var obj any
+	switch {
+	case listKeys:
+		sep := r.URL.Query().Get("separator")
+		obj, err = h.blockingQuery(w, r, q, watchPrefix, func(st *state) (any, uint64, error) {
+			keys, idx := st.kvKeys(key, sep)
+			if len(keys) == 0 {
+				return nil, idx, nil
+			}
+			return keys, idx, nil
+		})
+	case recurse:
+		obj, err = h.blockingQuery(w, r, q, watchPrefix, func(st *state) (any, uint64, error) {
+			entries, idx := st.kvList(key)
+			if len(entries) == 0 {
+				return nil, idx, nil
+			}
+			return entries, idx, nil
+		})
+	default:
+		obj, err = h.blockingQuery(w, r, q, func(ws *watch) { ws.watchKVKey(key) }, func(st *state) (any, uint64, error) {
+			e, idx := st.kvGet(key)
+			if e == nil {
+				return nil, idx, nil
+			}
+			return []*KVEntry{e}, idx, nil
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		w.WriteHeader(http.StatusNotFound) // the query meta headers are already set
+		return nil, nil
+	}
+	if entries, ok := obj.([]*KVEntry); ok && !recurse && queryFlag(r, "raw") {
+		w.Write(entries[0].Value)
+		return nil, nil
+	}
+	return obj, nil
+}
+
+// kvValueTooLarge is Consul's answer to a value over the limit.
+func (h *httpAPI) kvValueTooLarge(size int64) error {
+	return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf(
+		"Request body(%d bytes) too large, max size: %d bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size.",
+		size, h.a.cfg.KVMaxValueSize)}
+}
+
+// uintParam parses an optional unsigned query parameter.
+func uintParam(r *http.Request, name, errMsg string) (uint64, bool, error) {
+	v, ok := r.URL.Query()[name]
+	if !ok {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(v[0], 10, 64)
+	if err != nil {
+		return 0, true, badRequest("%s", errMsg)
+	}
+	return n, true, nil
+}
+
+// conflictingFlags refuses a request that combines mutually exclusive
+// parameters, with Consul's message.
+func conflictingFlags(r *http.Request, names ...string) error {
+	var present []string
+	for _, n := range names {
+		if r.URL.Query().Has(n) {
+			present = append(present, n)
+		}
+	}
+	if len(present) > 1 {
+		return badRequest("Conflicting flags: %s", strings.Join(present, "&"))
+	}
+	return nil
+}
+
+func (h *httpAPI) kvPut(w http.ResponseWriter, r *http.Request, key string) (any, error) {
+	if err := h.checkDatacenter(r); err != nil {
+		return nil, err
+	}
+	if key == "" {
+		return nil, badRequest("Missing key name")
+	}
+	if err := conflictingFlags(r, "cas", "acquire", "release"); err != nil {
+		return nil, err
+	}
+	if r.URL.Query().Has("acquire") || r.URL.Query().Has("release") {
+		return nil, &httpError{http.StatusNotImplemented, "?acquire and ?release need sessions, which miniconsul does not have yet"}
+	}
+	flags, _, err := uintParam(r, "flags", "Invalid flags")
+	if err != nil {
+		return nil, err
+	}
+	casIndex, cas, err := uintParam(r, "cas", "Invalid cas index")
+	if err != nil {
+		return nil, err
+	}
+	limit := int64(h.a.cfg.KVMaxValueSize)
+	if r.ContentLength > limit {
+		return nil, h.kvValueTooLarge(r.ContentLength)
+	}
+	value, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, badRequest("Failed to read the value: %v", err)
+	}
+	if int64(len(value)) > limit {
+		return nil, h.kvValueTooLarge(int64(len(value)))
+	}
+	if len(value) == 0 {
+		value = nil // Consul stores an empty value as null
+	} else if cap(value) > len(value) {
+		// The store keeps the value for good: not the larger read buffer.
+		value = bytes.Clone(value)
+	}
+	req := &kvRequest{Op: kvSet, Entry: KVEntry{Key: key, Flags: flags, Value: value}}
+	if cas {
+		req.Op, req.Entry.ModifyIndex = kvCAS, casIndex
+	}
+	return h.applyKV(req)
+}
+
+func (h *httpAPI) kvDelete(w http.ResponseWriter, r *http.Request, key string) (any, error) {
+	if err := h.checkDatacenter(r); err != nil {
+		return nil, err
+	}
+	if err := conflictingFlags(r, "recurse", "cas"); err != nil {
+		return nil, err
+	}
+	req := &kvRequest{Op: kvDelete, Entry: KVEntry{Key: key}}
+	casIndex, cas, err := uintParam(r, "cas", "Invalid cas index")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case queryFlag(r, "recurse"):
+		req.Op = kvDeleteTree
+	case key == "":
+		return nil, badRequest("Missing key name")
+	case cas:
+		req.Op, req.Entry.ModifyIndex = kvDeleteCAS, casIndex
+	}
+	return h.applyKV(req)
+}
+
+func (h *httpAPI) applyKV(req *kvRequest) (any, error) {
+	res, err := h.a.apply(&command{Type: cmdKV, KV: req})
+	if err == nil {
+		err = res.err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res.ok, nil
+}

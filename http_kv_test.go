@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzKVRequest throws arbitrary KV requests at the HTTP handler. Whatever
+// comes in, the answer is one of Consul's, a server error never appears
+// except for an unknown datacenter, and a PUT answered "true" is read back
+// exactly.
+func FuzzKVRequest(f *testing.F) {
+	cfg := defaultConfig()
+	applyDevDefaults(cfg)
+	cfg.NodeName, cfg.AdvertiseAddr = "fuzz", "127.0.0.1"
+	cfg.Ports.HTTP, cfg.Ports.DNS = -1, -1 // no listeners: requests go straight to the handler
+	a, err := newAgent(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(a.Shutdown)
+	handler := newHTTPServer(a).Handler
+
+	f.Add("PUT", "a/b", "flags=3", []byte("value"))
+	f.Add("PUT", "a/b", "cas=0", []byte(""))
+	f.Add("GET", "a/", "recurse&index=1&wait=1ms", []byte(nil))
+	f.Add("GET", "", "keys&separator=/", []byte(nil))
+	f.Add("DELETE", "a", "recurse&cas=1", []byte(nil))
+	f.Add("PUT", "k", "acquire=x&release=y", []byte("v"))
+	f.Add("GET", "k", "dc=other&stale&consistent", []byte(nil))
+	f.Fuzz(func(t *testing.T, method, key, query string, body []byte) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		// Keep blocking queries short.
+		if q.Has("index") {
+			q.Set("wait", "1ms")
+		}
+		send := func(method, key string, q url.Values, body []byte) *httptest.ResponseRecorder {
+			req := &http.Request{
+				Method: method, URL: &url.URL{Path: kvPath + key, RawQuery: q.Encode()},
+				Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)),
+			}
+			rec := httptest.NewRecorder()
+			handler.ServeHTTP(rec, req)
+			return rec
+		}
+		rec := send(method, key, q, body)
+		switch rec.Code {
+		case 200, 400, 404, 405, 413, 501:
+		case 500:
+			if !strings.Contains(rec.Body.String(), "No path to datacenter") {
+				t.Fatalf("%s %q ?%s: 500 %s", method, key, query, rec.Body.String())
+			}
+		default:
+			t.Fatalf("%s %q ?%s: unexpected status %d", method, key, query, rec.Code)
+		}
+		if method == "PUT" && rec.Code == 200 && rec.Body.String() == "true" {
+			got := send("GET", key, url.Values{"raw": {""}}, nil)
+			if got.Code != 200 || !bytes.Equal(got.Body.Bytes(), body) {
+				t.Fatalf("PUT %q stored %q, read back %d %q", key, body, got.Code, got.Body.String())
+			}
+		}
+	})
+}
+
+// BenchmarkBlockingQueryWake measures how long after a write its blocking
+// query answers: from just before the PUT to the GET's answer.
+func BenchmarkBlockingQueryWake(b *testing.B) {
+	cfg := defaultConfig()
+	applyDevDefaults(cfg)
+	cfg.NodeName, cfg.AdvertiseAddr = "bench", "127.0.0.1"
+	cfg.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}}
+	cfg.Ports.HTTP, cfg.Ports.DNS = 0, -1
+	a, err := newAgent(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Shutdown()
+	base := "http://" + a.HTTPAddrs()[0]
+	put := func(v int) uint64 {
+		req, _ := http.NewRequest("PUT", base+"/v1/kv/wake", strings.NewReader(fmt.Sprint(v)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		e, _ := a.store.snapshot().kvGet("wake")
+		return e.ModifyIndex
+	}
+	idx := put(0)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		done := make(chan time.Time, 1)
+		go func() {
+			resp, err := http.Get(fmt.Sprintf("%s/v1/kv/wake?index=%d&wait=10s", base, idx))
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			done <- time.Now()
+		}()
+		// Write only once the query is waiting on the key.
+		for !watched(a.store, "wake") {
+			time.Sleep(50 * time.Microsecond)
+		}
+		start := time.Now()
+		idx = put(i + 1)
+		total += (<-done).Sub(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/wake")
+}
+
+func watched(s *Store, key string) bool {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return len(s.hub.kvKeys[key]) > 0
+}

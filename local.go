@@ -1,0 +1,494 @@
+// local.go: the agent's local state, the source of truth for its own node.
+//
+// Services and checks registered through /v1/agent/... belong to the agent
+// that hosts them (Consul's agent/local). The agent keeps them here, runs
+// the checks (checks.go), and pushes each change into the catalog: the
+// registration of a service with its checks, a check's new status, or a
+// deregistration. A push always sends the current local view of the thing
+// that changed, never a delta, so pushes that race converge on the latest
+// state; syncAll pushes everything (after a snapshot restore, and later for
+// anti-entropy).
+//
+// Concurrency: mu guards services and checks; it is never held while
+// writing to the catalog. syncMu serialises the pushes.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Maintenance mode is a critical check with a reserved ID, as in Consul.
+const (
+	nodeMaintCheckID          = "_node_maintenance"
+	serviceMaintCheckPrefix   = "_service_maintenance:"
+	defaultNodeMaintReason    = "Maintenance mode is enabled for this node, but no reason was provided. This is a default message."
+	defaultServiceMaintReason = "Maintenance mode is enabled for this service, but no reason was provided. This is a default message."
+)
+
+// errNotFound marks a lookup of an unknown local service or check; the HTTP
+// layer answers it with 404.
+var errNotFound = errors.New("not found")
+
+// localCheck is a check the agent owns: what the catalog shows, how it is
+// run, and the timer or goroutine running it.
+type localCheck struct {
+	check  HealthCheck
+	def    *checkDefinition // nil for maintenance checks
+	ttl    *time.Timer
+	runner *checkRunner
+}
+
+type localState struct {
+	a *Agent
+
+	mu       sync.Mutex
+	services map[string]*Service
+	checks   map[string]*localCheck
+	stopped  bool
+
+	syncMu sync.Mutex
+}
+
+func newLocalState(a *Agent) *localState {
+	return &localState{a: a, services: map[string]*Service{}, checks: map[string]*localCheck{}}
+}
+
+// serviceDefinition is the body of /v1/agent/service/register (Consul's
+// AgentServiceRegistration).
+type serviceDefinition struct {
+	Kind              string
+	ID                string
+	Name              string
+	Tags              []string
+	Port              int
+	Address           string
+	TaggedAddresses   map[string]ServiceAddress
+	EnableTagOverride bool
+	Meta              map[string]string
+	Weights           *Weights
+	Check             *checkDefinition
+	Checks            []*checkDefinition
+}
+
+// addService registers (or replaces) a service and its checks. The
+// service's other checks stay, unless replaceChecks (Consul's
+// ?replace-existing-checks) says to remove them.
+func (l *localState) addService(def *serviceDefinition, replaceChecks bool) error {
+	if def.Name == "" {
+		return errors.New("Missing service name")
+	}
+	if def.Port < 0 || def.Port > 65535 {
+		return fmt.Errorf("Invalid service port %d", def.Port)
+	}
+	svc := &Service{
+		Kind: def.Kind, ID: def.ID, Service: def.Name, Tags: def.Tags, Port: def.Port,
+		Address: def.Address, TaggedAddresses: def.TaggedAddresses,
+		EnableTagOverride: def.EnableTagOverride, Meta: orEmpty(def.Meta),
+		Weights: Weights{Passing: 1, Warning: 1},
+	}
+	if svc.ID == "" {
+		svc.ID = svc.Service
+	}
+	if svc.Tags == nil {
+		svc.Tags = []string{}
+	}
+	if def.Weights != nil {
+		if def.Weights.Passing < 1 {
+			return errors.New("Passing must be greater than 0")
+		}
+		svc.Weights = *def.Weights
+	}
+	if err := checkName("service ID", svc.ID); err != nil {
+		return err
+	}
+	defs := def.Checks
+	if def.Check != nil {
+		defs = append([]*checkDefinition{def.Check}, defs...)
+	}
+	checks := make([]*localCheck, 0, len(defs))
+	for i, cd := range defs {
+		id := cd.CheckID
+		if id == "" {
+			id = cd.ID
+		}
+		if id == "" {
+			id = "service:" + svc.ID
+			if len(defs) > 1 {
+				id += ":" + strconv.Itoa(i+1)
+			}
+		}
+		name := cd.Name
+		if name == "" {
+			name = fmt.Sprintf("Service '%s' check", svc.Service)
+		}
+		c := *cd
+		c.ServiceID = svc.ID
+		lc, err := l.newLocalCheck(id, name, &c)
+		if err != nil {
+			return err
+		}
+		lc.check.ServiceName, lc.check.ServiceTags = svc.Service, svc.Tags
+		checks = append(checks, lc)
+	}
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return errors.New("agent is shutting down")
+	}
+	l.services[svc.ID] = svc
+	var replaced []*localCheck
+	if replaceChecks {
+		for id, lc := range l.checks {
+			if lc.check.ServiceID == svc.ID {
+				replaced = append(replaced, lc)
+				delete(l.checks, id)
+			}
+		}
+	}
+	for _, lc := range checks {
+		if old := l.checks[lc.check.CheckID]; old != nil {
+			replaced = append(replaced, old)
+		}
+		l.checks[lc.check.CheckID] = lc
+		l.startLocked(lc)
+	}
+	l.mu.Unlock()
+	haltAll(replaced)
+	return l.syncService(svc.ID)
+}
+
+// newLocalCheck validates a definition and makes the check, not yet running.
+func (l *localState) newLocalCheck(id, name string, def *checkDefinition) (*localCheck, error) {
+	if err := def.validate(l.a.cfg.EnableScriptChecks || l.a.cfg.EnableLocalScriptChecks); err != nil {
+		return nil, err
+	}
+	if err := checkName("check ID", id); err != nil {
+		return nil, err
+	}
+	status := def.Status
+	if status == "" {
+		status = healthCritical
+	}
+	return &localCheck{def: def, check: HealthCheck{
+		Node: l.a.cfg.NodeName, CheckID: id, Name: name, Status: status, Notes: def.Notes,
+		ServiceID: def.ServiceID, ServiceTags: []string{}, Type: def.checkType(),
+		Definition: def.catalogDefinition(),
+	}}, nil
+}
+
+// addCheck registers a check alone (/v1/agent/check/register).
+func (l *localState) addCheck(def *checkDefinition) error {
+	if def.Name == "" {
+		return errors.New("Missing check name")
+	}
+	id := def.CheckID
+	if id == "" {
+		id = def.ID
+	}
+	if id == "" {
+		id = def.Name
+	}
+	lc, err := l.newLocalCheck(id, def.Name, def)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return errors.New("agent is shutting down")
+	}
+	if def.ServiceID != "" {
+		svc := l.services[def.ServiceID]
+		if svc == nil {
+			l.mu.Unlock()
+			return fmt.Errorf("ServiceID %q does not exist", def.ServiceID)
+		}
+		lc.check.ServiceName, lc.check.ServiceTags = svc.Service, svc.Tags
+	}
+	old := l.checks[id]
+	l.checks[id] = lc
+	l.startLocked(lc)
+	l.mu.Unlock()
+	if old != nil {
+		old.halt()
+	}
+	return l.syncCheck(id)
+}
+
+// startLocked starts a check's TTL timer or probe. Callers hold l.mu.
+func (l *localState) startLocked(lc *localCheck) {
+	if lc.def == nil {
+		return
+	}
+	id := lc.check.CheckID
+	if lc.def.TTL > 0 {
+		lc.ttl = time.AfterFunc(time.Duration(lc.def.TTL), func() { l.ttlExpired(id, lc) })
+		return
+	}
+	lc.runner = startCheck(id, lc.def, func(id, status, output string) { l.setCheckStatus(id, lc, status, output) })
+}
+
+// halt stops whatever runs the check. It waits for a probe in flight, which
+// may be reporting, so it is never called with l.mu held.
+func (lc *localCheck) halt() {
+	if lc.ttl != nil {
+		lc.ttl.Stop()
+	}
+	if lc.runner != nil {
+		lc.runner.stop()
+	}
+}
+
+func haltAll(checks []*localCheck) {
+	for _, lc := range checks {
+		lc.halt()
+	}
+}
+
+func (l *localState) ttlExpired(id string, lc *localCheck) {
+	l.a.logger.Warn("check TTL expired", "check", id)
+	l.setCheckStatus(id, lc, healthCritical, ttlExpiredOutput)
+}
+
+// setCheckStatus records a check's result and pushes it if it changed. A
+// result from a runner or timer (owner set) is dropped if its check has
+// been replaced or removed meanwhile.
+func (l *localState) setCheckStatus(id string, owner *localCheck, status, output string) error {
+	if max := l.a.cfg.CheckOutputMaxSize; len(output) > max {
+		output = output[:max]
+	}
+	l.mu.Lock()
+	lc := l.checks[id]
+	if l.stopped || (owner != nil && lc != owner) {
+		l.mu.Unlock()
+		return nil
+	}
+	if lc == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: Unknown check ID %q. Ensure that the check ID is passed, not the check name.", errNotFound, id)
+	}
+	changed := lc.check.Status != status || lc.check.Output != output
+	lc.check.Status, lc.check.Output = status, output
+	l.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	return l.syncCheck(id)
+}
+
+// updateTTL is a TTL check's report (/v1/agent/check/pass|warn|fail|update):
+// it sets the status and restarts the TTL.
+func (l *localState) updateTTL(id, status, output string) error {
+	l.mu.Lock()
+	lc := l.checks[id]
+	if lc == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: Unknown check ID %q. Ensure that the check ID is passed, not the check name.", errNotFound, id)
+	}
+	if lc.ttl == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("CheckID %q does not have associated TTL", id)
+	}
+	lc.ttl.Reset(time.Duration(lc.def.TTL))
+	l.mu.Unlock()
+	return l.setCheckStatus(id, nil, status, output)
+}
+
+// removeService deregisters a local service and its checks.
+func (l *localState) removeService(id string) error {
+	l.mu.Lock()
+	if l.services[id] == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: Unknown service ID %q", errNotFound, id)
+	}
+	delete(l.services, id)
+	var removed []*localCheck
+	for cid, lc := range l.checks {
+		if lc.check.ServiceID == id {
+			removed = append(removed, lc)
+			delete(l.checks, cid)
+		}
+	}
+	l.mu.Unlock()
+	haltAll(removed)
+	return l.syncService(id)
+}
+
+// removeCheck deregisters a local check.
+func (l *localState) removeCheck(id string) error {
+	l.mu.Lock()
+	lc := l.checks[id]
+	if lc == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: Unknown check ID %q", errNotFound, id)
+	}
+	delete(l.checks, id)
+	l.mu.Unlock()
+	lc.halt()
+	return l.syncCheck(id)
+}
+
+// setMaintenance turns maintenance mode on or off for the node (serviceID
+// "") or one service: a critical check that takes it out of every healthy
+// answer while it is on.
+func (l *localState) setMaintenance(serviceID string, enable bool, reason string) error {
+	id, name, defaultReason := nodeMaintCheckID, "Node Maintenance Mode", defaultNodeMaintReason
+	var svc *Service
+	if serviceID != "" {
+		l.mu.Lock()
+		svc = l.services[serviceID]
+		l.mu.Unlock()
+		if svc == nil {
+			return fmt.Errorf("%w: Unknown service ID %q", errNotFound, serviceID)
+		}
+		id, name, defaultReason = serviceMaintCheckPrefix+serviceID, "Service Maintenance Mode", defaultServiceMaintReason
+	}
+	if !enable {
+		if err := l.removeCheck(id); err != nil && !errors.Is(err, errNotFound) {
+			return err
+		}
+		return nil
+	}
+	if reason == "" {
+		reason = defaultReason
+	}
+	lc := &localCheck{check: HealthCheck{
+		Node: l.a.cfg.NodeName, CheckID: id, Name: name, Status: healthCritical, Notes: reason,
+		ServiceTags: []string{}, Type: "maintenance",
+	}}
+	if svc != nil {
+		lc.check.ServiceID, lc.check.ServiceName, lc.check.ServiceTags = svc.ID, svc.Service, svc.Tags
+	}
+	l.mu.Lock()
+	l.checks[id] = lc
+	l.mu.Unlock()
+	return l.syncCheck(id)
+}
+
+// serviceList and checkList copy the local state for the agent endpoints.
+func (l *localState) serviceList() map[string]*Service {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]*Service, len(l.services))
+	for id, s := range l.services {
+		out[id] = s
+	}
+	return out
+}
+
+func (l *localState) checkList() map[string]HealthCheck {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]HealthCheck, len(l.checks))
+	for id, lc := range l.checks {
+		out[id] = lc.check
+	}
+	return out
+}
+
+// --- pushing to the catalog ---
+
+func (l *localState) commit(cmd *command) error {
+	res, err := l.a.apply(cmd)
+	if err == nil {
+		err = res.err
+	}
+	return err
+}
+
+// syncService pushes a service with its checks, or its removal.
+func (l *localState) syncService(id string) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	svc := l.services[id]
+	var checks []*HealthCheck
+	for _, lc := range l.checks {
+		if lc.check.ServiceID == id {
+			c := lc.check
+			checks = append(checks, &c)
+		}
+	}
+	l.mu.Unlock()
+	if svc == nil {
+		return l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, ServiceID: id}})
+	}
+	req := l.a.nodeRegistration()
+	s := *svc
+	req.Service, req.Checks = &s, checks
+	if err := l.commit(&command{Type: cmdRegister, Register: req}); err != nil {
+		return err
+	}
+	// Checks of the service that the agent no longer has go from the catalog.
+	for _, c := range l.a.store.snapshot().nodeChecks(l.a.cfg.NodeName) {
+		if c.ServiceID == id && !slices.ContainsFunc(checks, func(k *HealthCheck) bool { return k.CheckID == c.CheckID }) {
+			dereg := &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: c.CheckID}
+			if err := l.commit(&command{Type: cmdDeregister, Deregister: dereg}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// syncCheck pushes one check, or its removal.
+func (l *localState) syncCheck(id string) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	lc := l.checks[id]
+	var c HealthCheck
+	if lc != nil {
+		c = lc.check
+	}
+	l.mu.Unlock()
+	if lc == nil {
+		return l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: id}})
+	}
+	req := l.a.nodeRegistration()
+	req.Check = &c
+	return l.commit(&command{Type: cmdRegister, Register: req})
+}
+
+// syncAll pushes every local service and check.
+func (l *localState) syncAll() error {
+	var ids, nodeChecks []string
+	l.mu.Lock()
+	for id := range l.services {
+		ids = append(ids, id)
+	}
+	for id, lc := range l.checks {
+		if lc.check.ServiceID == "" {
+			nodeChecks = append(nodeChecks, id)
+		}
+	}
+	l.mu.Unlock()
+	for _, id := range ids {
+		if err := l.syncService(id); err != nil {
+			return err
+		}
+	}
+	for _, id := range nodeChecks {
+		if err := l.syncCheck(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stop ends every running check; no check runs or pushes after it returns.
+func (l *localState) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	checks := make([]*localCheck, 0, len(l.checks))
+	for _, lc := range l.checks {
+		checks = append(checks, lc)
+	}
+	l.mu.Unlock()
+	haltAll(checks)
+}

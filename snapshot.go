@@ -1,0 +1,343 @@
+// snapshot.go: streaming the whole state store out and back in.
+//
+// A snapshot is the state at one index, written table by table in key order:
+//
+//	"miniconsul-snapshot-1\n"
+//	record*   (tag byte, then the record's fields)
+//	tagEnd, SHA-256 of every byte before it
+//
+// Integers are uvarints, strings and byte slices a uvarint length then the
+// bytes. KV entries and tombstones (nearly all of a large state) have a
+// compact binary form; catalog records are JSON.
+//
+// Restore reads the stream into a brand-new state, building each tree in
+// one linear pass from the sorted keys (treeBuilder), so it needs about the
+// memory of the state itself and nothing per key besides. Only when the
+// trailing checksum matches is the new state published, in one atomic
+// store: a corrupt or truncated snapshot is refused and the store is left
+// exactly as it was. Every length is bounded before anything is allocated.
+//
+// writeSnapshot works on an immutable state, so writers go on while it runs.
+// Restore, like apply, must be called from the single writer goroutine; it
+// is the FSM's Restore in Raft §7.
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+const snapshotMagic = "miniconsul-snapshot-1\n"
+
+// maxSnapshotField bounds any one string or value read from a snapshot.
+const maxSnapshotField = 64 << 20
+
+// Record tags, in the order tables are written.
+const (
+	tagEnd byte = iota
+	tagMeta
+	tagKV
+	tagTombstone
+	tagNode
+	tagService
+	tagCheck
+	tagIndex
+)
+
+var errCorruptSnapshot = errors.New("corrupt snapshot")
+
+type snapshotWriter struct {
+	w   *bufio.Writer
+	sum hash.Hash
+	buf []byte
+	err error
+}
+
+func (sw *snapshotWriter) write(b []byte) {
+	if sw.err != nil {
+		return
+	}
+	sw.sum.Write(b)
+	_, sw.err = sw.w.Write(b)
+}
+
+func (sw *snapshotWriter) uvarint(v uint64) {
+	sw.buf = binary.AppendUvarint(sw.buf[:0], v)
+	sw.write(sw.buf)
+}
+
+func (sw *snapshotWriter) bytes(b []byte) {
+	sw.uvarint(uint64(len(b)))
+	sw.write(b)
+}
+
+func (sw *snapshotWriter) str(s string) {
+	sw.uvarint(uint64(len(s)))
+	if sw.err == nil {
+		sw.sum.Write([]byte(s))
+		_, sw.err = sw.w.WriteString(s)
+	}
+}
+
+func (sw *snapshotWriter) json(v any) {
+	b, err := json.Marshal(v)
+	if err != nil && sw.err == nil {
+		sw.err = err
+	}
+	sw.bytes(b)
+}
+
+// writeSnapshot streams st to w.
+func writeSnapshot(st *state, w io.Writer) error {
+	sw := &snapshotWriter{w: bufio.NewWriterSize(w, 64<<10), sum: sha256.New()}
+	sw.write([]byte(snapshotMagic))
+	sw.write([]byte{tagMeta})
+	sw.uvarint(st.index)
+	sw.uvarint(st.reapedIndex)
+	st.kvs.each(func(_ string, e *KVEntry) bool {
+		sw.write([]byte{tagKV})
+		sw.str(e.Key)
+		sw.uvarint(e.Flags)
+		sw.bytes(e.Value)
+		sw.uvarint(e.CreateIndex)
+		sw.uvarint(e.ModifyIndex)
+		sw.uvarint(e.LockIndex)
+		sw.str(e.Session)
+		return sw.err == nil
+	})
+	st.tombstones.each(func(k string, idx uint64) bool {
+		sw.write([]byte{tagTombstone})
+		sw.str(k)
+		sw.uvarint(idx)
+		return sw.err == nil
+	})
+	st.nodes.each(func(_ string, n *Node) bool {
+		sw.write([]byte{tagNode})
+		sw.json(n)
+		return sw.err == nil
+	})
+	st.services.each(func(k string, s *Service) bool {
+		sw.write([]byte{tagService})
+		sw.str(k[:len(k)-len(s.ID)-1]) // the node
+		sw.json(s)
+		return sw.err == nil
+	})
+	st.checks.each(func(_ string, c *HealthCheck) bool {
+		sw.write([]byte{tagCheck})
+		sw.json(c)
+		return sw.err == nil
+	})
+	st.indexes.each(func(k string, idx uint64) bool {
+		sw.write([]byte{tagIndex})
+		sw.str(k)
+		sw.uvarint(idx)
+		return sw.err == nil
+	})
+	sw.write([]byte{tagEnd})
+	if sw.err != nil {
+		return sw.err
+	}
+	if _, err := sw.w.Write(sw.sum.Sum(nil)); err != nil {
+		return err
+	}
+	return sw.w.Flush()
+}
+
+type snapshotReader struct {
+	r   *bufio.Reader
+	sum hash.Hash
+	err error
+}
+
+func (sr *snapshotReader) fail(format string, args ...any) {
+	if sr.err == nil {
+		sr.err = fmt.Errorf("%w: "+format, append([]any{errCorruptSnapshot}, args...)...)
+	}
+}
+
+func (sr *snapshotReader) readByte() byte {
+	if sr.err != nil {
+		return 0
+	}
+	b, err := sr.r.ReadByte()
+	if err != nil {
+		sr.fail("truncated")
+		return 0
+	}
+	sr.sum.Write([]byte{b})
+	return b
+}
+
+func (sr *snapshotReader) uvarint() uint64 {
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		b := sr.readByte()
+		if sr.err != nil {
+			return 0
+		}
+		v |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return v
+		}
+	}
+	sr.fail("bad integer")
+	return 0
+}
+
+func (sr *snapshotReader) bytes() []byte {
+	n := sr.uvarint()
+	if sr.err != nil {
+		return nil
+	}
+	if n > maxSnapshotField {
+		sr.fail("field of %d bytes", n)
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(sr.r, b); err != nil {
+		sr.fail("truncated")
+		return nil
+	}
+	sr.sum.Write(b)
+	return b
+}
+
+func (sr *snapshotReader) str() string { return string(sr.bytes()) }
+
+func (sr *snapshotReader) json(v any) {
+	b := sr.bytes()
+	if sr.err == nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			sr.fail("bad record: %v", err)
+		}
+	}
+}
+
+// readSnapshot builds a state from r. It returns an error, and no state,
+// unless the whole stream is well formed and its checksum matches.
+func readSnapshot(r io.Reader) (*state, error) {
+	sr := &snapshotReader{r: bufio.NewReaderSize(r, 64<<10), sum: sha256.New()}
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(sr.r, magic); err != nil || string(magic) != snapshotMagic {
+		return nil, fmt.Errorf("%w: not a miniconsul snapshot", errCorruptSnapshot)
+	}
+	sr.sum.Write(magic)
+	var (
+		st                  state
+		kvs                 treeBuilder[*KVEntry]
+		tombstones, indexes treeBuilder[uint64]
+		nodes               treeBuilder[*Node]
+		services            treeBuilder[*Service]
+		checks              treeBuilder[*HealthCheck]
+		names               = map[string]serviceRef{}
+		lastTag             = tagMeta
+		inOrder             = true
+		sawMeta             bool
+	)
+	for sr.err == nil {
+		tag := sr.readByte()
+		if sr.err != nil {
+			break
+		}
+		if tag > tagIndex || (tag != tagEnd && tag < lastTag) || (tag == tagMeta && sawMeta) {
+			sr.fail("unexpected record %d", tag)
+			break
+		}
+		lastTag = max(tag, tagMeta)
+		switch tag {
+		case tagEnd:
+			want := sr.sum.Sum(nil)
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(sr.r, got); err != nil {
+				sr.fail("truncated checksum")
+			} else if string(got) != string(want) {
+				sr.fail("checksum mismatch")
+			}
+			if sr.err != nil {
+				return nil, sr.err
+			}
+			if !sawMeta {
+				return nil, fmt.Errorf("%w: no header", errCorruptSnapshot)
+			}
+			st.kvs, st.tombstones, st.indexes = kvs.tree(), tombstones.tree(), indexes.tree()
+			st.nodes, st.services, st.checks = nodes.tree(), services.tree(), checks.tree()
+			st.serviceNames = buildServiceNames(names)
+			return &st, nil
+		case tagMeta:
+			sawMeta = true
+			st.index = sr.uvarint()
+			st.reapedIndex = sr.uvarint()
+		case tagKV:
+			e := &KVEntry{Key: sr.str(), Flags: sr.uvarint(), Value: sr.bytes()}
+			e.CreateIndex, e.ModifyIndex, e.LockIndex = sr.uvarint(), sr.uvarint(), sr.uvarint()
+			e.Session = sr.str()
+			inOrder = inOrder && kvs.add(e.Key, e)
+		case tagTombstone:
+			k := sr.str()
+			inOrder = inOrder && tombstones.add(k, sr.uvarint())
+		case tagNode:
+			n := &Node{}
+			sr.json(n)
+			inOrder = inOrder && nodes.add(n.Node, n)
+		case tagService:
+			node := sr.str()
+			s := &Service{}
+			sr.json(s)
+			inOrder = inOrder && services.add(itemKey(node, s.ID), s)
+			names[serviceNameKey(s.Service, node, s.ID)] = serviceRef{node, s}
+		case tagCheck:
+			c := &HealthCheck{}
+			sr.json(c)
+			inOrder = inOrder && checks.add(itemKey(c.Node, c.CheckID), c)
+		case tagIndex:
+			k := sr.str()
+			inOrder = inOrder && indexes.add(k, sr.uvarint())
+		}
+		if !inOrder {
+			sr.fail("records out of order")
+		}
+	}
+	return nil, sr.err
+}
+
+// buildServiceNames makes the by-name service index from its entries.
+func buildServiceNames(names map[string]serviceRef) tree[serviceRef] {
+	var t tree[serviceRef]
+	for k, r := range names {
+		t = t.set(k, r)
+	}
+	return t
+}
+
+// restore replaces the whole state with the snapshot read from r, or
+// leaves it untouched and returns an error. Every watcher is woken, since
+// anything may have changed.
+func (s *Store) restore(r io.Reader) error {
+	st, err := readSnapshot(r)
+	if err != nil {
+		return err
+	}
+	s.current.Store(st)
+	s.hub.notifyAll()
+	return nil
+}
+
+// notifyAll wakes every watcher.
+func (h *watchHub) notifyAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range []map[string]map[*watch]struct{}{h.topics, h.kvKeys, h.kvPrefixes} {
+		for _, set := range m {
+			fireLocked(set)
+		}
+	}
+}
