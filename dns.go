@@ -938,19 +938,21 @@ func (s *dnsScratch) firstSeen(key string) bool {
 }
 
 // dnsFoldIndex maps the lower-case spelling of the service and node names of
-// one state that are not in lower case to those names, so that a question
-// finds "Web" as "web". It is built on the first miss after each change.
+// the catalog that are not in lower case to those names, so that a question
+// finds "Web" as "web". It is built on the first miss after the services or
+// nodes tables change (a KV write does not invalidate it).
 type dnsFoldIndex struct {
-	st       *state
-	services map[string][]string
-	nodes    map[string]string
+	servicesIndex, nodesIndex uint64
+	services                  map[string][]string
+	nodes                     map[string]string
 }
 
 func (d *dnsServer) folded(st *state) *dnsFoldIndex {
-	if f := d.fold.Load(); f != nil && f.st == st {
+	servicesIndex, nodesIndex := st.tableIndex(indexServices), st.tableIndex(indexNodes)
+	if f := d.fold.Load(); f != nil && f.servicesIndex == servicesIndex && f.nodesIndex == nodesIndex {
 		return f
 	}
-	f := &dnsFoldIndex{st: st, services: map[string][]string{}, nodes: map[string]string{}}
+	f := &dnsFoldIndex{servicesIndex: servicesIndex, nodesIndex: nodesIndex, services: map[string][]string{}, nodes: map[string]string{}}
 	for name := range st.serviceTags() {
 		if l := strings.ToLower(name); l != name {
 			f.services[l] = append(f.services[l], name)
