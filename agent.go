@@ -30,13 +30,6 @@ import (
 	"time"
 )
 
-// Tombstone GC, as Consul's: a tombstone is reaped once older than the TTL;
-// the age is tracked at the granularity of one mark per period.
-const (
-	tombstoneTTL         = 15 * time.Minute
-	tombstoneGranularity = 30 * time.Second
-)
-
 // Agent is one miniconsul agent.
 type Agent struct {
 	cfg    *Config
@@ -48,7 +41,8 @@ type Agent struct {
 	logMu sync.Mutex
 	index uint64 // last log index handed out; guarded by logMu
 
-	local *localState
+	local    *localState
+	sessions *sessionTimers
 
 	httpServer    *http.Server
 	httpListeners []net.Listener
@@ -78,6 +72,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		a.nodeID = newUUID()
 	}
 	a.local = newLocalState(a)
+	a.sessions = newSessionTimers(a)
 	if err := a.listen(); err != nil {
 		a.Shutdown()
 		return nil, err
@@ -117,15 +112,8 @@ func (a *Agent) listen() error {
 	}
 	if a.cfg.Ports.DNS >= 0 {
 		for _, ip := range a.cfg.Addresses.DNS {
-			addr := net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.DNS))
-			pc, err := net.ListenPacket("udp", addr)
+			pc, ln, err := listenDNS(net.JoinHostPort(ip, strconv.Itoa(a.cfg.Ports.DNS)))
 			if err != nil {
-				return fmt.Errorf("DNS listener: %w", err)
-			}
-			// With port 0 the TCP listener takes the port UDP was given.
-			ln, err := net.Listen("tcp", pc.LocalAddr().String())
-			if err != nil {
-				pc.Close()
 				return fmt.Errorf("DNS listener: %w", err)
 			}
 			d := newDNSServer(a.cfg, a.store, a.logger)
@@ -135,6 +123,26 @@ func (a *Agent) listen() error {
 		}
 	}
 	return nil
+}
+
+// listenDNS binds UDP and TCP on the same address. With port 0 (tests), TCP
+// takes the port UDP was given, which another socket may hold already: then
+// it tries again with a new port, a bounded number of times.
+func listenDNS(addr string) (net.PacketConn, net.Listener, error) {
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if _, port, _ := net.SplitHostPort(addr); port != "0" || attempt == 10 {
+			return nil, nil, err
+		}
+	}
 }
 
 // HTTPAddrs lists the addresses the HTTP API listens on.
@@ -167,6 +175,7 @@ func (a *Agent) apply(cmd *command) (applyResult, error) {
 	a.logMu.Lock()
 	defer a.logMu.Unlock()
 	a.index++
+	cmd.Now = time.Now().UnixNano()
 	return a.store.apply(a.index, cmd), nil
 }
 
@@ -184,6 +193,7 @@ func (a *Agent) restoreSnapshot(r io.Reader) error {
 		return err
 	}
 	a.logger.Info("restored state from a snapshot", "index", a.store.snapshot().index)
+	a.sessions.rebuild()
 	// The restored catalog may lack this agent's own registrations: put them
 	// back, as anti-entropy would.
 	if err := a.registerSelf(); err != nil {
@@ -236,47 +246,6 @@ func (a *Agent) nodeRegistration() *RegisterRequest {
 	}
 }
 
-// reapTombstones is the leader's tombstone GC: it remembers the log index at
-// each granularity tick, and reaps tombstones older than the TTL through
-// the log, like any other write.
-func (a *Agent) reapTombstones() {
-	defer a.wg.Done()
-	type mark struct {
-		at    time.Time
-		index uint64
-	}
-	var marks []mark
-	tick := time.NewTicker(tombstoneGranularity)
-	defer tick.Stop()
-	for {
-		select {
-		case <-a.shutdownCh:
-			return
-		case now := <-tick.C:
-			marks = append(marks, mark{now, a.store.snapshot().index})
-			reapTo := uint64(0)
-			for len(marks) > 0 && now.Sub(marks[0].at) >= tombstoneTTL {
-				reapTo = marks[0].index
-				marks = marks[1:]
-			}
-			if reapTo > 0 && hasTombstonesUpTo(a.store.snapshot(), reapTo) {
-				if _, err := a.apply(&command{Type: cmdReapTombstones, ReapIndex: reapTo}); err != nil {
-					a.logger.Warn("tombstone reap failed", "error", err)
-				}
-			}
-		}
-	}
-}
-
-func hasTombstonesUpTo(st *state, idx uint64) bool {
-	found := false
-	st.tombstones.each(func(_ string, at uint64) bool {
-		found = at <= idx
-		return !found
-	})
-	return found
-}
-
 // Shutdown stops the agent and waits for its goroutines. It is safe to call
 // more than once.
 func (a *Agent) Shutdown() {
@@ -293,6 +262,7 @@ func (a *Agent) Shutdown() {
 			d.shutdown()
 		}
 		a.local.stop()
+		a.sessions.stop()
 		a.wg.Wait()
 	})
 }

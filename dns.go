@@ -31,9 +31,8 @@
 // Concurrency: a query reads the store snapshot current when it arrives
 // (lock-free, so Consul's allow_stale is always in effect) and shares nothing
 // mutable but atomic counters and the case-folding index, an immutable value
-// swapped atomically. UDP is served by a fixed set of goroutines
-// (2×GOMAXPROCS, at most 16), each with its own descriptor of the socket,
-// reading and answering inline: there is no internal queue, so under overload
+// swapped atomically. UDP is served by a fixed set of goroutines (one per
+// core) sharing the socket, each reading and answering inline: there is no internal queue, so under overload
 // queries wait only in the kernel's bounded socket buffer, which drops the
 // excess, and none is answered after its client gave up. TCP gets one
 // goroutine per connection, at most dnsMaxTCPConns (extra connections are
@@ -96,7 +95,7 @@ type dnsServer struct {
 	wg       sync.WaitGroup
 	tcpSlots chan struct{} // a token per open TCP connection
 	mu       sync.Mutex
-	sockets  []net.PacketConn      // the UDP socket and its duplicates; guarded by mu
+	sockets  []net.PacketConn      // the UDP sockets; guarded by mu
 	ln       net.Listener          // guarded by mu
 	conns    map[net.Conn]struct{} // open TCP connections; guarded by mu
 	closed   bool                  // shutdown has begun; guarded by mu
@@ -178,15 +177,10 @@ func (d *dnsServer) serve(pc net.PacketConn, ln net.Listener) {
 	}
 	if uc, ok := pc.(*net.UDPConn); ok {
 		d.sockets = append(d.sockets, uc)
-		// More workers than that only contend, and each idle one wakes for
-		// every datagram.
-		for i := range min(2*runtime.GOMAXPROCS(0), 16) {
-			sock := uc
-			if i > 0 {
-				sock = d.dupSocketLocked(uc)
-			}
+		// More workers than cores only contend for the socket.
+		for range runtime.GOMAXPROCS(0) {
 			d.wg.Add(1)
-			go d.serveUDP(sock)
+			go d.serveUDP(uc)
 		}
 	} else if pc != nil {
 		d.logger.Error("dns: not serving UDP: not a UDP socket", "type", fmt.Sprintf("%T", pc))
@@ -222,27 +216,6 @@ func (d *dnsServer) isClosed() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.closed
-}
-
-// dupSocketLocked returns a duplicate descriptor of a UDP socket, or uc
-// itself when there can be none. Go serialises the reads, and the writes, of
-// one descriptor, and handing its lock between goroutines costs more than a
-// query; with a descriptor each, the kernel spreads the datagrams.
-func (d *dnsServer) dupSocketLocked(uc *net.UDPConn) *net.UDPConn {
-	f, err := uc.File()
-	if err != nil {
-		return uc
-	}
-	defer f.Close()
-	dup, err := net.FilePacketConn(f)
-	if err != nil {
-		return uc
-	}
-	d.sockets = append(d.sockets, dup)
-	if udp, ok := dup.(*net.UDPConn); ok {
-		return udp
-	}
-	return uc
 }
 
 // serveUDP reads queries and answers each inline.

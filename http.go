@@ -77,6 +77,7 @@ func newHTTPServer(a *Agent) *http.Server {
 	h.registerHealth()
 	h.registerAgent()
 	h.registerStatus()
+	h.registerSession()
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

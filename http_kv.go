@@ -1,8 +1,9 @@
 // http_kv.go: the KV endpoint, /v1/kv/<key>.
 //
 // GET reads a key, a prefix (?recurse) or key names (?keys, ?separator) from
-// a snapshot, blocking on exactly that key or prefix. PUT and DELETE become
-// kv commands through the log and answer true or false, as Consul. Values
+// a snapshot, blocking on exactly that key or prefix. PUT (with ?cas,
+// ?acquire or ?release) and DELETE become kv commands through the log and
+// answer true or false, as Consul. Values
 // are bounded by limits.kv_max_value_size (512 KiB) before they are read in.
 package main
 
@@ -131,9 +132,6 @@ func (h *httpAPI) kvPut(w http.ResponseWriter, r *http.Request, key string) (any
 	if err := conflictingFlags(r, "cas", "acquire", "release"); err != nil {
 		return nil, err
 	}
-	if r.URL.Query().Has("acquire") || r.URL.Query().Has("release") {
-		return nil, &httpError{http.StatusNotImplemented, "?acquire and ?release need sessions, which miniconsul does not have yet"}
-	}
 	flags, _, err := uintParam(r, "flags", "Invalid flags")
 	if err != nil {
 		return nil, err
@@ -160,8 +158,13 @@ func (h *httpAPI) kvPut(w http.ResponseWriter, r *http.Request, key string) (any
 		value = bytes.Clone(value)
 	}
 	req := &kvRequest{Op: kvSet, Entry: KVEntry{Key: key, Flags: flags, Value: value}}
-	if cas {
+	switch values := r.URL.Query(); {
+	case cas:
 		req.Op, req.Entry.ModifyIndex = kvCAS, casIndex
+	case values.Has("acquire"):
+		req.Op, req.Entry.Session = kvLock, values.Get("acquire")
+	case values.Has("release"):
+		req.Op, req.Entry.Session = kvUnlock, values.Get("release")
 	}
 	return h.applyKV(req)
 }

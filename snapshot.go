@@ -48,6 +48,9 @@ const (
 	tagService
 	tagCheck
 	tagIndex
+	tagSession
+	tagLockDelay
+	tagLast = tagLockDelay
 )
 
 var errCorruptSnapshot = errors.New("corrupt snapshot")
@@ -137,6 +140,17 @@ func writeSnapshot(st *state, w io.Writer) error {
 		sw.write([]byte{tagIndex})
 		sw.str(k)
 		sw.uvarint(idx)
+		return sw.err == nil
+	})
+	st.sessions.each(func(_ string, s *Session) bool {
+		sw.write([]byte{tagSession})
+		sw.json(s)
+		return sw.err == nil
+	})
+	st.lockDelays.each(func(k string, until int64) bool {
+		sw.write([]byte{tagLockDelay})
+		sw.str(k)
+		sw.uvarint(uint64(until))
 		return sw.err == nil
 	})
 	sw.write([]byte{tagEnd})
@@ -238,6 +252,10 @@ func readSnapshot(r io.Reader) (*state, error) {
 		nodes               treeBuilder[*Node]
 		services            treeBuilder[*Service]
 		checks              treeBuilder[*HealthCheck]
+		sessions            treeBuilder[*Session]
+		lockDelays          treeBuilder[int64]
+		nodeSessions        tree[struct{}]
+		sessionKeys         tree[struct{}]
 		names               = map[string]serviceRef{}
 		lastTag             = tagMeta
 		inOrder             = true
@@ -248,7 +266,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 		if sr.err != nil {
 			break
 		}
-		if tag > tagIndex || (tag != tagEnd && tag < lastTag) || (tag == tagMeta && sawMeta) {
+		if tag > tagLast || (tag != tagEnd && tag < lastTag) || (tag == tagMeta && sawMeta) {
 			sr.fail("unexpected record %d", tag)
 			break
 		}
@@ -271,6 +289,8 @@ func readSnapshot(r io.Reader) (*state, error) {
 			st.kvs, st.tombstones, st.indexes = kvs.tree(), tombstones.tree(), indexes.tree()
 			st.nodes, st.services, st.checks = nodes.tree(), services.tree(), checks.tree()
 			st.serviceNames = buildServiceNames(names)
+			st.sessions, st.lockDelays = sessions.tree(), lockDelays.tree()
+			st.nodeSessions, st.sessionKeys = nodeSessions, sessionKeys
 			return &st, nil
 		case tagMeta:
 			sawMeta = true
@@ -281,6 +301,9 @@ func readSnapshot(r io.Reader) (*state, error) {
 			e.CreateIndex, e.ModifyIndex, e.LockIndex = sr.uvarint(), sr.uvarint(), sr.uvarint()
 			e.Session = sr.str()
 			inOrder = inOrder && kvs.add(e.Key, e)
+			if e.Session != "" {
+				sessionKeys = sessionKeys.set(itemKey(e.Session, e.Key), struct{}{})
+			}
 		case tagTombstone:
 			k := sr.str()
 			inOrder = inOrder && tombstones.add(k, sr.uvarint())
@@ -301,6 +324,14 @@ func readSnapshot(r io.Reader) (*state, error) {
 		case tagIndex:
 			k := sr.str()
 			inOrder = inOrder && indexes.add(k, sr.uvarint())
+		case tagSession:
+			s := &Session{}
+			sr.json(s)
+			inOrder = inOrder && sessions.add(s.ID, s)
+			nodeSessions = nodeSessions.set(itemKey(s.Node, s.ID), struct{}{})
+		case tagLockDelay:
+			k := sr.str()
+			inOrder = inOrder && lockDelays.add(k, int64(sr.uvarint()))
 		}
 		if !inOrder {
 			sr.fail("records out of order")

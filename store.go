@@ -81,13 +81,20 @@ const (
 	cmdRegister       commandType = "register"
 	cmdDeregister     commandType = "deregister"
 	cmdReapTombstones commandType = "reap-tombstones"
+	cmdSession        commandType = "session"
+	cmdTxn            commandType = "txn"
 )
 
 // command is one state change, the unit the log orders and replicates.
 // Exactly one body field is set, the one its Type names.
 type command struct {
-	Type       commandType
+	Type commandType
+	// Now is the proposer's clock (Unix nanoseconds) when it made the
+	// command: apply's only notion of time, the same on every server.
+	Now        int64
 	KV         *kvRequest         `json:",omitempty"`
+	Session    *sessionRequest    `json:",omitempty"`
+	Txn        []txnOp            `json:",omitempty"`
 	Register   *RegisterRequest   `json:",omitempty"`
 	Deregister *DeregisterRequest `json:",omitempty"`
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
@@ -105,11 +112,14 @@ func decodeCommand(b []byte) (*command, error) {
 }
 
 // applyResult is what a command did. ok is false when a conditional write
-// (cas) did not hold: nothing was written, and Consul answers "false". err is
-// set when the command was refused as invalid.
+// (cas, acquire) did not hold: nothing was written, and Consul answers
+// "false". err is set when the command was refused as invalid. A
+// transaction reports its results, or the errors that rolled it back.
 type applyResult struct {
-	ok  bool
-	err error
+	ok         bool
+	err        error
+	txnResults []*KVEntry
+	txnErrors  []txnError
 }
 
 // Index names in the indexes table.
@@ -136,6 +146,11 @@ type state struct {
 	serviceNames tree[serviceRef]   // service name \x00 node \x00 service ID
 	checks       tree[*HealthCheck] // node \x00 check ID
 
+	sessions     tree[*Session]
+	nodeSessions tree[struct{}] // node \x00 session ID
+	sessionKeys  tree[struct{}] // session ID \x00 key: the keys a session holds
+	lockDelays   tree[int64]    // key → Unix nanoseconds before which it cannot be acquired
+
 	indexes tree[uint64] // table or name → index of its last change
 }
 
@@ -159,6 +174,7 @@ func (s *Store) snapshot() *state { return s.current.Load() }
 type txn struct {
 	st     state
 	index  uint64
+	now    int64               // the command's Now
 	topics map[string]struct{} // index names changed, to wake their watchers
 	kvKeys []string            // KV keys written or deleted
 	kvCuts []string            // prefixes removed by delete-tree
@@ -175,7 +191,7 @@ func (t *txn) bump(names ...string) {
 // apply is the state machine: it applies the command at log index idx and
 // publishes the new state. Replaying the same commands gives the same state.
 func (s *Store) apply(idx uint64, cmd *command) applyResult {
-	t := &txn{st: *s.snapshot(), index: idx, topics: map[string]struct{}{}}
+	t := &txn{st: *s.snapshot(), index: idx, now: cmd.Now, topics: map[string]struct{}{}}
 	var res applyResult
 	switch cmd.Type {
 	case cmdKV:
@@ -201,6 +217,15 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 	case cmdReapTombstones:
 		t.reapTombstones(cmd.ReapIndex)
 		res.ok = true
+	case cmdSession:
+		if cmd.Session == nil {
+			res.err = errors.New("session command without a body")
+			break
+		}
+		res.err = t.applySession(cmd.Session)
+		res.ok = res.err == nil
+	case cmdTxn:
+		res = t.applyTxn(cmd.Txn)
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)
 	}
@@ -221,9 +246,17 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 // --- KV ---
 
 func (t *txn) applyKV(req *kvRequest) applyResult {
+	failure, err := t.kvWrite(req)
+	return applyResult{ok: err == nil && failure == "", err: err}
+}
+
+// kvWrite performs one KV write. failure says why a conditional write did
+// not hold (Consul answers false, or a transaction error); err means the
+// request itself is invalid.
+func (t *txn) kvWrite(req *kvRequest) (failure string, err error) {
 	e := req.Entry
 	if e.Key == "" && req.Op != kvDeleteTree {
-		return applyResult{err: errors.New("Missing key name")}
+		return "", errors.New("Missing key name")
 	}
 	existing, exists := t.st.kvs.get(e.Key)
 	switch req.Op {
@@ -231,27 +264,32 @@ func (t *txn) applyKV(req *kvRequest) applyResult {
 		t.putKV(e, existing)
 	case kvCAS:
 		if (e.ModifyIndex == 0 && exists) || (e.ModifyIndex != 0 && (!exists || existing.ModifyIndex != e.ModifyIndex)) {
-			return applyResult{ok: false}
+			return fmt.Sprintf("failed to set key %q, index is stale", e.Key), nil
 		}
 		t.putKV(e, existing)
+	case kvLock:
+		return t.lockKV(e, existing)
+	case kvUnlock:
+		return t.unlockKV(e, existing), nil
 	case kvDelete:
-		t.deleteKV(e.Key, exists)
+		t.deleteKV(existing)
 	case kvDeleteCAS:
 		if !exists || existing.ModifyIndex != e.ModifyIndex {
-			return applyResult{ok: false}
+			return fmt.Sprintf("failed to delete key %q, index is stale", e.Key), nil
 		}
-		t.deleteKV(e.Key, true)
+		t.deleteKV(existing)
 	case kvDeleteTree:
 		t.deleteKVTree(e.Key)
 	default:
-		return applyResult{err: fmt.Errorf("Invalid KV operation %q", req.Op)}
+		return "", fmt.Errorf("Invalid KV operation %q", req.Op)
 	}
-	return applyResult{ok: true}
+	return "", nil
 }
 
 func (t *txn) putKV(e KVEntry, existing *KVEntry) {
 	stored := &KVEntry{Key: e.Key, Flags: e.Flags, Value: e.Value, CreateIndex: t.index, ModifyIndex: t.index}
 	if existing != nil {
+		// A plain write keeps the lock: only release gives it up.
 		stored.CreateIndex = existing.CreateIndex
 		stored.LockIndex = existing.LockIndex
 		stored.Session = existing.Session
@@ -263,14 +301,17 @@ func (t *txn) putKV(e KVEntry, existing *KVEntry) {
 	t.kvKeys = append(t.kvKeys, e.Key)
 }
 
-func (t *txn) deleteKV(key string, exists bool) {
-	if !exists {
-		return // deleting a missing key is a successful no-op, as in Consul
+// deleteKV removes an entry (nil: nothing to do, as Consul's delete of a
+// missing key succeeds) and leaves a tombstone.
+func (t *txn) deleteKV(existing *KVEntry) {
+	if existing == nil {
+		return
 	}
-	t.st.kvs, _ = t.st.kvs.delete(key)
-	t.st.tombstones = t.st.tombstones.set(key, t.index)
+	t.forgetLock(existing)
+	t.st.kvs, _ = t.st.kvs.delete(existing.Key)
+	t.st.tombstones = t.st.tombstones.set(existing.Key, t.index)
 	t.bump(indexKVs)
-	t.kvKeys = append(t.kvKeys, key)
+	t.kvKeys = append(t.kvKeys, existing.Key)
 }
 
 // deleteKVTree removes every key under prefix in O(log n), leaving a single
@@ -281,6 +322,10 @@ func (t *txn) deleteKVTree(prefix string) {
 		return
 	}
 	t.st.kvs = rest
+	cut.each(func(_ string, e *KVEntry) bool {
+		t.forgetLock(e)
+		return true
+	})
 	// Tombstones under the prefix are covered by the new one.
 	t.st.tombstones, _ = t.st.tombstones.cutPrefix(prefix)
 	t.st.tombstones = t.st.tombstones.set(prefix, t.index)

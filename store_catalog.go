@@ -368,6 +368,9 @@ func (t *txn) upsertCheck(node string, c HealthCheck) error {
 	}
 	t.st.checks = t.st.checks.set(key, &c)
 	t.bumpCheckOwner(node, &c)
+	if c.Status == healthCritical && (!exists || old.Status != healthCritical) {
+		t.invalidateSessionsOf(node, c.CheckID) // a session lives only while its checks do
+	}
 	return nil
 }
 
@@ -414,6 +417,7 @@ func (t *txn) deleteCheck(node, checkID string) {
 	}
 	t.st.checks, _ = t.st.checks.delete(key)
 	t.bumpCheckOwner(node, c)
+	t.invalidateSessionsOf(node, checkID)
 }
 
 func (t *txn) deleteService(node, serviceID string) {
@@ -454,6 +458,7 @@ func (t *txn) deleteNode(node string) {
 	for _, id := range checks {
 		t.deleteCheck(node, id)
 	}
+	t.invalidateSessionsOf(node, "")
 	t.st.nodes, _ = t.st.nodes.delete(node)
 	t.bump(indexNodes, nodeIndexName(node))
 	// A query on a node that is gone falls back to the nodes index, which

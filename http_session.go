@@ -1,0 +1,259 @@
+// http_session.go: sessions (/v1/session/...) and transactions (/v1/txn).
+//
+// Session create and destroy are commands through the log; renew only
+// restarts the leader's TTL timer (leader.go), as in Consul. A transaction
+// is one command; one that only reads is answered from a snapshot.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Consul's limits for sessions and transactions.
+const (
+	defaultLockDelay  = 15 * time.Second
+	maxLockDelay      = 60 * time.Second
+	maxTxnOps         = 128
+	lockDelaySecondsC = 1000 // a numeric LockDelay below this is seconds, above it nanoseconds (Consul's rule)
+)
+
+func (h *httpAPI) registerSession() {
+	get, put := []string{http.MethodGet}, []string{http.MethodPut}
+	h.endpoint("/v1/session/create", put, h.sessionCreate)
+	h.endpoint("/v1/session/destroy/", put, h.sessionDestroy)
+	h.endpoint("/v1/session/renew/", put, h.sessionRenew)
+	h.endpoint("/v1/session/info/", get, func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return h.sessionRead(w, r, "/v1/session/info/", func(st *state, id string) []*Session {
+			if s := st.session(id); s != nil {
+				return []*Session{s}
+			}
+			return []*Session{}
+		})
+	})
+	h.endpoint("/v1/session/node/", get, func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return h.sessionRead(w, r, "/v1/session/node/", (*state).sessionList)
+	})
+	h.endpoint("/v1/session/list", get, func(w http.ResponseWriter, r *http.Request) (any, error) {
+		q, err := h.parseQuery(r)
+		if err != nil {
+			return nil, err
+		}
+		return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexSessions) }, func(st *state) (any, uint64, error) {
+			return st.sessionList(""), st.tableIndex(indexSessions), nil
+		})
+	})
+	h.endpoint("/v1/txn", put, h.txn)
+}
+
+// sessionRead answers the session reads that take one path argument.
+func (h *httpAPI) sessionRead(w http.ResponseWriter, r *http.Request, prefix string, read func(*state, string) []*Session) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	arg, err := pathArg(r, prefix, "session ID or node name")
+	if err != nil {
+		return nil, err
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexSessions) }, func(st *state) (any, uint64, error) {
+		return read(st, arg), st.tableIndex(indexSessions), nil
+	})
+}
+
+// sessionBody is the body of /v1/session/create, as Consul reads it.
+type sessionBody struct {
+	Name          string
+	Node          string
+	LockDelay     json.RawMessage
+	Behavior      string
+	TTL           string
+	Checks        []string // the old name of NodeChecks
+	NodeChecks    []string
+	ServiceChecks []ServiceCheck
+}
+
+// parseLockDelay reads a LockDelay given as a duration string or a number.
+func parseLockDelay(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return defaultLockDelay, nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, err
+	}
+	var d time.Duration
+	switch x := v.(type) {
+	case string:
+		p, err := time.ParseDuration(x)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q", x)
+		}
+		d = p
+	case float64:
+		d = time.Duration(x)
+		if x < lockDelaySecondsC {
+			d = time.Duration(x * float64(time.Second))
+		}
+	default:
+		return 0, fmt.Errorf("invalid LockDelay %s", raw)
+	}
+	if d < 0 || d > maxLockDelay {
+		return 0, fmt.Errorf("LockDelay must be between 0 and %v", maxLockDelay)
+	}
+	return d, nil
+}
+
+func (h *httpAPI) sessionCreate(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := h.checkDatacenter(r); err != nil {
+		return nil, err
+	}
+	var body sessionBody
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			return nil, badRequest("Request decode failed: %v", err)
+		}
+	}
+	s := &Session{ID: newUUID(), Name: body.Name, Node: body.Node, Behavior: body.Behavior,
+		NodeChecks: body.NodeChecks, ServiceChecks: body.ServiceChecks}
+	if s.Node == "" {
+		s.Node = h.a.cfg.NodeName
+	}
+	if s.NodeChecks == nil {
+		s.NodeChecks = body.Checks
+	}
+	if s.NodeChecks == nil && s.ServiceChecks == nil {
+		s.NodeChecks = []string{"serfHealth"}
+	}
+	switch s.Behavior {
+	case "":
+		s.Behavior = sessionRelease
+	case sessionRelease, sessionDelete:
+	default:
+		return nil, badRequest("Invalid Behavior setting '%s'", s.Behavior)
+	}
+	if s.LockDelay, err = parseLockDelay(body.LockDelay); err != nil {
+		return nil, badRequest("Request decode failed: %v", err)
+	}
+	var ttl time.Duration
+	if body.TTL != "" {
+		ttl, err = time.ParseDuration(body.TTL)
+		if err != nil {
+			return nil, badRequest("Request decode failed: invalid duration %q", body.TTL)
+		}
+		if ttl != 0 && (ttl < sessionTTLMin || ttl > sessionTTLMax) {
+			return nil, badRequest("Invalid Session TTL '%s', must be between [%v=%v]", body.TTL, sessionTTLMin, sessionTTLMax)
+		}
+		if ttl != 0 {
+			s.TTL = ttl.String()
+		}
+	}
+	res, err := h.a.apply(&command{Type: cmdSession, Session: &sessionRequest{Session: s}})
+	if err != nil {
+		return nil, err
+	}
+	if res.err != nil {
+		return nil, &httpError{http.StatusInternalServerError, "Failed to create session: " + res.err.Error()}
+	}
+	h.a.sessions.reset(s.ID, ttl)
+	return map[string]string{"ID": s.ID}, nil
+}
+
+func (h *httpAPI) sessionDestroy(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := h.checkDatacenter(r); err != nil {
+		return nil, err
+	}
+	id, err := pathArg(r, "/v1/session/destroy/", "session ID")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.a.apply(&command{Type: cmdSession, Session: &sessionRequest{DestroyID: id}}); err != nil {
+		return nil, err
+	}
+	h.a.sessions.clear(id)
+	return true, nil
+}
+
+func (h *httpAPI) sessionRenew(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := h.checkDatacenter(r); err != nil {
+		return nil, err
+	}
+	id, err := pathArg(r, "/v1/session/renew/", "session ID")
+	if err != nil {
+		return nil, err
+	}
+	s := h.a.store.snapshot().session(id)
+	if s == nil {
+		return nil, notFound("Session id '%s' not found", id)
+	}
+	if ttl, err := time.ParseDuration(s.TTL); err == nil {
+		h.a.sessions.reset(id, ttl)
+	}
+	return []*Session{s}, nil
+}
+
+// txnResponse is /v1/txn's answer.
+type txnResponse struct {
+	Results []map[string]*KVEntry
+	Errors  []txnError
+}
+
+func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.a.cfg.TxnMaxReqLen)))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large, max size: %d bytes", h.a.cfg.TxnMaxReqLen)}
+		}
+		return nil, err
+	}
+	var ops []txnOp
+	if err := json.Unmarshal(body, &ops); err != nil {
+		return nil, badRequest("Failed to parse body: %v", err)
+	}
+	if len(ops) > maxTxnOps {
+		return nil, &httpError{http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("Transaction contains too many operations (%d > %d)", len(ops), maxTxnOps)}
+	}
+	for i, op := range ops {
+		if op.KV == nil {
+			return nil, badRequest("Operation %d: only KV operations are supported in transactions", i)
+		}
+		if len(op.KV.Value) > h.a.cfg.KVMaxValueSize {
+			return nil, &httpError{http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("Value for key %q is too large (%d > %d bytes)", op.KV.Key, len(op.KV.Value), h.a.cfg.KVMaxValueSize)}
+		}
+	}
+	var res applyResult
+	if readOnly(ops) {
+		st := h.a.store.snapshot()
+		res = st.readTxn(ops)
+		h.setQueryMeta(w, q, st.index)
+	} else if res, err = h.a.apply(&command{Type: cmdTxn, Txn: ops}); err != nil {
+		return nil, err
+	}
+	out := txnResponse{}
+	if len(res.txnErrors) > 0 {
+		out.Errors = res.txnErrors
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		json.NewEncoder(w).Encode(out)
+		return nil, nil
+	}
+	for _, e := range res.txnResults {
+		out.Results = append(out.Results, map[string]*KVEntry{"KV": e})
+	}
+	return out, nil
+}

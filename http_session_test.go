@@ -1,0 +1,162 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func (ta *testAgent) createSession(body string) string {
+	ta.t.Helper()
+	var out struct{ ID string }
+	ta.must("PUT", "/v1/session/create", body, &out)
+	if out.ID == "" {
+		ta.t.Fatal("no session ID")
+	}
+	return out.ID
+}
+
+func TestHTTPSessionsAndLocks(t *testing.T) {
+	ta := startTestAgent(t, nil)
+	sid := ta.createSession(`{"TTL":"15s","LockDelay":"5s","Name":"leader-election"}`)
+	var info []Session
+	ta.must("GET", "/v1/session/info/"+sid, "", &info)
+	if len(info) != 1 || info[0].Node != "node1" || info[0].LockDelay != 5*time.Second ||
+		info[0].TTL != "15s" || info[0].Behavior != sessionRelease || info[0].NodeChecks[0] != "serfHealth" {
+		t.Fatalf("session info: %+v", info)
+	}
+	other := ta.createSession("")
+	if r := ta.must("PUT", "/v1/kv/service/leader?acquire="+sid, "me", nil); r.body != "true" {
+		t.Fatal("acquire failed")
+	}
+	if r := ta.must("PUT", "/v1/kv/service/leader?acquire="+other, "you", nil); r.body != "false" {
+		t.Fatal("second acquire succeeded")
+	}
+	var entries []KVEntry
+	ta.must("GET", "/v1/kv/service/leader", "", &entries)
+	if entries[0].Session != sid || entries[0].LockIndex != 1 || string(entries[0].Value) != "me" {
+		t.Fatalf("locked entry: %+v", entries[0])
+	}
+	var renewed []Session
+	ta.must("PUT", "/v1/session/renew/"+sid, "", &renewed)
+	if len(renewed) != 1 || renewed[0].ID != sid {
+		t.Fatalf("renew: %+v", renewed)
+	}
+	// Destroying the holder releases the lock; the lock delay then keeps
+	// the other session out.
+	ta.must("PUT", "/v1/session/destroy/"+sid, "", nil)
+	var released []KVEntry // fresh: decoding into the old slice would keep its Session
+	ta.must("GET", "/v1/kv/service/leader", "", &released)
+	if released[0].Session != "" {
+		t.Fatal("lock survived its session")
+	}
+	if r := ta.must("PUT", "/v1/kv/service/leader?acquire="+other, "you", nil); r.body != "false" {
+		t.Fatal("acquired inside the lock delay")
+	}
+	var list []Session
+	ta.must("GET", "/v1/session/node/node1", "", &list)
+	if len(list) != 1 || list[0].ID != other {
+		t.Fatalf("node sessions: %+v", list)
+	}
+	ta.expect("PUT", "/v1/session/renew/"+sid, "", 404, "not found")
+	ta.expect("PUT", "/v1/session/create", `{"TTL":"1s"}`, 400, "Invalid Session TTL")
+	ta.expect("PUT", "/v1/session/create", `{"Behavior":"explode"}`, 400, "Invalid Behavior")
+	ta.expect("PUT", "/v1/session/create", `{"Node":"nope"}`, 500, "Failed to create session")
+}
+
+func TestHTTPSessionTTLExpires(t *testing.T) {
+	ta := startTestAgent(t, nil)
+	sid := ta.createSession(`{"TTL":"10s"}`)
+	ta.must("PUT", "/v1/kv/held?acquire="+sid, "x", nil)
+	r := ta.must("GET", "/v1/session/info/"+sid, "", nil)
+	ta.sessions.reset(sid, 10*time.Millisecond) // a TTL shorter than the API allows, to keep the test quick
+	r = <-ta.blockingGet(fmt.Sprintf("/v1/session/info/%s?index=%d&wait=10s", sid, r.index()))
+	if r.body != "[]" {
+		t.Fatalf("session after its TTL: %s", r.body)
+	}
+	var entries []KVEntry
+	ta.must("GET", "/v1/kv/held", "", &entries)
+	if entries[0].Session != "" {
+		t.Fatal("an expired session kept its lock")
+	}
+}
+
+func TestHTTPTxn(t *testing.T) {
+	ta := startTestAgent(t, nil)
+	var out txnResponse
+	ta.must("PUT", "/v1/txn", `[{"KV":{"Verb":"cas","Key":"a","Value":"eA==","Index":0}},{"KV":{"Verb":"set","Key":"b","Value":"eQ=="}}]`, &out)
+	if len(out.Results) != 2 || out.Results[0]["KV"].Key != "a" {
+		t.Fatalf("txn: %+v", out)
+	}
+	r := ta.do("PUT", "/v1/txn", `[{"KV":{"Verb":"set","Key":"c","Value":"eg=="}},{"KV":{"Verb":"check-not-exists","Key":"a"}}]`)
+	if r.code != 409 || !strings.Contains(r.body, `"OpIndex":1`) {
+		t.Fatalf("failing txn: %d %s", r.code, r.body)
+	}
+	if ta.do("GET", "/v1/kv/c", "").code != 404 {
+		t.Fatal("rolled-back txn left a write")
+	}
+	// Read-only: answered from a snapshot, with the query meta.
+	r = ta.must("PUT", "/v1/txn", `[{"KV":{"Verb":"get","Key":"b"}}]`, &out)
+	if r.index() == 0 || string(out.Results[0]["KV"].Value) != "y" {
+		t.Fatalf("read txn: %s", r.body)
+	}
+	var ops []string
+	for i := 0; i < 129; i++ {
+		ops = append(ops, `{"KV":{"Verb":"get","Key":"a"}}`)
+	}
+	ta.expect("PUT", "/v1/txn", "["+strings.Join(ops, ",")+"]", 413, "Transaction contains too many operations (129 > 128)")
+}
+
+// TestLockContention: 20 clients use a lock to increment a counter 500
+// times in all. The final value is exactly 500, and the lock is never held
+// by two at once.
+func TestLockContention(t *testing.T) {
+	ta := startTestAgent(t, nil)
+	const clients, total = 20, 500
+	ta.must("PUT", "/v1/kv/counter", "0", nil)
+	var holders, maxHolders, done atomic.Int64
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sid := ta.createSession(`{"TTL":"30s","LockDelay":"0s"}`)
+			for done.Load() < total {
+				r := ta.do("PUT", "/v1/kv/counter/.lock?acquire="+sid, "")
+				if r.body != "true" {
+					// Held by another: wait for the key to change.
+					cur := ta.do("GET", "/v1/kv/counter/.lock", "")
+					<-ta.blockingGet(fmt.Sprintf("/v1/kv/counter/.lock?index=%d&wait=2s", cur.index()))
+					continue
+				}
+				if n := holders.Add(1); n > maxHolders.Load() {
+					maxHolders.Store(n)
+				}
+				if done.Load() < total {
+					v, _ := strconv.Atoi(ta.must("GET", "/v1/kv/counter?raw", "", nil).body)
+					ta.must("PUT", "/v1/kv/counter", strconv.Itoa(v+1), nil)
+					done.Add(1)
+				}
+				holders.Add(-1)
+				ta.must("PUT", "/v1/kv/counter/.lock?release="+sid, "", nil)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := ta.must("GET", "/v1/kv/counter?raw", "", nil).body; got != strconv.Itoa(total) {
+		t.Fatalf("counter %s, want %d", got, total)
+	}
+	if maxHolders.Load() != 1 {
+		t.Fatalf("lock held by %d clients at once", maxHolders.Load())
+	}
+	var sessions []Session
+	json.Unmarshal([]byte(ta.must("GET", "/v1/session/list", "", nil).body), &sessions)
+	if len(sessions) != clients {
+		t.Fatalf("%d sessions", len(sessions))
+	}
+}

@@ -1,0 +1,142 @@
+// leader.go: the work a server does because it leads, beyond ordering the
+// log: session TTLs and tombstone GC.
+//
+// Both are driven by the leader's clock and act only through commands in the
+// log, so every server's state stays the same. A new leader rebuilds them
+// from the state it inherits (a lone server is always the leader): each
+// session with a TTL gets a fresh full timer, so an election never expires
+// a session early (Consul does the same).
+//
+// Concurrency: sessionTimers.mu guards the timer map; a timer's expiry runs
+// on its own goroutine and goes through Agent.apply like any write. The
+// tombstone GC is one goroutine owned by the agent.
+package main
+
+import (
+	"sync"
+	"time"
+)
+
+// Tombstone GC, as Consul's: a tombstone is reaped once older than the TTL;
+// the age is tracked at the granularity of one mark per period.
+const (
+	tombstoneTTL         = 15 * time.Minute
+	tombstoneGranularity = 30 * time.Second
+)
+
+// sessionTTLMultiplier: a session is invalidated this many TTLs after its
+// last renewal (Consul's SessionTTLMultiplier), to tolerate a late renewal.
+const sessionTTLMultiplier = 2
+
+// sessionTimers are the leader's session TTL timers.
+type sessionTimers struct {
+	a       *Agent
+	mu      sync.Mutex
+	timers  map[string]*time.Timer // session ID → its expiry
+	stopped bool
+}
+
+func newSessionTimers(a *Agent) *sessionTimers {
+	return &sessionTimers{a: a, timers: map[string]*time.Timer{}}
+}
+
+// reset (re)starts a session's timer: at creation and at each renewal.
+func (s *sessionTimers) reset(id string, ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	if t := s.timers[id]; t != nil {
+		t.Stop()
+	}
+	s.timers[id] = time.AfterFunc(sessionTTLMultiplier*ttl, func() { s.expire(id) })
+}
+
+// expire invalidates a session whose TTL ran out.
+func (s *sessionTimers) expire(id string) {
+	s.mu.Lock()
+	delete(s.timers, id)
+	stopped := s.stopped
+	s.mu.Unlock()
+	if stopped || s.a.store.snapshot().session(id) == nil {
+		return
+	}
+	s.a.logger.Info("session TTL expired", "session", id)
+	if _, err := s.a.apply(&command{Type: cmdSession, Session: &sessionRequest{DestroyID: id}}); err != nil {
+		s.a.logger.Warn("invalidating an expired session failed", "session", id, "error", err)
+	}
+}
+
+// clear drops a session's timer (the session was destroyed).
+func (s *sessionTimers) clear(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.timers[id]; t != nil {
+		t.Stop()
+		delete(s.timers, id)
+	}
+}
+
+// rebuild gives every session with a TTL in the current state a full timer.
+func (s *sessionTimers) rebuild() {
+	for _, sess := range s.a.store.snapshot().sessionList("") {
+		if ttl, err := time.ParseDuration(sess.TTL); err == nil {
+			s.reset(sess.ID, ttl)
+		}
+	}
+}
+
+func (s *sessionTimers) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	for id, t := range s.timers {
+		t.Stop()
+		delete(s.timers, id)
+	}
+}
+
+// reapTombstones is the leader's tombstone GC: it remembers the log index at
+// each granularity tick, and reaps tombstones older than the TTL through
+// the log, like any other write.
+func (a *Agent) reapTombstones() {
+	defer a.wg.Done()
+	type mark struct {
+		at    time.Time
+		index uint64
+	}
+	var marks []mark
+	tick := time.NewTicker(tombstoneGranularity)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.shutdownCh:
+			return
+		case now := <-tick.C:
+			marks = append(marks, mark{now, a.store.snapshot().index})
+			reapTo := uint64(0)
+			for len(marks) > 0 && now.Sub(marks[0].at) >= tombstoneTTL {
+				reapTo = marks[0].index
+				marks = marks[1:]
+			}
+			if reapTo > 0 && hasTombstonesUpTo(a.store.snapshot(), reapTo) {
+				if _, err := a.apply(&command{Type: cmdReapTombstones, ReapIndex: reapTo}); err != nil {
+					a.logger.Warn("tombstone reap failed", "error", err)
+				}
+			}
+		}
+	}
+}
+
+func hasTombstonesUpTo(st *state, idx uint64) bool {
+	found := false
+	st.tombstones.each(func(_ string, at uint64) bool {
+		found = at <= idx
+		return !found
+	})
+	return found
+}
