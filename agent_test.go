@@ -37,15 +37,34 @@ type testAgent struct {
 	base string // http://127.0.0.1:port
 }
 
-func startTestAgent(t *testing.T, mutate func(*Config)) *testAgent {
-	t.Helper()
+// testConfig is a dev agent's configuration on 127.0.0.1, with free ports
+// (0) for HTTP and DNS.
+func testConfig(node string) *Config {
 	cfg := defaultConfig()
 	applyDevDefaults(cfg)
-	cfg.NodeName = "node1"
+	cfg.NodeName = node
 	cfg.AdvertiseAddr = "127.0.0.1"
 	cfg.PrimaryDatacenter = cfg.Datacenter
 	cfg.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}}
 	cfg.Ports.HTTP, cfg.Ports.DNS = 0, 0
+	return cfg
+}
+
+// benchAgent starts an agent with HTTP only, for a benchmark.
+func benchAgent(b *testing.B) (*Agent, string) {
+	cfg := testConfig("bench")
+	cfg.Ports.DNS = -1
+	a, err := newAgent(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a.Shutdown)
+	return a, "http://" + a.HTTPAddrs()[0]
+}
+
+func startTestAgent(t *testing.T, mutate func(*Config)) *testAgent {
+	t.Helper()
+	cfg := testConfig("node1")
 	if mutate != nil {
 		mutate(cfg)
 	}

@@ -18,9 +18,7 @@ import (
 // except for an unknown datacenter, and a PUT answered "true" is read back
 // exactly.
 func FuzzKVRequest(f *testing.F) {
-	cfg := defaultConfig()
-	applyDevDefaults(cfg)
-	cfg.NodeName, cfg.AdvertiseAddr = "fuzz", "127.0.0.1"
+	cfg := testConfig("fuzz")
 	cfg.Ports.HTTP, cfg.Ports.DNS = -1, -1 // no listeners: requests go straight to the handler
 	a, err := newAgent(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -76,25 +74,9 @@ func FuzzKVRequest(f *testing.F) {
 // BenchmarkBlockingQueryWake measures how long after a write its blocking
 // query answers: from just before the PUT to the GET's answer.
 func BenchmarkBlockingQueryWake(b *testing.B) {
-	cfg := defaultConfig()
-	applyDevDefaults(cfg)
-	cfg.NodeName, cfg.AdvertiseAddr = "bench", "127.0.0.1"
-	cfg.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}}
-	cfg.Ports.HTTP, cfg.Ports.DNS = 0, -1
-	a, err := newAgent(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Shutdown()
-	base := "http://" + a.HTTPAddrs()[0]
+	a, base := benchAgent(b)
 	put := func(v int) uint64 {
-		req, _ := http.NewRequest("PUT", base+"/v1/kv/wake", strings.NewReader(fmt.Sprint(v)))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		benchDo(b, "PUT", base+"/v1/kv/wake", fmt.Sprint(v))
 		e, _ := a.store.snapshot().kvGet("wake")
 		return e.ModifyIndex
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -162,21 +161,6 @@ func TestLockContention(t *testing.T) {
 	if len(sessions) != clients {
 		t.Fatalf("%d sessions", len(sessions))
 	}
-}
-
-// benchAgent starts an agent for a benchmark, HTTP only.
-func benchAgent(b *testing.B) (*Agent, string) {
-	cfg := defaultConfig()
-	applyDevDefaults(cfg)
-	cfg.NodeName, cfg.AdvertiseAddr = "bench", "127.0.0.1"
-	cfg.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}}
-	cfg.Ports.HTTP, cfg.Ports.DNS = 0, -1
-	a, err := newAgent(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(a.Shutdown)
-	return a, "http://" + a.HTTPAddrs()[0]
 }
 
 func benchDo(b *testing.B, method, url, body string) string {
