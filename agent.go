@@ -43,6 +43,7 @@ type Agent struct {
 
 	local    *localState
 	sessions *sessionTimers
+	events   *eventRing
 
 	httpServer    *http.Server
 	httpListeners []net.Listener
@@ -73,6 +74,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	}
 	a.local = newLocalState(a)
 	a.sessions = newSessionTimers(a)
+	a.events = newEventRing()
 	if err := a.listen(); err != nil {
 		a.Shutdown()
 		return nil, err

@@ -78,6 +78,7 @@ func newHTTPServer(a *Agent) *http.Server {
 	h.registerAgent()
 	h.registerStatus()
 	h.registerSession()
+	h.registerEvent()
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
