@@ -69,6 +69,10 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		store:      newStore(),
 		shutdownCh: make(chan struct{}),
 	}
+	if cfg.DataDir != "" || cfg.BootstrapExpect > 1 {
+		logger.Warn("replication and the durable log are not built yet: this server keeps its state in memory and leads alone",
+			"data_dir", cfg.DataDir, "bootstrap_expect", cfg.BootstrapExpect)
+	}
 	if a.nodeID == "" {
 		a.nodeID = newUUID()
 	}
