@@ -127,7 +127,11 @@ func (t *txn) txnKV(op *txnKVOp) (results []*KVEntry, failure string, err error)
 		}
 		return nil, "", nil
 	}
-	req := &kvRequest{Op: op.Verb, Entry: KVEntry{Key: op.Key, Value: op.Value, Flags: op.Flags, ModifyIndex: op.Index, Session: op.Session}}
+	value := op.Value
+	if len(value) == 0 {
+		value = nil // as a PUT of an empty body: Consul shows null
+	}
+	req := &kvRequest{Op: op.Verb, Entry: KVEntry{Key: op.Key, Value: value, Flags: op.Flags, ModifyIndex: op.Index, Session: op.Session}}
 	if failure, err := t.kvWrite(req); failure != "" || err != nil {
 		return nil, failure, err
 	}
