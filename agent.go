@@ -87,6 +87,10 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		a.Shutdown()
 		return nil, err
 	}
+	if err := a.registerConfigured(); err != nil {
+		a.Shutdown()
+		return nil, err
+	}
 	a.wg.Add(1)
 	go a.reapTombstones()
 	logger.Info("agent started", "node", cfg.NodeName, "datacenter", cfg.Datacenter,
@@ -234,6 +238,22 @@ func (a *Agent) registerSelf() error {
 	}
 	if err != nil {
 		return fmt.Errorf("registering the agent's node: %w", err)
+	}
+	return nil
+}
+
+// registerConfigured registers the services and checks of the
+// configuration files with the agent, as if they came through the HTTP API.
+func (a *Agent) registerConfigured() error {
+	for _, def := range a.cfg.Services {
+		if err := a.local.addService(def, false); err != nil {
+			return fmt.Errorf("service %q in the configuration: %w", def.Name, err)
+		}
+	}
+	for _, def := range a.cfg.Checks {
+		if err := a.local.addCheck(def); err != nil {
+			return fmt.Errorf("check %q in the configuration: %w", def.Name, err)
+		}
 	}
 	return nil
 }

@@ -78,6 +78,9 @@ type Config struct {
 	EnableLocalScriptChecks bool   // enable_local_script_checks, -enable-local-script-checks
 	RaftMultiplier          int    // performance.raft_multiplier: 1..10, scales Raft timing
 	Encrypt                 string // encrypt, -encrypt: base64 gossip key of 16, 24 or 32 bytes, or ""
+
+	Services []*serviceDefinition // service, services: registered by the agent at start
+	Checks   []*checkDefinition   // check, checks: registered by the agent at start
 }
 
 // AddressesConfig holds the IPs each client interface listens on.
@@ -418,6 +421,10 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 	"domain":                     cfgStore(cfgFromString(cfgParseDomain), func(c *Config) *string { return &c.Domain }),
 	"node_meta":                  cfgMerge(cfgNodeMeta, func(c *Config) *map[string]string { return &c.NodeMeta }),
 	"encrypt":                    cfgStore(cfgValidated(cfgAs[string], cfgCheckGossipKey), func(c *Config) *string { return &c.Encrypt }),
+	"service":                    cfgDefinitions(true, func(c *Config) *[]*serviceDefinition { return &c.Services }),
+	"services":                   cfgDefinitions(false, func(c *Config) *[]*serviceDefinition { return &c.Services }),
+	"check":                      cfgDefinitions(true, func(c *Config) *[]*checkDefinition { return &c.Checks }),
+	"checks":                     cfgDefinitions(false, func(c *Config) *[]*checkDefinition { return &c.Checks }),
 	"enable_script_checks":       cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.EnableScriptChecks }),
 	"enable_local_script_checks": cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.EnableLocalScriptChecks }),
 	"check_output_max_size":      cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.CheckOutputMaxSize }),
@@ -469,8 +476,8 @@ var ignoredTopLevelKeys = []string{
 	"advertise_addr_ipv4", "advertise_addr_ipv6", "advertise_addr_wan", "advertise_addr_wan_ipv4",
 	"advertise_addr_wan_ipv6", "advertise_addrs", "advertise_reconnect_timeout", "ae_interval",
 	"alt_domain", "audit", "auto_config", "auto_encrypt", "auto_reload_config", "autopilot",
-	"build_date", "ca_file", "ca_path", "cache", "cert_file", "check", "check_deregister_interval_min",
-	"check_reap_interval", "check_update_interval", "checks", "cloud", "config_entries", "connect",
+	"build_date", "ca_file", "ca_path", "cache", "cert_file", "check_deregister_interval_min",
+	"check_reap_interval", "check_update_interval", "cloud", "config_entries", "connect",
 	"consul", "default_query_time", "disable_anonymous_signature", "disable_coordinates",
 	"disable_host_node_id", "disable_http_unprintable_char_filter", "disable_keyring_file",
 	"disable_remote_exec", "disable_update_check", "discard_check_output", "discovery_max_stale",
@@ -487,7 +494,7 @@ var ignoredTopLevelKeys = []string{
 	"rejoin_after_leave", "reporting", "retry_interval", "retry_interval_wan", "retry_max",
 	"retry_max_wan", "revision", "rpc", "segment", "segment_limit", "segment_name_limit", "segments",
 	"serf_lan", "serf_lan_allowed_cidrs", "serf_lan_bind", "serf_wan", "serf_wan_allowed_cidrs",
-	"serf_wan_bind", "server_name", "server_rejoin_age_max", "service", "services", "session_ttl_min",
+	"serf_wan_bind", "server_name", "server_rejoin_age_max", "session_ttl_min",
 	"skip_leave_on_interrupt", "snapshot_agent", "statsd_addr", "statsite_addr", "statsite_prefix",
 	"sync_coordinate_interval_min", "sync_coordinate_rate_target", "syslog_facility",
 	"tagged_addresses", "telemetry", "tls", "tls_cipher_suites", "tls_min_version",
@@ -829,4 +836,65 @@ func cfgNodeMeta(v any) (map[string]string, error) {
 		}
 	}
 	return meta, nil
+}
+
+// cfgDefinitions makes the service and check keys: one definition (single)
+// or an array of them, appended to the field. Consul's files spell their
+// keys in snake_case ("deregister_critical_service_after") or as the HTTP
+// API does ("DeregisterCriticalServiceAfter"); both decode into the API's
+// types, so a definition means the same in a file and in a registration.
+func cfgDefinitions[T any](single bool, field func(*Config) *[]*T) configKey {
+	return configKey{set: func(c *Config, v any) error {
+		items := []any{v}
+		if !single {
+			list, ok := v.([]any)
+			if !ok {
+				return cfgTypeError("array", v)
+			}
+			items = list
+		}
+		for _, item := range items {
+			obj, ok := item.(map[string]any)
+			if !ok {
+				return cfgTypeError("object", item)
+			}
+			b, err := json.Marshal(cfgAPIKeys(obj))
+			if err != nil {
+				return err
+			}
+			def := new(T)
+			if err := json.Unmarshal(b, def); err != nil {
+				return err
+			}
+			*field(c) = append(*field(c), def)
+		}
+		return nil
+	}}
+}
+
+// cfgAPIKeys drops the underscores of a definition's keys, so that
+// encoding/json, which ignores case, matches them to the API's field names.
+// Maps of user data (meta, header, tagged_addresses) keep their own keys.
+func cfgAPIKeys(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			name := strings.ReplaceAll(k, "_", "")
+			switch strings.ToLower(name) {
+			case "meta", "header", "taggedaddresses":
+				out[name] = val
+			default:
+				out[name] = cfgAPIKeys(val)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, item := range x {
+			out[i] = cfgAPIKeys(item)
+		}
+		return out
+	}
+	return v
 }

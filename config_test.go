@@ -225,13 +225,13 @@ func TestLoadConfigConfigFormat(t *testing.T) {
 func TestLoadConfigIgnoredKeys(t *testing.T) {
 	cfg, ignored, err := loadConfigFixtures(t, []string{
 		`{"acl": {"enabled": true}, "telemetry": {"statsd_address": "x"}, "ports": {"https": 8501, "http": 8000},
-		  "services": [{"name": "web"}], "acl_datacenter": "dc1", "limits": {"rpc_rate": 10}}`,
+		  "config_entries": {"bootstrap": []}, "acl_datacenter": "dc1", "limits": {"rpc_rate": 10}}`,
 		`{"acl": {"enabled": false}, "addresses": {"grpc": "127.0.0.1"}, "dns_config": {"recursor_timeout": "3s"}}`,
 	}, "-dev", "-raft-protocol", "3", "-ui")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"acl", "acl_datacenter", "limits.rpc_rate", "ports.https", "services", "telemetry",
+	want := []string{"acl", "acl_datacenter", "config_entries", "limits.rpc_rate", "ports.https", "telemetry",
 		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol", "ui"}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored = %q\nwant      %q", ignored, want)
