@@ -100,16 +100,36 @@ func (s *sessionTimers) stop() {
 	}
 }
 
-// reapTombstones is the leader's tombstone GC: it remembers the log index at
-// each granularity tick, and reaps tombstones older than the TTL through
-// the log, like any other write.
+// tombstoneAges tells which tombstones are older than the TTL without a
+// clock in the store: it remembers the log index at each tick, and once a
+// remembered tick is a TTL old, every tombstone at or below its index is too.
+type tombstoneAges struct {
+	ttl   time.Duration
+	marks []tombstoneMark
+}
+
+type tombstoneMark struct {
+	at    time.Time
+	index uint64
+}
+
+// tick records the index at now and returns the highest index whose
+// tombstones may be reaped (0: none yet).
+func (g *tombstoneAges) tick(now time.Time, index uint64) (reapTo uint64) {
+	g.marks = append(g.marks, tombstoneMark{now, index})
+	for len(g.marks) > 0 && now.Sub(g.marks[0].at) >= g.ttl {
+		reapTo = g.marks[0].index
+		g.marks = g.marks[1:]
+	}
+	return reapTo
+}
+
+// reapTombstones is the leader's tombstone GC: each granularity period it
+// reaps, through the log like any other write, the tombstones older than
+// the TTL.
 func (a *Agent) reapTombstones() {
 	defer a.wg.Done()
-	type mark struct {
-		at    time.Time
-		index uint64
-	}
-	var marks []mark
+	ages := &tombstoneAges{ttl: tombstoneTTL}
 	tick := time.NewTicker(tombstoneGranularity)
 	defer tick.Stop()
 	for {
@@ -117,12 +137,7 @@ func (a *Agent) reapTombstones() {
 		case <-a.shutdownCh:
 			return
 		case now := <-tick.C:
-			marks = append(marks, mark{now, a.store.snapshot().index})
-			reapTo := uint64(0)
-			for len(marks) > 0 && now.Sub(marks[0].at) >= tombstoneTTL {
-				reapTo = marks[0].index
-				marks = marks[1:]
-			}
+			reapTo := ages.tick(now, a.store.snapshot().index)
 			if reapTo > 0 && hasTombstonesUpTo(a.store.snapshot(), reapTo) {
 				if _, err := a.apply(&command{Type: cmdReapTombstones, ReapIndex: reapTo}); err != nil {
 					a.logger.Warn("tombstone reap failed", "error", err)
