@@ -142,12 +142,14 @@ func (l *localState) addService(def *serviceDefinition, replaceChecks bool) erro
 	}
 	l.services[svc.ID] = svc
 	var replaced []*localCheck
-	if replaceChecks {
-		for id, lc := range l.checks {
-			if lc.check.ServiceID == svc.ID {
-				replaced = append(replaced, lc)
-				delete(l.checks, id)
-			}
+	for id, lc := range l.checks {
+		switch {
+		case lc.check.ServiceID != svc.ID:
+		case replaceChecks:
+			replaced = append(replaced, lc)
+			delete(l.checks, id)
+		default: // kept: it shows the service's new name and tags
+			lc.check.ServiceName, lc.check.ServiceTags = svc.Service, svc.Tags
 		}
 	}
 	for _, lc := range checks {
