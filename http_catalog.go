@@ -42,6 +42,19 @@ func pathArg(r *http.Request, prefix, what string) (string, error) {
 	return arg, nil
 }
 
+// readArgs parses what every read of one named thing takes: the query
+// options, the name at the end of the path, and the ?node-meta filter.
+func (h *httpAPI) readArgs(r *http.Request, prefix, what string) (q queryOptions, name string, filter map[string]string, err error) {
+	if q, err = h.parseQuery(r); err != nil {
+		return
+	}
+	if name, err = pathArg(r, prefix, what); err != nil {
+		return
+	}
+	filter, err = nodeMetaFilter(r)
+	return
+}
+
 // nodeMetaFilter is ?node-meta=key:value, repeatable: every pair must match.
 func nodeMetaFilter(r *http.Request) (map[string]string, error) {
 	filter := map[string]string{}
@@ -222,15 +235,7 @@ type catalogServiceNode struct {
 }
 
 func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		return nil, err
-	}
-	name, err := pathArg(r, "/v1/catalog/service/", "service name")
-	if err != nil {
-		return nil, err
-	}
-	filter, err := nodeMetaFilter(r)
+	q, name, filter, err := h.readArgs(r, "/v1/catalog/service/", "service name")
 	if err != nil {
 		return nil, err
 	}
@@ -257,11 +262,7 @@ func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, e
 }
 
 func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		return nil, err
-	}
-	name, err := pathArg(r, "/v1/catalog/node/", "node name")
+	q, name, _, err := h.readArgs(r, "/v1/catalog/node/", "node name")
 	if err != nil {
 		return nil, err
 	}
@@ -283,11 +284,7 @@ func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, erro
 }
 
 func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		return nil, err
-	}
-	name, err := pathArg(r, "/v1/catalog/node-services/", "node name")
+	q, name, _, err := h.readArgs(r, "/v1/catalog/node-services/", "node name")
 	if err != nil {
 		return nil, err
 	}
@@ -309,11 +306,7 @@ func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (a
 }
 
 func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		return nil, err
-	}
-	name, err := pathArg(r, "/v1/health/node/", "node name")
+	q, name, _, err := h.readArgs(r, "/v1/health/node/", "node name")
 	if err != nil {
 		return nil, err
 	}
@@ -327,15 +320,7 @@ func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error
 }
 
 func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		return nil, err
-	}
-	name, err := pathArg(r, "/v1/health/checks/", "service name")
-	if err != nil {
-		return nil, err
-	}
-	filter, err := nodeMetaFilter(r)
+	q, name, filter, err := h.readArgs(r, "/v1/health/checks/", "service name")
 	if err != nil {
 		return nil, err
 	}
@@ -351,15 +336,7 @@ func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, err
 }
 
 func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		return nil, err
-	}
-	name, err := pathArg(r, "/v1/health/service/", "service name")
-	if err != nil {
-		return nil, err
-	}
-	filter, err := nodeMetaFilter(r)
+	q, name, filter, err := h.readArgs(r, "/v1/health/service/", "service name")
 	if err != nil {
 		return nil, err
 	}
@@ -383,11 +360,7 @@ func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, er
 }
 
 func (h *httpAPI) healthState(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		return nil, err
-	}
-	status, err := pathArg(r, "/v1/health/state/", "check state")
+	q, status, _, err := h.readArgs(r, "/v1/health/state/", "check state")
 	if err != nil {
 		return nil, err
 	}
