@@ -202,7 +202,7 @@ func (h *httpAPI) sessionRenew(w http.ResponseWriter, r *http.Request) (any, err
 
 // txnResponse is /v1/txn's answer.
 type txnResponse struct {
-	Results []map[string]*KVEntry
+	Results []txnResult
 	Errors  []txnError
 }
 
@@ -227,11 +227,8 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("Transaction contains too many operations (%d > %d)", len(ops), maxTxnOps)}
 	}
-	for i, op := range ops {
-		if op.KV == nil {
-			return nil, badRequest("Operation %d: only KV operations are supported in transactions", i)
-		}
-		if len(op.KV.Value) > h.a.cfg.KVMaxValueSize {
+	for _, op := range ops {
+		if op.KV != nil && len(op.KV.Value) > h.a.cfg.KVMaxValueSize {
 			return nil, &httpError{http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("Value for key %q is too large (%d > %d bytes)", op.KV.Key, len(op.KV.Value), h.a.cfg.KVMaxValueSize)}
 		}
@@ -252,8 +249,6 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 		json.NewEncoder(w).Encode(out)
 		return nil, nil
 	}
-	for _, e := range res.txnResults {
-		out.Results = append(out.Results, map[string]*KVEntry{"KV": e})
-	}
+	out.Results = res.txnResults
 	return out, nil
 }

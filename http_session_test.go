@@ -92,7 +92,7 @@ func TestHTTPTxn(t *testing.T) {
 	ta := startTestAgent(t, nil)
 	var out txnResponse
 	ta.must("PUT", "/v1/txn", `[{"KV":{"Verb":"cas","Key":"a","Value":"eA==","Index":0}},{"KV":{"Verb":"set","Key":"b","Value":"eQ=="}}]`, &out)
-	if len(out.Results) != 2 || out.Results[0]["KV"].Key != "a" {
+	if len(out.Results) != 2 || out.Results[0].KV.Key != "a" {
 		t.Fatalf("txn: %+v", out)
 	}
 	r := ta.do("PUT", "/v1/txn", `[{"KV":{"Verb":"set","Key":"c","Value":"eg=="}},{"KV":{"Verb":"check-not-exists","Key":"a"}}]`)
@@ -104,8 +104,17 @@ func TestHTTPTxn(t *testing.T) {
 	}
 	// Read-only: answered from a snapshot, with the query meta.
 	r = ta.must("PUT", "/v1/txn", `[{"KV":{"Verb":"get","Key":"b"}}]`, &out)
-	if r.index() == 0 || string(out.Results[0]["KV"].Value) != "y" {
+	if r.index() == 0 || string(out.Results[0].KV.Value) != "y" {
 		t.Fatalf("read txn: %s", r.body)
+	}
+	// Catalog operations, in Consul's JSON shape.
+	ta.must("PUT", "/v1/txn", `[{"Node":{"Verb":"set","Node":{"Node":"tx-node","Address":"10.2.2.2"}}},
+		{"Service":{"Verb":"set","Node":"tx-node","Service":{"Service":"tx-svc","Port":7000}}}]`, &out)
+	if len(out.Results) != 2 || out.Results[0].Node.Node != "tx-node" || out.Results[1].Service.Port != 7000 {
+		t.Fatalf("catalog txn: %+v", out)
+	}
+	if r := ta.must("GET", "/v1/catalog/service/tx-svc", "", nil); !strings.Contains(r.body, `"ServicePort":7000`) {
+		t.Fatalf("service from a txn: %s", r.body)
 	}
 	var ops []string
 	for i := 0; i < 129; i++ {

@@ -118,7 +118,7 @@ func decodeCommand(b []byte) (*command, error) {
 type applyResult struct {
 	ok         bool
 	err        error
-	txnResults []*KVEntry
+	txnResults []txnResult
 	txnErrors  []txnError
 }
 

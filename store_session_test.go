@@ -200,7 +200,7 @@ func TestTxnVerbs(t *testing.T) {
 	if len(res.txnResults) != 9 {
 		t.Fatalf("%d results", len(res.txnResults))
 	}
-	if string(res.txnResults[0].Value) != "1" || res.txnResults[3].Value != nil {
+	if string(res.txnResults[0].KV.Value) != "1" || res.txnResults[3].KV.Value != nil {
 		t.Fatal("get must carry the value, writes must not")
 	}
 	st := l.s.snapshot()
@@ -270,5 +270,44 @@ func TestSnapshotKeepsSessionsAndLocks(t *testing.T) {
 	restored.apply(idx, &command{Type: cmdSession, Now: l.now, Session: &sessionRequest{DestroyID: "s1"}})
 	if e, _ := restored.snapshot().kvGet("held"); e.Session != "" {
 		t.Fatal("lock survived its session after a restore")
+	}
+}
+
+func TestTxnCatalogOperations(t *testing.T) {
+	l := newSessionLog(t)
+	res := l.do(&command{Type: cmdTxn, Txn: []txnOp{
+		{Node: &txnNodeOp{Verb: kvSet, Node: Node{Node: "n2", Address: "10.0.0.2"}}},
+		{Service: &txnServiceOp{Verb: kvSet, Node: "n2", Service: Service{Service: "web", Port: 80}}},
+		{Check: &txnCheckOp{Verb: kvSet, Check: HealthCheck{Node: "n2", CheckID: "web-ok", ServiceID: "web", Status: healthPassing}}},
+		{Service: &txnServiceOp{Verb: kvGet, Node: "n2", Service: Service{ID: "web"}}},
+	}})
+	if !res.ok || len(res.txnResults) != 4 || res.txnResults[3].Service == nil || res.txnResults[3].Service.Port != 80 {
+		t.Fatalf("catalog txn: %+v %+v", res.txnResults, res.txnErrors)
+	}
+	if csn := l.s.snapshot().checkServiceNodes("web"); len(csn) != 1 || aggregateStatus(csn[0].Checks) != healthPassing {
+		t.Fatalf("health after txn: %+v", csn)
+	}
+	nodeIdx := l.s.snapshot().node("n2").ModifyIndex
+	// A stale cas on the node rolls back the service removal beside it.
+	res = l.do(&command{Type: cmdTxn, Txn: []txnOp{
+		{Service: &txnServiceOp{Verb: kvDelete, Node: "n2", Service: Service{ID: "web"}}},
+		{Node: &txnNodeOp{Verb: kvCAS, Node: Node{Node: "n2", Address: "10.9.9.9", ModifyIndex: nodeIdx + 100}}},
+	}})
+	if res.ok || len(res.txnErrors) != 1 || res.txnErrors[0].OpIndex != 1 || !strings.Contains(res.txnErrors[0].What, "stale") {
+		t.Fatalf("stale cas: %+v", res.txnErrors)
+	}
+	if len(l.s.snapshot().serviceInstances("web")) != 1 {
+		t.Fatal("a rolled-back transaction removed a service")
+	}
+	res = l.do(&command{Type: cmdTxn, Txn: []txnOp{
+		{Node: &txnNodeOp{Verb: kvCAS, Node: Node{Node: "n2", Address: "10.9.9.9", ModifyIndex: nodeIdx}}},
+		{Node: &txnNodeOp{Verb: kvGet, Node: Node{Node: "n9"}}},
+	}})
+	if res.ok || res.txnErrors[0].OpIndex != 1 || !strings.Contains(res.txnErrors[0].What, "doesn't exist") {
+		t.Fatalf("get of a missing node: %+v", res.txnErrors)
+	}
+	res = l.do(&command{Type: cmdTxn, Txn: []txnOp{{Node: &txnNodeOp{Verb: kvDeleteCAS, Node: Node{Node: "n2", ModifyIndex: nodeIdx}}}}})
+	if !res.ok || l.s.snapshot().node("n2") != nil || len(l.s.snapshot().serviceInstances("web")) != 0 {
+		t.Fatalf("delete-cas of the node: %+v", res.txnErrors)
 	}
 }

@@ -1,4 +1,5 @@
-// store_txn.go: transactions (/v1/txn), many KV operations applied as one.
+// store_txn.go: transactions (/v1/txn), many KV and catalog operations
+// applied as one.
 //
 // A transaction is one command, so it is one log entry: every operation is
 // applied to the same private copy of the state, and the copy is published
@@ -8,7 +9,10 @@
 // Same concurrency rules as store.go.
 package main
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Read and check verbs, besides the write verbs of kvOp.
 const (
@@ -19,9 +23,40 @@ const (
 	kvCheckNotExists kvOp = "check-not-exists"
 )
 
-// txnOp is one operation of a transaction (Consul's TxnOp; only KV for now).
+// txnOp is one operation of a transaction (Consul's TxnOp): exactly one
+// of its fields is set.
 type txnOp struct {
-	KV *txnKVOp `json:",omitempty"`
+	KV      *txnKVOp      `json:",omitempty"`
+	Node    *txnNodeOp    `json:",omitempty"`
+	Service *txnServiceOp `json:",omitempty"`
+	Check   *txnCheckOp   `json:",omitempty"`
+}
+
+// Catalog verbs in transactions: set, cas, get, delete, delete-cas (kvOp's
+// spellings). For cas and delete-cas, the record's ModifyIndex is the one
+// it must still have.
+type txnNodeOp struct {
+	Verb kvOp
+	Node Node
+}
+
+type txnServiceOp struct {
+	Verb    kvOp
+	Node    string
+	Service Service
+}
+
+type txnCheckOp struct {
+	Verb  kvOp
+	Check HealthCheck
+}
+
+// txnResult is one result, in Consul's shape: one field set.
+type txnResult struct {
+	KV      *KVEntry     `json:",omitempty"`
+	Node    *Node        `json:",omitempty"`
+	Service *Service     `json:",omitempty"`
+	Check   *HealthCheck `json:",omitempty"`
 }
 
 // txnKVOp is a KV operation in Consul's shape.
@@ -43,10 +78,18 @@ type txnError struct {
 // readOnly reports whether a transaction only reads.
 func readOnly(ops []txnOp) bool {
 	for _, op := range ops {
-		if op.KV == nil {
-			return false
+		var verb kvOp
+		switch {
+		case op.KV != nil:
+			verb = op.KV.Verb
+		case op.Node != nil:
+			verb = op.Node.Verb
+		case op.Service != nil:
+			verb = op.Service.Verb
+		case op.Check != nil:
+			verb = op.Check.Verb
 		}
-		switch op.KV.Verb {
+		switch verb {
 		case kvGet, kvGetTree, kvCheckIndex, kvCheckSession, kvCheckNotExists:
 		default:
 			return false
@@ -58,14 +101,28 @@ func readOnly(ops []txnOp) bool {
 // applyTxn runs every operation; any failure rolls the whole back (apply
 // publishes nothing unless ok).
 func (t *txn) applyTxn(ops []txnOp) applyResult {
-	var results []*KVEntry
+	var results []txnResult
 	var errs []txnError
 	for i, op := range ops {
-		if op.KV == nil {
-			errs = append(errs, txnError{i, "only KV operations are supported in transactions"})
-			continue
+		var res []txnResult
+		var what string
+		var err error
+		switch {
+		case op.KV != nil:
+			var entries []*KVEntry
+			entries, what, err = t.txnKV(op.KV)
+			for _, e := range entries {
+				res = append(res, txnResult{KV: e})
+			}
+		case op.Node != nil:
+			res, what, err = t.txnNode(op.Node)
+		case op.Service != nil:
+			res, what, err = t.txnService(op.Service)
+		case op.Check != nil:
+			res, what, err = t.txnCheck(op.Check)
+		default:
+			what = "operation with no KV, Node, Service or Check"
 		}
-		entries, what, err := t.txnKV(op.KV)
 		if err != nil {
 			what = err.Error()
 		}
@@ -73,7 +130,7 @@ func (t *txn) applyTxn(ops []txnOp) applyResult {
 			errs = append(errs, txnError{i, what})
 			continue
 		}
-		results = append(results, entries...)
+		results = append(results, res...)
 	}
 	if len(errs) > 0 {
 		return applyResult{txnErrors: errs}
@@ -141,6 +198,123 @@ func (t *txn) txnKV(op *txnKVOp) (results []*KVEntry, failure string, err error)
 	}
 	e, _ := t.st.kvs.get(op.Key)
 	return blank(e), "", nil
+}
+
+// txnNode runs a node operation.
+func (t *txn) txnNode(op *txnNodeOp) ([]txnResult, string, error) {
+	name := op.Node.Node
+	existing, exists := t.st.nodes.get(name)
+	var have uint64
+	if exists {
+		have = existing.ModifyIndex
+	}
+	if failure := casFailure(op.Verb, "node", name, exists, have, op.Node.ModifyIndex); failure != "" {
+		return nil, failure, nil
+	}
+	switch op.Verb {
+	case kvGet:
+		return []txnResult{{Node: existing}}, "", nil
+	case kvSet, kvCAS:
+		n := op.Node
+		n.TaggedAddresses, n.Meta = orEmpty(n.TaggedAddresses), orEmpty(n.Meta)
+		if n.Node == "" || n.Address == "" {
+			return nil, "", errors.New("Missing node name or address")
+		}
+		if err := checkName("node name", n.Node); err != nil {
+			return nil, "", err
+		}
+		t.upsertNode(&n)
+		stored, _ := t.st.nodes.get(name)
+		return []txnResult{{Node: stored}}, "", nil
+	case kvDelete, kvDeleteCAS:
+		if exists {
+			t.deleteNode(name)
+		}
+		return nil, "", nil
+	}
+	return nil, "", fmt.Errorf("Invalid node verb %q", op.Verb)
+}
+
+// txnService runs a service operation on a node.
+func (t *txn) txnService(op *txnServiceOp) ([]txnResult, string, error) {
+	svc := op.Service
+	if svc.ID == "" {
+		svc.ID = svc.Service
+	}
+	key := itemKey(op.Node, svc.ID)
+	existing, exists := t.st.services.get(key)
+	var have uint64
+	if exists {
+		have = existing.ModifyIndex
+	}
+	if failure := casFailure(op.Verb, "service", svc.ID, exists, have, svc.ModifyIndex); failure != "" {
+		return nil, failure, nil
+	}
+	switch op.Verb {
+	case kvGet:
+		return []txnResult{{Service: existing}}, "", nil
+	case kvSet, kvCAS:
+		if _, ok := t.st.nodes.get(op.Node); !ok {
+			return nil, "", fmt.Errorf("Missing node registration for %q", op.Node)
+		}
+		if err := t.upsertService(op.Node, svc); err != nil {
+			return nil, "", err
+		}
+		stored, _ := t.st.services.get(key)
+		return []txnResult{{Service: stored}}, "", nil
+	case kvDelete, kvDeleteCAS:
+		t.deleteService(op.Node, svc.ID)
+		return nil, "", nil
+	}
+	return nil, "", fmt.Errorf("Invalid service verb %q", op.Verb)
+}
+
+// txnCheck runs a check operation.
+func (t *txn) txnCheck(op *txnCheckOp) ([]txnResult, string, error) {
+	c := op.Check
+	existing, exists := t.st.checks.get(itemKey(c.Node, c.CheckID))
+	var have uint64
+	if exists {
+		have = existing.ModifyIndex
+	}
+	if failure := casFailure(op.Verb, "check", c.CheckID, exists, have, c.ModifyIndex); failure != "" {
+		return nil, failure, nil
+	}
+	switch op.Verb {
+	case kvGet:
+		return []txnResult{{Check: existing}}, "", nil
+	case kvSet, kvCAS:
+		if err := t.upsertCheck(c.Node, c); err != nil {
+			return nil, "", err
+		}
+		stored, _ := t.st.checks.get(itemKey(c.Node, c.CheckID))
+		return []txnResult{{Check: stored}}, "", nil
+	case kvDelete, kvDeleteCAS:
+		t.deleteCheck(c.Node, c.CheckID)
+		return nil, "", nil
+	}
+	return nil, "", fmt.Errorf("Invalid check verb %q", op.Verb)
+}
+
+// casFailure is the condition a catalog operation fails on, if any: get
+// needs the record; cas needs its ModifyIndex to be want (0: that it does
+// not exist yet); delete-cas needs it to exist at want.
+func casFailure(verb kvOp, what, name string, exists bool, have, want uint64) string {
+	switch verb {
+	case kvGet:
+		if !exists {
+			return fmt.Sprintf("%s %q doesn't exist", what, name)
+		}
+	case kvCAS:
+		if (want == 0 && exists) || (want != 0 && (!exists || have != want)) {
+			return fmt.Sprintf("failed to set %s %q, index is stale", what, name)
+		}
+	case kvDeleteCAS:
+		if !exists || have != want {
+			return fmt.Sprintf("failed to delete %s %q, index is stale", what, name)
+		}
+	}
+	return ""
 }
 
 // readTxn answers a read-only transaction from st, writing nothing.
