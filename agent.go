@@ -35,7 +35,6 @@ type Agent struct {
 	cfg    *Config
 	logger *slog.Logger
 	nodeID string
-	start  time.Time
 
 	store *Store
 	logMu sync.Mutex
@@ -65,7 +64,6 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		cfg:        cfg,
 		logger:     logger,
 		nodeID:     cfg.NodeID,
-		start:      time.Now(),
 		store:      newStore(),
 		shutdownCh: make(chan struct{}),
 	}
