@@ -117,6 +117,7 @@ func (t *txn) invalidateSession(id string) {
 	t.st.sessions, _ = t.st.sessions.delete(id)
 	t.st.nodeSessions, _ = t.st.nodeSessions.delete(itemKey(s.Node, id))
 	t.bump(indexSessions)
+	t.pruneLockDelays()
 	var held []string
 	t.st.sessionKeys.ascendPrefix(id+"\x00", "", func(k string, _ struct{}) bool {
 		held = append(held, k[len(id)+1:])
@@ -140,6 +141,21 @@ func (t *txn) invalidateSession(id string) {
 		t.st.kvs = t.st.kvs.set(key, &released)
 		t.bump(indexKVs)
 		t.kvKeys = append(t.kvKeys, key)
+	}
+}
+
+// pruneLockDelays forgets the lock delays that have run out, so the table
+// holds only those of the last minute or so (LockDelay is at most 60 s).
+func (t *txn) pruneLockDelays() {
+	var expired []string
+	t.st.lockDelays.each(func(k string, until int64) bool {
+		if until <= t.now {
+			expired = append(expired, k)
+		}
+		return true
+	})
+	for _, k := range expired {
+		t.st.lockDelays, _ = t.st.lockDelays.delete(k)
 	}
 }
 

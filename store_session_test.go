@@ -150,6 +150,11 @@ func TestSessionLockDelay(t *testing.T) {
 	if res := l.lock(kvLock, "k", "s2", ""); !res.ok {
 		t.Fatal("could not acquire after the lock delay")
 	}
+	// The next invalidation forgets the delay that ran out.
+	l.do(&command{Type: cmdSession, Session: &sessionRequest{DestroyID: "s2"}})
+	if l.s.snapshot().lockDelayUntil("k") != 0 {
+		t.Fatal("an expired lock delay was kept")
+	}
 }
 
 func TestSessionCreateRefused(t *testing.T) {
