@@ -5,19 +5,20 @@
 // HTTP (http.go) and DNS (dns.go) interfaces. newAgent builds and starts all
 // of it; Shutdown stops it in reverse order.
 //
-// Writes: every change to the store is a command given to Agent.apply,
-// which places it in the log and applies it to the store (store.go). A
-// single server's log is, for now, an in-memory counter; Raft (raft.go) will
-// take its place and make it replicated and durable, without changing the
-// callers.
+// Writes: every change to the store is a command given to Agent.apply
+// (server.go), which replicates it through Raft (raft.go, raft_node.go)
+// from the leader, forwarding it there from a follower, and returns the
+// store's result (store.go) once it is committed and applied.
 //
 // Concurrency: the agent's fields are set in newAgent and not changed after,
-// except those guarded by logMu (the log position). Each subsystem documents
-// its own discipline; background goroutines stop when shutdownCh closes and
-// are waited for through wg.
+// except discovered (guarded by discoveredMu). Each subsystem documents its
+// own discipline; background goroutines stop when shutdownCh closes and are
+// waited for through wg.
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -25,9 +26,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
-	"time"
 )
 
 // Agent is one miniconsul agent.
@@ -37,8 +40,14 @@ type Agent struct {
 	nodeID string
 
 	store *Store
-	logMu sync.Mutex
-	index uint64 // last log index handed out; guarded by logMu
+
+	// The server side (server.go).
+	raft         *raftNode
+	rpcServer    *rpcServer
+	pool         *rpcPool
+	rpcPort      int // the server port actually bound
+	discoveredMu sync.Mutex
+	discovered   []raftServer // servers found while forming the cluster
 
 	local    *localState
 	sessions *sessionTimers
@@ -67,28 +76,41 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		store:      newStore(),
 		shutdownCh: make(chan struct{}),
 	}
-	if cfg.DataDir != "" || cfg.BootstrapExpect > 1 {
-		logger.Warn("replication and the durable log are not built yet: this server keeps its state in memory and leads alone",
-			"data_dir", cfg.DataDir, "bootstrap_expect", cfg.BootstrapExpect)
-	}
 	if a.nodeID == "" {
-		a.nodeID = newUUID()
+		id, err := persistentNodeID(cfg)
+		if err != nil {
+			return nil, err
+		}
+		a.nodeID = id
 	}
 	a.local = newLocalState(a)
 	a.sessions = newSessionTimers(a)
 	a.events = newEventRing()
+	if err := a.startServer(); err != nil {
+		a.Shutdown()
+		return nil, err
+	}
 	if err := a.listen(); err != nil {
 		a.Shutdown()
 		return nil, err
 	}
-	if err := a.registerSelf(); err != nil {
-		a.Shutdown()
-		return nil, err
+	leading := a.raft.isLeader()
+	if leading {
+		// A server that leads alone (-dev, -bootstrap) takes up its
+		// leadership and registers itself before it answers anyone, as a
+		// lone Consul server does.
+		a.establishLeadership()
+		if err := a.registerSelf(); err != nil {
+			a.Shutdown()
+			return nil, err
+		}
 	}
 	if err := a.registerConfigured(); err != nil {
 		a.Shutdown()
 		return nil, err
 	}
+	a.wg.Add(1)
+	go a.monitorLeadership(leading, a.raft.raftStatus().Leader)
 	a.wg.Add(1)
 	go a.reapTombstones()
 	logger.Info("agent started", "node", cfg.NodeName, "datacenter", cfg.Datacenter,
@@ -173,41 +195,35 @@ func (a *Agent) DNSAddrs() []string {
 
 // serverAddr is this server's RPC address, as status/leader reports it.
 func (a *Agent) serverAddr() string {
-	return net.JoinHostPort(a.cfg.AdvertiseAddr, strconv.Itoa(a.cfg.Ports.Server))
+	return net.JoinHostPort(a.cfg.AdvertiseAddr, strconv.Itoa(a.rpcPort))
 }
 
-// apply puts a command in the log and applies it: the only way the agent
-// changes the store. A single server's log is a counter held under logMu,
-// which also keeps commands in log order as they reach the store.
-func (a *Agent) apply(cmd *command) (applyResult, error) {
-	a.logMu.Lock()
-	defer a.logMu.Unlock()
-	a.index++
-	cmd.Now = time.Now().UnixNano()
-	return a.store.apply(a.index, cmd), nil
-}
-
-// restoreSnapshot replaces the store with a snapshot (PUT /v1/snapshot).
-// The log continues above both its own position and the snapshot's, so
-// indexes keep growing.
+// restoreSnapshot replaces the state with a snapshot (PUT /v1/snapshot),
+// through the log like any write, so every server restores it at the same
+// index. It is checked whole first: a bad snapshot changes nothing.
 func (a *Agent) restoreSnapshot(r io.Reader) error {
-	a.logMu.Lock()
-	err := a.store.restore(r)
-	if err == nil {
-		a.index = max(a.index, a.store.snapshot().index)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
 	}
-	a.logMu.Unlock()
+	if _, err := readSnapshot(bytes.NewReader(data)); err != nil {
+		return err
+	}
+	res, err := a.apply(&command{Type: cmdRestore, Snapshot: data})
+	if err == nil {
+		err = res.err
+	}
 	if err != nil {
 		return err
 	}
 	a.logger.Info("restored state from a snapshot", "index", a.store.snapshot().index)
-	a.sessions.rebuild()
+	if a.raft.isLeader() {
+		a.sessions.clearAll()
+		a.sessions.rebuild()
+	}
 	// The restored catalog may lack this agent's own registrations: put them
 	// back, as anti-entropy would.
-	if err := a.registerSelf(); err != nil {
-		return err
-	}
-	return a.local.syncAll()
+	return a.syncSelf()
 }
 
 // registerSelf puts the agent's node in the catalog, as Consul does: the
@@ -218,7 +234,7 @@ func (a *Agent) registerSelf() error {
 	req := a.nodeRegistration()
 	if a.cfg.Server {
 		req.Service = &Service{
-			ID: "consul", Service: "consul", Port: a.cfg.Ports.Server,
+			ID: "consul", Service: "consul", Port: a.rpcPort,
 			Meta: map[string]string{
 				"version": consulVersion, "raft_version": "3",
 				"serf_protocol_current": "2", "serf_protocol_min": "1", "serf_protocol_max": "5",
@@ -242,18 +258,49 @@ func (a *Agent) registerSelf() error {
 
 // registerConfigured registers the services and checks of the
 // configuration files with the agent, as if they came through the HTTP API.
+// A server that cannot reach a leader yet keeps them, and pushes them once
+// one is known (monitorLeadership).
 func (a *Agent) registerConfigured() error {
 	for _, def := range a.cfg.Services {
-		if err := a.local.addService(def, false); err != nil {
+		if err := a.local.addService(def, false); err != nil && !isUnavailable(err) {
 			return fmt.Errorf("service %q in the configuration: %w", def.Name, err)
 		}
 	}
 	for _, def := range a.cfg.Checks {
-		if err := a.local.addCheck(def); err != nil {
+		if err := a.local.addCheck(def); err != nil && !isUnavailable(err) {
 			return fmt.Errorf("check %q in the configuration: %w", def.Name, err)
 		}
 	}
 	return nil
+}
+
+// isUnavailable: the error says the cluster could not take a write now, not
+// that the write was wrong.
+func isUnavailable(err error) bool {
+	return errors.Is(err, errNoLeader) || errors.Is(err, errRaftStopped) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// persistentNodeID is the node's ID: kept in <data_dir>/node-id so that a
+// restarted server is the same Raft member; a new random one in dev mode.
+func persistentNodeID(cfg *Config) (string, error) {
+	if cfg.DataDir == "" || cfg.DevMode {
+		return newUUID(), nil
+	}
+	path := filepath.Join(cfg.DataDir, "node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", err
+	}
+	id := newUUID()
+	err := writeFileAtomic(path, path+".tmp", func(w io.Writer) error {
+		_, err := io.WriteString(w, id+"\n")
+		return err
+	})
+	return id, err
 }
 
 // nodeRegistration is the catalog registration of this agent's node alone.
@@ -287,6 +334,7 @@ func (a *Agent) Shutdown() {
 		}
 		a.local.stop()
 		a.sessions.stop()
+		a.stopServer()
 		a.wg.Wait()
 	})
 }

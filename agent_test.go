@@ -46,7 +46,7 @@ func testConfig(node string) *Config {
 	cfg.AdvertiseAddr = "127.0.0.1"
 	cfg.PrimaryDatacenter = cfg.Datacenter
 	cfg.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}}
-	cfg.Ports.HTTP, cfg.Ports.DNS = 0, 0
+	cfg.Ports.HTTP, cfg.Ports.DNS, cfg.Ports.Server = 0, 0, 0
 	return cfg
 }
 
@@ -343,7 +343,7 @@ func TestHTTPCatalogAndHealth(t *testing.T) {
 		t.Fatalf("self checks: %+v", checks)
 	}
 	ta.must("GET", "/v1/catalog/service/consul", "", &insts)
-	if len(insts) != 1 || insts[0].Node != "node1" || insts[0].ServicePort != 8300 {
+	if len(insts) != 1 || insts[0].Node != "node1" || insts[0].ServicePort != ta.rpcPort {
 		t.Fatalf("consul service: %+v", insts)
 	}
 	var dcs []string
@@ -530,7 +530,7 @@ func TestDNSThroughAgent(t *testing.T) {
 		t.Fatalf("consul SRV: %v %+v", err, m.Answers)
 	}
 	srv, ok := m.Answers[0].Body.(*dnsmessage.SRVResource)
-	if !ok || srv.Port != 8300 || srv.Target.String() != "node1.node.dc1.consul." {
+	if !ok || int(srv.Port) != ta.rpcPort || srv.Target.String() != "node1.node.dc1.consul." {
 		t.Fatalf("consul SRV: %+v", m.Answers[0].Body)
 	}
 

@@ -77,6 +77,7 @@ func newHTTPServer(a *Agent) *http.Server {
 	h.registerHealth()
 	h.registerAgent()
 	h.registerStatus()
+	h.registerOperator()
 	h.registerSession()
 	h.registerEvent()
 	return &http.Server{
@@ -245,12 +246,13 @@ func (h *httpAPI) checkDatacenter(r *http.Request) error {
 }
 
 // setQueryMeta writes the headers every read carries. Consul never reports
-// index 0; a lone server is its own leader and has no contact delay.
+// index 0; LastContact is how long ago this server heard from the leader
+// (0 on the leader), in milliseconds.
 func (h *httpAPI) setQueryMeta(w http.ResponseWriter, q queryOptions, index uint64) {
 	hdr := w.Header()
 	hdr.Set("X-Consul-Index", strconv.FormatUint(max(index, 1), 10))
-	hdr.Set("X-Consul-KnownLeader", "true")
-	hdr.Set("X-Consul-LastContact", "0")
+	hdr.Set("X-Consul-KnownLeader", strconv.FormatBool(h.a.raft.leaderAddr() != ""))
+	hdr.Set("X-Consul-LastContact", strconv.FormatInt(h.a.raft.sinceContact().Milliseconds(), 10))
 	consistency := "leader"
 	switch {
 	case q.stale:
@@ -268,6 +270,9 @@ func (h *httpAPI) setQueryMeta(w http.ResponseWriter, q queryOptions, index uint
 // Consul) runs out, it answers with the current result.
 func (h *httpAPI) blockingQuery(w http.ResponseWriter, r *http.Request, q queryOptions,
 	watchFn func(*watch), run func(*state) (any, uint64, error)) (any, error) {
+	if err := h.a.readBarrier(r.Context(), q); err != nil {
+		return nil, err
+	}
 	if q.index == 0 {
 		obj, idx, err := run(h.a.store.snapshot())
 		if err != nil {

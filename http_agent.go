@@ -42,13 +42,17 @@ func (h *httpAPI) registerStatus() {
 		if err := h.checkDatacenter(r); err != nil {
 			return nil, err
 		}
-		return h.a.serverAddr(), nil
+		return h.a.raft.leaderAddr(), nil // "" when no leader is known, as Consul
 	})
 	h.endpoint("/v1/status/peers", get, func(w http.ResponseWriter, r *http.Request) (any, error) {
 		if err := h.checkDatacenter(r); err != nil {
 			return nil, err
 		}
-		return []string{h.a.serverAddr()}, nil
+		peers := []string{}
+		for _, s := range h.a.raft.raftStatus().Config.Servers {
+			peers = append(peers, s.Address)
+		}
+		return peers, nil
 	})
 }
 

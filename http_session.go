@@ -163,7 +163,9 @@ func (h *httpAPI) sessionCreate(w http.ResponseWriter, r *http.Request) (any, er
 	if res.err != nil {
 		return nil, &httpError{http.StatusInternalServerError, "Failed to create session: " + res.err.Error()}
 	}
-	h.a.sessions.reset(s.ID, ttl)
+	if err := h.a.renewSessionTimer(s.ID, ttl); err != nil {
+		return nil, err
+	}
 	return map[string]string{"ID": s.ID}, nil
 }
 
@@ -190,12 +192,18 @@ func (h *httpAPI) sessionRenew(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	// The session may be newer than what this server has applied.
+	if err := h.a.readBarrier(r.Context(), queryOptions{}); err != nil {
+		return nil, err
+	}
 	s := h.a.store.snapshot().session(id)
 	if s == nil {
 		return nil, notFound("Session id '%s' not found", id)
 	}
 	if ttl, err := time.ParseDuration(s.TTL); err == nil {
-		h.a.sessions.reset(id, ttl)
+		if err := h.a.renewSessionTimer(id, ttl); err != nil {
+			return nil, err
+		}
 	}
 	return []*Session{s}, nil
 }

@@ -90,6 +90,16 @@ func (s *sessionTimers) rebuild() {
 	}
 }
 
+// clearAll drops every timer: this server no longer leads.
+func (s *sessionTimers) clearAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, t := range s.timers {
+		t.Stop()
+		delete(s.timers, id)
+	}
+}
+
 func (s *sessionTimers) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -137,6 +147,10 @@ func (a *Agent) reapTombstones() {
 		case <-a.shutdownCh:
 			return
 		case now := <-tick.C:
+			if !a.raft.isLeader() {
+				ages = &tombstoneAges{ttl: tombstoneTTL} // a new leader starts counting afresh
+				continue
+			}
 			reapTo := ages.tick(now, a.store.snapshot().index)
 			if reapTo > 0 && hasTombstonesUpTo(a.store.snapshot(), reapTo) {
 				if _, err := a.apply(&command{Type: cmdReapTombstones, ReapIndex: reapTo}); err != nil {

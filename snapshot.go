@@ -23,6 +23,7 @@
 package main
 
 import (
+	"bytes"
 	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
@@ -360,6 +361,31 @@ func (s *Store) restore(r io.Reader) error {
 	s.current.Store(st)
 	s.hub.notifyAll()
 	return nil
+}
+
+// applyRestore replaces the state with a snapshot, as the command at log
+// index idx. Every table index is raised to idx, so that X-Consul-Index
+// never goes backwards and every blocking query wakes. Records keep the
+// Create/ModifyIndex they had in the snapshot, which may lie above idx when
+// the snapshot comes from a cluster with a longer log.
+func (s *Store) applyRestore(idx uint64, data []byte) applyResult {
+	st, err := readSnapshot(bytes.NewReader(data))
+	if err != nil {
+		s.advance(idx)
+		return applyResult{err: err}
+	}
+	st.index = idx
+	var names []string
+	st.indexes.each(func(k string, _ uint64) bool {
+		names = append(names, k)
+		return true
+	})
+	for _, n := range append(names, indexKVs, indexNodes, indexServices, indexChecks, indexSessions) {
+		st.indexes = st.indexes.set(n, idx)
+	}
+	s.current.Store(st)
+	s.hub.notifyAll()
+	return applyResult{ok: true}
 }
 
 // notifyAll wakes every watcher.

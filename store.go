@@ -83,6 +83,7 @@ const (
 	cmdReapTombstones commandType = "reap-tombstones"
 	cmdSession        commandType = "session"
 	cmdTxn            commandType = "txn"
+	cmdRestore        commandType = "restore"
 )
 
 // command is one state change, the unit the log orders and replicates.
@@ -99,6 +100,8 @@ type command struct {
 	Deregister *DeregisterRequest `json:",omitempty"`
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
+	// Snapshot replaces the whole state (cmdRestore: PUT /v1/snapshot).
+	Snapshot []byte `json:",omitempty"`
 }
 
 func (c *command) encode() ([]byte, error) { return json.Marshal(c) }
@@ -188,9 +191,20 @@ func (t *txn) bump(names ...string) {
 	}
 }
 
+// advance moves the state to log index idx without a change: Raft's own
+// entries (a new leader's no-op, configurations) take log positions too.
+func (s *Store) advance(idx uint64) {
+	next := *s.snapshot()
+	next.index = idx
+	s.current.Store(&next)
+}
+
 // apply is the state machine: it applies the command at log index idx and
 // publishes the new state. Replaying the same commands gives the same state.
 func (s *Store) apply(idx uint64, cmd *command) applyResult {
+	if cmd.Type == cmdRestore {
+		return s.applyRestore(idx, cmd.Snapshot)
+	}
 	t := &txn{st: *s.snapshot(), index: idx, now: cmd.Now, topics: map[string]struct{}{}}
 	var res applyResult
 	switch cmd.Type {

@@ -1,8 +1,5 @@
 // wal.go: the durable Raft log and state of one server.
 //
-// It is the first piece of replication (issue 3): the Raft core and its
-// driver, which will own the wal, come next; until then no agent opens one.
-//
 // Raft keeps currentTerm, votedFor and the log on stable storage, and
 // updates them before answering any RPC (Figure 2; Raft §5; dissertation
 // §11). The wal does that in <data_dir>/raft/:
@@ -74,8 +71,8 @@ var (
 	errNoSnapshot = errors.New("wal: no snapshot")
 )
 
-// The records the wal keeps, as the Raft core (issue 3, next) will produce
-// and consume them: log entries and the persistent state of Figure 2.
+// The records the wal keeps, as the Raft core (raft.go) produces and
+// consumes them: log entries and the persistent state of Figure 2.
 
 // raftEntryType says what a log entry holds; the Raft core defines the kinds.
 type raftEntryType uint8
@@ -444,6 +441,18 @@ func (w *wal) truncateFrom(index uint64) error {
 	}
 	seg.size, seg.last = int64(cut), index-1
 	return nil
+}
+
+// truncate durably removes the entries at index and after: what a follower
+// installing a snapshot does with a log that does not match it (Raft §7).
+func (w *wal) truncate(index uint64) error {
+	if w.err != nil {
+		return w.err
+	}
+	if index > w.lastIndex() {
+		return nil
+	}
+	return w.fail(w.truncateFrom(index))
 }
 
 // setHardState makes hs durable, unless it is what the disk already holds.

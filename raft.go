@@ -1,0 +1,1241 @@
+// raft.go: the Raft consensus core, which orders every write of the
+// servers of a datacenter into one replicated log.
+//
+// It follows the Raft paper (Ongaro & Ousterhout, 2014, cited as "Raft §n")
+// and Ongaro's dissertation ("Consensus: Bridging Theory and Practice",
+// 2014, cited as "dissertation §n"): leader election (§5.2) with the
+// election restriction (§5.4.1), pre-vote and check-quorum (dissertation
+// §9.6), log replication with the consistency check and fast back-off
+// (§5.3), commitment by counting replicas of current-term entries only
+// (§5.4.2), snapshots (§7), single-server membership changes (dissertation
+// §4.1), leadership transfer (dissertation §3.10) and linearizable reads by
+// read index, or by a leader lease (dissertation §6.4).
+//
+// The core is a pure state machine, as in etcd's raft: no goroutines, no
+// clock, no I/O, no lock. It is driven by three inputs,
+//
+//	tick()        one unit of logical time (raftNode ticks every 100 ms × raft_multiplier)
+//	step(m)       a message from another server
+//	propose(…)    a client command, a membership change, a read request
+//
+// and it answers through ready(), which returns what the driver must do, in
+// this order (the contract raft_node.go keeps):
+//
+//  1. persist the hard state (term, vote, commit) and the new entries, and
+//     any snapshot received: durable before anything that depends on it is
+//     sent (Raft §5.1: a server answers an RPC only after updating its
+//     stable storage). A leader's own AppendEntries may go out before its
+//     own write finishes (dissertation §10.2.1): the leader counts itself
+//     towards a commit only in a later step, which the driver runs after
+//     the write.
+//  2. send the messages;
+//  3. apply the committed entries to the state machine, in log order.
+//
+// Because the core has no clock and takes its randomness from the rand it
+// is given, a test can run a whole cluster in one goroutine, message by
+// message, and replay any run from its seed (raft_test.go).
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+)
+
+// The kinds of log entries.
+const (
+	raftEntryCommand raftEntryType = 1 // a store command (store.go's command, encoded)
+	raftEntryNoop    raftEntryType = 2 // appended by a new leader to commit its term (Raft §5.4.2, §8)
+	raftEntryConfig  raftEntryType = 3 // a raftConfiguration: the voters from this entry on (dissertation §4.1)
+)
+
+// raftServer is one voting member of the cluster.
+type raftServer struct {
+	ID      string // the server's node ID
+	Node    string // its node name
+	Address string // its server RPC address, host:port
+}
+
+// raftConfiguration is the set of voting servers.
+type raftConfiguration struct {
+	Servers []raftServer
+}
+
+func (c raftConfiguration) has(id string) bool {
+	return slices.ContainsFunc(c.Servers, func(s raftServer) bool { return s.ID == id })
+}
+
+func (c raftConfiguration) server(id string) (raftServer, bool) {
+	i := slices.IndexFunc(c.Servers, func(s raftServer) bool { return s.ID == id })
+	if i < 0 {
+		return raftServer{}, false
+	}
+	return c.Servers[i], true
+}
+
+func (c raftConfiguration) clone() raftConfiguration {
+	return raftConfiguration{Servers: slices.Clone(c.Servers)}
+}
+
+func encodeConfiguration(c raftConfiguration) []byte {
+	b, _ := json.Marshal(c)
+	return b
+}
+
+func decodeConfiguration(b []byte) (raftConfiguration, error) {
+	var c raftConfiguration
+	err := json.Unmarshal(b, &c)
+	return c, err
+}
+
+type raftRole uint8
+
+const (
+	roleFollower raftRole = iota
+	rolePreCandidate
+	roleCandidate
+	roleLeader
+)
+
+func (r raftRole) String() string {
+	return [...]string{"follower", "pre-candidate", "candidate", "leader"}[r]
+}
+
+type raftMsgType uint8
+
+const (
+	msgPreVote raftMsgType = iota + 1
+	msgPreVoteResp
+	msgVote
+	msgVoteResp
+	msgApp // AppendEntries (Raft §5.3)
+	msgAppResp
+	msgHeartbeat // an AppendEntries without entries, carrying only the commit index and Seq
+	msgHeartbeatResp
+	msgSnap       // InstallSnapshot (Raft §7); the transport carries Snapshot.Data in chunks
+	msgTimeoutNow // leadership transfer: start an election now (dissertation §3.10)
+	msgSnapStatus // local, from the driver: a snapshot send to From finished (Reject if it failed)
+	maxRaftMsgType
+)
+
+func (t raftMsgType) String() string {
+	names := [...]string{"?", "PreVote", "PreVoteResp", "Vote", "VoteResp", "App", "AppResp",
+		"Heartbeat", "HeartbeatResp", "Snap", "TimeoutNow", "SnapStatus"}
+	if int(t) < len(names) {
+		return names[t]
+	}
+	return fmt.Sprintf("msg(%d)", t)
+}
+
+// raftMessage is every message between servers: the requests and responses
+// of the paper's RPCs, as one-way messages (responses are matched by content,
+// not by call), so a transport may drop, delay or reorder any of them.
+type raftMessage struct {
+	Type     raftMsgType
+	From, To string
+	FromAddr string // the sender's address, set by the driver; the core ignores it
+	Term     uint64
+	// Votes: the candidate's last log index and term. App: prevLogIndex and
+	// prevLogTerm. AppResp: the prevLogIndex it answers.
+	LogIndex, LogTerm uint64
+	Entries           []raftEntry
+	Commit            uint64
+	// Seq is the leader's round number, echoed in responses: a response to
+	// round s proves the responder still accepted this leader after s began
+	// (check-quorum, the lease, read index).
+	Seq    uint64
+	Reject bool
+	// AppResp: on success, the index up to which the follower's log matches
+	// the leader's; on a reject, where the leader should try next: the first
+	// index the follower holds of the conflicting term HintTerm, or its log
+	// length + 1 (HintTerm 0). The fast back-off of Raft §5.3.
+	Hint, HintTerm uint64
+	// Force marks the votes of a leadership transfer, which a follower grants
+	// even while it hears from the current leader (dissertation §3.10, §4.2.3).
+	Force    bool
+	Snapshot *raftSnapshot
+}
+
+// raftSnapshot is a state machine image at a log index, with the
+// configuration at that index (Raft §7).
+type raftSnapshot struct {
+	Index, Term uint64
+	Config      raftConfiguration
+	Data        []byte // the store's snapshot (snapshot.go)
+}
+
+// raftHardState, raftEntry: wal.go.
+
+// raftReadState answers a read request: the read may be served once the
+// state machine has applied Index. Failed: this server cannot confirm it
+// leads (it is not the leader, or lost leadership before the read was
+// confirmed).
+type raftReadState struct {
+	ID     uint64
+	Index  uint64
+	Failed bool
+}
+
+// raftReady is what the driver must do after a step or tick, in the order
+// of the file's contract.
+type raftReady struct {
+	HardState        raftHardState
+	HardStateChanged bool
+	Snapshot         *raftSnapshot // received from the leader: persist, then restore the state machine from it
+	Entries          []raftEntry   // new or overwriting entries to persist
+	Messages         []raftMessage
+	Committed        []raftEntry // to apply, in order
+	Reads            []raftReadState
+}
+
+func (rd *raftReady) empty() bool {
+	return !rd.HardStateChanged && rd.Snapshot == nil && len(rd.Entries) == 0 &&
+		len(rd.Messages) == 0 && len(rd.Committed) == 0 && len(rd.Reads) == 0
+}
+
+var (
+	errNotLeader       = errors.New("not the leader")
+	errTransferring    = errors.New("leadership transfer in progress")
+	errConfigPending   = errors.New("a configuration change is already in progress")
+	errLeaderNotSettle = errors.New("the leader has not committed an entry in its term yet")
+)
+
+// raftCoreConfig tunes a core. Durations are in ticks.
+type raftCoreConfig struct {
+	ID             string
+	ElectionTicks  int // a follower that hears no leader for a random [ElectionTicks, 2·ElectionTicks) campaigns
+	HeartbeatTicks int // a leader heartbeats every HeartbeatTicks
+	// LeaseTicks: a leader serves lease reads while a quorum acknowledged a
+	// round it began fewer than LeaseTicks ago. It must stay below
+	// ElectionTicks, the time a follower keeps refusing votes after hearing
+	// from its leader; the gap covers clock drift.
+	LeaseTicks    int
+	MaxMsgBytes   int    // entries per AppendEntries, in bytes (at least one entry is sent)
+	MaxInflight   uint64 // entries sent but not acknowledged, per follower
+	TrailingLogs  uint64 // entries kept in memory below a snapshot, for followers slightly behind
+	Rand          *rand.Rand
+	Logger        *slog.Logger
+	DisableLeases bool // tests: every read takes a heartbeat round
+}
+
+// raftRestored is what a server starts from: its durable state.
+type raftRestored struct {
+	HardState           raftHardState
+	SnapIndex, SnapTerm uint64
+	SnapConfig          raftConfiguration
+	Entries             []raftEntry // after SnapIndex
+	AppliedIndex        uint64      // how far the state machine is (the snapshot restored into it)
+}
+
+// raftLog is the log held in memory: entries after offset, the index whose
+// term is offsetTerm (the last entry compacted into a snapshot).
+type raftLog struct {
+	offset, offsetTerm uint64
+	entries            []raftEntry // offset+1 …
+}
+
+func (l *raftLog) lastIndex() uint64 { return l.offset + uint64(len(l.entries)) }
+
+func (l *raftLog) lastTerm() uint64 {
+	t, _ := l.term(l.lastIndex())
+	return t
+}
+
+// term returns the term of the entry at i; ok is false when i is compacted
+// away or beyond the end.
+func (l *raftLog) term(i uint64) (uint64, bool) {
+	switch {
+	case i == l.offset:
+		return l.offsetTerm, true
+	case i < l.offset || i > l.lastIndex():
+		return 0, false
+	}
+	return l.entries[i-l.offset-1].Term, true
+}
+
+func (l *raftLog) entry(i uint64) *raftEntry { return &l.entries[i-l.offset-1] }
+
+// slice returns entries lo..hi-1, at most maxBytes of data but at least one.
+func (l *raftLog) slice(lo, hi uint64, maxBytes int) []raftEntry {
+	if lo > hi {
+		return nil
+	}
+	es := l.entries[lo-l.offset-1 : hi-l.offset-1]
+	size := 0
+	for i, e := range es {
+		size += len(e.Data) + 24
+		if i > 0 && size > maxBytes {
+			return es[:i]
+		}
+	}
+	return es
+}
+
+// upToDate: the election restriction (Raft §5.4.1): a candidate's log must
+// end in a later term, or in the same term and be at least as long.
+func (l *raftLog) upToDate(lastIndex, lastTerm uint64) bool {
+	return lastTerm > l.lastTerm() || lastTerm == l.lastTerm() && lastIndex >= l.lastIndex()
+}
+
+// progressState is how a leader replicates to one follower (as etcd's raft).
+type progressState uint8
+
+const (
+	progressProbe     progressState = iota // one AppendEntries at a time, to find where the logs match
+	progressReplicate                      // pipelined: next runs ahead of match by up to MaxInflight
+	progressSnapshot                       // an InstallSnapshot is on its way
+)
+
+// progress is the leader's view of one follower (Raft Figure 2: nextIndex,
+// matchIndex).
+type progress struct {
+	match, next uint64
+	state       progressState
+	probeSent   bool   // probe: an AppendEntries is unanswered; wait for its answer or a heartbeat
+	snapshotIdx uint64 // snapshot: the index of the snapshot being sent
+	ackedSeq    uint64 // the highest leader round it answered
+}
+
+// raftCore is one server's Raft state. Owned by one goroutine.
+type raftCore struct {
+	cfg    raftCoreConfig
+	id     string
+	logger *slog.Logger
+
+	// Persistent state on all servers (Raft Figure 2).
+	term uint64
+	vote string
+	log  raftLog
+
+	// Volatile state on all servers.
+	commit  uint64
+	applied uint64 // handed to the driver to apply
+	role    raftRole
+	leader  string
+
+	// The configuration: the latest in the log, whether committed or not
+	// (dissertation §4.1), and what it was in the snapshot.
+	config      raftConfiguration
+	configIndex uint64
+	snapConfig  raftConfiguration
+
+	votes map[string]bool // candidate: the (pre-)votes received
+
+	// Leader state.
+	progress     map[string]*progress
+	seq          uint64            // the current round
+	seqTick      map[uint64]uint64 // round → the tick it began
+	leaderSince  uint64            // the tick it became leader
+	pendingReads []raftReadState   // read index requests waiting for round readSeq
+	readSeqs     []uint64
+	transferee   string // leadership transfer target, "" when none
+	transferTick uint64
+
+	// Timers, in ticks.
+	now               uint64 // ticks since start
+	electionElapsed   int
+	heartbeatElapsed  int
+	randomizedTimeout int
+
+	// Outputs not yet collected by ready.
+	msgs        []raftMessage
+	persistFrom uint64 // entries at and after it are not yet handed to the driver to persist
+	snapshot    *raftSnapshot
+	reads       []raftReadState
+	lastHard    raftHardState
+}
+
+func newRaftCore(cfg raftCoreConfig, st raftRestored) *raftCore {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxMsgBytes == 0 {
+		cfg.MaxMsgBytes = 1 << 20
+	}
+	if cfg.MaxInflight == 0 {
+		cfg.MaxInflight = 4096
+	}
+	r := &raftCore{
+		cfg: cfg, id: cfg.ID, logger: cfg.Logger.With("raft", cfg.ID),
+		term: st.HardState.Term, vote: st.HardState.Vote,
+		log:        raftLog{offset: st.SnapIndex, offsetTerm: st.SnapTerm, entries: st.Entries},
+		snapConfig: st.SnapConfig,
+		lastHard:   st.HardState,
+	}
+	r.commit = max(st.HardState.Commit, st.SnapIndex)
+	r.applied = max(st.AppliedIndex, st.SnapIndex)
+	r.commit = min(r.commit, r.log.lastIndex())
+	r.persistFrom = r.log.lastIndex() + 1
+	r.config, r.configIndex = r.latestConfig()
+	r.becomeFollower(r.term, "")
+	if len(r.config.Servers) == 1 && r.isVoter() {
+		r.becomePreCandidate() // alone: elected at once
+	}
+	return r
+}
+
+// latestConfig scans the log back for the newest configuration entry.
+func (r *raftCore) latestConfig() (raftConfiguration, uint64) {
+	for i := len(r.log.entries) - 1; i >= 0; i-- {
+		if e := r.log.entries[i]; e.Type == raftEntryConfig {
+			if c, err := decodeConfiguration(e.Data); err == nil {
+				return c, e.Index
+			}
+		}
+	}
+	return r.snapConfig, r.log.offset
+}
+
+// configAt returns the configuration in force at index i (for a snapshot
+// at i), which must not be below the log's offset.
+func (r *raftCore) configAt(i uint64) raftConfiguration {
+	for j := min(i, r.log.lastIndex()); j > r.log.offset; j-- {
+		if e := r.log.entry(j); e.Type == raftEntryConfig {
+			if c, err := decodeConfiguration(e.Data); err == nil {
+				return c
+			}
+		}
+	}
+	return r.snapConfig
+}
+
+func (r *raftCore) isVoter() bool { return r.config.has(r.id) }
+
+func (r *raftCore) quorum() int { return len(r.config.Servers)/2 + 1 }
+
+// hardState is the persistent state of Figure 2 (with commit, so a restart
+// applies no less than it had).
+func (r *raftCore) hardState() raftHardState {
+	return raftHardState{Term: r.term, Vote: r.vote, Commit: r.commit}
+}
+
+func (r *raftCore) send(m raftMessage) {
+	m.From = r.id
+	if m.Term == 0 {
+		m.Term = r.term
+	}
+	r.msgs = append(r.msgs, m)
+}
+
+// --- role changes ---
+
+func (r *raftCore) resetTimers() {
+	r.electionElapsed, r.heartbeatElapsed = 0, 0
+	r.randomizedTimeout = r.cfg.ElectionTicks + r.cfg.Rand.IntN(r.cfg.ElectionTicks)
+}
+
+func (r *raftCore) becomeFollower(term uint64, leader string) {
+	wasLeader := r.role == roleLeader
+	if term > r.term {
+		r.term, r.vote = term, ""
+	}
+	r.role, r.leader = roleFollower, leader
+	r.resetTimers()
+	if wasLeader {
+		r.stepDownLeader()
+	}
+}
+
+// stepDownLeader fails what only a leader could finish.
+func (r *raftCore) stepDownLeader() {
+	for _, rs := range r.pendingReads {
+		r.reads = append(r.reads, raftReadState{ID: rs.ID, Failed: true})
+	}
+	r.pendingReads, r.readSeqs = nil, nil
+	r.progress, r.seqTick, r.transferee = nil, nil, ""
+}
+
+// becomePreCandidate starts a pre-vote (dissertation §9.6): ask whether an
+// election could be won before disturbing anyone with a higher term.
+func (r *raftCore) becomePreCandidate() {
+	r.role, r.leader = rolePreCandidate, ""
+	r.resetTimers()
+	r.votes = map[string]bool{r.id: true}
+	r.logger.Debug("became pre-candidate", "term", r.term)
+	if r.poll() {
+		return
+	}
+	for _, s := range r.config.Servers {
+		if s.ID != r.id {
+			r.send(raftMessage{Type: msgPreVote, To: s.ID, Term: r.term + 1,
+				LogIndex: r.log.lastIndex(), LogTerm: r.log.lastTerm()})
+		}
+	}
+}
+
+// becomeCandidate starts an election (Raft §5.2): a new term, a vote for
+// itself, RequestVote to everyone.
+func (r *raftCore) becomeCandidate(force bool) {
+	r.role, r.leader = roleCandidate, ""
+	r.term++
+	r.vote = r.id
+	r.resetTimers()
+	r.votes = map[string]bool{r.id: true}
+	r.logger.Info("became candidate", "term", r.term)
+	if r.poll() {
+		return
+	}
+	for _, s := range r.config.Servers {
+		if s.ID != r.id {
+			r.send(raftMessage{Type: msgVote, To: s.ID, LogIndex: r.log.lastIndex(),
+				LogTerm: r.log.lastTerm(), Force: force})
+		}
+	}
+}
+
+// poll counts the votes; on a majority the (pre-)candidate moves on.
+func (r *raftCore) poll() bool {
+	granted := 0
+	for id, ok := range r.votes {
+		if ok && r.config.has(id) {
+			granted++
+		}
+	}
+	if granted < r.quorum() {
+		return false
+	}
+	if r.role == rolePreCandidate {
+		r.becomeCandidate(false)
+	} else {
+		r.becomeLeader()
+	}
+	return true
+}
+
+// becomeLeader: replicate to everyone from the end of the log, and append a
+// no-op so that entries of earlier terms get committed (Raft §5.4.2, §8).
+func (r *raftCore) becomeLeader() {
+	r.role, r.leader = roleLeader, r.id
+	r.resetTimers()
+	r.progress = map[string]*progress{}
+	for _, s := range r.config.Servers {
+		r.addProgress(s.ID)
+	}
+	r.seq, r.seqTick, r.leaderSince = 1, map[uint64]uint64{1: r.now}, r.now
+	r.logger.Info("became leader", "term", r.term, "lastIndex", r.log.lastIndex())
+	r.appendEntries([]raftEntry{{Type: raftEntryNoop}})
+}
+
+func (r *raftCore) addProgress(id string) {
+	if id != r.id && r.progress[id] == nil {
+		r.progress[id] = &progress{next: r.log.lastIndex() + 1}
+	}
+}
+
+// --- time ---
+
+func (r *raftCore) tick() {
+	r.now++
+	if r.role == roleLeader {
+		r.tickLeader()
+		return
+	}
+	r.electionElapsed++
+	if r.isVoter() && r.electionElapsed >= r.randomizedTimeout {
+		r.becomePreCandidate()
+	}
+}
+
+func (r *raftCore) tickLeader() {
+	// Check-quorum (dissertation §6.2, §9.6): a leader that has not heard
+	// from a quorum for an election timeout steps down, so a leader cut off
+	// in a minority stops serving.
+	if int(r.now-r.quorumContact()) >= r.cfg.ElectionTicks {
+		r.logger.Warn("stepping down: no quorum contact for an election timeout", "term", r.term)
+		r.becomeFollower(r.term, "")
+		return
+	}
+	if r.transferee != "" && int(r.now-r.transferTick) >= r.cfg.ElectionTicks {
+		r.logger.Warn("leadership transfer timed out", "to", r.transferee)
+		r.transferee = ""
+	}
+	r.heartbeatElapsed++
+	if r.heartbeatElapsed >= r.cfg.HeartbeatTicks {
+		r.heartbeatElapsed = 0
+		r.newRound()
+		r.broadcastHeartbeat()
+	}
+}
+
+// newRound starts round seq+1; rounds older than what a quorum has
+// acknowledged are forgotten.
+func (r *raftCore) newRound() {
+	r.seq++
+	r.seqTick[r.seq] = r.now
+	acked := r.quorumSeq()
+	for s := range r.seqTick {
+		if s < acked {
+			delete(r.seqTick, s)
+		}
+	}
+}
+
+// quorumSeq is the newest round acknowledged by a quorum (the leader
+// acknowledges its own rounds at once).
+func (r *raftCore) quorumSeq() uint64 {
+	var seqs []uint64
+	for _, s := range r.config.Servers {
+		if s.ID == r.id {
+			seqs = append(seqs, r.seq)
+		} else if pr := r.progress[s.ID]; pr != nil {
+			seqs = append(seqs, pr.ackedSeq)
+		} else {
+			seqs = append(seqs, 0)
+		}
+	}
+	if len(seqs) == 0 {
+		return 0
+	}
+	slices.Sort(seqs)
+	return seqs[len(seqs)-r.quorum()]
+}
+
+// quorumContact is the tick at which the newest round a quorum acknowledged
+// began: at that moment a quorum still followed this leader.
+func (r *raftCore) quorumContact() uint64 {
+	if t, ok := r.seqTick[r.quorumSeq()]; ok {
+		return t
+	}
+	return r.leaderSince
+}
+
+// leaseValid: no other leader can have been elected since a quorum last
+// acknowledged this one, because each of them refuses votes for an
+// election timeout after hearing from it (dissertation §6.4.1).
+func (r *raftCore) leaseValid() bool {
+	if r.cfg.DisableLeases {
+		return false
+	}
+	t, ok := r.seqTick[r.quorumSeq()]
+	return ok && int(r.now-t) < r.cfg.LeaseTicks
+}
+
+// --- messages ---
+
+// inLease: a follower that heard from a leader within the minimum election
+// timeout ignores vote requests (dissertation §4.2.3), so a server removed
+// from the configuration, or one rejoining from a partition, cannot depose
+// a working leader.
+func (r *raftCore) inLease() bool {
+	return r.leader != "" && r.electionElapsed < r.cfg.ElectionTicks
+}
+
+func (r *raftCore) step(m raftMessage) {
+	switch {
+	case m.Type == msgSnapStatus:
+		r.stepSnapStatus(m)
+		return
+	case m.Term > r.term:
+		if (m.Type == msgPreVote || m.Type == msgVote) && !m.Force && r.inLease() {
+			r.logger.Debug("ignoring vote request while the leader is alive", "from", m.From, "term", m.Term)
+			return
+		}
+		switch {
+		case m.Type == msgPreVote:
+			// a pre-vote never changes the term
+		case m.Type == msgPreVoteResp && !m.Reject:
+			// a granted pre-vote carries the term the candidate will campaign in
+		case m.Type == msgApp || m.Type == msgHeartbeat || m.Type == msgSnap:
+			r.becomeFollower(m.Term, m.From)
+		default:
+			r.becomeFollower(m.Term, "")
+		}
+	case m.Term < r.term:
+		switch m.Type {
+		case msgApp, msgHeartbeat, msgSnap:
+			// A stale leader: tell it the term, so it steps down (with
+			// check-quorum, it may otherwise never learn of it).
+			r.send(raftMessage{Type: msgAppResp, To: m.From, Reject: true})
+		case msgPreVote:
+			r.send(raftMessage{Type: msgPreVoteResp, To: m.From, Reject: true})
+		}
+		return
+	}
+
+	switch m.Type {
+	case msgPreVote, msgVote:
+		r.stepVoteRequest(m)
+		return
+	case msgTimeoutNow:
+		if r.isVoter() && r.role != roleLeader {
+			r.logger.Info("leadership transferred to this server: campaigning", "term", r.term+1)
+			r.becomeCandidate(true)
+		}
+		return
+	}
+	switch r.role {
+	case roleLeader:
+		r.stepLeader(m)
+	case rolePreCandidate, roleCandidate:
+		r.stepCandidate(m)
+	default:
+		r.stepFollower(m)
+	}
+}
+
+// stepVoteRequest grants a (pre-)vote to an up-to-date candidate (Raft
+// §5.2, §5.4.1): a real vote once per term, a pre-vote to anyone who could
+// win while this server has no live leader.
+func (r *raftCore) stepVoteRequest(m raftMessage) {
+	up := r.log.upToDate(m.LogIndex, m.LogTerm)
+	if m.Type == msgPreVote {
+		grant := up && m.Term > r.term && !r.inLease() && r.role != roleLeader
+		resp := raftMessage{Type: msgPreVoteResp, To: m.From, Reject: !grant}
+		if grant {
+			resp.Term = m.Term
+		}
+		r.send(resp)
+		return
+	}
+	grant := up && (r.vote == "" || r.vote == m.From)
+	if grant {
+		r.vote = m.From
+		r.electionElapsed = 0
+		r.logger.Debug("voted", "for", m.From, "term", r.term)
+	}
+	r.send(raftMessage{Type: msgVoteResp, To: m.From, Reject: !grant})
+}
+
+func (r *raftCore) stepCandidate(m raftMessage) {
+	switch m.Type {
+	case msgPreVoteResp, msgVoteResp:
+		want := msgVoteResp
+		if r.role == rolePreCandidate {
+			want = msgPreVoteResp
+		}
+		if m.Type != want {
+			return
+		}
+		r.votes[m.From] = !m.Reject
+		r.poll()
+	case msgApp, msgHeartbeat, msgSnap:
+		// A leader of this term exists (Raft §5.2).
+		r.becomeFollower(m.Term, m.From)
+		r.stepFollower(m)
+	}
+}
+
+func (r *raftCore) stepFollower(m raftMessage) {
+	switch m.Type {
+	case msgApp:
+		r.electionElapsed, r.leader = 0, m.From
+		r.handleAppend(m)
+	case msgHeartbeat:
+		r.electionElapsed, r.leader = 0, m.From
+		// The leader sends min(its commit, our match): known to be in our log.
+		if m.Commit > r.commit && m.Commit <= r.log.lastIndex() {
+			r.commit = m.Commit
+		}
+		r.send(raftMessage{Type: msgHeartbeatResp, To: m.From, Seq: m.Seq})
+	case msgSnap:
+		r.electionElapsed, r.leader = 0, m.From
+		r.handleSnapshot(m)
+	}
+}
+
+// handleAppend is AppendEntries on the receiver (Raft §5.3, Figure 2).
+func (r *raftCore) handleAppend(m raftMessage) {
+	resp := raftMessage{Type: msgAppResp, To: m.From, LogIndex: m.LogIndex, Seq: m.Seq}
+	if m.LogIndex < r.commit {
+		// Everything up to commit already matches the leader's log.
+		resp.Hint = r.commit
+		r.send(resp)
+		return
+	}
+	if t, ok := r.log.term(m.LogIndex); !ok || t != m.LogTerm {
+		resp.Reject = true
+		if !ok {
+			resp.Hint = r.log.lastIndex() + 1
+		} else {
+			// Fast back-off: skip the whole conflicting term at once.
+			resp.HintTerm = t
+			i := m.LogIndex
+			for i-1 > r.commit {
+				if pt, _ := r.log.term(i - 1); pt != t {
+					break
+				}
+				i--
+			}
+			resp.Hint = i
+		}
+		r.send(resp)
+		return
+	}
+	// Append what is new; an existing entry that conflicts, and everything
+	// after it, is replaced.
+	for i, e := range m.Entries {
+		t, ok := r.log.term(e.Index)
+		if ok && t == e.Term {
+			continue
+		}
+		if ok {
+			if e.Index <= r.commit {
+				panic(fmt.Sprintf("raft %s: entry %d conflicts with the committed log", r.id, e.Index))
+			}
+			r.truncateFrom(e.Index)
+		}
+		r.appendFollower(m.Entries[i:])
+		break
+	}
+	lastNew := m.LogIndex + uint64(len(m.Entries))
+	if c := min(m.Commit, lastNew); c > r.commit {
+		r.commit = c
+	}
+	resp.Hint = lastNew
+	r.send(resp)
+}
+
+// truncateFrom drops entries at i and after (never committed ones). The
+// kept entries move to a new array: messages not yet sent may still share
+// the old one, and appends must not overwrite what they carry.
+func (r *raftCore) truncateFrom(i uint64) {
+	r.log.entries = slices.Clone(r.log.entries[:i-r.log.offset-1])
+	r.persistFrom = min(r.persistFrom, i)
+	if r.configIndex >= i {
+		r.config, r.configIndex = r.latestConfig()
+	}
+}
+
+func (r *raftCore) appendFollower(es []raftEntry) {
+	r.log.entries = append(r.log.entries, es...)
+	for _, e := range es {
+		r.noteConfig(e)
+	}
+}
+
+// noteConfig makes a configuration entry take effect as soon as it is in
+// the log, committed or not (dissertation §4.1).
+func (r *raftCore) noteConfig(e raftEntry) {
+	if e.Type != raftEntryConfig {
+		return
+	}
+	c, err := decodeConfiguration(e.Data)
+	if err != nil {
+		r.logger.Error("undecodable configuration entry", "index", e.Index, "error", err)
+		return
+	}
+	r.config, r.configIndex = c, e.Index
+	if r.role == roleLeader {
+		for _, s := range c.Servers {
+			r.addProgress(s.ID)
+		}
+		for id := range r.progress {
+			if !c.has(id) {
+				delete(r.progress, id)
+			}
+		}
+	}
+}
+
+// handleSnapshot is InstallSnapshot on the receiver (Raft §7).
+func (r *raftCore) handleSnapshot(m raftMessage) {
+	s := m.Snapshot
+	resp := raftMessage{Type: msgAppResp, To: m.From, LogIndex: s.Index, Seq: m.Seq}
+	if s.Index <= r.commit {
+		resp.Hint = r.commit
+		r.send(resp)
+		return
+	}
+	if t, ok := r.log.term(s.Index); ok && t == s.Term {
+		// The log already holds the snapshot's entries: keep what follows.
+		r.commit = s.Index
+		resp.Hint = s.Index
+		r.send(resp)
+		return
+	}
+	r.logger.Info("installing snapshot from the leader", "index", s.Index, "term", s.Term, "leader", m.From)
+	r.log = raftLog{offset: s.Index, offsetTerm: s.Term}
+	r.snapConfig = s.Config.clone()
+	r.config, r.configIndex = r.snapConfig, s.Index
+	r.commit, r.applied = s.Index, s.Index
+	r.persistFrom = s.Index + 1
+	r.snapshot = s
+	resp.Hint = s.Index
+	r.send(resp)
+}
+
+func (r *raftCore) stepLeader(m raftMessage) {
+	pr := r.progress[m.From]
+	if pr == nil {
+		return
+	}
+	switch m.Type {
+	case msgAppResp:
+		pr.ackedSeq = max(pr.ackedSeq, m.Seq)
+		if m.Reject {
+			r.handleAppendReject(m.From, pr, m)
+		} else {
+			r.handleAppendAccept(m.From, pr, m)
+		}
+		r.confirmReads()
+	case msgHeartbeatResp:
+		pr.ackedSeq = max(pr.ackedSeq, m.Seq)
+		r.confirmReads()
+		if pr.match < r.log.lastIndex() {
+			// Lagging: resend. In the replicate state this sends from next,
+			// whose prevLogIndex the follower rejects if entries in flight
+			// were lost, which moves it back to probing.
+			if pr.state == progressReplicate && pr.next-pr.match-1 >= r.cfg.MaxInflight {
+				pr.state, pr.next = progressProbe, pr.match+1
+			}
+			pr.probeSent = false
+			r.sendAppend(m.From)
+		}
+	}
+}
+
+func (r *raftCore) handleAppendAccept(id string, pr *progress, m raftMessage) {
+	committed := false
+	if m.Hint > pr.match {
+		pr.match = m.Hint
+		committed = r.maybeCommit()
+	}
+	if pr.state != progressReplicate {
+		// The logs match up to match: from here, pipeline.
+		pr.state, pr.next = progressReplicate, pr.match+1
+	}
+	pr.next = max(pr.next, pr.match+1)
+	pr.probeSent = false
+	if committed {
+		r.broadcastAppend()
+	} else if pr.next <= r.log.lastIndex() {
+		r.sendAppend(id)
+	}
+	if id == r.transferee && pr.match == r.log.lastIndex() {
+		r.send(raftMessage{Type: msgTimeoutNow, To: id})
+	}
+}
+
+// handleAppendReject backs next off to where the follower says the logs may
+// match (Raft §5.3, with the optimisation the paper sketches at its end).
+func (r *raftCore) handleAppendReject(id string, pr *progress, m raftMessage) {
+	if m.LogIndex < pr.match || pr.state == progressProbe && m.LogIndex != pr.next-1 {
+		return // stale: answers an AppendEntries sent before a later one succeeded
+	}
+	next := m.Hint
+	if m.HintTerm > 0 {
+		// If the leader has entries of the follower's conflicting term, the
+		// logs may match up to the last of them.
+		for i := min(m.LogIndex, r.log.lastIndex()); i > r.log.offset; i-- {
+			t, _ := r.log.term(i)
+			if t == m.HintTerm {
+				next = i + 1
+				break
+			}
+			if t < m.HintTerm {
+				break
+			}
+		}
+	}
+	pr.next = max(pr.match+1, min(next, m.LogIndex))
+	pr.state, pr.probeSent = progressProbe, false
+	r.sendAppend(id)
+}
+
+func (r *raftCore) stepSnapStatus(m raftMessage) {
+	pr := r.progress[m.From]
+	if r.role != roleLeader || pr == nil || pr.state != progressSnapshot {
+		return
+	}
+	if m.Reject {
+		r.logger.Warn("snapshot send failed", "to", m.From, "index", pr.snapshotIdx)
+	} else {
+		pr.next = max(pr.next, pr.snapshotIdx+1)
+	}
+	// Either way probe from here: the follower's answer to the snapshot, or
+	// to the next AppendEntries, tells where it is.
+	pr.state, pr.probeSent = progressProbe, true
+}
+
+// maybeCommit advances commit to the highest index stored on a quorum, if
+// that entry is from the current term (Raft §5.4.2: entries of earlier
+// terms are committed only indirectly, Figure 8).
+func (r *raftCore) maybeCommit() bool {
+	var matches []uint64
+	for _, s := range r.config.Servers {
+		if s.ID == r.id {
+			matches = append(matches, r.log.lastIndex())
+		} else if pr := r.progress[s.ID]; pr != nil {
+			matches = append(matches, pr.match)
+		}
+	}
+	for len(matches) < len(r.config.Servers) {
+		matches = append(matches, 0)
+	}
+	if len(matches) == 0 {
+		return false
+	}
+	slices.Sort(matches)
+	n := matches[len(matches)-r.quorum()]
+	if t, _ := r.log.term(n); n > r.commit && t == r.term {
+		r.commit = n
+		r.afterCommit()
+		return true
+	}
+	return false
+}
+
+// afterCommit: a leader whose removal from the configuration is committed
+// steps down (dissertation §4.2.2); reads waiting for the first commit of
+// the term may now be confirmed.
+func (r *raftCore) afterCommit() {
+	if r.configIndex <= r.commit && !r.isVoter() {
+		r.logger.Info("stepping down: removed from the configuration", "term", r.term)
+		r.becomeFollower(r.term, "")
+		return
+	}
+	r.confirmReads()
+}
+
+func (r *raftCore) broadcastAppend() {
+	for id := range r.progress {
+		r.sendAppend(id)
+	}
+}
+
+func (r *raftCore) broadcastHeartbeat() {
+	for id, pr := range r.progress {
+		r.send(raftMessage{Type: msgHeartbeat, To: id, Commit: min(pr.match, r.commit), Seq: r.seq})
+	}
+}
+
+// sendAppend sends the follower what it lacks: entries from next (pipelined
+// in the replicate state, one at a time while probing), or, when those are
+// compacted away, a request to the driver to send the snapshot.
+func (r *raftCore) sendAppend(id string) {
+	pr := r.progress[id]
+	if pr == nil || pr.state == progressSnapshot || pr.state == progressProbe && pr.probeSent {
+		return
+	}
+	if pr.state == progressReplicate && pr.next-pr.match-1 >= r.cfg.MaxInflight {
+		return
+	}
+	prevTerm, ok := r.log.term(pr.next - 1)
+	if !ok {
+		pr.state, pr.snapshotIdx = progressSnapshot, r.log.offset
+		r.send(raftMessage{Type: msgSnap, To: id, Seq: r.seq})
+		return
+	}
+	last := r.log.lastIndex()
+	m := raftMessage{Type: msgApp, To: id, LogIndex: pr.next - 1, LogTerm: prevTerm,
+		Commit: r.commit, Seq: r.seq}
+	if pr.next <= last {
+		m.Entries = r.log.slice(pr.next, last+1, r.cfg.MaxMsgBytes)
+	}
+	r.send(m)
+	switch pr.state {
+	case progressReplicate:
+		pr.next += uint64(len(m.Entries))
+	case progressProbe:
+		pr.probeSent = true
+	}
+}
+
+// --- proposals ---
+
+// appendEntries adds entries to a leader's log in its term and replicates
+// them.
+func (r *raftCore) appendEntries(es []raftEntry) (first uint64) {
+	first = r.log.lastIndex() + 1
+	for i := range es {
+		es[i].Index, es[i].Term = first+uint64(i), r.term
+		r.log.entries = append(r.log.entries, es[i])
+		r.noteConfig(es[i])
+	}
+	r.maybeCommit() // a lone server commits at once
+	r.broadcastAppend()
+	return first
+}
+
+// propose appends client commands to the log. It returns the index of the
+// first and the term they are proposed in; they are committed, or lost to
+// a new leader's log, later.
+func (r *raftCore) propose(data [][]byte) (first, term uint64, err error) {
+	if r.role != roleLeader {
+		return 0, 0, errNotLeader
+	}
+	if r.transferee != "" {
+		return 0, 0, errTransferring
+	}
+	es := make([]raftEntry, len(data))
+	for i, d := range data {
+		es[i] = raftEntry{Type: raftEntryCommand, Data: d}
+	}
+	return r.appendEntries(es), r.term, nil
+}
+
+// proposeConfig replaces the configuration with next, which must differ
+// from the current one by at most one server (dissertation §4.1). Only one
+// change may be uncommitted at a time, and only once the leader has
+// committed an entry of its term (the fix to single-server changes
+// Ongaro posted to raft-dev in 2015).
+func (r *raftCore) proposeConfig(next raftConfiguration) (uint64, error) {
+	switch {
+	case r.role != roleLeader:
+		return 0, errNotLeader
+	case r.transferee != "":
+		return 0, errTransferring
+	case r.configIndex > r.commit:
+		return 0, errConfigPending
+	case !r.committedInTerm():
+		return 0, errLeaderNotSettle
+	}
+	added, removed := 0, 0
+	for _, s := range next.Servers {
+		if !r.config.has(s.ID) {
+			added++
+		}
+	}
+	for _, s := range r.config.Servers {
+		if !next.has(s.ID) {
+			removed++
+		}
+	}
+	if added+removed > 1 {
+		return 0, fmt.Errorf("a configuration change adds or removes one server at a time (this one: +%d -%d)", added, removed)
+	}
+	return r.appendEntries([]raftEntry{{Type: raftEntryConfig, Data: encodeConfiguration(next)}}), nil
+}
+
+// bootstrap gives a new server its first configuration as entry 1 of term
+// 1. Every server started with the same -bootstrap-expect set writes the
+// same entry, so their logs agree.
+func (r *raftCore) bootstrap(c raftConfiguration) error {
+	if r.term != 0 || r.log.lastIndex() != 0 {
+		return errors.New("raft: cannot bootstrap a server that has state")
+	}
+	r.term = 1
+	e := raftEntry{Index: 1, Term: 1, Type: raftEntryConfig, Data: encodeConfiguration(c)}
+	r.log.entries = append(r.log.entries, e)
+	r.noteConfig(e)
+	r.resetTimers()
+	if len(c.Servers) == 1 && c.Servers[0].ID == r.id {
+		r.becomePreCandidate() // alone: elected at once
+	}
+	return nil
+}
+
+func (r *raftCore) committedInTerm() bool {
+	t, _ := r.log.term(r.commit)
+	return t == r.term
+}
+
+// readIndex asks to serve a linearizable read (dissertation §6.4): the read
+// may be served once the state machine reaches the commit index as of now,
+// after the leader confirms it still leads: by the lease when lease is set
+// and the lease holds, otherwise by a round of heartbeats acknowledged by a
+// quorum. The answer comes in a later ready().
+func (r *raftCore) readIndex(id uint64, lease bool) {
+	if r.role != roleLeader || !r.committedInTerm() {
+		// A new leader does not know the commit index until it commits an
+		// entry of its term (§6.4 step 1); the caller retries.
+		r.reads = append(r.reads, raftReadState{ID: id, Failed: true})
+		return
+	}
+	if r.quorum() == 1 || lease && r.leaseValid() {
+		r.reads = append(r.reads, raftReadState{ID: id, Index: r.commit})
+		return
+	}
+	r.newRound()
+	r.pendingReads = append(r.pendingReads, raftReadState{ID: id, Index: r.commit})
+	r.readSeqs = append(r.readSeqs, r.seq)
+	r.broadcastHeartbeat()
+}
+
+// confirmReads releases the reads whose round a quorum has acknowledged.
+func (r *raftCore) confirmReads() {
+	if r.role != roleLeader || len(r.pendingReads) == 0 {
+		return
+	}
+	acked := r.quorumSeq()
+	n := 0
+	for n < len(r.readSeqs) && r.readSeqs[n] <= acked {
+		n++
+	}
+	r.reads = append(r.reads, r.pendingReads[:n]...)
+	r.pendingReads, r.readSeqs = r.pendingReads[n:], r.readSeqs[n:]
+}
+
+// transferLeadership hands leadership to another voter (dissertation
+// §3.10): stop taking proposals, bring it up to date, then tell it to
+// campaign at once.
+func (r *raftCore) transferLeadership(to string) error {
+	if r.role != roleLeader {
+		return errNotLeader
+	}
+	pr := r.progress[to]
+	if pr == nil {
+		return fmt.Errorf("%q is not a voter", to)
+	}
+	r.transferee, r.transferTick = to, r.now
+	r.logger.Info("transferring leadership", "to", to, "term", r.term)
+	if pr.match == r.log.lastIndex() {
+		r.send(raftMessage{Type: msgTimeoutNow, To: to})
+	} else {
+		r.sendAppend(to)
+	}
+	return nil
+}
+
+// compact drops in-memory entries up to i (less the trailing ones kept for
+// followers slightly behind), once the driver holds a durable snapshot at
+// snapIndex ≥ i.
+func (r *raftCore) compact(i uint64) {
+	if i <= r.cfg.TrailingLogs {
+		return
+	}
+	i -= r.cfg.TrailingLogs
+	if i <= r.log.offset || i > r.applied {
+		return
+	}
+	t, _ := r.log.term(i)
+	r.snapConfig = r.configAt(i)
+	r.log = raftLog{offset: i, offsetTerm: t, entries: slices.Clone(r.log.entries[i-r.log.offset:])}
+}
+
+// ready collects what the driver must do now.
+func (r *raftCore) ready() raftReady {
+	var rd raftReady
+	// The term and vote must be durable before any message of this ready
+	// goes out. Commit is saved with them but not on its own: it is only a
+	// hint for a faster restart, and a state file write per commit would
+	// triple the fsyncs of every write.
+	if hs := r.hardState(); hs.Term != r.lastHard.Term || hs.Vote != r.lastHard.Vote {
+		rd.HardState, rd.HardStateChanged = hs, true
+		r.lastHard = hs
+	}
+	rd.Snapshot, r.snapshot = r.snapshot, nil
+	if r.persistFrom <= r.log.lastIndex() {
+		rd.Entries = r.log.slice(r.persistFrom, r.log.lastIndex()+1, 1<<62)
+		r.persistFrom = r.log.lastIndex() + 1
+	}
+	rd.Messages, r.msgs = r.msgs, nil
+	if r.commit > r.applied {
+		rd.Committed = r.log.slice(r.applied+1, r.commit+1, 1<<62)
+		r.applied = r.commit
+	}
+	rd.Reads, r.reads = r.reads, nil
+	return rd
+}
+
+// raftStatus is a summary for the HTTP API and logs.
+type raftStatus struct {
+	ID           string
+	Term         uint64
+	Role         raftRole
+	Leader       string
+	Commit       uint64
+	Applied      uint64
+	LastIndex    uint64
+	Config       raftConfiguration
+	Transferring bool
+}
+
+func (r *raftCore) status() raftStatus {
+	return raftStatus{ID: r.id, Term: r.term, Role: r.role, Leader: r.leader, Commit: r.commit,
+		Applied: r.applied, LastIndex: r.log.lastIndex(), Config: r.config.clone(),
+		Transferring: r.transferee != ""}
+}

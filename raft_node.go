@@ -1,0 +1,1076 @@
+// raft_node.go: the Raft driver, which gives the pure core (raft.go) a
+// clock, a disk, a network and a state machine.
+//
+// Data flow of one write on the leader: Agent.apply calls raftNode.apply
+// with an encoded command; the proposal waits in proposeCh; the loop takes
+// every proposal queued (group commit: one batch, one fsync), hands them to
+// core.propose, and runs handleReady:
+//
+//  1. AppendEntries to the followers go out at once (dissertation §10.2.1:
+//     the leader writes its own log in parallel with theirs);
+//  2. the term, vote and new entries are made durable (wal.go: fsync);
+//  3. every other message goes out: votes and acknowledgements promise
+//     durable state, so they wait for step 2 (Raft §5.1);
+//  4. committed entries are applied to the store, in order, and the
+//     proposal whose index and term match gets the store's result; one
+//     whose index was committed with another term was lost to a new leader.
+//
+// A follower runs the same loop: entries arrive in msgApp, are persisted,
+// acknowledged, and applied once the leader's commit index covers them.
+//
+// Snapshots (Raft §7): every snapshotThreshold applied entries the loop
+// takes the store's current state (immutable, so free to take) and a
+// goroutine writes it to disk while writes go on; then the wal drops the
+// covered segments and the core the covered entries, less a trailing
+// window. A follower too far behind gets the snapshot file in chunks.
+//
+// Concurrency: the loop goroutine (run) owns the core, the storage, the
+// pending proposals and reads; everything else talks to it through
+// channels, and reads its published status through an atomic pointer.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// raftStorage is what the node makes durable: *wal on a server with a
+// data directory, memRaftStorage in -dev mode and in tests.
+type raftStorage interface {
+	append(entries []raftEntry) error
+	setHardState(hs raftHardState) error
+	saveSnapshot(index, term uint64, write func(io.Writer) error) error
+	compact(index, term uint64) error
+	truncate(index uint64) error
+	openSnapshot() (index, term uint64, r io.ReadCloser, err error)
+	close() error
+}
+
+// raftFSM is the replicated state machine: the store.
+type raftFSM interface {
+	// apply applies one committed entry (a command, or a no-op or
+	// configuration entry, which only advance the index) and returns the
+	// result for the proposer.
+	apply(e raftEntry) any
+	// snapshot returns the state as of the last entry applied: its index,
+	// and a function that writes it (called on another goroutine while
+	// entries go on being applied).
+	snapshot() (index uint64, write func(io.Writer) error)
+	restore(r io.Reader) error
+}
+
+// raftTransport carries messages to other servers; it may drop them.
+type raftTransport interface {
+	send(addr string, payload []byte) bool
+}
+
+var (
+	errLeadershipLost = errors.New("leadership lost while committing log")
+	errRaftStopped    = errors.New("raft is shut down")
+	errNoLeader       = errors.New("No cluster leader")
+)
+
+// raftNodeConfig configures a node.
+type raftNodeConfig struct {
+	ID, Node, Address string
+	Tick              time.Duration // 100 ms × raft_multiplier
+	SnapshotThreshold uint64        // take a snapshot after this many entries (default 16384)
+	TrailingLogs      uint64        // entries kept after a snapshot (default 10240)
+	Logger            *slog.Logger
+}
+
+type raftProposal struct {
+	data   []byte
+	config *raftConfiguration // a membership change instead of a command
+	index  uint64
+	term   uint64
+	result any
+	err    error
+	done   chan struct{}
+}
+
+type raftRead struct {
+	lease bool
+	index uint64
+	err   error
+	done  chan struct{}
+}
+
+type appliedWaiter struct {
+	index uint64
+	done  chan struct{}
+}
+
+type raftNode struct {
+	cfg       raftNodeConfig
+	logger    *slog.Logger
+	storage   raftStorage
+	fsm       raftFSM
+	transport raftTransport
+
+	core        *raftCore
+	inbox       chan raftMessage
+	proposeCh   chan *raftProposal
+	readCh      chan *raftRead
+	adminCh     chan func()
+	snapDoneCh  chan snapResult
+	stopCh      chan struct{}
+	doneCh      chan struct{}
+	stopOnce    sync.Once
+	status      atomic.Pointer[raftStatus]
+	changedCh   atomic.Pointer[chan struct{}] // closed when the role, term or leader changes
+	lastContact atomic.Int64 // Unix nanoseconds of the last message from the leader
+
+	// Owned by the loop.
+	addrs        map[string]string // server ID → address, from configurations and messages
+	pending      map[uint64]*raftProposal
+	reads        map[uint64]*raftRead
+	nextReadID   uint64
+	waiters      []appliedWaiter
+	appliedIndex uint64
+	snapIndex    uint64 // the newest durable snapshot
+	snapshotting bool
+	chunks       map[string]*snapAssembly // snapshots arriving, by sender
+}
+
+type snapResult struct {
+	index, term uint64
+	err         error
+}
+
+// newRaftNode starts a node from what storage holds (st) and fsm (already
+// restored from st's snapshot, if any).
+func newRaftNode(cfg raftNodeConfig, st raftRestored, storage raftStorage, fsm raftFSM, tr raftTransport) *raftNode {
+	if cfg.SnapshotThreshold == 0 {
+		cfg.SnapshotThreshold = 16384
+	}
+	if cfg.TrailingLogs == 0 {
+		cfg.TrailingLogs = 10240
+	}
+	n := &raftNode{
+		cfg: cfg, logger: cfg.Logger, storage: storage, fsm: fsm, transport: tr,
+		inbox: make(chan raftMessage, 4096), proposeCh: make(chan *raftProposal, 4096),
+		readCh: make(chan *raftRead, 1024), adminCh: make(chan func()),
+		snapDoneCh: make(chan snapResult, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}),
+		addrs: map[string]string{}, pending: map[uint64]*raftProposal{}, reads: map[uint64]*raftRead{},
+		chunks: map[string]*snapAssembly{}, appliedIndex: st.AppliedIndex, snapIndex: st.SnapIndex,
+	}
+	n.core = newRaftCore(raftCoreConfig{
+		ID: cfg.ID, ElectionTicks: 10, HeartbeatTicks: 1, LeaseTicks: 5, TrailingLogs: cfg.TrailingLogs,
+		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Logger: cfg.Logger,
+	}, st)
+	n.learnAddrs(n.core.config)
+	n.addrs[cfg.ID] = cfg.Address
+	n.publish()
+	go n.run()
+	return n
+}
+
+// --- the API, for any goroutine ---
+
+// apply replicates one command and returns the store's result once it is
+// committed and applied. Only the leader takes proposals (errNotLeader).
+func (n *raftNode) apply(ctx context.Context, data []byte) (any, error) {
+	return n.propose(ctx, &raftProposal{data: data})
+}
+
+func (n *raftNode) propose(ctx context.Context, p *raftProposal) (any, error) {
+	p.done = make(chan struct{})
+	select {
+	case n.proposeCh <- p:
+	case <-n.stopCh:
+		return nil, errRaftStopped
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-p.done:
+		return p.result, p.err
+	case <-n.stopCh:
+		return nil, errRaftStopped
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// changeConfig proposes the configuration that change makes of the current
+// one, and waits until it is committed.
+func (n *raftNode) changeConfig(ctx context.Context, change func(raftConfiguration) (raftConfiguration, error)) error {
+	var next raftConfiguration
+	var err error
+	if e := n.onLoop(ctx, func() { next, err = change(n.core.config.clone()) }); e != nil {
+		return e
+	}
+	if err != nil {
+		return err
+	}
+	_, err = n.propose(ctx, &raftProposal{config: &next})
+	return err
+}
+
+// readIndex returns an index that a linearizable read must wait for
+// (dissertation §6.4): the leader's commit index, once the leader has
+// confirmed it still leads, by its lease (lease) or by a quorum round.
+func (n *raftNode) readIndex(ctx context.Context, lease bool) (uint64, error) {
+	rq := &raftRead{lease: lease, done: make(chan struct{})}
+	select {
+	case n.readCh <- rq:
+	case <-n.stopCh:
+		return 0, errRaftStopped
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case <-rq.done:
+		return rq.index, rq.err
+	case <-n.stopCh:
+		return 0, errRaftStopped
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// waitApplied returns once the store has applied index.
+func (n *raftNode) waitApplied(ctx context.Context, index uint64) error {
+	w := appliedWaiter{index: index, done: make(chan struct{})}
+	if err := n.onLoop(ctx, func() {
+		if n.appliedIndex >= index {
+			close(w.done)
+		} else {
+			n.waiters = append(n.waiters, w)
+		}
+	}); err != nil {
+		return err
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-n.stopCh:
+		return errRaftStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// transferLeadership hands leadership to the server with id, or to the most
+// up-to-date other voter when id is "".
+func (n *raftNode) transferLeadership(ctx context.Context, id string) error {
+	var err error
+	if e := n.onLoop(ctx, func() {
+		if id == "" {
+			var best uint64
+			for pid, pr := range n.core.progress {
+				if id == "" || pr.match > best {
+					id, best = pid, pr.match
+				}
+			}
+			if id == "" {
+				err = errors.New("no other voter to transfer leadership to")
+				return
+			}
+		}
+		err = n.core.transferLeadership(id)
+	}); e != nil {
+		return e
+	}
+	return err
+}
+
+// bootstrap gives a new server its first configuration.
+func (n *raftNode) bootstrap(c raftConfiguration) error {
+	var err error
+	if e := n.onLoop(context.Background(), func() {
+		err = n.core.bootstrap(c)
+		n.learnAddrs(c)
+	}); e != nil {
+		return e
+	}
+	return err
+}
+
+// onLoop runs f on the loop goroutine and waits for it.
+func (n *raftNode) onLoop(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case n.adminCh <- func() { f(); close(done) }:
+	case <-n.stopCh:
+		return errRaftStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-n.stopCh:
+		return errRaftStopped
+	}
+}
+
+// raftStatus returns the status the loop last published.
+func (n *raftNode) raftStatus() raftStatus { return *n.status.Load() }
+
+// leaderAddr is the address of the leader this server knows, or "".
+func (n *raftNode) leaderAddr() string {
+	st := n.raftStatus()
+	if st.Leader == "" {
+		return ""
+	}
+	if s, ok := st.Config.server(st.Leader); ok {
+		return s.Address
+	}
+	return ""
+}
+
+func (n *raftNode) isLeader() bool { return n.raftStatus().Role == roleLeader }
+
+// sinceContact is how long ago this server last heard from the leader (0 on
+// the leader itself), as X-Consul-LastContact reports it.
+func (n *raftNode) sinceContact() time.Duration {
+	if n.isLeader() {
+		return 0
+	}
+	last := n.lastContact.Load()
+	if last == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, last))
+}
+
+// receive takes one frame from the network. It never blocks: when the
+// inbox is full the frame is dropped, as a lossy network would.
+func (n *raftNode) receive(payload []byte) {
+	m, chunk, err := decodeRaftFrame(payload)
+	if err != nil {
+		n.logger.Warn("dropping a bad raft frame", "error", err)
+		return
+	}
+	if chunk != nil {
+		select {
+		case n.adminCh <- func() { n.receiveChunk(chunk) }:
+		case <-n.stopCh:
+		}
+		return
+	}
+	select {
+	case n.inbox <- m:
+	default:
+	}
+}
+
+func (n *raftNode) stop() {
+	n.stopOnce.Do(func() { close(n.stopCh) })
+	<-n.doneCh
+}
+
+// --- the loop ---
+
+func (n *raftNode) run() {
+	defer close(n.doneCh)
+	defer n.failAll(errRaftStopped)
+	ticker := time.NewTicker(n.cfg.Tick)
+	defer ticker.Stop()
+	n.handleReady()
+	for {
+		select {
+		case <-n.stopCh:
+			return
+		case <-ticker.C:
+			n.core.tick()
+		case m := <-n.inbox:
+			n.stepMessage(m)
+		case p := <-n.proposeCh:
+			n.proposeBatch(p)
+		case rq := <-n.readCh:
+			n.startRead(rq)
+		case f := <-n.adminCh:
+			f()
+		case res := <-n.snapDoneCh:
+			n.snapshotDone(res)
+		}
+		// Group commit: take whatever else is queued before one ready.
+	drain:
+		for range 1024 {
+			select {
+			case m := <-n.inbox:
+				n.stepMessage(m)
+			case p := <-n.proposeCh:
+				n.proposeBatch(p)
+			case rq := <-n.readCh:
+				n.startRead(rq)
+			default:
+				break drain
+			}
+		}
+		n.handleReady()
+	}
+}
+
+func (n *raftNode) stepMessage(m raftMessage) {
+	if m.FromAddr != "" {
+		n.addrs[m.From] = m.FromAddr
+	}
+	if m.Term >= n.core.term && (m.Type == msgApp || m.Type == msgHeartbeat || m.Type == msgSnap) {
+		n.lastContact.Store(time.Now().UnixNano())
+	}
+	n.core.step(m)
+}
+
+// proposeBatch hands p and every other queued proposal to the core.
+func (n *raftNode) proposeBatch(p *raftProposal) {
+	batch := []*raftProposal{p}
+	for len(batch) < 1024 {
+		select {
+		case q := <-n.proposeCh:
+			batch = append(batch, q)
+			continue
+		default:
+		}
+		break
+	}
+	var cmds []*raftProposal
+	var datas [][]byte
+	for _, q := range batch {
+		if q.config != nil {
+			i, err := n.core.proposeConfig(*q.config)
+			n.track(q, i, err)
+			continue
+		}
+		cmds = append(cmds, q)
+		datas = append(datas, q.data)
+	}
+	if len(cmds) == 0 {
+		return
+	}
+	first, _, err := n.core.propose(datas)
+	for k, q := range cmds {
+		n.track(q, first+uint64(k), err)
+	}
+}
+
+func (n *raftNode) track(p *raftProposal, index uint64, err error) {
+	if err != nil {
+		p.err = err
+		close(p.done)
+		return
+	}
+	p.index, p.term = index, n.core.term
+	n.pending[index] = p
+}
+
+func (n *raftNode) startRead(rq *raftRead) {
+	n.nextReadID++
+	n.reads[n.nextReadID] = rq
+	n.core.readIndex(n.nextReadID, rq.lease)
+}
+
+// handleReady carries out a ready, in the order of raft.go's contract.
+func (n *raftNode) handleReady() {
+	for {
+		rd := n.core.ready()
+		if rd.empty() {
+			break
+		}
+		var later []raftMessage
+		for _, m := range rd.Messages {
+			if m.Type == msgApp || m.Type == msgHeartbeat {
+				n.sendMessage(m)
+			} else {
+				later = append(later, m)
+			}
+		}
+		if err := n.persist(&rd); err != nil {
+			// The disk no longer holds what the core believes: stop serving
+			// rather than acknowledge what may not be durable.
+			n.logger.Error("raft storage failed: stopping", "error", err)
+			n.failAll(err)
+			n.stopOnce.Do(func() { close(n.stopCh) })
+			return
+		}
+		for _, m := range later {
+			n.sendMessage(m)
+		}
+		n.applyCommitted(rd.Committed)
+		for _, rs := range rd.Reads {
+			rq := n.reads[rs.ID]
+			delete(n.reads, rs.ID)
+			if rq == nil {
+				continue
+			}
+			if rs.Failed {
+				rq.err = errNotLeader
+			}
+			rq.index = rs.Index
+			close(rq.done)
+		}
+	}
+	n.maybeSnapshot()
+	n.publish()
+}
+
+func (n *raftNode) persist(rd *raftReady) error {
+	if rd.HardStateChanged {
+		if err := n.storage.setHardState(rd.HardState); err != nil {
+			return err
+		}
+	}
+	if sn := rd.Snapshot; sn != nil {
+		if err := n.installSnapshot(sn); err != nil {
+			return err
+		}
+	}
+	return n.storage.append(rd.Entries)
+}
+
+// installSnapshot makes a snapshot from the leader durable, drops the log it
+// replaces, and restores the store from it (Raft §7).
+func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
+	write := func(w io.Writer) error { return writeSnapshotFile(w, sn.Config, sn.Data) }
+	if err := n.storage.saveSnapshot(sn.Index, sn.Term, write); err != nil {
+		return err
+	}
+	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
+		return err
+	}
+	if err := n.storage.truncate(sn.Index + 1); err != nil {
+		return err
+	}
+	if err := n.fsm.restore(bytes.NewReader(sn.Data)); err != nil {
+		return fmt.Errorf("restoring the snapshot at %d: %w", sn.Index, err)
+	}
+	n.snapIndex, n.appliedIndex = sn.Index, sn.Index
+	n.learnAddrs(sn.Config)
+	for i, p := range n.pending {
+		if i <= sn.Index {
+			p.err = errLeadershipLost
+			close(p.done)
+			delete(n.pending, i)
+		}
+	}
+	n.wakeWaiters()
+	return nil
+}
+
+func (n *raftNode) applyCommitted(es []raftEntry) {
+	for _, e := range es {
+		res := n.fsm.apply(e)
+		n.appliedIndex = e.Index
+		if e.Type == raftEntryConfig {
+			if c, err := decodeConfiguration(e.Data); err == nil {
+				n.learnAddrs(c)
+			}
+		}
+		p := n.pending[e.Index]
+		if p == nil {
+			continue
+		}
+		delete(n.pending, e.Index)
+		if p.term != e.Term {
+			p.err = errLeadershipLost
+		} else {
+			p.result = res
+		}
+		close(p.done)
+	}
+	if len(es) > 0 {
+		n.wakeWaiters()
+	}
+}
+
+func (n *raftNode) wakeWaiters() {
+	kept := n.waiters[:0]
+	for _, w := range n.waiters {
+		if w.index <= n.appliedIndex {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	n.waiters = kept
+}
+
+func (n *raftNode) learnAddrs(c raftConfiguration) {
+	for _, s := range c.Servers {
+		n.addrs[s.ID] = s.Address
+	}
+}
+
+// failAll fails every pending proposal and read (the loop is stopping).
+func (n *raftNode) failAll(err error) {
+	for i, p := range n.pending {
+		p.err = err
+		close(p.done)
+		delete(n.pending, i)
+	}
+	for id, rq := range n.reads {
+		rq.err = err
+		close(rq.done)
+		delete(n.reads, id)
+	}
+}
+
+func (n *raftNode) publish() {
+	st := n.core.status()
+	old := n.status.Swap(&st)
+	if old == nil || old.Role != st.Role || old.Term != st.Term || old.Leader != st.Leader ||
+		len(old.Config.Servers) != len(st.Config.Servers) {
+		if old != nil && old.Role != st.Role {
+			n.logger.Info("raft role changed", "role", st.Role.String(), "term", st.Term, "leader", st.Leader)
+		}
+		ch := make(chan struct{})
+		if prev := n.changedCh.Swap(&ch); prev != nil {
+			close(*prev)
+		}
+	}
+}
+
+// changed returns a channel closed at the next change of role, term,
+// leader or configuration size.
+func (n *raftNode) changed() <-chan struct{} { return *n.changedCh.Load() }
+
+func (n *raftNode) sendMessage(m raftMessage) {
+	addr := n.addrs[m.To]
+	if addr == "" {
+		return
+	}
+	if m.Type == msgSnap {
+		n.sendSnapshot(m, addr)
+		return
+	}
+	m.FromAddr = n.cfg.Address
+	n.transport.send(addr, encodeRaftMessage(nil, &m))
+}
+
+// --- snapshots ---
+
+// maybeSnapshot starts a snapshot once enough entries were applied since
+// the last one. The store's state is immutable, so the write happens on
+// another goroutine while the loop goes on.
+func (n *raftNode) maybeSnapshot() {
+	if n.snapshotting || n.appliedIndex < n.snapIndex+n.cfg.SnapshotThreshold {
+		return
+	}
+	index, write := n.fsm.snapshot()
+	term, ok := n.core.log.term(index)
+	if !ok || index <= n.snapIndex {
+		return
+	}
+	config := n.core.configAt(index)
+	n.snapshotting = true
+	go func() {
+		err := n.storage.saveSnapshot(index, term, func(w io.Writer) error {
+			return writeSnapshotFileFunc(w, config, write)
+		})
+		n.snapDoneCh <- snapResult{index, term, err}
+	}()
+}
+
+func (n *raftNode) snapshotDone(res snapResult) {
+	n.snapshotting = false
+	if res.err != nil {
+		n.logger.Error("snapshot failed", "index", res.index, "error", res.err)
+		return
+	}
+	if err := n.storage.compact(res.index, res.term); err != nil {
+		n.logger.Error("log compaction failed", "index", res.index, "error", err)
+		return
+	}
+	n.snapIndex = res.index
+	n.core.compact(res.index)
+	n.logger.Info("snapshot saved, log compacted", "index", res.index)
+}
+
+// snapshotChunkSize: InstallSnapshot carries the file in pieces this large.
+const snapshotChunkSize = 4 << 20
+
+// sendSnapshot sends the newest snapshot file to a follower in chunks, on a
+// goroutine, and reports the outcome to the core (msgSnapStatus).
+func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
+	index, term, r, err := n.storage.openSnapshot()
+	report := func(failed bool) {
+		select {
+		case n.inbox <- raftMessage{Type: msgSnapStatus, From: m.To, To: n.cfg.ID, Reject: failed}:
+		case <-n.stopCh:
+		}
+	}
+	if err != nil {
+		n.logger.Error("no snapshot to send", "to", m.To, "error", err)
+		go report(true)
+		return
+	}
+	n.logger.Info("sending snapshot", "to", m.To, "index", index)
+	go func() {
+		defer r.Close()
+		data, err := io.ReadAll(r)
+		if err != nil {
+			report(true)
+			return
+		}
+		for off := 0; off < len(data) || off == 0; off += snapshotChunkSize {
+			c := &snapChunk{From: n.cfg.ID, FromAddr: n.cfg.Address, Term: m.Term, Seq: m.Seq,
+				Index: index, SnapTerm: term, Offset: uint64(off), Total: uint64(len(data)),
+				Data: data[off:min(len(data), off+snapshotChunkSize)]}
+			if !n.transport.send(addr, encodeSnapChunk(c)) {
+				report(true)
+				return
+			}
+		}
+		report(false)
+	}()
+}
+
+// snapAssembly collects the chunks of one snapshot from one leader.
+type snapAssembly struct {
+	index, term uint64
+	buf         []byte
+}
+
+// receiveChunk adds a chunk; the last one completes the snapshot, which is
+// stepped into the core as one InstallSnapshot.
+func (n *raftNode) receiveChunk(c *snapChunk) {
+	a := n.chunks[c.From]
+	if c.Offset == 0 {
+		a = &snapAssembly{index: c.Index, term: c.SnapTerm, }
+		n.chunks[c.From] = a
+	}
+	if a == nil || a.index != c.Index || uint64(len(a.buf)) != c.Offset {
+		delete(n.chunks, c.From) // a chunk was lost: the leader will try again
+		return
+	}
+	a.buf = append(a.buf, c.Data...)
+	if uint64(len(a.buf)) < c.Total {
+		return
+	}
+	delete(n.chunks, c.From)
+	config, data, err := readSnapshotFile(a.buf)
+	if err != nil {
+		n.logger.Error("bad snapshot from the leader", "from", c.From, "error", err)
+		return
+	}
+	n.addrs[c.From] = c.FromAddr
+	n.lastContact.Store(time.Now().UnixNano())
+	n.core.step(raftMessage{Type: msgSnap, From: c.From, To: n.cfg.ID, Term: c.Term, Seq: c.Seq,
+		Snapshot: &raftSnapshot{Index: c.Index, Term: c.SnapTerm, Config: config, Data: data}})
+	n.handleReady()
+}
+
+// A snapshot file is the configuration at its index, then the store's
+// snapshot (snapshot.go): [uvarint length][configuration JSON][store].
+func writeSnapshotFile(w io.Writer, c raftConfiguration, data []byte) error {
+	return writeSnapshotFileFunc(w, c, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Writer) error) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	cb := encodeConfiguration(c)
+	bw.Write(binary.AppendUvarint(nil, uint64(len(cb))))
+	bw.Write(cb)
+	if err := write(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func readSnapshotFile(b []byte) (raftConfiguration, []byte, error) {
+	l, k := binary.Uvarint(b)
+	if k <= 0 || l > uint64(len(b)-k) {
+		return raftConfiguration{}, nil, errors.New("snapshot file: bad configuration header")
+	}
+	c, err := decodeConfiguration(b[k : k+int(l)])
+	if err != nil {
+		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
+	}
+	return c, b[k+int(l):], nil
+}
+
+// loadRaftState reads what storage holds at start-up and restores fsm from
+// the newest snapshot.
+func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored, error) {
+	st := raftRestored{HardState: ws.HardState, Entries: ws.Entries, SnapIndex: ws.SnapshotIndex, SnapTerm: ws.SnapshotTerm}
+	if ws.SnapshotIndex == 0 {
+		return st, nil
+	}
+	index, term, r, err := storage.openSnapshot()
+	if err != nil {
+		return st, fmt.Errorf("the log is compacted to %d but its snapshot cannot be read: %w", ws.SnapshotIndex, err)
+	}
+	defer r.Close()
+	if index != ws.SnapshotIndex || term != ws.SnapshotTerm {
+		// saveSnapshot happens before compact: a newer file may exist whose
+		// compaction did not happen. Its entries are still in the log, so
+		// starting from it is as good; an older one would lose entries.
+		if index < ws.SnapshotIndex {
+			return st, fmt.Errorf("the newest snapshot (%d) is older than the compacted log (%d)", index, ws.SnapshotIndex)
+		}
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return st, err
+	}
+	config, data, err := readSnapshotFile(b)
+	if err != nil {
+		return st, err
+	}
+	if err := fsm.restore(bytes.NewReader(data)); err != nil {
+		return st, fmt.Errorf("restoring snapshot %d: %w", index, err)
+	}
+	// Entries the snapshot covers are dropped.
+	for len(st.Entries) > 0 && st.Entries[0].Index <= index {
+		st.Entries = st.Entries[1:]
+	}
+	if len(st.Entries) > 0 && st.Entries[0].Index != index+1 {
+		return st, fmt.Errorf("the log starts at %d, after the snapshot at %d", st.Entries[0].Index, index)
+	}
+	st.SnapIndex, st.SnapTerm, st.SnapConfig, st.AppliedIndex = index, term, config, index
+	return st, nil
+}
+
+// --- wire format ---
+//
+// A raft frame (the payload of an rpc.go raft-stream frame) is a kind byte,
+// then the fields as uvarints and length-prefixed strings:
+//
+//	'm' message: type, from, fromAddr, to, term, logIndex, logTerm, commit,
+//	    seq, hint, hintTerm, flags (1 reject, 2 force), entry count, then
+//	    each entry: index, term, type, data
+//	'c' snapshot chunk: from, fromAddr, term, seq, index, snapTerm, offset,
+//	    total, data
+//
+// The decoder checks every length against what is left of the frame, so no
+// input makes it allocate more than the frame's own size.
+
+const (
+	raftFrameMessage = 'm'
+	raftFrameChunk   = 'c'
+)
+
+// snapChunk is one piece of an InstallSnapshot.
+type snapChunk struct {
+	From, FromAddr  string
+	Term, Seq       uint64
+	Index, SnapTerm uint64
+	Offset, Total   uint64
+	Data            []byte
+}
+
+func appendUvarints(b []byte, vs ...uint64) []byte {
+	for _, v := range vs {
+		b = binary.AppendUvarint(b, v)
+	}
+	return b
+}
+
+func appendBytes(b, s []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func encodeRaftMessage(b []byte, m *raftMessage) []byte {
+	b = append(b, raftFrameMessage, byte(m.Type))
+	b = appendBytes(b, []byte(m.From))
+	b = appendBytes(b, []byte(m.FromAddr))
+	b = appendBytes(b, []byte(m.To))
+	b = appendUvarints(b, m.Term, m.LogIndex, m.LogTerm, m.Commit, m.Seq, m.Hint, m.HintTerm)
+	var flags byte
+	if m.Reject {
+		flags |= 1
+	}
+	if m.Force {
+		flags |= 2
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
+	for _, e := range m.Entries {
+		b = appendUvarints(b, e.Index, e.Term)
+		b = append(b, byte(e.Type))
+		b = appendBytes(b, e.Data)
+	}
+	return b
+}
+
+func encodeSnapChunk(c *snapChunk) []byte {
+	b := make([]byte, 0, len(c.Data)+128)
+	b = append(b, raftFrameChunk)
+	b = appendBytes(b, []byte(c.From))
+	b = appendBytes(b, []byte(c.FromAddr))
+	b = appendUvarints(b, c.Term, c.Seq, c.Index, c.SnapTerm, c.Offset, c.Total)
+	return appendBytes(b, c.Data)
+}
+
+// frameReader decodes fields, remembering the first error.
+type frameReader struct {
+	b   []byte
+	err error
+}
+
+func (r *frameReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, k := binary.Uvarint(r.b)
+	if k <= 0 {
+		r.err = errors.New("bad varint")
+		return 0
+	}
+	r.b = r.b[k:]
+	return v
+}
+
+func (r *frameReader) byte() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.err = cmpErr(r.err, errors.New("truncated"))
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *frameReader) bytes() []byte {
+	l := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if l > uint64(len(r.b)) {
+		r.err = fmt.Errorf("length %d beyond the frame", l)
+		return nil
+	}
+	v := r.b[:l:l]
+	r.b = r.b[l:]
+	return v
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// decodeRaftFrame decodes a raft frame: a message, or a snapshot chunk.
+// Entry data and chunk data alias p.
+func decodeRaftFrame(p []byte) (raftMessage, *snapChunk, error) {
+	r := &frameReader{b: p}
+	var m raftMessage
+	switch r.byte() {
+	case raftFrameMessage:
+		m.Type = raftMsgType(r.byte())
+		m.From, m.FromAddr, m.To = string(r.bytes()), string(r.bytes()), string(r.bytes())
+		m.Term, m.LogIndex, m.LogTerm = r.uvarint(), r.uvarint(), r.uvarint()
+		m.Commit, m.Seq, m.Hint, m.HintTerm = r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
+		flags := r.byte()
+		m.Reject, m.Force = flags&1 != 0, flags&2 != 0
+		count := r.uvarint()
+		if r.err == nil && count > uint64(len(r.b))/4 { // an entry takes at least 4 bytes
+			r.err = fmt.Errorf("%d entries cannot fit in the frame", count)
+		}
+		if r.err == nil && count > 0 {
+			m.Entries = make([]raftEntry, 0, count)
+		}
+		for i := uint64(0); i < count && r.err == nil; i++ {
+			e := raftEntry{Index: r.uvarint(), Term: r.uvarint(), Type: raftEntryType(r.byte())}
+			e.Data = r.bytes()
+			m.Entries = append(m.Entries, e)
+		}
+		if r.err == nil && (m.Type == 0 || m.Type >= maxRaftMsgType || m.Type == msgSnap || m.Type == msgSnapStatus) {
+			r.err = fmt.Errorf("message type %d is not sent over the network", m.Type)
+		}
+		if r.err == nil && len(r.b) > 0 {
+			r.err = errors.New("trailing bytes")
+		}
+		if r.err != nil {
+			return raftMessage{}, nil, fmt.Errorf("raft message: %w", r.err)
+		}
+		return m, nil, nil
+	case raftFrameChunk:
+		c := &snapChunk{From: string(r.bytes()), FromAddr: string(r.bytes())}
+		c.Term, c.Seq, c.Index, c.SnapTerm, c.Offset, c.Total = r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
+		c.Data = r.bytes()
+		if r.err == nil && (len(r.b) > 0 || c.Offset+uint64(len(c.Data)) > c.Total || c.Offset > c.Total) {
+			r.err = errors.New("inconsistent offsets or trailing bytes")
+		}
+		if r.err != nil {
+			return raftMessage{}, nil, fmt.Errorf("snapshot chunk: %w", r.err)
+		}
+		return m, c, nil
+	}
+	return raftMessage{}, nil, cmpErr(r.err, errors.New("unknown raft frame kind"))
+}
+
+// memRaftStorage keeps the Raft state in memory: -dev mode, where nothing
+// survives a restart, as in Consul's dev mode.
+type memRaftStorage struct {
+	hs        raftHardState
+	entries   []raftEntry
+	snapIndex uint64
+	snapTerm  uint64
+	snap      []byte
+	mu        sync.Mutex // guards snap, which saveSnapshot writes from another goroutine
+}
+
+func (s *memRaftStorage) append(es []raftEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	first := es[0].Index
+	base := s.snapIndex
+	if len(s.entries) > 0 {
+		base = s.entries[0].Index - 1
+	}
+	if first <= base {
+		return fmt.Errorf("append at %d inside the snapshot at %d", first, base)
+	}
+	k := min(int(first-base-1), len(s.entries))
+	s.entries = append(s.entries[:k:k], es...)
+	return nil
+}
+
+func (s *memRaftStorage) setHardState(hs raftHardState) error { s.hs = hs; return nil }
+
+func (s *memRaftStorage) saveSnapshot(index, term uint64, write func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snap = buf.Bytes()
+	s.snapTerm, s.snapIndex = term, max(s.snapIndex, index)
+	return nil
+}
+
+func (s *memRaftStorage) compact(index, term uint64) error {
+	for len(s.entries) > 0 && s.entries[0].Index <= index {
+		s.entries = s.entries[1:]
+	}
+	return nil
+}
+
+func (s *memRaftStorage) truncate(index uint64) error {
+	for len(s.entries) > 0 && s.entries[len(s.entries)-1].Index >= index {
+		s.entries = s.entries[:len(s.entries)-1]
+	}
+	return nil
+}
+
+func (s *memRaftStorage) openSnapshot() (uint64, uint64, io.ReadCloser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap == nil {
+		return 0, 0, nil, errNoSnapshot
+	}
+	return s.snapIndex, s.snapTerm, io.NopCloser(bytes.NewReader(s.snap)), nil
+}
+
+func (s *memRaftStorage) close() error { return nil }

@@ -1,0 +1,724 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// --- helpers ---
+
+func rpcTestLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// countingListener counts the connections a server accepts.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// echoCall answers every call with "<method>: <body>".
+func echoCall(_ context.Context, method string, body []byte) ([]byte, error) {
+	return fmt.Appendf(nil, "%s: %s", method, body), nil
+}
+
+// startRPCServer serves h on addr ("127.0.0.1:0" for a free port). A nil
+// handler drops raft frames, or echoes calls.
+func startRPCServer(t testing.TB, addr string, h rpcHandlers) (*rpcServer, *countingListener) {
+	t.Helper()
+	if h.raft == nil {
+		h.raft = func([]byte) {}
+	}
+	if h.call == nil {
+		h.call = echoCall
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	s := newRPCServer(cl, h, rpcTestLogger(t))
+	t.Cleanup(s.close)
+	return s, cl
+}
+
+func startRPCPool(t testing.TB) *rpcPool {
+	p := newRPCPool(rpcTestLogger(t))
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *rpcPool) muxConnCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// waitFor polls cond until it holds, failing the test after 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkClosedByServer reads c until the server closes it.
+func checkClosedByServer(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the server did not close the connection")
+	}
+}
+
+// rawFrame is a frame built by hand, valid or not.
+func rawFrame(typ byte, id uint64, payload []byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(1+8+len(payload)))
+	b = append(b, typ)
+	b = binary.BigEndian.AppendUint64(b, id)
+	return append(b, payload...)
+}
+
+func mustAppendFrame(t testing.TB, f rpcFrame) []byte {
+	t.Helper()
+	b, err := appendFrame(nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// --- framing ---
+
+func TestRPCFrameRoundTrip(t *testing.T) {
+	frames := []rpcFrame{
+		{typ: rpcFrameRequest, id: 1, method: "Status.Leader", body: []byte(`{"x":1}`)},
+		{typ: rpcFrameRequest, id: 2},
+		{typ: rpcFrameRequest, id: 1 << 63, method: string(bytes.Repeat([]byte("m"), 300)), body: []byte{0}},
+		{typ: rpcFrameResponse, id: 3, body: []byte("answer")},
+		{typ: rpcFrameResponse, id: 4},
+		{typ: rpcFrameError, id: 5, body: []byte("no cluster leader")},
+		{typ: rpcFrameRaft, body: []byte{1, 2, 3}},
+	}
+	for _, f := range frames {
+		got, err := readFrame(bytes.NewReader(mustAppendFrame(t, f)))
+		if err != nil {
+			t.Fatalf("%+v: %v", f, err)
+		}
+		if got.typ != f.typ || got.id != f.id || got.method != f.method || !bytes.Equal(got.body, f.body) {
+			t.Fatalf("got %+v, want %+v", got, f)
+		}
+	}
+	// Frames follow one another on a stream, which ends cleanly between them.
+	var stream []byte
+	for _, f := range frames {
+		stream = append(stream, mustAppendFrame(t, f)...)
+	}
+	br := bufio.NewReader(bytes.NewReader(stream))
+	for i := range frames {
+		if got, err := readFrame(br); err != nil || got.id != frames[i].id {
+			t.Fatalf("frame %d: got %+v, %v", i, got, err)
+		}
+	}
+	if _, err := readFrame(br); err != io.EOF {
+		t.Fatalf("at the end: got %v, want io.EOF", err)
+	}
+}
+
+// headerOnlyReader gives a length prefix, then fails the test if read again.
+type headerOnlyReader struct {
+	t      *testing.T
+	header []byte
+}
+
+func (r *headerOnlyReader) Read(p []byte) (int, error) {
+	if r.header == nil {
+		r.t.Error("readFrame read past a length prefix it should have refused")
+		return 0, io.EOF
+	}
+	n := copy(p, r.header)
+	r.header = r.header[n:]
+	if len(r.header) == 0 {
+		r.header = nil
+	}
+	return n, nil
+}
+
+func TestRPCFrameTooLarge(t *testing.T) {
+	for _, n := range []uint32{maxRPCFrame + 1, 1 << 30, 1<<32 - 1} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := readFrame(&headerOnlyReader{t: t, header: binary.BigEndian.AppendUint32(nil, n)})
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, errRPCFrameTooLarge) {
+			t.Fatalf("length %d: got %v, want errRPCFrameTooLarge", n, err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+			t.Fatalf("length %d: refusing it allocated %d bytes", n, alloc)
+		}
+	}
+
+	big := make([]byte, maxRPCFrame-rpcFrameHeaderLen+1)
+	for _, f := range []rpcFrame{
+		{typ: rpcFrameRaft, body: big},
+		{typ: rpcFrameResponse, id: 7, body: big},
+		{typ: rpcFrameRequest, id: 8, method: "Catalog.Register", body: big[:maxRPCFrame-rpcFrameHeaderLen-len("Catalog.Register")]},
+	} {
+		buf, err := appendFrame([]byte("kept"), f)
+		if !errors.Is(err, errRPCFrameTooLarge) || string(buf) != "kept" {
+			t.Fatalf("type %d: got %d bytes, %v; want the buffer untouched and errRPCFrameTooLarge", f.typ, len(buf), err)
+		}
+	}
+	// The largest frame allowed is accepted.
+	if _, err := appendFrame(nil, rpcFrame{typ: rpcFrameRaft, body: big[:len(big)-1]}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRPCFrameMalformed(t *testing.T) {
+	request := func(payload ...byte) []byte { return rawFrame(byte(rpcFrameRequest), 9, payload) }
+	cases := []struct {
+		name  string
+		input []byte
+		want  error
+	}{
+		{"empty stream", nil, io.EOF},
+		{"partial length prefix", []byte{0, 0}, io.ErrUnexpectedEOF},
+		{"truncated header", rawFrame(2, 1, nil)[:8], io.ErrUnexpectedEOF},
+		{"truncated payload", rawFrame(2, 1, []byte("answer"))[:15], io.ErrUnexpectedEOF},
+		{"length shorter than the header", []byte{0, 0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0}, errRPCBadFrame},
+		{"zero length", []byte{0, 0, 0, 0}, errRPCBadFrame},
+		{"type 0", rawFrame(0, 1, nil), errRPCBadFrame},
+		{"type 5", rawFrame(5, 1, []byte("x")), errRPCBadFrame},
+		{"type 255", rawFrame(255, 1, nil), errRPCBadFrame},
+		{"request without a method length", request(), errRPCBadFrame},
+		{"method longer than the payload", request(5, 'a', 'b'), errRPCBadFrame},
+		{"non-minimal method length", request(0x80, 0x00), errRPCBadFrame},
+		{"overflowing method length", request(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), errRPCBadFrame},
+	}
+	for _, c := range cases {
+		_, err := readFrame(bytes.NewReader(c.input))
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func FuzzRPCFrame(f *testing.F) {
+	for _, fr := range []rpcFrame{
+		{typ: rpcFrameRequest, id: 1, method: "Status.Ping", body: []byte("body")},
+		{typ: rpcFrameResponse, id: 2, body: []byte("ok")},
+		{typ: rpcFrameError, id: 3, body: []byte("boom")},
+		{typ: rpcFrameRaft, body: []byte{0, 1, 2}},
+	} {
+		b := mustAppendFrame(f, fr)
+		f.Add(b)
+		f.Add(append(b, b...))
+		f.Add(b[:len(b)-1])
+	}
+	f.Add(rawFrame(byte(rpcFrameRequest), 4, []byte{0x80, 0x00}))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		for {
+			start := len(data) - r.Len()
+			fr, err := readFrame(r)
+			if err != nil {
+				return
+			}
+			end := len(data) - r.Len()
+			again, err := appendFrame(nil, fr)
+			if err != nil {
+				t.Fatalf("a decoded frame does not encode: %v", err)
+			}
+			if !bytes.Equal(again, data[start:end]) {
+				t.Fatalf("re-encoded %x, read %x", again, data[start:end])
+			}
+		}
+	})
+}
+
+// --- mux calls ---
+
+func TestRPCMuxConcurrentCallsAnsweredOutOfOrder(t *testing.T) {
+	const callers = 64
+	type held struct {
+		n       int
+		release chan struct{}
+	}
+	arrivals := make(chan held)
+	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
+		n, _ := strconv.Atoi(string(body))
+		h := held{n, make(chan struct{})}
+		select {
+		case arrivals <- h:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return fmt.Appendf(nil, "answer to %d", n), nil
+	}})
+	p := startRPCPool(t)
+	addr := ln.Addr().String()
+
+	results := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			resp, err := p.call(ctx, addr, "Test.Hold", []byte(strconv.Itoa(i)))
+			if err == nil && string(resp) != fmt.Sprintf("answer to %d", i) {
+				err = fmt.Errorf("caller %d got %q", i, resp)
+			}
+			results[i] = err
+		})
+	}
+	// Every request is held until all have arrived, which only multiplexing
+	// allows; then the latest to arrive is answered first.
+	var hold []held
+	for range callers {
+		hold = append(hold, <-arrivals)
+	}
+	for i := len(hold) - 1; i >= 0; i-- {
+		close(hold[i].release)
+	}
+	wg.Wait()
+	for _, err := range results {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := ln.accepted.Load(); n != 1 {
+		t.Fatalf("the calls used %d connections, want 1", n)
+	}
+}
+
+func TestRPCRemoteError(t *testing.T) {
+	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
+		if method == "KVS.Get" {
+			return nil, fmt.Errorf("no key %q", body)
+		}
+		return echoCall(ctx, method, body)
+	}})
+	p := startRPCPool(t)
+	addr := ln.Addr().String()
+
+	_, err := p.call(context.Background(), addr, "KVS.Get", []byte("web"))
+	remote, ok := err.(*rpcRemoteError)
+	if !ok || remote.Error() != `no key "web"` {
+		t.Fatalf("got %T %v, want *rpcRemoteError `no key \"web\"`", err, err)
+	}
+	// The connection serves on after a handler's error.
+	if resp, err := p.call(context.Background(), addr, "Status.Ping", nil); err != nil || string(resp) != "Status.Ping: " {
+		t.Fatalf("got %q, %v", resp, err)
+	}
+	if n := ln.accepted.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+}
+
+func TestRPCCallDeadline(t *testing.T) {
+	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
+		if method == "Test.Hang" {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return echoCall(ctx, method, body)
+	}})
+	p := startRPCPool(t)
+	addr := ln.Addr().String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := p.call(ctx, addr, "Test.Hang", nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the deadline exceeded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the call took %v past a 100ms deadline", d)
+	}
+	// A late answer to the abandoned call would be dropped; others are fine.
+	if resp, err := p.call(context.Background(), addr, "Status.Ping", []byte("x")); err != nil || string(resp) != "Status.Ping: x" {
+		t.Fatalf("got %q, %v", resp, err)
+	}
+}
+
+func TestRPCServerCloseFailsPendingCallsAndPoolRecovers(t *testing.T) {
+	const pending = 8
+	started := make(chan struct{}, pending)
+	s, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}})
+	p := startRPCPool(t)
+	addr := ln.Addr().String()
+
+	errs := make(chan error, pending)
+	for range pending {
+		go func() {
+			_, err := p.call(context.Background(), addr, "Test.Hang", nil) // the 30s default deadline
+			errs <- err
+		}()
+	}
+	for range pending {
+		<-started
+	}
+	s.close()
+	for range pending {
+		err := <-errs
+		var remote *rpcRemoteError
+		if err == nil || errors.As(err, &remote) || errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want the connection's failure", err)
+		}
+	}
+	if n := p.muxConnCount(); n != 0 {
+		t.Fatalf("the pool kept %d broken connections", n)
+	}
+
+	_, ln2 := startRPCServer(t, addr, rpcHandlers{})
+	if resp, err := p.call(context.Background(), addr, "Status.Ping", []byte("again")); err != nil || string(resp) != "Status.Ping: again" {
+		t.Fatalf("after the server came back: got %q, %v", resp, err)
+	}
+	if n := ln2.accepted.Load(); n != 1 {
+		t.Fatalf("the new server accepted %d connections, want 1", n)
+	}
+}
+
+func TestRPCDialRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := startRPCPool(t)
+	_, err = p.call(context.Background(), addr, "Status.Ping", nil)
+	var remote *rpcRemoteError
+	if err == nil || errors.As(err, &remote) {
+		t.Fatalf("got %v, want a dial error", err)
+	}
+	if n := p.muxConnCount(); n != 0 {
+		t.Fatalf("the pool kept %d failed connections", n)
+	}
+}
+
+func TestRPCUnknownConnectionKindRefused(t *testing.T) {
+	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte{7})
+	checkClosedByServer(t, c)
+}
+
+// A bad frame closes its own connection and no other.
+func TestRPCBadFrameClosesOnlyItsConnection(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
+		close(started)
+		<-release
+		return []byte("done"), nil
+	}})
+	addr := ln.Addr().String()
+	p := startRPCPool(t)
+	result := make(chan error, 1)
+	go func() {
+		resp, err := p.call(context.Background(), addr, "Test.Hold", nil)
+		if err == nil && string(resp) != "done" {
+			err = fmt.Errorf("got %q", resp)
+		}
+		result <- err
+	}()
+	<-started
+
+	for _, bad := range []struct {
+		name string
+		data []byte
+	}{
+		{"frame over the limit", append([]byte{rpcConnMux}, binary.BigEndian.AppendUint32(nil, maxRPCFrame+1)...)},
+		{"unknown frame type", append([]byte{rpcConnMux}, rawFrame(9, 1, nil)...)},
+		{"raft frame on a mux connection", append([]byte{rpcConnMux}, rawFrame(byte(rpcFrameRaft), 0, nil)...)},
+		{"bad method length", append([]byte{rpcConnMux}, rawFrame(byte(rpcFrameRequest), 1, []byte{9})...)},
+		{"call on a raft stream", append([]byte{rpcConnRaft}, rawFrame(byte(rpcFrameRequest), 1, []byte{0})...)},
+		{"truncated frame", append([]byte{rpcConnMux}, rawFrame(byte(rpcFrameRequest), 1, []byte{4, 'a'})[:10]...)},
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(bad.data)
+		if bad.name == "truncated frame" {
+			c.(*net.TCPConn).CloseWrite()
+		}
+		checkClosedByServer(t, c)
+		c.Close()
+	}
+	close(release)
+	if err := <-result; err != nil {
+		t.Fatalf("the call on the good connection: %v", err)
+	}
+}
+
+// A server that answers with a bad frame fails the calls on that connection.
+func TestRPCPoolRefusesBadAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		br.ReadByte()
+		req, err := readFrame(br)
+		if err != nil {
+			return
+		}
+		c.Write(rawFrame(byte(rpcFrameRequest), req.id, []byte{0})) // a server never sends requests
+		io.Copy(io.Discard, c)
+	}()
+	p := startRPCPool(t)
+	_, err = p.call(context.Background(), ln.Addr().String(), "Status.Ping", nil)
+	if !errors.Is(err, errRPCBadFrame) {
+		t.Fatalf("got %v, want errRPCBadFrame", err)
+	}
+}
+
+func TestRPCPoolClose(t *testing.T) {
+	started := make(chan struct{})
+	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}})
+	p := newRPCPool(rpcTestLogger(t))
+	result := make(chan error, 1)
+	go func() {
+		_, err := p.call(context.Background(), ln.Addr().String(), "Test.Hang", nil)
+		result <- err
+	}()
+	<-started
+	p.close()
+	if err := <-result; !errors.Is(err, errRPCPoolClosed) {
+		t.Fatalf("the pending call: got %v, want errRPCPoolClosed", err)
+	}
+	if _, err := p.call(context.Background(), ln.Addr().String(), "Status.Ping", nil); !errors.Is(err, errRPCPoolClosed) {
+		t.Fatalf("a call after close: got %v, want errRPCPoolClosed", err)
+	}
+	if p.sendRaft(ln.Addr().String(), []byte("x")) {
+		t.Fatal("sendRaft after close took a frame")
+	}
+}
+
+func TestRPCIdleConnections(t *testing.T) {
+	const idle = 50 * time.Millisecond
+	s, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
+		if method == "Test.Slow" {
+			time.Sleep(6 * idle) // a call outlasting several idle timeouts
+		}
+		return echoCall(ctx, method, body)
+	}})
+	addr := ln.Addr().String()
+
+	t.Run("server keeps a connection with a call in flight, closes it when idle", func(t *testing.T) {
+		s.mu.Lock()
+		s.idleTimeout = idle
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.idleTimeout = rpcServerIdleTimeout
+			s.mu.Unlock()
+		}()
+		p := startRPCPool(t)
+		if _, err := p.call(context.Background(), addr, "Test.Slow", nil); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the server to close the idle connection", func() bool { return p.muxConnCount() == 0 })
+	})
+	t.Run("pool keeps a connection with a call in flight, closes it when idle", func(t *testing.T) {
+		p := startRPCPool(t)
+		p.mu.Lock()
+		p.idleTimeout = idle
+		p.mu.Unlock()
+		if _, err := p.call(context.Background(), addr, "Test.Slow", nil); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the pool to close the idle connection", func() bool { return p.muxConnCount() == 0 })
+		// The next call dials anew.
+		if _, err := p.call(context.Background(), addr, "Status.Ping", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// --- raft streams ---
+
+func TestRPCRaftStreamInOrder(t *testing.T) {
+	const frames = 1000
+	got := make(chan []byte, frames)
+	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{raft: func(payload []byte) { got <- payload }})
+	p := startRPCPool(t)
+	addr := ln.Addr().String()
+	payload := make([]byte, 0, 32)
+	for i := range frames {
+		payload = fmt.Appendf(payload[:0], "append entries %d", i) // sendRaft copies it
+		if !p.sendRaft(addr, payload) {
+			t.Fatalf("frame %d dropped", i)
+		}
+	}
+	for i := range frames {
+		select {
+		case b := <-got:
+			if want := fmt.Sprintf("append entries %d", i); string(b) != want {
+				t.Fatalf("frame %d: got %q, want %q", i, b, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("frame %d did not arrive", i)
+		}
+	}
+}
+
+func TestRPCRaftPeerDownThenUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := startRPCPool(t)
+
+	// Nobody listens: sendRaft returns at once, and drops frames once the
+	// queue is full or the dial has failed.
+	taken := 0
+	for i := range 4 * rpcRaftQueueLen {
+		if p.sendRaft(addr, fmt.Appendf(nil, "lost %d", i)) {
+			taken++
+		}
+	}
+	if taken == 4*rpcRaftQueueLen {
+		t.Fatal("sendRaft dropped no frame for a down peer")
+	}
+
+	got := make(chan []byte, 16*rpcRaftQueueLen)
+	startRPCServer(t, addr, rpcHandlers{raft: func(payload []byte) { got <- payload }})
+	waitFor(t, "a frame to reach the peer once it listens", func() bool {
+		p.sendRaft(addr, []byte("probe"))
+		return len(got) > 0
+	})
+	for i := range 100 {
+		if !p.sendRaft(addr, fmt.Appendf(nil, "after %d", i)) {
+			t.Fatalf("frame %d dropped by a peer that is up", i)
+		}
+	}
+	next := 0
+	for next < 100 {
+		select {
+		case b := <-got:
+			if bytes.HasPrefix(b, []byte("lost ")) {
+				continue // queued before the first dial; it may or may not be sent
+			}
+			if string(b) == "probe" && next == 0 {
+				continue
+			}
+			if want := fmt.Sprintf("after %d", next); string(b) != want {
+				t.Fatalf("got %q, want %q", b, want)
+			}
+			next++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("frame %d did not arrive", next)
+		}
+	}
+}
+
+// --- benchmarks ---
+
+const rpcBenchCallers = 64
+
+// runRPCBench makes b.N calls from rpcBenchCallers goroutines.
+func runRPCBench(b *testing.B, call func() error) {
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range rpcBenchCallers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if err := call(); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+var rpcBenchBody = bytes.Repeat([]byte("x"), 64)
+
+func BenchmarkRPCMux(b *testing.B) {
+	_, ln := startRPCServer(b, "127.0.0.1:0", rpcHandlers{})
+	p := startRPCPool(b)
+	addr := ln.Addr().String()
+	runRPCBench(b, func() error {
+		_, err := p.call(context.Background(), addr, "Status.Ping", rpcBenchBody)
+		return err
+	})
+	if n := ln.accepted.Load(); n != 1 {
+		b.Fatalf("%d connections, want 1", n)
+	}
+}
+
+func BenchmarkRPCConnPerCall(b *testing.B) {
+	_, ln := startRPCServer(b, "127.0.0.1:0", rpcHandlers{})
+	addr := ln.Addr().String()
+	runRPCBench(b, func() error {
+		p := newRPCPool(nil)
+		defer p.close()
+		_, err := p.call(context.Background(), addr, "Status.Ping", rpcBenchBody)
+		return err
+	})
+}
