@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Agent is one miniconsul agent.
@@ -48,6 +49,7 @@ type Agent struct {
 	rpcPort      int // the server port actually bound
 	discoveredMu sync.Mutex
 	discovered   []raftServer // servers found while forming the cluster
+	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
 
 	local    *localState
 	sessions *sessionTimers

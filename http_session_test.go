@@ -127,13 +127,19 @@ func TestHTTPTxn(t *testing.T) {
 // times in all. The final value is exactly 500, and the lock is never held
 // by two at once.
 func TestLockContention(t *testing.T) {
-	ta := startTestAgent(t, nil)
+	lockContention(t, []*testAgent{startTestAgent(t, nil)})
+}
+
+// lockContention runs the contention test with the clients spread over
+// the agents given.
+func lockContention(t *testing.T, agents []*testAgent) {
 	const clients, total = 20, 500
-	ta.must("PUT", "/v1/kv/counter", "0", nil)
+	agents[0].must("PUT", "/v1/kv/counter", "0", nil)
 	var holders, maxHolders, done atomic.Int64
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
+		ta := agents[c%len(agents)]
 		go func() {
 			defer wg.Done()
 			sid := ta.createSession(`{"TTL":"30s","LockDelay":"0s"}`)
@@ -159,6 +165,7 @@ func TestLockContention(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	ta := agents[0]
 	if got := ta.must("GET", "/v1/kv/counter?raw", "", nil).body; got != strconv.Itoa(total) {
 		t.Fatalf("counter %s, want %d", got, total)
 	}

@@ -229,7 +229,7 @@ func (a *Agent) leaderCall(ctx context.Context, method string, body []byte, loca
 			if err == nil || errors.As(err, &remote) && !isNotLeader(remote) {
 				return out, remoteError(err)
 			}
-			if err != nil && !errors.As(err, &remote) && method == rpcRaftApply {
+			if !errors.As(err, &remote) && !notDelivered(err) && method == rpcRaftApply {
 				// The leader may have received the write: retrying could apply it twice.
 				return nil, fmt.Errorf("forwarding to the leader %s: %w", addr, err)
 			}
@@ -245,6 +245,13 @@ func (a *Agent) leaderCall(ctx context.Context, method string, body []byte, loca
 			return nil, errRaftStopped
 		}
 	}
+}
+
+// notDelivered: the call never reached the server (it could not be
+// dialled), so it is safe to send again, elsewhere.
+func notDelivered(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func isNotLeader(e *rpcRemoteError) bool {
@@ -590,7 +597,7 @@ func (a *Agent) monitorLeadership(wasLeader bool, synced string) {
 			}
 		}
 		if st.Leader != "" && st.Leader != synced {
-			if err := a.syncSelf(); err != nil {
+			if err := a.syncSelf(); err != nil && !isShutdown(a.shutdownCh) {
 				a.logger.Warn("registering this agent with the leader failed; retrying", "error", err)
 			} else {
 				synced = st.Leader
@@ -612,12 +619,23 @@ func (a *Agent) monitorLeadership(wasLeader bool, synced string) {
 func (a *Agent) establishLeadership() {
 	ctx, cancel := context.WithTimeout(context.Background(), rpcHoldTimeout)
 	defer cancel()
-	if err := a.readBarrier(ctx, queryOptions{consistent: true}); err != nil {
+	if err := a.readBarrier(ctx, queryOptions{consistent: true}); err != nil && !isShutdown(a.shutdownCh) {
 		a.logger.Warn("new leader could not catch up with the log", "error", err)
 		return
 	}
-	a.logger.Info("cluster leadership acquired", "term", a.raft.raftStatus().Term)
+	term := a.raft.raftStatus().Term
+	a.logger.Info("cluster leadership acquired", "term", term)
 	a.sessions.rebuild()
+	a.leaderTerm.Store(term)
+}
+
+func isShutdown(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // syncSelf registers the agent's node and its services and checks.

@@ -1,0 +1,333 @@
+// cluster_test.go: several servers in one process, on their own loopback
+// addresses, forming a cluster through -bootstrap-expect and -retry-join
+// and driven over HTTP: forwarding, failover of sessions and locks, lock
+// contention across servers, membership changes through the operator API.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testCluster is n servers on 127.0.0.2<i>, server port 8300.
+type testCluster struct {
+	t       *testing.T
+	agents  []*testAgent
+	configs []*Config
+}
+
+func clusterConfig(t *testing.T, i, n int, dir string) *Config {
+	cfg := testConfig(fmt.Sprintf("s%d", i))
+	ip := fmt.Sprintf("127.0.0.2%d", i)
+	cfg.DevMode, cfg.Bootstrap = false, false
+	cfg.DataDir = dir
+	cfg.BootstrapExpect = n
+	cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
+	cfg.Addresses = AddressesConfig{HTTP: []string{ip}}
+	cfg.Ports.Server, cfg.Ports.DNS = 8300, -1
+	for j := 1; j <= n; j++ {
+		cfg.RetryJoin = append(cfg.RetryJoin, fmt.Sprintf("127.0.0.2%d", j))
+	}
+	return cfg
+}
+
+func startTestCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t}
+	for i := 1; i <= n; i++ {
+		c.configs = append(c.configs, clusterConfig(t, i, n, t.TempDir()))
+		c.agents = append(c.agents, nil)
+		c.start(i - 1)
+	}
+	leader := c.waitLeader(15 * time.Second)
+	// Each server registers itself with the leader once it knows one.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var nodes []Node
+		c.agents[leader].must("GET", "/v1/catalog/nodes", "", &nodes)
+		if len(nodes) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d servers registered", len(nodes), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c
+}
+
+// start (re)starts server i from its configuration and data directory.
+func (c *testCluster) start(i int) {
+	c.t.Helper()
+	logger := slog.New(slog.NewTextHandler(c.t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})).
+		With("node", c.configs[i].NodeName)
+	a, err := newAgent(c.configs[i], logger)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(a.Shutdown)
+	c.agents[i] = &testAgent{Agent: a, t: c.t, base: "http://" + a.HTTPAddrs()[0]}
+}
+
+func (c *testCluster) stop(i int) {
+	c.agents[i].Shutdown()
+	c.agents[i] = nil
+}
+
+func (c *testCluster) live() []*testAgent {
+	var out []*testAgent
+	for _, a := range c.agents {
+		if a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// waitLeader waits until every live server knows the same leader, and
+// returns its index in agents.
+func (c *testCluster) waitLeader(within time.Duration) int {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		leader, agree := "", true
+		for _, a := range c.live() {
+			l := a.raft.leaderAddr()
+			if l == "" || leader != "" && l != leader {
+				agree = false
+				break
+			}
+			leader = l
+		}
+		if agree && leader != "" {
+			for i, a := range c.agents {
+				if a != nil && a.serverAddr() == leader && a.raft.isLeader() {
+					return i
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatalf("no agreed leader within %v", within)
+	return -1
+}
+
+// follower returns a live server other than the leader.
+func (c *testCluster) follower(leader int) *testAgent {
+	for i, a := range c.agents {
+		if a != nil && i != leader {
+			return a
+		}
+	}
+	c.t.Fatal("no follower")
+	return nil
+}
+
+// TestClusterForwardingAndStatus: a follower forwards writes; every server
+// reports the same leader and peers; reads in every consistency mode see an
+// acknowledged write.
+func TestClusterForwardingAndStatus(t *testing.T) {
+	c := startTestCluster(t, 3)
+	leader := c.waitLeader(5 * time.Second)
+	f := c.follower(leader)
+	if r := f.must("PUT", "/v1/kv/k", "v", nil); r.body != "true" {
+		t.Fatalf("PUT through a follower: %q", r.body)
+	}
+	for _, a := range c.live() {
+		for _, mode := range []string{"", "&consistent"} {
+			if r := a.must("GET", "/v1/kv/k?raw"+mode, "", nil); r.body != "v" {
+				t.Fatalf("%s GET%s: %q", a.cfg.NodeName, mode, r.body)
+			}
+		}
+		r := a.must("GET", "/v1/kv/k?stale", "", nil) // may lag, but must answer with the headers
+		if r.header.Get("X-Consul-KnownLeader") != "true" || r.header.Get("X-Consul-LastContact") == "" {
+			t.Fatalf("%s stale read headers: %v", a.cfg.NodeName, r.header)
+		}
+		var l string
+		a.must("GET", "/v1/status/leader", "", &l)
+		if l != c.agents[leader].serverAddr() {
+			t.Fatalf("%s says the leader is %q, not %q", a.cfg.NodeName, l, c.agents[leader].serverAddr())
+		}
+		var peers []string
+		a.must("GET", "/v1/status/peers", "", &peers)
+		if len(peers) != 3 {
+			t.Fatalf("%s peers: %v", a.cfg.NodeName, peers)
+		}
+	}
+	var conf struct {
+		Servers []raftServerInfo
+		Index   uint64
+	}
+	f.must("GET", "/v1/operator/raft/configuration", "", &conf)
+	leaders := 0
+	for _, s := range conf.Servers {
+		if s.Leader {
+			leaders++
+		}
+	}
+	if len(conf.Servers) != 3 || leaders != 1 || conf.Index == 0 {
+		t.Fatalf("raft configuration: %+v", conf)
+	}
+	// Every server registered itself in the catalog.
+	var nodes []Node
+	f.must("GET", "/v1/catalog/nodes", "", &nodes)
+	if len(nodes) != 3 {
+		t.Fatalf("catalog nodes: %+v", nodes)
+	}
+}
+
+// TestClusterSessionSurvivesFailover: a lock held through a session
+// survives the loss of the leader; the new leader rebuilt the session's
+// timer, so when the holder stops renewing the lock is released by the TTL
+// rule, and another session gets it only after the lock delay.
+func TestClusterSessionSurvivesFailover(t *testing.T) {
+	c := startTestCluster(t, 3)
+	leader := c.waitLeader(5 * time.Second)
+	f := c.follower(leader)
+	sid := f.createSession(`{"TTL":"10s","LockDelay":"1s"}`)
+	other := f.createSession(`{"TTL":"30s","LockDelay":"0s"}`)
+	if r := f.must("PUT", "/v1/kv/service/leader?acquire="+sid, "me", nil); r.body != "true" {
+		t.Fatal("could not acquire")
+	}
+	c.stop(leader)
+	newLeader := c.waitLeader(10 * time.Second)
+	nl := c.agents[newLeader]
+	f = c.follower(newLeader)
+	var entries []KVEntry
+	f.must("GET", "/v1/kv/service/leader?consistent", "", &entries)
+	if entries[0].Session != sid {
+		t.Fatalf("the lock did not survive the election: %+v", entries[0])
+	}
+	if r := f.do("PUT", "/v1/session/renew/"+sid, ""); r.code != 200 {
+		t.Fatalf("renew after failover: %d %s", r.code, r.body)
+	}
+	for deadline := time.Now().Add(5 * time.Second); nl.leaderTerm.Load() != nl.raft.raftStatus().Term; {
+		if time.Now().After(deadline) {
+			t.Fatal("the new leader did not take up its leadership")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !hasTimer(nl.sessions, sid) {
+		t.Fatal("the new leader has no TTL timer for the session")
+	}
+	// The holder stops renewing. A TTL shorter than the API allows, set on
+	// the leader's timer, keeps the test quick.
+	r := f.must("GET", "/v1/kv/service/leader", "", nil)
+	nl.sessions.reset(sid, 50*time.Millisecond)
+	r = <-f.blockingGet(fmt.Sprintf("/v1/kv/service/leader?index=%d&wait=10s", r.index()))
+	released := time.Now()
+	entries = nil
+	f.must("GET", "/v1/kv/service/leader?consistent", "", &entries)
+	if entries[0].Session != "" {
+		t.Fatalf("lock still held after its session expired: %+v", entries[0])
+	}
+	if r := f.must("PUT", "/v1/kv/service/leader?acquire="+other, "you", nil); r.body != "false" {
+		t.Fatal("acquired inside the lock delay")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if r := f.must("PUT", "/v1/kv/service/leader?acquire="+other, "you", nil); r.body == "true" {
+			if waited := time.Since(released); waited < 900*time.Millisecond {
+				t.Fatalf("acquired %v after the release, inside the 1s lock delay", waited)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never acquired after the lock delay")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func hasTimer(s *sessionTimers, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.timers[id] != nil
+}
+
+// TestClusterLockContention: the contention test of the single server, with
+// the clients spread over three servers.
+func TestClusterLockContention(t *testing.T) {
+	c := startTestCluster(t, 3)
+	lockContention(t, c.live())
+}
+
+// TestClusterRemovePeerAndRejoin: the operator API removes a server; the
+// cluster goes on with two; the server, restarted empty, joins again.
+func TestClusterRemovePeerAndRejoin(t *testing.T) {
+	c := startTestCluster(t, 3)
+	leader := c.waitLeader(5 * time.Second)
+	victim := (leader + 1) % 3
+	addr := c.agents[victim].serverAddr()
+	c.stop(victim)
+	c.agents[leader].expect("DELETE", "/v1/operator/raft/peer?address=127.0.0.99:1", "", 404, "not found")
+	c.agents[(leader+2)%3].must("DELETE", "/v1/operator/raft/peer?address="+addr, "", nil)
+	var peers []string
+	c.agents[leader].must("GET", "/v1/status/peers", "", &peers)
+	if len(peers) != 2 || strings.Contains(strings.Join(peers, ","), addr) {
+		t.Fatalf("peers after removal: %v", peers)
+	}
+	c.agents[leader].must("PUT", "/v1/kv/after-removal", "x", nil)
+	// Back with an empty data directory: it asks the cluster to add it.
+	c.configs[victim].DataDir = t.TempDir()
+	c.start(victim)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.agents[leader].must("GET", "/v1/status/peers", "", &peers)
+		if len(peers) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not rejoin: peers %v", peers)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := c.agents[victim].must("GET", "/v1/kv/after-removal?raw", "", nil); r.body != "x" {
+		t.Fatalf("the rejoined server reads %q", r.body)
+	}
+}
+
+// TestClusterRestartKeepsData: every server stopped and started again from
+// its data directory; the data and the configuration are all there.
+func TestClusterRestartKeepsData(t *testing.T) {
+	c := startTestCluster(t, 3)
+	for i := range 50 {
+		c.agents[i%3].must("PUT", fmt.Sprintf("/v1/kv/r/%d", i), fmt.Sprint(i), nil)
+	}
+	for i := range c.agents {
+		c.stop(i)
+	}
+	for i := range c.agents {
+		c.start(i)
+	}
+	c.waitLeader(15 * time.Second)
+	for i := range 50 {
+		if r := c.agents[(i+1)%3].must("GET", fmt.Sprintf("/v1/kv/r/%d?raw", i), "", nil); r.body != fmt.Sprint(i) {
+			t.Fatalf("key r/%d after restart: %q", i, r.body)
+		}
+	}
+}
+
+// TestClusterNoLeader: with a quorum gone, writes answer 500 "No cluster
+// leader" (after the hold timeout) and reads say KnownLeader false, except
+// ?stale, which any server answers.
+func TestClusterNoLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the RPC hold timeout")
+	}
+	c := startTestCluster(t, 3)
+	leader := c.waitLeader(5 * time.Second)
+	c.agents[leader].must("PUT", "/v1/kv/k", "v", nil)
+	survivor := c.follower(leader)
+	for i, a := range c.agents {
+		if a != survivor {
+			c.stop(i)
+		}
+	}
+	survivor.expect("PUT", "/v1/kv/k", "w", 500, "No cluster leader")
+	r := survivor.must("GET", "/v1/kv/k?stale&raw", "", nil)
+	if r.body != "v" || r.header.Get("X-Consul-KnownLeader") != "false" {
+		t.Fatalf("stale read without a leader: %q %v", r.body, r.header)
+	}
+}
