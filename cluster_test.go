@@ -331,3 +331,53 @@ func TestClusterNoLeader(t *testing.T) {
 		t.Fatalf("stale read without a leader: %q %v", r.body, r.header)
 	}
 }
+
+// TestClusterSnapshotCatchUp: with a low snapshot threshold, servers
+// snapshot and compact their logs while writes go on; a follower that was
+// down longer than the leader's log reaches is brought back by
+// InstallSnapshot, and a restart of every server loads its snapshot.
+func TestClusterSnapshotCatchUp(t *testing.T) {
+	c := &testCluster{t: t}
+	for i := 1; i <= 3; i++ {
+		cfg := clusterConfig(t, i, 3, t.TempDir())
+		cfg.RaftSnapshotThreshold, cfg.RaftTrailingLogs = 20, 5
+		c.configs = append(c.configs, cfg)
+		c.agents = append(c.agents, nil)
+		c.start(i - 1)
+	}
+	leader := c.waitLeader(15 * time.Second)
+	lagging := (leader + 1) % 3
+	c.stop(lagging)
+	for i := range 120 {
+		c.agents[leader].must("PUT", fmt.Sprintf("/v1/kv/s/%d", i), fmt.Sprint(i), nil)
+	}
+	if off := c.agents[leader].raft.compactedTo(); off == 0 {
+		t.Fatal("the leader never compacted its log")
+	}
+	c.start(lagging)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r := c.agents[lagging].do("GET", "/v1/kv/s/119?raw&stale", "")
+		if r.code == 200 && r.body == "119" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lagging server did not catch up: %d %q", r.code, r.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c.agents[lagging].raft.raftStatus().Applied < 100 || c.agents[lagging].raft.compactedTo() == 0 {
+		t.Fatalf("the lagging server caught up without a snapshot: %+v", c.agents[lagging].raft.raftStatus())
+	}
+	for i := range c.agents {
+		c.stop(i)
+	}
+	for i := range c.agents {
+		c.start(i)
+	}
+	c.waitLeader(15 * time.Second)
+	for i := range 120 {
+		if r := c.agents[i%3].must("GET", fmt.Sprintf("/v1/kv/s/%d?raw", i), "", nil); r.body != fmt.Sprint(i) {
+			t.Fatalf("s/%d after restart: %q", i, r.body)
+		}
+	}
+}

@@ -77,6 +77,8 @@ type Config struct {
 	EnableScriptChecks      bool   // enable_script_checks, -enable-script-checks
 	EnableLocalScriptChecks bool   // enable_local_script_checks, -enable-local-script-checks
 	RaftMultiplier          int    // performance.raft_multiplier: 1..10, scales Raft timing
+	RaftSnapshotThreshold   int    // raft_snapshot_threshold: entries between snapshots (16384)
+	RaftTrailingLogs        int    // raft_trailing_logs: entries kept after a snapshot (10240)
 	Encrypt                 string // encrypt, -encrypt: base64 gossip key of 16, 24 or 32 bytes, or ""
 
 	Services []*serviceDefinition // service, services: registered by the agent at start
@@ -136,10 +138,12 @@ func defaultConfig() *Config {
 			UDPAnswerLimit: 3,
 			SOA:            DNSSOAConfig{Refresh: 3600, Retry: 600, Expire: 86400},
 		},
-		KVMaxValueSize:     512 * 1024,
-		TxnMaxReqLen:       512 * 1024,
-		CheckOutputMaxSize: 4096,
-		RaftMultiplier:     1, // miniconsul scales from production-tight timing (Consul defaults to 5)
+		KVMaxValueSize:        512 * 1024,
+		TxnMaxReqLen:          512 * 1024,
+		CheckOutputMaxSize:    4096,
+		RaftMultiplier:        1, // miniconsul scales from production-tight timing (Consul defaults to 5)
+		RaftSnapshotThreshold: 16384,
+		RaftTrailingLogs:      10240,
 	}
 }
 
@@ -404,6 +408,8 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 	"datacenter":                 cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.Datacenter }),
 	"primary_datacenter":         cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.PrimaryDatacenter }),
 	"data_dir":                   cfgStore(cfgAs[string], func(c *Config) *string { return &c.DataDir }),
+	"raft_snapshot_threshold":    cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftSnapshotThreshold }),
+	"raft_trailing_logs":         cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftTrailingLogs }),
 	"server":                     cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Server }),
 	"bootstrap":                  cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Bootstrap }),
 	"bootstrap_expect":           cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.BootstrapExpect }),
@@ -489,8 +495,7 @@ var ignoredTopLevelKeys = []string{
 	"license_update_max_time", "locality", "log_file", "log_rotate_bytes", "log_rotate_duration",
 	"log_rotate_max_files", "log_sublevels", "max_query_time", "non_voting_server", "partition",
 	"peering", "pid_file", "primary_gateways", "primary_gateways_interval", "protocol", "raft_boltdb",
-	"raft_logstore", "raft_protocol", "raft_snapshot_interval", "raft_snapshot_threshold",
-	"raft_trailing_logs", "read_replica", "reconnect_timeout", "reconnect_timeout_wan",
+	"raft_logstore", "raft_protocol", "raft_snapshot_interval", "read_replica", "reconnect_timeout", "reconnect_timeout_wan",
 	"rejoin_after_leave", "reporting", "retry_interval", "retry_interval_wan", "retry_max",
 	"retry_max_wan", "revision", "rpc", "segment", "segment_limit", "segment_name_limit", "segments",
 	"serf_lan", "serf_lan_allowed_cidrs", "serf_lan_bind", "serf_wan", "serf_wan_allowed_cidrs",

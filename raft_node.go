@@ -118,18 +118,19 @@ type raftNode struct {
 	fsm       raftFSM
 	transport raftTransport
 
-	core        *raftCore
-	inbox       chan raftMessage
-	proposeCh   chan *raftProposal
-	readCh      chan *raftRead
-	adminCh     chan func()
-	snapDoneCh  chan snapResult
-	stopCh      chan struct{}
-	doneCh      chan struct{}
-	stopOnce    sync.Once
-	status      atomic.Pointer[raftStatus]
-	changedCh   atomic.Pointer[chan struct{}] // closed when the role, term or leader changes
-	lastContact atomic.Int64 // Unix nanoseconds of the last message from the leader
+	core         *raftCore
+	inbox        chan raftMessage
+	proposeCh    chan *raftProposal
+	readCh       chan *raftRead
+	adminCh      chan func()
+	snapDoneCh   chan snapResult
+	stopCh       chan struct{}
+	doneCh       chan struct{}
+	stopOnce     sync.Once
+	status       atomic.Pointer[raftStatus]
+	changedCh    atomic.Pointer[chan struct{}] // closed when the role, term or leader changes
+	lastContact  atomic.Int64                  // Unix nanoseconds of the last message from the leader
+	snapIndexPub atomic.Uint64                 // snapIndex, for other goroutines
 
 	// Owned by the loop.
 	addrs        map[string]string // server ID → address, from configurations and messages
@@ -315,6 +316,9 @@ func (n *raftNode) onLoop(ctx context.Context, f func()) error {
 		return errRaftStopped
 	}
 }
+
+// compactedTo is the index of the newest durable snapshot (0: none yet).
+func (n *raftNode) compactedTo() uint64 { return n.snapIndexPub.Load() }
 
 // raftStatus returns the status the loop last published.
 func (n *raftNode) raftStatus() raftStatus { return *n.status.Load() }
@@ -619,6 +623,7 @@ func (n *raftNode) failAll(err error) {
 }
 
 func (n *raftNode) publish() {
+	n.snapIndexPub.Store(n.snapIndex)
 	st := n.core.status()
 	old := n.status.Swap(&st)
 	if old == nil || old.Role != st.Role || old.Term != st.Term || old.Leader != st.Leader ||
@@ -739,7 +744,7 @@ type snapAssembly struct {
 func (n *raftNode) receiveChunk(c *snapChunk) {
 	a := n.chunks[c.From]
 	if c.Offset == 0 {
-		a = &snapAssembly{index: c.Index, term: c.SnapTerm, }
+		a = &snapAssembly{index: c.Index, term: c.SnapTerm}
 		n.chunks[c.From] = a
 	}
 	if a == nil || a.index != c.Index || uint64(len(a.buf)) != c.Offset {
