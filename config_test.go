@@ -52,7 +52,7 @@ func TestDefaultConfig(t *testing.T) {
 		KVMaxValueSize:     524288,
 		TxnMaxReqLen:       524288,
 		CheckOutputMaxSize: 4096,
-		RaftMultiplier:     1,
+		RaftMultiplier:     1, RaftSnapshotThreshold: 16384, RaftTrailingLogs: 10240,
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)

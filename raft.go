@@ -619,8 +619,12 @@ func (r *raftCore) leaseValid() bool {
 // timeout ignores vote requests (dissertation §4.2.3), so a server removed
 // from the configuration, or one rejoining from a partition, cannot depose
 // a working leader.
+//
+// A server that started less than an election timeout ago counts as in
+// lease too: before a crash it may have acknowledged a leader whose lease
+// rests on that acknowledgement, and it no longer remembers it.
 func (r *raftCore) inLease() bool {
-	return r.leader != "" && r.electionElapsed < r.cfg.ElectionTicks
+	return r.leader != "" && r.electionElapsed < r.cfg.ElectionTicks || r.now < uint64(r.cfg.ElectionTicks)
 }
 
 func (r *raftCore) step(m raftMessage) {

@@ -141,6 +141,7 @@ type raftNode struct {
 	appliedIndex uint64
 	snapIndex    uint64 // the newest durable snapshot
 	snapshotting bool
+	lastTick     time.Time                // when the core's last tick was due
 	chunks       map[string]*snapAssembly // snapshots arriving, by sender
 }
 
@@ -383,24 +384,28 @@ func (n *raftNode) run() {
 	defer n.failAll(errRaftStopped)
 	ticker := time.NewTicker(n.cfg.Tick)
 	defer ticker.Stop()
+	n.lastTick = time.Now()
 	n.handleReady()
 	for {
+		var handle func()
 		select {
 		case <-n.stopCh:
 			return
 		case <-ticker.C:
-			n.core.tick()
+			handle = func() {}
 		case m := <-n.inbox:
-			n.stepMessage(m)
+			handle = func() { n.stepMessage(m) }
 		case p := <-n.proposeCh:
-			n.proposeBatch(p)
+			handle = func() { n.proposeBatch(p) }
 		case rq := <-n.readCh:
-			n.startRead(rq)
+			handle = func() { n.startRead(rq) }
 		case f := <-n.adminCh:
-			f()
+			handle = f
 		case res := <-n.snapDoneCh:
-			n.snapshotDone(res)
+			handle = func() { n.snapshotDone(res) }
 		}
+		n.catchUpTicks()
+		handle()
 		// Group commit: take whatever else is queued before one ready.
 	drain:
 		for range 1024 {
@@ -416,6 +421,23 @@ func (n *raftNode) run() {
 			}
 		}
 		n.handleReady()
+	}
+}
+
+// catchUpTicks gives the core one tick per tick interval elapsed on the
+// monotonic clock, before anything else is handled. A ticker drops ticks
+// when its reader is slow; a process paused for seconds (a GC pause, a
+// stalled VM) would then wake believing little time had passed, and serve
+// lease reads on a lease that ran out while it slept (dissertation §6.4.1).
+func (n *raftNode) catchUpTicks() {
+	due := time.Since(n.lastTick) / n.cfg.Tick
+	if due > 1000 {
+		n.lastTick = time.Now().Add(-1000 * n.cfg.Tick)
+		due = 1000
+	}
+	for ; due > 0; due-- {
+		n.core.tick()
+		n.lastTick = n.lastTick.Add(n.cfg.Tick)
 	}
 }
 
@@ -630,6 +652,15 @@ func (n *raftNode) publish() {
 		len(old.Config.Servers) != len(st.Config.Servers) {
 		if old != nil && old.Role != st.Role {
 			n.logger.Info("raft role changed", "role", st.Role.String(), "term", st.Term, "leader", st.Leader)
+		}
+		if old != nil && old.Role == roleLeader && st.Role != roleLeader {
+			// What it proposed may yet be committed by the next leader, or
+			// not: the callers learn that they cannot know, as Consul's do.
+			for i, p := range n.pending {
+				p.err = errLeadershipLost
+				close(p.done)
+				delete(n.pending, i)
+			}
 		}
 		ch := make(chan struct{})
 		if prev := n.changedCh.Swap(&ch); prev != nil {

@@ -135,6 +135,10 @@ type simNet struct {
 	leaders    map[uint64]string // term → leader: election safety
 	applied    map[uint64]raftEntry
 	applyHooks []func(n *simNode, e raftEntry, ok bool)
+	// pausedFn reports a server whose process is paused: it neither ticks
+	// nor takes messages (they wait), and counts the ticks it missed.
+	pausedFn    func(id string) bool
+	pausedTicks map[string]int
 	readHooks  []func(n *simNode, rs raftReadState)
 }
 
@@ -218,6 +222,10 @@ func (s *simNet) step() {
 	s.queue = rest
 	s.rng.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
 	for _, q := range due {
+		if s.paused(q.m.To) {
+			s.queue = append(s.queue, simMsg{at: s.now + 1, m: q.m})
+			continue
+		}
 		if nd := s.nodes[q.m.To]; nd.up {
 			nd.core.step(q.m)
 			s.process(nd)
@@ -225,6 +233,13 @@ func (s *simNet) step() {
 	}
 	if s.now%simStepsPerTick == 0 {
 		for _, id := range s.ids {
+			if s.paused(id) {
+				if s.pausedTicks == nil {
+					s.pausedTicks = map[string]int{}
+				}
+				s.pausedTicks[id]++
+				continue
+			}
 			if nd := s.nodes[id]; nd.up {
 				nd.core.tick()
 				s.process(nd)
@@ -232,6 +247,8 @@ func (s *simNet) step() {
 		}
 	}
 }
+
+func (s *simNet) paused(id string) bool { return s.pausedFn != nil && s.pausedFn(id) }
 
 func (s *simNet) run(ticks int) {
 	for range ticks * simStepsPerTick {
