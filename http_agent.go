@@ -261,8 +261,15 @@ func (h *httpAPI) snapshot(w http.ResponseWriter, r *http.Request) (any, error) 
 		}
 		return nil, nil
 	}
+	q, err := h.parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.a.readBarrier(r.Context(), q); err != nil {
+		return nil, err
+	}
 	st := h.a.store.snapshot()
-	h.setQueryMeta(w, queryOptions{}, st.index)
+	h.setQueryMeta(w, q, st.index)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	if err := writeSnapshot(st, w); err != nil {
 		// Headers are gone already; most likely the client went away.

@@ -243,6 +243,10 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	var res applyResult
 	if readOnly(ops) {
+		// Served without a Raft write, as fresh as ?stale/?consistent ask.
+		if err := h.a.readBarrier(r.Context(), q); err != nil {
+			return nil, err
+		}
 		st := h.a.store.snapshot()
 		res = st.readTxn(ops)
 		h.setQueryMeta(w, q, st.index)
