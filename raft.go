@@ -331,6 +331,7 @@ type raftCore struct {
 	leaderSince  uint64            // the tick it became leader
 	pendingReads []raftReadState   // read index requests waiting for round readSeq
 	readSeqs     []uint64
+	readRound    uint64 // the round pending reads wait for; ready() starts it
 	transferee   string // leadership transfer target, "" when none
 	transferTick uint64
 
@@ -444,7 +445,7 @@ func (r *raftCore) stepDownLeader() {
 	for _, rs := range r.pendingReads {
 		r.reads = append(r.reads, raftReadState{ID: rs.ID, Failed: true})
 	}
-	r.pendingReads, r.readSeqs = nil, nil
+	r.pendingReads, r.readSeqs, r.readRound = nil, nil, 0
 	r.progress, r.seqTick, r.transferee = nil, nil, ""
 }
 
@@ -1143,10 +1144,11 @@ func (r *raftCore) readIndex(id uint64, lease bool) {
 		r.reads = append(r.reads, raftReadState{ID: id, Index: r.commit})
 		return
 	}
-	r.newRound()
+	// Confirmed by the next round, which ready() starts: every read that
+	// arrives before it shares it (one heartbeat per follower for a batch).
 	r.pendingReads = append(r.pendingReads, raftReadState{ID: id, Index: r.commit})
-	r.readSeqs = append(r.readSeqs, r.seq)
-	r.broadcastHeartbeat()
+	r.readSeqs = append(r.readSeqs, r.seq+1)
+	r.readRound = r.seq + 1
 }
 
 // confirmReads releases the reads whose round a quorum has acknowledged.
@@ -1203,6 +1205,10 @@ func (r *raftCore) compact(i uint64) {
 // ready collects what the driver must do now.
 func (r *raftCore) ready() raftReady {
 	var rd raftReady
+	if r.role == roleLeader && r.readRound > r.seq {
+		r.newRound()
+		r.broadcastHeartbeat()
+	}
 	// The term and vote must be durable before any message of this ready
 	// goes out. Commit is saved with them but not on its own: it is only a
 	// hint for a faster restart, and a state file write per commit would
