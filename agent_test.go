@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 // testAgent is a running agent on 127.0.0.1 with free ports.
 type testAgent struct {
 	*Agent
-	t    *testing.T
+	t    testing.TB
 	base string // http://127.0.0.1:port
 }
 
