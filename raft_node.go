@@ -564,10 +564,13 @@ func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
 	if err := n.storage.saveSnapshot(sn.Index, sn.Term, write); err != nil {
 		return err
 	}
-	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
+	// The log after the snapshot does not match it (or the core would not
+	// install it): cut it before recording the compaction, so that a crash
+	// in between leaves nothing loadRaftState would keep.
+	if err := n.storage.truncate(sn.Index + 1); err != nil {
 		return err
 	}
-	if err := n.storage.truncate(sn.Index + 1); err != nil {
+	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
 		return err
 	}
 	if err := n.fsm.restore(bytes.NewReader(sn.Data)); err != nil {
@@ -862,9 +865,20 @@ func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored,
 	if err := fsm.restore(bytes.NewReader(data)); err != nil {
 		return st, fmt.Errorf("restoring snapshot %d: %w", index, err)
 	}
-	// Entries the snapshot covers are dropped.
+	// Entries the snapshot covers are dropped. If the log holds the
+	// snapshot's last entry with its term, what follows is kept; otherwise
+	// the whole log goes (Raft §7): a crash while installing a leader's
+	// snapshot can leave a log that does not match it.
+	matches := index == ws.SnapshotIndex
 	for len(st.Entries) > 0 && st.Entries[0].Index <= index {
+		matches = st.Entries[0].Index == index && st.Entries[0].Term == term
 		st.Entries = st.Entries[1:]
+	}
+	if !matches && len(st.Entries) > 0 {
+		if err := storage.truncate(st.Entries[0].Index); err != nil {
+			return st, err
+		}
+		st.Entries = nil
 	}
 	if len(st.Entries) > 0 && st.Entries[0].Index != index+1 {
 		return st, fmt.Errorf("the log starts at %d, after the snapshot at %d", st.Entries[0].Index, index)

@@ -514,7 +514,9 @@ func (w *wal) saveSnapshot(index, term uint64, write func(io.Writer) error) erro
 		return err
 	}
 	for _, s := range snaps[:max(0, len(snaps)-snapshotsRetained)] {
-		if err := os.Remove(s.path); err != nil {
+		// Another save (a snapshot from the leader while one of our own is
+		// written) may have removed it already.
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
