@@ -48,7 +48,7 @@ type Agent struct {
 	pool         *rpcPool
 	rpcPort      int // the server port actually bound
 	discoveredMu sync.Mutex
-	discovered   []raftServer // servers found while forming the cluster
+	discovered   []raftServer  // servers found while forming the cluster
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
 
 	local    *localState

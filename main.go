@@ -52,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "agent":
 		return agentCommand(args[1:], stdout, stderr)
+	case "keygen":
+		return keygenCommand(stdout, stderr)
 	case "version", "-v", "-version", "--version":
 		return versionCommand(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -73,6 +75,7 @@ func printUsage(w io.Writer) {
 
 Available commands are:
     agent      Runs a Consul agent
+    keygen     Generates a new gossip encryption key
     version    Prints the Consul version
 `, programName())
 }

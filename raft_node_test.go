@@ -21,7 +21,7 @@ func TestRaftFrameRoundTrip(t *testing.T) {
 		t.Fatalf("chunk round trip: %+v %v", gotc, err)
 	}
 	for _, bad := range [][]byte{nil, {'m'}, {'z', 1}, append(encodeRaftMessage(nil, &m), 0),
-		{'m', byte(msgSnapStatus), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, // local-only type
+		{'m', byte(msgSnapStatus), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},                       // local-only type
 		{'m', byte(msgApp), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}} { // huge entry count
 		if _, _, err := decodeRaftFrame(bad); err == nil {
 			t.Errorf("decoded a bad frame %q", bad)

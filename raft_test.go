@@ -139,7 +139,7 @@ type simNet struct {
 	// nor takes messages (they wait), and counts the ticks it missed.
 	pausedFn    func(id string) bool
 	pausedTicks map[string]int
-	readHooks  []func(n *simNode, rs raftReadState)
+	readHooks   []func(n *simNode, rs raftReadState)
 }
 
 func newSimNet(t *testing.T, seed uint64, n int) *simNet {

@@ -1,0 +1,251 @@
+// keyring.go: gossip encryption, the keys that seal every gossip message.
+//
+// Consul encrypts its gossip (UDP packets and TCP streams of the LAN and
+// WAN pools) with a shared symmetric key given by -encrypt (base64 of 16,
+// 24 or 32 bytes: AES-128, -192 or -256; `miniconsul keygen` makes a
+// 32-byte one). A keyring holds several keys so that the key can be
+// rotated without a flag day: install a new key everywhere, make it the
+// primary (the one that seals), then remove the old one. A message is
+// opened with whichever key fits.
+//
+// The sealed form of a message (AES-GCM, NIST SP 800-38D):
+//
+//	[version 1][12-byte random nonce][ciphertext, with its 16-byte tag]
+//
+// with the pool's label ("lan" or "wan") as additional data, so a message
+// of one pool is not accepted by the other. A message too short, of an
+// unknown version, or that no key opens is refused with an error (the
+// gossip layer drops and counts it): never a panic, never an allocation
+// beyond the message's own size.
+//
+// The keyring is kept in <data_dir>/serf/<pool>.keyring (a JSON list of
+// base64 keys, primary first), written atomically, so that a rotation
+// survives a restart; the -encrypt key only seeds a keyring that does not
+// exist yet, as Consul's does.
+//
+// Concurrency: mu guards the keys; sealing and opening take it for reading.
+package main
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+)
+
+const (
+	sealVersion  = 1
+	sealNonceLen = 12
+	sealOverhead = 1 + sealNonceLen + 16
+)
+
+var (
+	errNoKeyOpens     = errors.New("no installed key decrypts the message")
+	errSealedTooShort = errors.New("encrypted message too short")
+)
+
+// keyring is the set of gossip keys of one pool.
+type keyring struct {
+	label []byte // the pool's name, authenticated with every message
+	path  string // where the keyring is kept; "" keeps it in memory only
+
+	mu    sync.RWMutex
+	keys  [][]byte      // keys[0] is the primary
+	aeads []cipher.AEAD // one per key, same order
+}
+
+// decodeGossipKey decodes a base64 key and checks its length.
+func decodeGossipKey(s string) ([]byte, error) {
+	if err := cfgCheckGossipKey(s); err != nil || s == "" {
+		return nil, cmpErr(err, errors.New("empty gossip encryption key"))
+	}
+	return base64.StdEncoding.DecodeString(s)
+}
+
+// openKeyring loads the keyring at path, or creates it from the initial
+// key when the file does not exist. It returns nil, nil when there is no
+// keyring and no key: gossip in the clear.
+func openKeyring(label, path, initial string) (*keyring, error) {
+	k := &keyring{label: []byte(label), path: path}
+	var stored []string
+	if path != "" {
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			if err := json.Unmarshal(b, &stored); err != nil {
+				return nil, fmt.Errorf("keyring %s: %w", path, err)
+			}
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, err
+		}
+	}
+	if len(stored) == 0 {
+		if initial == "" {
+			return nil, nil
+		}
+		stored = []string{initial}
+	}
+	for _, s := range stored {
+		key, err := decodeGossipKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("keyring %s: %w", path, err)
+		}
+		if err := k.addLocked(key); err != nil {
+			return nil, err
+		}
+	}
+	return k, k.saveLocked()
+}
+
+func (k *keyring) addLocked(key []byte) error {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return err
+	}
+	k.keys = append(k.keys, slices.Clone(key))
+	k.aeads = append(k.aeads, aead)
+	return nil
+}
+
+func (k *keyring) index(key []byte) int {
+	return slices.IndexFunc(k.keys, func(x []byte) bool { return string(x) == string(key) })
+}
+
+// seal encrypts a message with the primary key.
+func (k *keyring) seal(plain []byte) ([]byte, error) {
+	k.mu.RLock()
+	aead := k.aeads[0]
+	k.mu.RUnlock()
+	out := make([]byte, 1+sealNonceLen, sealOverhead+len(plain))
+	out[0] = sealVersion
+	if _, err := rand.Read(out[1:]); err != nil {
+		return nil, err
+	}
+	return aead.Seal(out, out[1:1+sealNonceLen], plain, k.label), nil
+}
+
+// open decrypts a sealed message with whichever installed key fits.
+func (k *keyring) open(msg []byte) ([]byte, error) {
+	if len(msg) < sealOverhead {
+		return nil, errSealedTooShort
+	}
+	if msg[0] != sealVersion {
+		return nil, fmt.Errorf("unknown encryption version %d", msg[0])
+	}
+	nonce, sealed := msg[1:1+sealNonceLen], msg[1+sealNonceLen:]
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	for _, aead := range k.aeads {
+		if plain, err := aead.Open(nil, nonce, sealed, k.label); err == nil {
+			return plain, nil
+		}
+	}
+	return nil, errNoKeyOpens
+}
+
+// install adds a key, which opens messages at once but seals none until
+// it is made the primary (Consul's `keyring -install`).
+func (k *keyring) install(s string) error {
+	key, err := decodeGossipKey(s)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.index(key) >= 0 {
+		return nil
+	}
+	if err := k.addLocked(key); err != nil {
+		return err
+	}
+	return k.saveLocked()
+}
+
+// use makes an installed key the primary (`keyring -use`).
+func (k *keyring) use(s string) error {
+	key, err := decodeGossipKey(s)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	i := k.index(key)
+	if i < 0 {
+		return errors.New("Requested key is not in the keyring")
+	}
+	k.keys[0], k.keys[i] = k.keys[i], k.keys[0]
+	k.aeads[0], k.aeads[i] = k.aeads[i], k.aeads[0]
+	return k.saveLocked()
+}
+
+// remove drops a key other than the primary (`keyring -remove`).
+func (k *keyring) remove(s string) error {
+	key, err := decodeGossipKey(s)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch i := k.index(key); {
+	case i < 0:
+		return nil
+	case i == 0:
+		return errors.New("Removing the primary key is not allowed")
+	default:
+		k.keys = slices.Delete(k.keys, i, i+1)
+		k.aeads = slices.Delete(k.aeads, i, i+1)
+	}
+	return k.saveLocked()
+}
+
+// list returns the keys, base64, primary first.
+func (k *keyring) list() []string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	out := make([]string, len(k.keys))
+	for i, key := range k.keys {
+		out[i] = base64.StdEncoding.EncodeToString(key)
+	}
+	return out
+}
+
+func (k *keyring) saveLocked() error {
+	if k.path == "" {
+		return nil
+	}
+	var keys []string
+	for _, key := range k.keys {
+		keys = append(keys, base64.StdEncoding.EncodeToString(key))
+	}
+	b, _ := json.Marshal(keys)
+	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(k.path, k.path+".tmp", func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// keygenCommand prints a new random 32-byte gossip key (`consul keygen`).
+func keygenCommand(stdout, stderr io.Writer) int {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		fmt.Fprintln(stderr, "Error reading random data:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(key))
+	return 0
+}
