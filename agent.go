@@ -51,6 +51,8 @@ type Agent struct {
 	discovered   []raftServer  // servers found while forming the cluster
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
 
+	lan *gossipPool // the LAN gossip pool (serf.go)
+
 	local    *localState
 	sessions *sessionTimers
 	events   *eventRing
@@ -89,6 +91,10 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.sessions = newSessionTimers(a)
 	a.events = newEventRing()
 	if err := a.startServer(); err != nil {
+		a.Shutdown()
+		return nil, err
+	}
+	if err := a.startLAN(); err != nil {
 		a.Shutdown()
 		return nil, err
 	}
@@ -157,7 +163,7 @@ func (a *Agent) listen() error {
 	return nil
 }
 
-// listenDNS binds UDP and TCP on the same address. With port 0 (tests), TCP
+// listenDNS binds UDP and TCP on the same address (DNS, and gossip). With port 0 (tests), TCP
 // takes the port UDP was given, which another socket may hold already: then
 // it tries again with a new port, a bounded number of times.
 func listenDNS(addr string) (net.PacketConn, net.Listener, error) {
@@ -336,6 +342,12 @@ func (a *Agent) Shutdown() {
 		}
 		a.local.stop()
 		a.sessions.stop()
+		if a.lan != nil {
+			// A server stops without leaving, as Consul's do by default
+			// (leave_on_terminate, skip_leave_on_interrupt): the others see
+			// it fail, and it is still a member when it comes back.
+			a.lan.Stop()
+		}
 		a.stopServer()
 		a.wg.Wait()
 	})

@@ -28,7 +28,7 @@ func clusterConfig(t testing.TB, i, n int, dir string) *Config {
 	cfg.BootstrapExpect = n
 	cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
 	cfg.Addresses = AddressesConfig{HTTP: []string{ip}}
-	cfg.Ports.Server, cfg.Ports.DNS = 8300, -1
+	cfg.Ports.Server, cfg.Ports.SerfLAN, cfg.Ports.DNS = 8300, 8301, -1
 	for j := 1; j <= n; j++ {
 		cfg.RetryJoin = append(cfg.RetryJoin, fmt.Sprintf("127.0.0.2%d", j))
 	}
@@ -454,4 +454,64 @@ func BenchmarkClusterLockHandoff(b *testing.B) {
 		total += (<-acquired).Sub(start)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/handoff")
+}
+
+// TestClusterGossip: the servers form one LAN pool through -retry-join; a
+// user event fired on one reaches every agent; a server that dies is
+// marked failed by the pool and its serfHealth turns critical in the
+// catalog (reconciled by the leader), and passing again when it returns.
+func TestClusterGossip(t *testing.T) {
+	c := startTestCluster(t, 3)
+	for _, a := range c.live() {
+		waitFor(t, a.cfg.NodeName+" sees 3 alive members", func() bool {
+			var members []agentMember
+			a.must("GET", "/v1/agent/members", "", &members)
+			alive := 0
+			for _, m := range members {
+				if m.Status == memberAlive && m.Tags["role"] == "consul" && m.Tags["dc"] == "dc1" {
+					alive++
+				}
+			}
+			return alive == 3
+		})
+	}
+	var fired UserEvent
+	c.agents[0].must("PUT", "/v1/event/fire/deploy", "v9", &fired)
+	for _, a := range c.live() {
+		waitFor(t, a.cfg.NodeName+" has the event", func() bool {
+			var events []UserEvent
+			a.must("GET", "/v1/event/list?name=deploy", "", &events)
+			return len(events) == 1 && events[0].ID == fired.ID && string(events[0].Payload) == "v9"
+		})
+	}
+	leader := c.waitLeader(5 * time.Second)
+	victim := (leader + 1) % 3
+	name := c.configs[victim].NodeName
+	c.stop(victim)
+	serfHealth := func(status string) func() bool {
+		return func() bool {
+			var checks []HealthCheck
+			c.agents[leader].must("GET", "/v1/health/node/"+name, "", &checks)
+			for _, ch := range checks {
+				if ch.CheckID == "serfHealth" {
+					return ch.Status == status
+				}
+			}
+			return false
+		}
+	}
+	eventually(t, 40*time.Second, name+"'s serfHealth critical", serfHealth(healthCritical))
+	c.start(victim)
+	eventually(t, 40*time.Second, name+"'s serfHealth passing again", serfHealth(healthPassing))
+}
+
+// eventually polls cond until it holds, failing the test after within.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -7,10 +7,9 @@
 // node, service and tag filters (regular expressions): an agent keeps only
 // the events whose filters match it.
 //
-// Delivery: until the gossip pool exists (swim.go), an event reaches the
-// agent that fired it, which is the whole datacenter of a lone server. The
-// gossip layer will broadcast it with a Lamport time (LTime) so that each
-// member delivers it once.
+// Delivery: the LAN gossip pool broadcasts it (serf.go, swim.go) with a
+// Lamport time, and every member, the one that fired it included,
+// delivers it once.
 //
 // Concurrency: eventRing.mu guards the ring, the Lamport clock and changed,
 // a channel closed (and replaced) whenever an event is added.
@@ -170,8 +169,8 @@ func (h *httpAPI) eventFire(w http.ResponseWriter, r *http.Request) (any, error)
 		}
 	}
 	e.LTime = h.a.events.nextLTime()
-	if h.a.eventMatches(e) {
-		h.a.events.add(e)
+	if err := h.a.fireUserEvent(e); err != nil {
+		return nil, err
 	}
 	h.a.logger.Debug("user event fired", "name", name, "id", e.ID)
 	return e, nil

@@ -9,6 +9,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 )
@@ -17,6 +18,7 @@ func (h *httpAPI) registerAgent() {
 	get, put := []string{http.MethodGet}, []string{http.MethodPut}
 	h.endpoint("/v1/agent/self", get, h.agentSelf)
 	h.endpoint("/v1/agent/members", get, h.agentMembers)
+	h.endpoint("/v1/agent/join/", put, h.agentJoin)
 	h.endpoint("/v1/agent/services", get, h.agentServices)
 	h.endpoint("/v1/agent/service/", get, h.agentService)
 	h.endpoint("/v1/agent/checks", get, h.agentChecks)
@@ -81,8 +83,12 @@ type agentMember struct {
 	DelegateCur uint8
 }
 
-// memberAlive is Serf's status code for an alive member.
-const memberAlive = 1
+// Serf's status codes for a member.
+const (
+	memberAlive  = 1
+	memberLeft   = 3
+	memberFailed = 4
+)
 
 func (h *httpAPI) selfMember(wan bool) agentMember {
 	cfg := h.a.cfg
@@ -138,8 +144,39 @@ func (h *httpAPI) agentSelf(w http.ResponseWriter, r *http.Request) (any, error)
 	}, nil
 }
 
+// agentMembers lists the LAN pool as this agent sees it. The WAN pool is
+// not built yet: ?wan lists this server alone.
 func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, error) {
-	return []agentMember{h.selfMember(queryFlag(r, "wan"))}, nil
+	if queryFlag(r, "wan") {
+		return []agentMember{h.selfMember(true)}, nil
+	}
+	out := []agentMember{}
+	for _, m := range h.a.lan.Members() {
+		host, port, _ := net.SplitHostPort(m.Addr)
+		p, _ := strconv.Atoi(port)
+		status := memberAlive // Serf shows a suspect member as alive
+		switch m.State {
+		case swimFailed:
+			status = memberFailed
+		case swimLeft:
+			status = memberLeft
+		}
+		out = append(out, agentMember{Name: m.Name, Addr: host, Port: uint16(p), Tags: m.Tags, Status: status,
+			ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4})
+	}
+	return out, nil
+}
+
+// agentJoin: PUT /v1/agent/join/<address> joins the LAN pool through it.
+func (h *httpAPI) agentJoin(w http.ResponseWriter, r *http.Request) (any, error) {
+	addr, err := pathArg(r, "/v1/agent/join/", "address")
+	if err != nil {
+		return nil, err
+	}
+	if queryFlag(r, "wan") {
+		return nil, badRequest("the WAN pool is not built yet")
+	}
+	return nil, h.a.joinLAN([]string{addr})
 }
 
 func (h *httpAPI) agentServices(w http.ResponseWriter, r *http.Request) (any, error) {

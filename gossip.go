@@ -1,0 +1,432 @@
+// gossip.go: the gossip driver, which gives a SWIM core (swim.go) its
+// sockets, its clock and its keys: one gossipPool per pool, the LAN pool
+// of a datacenter (port 8301) or the servers' WAN pool (8302).
+//
+// Data flow:
+//
+//	UDP socket → readUDP → open with the keyring → inbox → loop: core.step
+//	TCP accept → serveStream: one framed request → loop: core.stepStream → framed reply
+//	loop: core.tick every gossipTick; after each input, core.ready():
+//	    packets → seal → UDP; streams → a goroutine dials, sends, reads the reply
+//	    → loop: core.streamReply; events → the pool's events channel
+//
+// A TCP exchange is one frame each way, [u32 big-endian length][payload],
+// the payload sealed like a UDP packet when the pool is encrypted, and at
+// most swimMaxStream bytes: a longer length is refused before anything is
+// allocated. Every connection has a deadline. A packet or stream that
+// cannot be opened with the keyring (a wrong key, or plaintext in an
+// encrypted pool, or the reverse) is dropped, counted and logged: a member
+// with the wrong key cannot join.
+//
+// Concurrency: the loop goroutine owns the core; the socket readers and
+// stream goroutines only pass bytes to it through channels. members and
+// the counters are published for other goroutines through atomics.
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	gossipTick          = 20 * time.Millisecond // the core's timers are no finer than this
+	gossipStreamTimeout = 10 * time.Second
+)
+
+// gossipConfig configures a pool.
+type gossipConfig struct {
+	Pool string // "lan" or "wan": logs, and the encryption label
+	Bind string // host:port for UDP and TCP; port 0 picks one (tests)
+	// Advertise is the host other members reach this one at; "" means the
+	// bound host (which must then not be 0.0.0.0).
+	Advertise string
+	Swim      swimConfig
+	Keyring   *keyring // nil: gossip in the clear
+	Logger    *slog.Logger
+}
+
+type gossipPacket struct {
+	from string
+	data []byte
+}
+
+type gossipStreamIn struct {
+	from    string
+	payload []byte
+	reply   chan []byte
+}
+
+type gossipStreamOut struct {
+	to    string
+	reply []byte
+	err   error
+}
+
+// gossipCounters are what the pool dropped, for logs and tests.
+type gossipCounters struct {
+	Undecryptable atomic.Uint64 // packets and streams no key opened
+	Oversize      atomic.Uint64 // stream frames over the limit
+}
+
+// gossipPool is one running pool.
+type gossipPool struct {
+	cfg    gossipConfig
+	logger *slog.Logger
+	udp    *net.UDPConn
+	tcp    net.Listener
+	addr   string // the address bound, host:port
+
+	core      *swim // owned by loop
+	inbox     chan gossipPacket
+	streamIn  chan gossipStreamIn
+	streamOut chan gossipStreamOut
+	calls     chan func(now time.Duration)
+	events    chan swimEvent
+	members   atomic.Pointer[[]swimMember]
+	counters  gossipCounters
+	start     time.Time
+	onLeft    chan struct{} // closed once the leave is gossiped; owned by loop
+
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	wg       sync.WaitGroup
+}
+
+// startGossip binds the pool's sockets and starts it. The core's Name and
+// Tags come from cfg.Swim; its Addr is the address bound.
+func startGossip(cfg gossipConfig) (*gossipPool, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	// UDP and TCP on one port (listenDNS, agent.go, retries a port 0 whose
+	// TCP side is taken).
+	pc, tcp, err := listenDNS(cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("gossip %s listener: %w", cfg.Pool, err)
+	}
+	udp := pc.(*net.UDPConn)
+	p := &gossipPool{
+		cfg: cfg, logger: cfg.Logger.With("pool", cfg.Pool), udp: udp, tcp: tcp,
+		addr:  udp.LocalAddr().String(),
+		inbox: make(chan gossipPacket, 1024), streamIn: make(chan gossipStreamIn),
+		streamOut: make(chan gossipStreamOut, 64), calls: make(chan func(time.Duration)),
+		events: make(chan swimEvent, 1024), stopCh: make(chan struct{}), start: time.Now(),
+	}
+	if cfg.Advertise != "" {
+		p.addr = net.JoinHostPort(cfg.Advertise, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
+	}
+	cfg.Swim.Addr = p.addr
+	cfg.Swim.Logger = p.logger
+	p.core = newSwim(cfg.Swim)
+	p.publish()
+	p.wg.Add(3)
+	go p.readUDP()
+	go p.acceptStreams()
+	go p.loop()
+	return p, nil
+}
+
+// Addr is the pool's gossip address, host:port.
+func (p *gossipPool) Addr() string { return p.addr }
+
+// Events delivers the membership and user events of the pool, in order.
+// When the reader falls behind by more than the buffer, events are dropped
+// and logged (the next push-pull brings the state again).
+func (p *gossipPool) Events() <-chan swimEvent { return p.events }
+
+// Members is the membership as last published by the loop.
+func (p *gossipPool) Members() []swimMember { return *p.members.Load() }
+
+func (p *gossipPool) now() time.Duration { return time.Since(p.start) }
+
+// do runs f on the loop with the core's current time, and waits.
+func (p *gossipPool) do(f func(now time.Duration)) error {
+	done := make(chan struct{})
+	select {
+	case p.calls <- func(now time.Duration) { f(now); close(done) }:
+	case <-p.stopCh:
+		return errors.New("gossip pool stopped")
+	}
+	<-done
+	return nil
+}
+
+// Join asks the members at addrs for their state (a push-pull each).
+func (p *gossipPool) Join(addrs []string) error {
+	return p.do(func(now time.Duration) { p.core.join(now, addrs) })
+}
+
+// SetTags replaces this member's tags, announced to the pool.
+func (p *gossipPool) SetTags(tags map[string]string) error {
+	var err error
+	if e := p.do(func(now time.Duration) { err = p.core.setTags(now, tags) }); e != nil {
+		return e
+	}
+	return err
+}
+
+// UserEvent broadcasts a user event to every member.
+func (p *gossipPool) UserEvent(name string, payload []byte) error {
+	var err error
+	if e := p.do(func(now time.Duration) { err = p.core.broadcastUser(now, name, payload) }); e != nil {
+		return e
+	}
+	return err
+}
+
+// Leave announces a graceful leave and waits, at most until ctx ends, for
+// it to be gossiped; then the pool stops.
+func (p *gossipPool) Leave(ctx context.Context) error {
+	left := make(chan struct{})
+	if err := p.do(func(now time.Duration) { p.core.leave(now); p.onLeft = left }); err != nil {
+		return err
+	}
+	select {
+	case <-left:
+	case <-ctx.Done():
+	}
+	p.Stop()
+	return ctx.Err()
+}
+
+// Stop closes the sockets and stops every goroutine, without a leave (as
+// a crash would look to the others).
+func (p *gossipPool) Stop() {
+	p.stopOnce.Do(func() {
+		close(p.stopCh)
+		p.udp.Close()
+		p.tcp.Close()
+	})
+	p.wg.Wait()
+}
+
+// --- the loop ---
+
+func (p *gossipPool) loop() {
+	defer p.wg.Done()
+	ticker := time.NewTicker(gossipTick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-p.stopCh:
+			return
+		case <-ticker.C:
+			p.core.tick(p.now())
+		case pk := <-p.inbox:
+			p.core.step(p.now(), pk.from, pk.data)
+		case in := <-p.streamIn:
+			in.reply <- p.core.stepStream(p.now(), in.from, in.payload)
+		case out := <-p.streamOut:
+			p.core.streamReply(p.now(), out.to, out.reply, out.err)
+		case f := <-p.calls:
+			f(p.now())
+		}
+		p.handleReady()
+	}
+}
+
+func (p *gossipPool) handleReady() {
+	rd := p.core.ready()
+	for _, pk := range rd.Packets {
+		p.sendPacket(pk)
+	}
+	for _, st := range rd.Streams {
+		p.wg.Add(1)
+		go p.exchange(st)
+	}
+	for _, ev := range rd.Events {
+		select {
+		case p.events <- ev:
+		default:
+			p.logger.Warn("gossip events dropped: the reader is behind", "event", ev.Type.String(), "member", ev.Member.Name)
+		}
+	}
+	if rd.Left && p.onLeft != nil {
+		close(p.onLeft)
+		p.onLeft = nil
+	}
+	if len(rd.Events) > 0 {
+		p.publish()
+	}
+}
+
+func (p *gossipPool) publish() {
+	m := p.core.members()
+	p.members.Store(&m)
+}
+
+func (p *gossipPool) seal(b []byte) ([]byte, error) {
+	if p.cfg.Keyring == nil {
+		return b, nil
+	}
+	return p.cfg.Keyring.seal(b)
+}
+
+func (p *gossipPool) open(b []byte, from string) ([]byte, bool) {
+	if p.cfg.Keyring == nil {
+		return b, true
+	}
+	plain, err := p.cfg.Keyring.open(b)
+	if err != nil {
+		if p.counters.Undecryptable.Add(1)%100 == 1 {
+			p.logger.Warn("dropping gossip that no key decrypts", "from", from, "error", err)
+		}
+		return nil, false
+	}
+	return plain, true
+}
+
+func (p *gossipPool) sendPacket(pk swimPacket) {
+	addr, err := net.ResolveUDPAddr("udp", pk.To)
+	if err != nil {
+		p.logger.Debug("bad member address", "addr", pk.To, "error", err)
+		return
+	}
+	b, err := p.seal(pk.Data)
+	if err == nil {
+		_, err = p.udp.WriteToUDP(b, addr)
+	}
+	if err != nil {
+		p.logger.Debug("gossip packet not sent", "to", pk.To, "error", err)
+	}
+}
+
+// readUDP passes every packet to the loop; when the loop is behind, the
+// packet is dropped, as a lossy network would.
+func (p *gossipPool) readUDP() {
+	defer p.wg.Done()
+	buf := make([]byte, swimMaxPacket+sealOverhead)
+	for {
+		n, from, err := p.udp.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		data, ok := p.open(buf[:n], from.String())
+		if !ok {
+			continue
+		}
+		if p.cfg.Keyring == nil {
+			data = append([]byte(nil), data...) // buf is reused
+		}
+		select {
+		case p.inbox <- gossipPacket{from: from.String(), data: data}:
+		default:
+		}
+	}
+}
+
+func (p *gossipPool) acceptStreams() {
+	defer p.wg.Done()
+	for {
+		c, err := p.tcp.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		p.wg.Add(1)
+		go p.serveStream(c)
+	}
+}
+
+// serveStream answers one TCP exchange opened by another member.
+func (p *gossipPool) serveStream(c net.Conn) {
+	defer p.wg.Done()
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(gossipStreamTimeout))
+	from := c.RemoteAddr().String()
+	req, err := p.readStreamFrame(c)
+	if err != nil {
+		p.logger.Debug("bad gossip stream", "from", from, "error", err)
+		return
+	}
+	payload, ok := p.open(req, from)
+	if !ok {
+		return
+	}
+	in := gossipStreamIn{from: from, payload: payload, reply: make(chan []byte, 1)}
+	select {
+	case p.streamIn <- in:
+	case <-p.stopCh:
+		return
+	}
+	reply := <-in.reply
+	if reply == nil {
+		return
+	}
+	if err := p.writeStreamFrame(c, reply); err != nil {
+		p.logger.Debug("gossip stream reply not sent", "to", from, "error", err)
+	}
+}
+
+// exchange performs a TCP exchange the core asked for, and hands the reply
+// (or the error) back to it.
+func (p *gossipPool) exchange(st swimStream) {
+	defer p.wg.Done()
+	reply, err := p.roundTrip(st)
+	select {
+	case p.streamOut <- gossipStreamOut{to: st.To, reply: reply, err: err}:
+	case <-p.stopCh:
+	}
+}
+
+func (p *gossipPool) roundTrip(st swimStream) ([]byte, error) {
+	c, err := net.DialTimeout("tcp", st.To, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(gossipStreamTimeout))
+	if err := p.writeStreamFrame(c, st.Payload); err != nil {
+		return nil, err
+	}
+	b, err := p.readStreamFrame(c)
+	if err != nil {
+		return nil, err
+	}
+	plain, ok := p.open(b, st.To)
+	if !ok {
+		return nil, errNoKeyOpens
+	}
+	return plain, nil
+}
+
+func (p *gossipPool) writeStreamFrame(w io.Writer, payload []byte) error {
+	b, err := p.seal(payload)
+	if err != nil {
+		return err
+	}
+	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(b)), uint32(len(b)))
+	_, err = w.Write(append(frame, b...))
+	return err
+}
+
+// readStreamFrame reads one frame, refusing a length over the limit before
+// allocating it.
+func (p *gossipPool) readStreamFrame(r io.Reader) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > swimMaxStream+sealOverhead {
+		p.counters.Oversize.Add(1)
+		return nil, fmt.Errorf("gossip stream frame of %d bytes is over the limit", n)
+	}
+	b := make([]byte, n)
+	_, err := io.ReadFull(r, b)
+	return b, err
+}

@@ -1,0 +1,275 @@
+// serf.go: the agent's side of the LAN gossip pool (Serf's role in
+// Consul): what this member announces (its tags), joining, what other
+// members are, user events across the pool, and the leader's reconciliation
+// of the pool into the catalog.
+//
+// Data flow: the pool (gossip.go over swim.go) delivers membership and user
+// events to handleLANEvents. A user event goes into this agent's event ring
+// (event.go) if its filters match. A membership event, on the leader, is
+// reconciled into the catalog: every alive member is a node with a passing
+// serfHealth check, a failed one's serfHealth turns critical (so its
+// services drop out of ?passing and DNS, and its sessions are invalidated),
+// and a member that left, or was reaped, is deregistered. The leader also
+// reconciles the whole pool when it takes office and every
+// reconcileInterval, which repairs any event it missed.
+//
+// Joining: -retry-join addresses are tried every retryJoinInterval until
+// one answers. A host without a port means the LAN port (8301), as in
+// Consul; server discovery over the server port (server.go) uses the same
+// hosts.
+//
+// Concurrency: one goroutine (handleLANEvents) consumes the pool's events;
+// reconciliation goes through Agent.apply like any write.
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	retryJoinInterval = 2 * time.Second
+	reconcileInterval = 30 * time.Second
+	serfHealthID      = "serfHealth"
+)
+
+// memberTags are what this agent announces to the pool, as Consul's Serf
+// tags (the go client and the CLI read role, dc, port and id).
+func (a *Agent) memberTags() map[string]string {
+	cfg := a.cfg
+	tags := map[string]string{
+		"role": "node", "dc": cfg.Datacenter, "id": a.nodeID, "segment": "",
+		"build": consulVersion + ":", "vsn": "2", "vsn_min": "2", "vsn_max": "3",
+	}
+	if cfg.Server {
+		tags["role"] = "consul"
+		tags["port"] = strconv.Itoa(a.rpcPort)
+		tags["raft_vsn"] = "3"
+		if cfg.Bootstrap {
+			tags["bootstrap"] = "1"
+		}
+		if cfg.BootstrapExpect > 0 {
+			tags["expect"] = strconv.Itoa(cfg.BootstrapExpect)
+		}
+	}
+	return tags
+}
+
+// startLAN joins this agent to its datacenter's LAN pool.
+func (a *Agent) startLAN() error {
+	keyPath := ""
+	if a.cfg.DataDir != "" && !a.cfg.DevMode {
+		keyPath = filepath.Join(a.cfg.DataDir, "serf", "local.keyring")
+	}
+	kr, err := openKeyring("lan", keyPath, a.cfg.Encrypt)
+	if err != nil {
+		return fmt.Errorf("gossip keyring: %w", err)
+	}
+	sc := swimLANConfig()
+	sc.Name, sc.Tags = a.cfg.NodeName, a.memberTags()
+	a.lan, err = startGossip(gossipConfig{
+		Pool: "lan", Bind: net.JoinHostPort(a.cfg.BindAddr, strconv.Itoa(a.cfg.Ports.SerfLAN)),
+		Advertise: a.cfg.AdvertiseAddr, Swim: sc, Keyring: kr, Logger: a.logger,
+	})
+	if err != nil {
+		return err
+	}
+	a.wg.Add(1)
+	go a.handleLANEvents()
+	if len(a.cfg.RetryJoin) > 0 {
+		a.wg.Add(1)
+		go a.retryJoinLAN()
+	}
+	return nil
+}
+
+// lanJoinAddr turns a -retry-join entry into a LAN gossip address.
+func (a *Agent) lanJoinAddr(s string) string {
+	if _, _, err := net.SplitHostPort(s); err == nil {
+		return s
+	}
+	return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(a.cfg.Ports.SerfLAN))
+}
+
+// retryJoinLAN joins through the -retry-join addresses until some other
+// member is known.
+func (a *Agent) retryJoinLAN() {
+	defer a.wg.Done()
+	var addrs []string
+	for _, j := range a.cfg.RetryJoin {
+		if addr := a.lanJoinAddr(j); addr != a.lan.Addr() {
+			addrs = append(addrs, addr)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		if len(a.lan.Members()) > 1 {
+			a.logger.Info("joined the LAN pool", "members", len(a.lan.Members()))
+			return
+		}
+		if err := a.lan.Join(addrs); err != nil {
+			return // the pool stopped
+		}
+		select {
+		case <-a.shutdownCh:
+			return
+		case <-time.After(retryJoinInterval):
+		}
+	}
+}
+
+// joinLAN joins the pool through addrs now (/v1/agent/join).
+func (a *Agent) joinLAN(addrs []string) error {
+	for i, s := range addrs {
+		addrs[i] = a.lanJoinAddr(s)
+	}
+	return a.lan.Join(addrs)
+}
+
+// handleLANEvents consumes the pool's events until the agent stops.
+func (a *Agent) handleLANEvents() {
+	defer a.wg.Done()
+	tick := time.NewTicker(reconcileInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.shutdownCh:
+			return
+		case ev := <-a.lan.Events():
+			if ev.Type == swimEventUser {
+				a.receiveUserEvent(ev.User)
+			} else if a.raft.isLeader() {
+				a.reconcileMember(ev.Member, ev.Type)
+			}
+		case <-tick.C:
+			if a.raft.isLeader() {
+				a.reconcileAll()
+			}
+		}
+	}
+}
+
+// --- reconciliation, on the leader ---
+
+// reconcileAll reconciles every member of the pool into the catalog.
+func (a *Agent) reconcileAll() {
+	for _, m := range a.lan.Members() {
+		a.reconcileMember(m, 0)
+	}
+}
+
+// reconcileMember makes the catalog agree with what the pool says of one
+// member (Consul's leader: handleAliveMember, handleFailedMember,
+// handleLeftMember).
+func (a *Agent) reconcileMember(m swimMember, ev swimEventType) {
+	if m.Tags["dc"] != a.cfg.Datacenter || m.Name == "" {
+		return
+	}
+	st := a.store.snapshot()
+	var err error
+	switch {
+	case ev == swimEventReap || m.State == swimLeft:
+		if st.node(m.Name) == nil {
+			return
+		}
+		a.logger.Info("member left: deregistering its node", "node", m.Name)
+		_, err = a.apply(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: m.Name}})
+	case m.State == swimAlive:
+		err = a.setSerfHealth(st, m, healthPassing, "Agent alive and reachable")
+	case m.State == swimFailed:
+		err = a.setSerfHealth(st, m, healthCritical, "Agent not live or unreachable")
+	}
+	if err != nil && !isUnavailable(err) {
+		a.logger.Warn("reconciling a member into the catalog failed", "node", m.Name, "error", err)
+	}
+}
+
+// setSerfHealth registers the member's node if the catalog lacks it, and
+// sets its serfHealth check, unless it already says so.
+func (a *Agent) setSerfHealth(st *state, m swimMember, status, output string) error {
+	for _, c := range st.nodeChecks(m.Name) {
+		if c.CheckID == serfHealthID && c.Status == status {
+			return nil
+		}
+	}
+	host, _, _ := net.SplitHostPort(m.Addr)
+	req := &RegisterRequest{
+		Datacenter: a.cfg.Datacenter, ID: m.Tags["id"], Node: m.Name, Address: host, SkipNodeUpdate: true,
+		Check: &HealthCheck{CheckID: serfHealthID, Name: "Serf Health Status", Status: status, Output: output},
+	}
+	if status == healthCritical {
+		a.logger.Warn("member failed: its serfHealth is critical", "node", m.Name)
+	}
+	res, err := a.apply(&command{Type: cmdRegister, Register: req})
+	if err == nil {
+		err = res.err
+	}
+	return err
+}
+
+// --- user events across the pool ---
+
+// fireUserEvent broadcasts an event to every member of the pool; each
+// keeps it if its filters match (receiveUserEvent), this agent included.
+func (a *Agent) fireUserEvent(e *UserEvent) error {
+	return a.lan.UserEvent(e.Name, encodeUserEvent(e))
+}
+
+func (a *Agent) receiveUserEvent(u swimUserEvent) {
+	e, err := decodeUserEvent(u.Name, u.Payload)
+	if err != nil {
+		a.logger.Warn("dropping a malformed user event", "name", u.Name, "error", err)
+		return
+	}
+	e.LTime = u.LTime + 1 // Consul's LTimes start at 1
+	if a.eventMatches(e) {
+		a.events.add(e)
+	}
+}
+
+// A user event travels as the gossip event's name and a payload of: the
+// 16 bytes of its ID, then the node, service and tag filters and the
+// payload, each a uvarint length and its bytes.
+func encodeUserEvent(e *UserEvent) []byte {
+	id, _ := hex.DecodeString(strings.ReplaceAll(e.ID, "-", ""))
+	b := append(make([]byte, 0, 16+len(e.Payload)+32), id...)
+	for _, s := range [][]byte{[]byte(e.NodeFilter), []byte(e.ServiceFilter), []byte(e.TagFilter), e.Payload} {
+		b = appendBytes(b, s)
+	}
+	return b
+}
+
+func decodeUserEvent(name string, p []byte) (*UserEvent, error) {
+	if len(p) < 16 {
+		return nil, errors.New("too short")
+	}
+	id := hex.EncodeToString(p[:16])
+	r := &frameReader{b: p[16:]}
+	e := &UserEvent{ID: id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:],
+		Name: name, Version: 1}
+	e.NodeFilter, e.ServiceFilter, e.TagFilter = string(r.bytes()), string(r.bytes()), string(r.bytes())
+	if pl := r.bytes(); len(pl) > 0 {
+		e.Payload = pl
+	}
+	if r.err == nil && len(r.b) > 0 {
+		r.err = errors.New("trailing bytes")
+	}
+	return e, r.err
+}
+
+// --- leaving ---
+
+// leaveLAN announces a graceful leave to the pool, bounded in time.
+func (a *Agent) leaveLAN() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := a.lan.Leave(ctx); err != nil {
+		a.logger.Warn("leaving the LAN pool timed out", "error", err)
+	}
+}

@@ -1,0 +1,1412 @@
+// swim.go: the gossip layer's membership core, which tells every agent of a
+// datacenter (the LAN pool) or every server of all datacenters (the WAN
+// pool) who is a member, how to reach it, its tags, and whether it is alive.
+// It is the protocol under Consul's Serf; the layer above (agent, catalog
+// reconciliation) consumes its events.
+//
+// It follows SWIM (Das, Gupta & Motivala, 2002, cited as "SWIM §n") with the
+// Lifeguard extensions (Dadgar, Phillips & Currey, 2018, "Lifeguard §n"), and
+// the parameters of memberlist and Serf as Consul configures them:
+//
+//   - failure detection by randomized probing: one ping per protocol
+//     period, round-robin over a list shuffled each cycle (SWIM §4.3), then
+//     ping-req through k others (SWIM §4.2) with nacks (Lifeguard §IV.A) and
+//     a TCP ping, then suspicion (SWIM §4.4);
+//   - suspicion whose timeout shrinks with independent confirmations
+//     (Lifeguard §IV.B), refuted by the suspect raising its incarnation;
+//     the suspicion rides on whatever we send the suspect itself, so it
+//     hears of it first (Lifeguard §IV.C, the buddy system);
+//   - local health awareness: a member that misses acks and nacks, or must
+//     refute, slows its own probing (Lifeguard §IV.A);
+//   - infection-style dissemination piggybacked on pings and acks and on a
+//     gossip tick (SWIM §4.1), plus periodic full-state push-pull over TCP,
+//     and Serf's reconnect (push-pull with a failed member now and then),
+//     which heals partitions;
+//   - graceful leave, reaping, tags (Serf's meta) and user events with a
+//     Lamport clock (Serf).
+//
+// Data flow. The core is a pure state machine, like raft.go: no goroutines,
+// no clock, no I/O, no lock; it is owned by one goroutine (the gossip
+// driver). Time enters as the monotonic "now" passed to every input:
+//
+//	tick(now)                        timers: probes, suspicions, gossip, push-pull, reaping
+//	step(now, from, packet)          a UDP packet from address from
+//	stepStream(now, from, payload)   a TCP exchange opened by a peer; returns the reply
+//	streamReply(now, to, reply, err) the reply to a TCP exchange this core asked for
+//	join, leave, setTags, broadcastUser
+//
+// and it answers through ready(): UDP packets to send, TCP exchanges to
+// perform (each one's reply or error goes back through streamReply), and
+// membership events. Randomness comes from cfg.Rand, so a test can run a
+// whole pool in one goroutine and replay it from a seed (swim_test.go).
+//
+// Wire format: one type byte, then the message's fields as uvarints and
+// length-prefixed strings. Several messages travel as one compound packet
+// of at most PacketSize bytes. The decoder is bounded: it checks every
+// length against what is left of the input, so it never allocates from a
+// length it was told, only in proportion to the bytes it was given.
+package main
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// swimState is a member's state as one member sees it.
+type swimState uint8
+
+const (
+	swimAlive   swimState = iota
+	swimSuspect           // missed a probe; failed unless it refutes in time (SWIM §4.4)
+	swimFailed            // dead: its suspicion timed out
+	swimLeft              // dead by its own word: a graceful leave
+)
+
+func (st swimState) String() string {
+	return [...]string{"alive", "suspect", "failed", "left", "unknown"}[min(st, 4)]
+}
+
+// swimMember is what the layer above sees of one member.
+type swimMember struct {
+	Name        string
+	Addr        string // its gossip address, host:port (UDP and TCP)
+	Tags        map[string]string
+	State       swimState
+	Incarnation uint64 // raised only by the member itself, to refute or to announce a change
+}
+
+type swimEventType uint8
+
+const (
+	swimEventJoin    swimEventType = iota + 1 // a new member, or one back from failed or left
+	swimEventUpdate                           // its address or tags changed, or it refuted a suspicion
+	swimEventSuspect                          // alive → suspect
+	swimEventFailed                           // its suspicion timed out
+	swimEventLeft                             // it left gracefully
+	swimEventReap                             // forgotten: failed or left for longer than the reconnect or tombstone timeout
+	swimEventUser                             // a user event (User is set)
+)
+
+func (t swimEventType) String() string {
+	return [...]string{"?", "join", "update", "suspect", "failed", "left", "reap", "user", "?"}[min(t, 8)]
+}
+
+// swimEvent is a change the layer above must know of. Events about the
+// local member itself are not reported; members() lists it.
+type swimEvent struct {
+	Type   swimEventType
+	Member swimMember    // all but user events: the member after the change
+	User   swimUserEvent // user events
+}
+
+// swimUserEvent is a broadcast of the layer above (Serf's user events),
+// delivered once to every member.
+type swimUserEvent struct {
+	LTime   uint64 // the sender's Lamport clock when it sent it
+	Name    string
+	Payload []byte
+}
+
+// swimPacket is a UDP packet to send.
+type swimPacket struct {
+	To   string
+	Data []byte
+}
+
+// swimStream is a TCP exchange the driver must perform: connect to To, send
+// Payload, read one reply, and hand it (or the error) to streamReply.
+type swimStream struct {
+	To      string
+	Payload []byte
+}
+
+// swimReady is what the driver must do after an input.
+type swimReady struct {
+	Packets []swimPacket
+	Streams []swimStream
+	Events  []swimEvent
+	// Left: leave() was called and its message has been gossiped as often
+	// as every other broadcast; the driver may now stop the core.
+	Left bool
+}
+
+// swimStats counts what the core rejected or did, for metrics and tests.
+type swimStats struct {
+	BadPackets  uint64 // UDP packets the decoder rejected
+	BadStreams  uint64 // stream payloads or replies the decoder rejected
+	Misdirected uint64 // pings meant for another member
+	Refutes     uint64 // times this member refuted a suspicion or death
+}
+
+// swimConfig tunes a core. swimLANConfig and swimWANConfig give Consul's
+// defaults; Name, Addr, Tags and Rand are the caller's.
+type swimConfig struct {
+	Name string
+	Addr string
+	Tags map[string]string // at most swimMaxTags bytes encoded (swimCheckTags)
+
+	ProbeInterval  time.Duration // the protocol period (SWIM §4)
+	ProbeTimeout   time.Duration // wait this long for a direct ack before ping-req
+	IndirectChecks int           // k, the members asked to ping-req (SWIM §4.2)
+	// SuspicionMult: the minimum suspicion timeout is
+	// SuspicionMult·max(1, log10(N+1))·ProbeInterval; the maximum is
+	// SuspicionMaxTimeoutMult times that (Lifeguard §IV.B).
+	SuspicionMult           int
+	SuspicionMaxTimeoutMult int
+	AwarenessMax            int // the health score saturates here (Lifeguard §IV.A's S)
+	// RetransmitMult: each broadcast is sent RetransmitMult·ceil(log10(N+1)) times (SWIM §4.1).
+	RetransmitMult      int
+	GossipInterval      time.Duration
+	GossipNodes         int
+	GossipToTheDeadTime time.Duration // keep gossiping to failed and left members this long
+	PushPullInterval    time.Duration // full state sync, scaled up above 32 members
+	ReconnectInterval   time.Duration // try a failed member this often (Serf's reconnect)
+	ReconnectTimeout    time.Duration // failed members are reaped after this
+	TombstoneTimeout    time.Duration // left members are reaped after this
+	PacketSize          int           // UDP payload limit for compound packets
+	EventBuffer         int           // user events remembered for deduplication, by Lamport time
+	DisableTCPPings     bool
+
+	Rand   *rand.Rand
+	Logger *slog.Logger
+}
+
+// swimLANConfig: memberlist's DefaultLANConfig with Serf's and Consul's
+// timeouts (reconnect_timeout 72 h, Serf's tombstone timeout 24 h).
+func swimLANConfig() swimConfig {
+	return swimConfig{
+		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, IndirectChecks: 3,
+		SuspicionMult: 4, SuspicionMaxTimeoutMult: 6, AwarenessMax: 8, RetransmitMult: 4,
+		GossipInterval: 200 * time.Millisecond, GossipNodes: 3, GossipToTheDeadTime: 30 * time.Second,
+		PushPullInterval: 30 * time.Second, ReconnectInterval: 30 * time.Second,
+		ReconnectTimeout: 72 * time.Hour, TombstoneTimeout: 24 * time.Hour,
+		PacketSize: 1400, EventBuffer: 64,
+	}
+}
+
+// swimWANConfig: memberlist's DefaultWANConfig, for the servers' WAN pool.
+func swimWANConfig() swimConfig {
+	c := swimLANConfig()
+	c.ProbeInterval, c.ProbeTimeout = 5*time.Second, 3*time.Second
+	c.SuspicionMult = 6
+	c.GossipInterval, c.GossipNodes, c.GossipToTheDeadTime = 500*time.Millisecond, 4, 60*time.Second
+	c.PushPullInterval = 60 * time.Second
+	return c
+}
+
+// Limits of the wire format.
+const (
+	swimMaxPacket    = 65507    // the largest UDP payload
+	swimMaxStream    = 20 << 20 // a push-pull of a very large pool (memberlist's limit)
+	swimMaxName      = 255      // names and addresses: an alive message always fits a packet
+	swimMaxTags      = 512      // a member's encoded tags (Serf's meta limit)
+	swimMaxUserEvent = 1024     // a user event's name and payload (Consul raises Serf's 512-byte UserEventSizeLimit)
+	swimPartOverhead = 3        // a compound part's length prefix, for packets under 2 MiB
+)
+
+// swimCheckTags reports whether tags fit in an alive message.
+func swimCheckTags(tags map[string]string) error {
+	if len(encodeSwimTags(tags)) > swimMaxTags {
+		return fmt.Errorf("swim: tags exceed %d bytes encoded", swimMaxTags)
+	}
+	return nil
+}
+
+// swimNode is one member as this core tracks it.
+type swimNode struct {
+	swimMember
+	stateChange time.Duration // when State last changed
+	suspicion   *suspicion    // while suspect
+}
+
+// suspicion is the timer of one suspect (Lifeguard §IV.B): it starts at
+// max and shrinks towards min as independent confirmations arrive.
+type suspicion struct {
+	start         time.Duration
+	min, max      time.Duration
+	k             int             // the confirmations expected
+	accusers      map[string]bool // the first accuser and every confirmer
+	confirmations int
+}
+
+// confirm counts a suspicion from another member; it reports whether it was
+// new, and so worth gossiping on.
+func (sp *suspicion) confirm(from string) bool {
+	if sp.confirmations >= sp.k || sp.accusers[from] {
+		return false
+	}
+	sp.accusers[from] = true
+	sp.confirmations++
+	return true
+}
+
+// deadline: Lifeguard §IV.B, timeout = max(min, max − (max−min)·log(C+1)/log(K+1)).
+func (sp *suspicion) deadline() time.Duration {
+	if sp.k < 1 {
+		return sp.start + sp.min // nobody to confirm: memberlist takes the minimum
+	}
+	frac := math.Log(float64(sp.confirmations)+1) / math.Log(float64(sp.k)+1)
+	t := sp.max - time.Duration(frac*float64(sp.max-sp.min))
+	return sp.start + max(t, sp.min)
+}
+
+// swimProbe is the probe of the current protocol period (SWIM §4.3).
+type swimProbe struct {
+	target        string
+	incarnation   uint64 // the target's, when the probe began
+	seq           uint64
+	timeoutAt     time.Duration // no ack by then: ping-req and TCP ping
+	endAt         time.Duration // no ack by then: suspect
+	indirect      bool
+	expectedNacks int
+	nacks         int
+}
+
+// ackHandler is a ping-req this member relays (SWIM §4.2): it pinged the
+// target with its own seq and forwards the ack, or a nack at the deadline.
+type ackHandler struct {
+	seq       uint64 // of the relayed ping
+	requester string // the ping-req's sender address
+	reqSeq    uint64 // the requester's probe seq
+	nack      bool
+	deadline  time.Duration
+}
+
+// swimBroadcast is a message being gossiped (SWIM §4.1).
+type swimBroadcast struct {
+	about     string // the member it is about; "" for user events, which nothing invalidates
+	msg       []byte
+	transmits int
+	id        uint64
+}
+
+// swimSeen holds the user events of one Lamport time.
+type swimSeen struct {
+	ltime  uint64
+	events []swimUserEvent
+}
+
+// swim is one member's membership core. Owned by one goroutine.
+type swim struct {
+	cfg     swimConfig
+	name    string
+	logger  *slog.Logger
+	rand    *rand.Rand
+	now     time.Duration
+	started bool
+	leaving bool
+
+	nodes map[string]*swimNode // everyone known, including ourselves
+	self  *swimNode
+	// order lists every other member: the probe list, shuffled each cycle
+	// (SWIM §4.3), and the deterministic order of every scan.
+	order      []*swimNode
+	probeIndex int
+	probe      *swimProbe
+	relays     []*ackHandler
+	seq        uint64
+	suspects   []string // members with a running suspicion timer
+	live       int      // other members alive or suspect
+	awareness  int      // the local health score (Lifeguard §IV.A)
+
+	broadcasts  []*swimBroadcast
+	broadcastOf map[string]*swimBroadcast // the queued broadcast about each member
+	broadcastID uint64
+
+	clock uint64     // the user events' Lamport clock
+	seen  []swimSeen // recent user events by ltime mod EventBuffer
+	// eventFloor: user events before it are not delivered; a join sets it
+	// to the clock of the member joined, so a newcomer does not replay the
+	// pool's history (Consul joins with Serf's ignoreOld).
+	eventFloor uint64
+	joining    map[string]bool // addresses of join push-pulls in flight
+
+	nextProbe, nextGossip, nextPushPull, nextReconnect, nextReap time.Duration
+
+	packets []swimPacket
+	streams []swimStream
+	events  []swimEvent
+	stats   swimStats
+}
+
+func newSwim(cfg swimConfig) *swim {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	cfg.PacketSize = min(cmp.Or(cfg.PacketSize, 1400), swimMaxPacket)
+	cfg.EventBuffer = cmp.Or(cfg.EventBuffer, 64)
+	s := &swim{
+		cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("swim", cfg.Name), rand: cfg.Rand,
+		nodes: map[string]*swimNode{}, broadcastOf: map[string]*swimBroadcast{}, seen: make([]swimSeen, cfg.EventBuffer), joining: map[string]bool{},
+	}
+	tags := maps.Clone(cfg.Tags)
+	if err := swimCheckTags(tags); err != nil {
+		s.logger.Error("starting without tags", "err", err)
+		tags = nil
+	}
+	s.self = &swimNode{swimMember: swimMember{Name: cfg.Name, Addr: cfg.Addr, Tags: tags, State: swimAlive, Incarnation: 1}}
+	s.nodes[cfg.Name] = s.self
+	s.announceSelf() // gossiped to the members a join brings, besides their push-pull
+	return s
+}
+
+// --- inputs ---
+
+// tick runs the timers due at now.
+func (s *swim) tick(now time.Duration) {
+	s.now = now
+	if !s.started {
+		// Stagger the first rounds, so members started together do not
+		// probe and gossip in lockstep.
+		s.started = true
+		s.nextProbe = now + s.randDuration(s.cfg.ProbeInterval)
+		s.nextGossip = now + s.randDuration(s.cfg.GossipInterval)
+		s.nextPushPull = now + s.randDuration(s.cfg.PushPullInterval)
+		s.nextReconnect = now + s.cfg.ReconnectInterval
+		s.nextReap = now + time.Second
+	}
+	if !s.leaving {
+		s.tickProbe()
+		if now >= s.nextPushPull {
+			s.nextPushPull = now + swimPushPullScale(s.cfg.PushPullInterval, s.numLive())
+			if n := s.randomMembers(1, func(n *swimNode) bool { return n.State == swimAlive }); len(n) == 1 {
+				s.pushPull(n[0].Addr)
+			}
+		}
+		if now >= s.nextReconnect {
+			s.nextReconnect = now + s.cfg.ReconnectInterval
+			s.reconnect()
+		}
+	}
+	s.tickRelays()
+	s.tickSuspicions()
+	if now >= s.nextGossip {
+		s.nextGossip = now + s.cfg.GossipInterval
+		s.gossip()
+	}
+	if now >= s.nextReap {
+		s.nextReap = now + time.Second
+		s.reap()
+	}
+}
+
+// step takes a UDP packet from address from.
+func (s *swim) step(now time.Duration, from string, packet []byte) {
+	s.now = now
+	msgs, err := decodeSwimPacket(packet)
+	if err != nil {
+		s.stats.BadPackets++
+		s.logger.Debug("bad packet", "from", from, "err", err)
+	}
+	for _, m := range msgs {
+		s.handle(from, m)
+	}
+}
+
+func (s *swim) handle(from string, m swimMsg) {
+	switch m.Type {
+	case swimMsgPing:
+		if m.Node != s.name {
+			s.stats.Misdirected++
+			return
+		}
+		ack := [][]byte{(&swimMsg{Type: swimMsgAck, Seq: m.Seq}).encode()}
+		if n := s.nodes[m.From]; n != nil && n.State == swimSuspect {
+			ack = append(ack, s.buddy(n)) // its own probes still reach us: tell it
+		}
+		s.sendPacket(from, ack...)
+	case swimMsgPingReq:
+		// SWIM §4.2: ping the target for the requester; Lifeguard §IV.A:
+		// if asked, tell the requester we tried but heard nothing.
+		s.seq++
+		s.relays = append(s.relays, &ackHandler{seq: s.seq, requester: from, reqSeq: m.Seq, nack: m.Nack,
+			deadline: s.now + s.cfg.ProbeTimeout})
+		s.sendPacket(m.Addr, (&swimMsg{Type: swimMsgPing, Seq: s.seq, Node: m.Node, From: s.name}).encode())
+	case swimMsgAck:
+		s.handleAck(m.Seq)
+	case swimMsgNack:
+		if p := s.probe; p != nil && p.seq == m.Seq {
+			p.nacks++
+		}
+	case swimMsgAlive:
+		s.aliveNode(m)
+	case swimMsgSuspect:
+		s.suspectNode(m)
+	case swimMsgDead:
+		s.deadNode(m)
+	case swimMsgUser:
+		s.handleUser(m)
+	}
+}
+
+// stepStream serves a TCP exchange a peer opened: a push-pull (returns our
+// state) or a TCP ping (returns an ack). A nil reply means close without
+// answering.
+func (s *swim) stepStream(now time.Duration, from string, payload []byte) []byte {
+	s.now = now
+	m, err := decodeSwimStream(payload)
+	if err != nil {
+		s.stats.BadStreams++
+		s.logger.Debug("bad stream", "from", from, "err", err)
+		return nil
+	}
+	switch m.Type {
+	case swimMsgPing:
+		if m.Node != s.name {
+			s.stats.Misdirected++
+			return nil
+		}
+		return (&swimMsg{Type: swimMsgAck, Seq: m.Seq}).encode()
+	case swimMsgPushPull:
+		s.mergeState(m)
+		return s.localState() // after merging: a refutation travels back at once
+	}
+	s.stats.BadStreams++
+	return nil
+}
+
+// streamReply takes the reply to a TCP exchange this core asked for.
+func (s *swim) streamReply(now time.Duration, to string, reply []byte, err error) {
+	s.now = now
+	joining := s.joining[to]
+	delete(s.joining, to)
+	if err != nil {
+		s.logger.Debug("stream failed", "to", to, "err", err)
+		return
+	}
+	m, err := decodeSwimStream(reply)
+	if err != nil {
+		s.stats.BadStreams++
+		s.logger.Debug("bad stream reply", "from", to, "err", err)
+		return
+	}
+	switch m.Type {
+	case swimMsgAck:
+		s.handleAck(m.Seq)
+	case swimMsgPushPull:
+		if joining {
+			s.eventFloor = max(s.eventFloor, m.LTime)
+		}
+		s.mergeState(m)
+	default:
+		s.stats.BadStreams++
+	}
+}
+
+// join asks the driver for a push-pull with each address: the members
+// learn of each other through the exchanged state.
+func (s *swim) join(now time.Duration, addrs []string) {
+	s.now = now
+	for _, a := range addrs {
+		s.joining[a] = true
+		s.pushPull(a)
+	}
+}
+
+// leave announces a graceful leave: a dead message about ourselves at a new
+// incarnation, which others record as left. Probing and push-pull stop;
+// the core still answers pings and gossips until ready reports Left.
+func (s *swim) leave(now time.Duration) {
+	s.now = now
+	if s.leaving {
+		return
+	}
+	s.leaving = true
+	s.self.Incarnation++
+	s.self.State, s.self.stateChange = swimLeft, now
+	s.probe = nil
+	s.logger.Info("leaving", "incarnation", s.self.Incarnation)
+	s.queueBroadcast(s.name, &swimMsg{Type: swimMsgDead, Incarnation: s.self.Incarnation, Node: s.name, From: s.name})
+}
+
+// setTags replaces our tags and announces them at a new incarnation.
+func (s *swim) setTags(now time.Duration, tags map[string]string) error {
+	s.now = now
+	if err := swimCheckTags(tags); err != nil {
+		return err
+	}
+	s.self.Tags = maps.Clone(tags)
+	s.self.Incarnation++
+	s.announceSelf()
+	return nil
+}
+
+// broadcastUser sends a user event to every member, ourselves included.
+func (s *swim) broadcastUser(now time.Duration, name string, payload []byte) error {
+	s.now = now
+	if len(name)+len(payload) > swimMaxUserEvent {
+		return fmt.Errorf("swim: user event exceeds %d bytes", swimMaxUserEvent)
+	}
+	m := swimMsg{Type: swimMsgUser, LTime: s.clock, Name: name, Payload: slices.Clone(payload)}
+	s.clock++
+	s.handleUser(m)
+	return nil
+}
+
+// --- outputs ---
+
+func (s *swim) ready() swimReady {
+	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events}
+	s.packets, s.streams, s.events = nil, nil, nil
+	rd.Left = s.leaving && s.broadcastOf[s.name] == nil
+	return rd
+}
+
+// members lists every known member, ourselves included, by name.
+func (s *swim) members() []swimMember {
+	out := make([]swimMember, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		out = append(out, n.copy())
+	}
+	slices.SortFunc(out, func(a, b swimMember) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// member returns one member as this core sees it.
+func (s *swim) member(name string) (swimMember, bool) {
+	n, ok := s.nodes[name]
+	if !ok {
+		return swimMember{}, false
+	}
+	return n.copy(), true
+}
+
+func (s *swim) healthScore() int      { return s.awareness }
+func (s *swim) statistics() swimStats { return s.stats }
+
+func (n *swimNode) copy() swimMember {
+	m := n.swimMember
+	m.Tags = maps.Clone(m.Tags)
+	return m
+}
+
+func (s *swim) emit(t swimEventType, n *swimNode) {
+	s.events = append(s.events, swimEvent{Type: t, Member: n.copy()})
+}
+
+// --- probing: SWIM §4.2, §4.3; Lifeguard §IV.A ---
+
+// scale stretches a timeout by the local health score (Lifeguard §IV.A):
+// a member that misses acks may be the slow one, so it waits longer.
+func (s *swim) scale(d time.Duration) time.Duration { return d * time.Duration(s.awareness+1) }
+
+func (s *swim) applyAwareness(delta int) {
+	before := s.awareness
+	s.awareness = min(max(s.awareness+delta, 0), s.cfg.AwarenessMax)
+	if s.awareness != before {
+		s.logger.Debug("health score", "score", s.awareness)
+	}
+}
+
+func (s *swim) tickProbe() {
+	if p := s.probe; p != nil {
+		if !p.indirect && s.now >= p.timeoutAt {
+			s.probeIndirect(p)
+		}
+		if s.now >= p.endAt {
+			s.probe = nil
+			s.probeFailed(p)
+		}
+	}
+	if s.now >= s.nextProbe {
+		s.nextProbe = s.now + s.scale(s.cfg.ProbeInterval)
+		s.probeNext()
+	}
+}
+
+// probeNext pings the next member of the round-robin (SWIM §4.3): every
+// member is probed once per cycle, so a failure is detected within a
+// bounded time, not just in expectation.
+func (s *swim) probeNext() {
+	for range len(s.order) + 1 {
+		if s.probeIndex >= len(s.order) {
+			s.rand.Shuffle(len(s.order), func(i, j int) { s.order[i], s.order[j] = s.order[j], s.order[i] })
+			s.probeIndex = 0
+			if len(s.order) == 0 {
+				return
+			}
+		}
+		n := s.order[s.probeIndex]
+		s.probeIndex++
+		if n.State == swimAlive || n.State == swimSuspect {
+			s.probeNode(n)
+			return
+		}
+	}
+}
+
+func (s *swim) probeNode(n *swimNode) {
+	s.seq++
+	s.probe = &swimProbe{target: n.Name, incarnation: n.Incarnation, seq: s.seq,
+		timeoutAt: s.now + s.scale(s.cfg.ProbeTimeout), endAt: s.now + s.scale(s.cfg.ProbeInterval)}
+	msgs := [][]byte{(&swimMsg{Type: swimMsgPing, Seq: s.seq, Node: n.Name, From: s.name}).encode()}
+	if n.State == swimSuspect {
+		msgs = append(msgs, s.buddy(n))
+	}
+	s.sendPacket(n.Addr, msgs...)
+}
+
+// buddy: Lifeguard §IV.C, the buddy system. Whatever we send a suspect
+// carries the suspicion, so it refutes at once instead of when the rumour
+// reaches it: the rumour may have been lost, if we raised it while we were
+// the one cut off.
+func (s *swim) buddy(n *swimNode) []byte {
+	return (&swimMsg{Type: swimMsgSuspect, Incarnation: n.Incarnation, Node: n.Name, From: s.name}).encode()
+}
+
+// probeIndirect: the direct ping timed out. Ask k members to ping the
+// target (SWIM §4.2) and, in parallel, ping it over TCP in case UDP is
+// filtered on the way.
+func (s *swim) probeIndirect(p *swimProbe) {
+	p.indirect = true
+	target := s.nodes[p.target]
+	if target == nil {
+		return
+	}
+	helpers := s.randomMembers(s.cfg.IndirectChecks, func(n *swimNode) bool {
+		return n.State == swimAlive && n.Name != p.target
+	})
+	req := (&swimMsg{Type: swimMsgPingReq, Seq: p.seq, Node: target.Name, Addr: target.Addr, Nack: true}).encode()
+	for _, h := range helpers {
+		s.sendPacket(h.Addr, req)
+	}
+	p.expectedNacks = len(helpers)
+	if !s.cfg.DisableTCPPings {
+		s.streams = append(s.streams, swimStream{To: target.Addr,
+			Payload: (&swimMsg{Type: swimMsgPing, Seq: p.seq, Node: target.Name, From: s.name}).encode()})
+	}
+}
+
+func (s *swim) handleAck(seq uint64) {
+	if p := s.probe; p != nil && p.seq == seq {
+		s.probe = nil
+		s.applyAwareness(-1) // Lifeguard §IV.A: a successful probe lowers the score
+		return
+	}
+	for i, h := range s.relays {
+		if h.seq == seq {
+			s.sendPacket(h.requester, (&swimMsg{Type: swimMsgAck, Seq: h.reqSeq}).encode())
+			s.relays = slices.Delete(s.relays, i, i+1)
+			return
+		}
+	}
+}
+
+// probeFailed: no ack by the end of the period. Lifeguard §IV.A: every nack
+// that did not come means our own network or CPU may be at fault, so the
+// health score rises by the missing nacks (by one if nobody was asked).
+// Then the target is suspected (SWIM §4.4).
+func (s *swim) probeFailed(p *swimProbe) {
+	if p.expectedNacks > 0 {
+		s.applyAwareness(p.expectedNacks - p.nacks)
+	} else {
+		s.applyAwareness(1)
+	}
+	s.logger.Debug("probe failed", "target", p.target, "nacks", p.nacks, "expected", p.expectedNacks)
+	s.suspectNode(swimMsg{Type: swimMsgSuspect, Incarnation: p.incarnation, Node: p.target, From: s.name})
+}
+
+func (s *swim) tickRelays() {
+	s.relays = slices.DeleteFunc(s.relays, func(h *ackHandler) bool {
+		if s.now < h.deadline {
+			return false
+		}
+		if h.nack {
+			s.sendPacket(h.requester, (&swimMsg{Type: swimMsgNack, Seq: h.reqSeq}).encode())
+		}
+		return true
+	})
+}
+
+// --- membership: the precedence rules of SWIM §4.4 ---
+
+// numLive counts the members alive or suspect, ourselves included.
+func (s *swim) numLive() int { return s.live + 1 }
+
+// aliveNode: an alive message beats what we know if its incarnation is
+// higher; a new member is added at a random place in the probe list.
+func (s *swim) aliveNode(m swimMsg) {
+	if m.Node == s.name {
+		s.aliveSelf(m)
+		return
+	}
+	n := s.nodes[m.Node]
+	if n == nil {
+		n = &swimNode{swimMember: swimMember{Name: m.Node, Addr: m.Addr, Tags: m.Tags, State: swimAlive,
+			Incarnation: m.Incarnation}, stateChange: s.now}
+		s.nodes[m.Node] = n
+		s.live++
+		// SWIM §4.3: a new member goes to a random position of the probe
+		// list (the one there moves to the end), in O(1) as memberlist does.
+		s.order = append(s.order, n)
+		i := s.rand.IntN(len(s.order))
+		s.order[i], s.order[len(s.order)-1] = s.order[len(s.order)-1], s.order[i]
+		s.logger.Debug("member joined", "member", m.Node, "incarnation", m.Incarnation)
+		s.emit(swimEventJoin, n)
+		s.queueBroadcast(m.Node, &m)
+		return
+	}
+	if m.Incarnation <= n.Incarnation {
+		return
+	}
+	prev := n.State
+	changed := n.Addr != m.Addr || !maps.Equal(n.Tags, m.Tags)
+	n.Incarnation, n.Addr, n.Tags, n.State, n.suspicion = m.Incarnation, m.Addr, m.Tags, swimAlive, nil
+	if prev != swimAlive {
+		n.stateChange = s.now
+	}
+	switch {
+	case prev == swimFailed || prev == swimLeft:
+		s.live++
+		s.logger.Debug("member rejoined", "member", m.Node, "incarnation", m.Incarnation)
+		s.emit(swimEventJoin, n)
+	case prev == swimSuspect:
+		s.logger.Debug("suspect refuted", "member", m.Node, "incarnation", m.Incarnation)
+		s.emit(swimEventUpdate, n)
+	case changed:
+		s.emit(swimEventUpdate, n)
+	}
+	s.queueBroadcast(m.Node, &m)
+}
+
+// aliveSelf: a claim about ourselves newer than ours (from before a
+// restart, or another process with our name) must be overridden.
+func (s *swim) aliveSelf(m swimMsg) {
+	if s.leaving || m.Incarnation < s.self.Incarnation {
+		return
+	}
+	if m.Incarnation > s.self.Incarnation || m.Addr != s.self.Addr || !maps.Equal(m.Tags, s.self.Tags) {
+		s.refute(m.Incarnation)
+	}
+}
+
+// suspectNode: SWIM §4.4. A suspect message at the member's incarnation or
+// later makes an alive member suspect and starts its timer; about a member
+// already suspect it is a confirmation (Lifeguard §IV.B).
+func (s *swim) suspectNode(m swimMsg) {
+	n := s.nodes[m.Node]
+	if n == nil || m.Incarnation < n.Incarnation || n.State == swimFailed || n.State == swimLeft {
+		return
+	}
+	if n == s.self {
+		if !s.leaving {
+			s.refute(m.Incarnation)
+		}
+		return
+	}
+	if n.State == swimSuspect {
+		n.Incarnation = m.Incarnation
+		if n.suspicion.confirm(m.From) {
+			s.logger.Debug("suspect confirmed", "member", n.Name, "incarnation", n.Incarnation, "by", m.From,
+				"confirmations", fmt.Sprintf("%d/%d", n.suspicion.confirmations, n.suspicion.k))
+			s.queueBroadcast(m.Node, &m) // a new confirmation is news: pass it on
+		}
+		return
+	}
+	live := s.numLive()
+	k := s.cfg.SuspicionMult - 2 // memberlist's expected confirmations
+	if live-2 < k {
+		k = 0
+	}
+	lo := s.suspicionTimeout(live)
+	n.State, n.Incarnation, n.stateChange = swimSuspect, m.Incarnation, s.now
+	n.suspicion = &suspicion{start: s.now, min: lo, max: lo * time.Duration(s.cfg.SuspicionMaxTimeoutMult),
+		k: k, accusers: map[string]bool{m.From: true}}
+	s.suspects = append(s.suspects, n.Name)
+	s.logger.Debug("suspect", "member", n.Name, "incarnation", n.Incarnation, "by", m.From,
+		"confirmations", fmt.Sprintf("0/%d", k))
+	s.emit(swimEventSuspect, n)
+	s.queueBroadcast(m.Node, &m)
+}
+
+// suspicionTimeout: SuspicionMult·max(1, log10(N+1))·ProbeInterval, the
+// minimum; the floor of 1 is memberlist's, for small pools.
+func (s *swim) suspicionTimeout(n int) time.Duration {
+	scale := max(1, math.Log10(float64(n)+1))
+	return time.Duration(float64(s.cfg.SuspicionMult) * scale * float64(s.cfg.ProbeInterval))
+}
+
+func (s *swim) tickSuspicions() {
+	s.suspects = slices.DeleteFunc(s.suspects, func(name string) bool {
+		n := s.nodes[name]
+		if n == nil || n.suspicion == nil {
+			return true
+		}
+		if s.now < n.suspicion.deadline() {
+			return false
+		}
+		s.logger.Info("suspect failed", "member", name, "incarnation", n.Incarnation,
+			"confirmations", n.suspicion.confirmations, "after", s.now-n.suspicion.start)
+		s.deadNode(swimMsg{Type: swimMsgDead, Incarnation: n.Incarnation, Node: name, From: s.name})
+		return true
+	})
+}
+
+// deadNode: a dead message at the member's incarnation or later marks it
+// failed, or left if it comes from the member itself. Left is final for
+// that incarnation: a later "failed" does not overwrite it.
+func (s *swim) deadNode(m swimMsg) {
+	n := s.nodes[m.Node]
+	if n == nil || m.Incarnation < n.Incarnation {
+		return
+	}
+	leave := m.From == m.Node
+	if n.State == swimLeft || (n.State == swimFailed && !leave) {
+		return
+	}
+	if n == s.self {
+		if !s.leaving {
+			s.refute(m.Incarnation)
+		}
+		return
+	}
+	if n.State == swimAlive || n.State == swimSuspect {
+		s.live--
+	}
+	n.Incarnation, n.suspicion, n.stateChange = m.Incarnation, nil, s.now
+	if leave {
+		n.State = swimLeft
+		s.logger.Debug("member left", "member", n.Name, "incarnation", n.Incarnation)
+		s.emit(swimEventLeft, n)
+	} else {
+		n.State = swimFailed
+		s.logger.Debug("member failed", "member", n.Name, "incarnation", n.Incarnation, "by", m.From)
+		s.emit(swimEventFailed, n)
+	}
+	s.queueBroadcast(m.Node, &m)
+}
+
+// refute: SWIM §4.4, someone suspects us or declared us dead at
+// incarnation accused; announce we are alive at a higher one. Lifeguard
+// §IV.A: being suspected hints that we are slow, so the health score rises.
+func (s *swim) refute(accused uint64) {
+	s.self.Incarnation = max(s.self.Incarnation, accused) + 1
+	s.stats.Refutes++
+	s.applyAwareness(1)
+	s.logger.Info("refuting", "incarnation", s.self.Incarnation)
+	s.announceSelf()
+}
+
+func (s *swim) announceSelf() {
+	n := s.self
+	s.queueBroadcast(s.name, &swimMsg{Type: swimMsgAlive, Incarnation: n.Incarnation, Node: n.Name, Addr: n.Addr, Tags: n.Tags})
+}
+
+// reap forgets members failed longer than ReconnectTimeout, or left
+// longer than TombstoneTimeout.
+func (s *swim) reap() {
+	s.order = slices.DeleteFunc(s.order, func(n *swimNode) bool {
+		if (n.State == swimFailed && s.now-n.stateChange >= s.cfg.ReconnectTimeout) ||
+			(n.State == swimLeft && s.now-n.stateChange >= s.cfg.TombstoneTimeout) {
+			delete(s.nodes, n.Name)
+			s.emit(swimEventReap, n)
+			return true
+		}
+		return false
+	})
+	s.probeIndex = min(s.probeIndex, len(s.order))
+}
+
+// --- push-pull and reconnect ---
+
+func (s *swim) pushPull(addr string) {
+	s.streams = append(s.streams, swimStream{To: addr, Payload: s.localState()})
+}
+
+func (s *swim) localState() []byte {
+	m := swimMsg{Type: swimMsgPushPull, From: s.name, LTime: s.clock, States: make([]swimMember, 0, len(s.nodes))}
+	m.States = append(m.States, s.self.swimMember)
+	for _, n := range s.order {
+		m.States = append(m.States, n.swimMember)
+	}
+	for _, slot := range s.seen {
+		m.Events = append(m.Events, slot.events...)
+	}
+	return m.encode()
+}
+
+// mergeState applies a peer's full state with the usual precedence. As in
+// memberlist, a peer's "failed" only makes us suspect: we have not seen the
+// failure ourselves, and the member gets its chance to refute.
+func (s *swim) mergeState(m swimMsg) {
+	if m.LTime > s.clock {
+		s.clock = m.LTime // witness the user events' clock (Serf)
+	}
+	for _, st := range m.States {
+		switch st.State {
+		case swimAlive:
+			s.aliveNode(swimMsg{Type: swimMsgAlive, Incarnation: st.Incarnation, Node: st.Name, Addr: st.Addr, Tags: st.Tags})
+		case swimLeft:
+			s.deadNode(swimMsg{Type: swimMsgDead, Incarnation: st.Incarnation, Node: st.Name, From: st.Name})
+		default:
+			// Not a confirmation of a suspicion we hold: the peer may only
+			// echo what we told it (Lifeguard §IV.B wants independent ones).
+			if n := s.nodes[st.Name]; n != nil && n.State == swimSuspect {
+				continue
+			}
+			s.suspectNode(swimMsg{Type: swimMsgSuspect, Incarnation: st.Incarnation, Node: st.Name, From: m.From})
+		}
+	}
+	// Serf: the recent user events ride along, for members the gossip missed.
+	for _, e := range m.Events {
+		s.handleUser(swimMsg{Type: swimMsgUser, LTime: e.LTime, Name: e.Name, Payload: e.Payload})
+	}
+}
+
+// swimPushPullScale: memberlist stretches the push-pull interval above 32
+// members, by ceil(log2(n) − log2(32)) + 1, so the TCP load per member
+// stays flat as the pool grows.
+func swimPushPullScale(interval time.Duration, n int) time.Duration {
+	const threshold = 32
+	if n <= threshold {
+		return interval
+	}
+	mult := math.Ceil(math.Log2(float64(n))-math.Log2(threshold)) + 1
+	return time.Duration(mult) * interval
+}
+
+// reconnect: Serf's reconnect. A push-pull with a random failed member, with
+// a probability of failed/alive, so a healed partition merges again even
+// though neither side probes or gossips to the other any more.
+func (s *swim) reconnect() {
+	failed := s.randomMembers(len(s.order), func(n *swimNode) bool { return n.State == swimFailed })
+	if len(failed) == 0 {
+		return
+	}
+	if s.rand.Float64() > float64(len(failed))/float64(s.numLive()) {
+		return
+	}
+	s.logger.Debug("reconnecting", "member", failed[0].Name)
+	s.pushPull(failed[0].Addr)
+}
+
+// --- dissemination: SWIM §4.1 ---
+
+// retransmitLimit: RetransmitMult·ceil(log10(N+1)) sends per broadcast.
+func (s *swim) retransmitLimit() int {
+	return s.cfg.RetransmitMult * int(math.Ceil(math.Log10(float64(s.numLive())+1)))
+}
+
+// queueBroadcast starts gossiping m; it replaces any older message about
+// the same member, which it makes obsolete (marked, dropped when next taken).
+func (s *swim) queueBroadcast(about string, m *swimMsg) {
+	s.broadcastID++
+	b := &swimBroadcast{about: about, msg: m.encode(), id: s.broadcastID}
+	if about != "" {
+		if old := s.broadcastOf[about]; old != nil {
+			old.msg = nil
+		}
+		s.broadcastOf[about] = b
+	}
+	s.broadcasts = append(s.broadcasts, b)
+}
+
+// takeBroadcasts picks the broadcasts that fit in room bytes, least sent
+// first and newest first among equals, and counts them sent.
+func (s *swim) takeBroadcasts(room int) [][]byte {
+	if len(s.broadcasts) == 0 {
+		return nil
+	}
+	slices.SortFunc(s.broadcasts, func(a, b *swimBroadcast) int {
+		return cmp.Or(cmp.Compare(a.transmits, b.transmits), cmp.Compare(b.id, a.id))
+	})
+	var out [][]byte
+	for _, b := range s.broadcasts {
+		if need := len(b.msg) + swimPartOverhead; b.msg != nil && need <= room {
+			room -= need
+			out = append(out, b.msg)
+			b.transmits++
+		}
+	}
+	limit := s.retransmitLimit()
+	s.broadcasts = slices.DeleteFunc(s.broadcasts, func(b *swimBroadcast) bool {
+		if b.msg != nil && b.transmits < limit {
+			return false
+		}
+		if s.broadcastOf[b.about] == b {
+			delete(s.broadcastOf, b.about)
+		}
+		return true
+	})
+	return out
+}
+
+// sendPacket sends msgs to addr with as many broadcasts piggybacked as fit.
+func (s *swim) sendPacket(addr string, msgs ...[]byte) {
+	room := s.cfg.PacketSize - 1 - binary.MaxVarintLen16
+	for _, m := range msgs {
+		room -= len(m) + swimPartOverhead
+	}
+	msgs = append(msgs, s.takeBroadcasts(room)...)
+	s.packets = append(s.packets, swimPacket{To: addr, Data: encodeSwimCompound(msgs)})
+}
+
+// gossip: every GossipInterval, send pending broadcasts to GossipNodes
+// random members, including failed ones for a while, which may only be
+// partitioned away.
+func (s *swim) gossip() {
+	if len(s.broadcasts) == 0 {
+		return
+	}
+	targets := s.randomMembers(s.cfg.GossipNodes, func(n *swimNode) bool {
+		return n.State == swimAlive || n.State == swimSuspect || s.now-n.stateChange < s.cfg.GossipToTheDeadTime
+	})
+	for _, n := range targets {
+		bs := s.takeBroadcasts(s.cfg.PacketSize - 1 - binary.MaxVarintLen16)
+		if len(bs) == 0 {
+			return
+		}
+		s.packets = append(s.packets, swimPacket{To: n.Addr, Data: encodeSwimCompound(bs)})
+	}
+}
+
+// randomMembers picks up to k other members that pass ok, uniformly.
+func (s *swim) randomMembers(k int, ok func(*swimNode) bool) []*swimNode {
+	var pool []*swimNode
+	for _, n := range s.order {
+		if ok(n) {
+			pool = append(pool, n)
+		}
+	}
+	for i := 0; i < k && i < len(pool); i++ {
+		j := i + s.rand.IntN(len(pool)-i)
+		pool[i], pool[j] = pool[j], pool[i]
+	}
+	return pool[:min(k, len(pool))]
+}
+
+func (s *swim) randDuration(d time.Duration) time.Duration {
+	return time.Duration(s.rand.Int64N(int64(max(d, 0)) + 1))
+}
+
+// --- user events (Serf) ---
+
+// handleUser delivers a user event once: witness its Lamport time, drop it
+// if older than the dedup window (or the join), skip it if its name was
+// seen at its time.
+func (s *swim) handleUser(m swimMsg) {
+	if m.LTime >= s.clock {
+		s.clock = m.LTime + 1
+	}
+	size := uint64(len(s.seen))
+	if (s.clock > size && m.LTime < s.clock-size) || m.LTime < s.eventFloor {
+		return // too old to tell whether it is a duplicate
+	}
+	slot := &s.seen[m.LTime%size]
+	if slot.ltime != m.LTime {
+		*slot = swimSeen{ltime: m.LTime}
+	}
+	if slices.ContainsFunc(slot.events, func(e swimUserEvent) bool { return e.Name == m.Name }) {
+		return
+	}
+	e := swimUserEvent{LTime: m.LTime, Name: m.Name, Payload: m.Payload}
+	slot.events = append(slot.events, e)
+	s.events = append(s.events, swimEvent{Type: swimEventUser, User: e})
+	s.queueBroadcast("", &m)
+}
+
+// --- wire format ---
+
+type swimMsgType uint8
+
+const (
+	swimMsgPing swimMsgType = iota + 1
+	swimMsgPingReq
+	swimMsgAck
+	swimMsgNack
+	swimMsgAlive
+	swimMsgSuspect
+	swimMsgDead
+	swimMsgUser
+	swimMsgCompound
+	swimMsgPushPull
+)
+
+// swimMsg is every message; each type uses some of the fields.
+type swimMsg struct {
+	Type        swimMsgType
+	Seq         uint64            // ping, ping-req, ack, nack: the probe's sequence number
+	Node        string            // the member it is about; ping: the member meant to answer
+	Addr        string            // alive: the member's address; ping-req: the target's
+	From        string            // suspect, dead: the accuser (the member itself: a leave); ping, push-pull: the sender
+	Incarnation uint64            // alive, suspect, dead
+	Tags        map[string]string // alive
+	Nack        bool              // ping-req: send a nack if the target does not answer (Lifeguard §IV.A)
+	LTime       uint64            // user: the event's Lamport time; push-pull: the sender's clock
+	Name        string            // user
+	Payload     []byte            // user
+	States      []swimMember      // push-pull: every member the sender knows
+	Events      []swimUserEvent   // push-pull: the sender's recent user events
+}
+
+func (m *swimMsg) encode() []byte {
+	b := []byte{byte(m.Type)}
+	switch m.Type {
+	case swimMsgPing:
+		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Seq), m.Node), m.From)
+	case swimMsgPingReq:
+		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Seq), m.Node), m.Addr)
+		nack := byte(0)
+		if m.Nack {
+			nack = 1
+		}
+		b = append(b, nack)
+	case swimMsgAck, swimMsgNack:
+		b = binary.AppendUvarint(b, m.Seq)
+	case swimMsgAlive:
+		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.Addr)
+		b = appendSwimTags(b, m.Tags)
+	case swimMsgSuspect, swimMsgDead:
+		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.From)
+	case swimMsgUser:
+		b = appendSwimString(binary.AppendUvarint(b, m.LTime), m.Name)
+		b = appendSwimBytes(b, m.Payload)
+	case swimMsgPushPull:
+		b = binary.AppendUvarint(appendSwimString(b, m.From), m.LTime)
+		b = binary.AppendUvarint(b, uint64(len(m.States)))
+		for _, st := range m.States {
+			b = appendSwimString(appendSwimString(b, st.Name), st.Addr)
+			b = binary.AppendUvarint(append(b, byte(st.State)), st.Incarnation)
+			b = appendSwimTags(b, st.Tags)
+		}
+		b = binary.AppendUvarint(b, uint64(len(m.Events)))
+		for _, e := range m.Events {
+			b = appendSwimBytes(appendSwimString(binary.AppendUvarint(b, e.LTime), e.Name), e.Payload)
+		}
+	}
+	return b
+}
+
+// encodeSwimCompound packs messages into one packet (a single one as is).
+func encodeSwimCompound(msgs [][]byte) []byte {
+	if len(msgs) == 1 {
+		return msgs[0]
+	}
+	b := binary.AppendUvarint([]byte{byte(swimMsgCompound)}, uint64(len(msgs)))
+	for _, m := range msgs {
+		b = appendSwimBytes(b, m)
+	}
+	return b
+}
+
+func appendSwimBytes(b, v []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
+}
+
+func appendSwimString(b []byte, v string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
+}
+
+// encodeSwimTags writes tags as a count and key, value pairs, keys sorted;
+// alive messages carry the block length-prefixed.
+func encodeSwimTags(tags map[string]string) []byte {
+	t := binary.AppendUvarint(nil, uint64(len(tags)))
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		t = appendSwimString(appendSwimString(t, k), tags[k])
+	}
+	return t
+}
+
+func appendSwimTags(b []byte, tags map[string]string) []byte {
+	return appendSwimBytes(b, encodeSwimTags(tags))
+}
+
+var errSwimTruncated = errors.New("swim: truncated or malformed message")
+
+// swimReader decodes against what is left of the input; the first error
+// sticks and empties it, so later reads return zero values.
+type swimReader struct {
+	b   []byte
+	err error
+}
+
+func (r *swimReader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+	r.b = nil
+}
+
+func (r *swimReader) byte() byte {
+	if len(r.b) < 1 {
+		r.fail(errSwimTruncated)
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *swimReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(errSwimTruncated)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// bytes reads a length-prefixed field of at most limit bytes, without
+// copying.
+func (r *swimReader) bytes(limit int) []byte {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) || n > uint64(limit) {
+		r.fail(fmt.Errorf("swim: field of %d bytes, with %d left and a limit of %d", n, len(r.b), limit))
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *swimReader) string() string { return string(r.bytes(swimMaxName)) }
+
+func (r *swimReader) bool() bool {
+	v := r.byte()
+	if v > 1 {
+		r.fail(errSwimTruncated)
+	}
+	return v == 1
+}
+
+func (r *swimReader) tags() map[string]string {
+	t := swimReader{b: r.bytes(swimMaxTags)}
+	n := t.uvarint()
+	if n > uint64(len(t.b))/2 { // every tag takes at least two bytes
+		r.fail(errSwimTruncated)
+		return nil
+	}
+	var tags map[string]string
+	if n > 0 {
+		tags = make(map[string]string, n)
+	}
+	for range n {
+		k := t.string()
+		tags[k] = t.string()
+	}
+	if t.err != nil || len(t.b) != 0 {
+		r.fail(errSwimTruncated)
+		return nil
+	}
+	return tags
+}
+
+func (r *swimReader) msg() swimMsg {
+	m := swimMsg{Type: swimMsgType(r.byte())}
+	switch m.Type {
+	case swimMsgPing:
+		m.Seq, m.Node, m.From = r.uvarint(), r.string(), r.string()
+	case swimMsgPingReq:
+		m.Seq, m.Node, m.Addr, m.Nack = r.uvarint(), r.string(), r.string(), r.bool()
+	case swimMsgAck, swimMsgNack:
+		m.Seq = r.uvarint()
+	case swimMsgAlive:
+		m.Incarnation, m.Node, m.Addr, m.Tags = r.uvarint(), r.string(), r.string(), r.tags()
+	case swimMsgSuspect, swimMsgDead:
+		m.Incarnation, m.Node, m.From = r.uvarint(), r.string(), r.string()
+	case swimMsgUser:
+		m.LTime, m.Name = r.uvarint(), r.string()
+		m.Payload = slices.Clone(r.bytes(swimMaxUserEvent))
+	case swimMsgPushPull:
+		m.From, m.LTime = r.string(), r.uvarint()
+		n := r.uvarint()
+		if n > uint64(len(r.b))/5 { // a state takes at least five bytes
+			r.fail(errSwimTruncated)
+			break
+		}
+		for range n {
+			st := swimMember{Name: r.string(), Addr: r.string(), State: swimState(r.byte())}
+			st.Incarnation, st.Tags = r.uvarint(), r.tags()
+			if st.State > swimLeft {
+				r.fail(fmt.Errorf("swim: unknown member state %d", st.State))
+			}
+			if r.err != nil {
+				break
+			}
+			m.States = append(m.States, st)
+		}
+		n = r.uvarint()
+		if n > uint64(len(r.b))/3 { // an event takes at least three bytes
+			r.fail(errSwimTruncated)
+			break
+		}
+		for range n {
+			e := swimUserEvent{LTime: r.uvarint(), Name: r.string(), Payload: slices.Clone(r.bytes(swimMaxUserEvent))}
+			if r.err != nil {
+				break
+			}
+			m.Events = append(m.Events, e)
+		}
+	default:
+		r.fail(fmt.Errorf("swim: unknown message type %d", m.Type))
+	}
+	return m
+}
+
+// decodeWhole decodes one message that must use all of b.
+func decodeSwimWhole(b []byte) (swimMsg, error) {
+	r := swimReader{b: b}
+	m := r.msg()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(errors.New("swim: trailing bytes"))
+	}
+	return m, r.err
+}
+
+// decodeSwimPacket decodes a UDP packet into its messages: one, or the
+// parts of a compound (not nested). Push-pull travels only over TCP.
+func decodeSwimPacket(b []byte) ([]swimMsg, error) {
+	if len(b) > swimMaxPacket {
+		return nil, fmt.Errorf("swim: packet of %d bytes exceeds %d", len(b), swimMaxPacket)
+	}
+	parts := [][]byte{b}
+	if len(b) > 0 && swimMsgType(b[0]) == swimMsgCompound {
+		r := swimReader{b: b[1:]}
+		parts = nil
+		for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+			parts = append(parts, r.bytes(swimMaxPacket)) // stops at the end of the input
+		}
+		if r.err == nil && len(r.b) != 0 {
+			r.fail(errors.New("swim: trailing bytes"))
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+	}
+	var msgs []swimMsg
+	for _, part := range parts {
+		m, err := decodeSwimWhole(part) // a nested compound is an unknown type there
+		if err == nil && m.Type == swimMsgPushPull {
+			err = errors.New("swim: push-pull in a packet")
+		}
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// decodeSwimStream decodes a TCP payload: a push-pull, a ping or an ack.
+func decodeSwimStream(b []byte) (swimMsg, error) {
+	if len(b) > swimMaxStream {
+		return swimMsg{}, fmt.Errorf("swim: stream of %d bytes exceeds %d", len(b), swimMaxStream)
+	}
+	m, err := decodeSwimWhole(b)
+	if err == nil && m.Type != swimMsgPushPull && m.Type != swimMsgPing && m.Type != swimMsgAck {
+		err = fmt.Errorf("swim: message type %d on a stream", m.Type)
+	}
+	return m, err
+}
