@@ -90,13 +90,18 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.local = newLocalState(a)
 	a.sessions = newSessionTimers(a)
 	a.events = newEventRing()
-	if err := a.startServer(); err != nil {
+	form, err := a.startServer()
+	if err != nil {
 		a.Shutdown()
 		return nil, err
 	}
 	if err := a.startLAN(); err != nil {
 		a.Shutdown()
 		return nil, err
+	}
+	if form {
+		a.wg.Add(1)
+		go a.formCluster()
 	}
 	if err := a.listen(); err != nil {
 		a.Shutdown()

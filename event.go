@@ -53,10 +53,16 @@ type eventRing struct {
 
 func newEventRing() *eventRing { return &eventRing{changed: make(chan struct{})} }
 
-// add keeps an event and wakes the blocked lists.
+// add keeps an event, unless it has it already, and wakes the blocked
+// lists.
 func (r *eventRing) add(e *UserEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, old := range r.events {
+		if old.ID == e.ID {
+			return
+		}
+	}
 	r.ltime = max(r.ltime, e.LTime)
 	r.events = append(r.events, e)
 	if len(r.events) > eventRingSize {

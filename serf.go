@@ -216,9 +216,17 @@ func (a *Agent) setSerfHealth(st *state, m swimMember, status, output string) er
 // --- user events across the pool ---
 
 // fireUserEvent broadcasts an event to every member of the pool; each
-// keeps it if its filters match (receiveUserEvent), this agent included.
+// keeps it if its filters match (receiveUserEvent). This agent keeps it at
+// once, so a list right after the fire sees it; its own copy from the pool
+// is then a duplicate, which the ring drops.
 func (a *Agent) fireUserEvent(e *UserEvent) error {
-	return a.lan.UserEvent(e.Name, encodeUserEvent(e))
+	if err := a.lan.UserEvent(e.Name, encodeUserEvent(e)); err != nil {
+		return err
+	}
+	if a.eventMatches(e) {
+		a.events.add(e)
+	}
+	return nil
 }
 
 func (a *Agent) receiveUserEvent(u swimUserEvent) {

@@ -20,8 +20,9 @@
 // then bootstraps with exactly those: every one of the N does the same, so
 // all write the same first configuration. A new server finding an existing
 // cluster asks it to be added instead (one server at a time, dissertation
-// §4.1). Until the gossip pool exists, -retry-join names servers' RPC
-// addresses (host, or host:port; the port defaults to this server's).
+// §4.1). The servers to ask come from the LAN pool (members tagged
+// role=consul, with their server port) and from the -retry-join hosts, at
+// this server's own server port.
 //
 // Concurrency: the Raft node and the RPC pool have their own disciplines;
 // the goroutines here (discovery, leadership monitor) only call them and
@@ -121,12 +122,13 @@ type poolTransport struct{ pool *rpcPool }
 
 func (t poolTransport) send(addr string, payload []byte) bool { return t.pool.sendRaft(addr, payload) }
 
-// startServer opens the server port, the Raft storage and node, and starts
-// forming or joining the cluster.
-func (a *Agent) startServer() error {
+// startServer opens the server port and the Raft storage and node. It
+// reports whether this server must still form or join a cluster
+// (formCluster, started once the LAN pool runs).
+func (a *Agent) startServer() (form bool, err error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(a.cfg.BindAddr, strconv.Itoa(a.cfg.Ports.Server)))
 	if err != nil {
-		return fmt.Errorf("server RPC listener: %w", err)
+		return false, fmt.Errorf("server RPC listener: %w", err)
 	}
 	a.rpcPort = ln.Addr().(*net.TCPAddr).Port
 	a.pool = newRPCPool(a.logger)
@@ -139,12 +141,12 @@ func (a *Agent) startServer() error {
 		w, ws, err := openWAL(a.cfg.DataDir, walOptions{Logger: a.logger})
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("opening the Raft log: %w", err)
+			return false, fmt.Errorf("opening the Raft log: %w", err)
 		}
 		if st, err = loadRaftState(ws, w, fsm); err != nil {
 			w.close()
 			ln.Close()
-			return fmt.Errorf("loading the Raft state: %w", err)
+			return false, fmt.Errorf("loading the Raft state: %w", err)
 		}
 		storage = w
 		a.logger.Info("raft state loaded", "term", st.HardState.Term, "snapshot", st.SnapIndex,
@@ -163,18 +165,17 @@ func (a *Agent) startServer() error {
 	case hasState:
 	case a.cfg.DevMode || a.cfg.Bootstrap || a.cfg.BootstrapExpect == 1:
 		if err := a.raft.bootstrap(raftConfiguration{Servers: []raftServer{a.selfServer()}}); err != nil {
-			return err
+			return false, err
 		}
 	case a.cfg.BootstrapExpect > 1 || len(a.cfg.RetryJoin) > 0:
-		a.wg.Add(1)
-		go a.formCluster()
+		form = true
 	default:
 		a.logger.Warn("no -bootstrap-expect and nothing to join: this server waits to be added to a cluster")
 	}
 	if len(st.Entries) == 0 && a.raft.raftStatus().Config.has(a.nodeID) && len(a.raft.raftStatus().Config.Servers) == 1 {
 		a.waitLeader(5 * time.Second) // alone: elected within a few steps of its loop
 	}
-	return nil
+	return form, nil
 }
 
 // waitLeader waits, at most d, until this server leads.
@@ -476,12 +477,15 @@ func (a *Agent) removeServerLocal(ctx context.Context, id, address string) error
 
 // --- forming the cluster ---
 
-// joinAddr turns a -retry-join entry into a server RPC address.
+// joinAddr turns a -retry-join entry (host, or host:port where the port is
+// the LAN gossip port) into the server RPC address on that host, assuming
+// this server's own server port.
 func (a *Agent) joinAddr(s string) string {
-	if _, _, err := net.SplitHostPort(s); err == nil {
-		return s
+	host := strings.Trim(s, "[]")
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		host = h
 	}
-	return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(a.cfg.Ports.Server))
+	return net.JoinHostPort(host, strconv.Itoa(a.cfg.Ports.Server))
 }
 
 // formCluster discovers the other servers, then bootstraps with
@@ -496,6 +500,10 @@ func (a *Agent) formCluster() {
 	for attempt := 0; ; attempt++ {
 		if len(a.raft.raftStatus().Config.Servers) > 0 {
 			return // bootstrapped, or added by a leader
+		}
+		// Servers the LAN pool knows of, by their tags.
+		for _, addr := range a.lanServers() {
+			targets[addr] = true
 		}
 		var cluster []string // servers that belong to a cluster already
 		for addr := range targets {
@@ -545,6 +553,25 @@ func (a *Agent) formCluster() {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// lanServers are the RPC addresses of the servers of this datacenter that
+// the LAN pool lists alive.
+func (a *Agent) lanServers() []string {
+	var out []string
+	if a.lan == nil {
+		return nil
+	}
+	for _, m := range a.lan.Members() {
+		if m.State != swimAlive || m.Tags["role"] != "consul" || m.Tags["dc"] != a.cfg.Datacenter || m.Tags["port"] == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(m.Addr)
+		if err == nil {
+			out = append(out, net.JoinHostPort(host, m.Tags["port"]))
+		}
+	}
+	return out
 }
 
 func mapValues(m map[string]raftServer) []raftServer {
