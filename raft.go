@@ -216,6 +216,7 @@ type raftCoreConfig struct {
 	MaxMsgBytes   int    // entries per AppendEntries, in bytes (at least one entry is sent)
 	MaxInflight   uint64 // entries sent but not acknowledged, per follower
 	TrailingLogs  uint64 // entries kept in memory below a snapshot, for followers slightly behind
+	MaxApplyBatch int    // committed entries handed out per ready (default 1024)
 	Rand          *rand.Rand
 	Logger        *slog.Logger
 	DisableLeases bool // tests: every read takes a heartbeat round
@@ -358,6 +359,9 @@ func newRaftCore(cfg raftCoreConfig, st raftRestored) *raftCore {
 	}
 	if cfg.MaxInflight == 0 {
 		cfg.MaxInflight = 4096
+	}
+	if cfg.MaxApplyBatch == 0 {
+		cfg.MaxApplyBatch = 1024
 	}
 	r := &raftCore{
 		cfg: cfg, id: cfg.ID, logger: cfg.Logger.With("raft", cfg.ID),
@@ -1224,8 +1228,11 @@ func (r *raftCore) ready() raftReady {
 	}
 	rd.Messages, r.msgs = r.msgs, nil
 	if r.commit > r.applied {
-		rd.Committed = r.log.slice(r.applied+1, r.commit+1, 1<<62)
-		r.applied = r.commit
+		// At most MaxApplyBatch at a time: a server that restarts far behind
+		// must not stop ticking and heartbeating while it catches up.
+		hi := min(r.commit, r.applied+uint64(r.cfg.MaxApplyBatch))
+		rd.Committed = r.log.slice(r.applied+1, hi+1, 1<<62)
+		r.applied = hi
 	}
 	rd.Reads, r.reads = r.reads, nil
 	return rd
@@ -1243,6 +1250,9 @@ type raftStatus struct {
 	Config       raftConfiguration
 	Transferring bool
 }
+
+// applyPending: committed entries wait to be handed out by ready.
+func (r *raftCore) applyPending() bool { return r.commit > r.applied }
 
 func (r *raftCore) status() raftStatus {
 	return raftStatus{ID: r.id, Term: r.term, Role: r.role, Leader: r.leader, Commit: r.commit,

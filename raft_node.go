@@ -124,6 +124,7 @@ type raftNode struct {
 	readCh       chan *raftRead
 	adminCh      chan func()
 	snapDoneCh   chan snapResult
+	kickCh       chan struct{} // more committed entries to apply: run the loop again
 	stopCh       chan struct{}
 	doneCh       chan struct{}
 	stopOnce     sync.Once
@@ -142,6 +143,7 @@ type raftNode struct {
 	appliedIndex uint64
 	snapIndex    uint64 // the newest durable snapshot
 	snapshotting bool
+	appliedBytes int                      // entry data applied since the newest snapshot was taken
 	lastTick     time.Time                // when the core's last tick was due
 	chunks       map[string]*snapAssembly // snapshots arriving, by sender
 }
@@ -164,7 +166,7 @@ func newRaftNode(cfg raftNodeConfig, st raftRestored, storage raftStorage, fsm r
 		cfg: cfg, logger: cfg.Logger, storage: storage, fsm: fsm, transport: tr,
 		inbox: make(chan raftMessage, 4096), proposeCh: make(chan *raftProposal, 4096),
 		readCh: make(chan *raftRead, 1024), adminCh: make(chan func()),
-		snapDoneCh: make(chan snapResult, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}),
+		snapDoneCh: make(chan snapResult, 1), kickCh: make(chan struct{}, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}),
 		addrs: map[string]string{}, pending: map[uint64]*raftProposal{}, reads: map[uint64]*raftRead{},
 		chunks: map[string]*snapAssembly{}, appliedIndex: st.AppliedIndex, snapIndex: st.SnapIndex,
 	}
@@ -408,6 +410,8 @@ func (n *raftNode) run() {
 			handle = f
 		case res := <-n.snapDoneCh:
 			handle = func() { n.snapshotDone(res) }
+		case <-n.kickCh:
+			handle = func() {}
 		}
 		n.catchUpTicks()
 		handle()
@@ -506,7 +510,17 @@ func (n *raftNode) startRead(rq *raftRead) {
 
 // handleReady carries out a ready, in the order of raft.go's contract.
 func (n *raftNode) handleReady() {
+	start := time.Now()
 	for {
+		if n.core.applyPending() && time.Since(start) > applyBudget {
+			// Long catch-up: let the loop tick and take messages, and come
+			// back at once (kickCh).
+			select {
+			case n.kickCh <- struct{}{}:
+			default:
+			}
+			break
+		}
 		rd := n.core.ready()
 		if rd.empty() {
 			break
@@ -598,6 +612,7 @@ func (n *raftNode) applyCommitted(es []raftEntry) {
 	for _, e := range es {
 		res := n.fsm.apply(e)
 		n.appliedIndex = e.Index
+		n.appliedBytes += len(e.Data)
 		if e.Type == raftEntryConfig {
 			if c, err := decodeConfiguration(e.Data); err == nil {
 				n.learnAddrs(c)
@@ -701,7 +716,7 @@ func (n *raftNode) sendMessage(m raftMessage) {
 // the last one. The store's state is immutable, so the write happens on
 // another goroutine while the loop goes on.
 func (n *raftNode) maybeSnapshot() {
-	if n.snapshotting || n.appliedIndex < n.snapIndex+n.cfg.SnapshotThreshold {
+	if n.snapshotting || n.appliedIndex < n.snapIndex+n.cfg.SnapshotThreshold && n.appliedBytes < snapshotBytes {
 		return
 	}
 	index, write := n.fsm.snapshot()
@@ -729,10 +744,19 @@ func (n *raftNode) snapshotDone(res snapResult) {
 		n.logger.Error("log compaction failed", "index", res.index, "error", err)
 		return
 	}
-	n.snapIndex = res.index
+	n.snapIndex, n.appliedBytes = res.index, 0
 	n.core.compact(res.index)
 	n.logger.Info("snapshot saved, log compacted", "index", res.index)
 }
+
+// snapshotBytes: a snapshot is also taken once the entries applied since
+// the last one hold this much data, so that a log of large transactions
+// does not grow to a long replay at restart.
+const snapshotBytes = 64 << 20
+
+// applyBudget: how long one pass of the loop applies committed entries
+// before it looks at its clock and its inbox again.
+const applyBudget = 50 * time.Millisecond
 
 // snapshotChunkSize: InstallSnapshot carries the file in pieces this large.
 const snapshotChunkSize = 4 << 20
