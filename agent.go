@@ -51,7 +51,9 @@ type Agent struct {
 	discovered   []raftServer  // servers found while forming the cluster
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
 
-	lan *gossipPool // the LAN gossip pool (serf.go)
+	lan     *gossipPool   // the LAN gossip pool (serf.go)
+	leaveMu sync.Mutex    // one leave at a time
+	leftCh  chan struct{} // closed by a graceful leave
 
 	local    *localState
 	sessions *sessionTimers
@@ -79,6 +81,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		nodeID:     cfg.NodeID,
 		store:      newStore(),
 		shutdownCh: make(chan struct{}),
+		leftCh:     make(chan struct{}),
 	}
 	if a.nodeID == "" {
 		id, err := persistentNodeID(cfg)

@@ -515,3 +515,40 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestClusterGracefulLeave: a server that leaves takes itself out of the
+// Raft configuration, the pool records it as left (not failed), and the
+// leader deregisters its node from the catalog.
+func TestClusterGracefulLeave(t *testing.T) {
+	c := startTestCluster(t, 3)
+	leader := c.waitLeader(5 * time.Second)
+	for _, leaving := range []int{(leader + 1) % 3, leader} { // a follower, then the leader itself
+		name := c.configs[leaving].NodeName
+		c.agents[leaving].must("PUT", "/v1/agent/leave", "", nil)
+		select {
+		case <-c.agents[leaving].Left():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the agent did not report that it left")
+		}
+		c.stop(leaving)
+		rest := c.live()
+		eventually(t, 20*time.Second, name+" out of peers, left in the pool, out of the catalog", func() bool {
+			var peers []string
+			var members []agentMember
+			rest[0].must("GET", "/v1/status/peers", "", &peers)
+			rest[0].must("GET", "/v1/agent/members", "", &members)
+			left := false
+			for _, m := range members {
+				left = left || m.Name == name && m.Status == memberLeft
+			}
+			r := rest[0].do("GET", "/v1/catalog/node/"+name+"?stale", "")
+			return len(peers) == len(rest) && left && r.body == "null"
+		})
+		c.waitLeader(10 * time.Second)
+		if len(rest) == 1 {
+			break
+		}
+	}
+	// The last server leads alone.
+	c.live()[0].must("PUT", "/v1/kv/alone", "x", nil)
+}

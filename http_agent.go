@@ -19,6 +19,9 @@ func (h *httpAPI) registerAgent() {
 	h.endpoint("/v1/agent/self", get, h.agentSelf)
 	h.endpoint("/v1/agent/members", get, h.agentMembers)
 	h.endpoint("/v1/agent/join/", put, h.agentJoin)
+	h.endpoint("/v1/agent/leave", put, func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return nil, h.a.leave()
+	})
 	h.endpoint("/v1/agent/services", get, h.agentServices)
 	h.endpoint("/v1/agent/service/", get, h.agentService)
 	h.endpoint("/v1/agent/checks", get, h.agentChecks)

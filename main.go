@@ -113,9 +113,13 @@ func agentCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error starting agent: %v\n", err)
 		return 1
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+		logger.Info("caught signal, shutting down")
+	case <-agent.Left():
+		logger.Info("left the cluster, shutting down")
+	}
 	stop() // a second signal now kills the process
-	logger.Info("caught signal, shutting down")
 	agent.Shutdown()
 	logger.Info("agent stopped")
 	return 0

@@ -25,6 +25,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -157,10 +158,28 @@ func (a *Agent) handleLANEvents() {
 
 // --- reconciliation, on the leader ---
 
-// reconcileAll reconciles every member of the pool into the catalog.
+// reconcileAll reconciles every member of the pool into the catalog, and
+// deregisters the nodes the pool no longer knows (reaped while no leader
+// was watching; Consul's reconcileReaped). Only nodes with a serfHealth
+// check are the pool's: a node registered through /v1/catalog/register is
+// left alone.
 func (a *Agent) reconcileAll() {
+	known := map[string]bool{}
 	for _, m := range a.lan.Members() {
+		known[m.Name] = true
 		a.reconcileMember(m, 0)
+	}
+	st := a.store.snapshot()
+	for _, n := range st.nodeList() {
+		if known[n.Node] {
+			continue
+		}
+		for _, c := range st.nodeChecks(n.Node) {
+			if c.CheckID == serfHealthID {
+				a.reconcileMember(swimMember{Name: n.Node, State: swimLeft, Tags: map[string]string{"dc": a.cfg.Datacenter}}, swimEventReap)
+				break
+			}
+		}
 	}
 }
 
@@ -273,11 +292,43 @@ func decodeUserEvent(name string, p []byte) (*UserEvent, error) {
 
 // --- leaving ---
 
-// leaveLAN announces a graceful leave to the pool, bounded in time.
-func (a *Agent) leaveLAN() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := a.lan.Leave(ctx); err != nil {
-		a.logger.Warn("leaving the LAN pool timed out", "error", err)
+// leave is a graceful departure (PUT /v1/agent/leave, Consul's `leave`): a
+// server first takes itself out of the Raft configuration (the leader
+// commits the change; a leader removing itself steps down once it is
+// committed), then the agent announces its leave to the pool, so the
+// others record it as left, not failed, and the leader deregisters its
+// node. Then the agent stops (Left is closed).
+func (a *Agent) leave() error {
+	a.leaveMu.Lock()
+	defer a.leaveMu.Unlock()
+	select {
+	case <-a.leftCh:
+		return nil // left already
+	default:
 	}
+	if a.cfg.Server && len(a.raft.raftStatus().Config.Servers) > 1 {
+		self := a.selfServer()
+		body, _ := json.Marshal(self)
+		ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+		_, err := a.leaderCall(ctx, rpcRaftRemove, body, func(ctx context.Context) ([]byte, error) {
+			return nil, a.removeServerLocal(ctx, self.ID, "")
+		})
+		cancel()
+		var he *httpError
+		if err != nil && !(errors.As(remoteNotFound(err), &he) && he.code == 404) { // 404: removed already
+			return fmt.Errorf("leaving the Raft configuration: %w", err) // not left: it may be tried again
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if e := a.lan.Leave(ctx); e != nil {
+		a.logger.Warn("the leave was not gossiped to everyone in time", "error", e)
+	}
+	a.logger.Info("left the cluster")
+	close(a.leftCh)
+	return nil
 }
+
+// Left is closed once the agent has left gracefully: the process should
+// shut it down and exit.
+func (a *Agent) Left() <-chan struct{} { return a.leftCh }

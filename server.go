@@ -622,7 +622,8 @@ func (a *Agent) askToJoin(cluster []string) bool {
 
 // monitorLeadership does what changes with leadership: a new leader
 // (once it has applied everything committed before its term) restarts the
-// session TTL timers; a server that stops leading drops them. Whenever a
+// session TTL timers and reconciles the gossip pool into the catalog; a
+// server that stops leading drops the timers. Whenever a
 // leader becomes known, this agent's own registrations are pushed to it
 // (until the gossip layer's reconciliation and anti-entropy take over).
 // wasLeader and synced say what newAgent did already: took up leadership,
@@ -672,6 +673,9 @@ func (a *Agent) establishLeadership() {
 	a.logger.Info("cluster leadership acquired", "term", term)
 	a.sessions.rebuild()
 	a.leaderTerm.Store(term)
+	if a.lan != nil {
+		a.reconcileAll() // what changed in the pool while no one led
+	}
 }
 
 func isShutdown(ch <-chan struct{}) bool {
