@@ -197,10 +197,10 @@ func (rd *raftReady) empty() bool {
 }
 
 var (
-	errNotLeader       = errors.New("not the leader")
-	errTransferring    = errors.New("leadership transfer in progress")
-	errConfigPending   = errors.New("a configuration change is already in progress")
-	errLeaderNotSettle = errors.New("the leader has not committed an entry in its term yet")
+	errNotLeader        = errors.New("not the leader")
+	errTransferring     = errors.New("leadership transfer in progress")
+	errConfigPending    = errors.New("a configuration change is already in progress")
+	errLeaderNotSettled = errors.New("the leader has not committed an entry in its term yet")
 )
 
 // raftCoreConfig tunes a core. Durations are in ticks.
@@ -1090,7 +1090,7 @@ func (r *raftCore) proposeConfig(next raftConfiguration) (uint64, error) {
 	case r.configIndex > r.commit:
 		return 0, errConfigPending
 	case !r.committedInTerm():
-		return 0, errLeaderNotSettle
+		return 0, errLeaderNotSettled
 	}
 	added, removed := 0, 0
 	for _, s := range next.Servers {

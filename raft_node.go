@@ -82,7 +82,7 @@ var (
 
 // raftNodeConfig configures a node.
 type raftNodeConfig struct {
-	ID, Node, Address string
+	ID, Address       string
 	Tick              time.Duration // 100 ms × raft_multiplier
 	SnapshotThreshold uint64        // take a snapshot after this many entries (default 16384)
 	TrailingLogs      uint64        // entries kept after a snapshot (default 10240)

@@ -153,7 +153,7 @@ func (a *Agent) startServer() (form bool, err error) {
 			"entries", len(st.Entries))
 	}
 	a.raft = newRaftNode(raftNodeConfig{
-		ID: a.nodeID, Node: a.cfg.NodeName, Address: a.serverAddr(),
+		ID: a.nodeID, Address: a.serverAddr(),
 		Tick:              time.Duration(a.cfg.RaftMultiplier) * 100 * time.Millisecond,
 		SnapshotThreshold: uint64(a.cfg.RaftSnapshotThreshold), TrailingLogs: uint64(a.cfg.RaftTrailingLogs),
 		Logger: a.logger,
