@@ -1,7 +1,8 @@
 // agent.go: the agent, the process that runs on every host.
 //
-// An agent owns everything else: the state store and the log that orders
-// writes into it (servers), its own services and checks (local.go), and the
+// An agent owns everything else: the state store and the Raft log that
+// orders writes into it (servers: server.go), its membership of the LAN
+// gossip pool (serf.go), its own services and checks (local.go), and the
 // HTTP (http.go) and DNS (dns.go) interfaces. newAgent builds and starts all
 // of it; Shutdown stops it in reverse order.
 //
