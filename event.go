@@ -166,7 +166,7 @@ func (h *httpAPI) eventFire(w http.ResponseWriter, r *http.Request) (any, error)
 	if len(payload) == 0 {
 		payload = nil
 	}
-	q := r.URL.Query()
+	q := query(r)
 	e := &UserEvent{ID: newUUID(), Name: name, Payload: payload, Version: 1,
 		NodeFilter: q.Get("node"), ServiceFilter: q.Get("service"), TagFilter: q.Get("tag")}
 	for _, f := range []string{e.NodeFilter, e.ServiceFilter, e.TagFilter} {
@@ -187,7 +187,7 @@ func (h *httpAPI) eventList(w http.ResponseWriter, r *http.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	name := r.URL.Query().Get("name")
+	name := query(r).Get("name")
 	timer := time.NewTimer(q.wait)
 	defer timer.Stop()
 	for {

@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -136,7 +137,7 @@ func (h *httpAPI) wrap(methods []string, fn handlerFunc) http.Handler {
 func writeJSON(w http.ResponseWriter, r *http.Request, obj any) {
 	var b []byte
 	var err error
-	if _, pretty := r.URL.Query()["pretty"]; pretty {
+	if _, pretty := query(r)["pretty"]; pretty {
 		b, err = json.MarshalIndent(obj, "", "    ")
 	} else {
 		b, err = json.Marshal(obj)
@@ -169,11 +170,22 @@ func writeError(w http.ResponseWriter, err error) {
 	io.WriteString(w, strings.TrimPrefix(err.Error(), errNotFound.Error()+": "))
 }
 
+// query returns the request's query parameters, parsed once and kept in
+// r.Form: a handler asks for them many times per request (flags, options,
+// ?pretty), and each r.URL.Query() parses the whole string again. Nothing
+// here calls ParseForm, which would add body values to r.Form.
+func query(r *http.Request) url.Values {
+	if r.Form == nil {
+		r.Form = r.URL.Query()
+	}
+	return r.Form
+}
+
 // queryFlag reports whether a boolean query parameter is on. Consul's flags are
 // on by presence: ?recurse, ?recurse=1 and ?recurse=true alike; only an
 // explicit false value turns one off.
 func queryFlag(r *http.Request, name string) bool {
-	vs, ok := r.URL.Query()[name]
+	vs, ok := query(r)[name]
 	if !ok {
 		return false
 	}
@@ -211,7 +223,7 @@ func (h *httpAPI) parseQuery(r *http.Request) (queryOptions, error) {
 	if err := h.checkDatacenter(r); err != nil {
 		return q, err
 	}
-	values := r.URL.Query()
+	values := query(r)
 	if v := values.Get("index"); v != "" {
 		idx, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -239,7 +251,7 @@ func (h *httpAPI) parseQuery(r *http.Request) (queryOptions, error) {
 
 // checkDatacenter refuses a ?dc naming a datacenter this agent cannot reach.
 func (h *httpAPI) checkDatacenter(r *http.Request) error {
-	if dc := r.URL.Query().Get("dc"); dc != "" && dc != h.a.cfg.Datacenter {
+	if dc := query(r).Get("dc"); dc != "" && dc != h.a.cfg.Datacenter {
 		return errNoPathToDC
 	}
 	return nil

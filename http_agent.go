@@ -32,7 +32,7 @@ func (h *httpAPI) registerAgent() {
 	for _, s := range []struct{ verb, status string }{{"pass", healthPassing}, {"warn", healthWarning}, {"fail", healthCritical}} {
 		status := s.status
 		h.endpoint("/v1/agent/check/"+s.verb+"/", put, func(w http.ResponseWriter, r *http.Request) (any, error) {
-			return h.agentCheckTTL(r, "/v1/agent/check/"+s.verb+"/", status, r.URL.Query().Get("note"))
+			return h.agentCheckTTL(r, "/v1/agent/check/"+s.verb+"/", status, query(r).Get("note"))
 		})
 	}
 	h.endpoint("/v1/agent/check/update/", put, h.agentCheckUpdate)
@@ -255,7 +255,7 @@ func (h *httpAPI) agentCheckUpdate(w http.ResponseWriter, r *http.Request) (any,
 
 // maintenanceParams reads ?enable (required) and ?reason.
 func maintenanceParams(r *http.Request) (enable bool, reason string, err error) {
-	v := r.URL.Query().Get("enable")
+	v := query(r).Get("enable")
 	if v == "" {
 		return false, "", badRequest("Missing value for enable")
 	}
@@ -263,7 +263,7 @@ func maintenanceParams(r *http.Request) (enable bool, reason string, err error) 
 	if perr != nil {
 		return false, "", badRequest("Invalid value for enable: %q", v)
 	}
-	return enable, r.URL.Query().Get("reason"), nil
+	return enable, query(r).Get("reason"), nil
 }
 
 func (h *httpAPI) agentMaintenance(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -58,7 +58,7 @@ func (h *httpAPI) readArgs(r *http.Request, prefix, what string) (q queryOptions
 // nodeMetaFilter is ?node-meta=key:value, repeatable: every pair must match.
 func nodeMetaFilter(r *http.Request) (map[string]string, error) {
 	filter := map[string]string{}
-	for _, kv := range r.URL.Query()["node-meta"] {
+	for _, kv := range query(r)["node-meta"] {
 		k, v, ok := strings.Cut(kv, ":")
 		if !ok || k == "" {
 			return nil, badRequest("Invalid node-meta filter %q: want key:value", kv)
@@ -239,7 +239,7 @@ func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	tags := r.URL.Query()["tag"]
+	tags := query(r)["tag"]
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
 		out := []catalogServiceNode{}
 		for _, in := range st.serviceInstances(name) {
@@ -340,7 +340,7 @@ func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
-	tags := r.URL.Query()["tag"]
+	tags := query(r)["tag"]
 	passing := queryFlag(r, "passing")
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
 		out := []CheckServiceNode{}

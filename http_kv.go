@@ -39,7 +39,7 @@ func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string) (any
 	if err != nil {
 		return nil, err
 	}
-	_, listKeys := r.URL.Query()["keys"]
+	_, listKeys := query(r)["keys"]
 	recurse := queryFlag(r, "recurse")
 	if !recurse && !listKeys && key == "" {
 		return nil, badRequest("Missing key name")
@@ -48,7 +48,7 @@ func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string) (any
 	var obj any
 	switch {
 	case listKeys:
-		sep := r.URL.Query().Get("separator")
+		sep := query(r).Get("separator")
 		obj, err = h.blockingQuery(w, r, q, watchPrefix, func(st *state) (any, uint64, error) {
 			keys, idx := st.kvKeys(key, sep)
 			if len(keys) == 0 {
@@ -96,7 +96,7 @@ func (h *httpAPI) kvValueTooLarge(size int64) error {
 
 // uintParam parses an optional unsigned query parameter.
 func uintParam(r *http.Request, name, errMsg string) (uint64, bool, error) {
-	v, ok := r.URL.Query()[name]
+	v, ok := query(r)[name]
 	if !ok {
 		return 0, false, nil
 	}
@@ -112,7 +112,7 @@ func uintParam(r *http.Request, name, errMsg string) (uint64, bool, error) {
 func conflictingFlags(r *http.Request, names ...string) error {
 	var present []string
 	for _, n := range names {
-		if r.URL.Query().Has(n) {
+		if query(r).Has(n) {
 			present = append(present, n)
 		}
 	}
@@ -158,7 +158,7 @@ func (h *httpAPI) kvPut(w http.ResponseWriter, r *http.Request, key string) (any
 		value = bytes.Clone(value)
 	}
 	req := &kvRequest{Op: kvSet, Entry: KVEntry{Key: key, Flags: flags, Value: value}}
-	switch values := r.URL.Query(); {
+	switch values := query(r); {
 	case cas:
 		req.Op, req.Entry.ModifyIndex = kvCAS, casIndex
 	case values.Has("acquire"):

@@ -55,7 +55,7 @@ func (h *httpAPI) raftRemovePeer(w http.ResponseWriter, r *http.Request) (any, e
 	if err := h.checkDatacenter(r); err != nil {
 		return nil, err
 	}
-	id, address := r.URL.Query().Get("id"), r.URL.Query().Get("address")
+	id, address := query(r).Get("id"), query(r).Get("address")
 	if id == "" && address == "" {
 		return nil, badRequest("Must specify either ?id with the server's ID or ?address with IP:port of peer to remove")
 	}
@@ -76,7 +76,7 @@ func (h *httpAPI) raftTransferLeader(w http.ResponseWriter, r *http.Request) (an
 	if err := h.checkDatacenter(r); err != nil {
 		return nil, err
 	}
-	id := r.URL.Query().Get("id")
+	id := query(r).Get("id")
 	body, _ := json.Marshal(id)
 	ctx, cancel := context.WithTimeout(r.Context(), rpcHoldTimeout)
 	defer cancel()
