@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -75,6 +74,19 @@ func (c *testCluster) start(i int) {
 func (c *testCluster) stop(i int) {
 	c.agents[i].Shutdown()
 	c.agents[i] = nil
+}
+
+// restartAll stops every server, starts them again from their data
+// directories, and waits for a leader.
+func (c *testCluster) restartAll() {
+	c.t.Helper()
+	for i := range c.agents {
+		c.stop(i)
+	}
+	for i := range c.agents {
+		c.start(i)
+	}
+	c.waitLeader(15 * time.Second)
 }
 
 func (c *testCluster) live() []*testAgent {
@@ -296,13 +308,7 @@ func TestClusterRestartKeepsData(t *testing.T) {
 	for i := range 50 {
 		c.agents[i%3].must("PUT", fmt.Sprintf("/v1/kv/r/%d", i), fmt.Sprint(i), nil)
 	}
-	for i := range c.agents {
-		c.stop(i)
-	}
-	for i := range c.agents {
-		c.start(i)
-	}
-	c.waitLeader(15 * time.Second)
+	c.restartAll()
 	for i := range 50 {
 		if r := c.agents[(i+1)%3].must("GET", fmt.Sprintf("/v1/kv/r/%d?raw", i), "", nil); r.body != fmt.Sprint(i) {
 			t.Fatalf("key r/%d after restart: %q", i, r.body)
@@ -382,13 +388,7 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 	if c.agents[lagging].raft.raftStatus().Applied < 100 || c.agents[lagging].raft.compactedTo() == 0 {
 		t.Fatalf("the lagging server caught up without a snapshot: %+v", c.agents[lagging].raft.raftStatus())
 	}
-	for i := range c.agents {
-		c.stop(i)
-	}
-	for i := range c.agents {
-		c.start(i)
-	}
-	c.waitLeader(15 * time.Second)
+	c.restartAll()
 	for i := range 120 {
 		if r := c.agents[i%3].must("GET", fmt.Sprintf("/v1/kv/s/%d?raw", i), "", nil); r.body != fmt.Sprint(i) {
 			t.Fatalf("s/%d after restart: %q", i, r.body)
@@ -400,22 +400,8 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 // with durable logs, clients spread over the servers.
 func BenchmarkClusterTxn10(b *testing.B) {
 	c := startTestCluster(b, 3)
-	var n atomic.Int64
-	b.SetParallelism(8)
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := n.Add(1)
-			var ops []string
-			for k := 0; k < 10; k++ {
-				ops = append(ops, fmt.Sprintf(`{"KV":{"Verb":"set","Key":"txn/%d/%d","Value":"eA=="}}`, i%1000, k))
-			}
-			base := c.agents[i%3].base
-			if out := benchDo(b, "PUT", base+"/v1/txn", "["+strings.Join(ops, ",")+"]"); !strings.Contains(out, "Results") {
-				b.Errorf("txn: %s", out)
-			}
-		}
-	})
+	runTxn10(b, c.agents[0].base, c.agents[1].base, c.agents[2].base)
 }
 
 // BenchmarkClusterLockHandoff: as BenchmarkLockHandoff, on three servers:
@@ -468,7 +454,7 @@ func BenchmarkClusterLockHandoff(b *testing.B) {
 func TestClusterGossip(t *testing.T) {
 	c := startTestCluster(t, 3)
 	for _, a := range c.live() {
-		waitFor(t, a.cfg.NodeName+" sees 3 alive members", func() bool {
+		eventually(t, 10*time.Second, a.cfg.NodeName+" sees 3 alive members", func() bool {
 			var members []agentMember
 			a.must("GET", "/v1/agent/members", "", &members)
 			alive := 0
@@ -483,7 +469,7 @@ func TestClusterGossip(t *testing.T) {
 	var fired UserEvent
 	c.agents[0].must("PUT", "/v1/event/fire/deploy", "v9", &fired)
 	for _, a := range c.live() {
-		waitFor(t, a.cfg.NodeName+" has the event", func() bool {
+		eventually(t, 10*time.Second, a.cfg.NodeName+" has the event", func() bool {
 			var events []UserEvent
 			a.must("GET", "/v1/event/list?name=deploy", "", &events)
 			return len(events) == 1 && events[0].ID == fired.ID && string(events[0].Payload) == "v9"

@@ -70,8 +70,7 @@ func localError(err error) error {
 	return badRequest("%v", err)
 }
 
-// agentMember is a gossip pool member in Consul's JSON shape. Until the
-// gossip layer exists, the pool is this agent alone.
+// agentMember is a gossip pool member in Consul's JSON shape.
 type agentMember struct {
 	Name        string
 	Addr        string
@@ -95,22 +94,10 @@ const (
 
 func (h *httpAPI) selfMember(wan bool) agentMember {
 	cfg := h.a.cfg
-	tags := map[string]string{
-		"role": "node", "dc": cfg.Datacenter, "id": h.a.nodeID, "segment": "",
-		"build": consulVersion + ":", "vsn": "2", "vsn_min": "2", "vsn_max": "3",
-	}
+	tags := h.a.memberTags()
 	name, port := cfg.NodeName, cfg.Ports.SerfLAN
 	if cfg.Server {
-		tags["role"] = "consul"
-		tags["port"] = strconv.Itoa(cfg.Ports.Server)
-		tags["raft_vsn"] = "3"
 		tags["wan_join_port"] = strconv.Itoa(cfg.Ports.SerfWAN)
-		if cfg.Bootstrap {
-			tags["bootstrap"] = "1"
-		}
-		if cfg.BootstrapExpect > 0 {
-			tags["expect"] = strconv.Itoa(cfg.BootstrapExpect)
-		}
 	}
 	if wan {
 		name, port = cfg.NodeName+"."+cfg.Datacenter, cfg.Ports.SerfWAN

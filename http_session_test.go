@@ -232,6 +232,12 @@ func BenchmarkLockHandoff(b *testing.B) {
 // BenchmarkTxn10 runs 10-operation write transactions from parallel clients.
 func BenchmarkTxn10(b *testing.B) {
 	_, base := benchAgent(b)
+	runTxn10(b, base)
+}
+
+// runTxn10 runs 10-operation write transactions from parallel clients,
+// spread over the agents at bases.
+func runTxn10(b *testing.B, bases ...string) {
 	var n atomic.Int64
 	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
@@ -241,6 +247,7 @@ func BenchmarkTxn10(b *testing.B) {
 			for k := 0; k < 10; k++ {
 				ops = append(ops, fmt.Sprintf(`{"KV":{"Verb":"set","Key":"txn/%d/%d","Value":"eA=="}}`, i%1000, k))
 			}
+			base := bases[int(i)%len(bases)]
 			if out := benchDo(b, "PUT", base+"/v1/txn", "["+strings.Join(ops, ",")+"]"); !strings.Contains(out, "Results") {
 				b.Errorf("txn: %s", out)
 			}

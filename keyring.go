@@ -27,6 +27,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -65,7 +66,7 @@ type keyring struct {
 // decodeGossipKey decodes a base64 key and checks its length.
 func decodeGossipKey(s string) ([]byte, error) {
 	if err := cfgCheckGossipKey(s); err != nil || s == "" {
-		return nil, cmpErr(err, errors.New("empty gossip encryption key"))
+		return nil, cmp.Or(err, errors.New("empty gossip encryption key"))
 	}
 	return base64.StdEncoding.DecodeString(s)
 }

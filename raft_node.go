@@ -32,6 +32,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -1009,7 +1010,7 @@ func (r *frameReader) uvarint() uint64 {
 
 func (r *frameReader) byte() byte {
 	if r.err != nil || len(r.b) == 0 {
-		r.err = cmpErr(r.err, errors.New("truncated"))
+		r.err = cmp.Or(r.err, errors.New("truncated"))
 		return 0
 	}
 	c := r.b[0]
@@ -1029,13 +1030,6 @@ func (r *frameReader) bytes() []byte {
 	v := r.b[:l:l]
 	r.b = r.b[l:]
 	return v
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // decodeRaftFrame decodes a raft frame: a message, or a snapshot chunk.
@@ -1085,7 +1079,7 @@ func decodeRaftFrame(p []byte) (raftMessage, *snapChunk, error) {
 		}
 		return m, c, nil
 	}
-	return raftMessage{}, nil, cmpErr(r.err, errors.New("unknown raft frame kind"))
+	return raftMessage{}, nil, cmp.Or(r.err, errors.New("unknown raft frame kind"))
 }
 
 // memRaftStorage keeps the Raft state in memory: -dev mode, where nothing

@@ -75,18 +75,6 @@ func (p *rpcPool) muxConnCount() int {
 	return len(p.conns)
 }
 
-// waitFor polls cond until it holds, failing the test after 10 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // checkClosedByServer reads c until the server closes it.
 func checkClosedByServer(t *testing.T, c net.Conn) {
 	t.Helper()
@@ -573,7 +561,7 @@ func TestRPCIdleConnections(t *testing.T) {
 		if _, err := p.call(context.Background(), addr, "Test.Slow", nil); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the server to close the idle connection", func() bool { return p.muxConnCount() == 0 })
+		eventually(t, 10*time.Second, "the server to close the idle connection", func() bool { return p.muxConnCount() == 0 })
 	})
 	t.Run("pool keeps a connection with a call in flight, closes it when idle", func(t *testing.T) {
 		p := startRPCPool(t)
@@ -583,7 +571,7 @@ func TestRPCIdleConnections(t *testing.T) {
 		if _, err := p.call(context.Background(), addr, "Test.Slow", nil); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the pool to close the idle connection", func() bool { return p.muxConnCount() == 0 })
+		eventually(t, 10*time.Second, "the pool to close the idle connection", func() bool { return p.muxConnCount() == 0 })
 		// The next call dials anew.
 		if _, err := p.call(context.Background(), addr, "Status.Ping", nil); err != nil {
 			t.Fatal(err)
@@ -641,7 +629,7 @@ func TestRPCRaftPeerDownThenUp(t *testing.T) {
 
 	got := make(chan []byte, 16*rpcRaftQueueLen)
 	startRPCServer(t, addr, rpcHandlers{raft: func(payload []byte) { got <- payload }})
-	waitFor(t, "a frame to reach the peer once it listens", func() bool {
+	eventually(t, 10*time.Second, "a frame to reach the peer once it listens", func() bool {
 		p.sendRaft(addr, []byte("probe"))
 		return len(got) > 0
 	})

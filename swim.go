@@ -1171,7 +1171,7 @@ func (m *swimMsg) encode() []byte {
 		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.From)
 	case swimMsgUser:
 		b = appendSwimString(binary.AppendUvarint(b, m.LTime), m.Name)
-		b = appendSwimBytes(b, m.Payload)
+		b = appendBytes(b, m.Payload)
 	case swimMsgPushPull:
 		b = binary.AppendUvarint(appendSwimString(b, m.From), m.LTime)
 		b = binary.AppendUvarint(b, uint64(len(m.States)))
@@ -1182,7 +1182,7 @@ func (m *swimMsg) encode() []byte {
 		}
 		b = binary.AppendUvarint(b, uint64(len(m.Events)))
 		for _, e := range m.Events {
-			b = appendSwimBytes(appendSwimString(binary.AppendUvarint(b, e.LTime), e.Name), e.Payload)
+			b = appendBytes(appendSwimString(binary.AppendUvarint(b, e.LTime), e.Name), e.Payload)
 		}
 	}
 	return b
@@ -1195,13 +1195,9 @@ func encodeSwimCompound(msgs [][]byte) []byte {
 	}
 	b := binary.AppendUvarint([]byte{byte(swimMsgCompound)}, uint64(len(msgs)))
 	for _, m := range msgs {
-		b = appendSwimBytes(b, m)
+		b = appendBytes(b, m)
 	}
 	return b
-}
-
-func appendSwimBytes(b, v []byte) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
 }
 
 func appendSwimString(b []byte, v string) []byte {
@@ -1219,7 +1215,7 @@ func encodeSwimTags(tags map[string]string) []byte {
 }
 
 func appendSwimTags(b []byte, tags map[string]string) []byte {
-	return appendSwimBytes(b, encodeSwimTags(tags))
+	return appendBytes(b, encodeSwimTags(tags))
 }
 
 var errSwimTruncated = errors.New("swim: truncated or malformed message")
