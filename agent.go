@@ -41,12 +41,13 @@ type Agent struct {
 	logger *slog.Logger
 	nodeID string
 
-	store *Store
+	store *Store // nil on a client agent, which keeps no state
 
 	// The server side (server.go).
 	raft         *raftNode
 	rpcServer    *rpcServer
-	pool         *rpcPool
+	pool         *rpcPool      // calls to servers (both sides)
+	router       *serverRouter // a client's choice of server (client.go)
 	rpcPort      int // the server port actually bound
 	discoveredMu sync.Mutex
 	discovered   []raftServer  // servers found while forming the cluster
@@ -57,9 +58,11 @@ type Agent struct {
 	leftCh  chan struct{} // closed by a graceful leave
 
 	local    *localState
-	sessions *sessionTimers
+	sessions *sessionTimers // servers only
 	events   *eventRing
+	cache    *agentCache
 
+	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
 	httpServer    *http.Server
 	httpListeners []net.Listener
 	dnsServers    []*dnsServer
@@ -73,14 +76,10 @@ type Agent struct {
 // newAgent starts an agent: every listener is bound and serving when it
 // returns, so a caller (or a test) can use the agent at once.
 func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
-	if !cfg.Server {
-		return nil, errors.New("client mode is not available yet: run with -server or -dev")
-	}
 	a := &Agent{
 		cfg:        cfg,
 		logger:     logger,
 		nodeID:     cfg.NodeID,
-		store:      newStore(),
 		shutdownCh: make(chan struct{}),
 		leftCh:     make(chan struct{}),
 	}
@@ -92,12 +91,21 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		a.nodeID = id
 	}
 	a.local = newLocalState(a)
-	a.sessions = newSessionTimers(a)
 	a.events = newEventRing()
-	form, err := a.startServer()
-	if err != nil {
-		a.Shutdown()
-		return nil, err
+	a.cache = newAgentCache(a)
+	a.http = newHTTPAPI(a)
+	form := false
+	if cfg.Server {
+		a.store = newStore()
+		a.sessions = newSessionTimers(a)
+		var err error
+		if form, err = a.startServer(); err != nil {
+			a.Shutdown()
+			return nil, err
+		}
+	} else {
+		a.pool = newRPCPool(logger)
+		a.router = &serverRouter{servers: a.lanServers}
 	}
 	if err := a.startLAN(); err != nil {
 		a.Shutdown()
@@ -111,7 +119,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		a.Shutdown()
 		return nil, err
 	}
-	leading := a.raft.isLeader()
+	leading := cfg.Server && a.raft.isLeader()
 	if leading {
 		// A server that leads alone (-dev, -bootstrap) takes up its
 		// leadership and registers itself before it answers anyone, as a
@@ -126,11 +134,13 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		a.Shutdown()
 		return nil, err
 	}
-	a.wg.Add(1)
-	go a.monitorLeadership(leading, a.raft.raftStatus().Leader)
-	a.wg.Add(1)
-	go a.reapTombstones()
-	logger.Info("agent started", "node", cfg.NodeName, "datacenter", cfg.Datacenter,
+	if cfg.Server {
+		a.wg.Add(1)
+		go a.monitorLeadership(leading, a.raft.raftStatus().Leader)
+		a.wg.Add(1)
+		go a.reapTombstones()
+	}
+	logger.Info("agent started", "node", cfg.NodeName, "datacenter", cfg.Datacenter, "server", cfg.Server,
 		"http", a.HTTPAddrs(), "dns", a.DNSAddrs())
 	return a, nil
 }
@@ -146,7 +156,7 @@ func (a *Agent) listen() error {
 			}
 			a.httpListeners = append(a.httpListeners, ln)
 		}
-		a.httpServer = newHTTPServer(a)
+		a.httpServer = newHTTPServer(a.http, a.logger)
 		for _, ln := range a.httpListeners {
 			a.wg.Add(1)
 			go func() {
@@ -163,7 +173,11 @@ func (a *Agent) listen() error {
 			if err != nil {
 				return fmt.Errorf("DNS listener: %w", err)
 			}
-			d := newDNSServer(a.cfg, a.store, a.logger)
+			source := a.remoteCatalog
+			if a.cfg.Server {
+				source = storeSource(a.store)
+			}
+			d := newDNSServer(a.cfg, source, a.logger)
 			d.serve(pc, ln)
 			a.dnsServers = append(a.dnsServers, d)
 			a.dnsListeners = append(a.dnsListeners, pc.LocalAddr())
@@ -294,7 +308,8 @@ func (a *Agent) registerConfigured() error {
 // isUnavailable: the error says the cluster could not take a write now, not
 // that the write was wrong.
 func isUnavailable(err error) bool {
-	return errors.Is(err, errNoLeader) || errors.Is(err, errRaftStopped) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, errNoLeader) || errors.Is(err, errRaftStopped) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, errNoServers)
 }
 
 // persistentNodeID is the node's ID: kept in <data_dir>/node-id so that a
@@ -350,7 +365,9 @@ func (a *Agent) Shutdown() {
 			d.shutdown()
 		}
 		a.local.stop()
-		a.sessions.stop()
+		if a.sessions != nil {
+			a.sessions.stop()
+		}
 		if a.lan != nil {
 			// A server stops without leaving, as Consul's do by default
 			// (leave_on_terminate, skip_leave_on_interrupt): the others see

@@ -110,6 +110,7 @@ type DNSConfig struct {
 	ARecordLimit   int                      // a_record_limit; 0 means no limit
 	OnlyPassing    bool                     // only_passing
 	EnableTruncate bool                     // enable_truncate
+	UseCache       bool                     // use_cache: a client agent resolves from the agent cache
 	SOA            DNSSOAConfig             // soa
 }
 
@@ -455,6 +456,7 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 		"a_record_limit":   cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.DNS.ARecordLimit }),
 		"only_passing":     cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.DNS.OnlyPassing }),
 		"enable_truncate":  cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.DNS.EnableTruncate }),
+		"use_cache":        cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.DNS.UseCache }),
 		"soa": cfgBlock(map[string]configKey{
 			"refresh": cfgStore(cfgUint32, func(c *Config) *uint32 { return &c.DNS.SOA.Refresh }),
 			"retry":   cfgStore(cfgUint32, func(c *Config) *uint32 { return &c.DNS.SOA.Retry }),
@@ -462,7 +464,7 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 			"min_ttl": cfgStore(cfgUint32, func(c *Config) *uint32 { return &c.DNS.SOA.MinTTL }),
 		}),
 	}, "cache_max_age", "disable_compression", "enable_additional_node_meta_txt", "prefer_namespace",
-		"recursor_strategy", "recursor_timeout", "use_cache"),
+		"recursor_strategy", "recursor_timeout"),
 	"performance": cfgBlock(map[string]configKey{
 		"raft_multiplier": cfgStore(cfgValidated(cfgInt, cfgCheckBetween(1, 10)), func(c *Config) *int { return &c.RaftMultiplier }),
 	}, "grpc_keepalive_interval", "grpc_keepalive_timeout", "leave_drain_time", "rpc_hold_timeout"),

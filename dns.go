@@ -3,7 +3,10 @@
 // A query flows one way, and nothing is kept between queries:
 //
 //	datagram or TCP frame → parse (header, one question, EDNS0 OPT)
-//	  → resolve the name against one store snapshot → build the answer → send
+//	  → resolve the name against the catalog → build the answer → send
+//
+// The catalog is one store snapshot on a server; a client agent, which has
+// no store, reads what the question needs from a server (client.go).
 //
 // Names, all under the configured domain (default "consul."):
 //
@@ -28,8 +31,8 @@
 // There are no recursors: names outside the domain, and reverse names of
 // unknown addresses, are REFUSED, so that a stub resolver asks its next server.
 //
-// Concurrency: a query reads the store snapshot current when it arrives
-// (lock-free, so Consul's allow_stale is always in effect) and shares nothing
+// Concurrency: on a server a query reads the store snapshot current when it
+// arrives (lock-free, so Consul's allow_stale is always in effect) and shares nothing
 // mutable but atomic counters and the case-folding index, an immutable value
 // swapped atomically. UDP is served by a fixed set of goroutines (one per
 // core) sharing the socket, each reading and answering inline: there is no internal queue, so under overload
@@ -73,10 +76,27 @@ const (
 	dnsRCodeBadVers = dnsmessage.RCode(16) // RFC 6891 §6.1.3, high bits carried in the OPT record
 )
 
-// dnsServer answers DNS queries from the store.
+// dnsSource is the catalog as name resolution reads it: on a server the
+// store's current snapshot (a *state), on a client agent a view read from a
+// server (remoteCatalog, client.go). lookupErr reports a read that failed,
+// which makes the answer SERVFAIL.
+type dnsSource interface {
+	checkServiceNodes(service string) []CheckServiceNode
+	node(name string) *Node
+	nodeList() []*Node
+	serviceTags() map[string][]string
+	tableIndex(table string) uint64
+	lookupErr() error
+}
+
+// dnsLookupTimeout bounds the reads of one question on a client agent, so
+// an answer comes before a stub resolver's first retry.
+const dnsLookupTimeout = 2 * time.Second
+
+// dnsServer answers DNS queries from the catalog.
 type dnsServer struct {
 	cfg    *Config
-	store  *Store
+	source func(context.Context) dnsSource // the catalog for one question
 	logger *slog.Logger
 
 	domain      string // cfg.Domain in lower case, ending with "."
@@ -110,7 +130,12 @@ type dnsTTLPrefix struct {
 	ttl    uint32
 }
 
-func newDNSServer(cfg *Config, store *Store, logger *slog.Logger) *dnsServer {
+// storeSource reads a server's own store.
+func storeSource(s *Store) func(context.Context) dnsSource {
+	return func(context.Context) dnsSource { return s.snapshot() }
+}
+
+func newDNSServer(cfg *Config, source func(context.Context) dnsSource, logger *slog.Logger) *dnsServer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -119,7 +144,7 @@ func newDNSServer(cfg *Config, store *Store, logger *slog.Logger) *dnsServer {
 		domain = "consul."
 	}
 	d := &dnsServer{
-		cfg: cfg, store: store, logger: logger,
+		cfg: cfg, source: source, logger: logger,
 		domain:      domain,
 		dotDomain:   "." + domain,
 		dc:          strings.ToLower(cfg.Datacenter),
@@ -403,7 +428,15 @@ func (d *dnsServer) respond(s *dnsScratch, query []byte, tcp bool) []byte {
 		return d.pack(s, reply, &q, 0, false, edns)
 	}
 
-	res := d.resolve(s, d.store.snapshot(), &q)
+	ctx, cancel := context.WithTimeout(context.Background(), dnsLookupTimeout)
+	src := d.source(ctx)
+	res := d.resolve(s, src, &q)
+	cancel()
+	if err := src.lookupErr(); err != nil {
+		d.logger.Warn("dns: the catalog could not be read", "name", q.Name.String(), "error", err)
+		s.answers = s.answers[:0]
+		res = dnsResult{rcode: dnsmessage.RCodeServerFailure}
+	}
 	reply.RCode, reply.Authoritative = res.rcode, res.aa
 	if d.logger.Enabled(context.Background(), slog.LevelDebug) {
 		d.logger.Debug("dns: query", "name", q.Name.String(), "type", q.Type.String(),
@@ -573,7 +606,7 @@ func (d *dnsServer) packSOA(b *dnsmessage.Builder, owner dnsmessage.Name) error 
 
 // --- name resolution ---
 
-func (d *dnsServer) resolve(s *dnsScratch, st *state, q *dnsmessage.Question) dnsResult {
+func (d *dnsServer) resolve(s *dnsScratch, st dnsSource, q *dnsmessage.Question) dnsResult {
 	s.answers = s.answers[:0]
 	refused := dnsResult{rcode: dnsmessage.RCodeRefused}
 	nxdomain := dnsResult{rcode: dnsmessage.RCodeNameError, aa: true, soa: true}
@@ -656,7 +689,7 @@ func (d *dnsServer) localDatacenter(suffix []string) bool {
 
 // resolveService adds the records of a service's healthy instances in random
 // order; it reports false when there is none.
-func (d *dnsServer) resolveService(s *dnsScratch, st *state, service, tag string, qt dnsmessage.Type) bool {
+func (d *dnsServer) resolveService(s *dnsScratch, st dnsSource, service, tag string, qt dnsmessage.Type) bool {
 	insts := d.healthyInstances(s, st, service, tag)
 	if len(insts) == 0 {
 		return false
@@ -681,7 +714,7 @@ func (d *dnsServer) resolveService(s *dnsScratch, st *state, service, tag string
 // healthyInstances lists the instances of a service carrying tag (if any),
 // leaving out the critical ones, and with only_passing the warning ones too.
 // Service names and tags match case-insensitively, as in Consul.
-func (d *dnsServer) healthyInstances(s *dnsScratch, st *state, service, tag string) []dnsInstance {
+func (d *dnsServer) healthyInstances(s *dnsScratch, st dnsSource, service, tag string) []dnsInstance {
 	csns := st.checkServiceNodes(service)
 	if len(csns) == 0 {
 		for _, stored := range d.folded(st).services[service] {
@@ -748,7 +781,7 @@ func dnsAddIP(s *dnsScratch, ip netip.Addr, qt dnsmessage.Type, ttl uint32) {
 }
 
 // resolveNode adds a node's address and, for TXT and ANY, its metadata.
-func (d *dnsServer) resolveNode(s *dnsScratch, st *state, name string, qt dnsmessage.Type) bool {
+func (d *dnsServer) resolveNode(s *dnsScratch, st dnsSource, name string, qt dnsmessage.Type) bool {
 	n := st.node(name)
 	if n == nil {
 		n = st.node(d.folded(st).nodes[name])
@@ -798,7 +831,7 @@ func (d *dnsServer) resolveAddr(s *dnsScratch, label string, qt dnsmessage.Type)
 
 // resolveReverse answers PTR questions for the addresses of known nodes with
 // <node>.node.<dc>.<domain>; the rest of the reverse zones is not ours.
-func (d *dnsServer) resolveReverse(s *dnsScratch, st *state, name string, qt dnsmessage.Type) dnsResult {
+func (d *dnsServer) resolveReverse(s *dnsScratch, st dnsSource, name string, qt dnsmessage.Type) dnsResult {
 	ip, ok := dnsParseReverse(name)
 	if !ok {
 		return dnsResult{rcode: dnsmessage.RCodeRefused}
@@ -920,7 +953,7 @@ type dnsFoldIndex struct {
 	nodes                     map[string]string
 }
 
-func (d *dnsServer) folded(st *state) *dnsFoldIndex {
+func (d *dnsServer) folded(st dnsSource) *dnsFoldIndex {
 	servicesIndex, nodesIndex := st.tableIndex(indexServices), st.tableIndex(indexNodes)
 	if f := d.fold.Load(); f != nil && f.servicesIndex == servicesIndex && f.nodesIndex == nodesIndex {
 		return f

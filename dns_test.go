@@ -57,7 +57,7 @@ func (c *dnsCatalog) instance(node, addr string, svc Service, status string) {
 	c.register(req)
 }
 
-func (c *dnsCatalog) server(cfg *Config) *dnsServer { return newDNSServer(cfg, c.s, nil) }
+func (c *dnsCatalog) server(cfg *Config) *dnsServer { return newDNSServer(cfg, storeSource(c.s), nil) }
 
 func dnsQuery(name string, qt dnsmessage.Type, ednsSize int) []byte {
 	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 0xbeef, RecursionDesired: true})

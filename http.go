@@ -28,6 +28,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,16 +63,17 @@ var errNoPathToDC = &httpError{http.StatusInternalServerError, "No path to datac
 
 // httpAPI routes requests to the agent.
 type httpAPI struct {
-	a         *Agent
-	mux       *http.ServeMux
-	kvHandler http.Handler
+	a             *Agent
+	mux           *http.ServeMux
+	kvHandler     http.Handler
+	cachedHandler http.Handler
 }
 
 // handlerFunc answers a request with a value to encode as JSON (nil: the
 // handler wrote the response itself) or an error.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 
-func newHTTPServer(a *Agent) *http.Server {
+func newHTTPAPI(a *Agent) *httpAPI {
 	h := &httpAPI{a: a, mux: http.NewServeMux()}
 	h.registerKV()
 	h.registerCatalog()
@@ -81,21 +83,36 @@ func newHTTPServer(a *Agent) *http.Server {
 	h.registerOperator()
 	h.registerSession()
 	h.registerEvent()
+	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
+	return h
+}
+
+func newHTTPServer(h *httpAPI, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
 
-// ServeHTTP sends KV requests straight to their handler: a key may hold
-// "//" or "/./", which the mux would "clean" away with a redirect.
+// ServeHTTP routes a request: ?cached reads to the agent cache (cache.go),
+// on a client agent everything on the data to a server (client.go), and KV
+// requests straight to their handler: a key may hold "//" or "/./", which
+// the mux would "clean" away with a redirect.
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, kvPath) {
+	path := r.URL.Path
+	switch {
+	case r.Method == http.MethodGet && queryFlag(r, "cached") && slices.ContainsFunc(cachedPaths, func(p string) bool {
+		return path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)
+	}):
+		h.cachedHandler.ServeHTTP(w, r)
+	case !h.a.cfg.Server && forwardedPath(path):
+		h.forward(w, r)
+	case strings.HasPrefix(path, kvPath):
 		h.kvHandler.ServeHTTP(w, r)
-		return
+	default:
+		h.mux.ServeHTTP(w, r)
 	}
-	h.mux.ServeHTTP(w, r)
 }
 
 // endpoint registers a handler for a path (a prefix when it ends in "/")

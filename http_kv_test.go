@@ -25,7 +25,7 @@ func FuzzKVRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(a.Shutdown)
-	handler := newHTTPServer(a).Handler
+	handler := a.http
 
 	f.Add("PUT", "a/b", "flags=3", []byte("value"))
 	f.Add("PUT", "a/b", "cas=0", []byte(""))

@@ -427,7 +427,11 @@ func (l *localState) syncService(id string) error {
 		return err
 	}
 	// Checks of the service that the agent no longer has go from the catalog.
-	for _, c := range l.a.store.snapshot().nodeChecks(l.a.cfg.NodeName) {
+	inCatalog, err := l.a.catalogNodeChecks(l.a.cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	for _, c := range inCatalog {
 		if c.ServiceID == id && !slices.ContainsFunc(checks, func(k *HealthCheck) bool { return k.CheckID == c.CheckID }) {
 			dereg := &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: c.CheckID}
 			if err := l.commit(&command{Type: cmdDeregister, Deregister: dereg}); err != nil {

@@ -143,13 +143,16 @@ func (a *Agent) handleLANEvents() {
 		case <-a.shutdownCh:
 			return
 		case ev := <-a.lan.Events():
-			if ev.Type == swimEventUser {
+			switch {
+			case ev.Type == swimEventUser:
 				a.receiveUserEvent(ev.User)
-			} else if a.raft.isLeader() {
+			case a.cfg.Server && a.raft.isLeader():
 				a.reconcileMember(ev.Member, ev.Type)
+			case !a.cfg.Server && ev.Type == swimEventJoin && ev.Member.Tags["role"] == "consul":
+				a.serverJoined()
 			}
 		case <-tick.C:
-			if a.raft.isLeader() {
+			if a.cfg.Server && a.raft.isLeader() {
 				a.reconcileAll()
 			}
 		}

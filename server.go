@@ -288,7 +288,7 @@ func remoteError(err error) error {
 }
 
 // apply puts a command in the replicated log and returns the store's
-// result, from whichever server this agent is.
+// result, from whichever agent this is: a client sends it to a server.
 func (a *Agent) apply(cmd *command) (applyResult, error) {
 	cmd.Now = time.Now().UnixNano()
 	data, err := cmd.encode()
@@ -297,9 +297,14 @@ func (a *Agent) apply(cmd *command) (applyResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
-	out, err := a.leaderCall(ctx, rpcRaftApply, data, func(ctx context.Context) ([]byte, error) {
-		return a.applyLocal(ctx, data)
-	})
+	var out []byte
+	if a.cfg.Server {
+		out, err = a.leaderCall(ctx, rpcRaftApply, data, func(ctx context.Context) ([]byte, error) {
+			return a.applyLocal(ctx, data)
+		})
+	} else {
+		out, err = a.serverCall(ctx, rpcClientApply, data, false)
+	}
 	if err != nil {
 		return applyResult{}, err
 	}
@@ -373,6 +378,10 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 	switch method {
 	case rpcStatusSelf:
 		return json.Marshal(a.selfInfo())
+	case rpcHTTPRequest:
+		return a.serveForwarded(ctx, body)
+	case rpcClientApply:
+		return a.serveClientApply(body)
 	}
 	// The rest are the leader's to serve: a follower says so, and the
 	// caller asks again where the leader is now.

@@ -1,0 +1,537 @@
+// client.go: how an agent that keeps no state answers anyway, by asking a
+// server of its datacenter.
+//
+// A client agent holds only its own services and checks (local.go). Every
+// other request, a KV read or write, a catalog or health query, a session,
+// goes to a server as one RPC, "HTTP.Request", that carries the HTTP
+// request itself. The server serves it with its own HTTP handler, the very
+// code that serves its local HTTP clients (one code path: a blocking query,
+// ?consistent or a txn behaves the same whichever agent it came through),
+// and returns the status, headers and body, which the client hands back
+// unchanged:
+//
+//	curl → client's HTTP → forward: encode → rpcPool (one multiplexed TCP
+//	  connection per server) → server: rpcServer → serveForwarded → its
+//	  httpAPI (readBarrier, blockingQuery, Agent.apply …) → recorder → reply
+//
+// The client's own writes, its local state's registrations, travel as
+// "Client.Apply": a register or deregister command that the server applies
+// through Raft (forwarding it to the leader), as Consul's anti-entropy calls
+// Catalog.Register.
+//
+// Routing (Consul's router/servers manager): the client finds the servers
+// among the LAN pool's members (role "consul", its datacenter, the "port"
+// tag), sticks to one, moves to another when a call to it fails, and picks
+// a new one every rebalance interval so load spreads over the servers as
+// clients come and go. A call that fails in transit is retried once on
+// another server when that is safe: a read, or a write that never reached
+// the first server (it could not be dialled).
+//
+// DNS on a client resolves names through remoteCatalog, the same resolver
+// as on a server reading the catalog by forwarded reads (or the agent
+// cache, cache.go, with dns_config.use_cache).
+//
+// Concurrency: serverRouter.mu guards the current server; the rest is
+// per-request.
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	rpcHTTPRequest = "HTTP.Request"
+	rpcClientApply = "Client.Apply"
+
+	// rebalanceInterval is how long a client sticks to one server at most
+	// (Consul's clientRPCMinReuseDuration, 2 minutes, plus up to half as
+	// much again of jitter, so clients started together do not move
+	// together).
+	rebalanceInterval = 2 * time.Minute
+	// maxForwardBody bounds a forwarded request or response body: what is
+	// left of an RPC frame after the envelope.
+	maxForwardBody = maxRPCFrame - 1<<20
+)
+
+// errNoServers is Consul's answer when a client knows no server to ask.
+var errNoServers = errors.New("No known Consul servers")
+
+// forwardedHeaders are the request headers a server's handler reads.
+var forwardedHeaders = []string{"Authorization", "Content-Type", "X-Consul-Token"}
+
+// forwardRequest is an HTTP request carried to a server.
+type forwardRequest struct {
+	Method string
+	URI    string // path and query, as the client received them
+	Header http.Header
+	Body   []byte
+}
+
+// forwardResponse is a server's answer to one.
+type forwardResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func appendHeader(b []byte, h http.Header) []byte {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	b = appendUvarints(b, uint64(n))
+	for k, vs := range h {
+		for _, v := range vs {
+			b = appendBytes(appendBytes(b, []byte(k)), []byte(v))
+		}
+	}
+	return b
+}
+
+func (r *frameReader) header() http.Header {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) { // each value takes at least a byte: a bound before allocating
+		r.err = fmt.Errorf("%d headers in a %d-byte frame", n, len(r.b))
+		return nil
+	}
+	h := make(http.Header, n)
+	for range n {
+		k, v := r.bytes(), r.bytes()
+		if r.err != nil {
+			return nil
+		}
+		h[string(k)] = append(h[string(k)], string(v))
+	}
+	return h
+}
+
+func (f *forwardRequest) encode() []byte {
+	b := make([]byte, 0, len(f.URI)+len(f.Body)+64)
+	b = appendBytes(b, []byte(f.Method))
+	b = appendBytes(b, []byte(f.URI))
+	b = appendHeader(b, f.Header)
+	return appendBytes(b, f.Body)
+}
+
+func decodeForwardRequest(p []byte) (forwardRequest, error) {
+	r := &frameReader{b: p}
+	f := forwardRequest{Method: string(r.bytes()), URI: string(r.bytes())}
+	f.Header = r.header()
+	f.Body = r.bytes()
+	if r.err == nil && len(r.b) > 0 {
+		r.err = errors.New("trailing bytes")
+	}
+	if r.err != nil {
+		return forwardRequest{}, fmt.Errorf("forwarded request: %w", r.err)
+	}
+	return f, nil
+}
+
+func (f *forwardResponse) encode() []byte {
+	b := make([]byte, 0, len(f.Body)+256)
+	b = appendUvarints(b, uint64(f.Status))
+	b = appendHeader(b, f.Header)
+	return appendBytes(b, f.Body)
+}
+
+func decodeForwardResponse(p []byte) (forwardResponse, error) {
+	r := &frameReader{b: p}
+	f := forwardResponse{Status: int(r.uvarint())}
+	f.Header = r.header()
+	f.Body = r.bytes()
+	if r.err == nil && (f.Status < 100 || f.Status > 999) {
+		r.err = fmt.Errorf("status %d", f.Status)
+	}
+	if r.err != nil {
+		return forwardResponse{}, fmt.Errorf("forwarded response: %w", r.err)
+	}
+	return f, nil
+}
+
+// --- the server side ---
+
+// serveForwarded serves an HTTP request a client forwarded, with this
+// server's own HTTP handler.
+func (a *Agent) serveForwarded(ctx context.Context, body []byte) ([]byte, error) {
+	f, err := decodeForwardRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.serveLocal(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return resp.encode(), nil
+}
+
+// serveLocal runs a request through this agent's HTTP handler in-process.
+func (a *Agent) serveLocal(ctx context.Context, f forwardRequest) (forwardResponse, error) {
+	if !strings.HasPrefix(f.URI, "/") {
+		return forwardResponse{}, fmt.Errorf("forwarded request: URI %q is not a path", f.URI)
+	}
+	r, err := http.NewRequestWithContext(ctx, f.Method, f.URI, bytes.NewReader(f.Body))
+	if err != nil {
+		return forwardResponse{}, fmt.Errorf("forwarded request: %w", err)
+	}
+	r.RequestURI = f.URI
+	for _, k := range forwardedHeaders {
+		if vs := f.Header.Values(k); len(vs) > 0 {
+			r.Header[k] = vs
+		}
+	}
+	rec := &responseRecorder{header: http.Header{}}
+	a.http.ServeHTTP(rec, r)
+	if rec.tooLarge {
+		return forwardResponse{}, fmt.Errorf("the response is larger than %d bytes, the most a forwarded request may return", maxForwardBody)
+	}
+	return forwardResponse{Status: cmp.Or(rec.status, http.StatusOK), Header: rec.header, Body: rec.body.Bytes()}, nil
+}
+
+// responseRecorder is the http.ResponseWriter of a forwarded request.
+type responseRecorder struct {
+	header   http.Header
+	status   int
+	body     bytes.Buffer
+	tooLarge bool
+}
+
+func (w *responseRecorder) Header() http.Header { return w.header }
+
+func (w *responseRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *responseRecorder) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	if w.body.Len()+len(p) > maxForwardBody {
+		w.tooLarge = true
+		return 0, errors.New("response too large to forward")
+	}
+	return w.body.Write(p)
+}
+
+// serveClientApply applies a client's registration, forwarding it to the
+// leader. Only the commands a client's local state makes are accepted.
+func (a *Agent) serveClientApply(body []byte) ([]byte, error) {
+	cmd, err := decodeCommand(body)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Type != cmdRegister && cmd.Type != cmdDeregister {
+		return nil, fmt.Errorf("Client.Apply: a %q command is not a registration", cmd.Type)
+	}
+	res, err := a.apply(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(toWire(res))
+}
+
+// --- the client side ---
+
+// roundTrip serves a request where this agent's data is: in-process on a
+// server, on a server over RPC from a client. idempotent says whether it
+// may be sent twice.
+func (a *Agent) roundTrip(ctx context.Context, f forwardRequest, idempotent bool) (forwardResponse, error) {
+	if a.cfg.Server {
+		return a.serveLocal(ctx, f)
+	}
+	out, err := a.serverCall(ctx, rpcHTTPRequest, f.encode(), idempotent)
+	if err != nil {
+		return forwardResponse{}, err
+	}
+	return decodeForwardResponse(out)
+}
+
+// serverCall makes a call to a server of this datacenter (see the file
+// comment for the retry rule).
+func (a *Agent) serverCall(ctx context.Context, method string, body []byte, idempotent bool) ([]byte, error) {
+	var tried []string
+	for {
+		addr := a.router.pick(tried)
+		if addr == "" {
+			if len(tried) > 0 {
+				return nil, fmt.Errorf("no server answered (%s): %w", strings.Join(tried, ", "), errNoServers)
+			}
+			return nil, errNoServers
+		}
+		out, err := a.pool.call(ctx, addr, method, body)
+		var remote *rpcRemoteError
+		if err == nil || errors.As(err, &remote) {
+			return out, remoteError(err)
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		a.router.failed(addr)
+		a.logger.Debug("rpc to a server failed", "server", addr, "method", method, "error", err)
+		tried = append(tried, addr)
+		if len(tried) == 2 || !idempotent && !notDelivered(err) {
+			return nil, err
+		}
+	}
+}
+
+// serverRouter picks the server a client agent talks to.
+type serverRouter struct {
+	servers func() []string // the alive servers, from the LAN pool
+
+	mu        sync.Mutex
+	current   string    // guarded by mu
+	rebalance time.Time // when to move on from current; guarded by mu
+}
+
+// pick returns the current server, or a new one (none of avoid) when the
+// current is gone, has failed, or has served its time. "" means no server
+// is known.
+func (rt *serverRouter) pick(avoid []string) string {
+	servers := rt.servers()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	now := time.Now()
+	if rt.current != "" && now.Before(rt.rebalance) && !slices.Contains(avoid, rt.current) && slices.Contains(servers, rt.current) {
+		return rt.current
+	}
+	servers = slices.DeleteFunc(servers, func(s string) bool { return slices.Contains(avoid, s) })
+	if len(servers) == 0 {
+		return ""
+	}
+	rt.current = servers[rand.N(len(servers))]
+	rt.rebalance = now.Add(rebalanceInterval + rand.N(rebalanceInterval/2))
+	return rt.current
+}
+
+// failed moves the client off a server a call to it failed on.
+func (rt *serverRouter) failed(addr string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.current == addr {
+		rt.current = ""
+	}
+}
+
+// forward answers a request on a client agent by forwarding it to a server.
+func (h *httpAPI) forward(w http.ResponseWriter, r *http.Request) {
+	f, err := h.forwardRequestOf(w, r)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), forwardTimeout(r))
+		defer cancel()
+		var resp forwardResponse
+		if resp, err = h.a.roundTrip(ctx, f, r.Method == http.MethodGet); err == nil {
+			writeForwarded(w, resp)
+			return
+		}
+	}
+	h.a.logger.Debug("HTTP request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	writeError(w, err)
+}
+
+// forwardRequestOf packs a request for a server, filling in what a server
+// would otherwise take from its own agent: a session's node is, by
+// default, the node of the agent it was created through.
+func (h *httpAPI) forwardRequestOf(w http.ResponseWriter, r *http.Request) (forwardRequest, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
+	if err != nil {
+		return forwardRequest{}, err
+	}
+	if r.URL.Path == "/v1/session/create" && r.Method == http.MethodPut {
+		if body, err = defaultSessionNode(body, h.a.cfg.NodeName); err != nil {
+			return forwardRequest{}, err
+		}
+	}
+	return forwardRequest{Method: r.Method, URI: r.URL.RequestURI(), Header: r.Header, Body: body}, nil
+}
+
+func defaultSessionNode(body []byte, node string) ([]byte, error) {
+	fields := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &fields); err != nil {
+			return nil, badRequest("Request decode failed: %v", err)
+		}
+	}
+	if n, ok := fields["Node"]; ok && string(n) != `""` && string(n) != "null" {
+		return body, nil
+	}
+	fields["Node"], _ = json.Marshal(node)
+	return json.Marshal(fields)
+}
+
+// forwardTimeout bounds a forwarded call: a blocking query's wait, with its
+// jitter, plus the time a server may hold any request.
+func forwardTimeout(r *http.Request) time.Duration {
+	d := rpcDefaultCallTimeout
+	values := query(r)
+	if !values.Has("index") {
+		return d
+	}
+	wait := defaultBlockingWait
+	if v, err := time.ParseDuration(values.Get("wait")); err == nil && v >= 0 {
+		wait = min(v, maxBlockingWait)
+	}
+	return d + wait + wait/16
+}
+
+func writeForwarded(w http.ResponseWriter, resp forwardResponse) {
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	w.WriteHeader(resp.Status)
+	w.Write(resp.Body)
+}
+
+// forwardedPath reports whether a client agent sends requests for a path to
+// a server: everything on the data, not the agent's own endpoints.
+func forwardedPath(path string) bool {
+	for _, p := range []string{"/v1/kv/", "/v1/catalog/", "/v1/health/", "/v1/session/", "/v1/txn",
+		"/v1/snapshot", "/v1/status/", "/v1/operator/raft/", "/v1/coordinate/", "/v1/query"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// --- DNS on a client ---
+
+// remoteCatalog is the catalog as a client's DNS resolver reads it: each
+// lookup a forwarded read (stale unless dns_config.allow_stale is off), or
+// one from the agent cache with dns_config.use_cache. It lives for one
+// question, keeps the lists it read, and remembers the first error.
+type remoteCatalog struct {
+	a   *Agent
+	ctx context.Context
+	err error
+
+	nodes                     []*Node
+	services                  map[string][]string
+	nodesIndex, servicesIndex uint64 // 0: not read yet
+}
+
+func (a *Agent) remoteCatalog(ctx context.Context) dnsSource { return &remoteCatalog{a: a, ctx: ctx} }
+
+func (c *remoteCatalog) lookupErr() error { return c.err }
+
+// get reads path into v and returns the answer's index.
+func (c *remoteCatalog) get(path string, v any) uint64 {
+	if c.err != nil {
+		return 0
+	}
+	uri := path
+	if c.a.cfg.DNS.AllowStale {
+		uri += "?stale"
+	}
+	var resp forwardResponse
+	var err error
+	if c.a.cfg.DNS.UseCache {
+		resp, err = c.a.cache.get(c.ctx, uri)
+	} else {
+		resp, err = c.a.roundTrip(c.ctx, forwardRequest{Method: http.MethodGet, URI: uri}, true)
+	}
+	if err == nil {
+		err = decodeResponse(resp, v)
+	}
+	if err != nil {
+		c.err = err
+		return 0
+	}
+	idx, _ := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
+	return max(idx, 1)
+}
+
+// decodeResponse decodes a read's JSON answer; a 404 leaves v empty.
+func decodeResponse(resp forwardResponse, v any) error {
+	switch {
+	case resp.Status == http.StatusNotFound:
+		return nil
+	case resp.Status != http.StatusOK:
+		return fmt.Errorf("server answered %d: %s", resp.Status, bytes.TrimSpace(resp.Body))
+	}
+	return json.Unmarshal(resp.Body, v)
+}
+
+func (c *remoteCatalog) checkServiceNodes(service string) []CheckServiceNode {
+	var out []CheckServiceNode
+	c.get("/v1/health/service/"+url.PathEscape(service), &out)
+	return out
+}
+
+func (c *remoteCatalog) node(name string) *Node {
+	var out struct{ Node *Node }
+	if name != "" {
+		c.get("/v1/catalog/node/"+url.PathEscape(name), &out)
+	}
+	return out.Node
+}
+
+func (c *remoteCatalog) nodeList() []*Node {
+	if c.nodesIndex == 0 {
+		c.nodesIndex = c.get("/v1/catalog/nodes", &c.nodes)
+	}
+	return c.nodes
+}
+
+func (c *remoteCatalog) serviceTags() map[string][]string {
+	if c.servicesIndex == 0 {
+		c.servicesIndex = c.get("/v1/catalog/services", &c.services)
+	}
+	return c.services
+}
+
+// tableIndex is the index of the list read for a table, which it reads.
+func (c *remoteCatalog) tableIndex(table string) uint64 {
+	switch table {
+	case indexNodes:
+		c.nodeList()
+		return c.nodesIndex
+	case indexServices:
+		c.serviceTags()
+		return c.servicesIndex
+	}
+	return 0
+}
+
+// serverJoined runs on a client when a server joins the LAN pool: the local
+// state, registered while no server may have been known, is pushed (as
+// Consul triggers a full anti-entropy sync then).
+func (a *Agent) serverJoined() {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.local.syncAll(); err != nil {
+			a.logger.Warn("syncing the local state with the servers failed", "error", err)
+		}
+	}()
+}
+
+// catalogNodeChecks are the checks the catalog holds for a node: from the
+// store on a server, from a server on a client.
+func (a *Agent) catalogNodeChecks(node string) ([]*HealthCheck, error) {
+	if a.cfg.Server {
+		return a.store.snapshot().nodeChecks(node), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rpcDefaultCallTimeout)
+	defer cancel()
+	resp, err := a.roundTrip(ctx, forwardRequest{Method: http.MethodGet, URI: "/v1/health/node/" + url.PathEscape(node)}, true)
+	var checks []*HealthCheck
+	if err == nil {
+		err = decodeResponse(resp, &checks)
+	}
+	return checks, err
+}

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// startTestClient starts a client agent on ip that joins the LAN pool
+// through join, and knows nothing else of the servers.
+func startTestClient(t testing.TB, name, ip string, join ...string) *testAgent {
+	t.Helper()
+	cfg := testConfig(name)
+	cfg.Server, cfg.DevMode, cfg.Bootstrap = false, false, false
+	cfg.DataDir = t.TempDir()
+	cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
+	cfg.Addresses = AddressesConfig{HTTP: []string{ip}, DNS: []string{ip}}
+	cfg.Ports.SerfLAN = 8301
+	cfg.RetryJoin = join
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", name)
+	a, err := newAgent(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Shutdown)
+	return &testAgent{Agent: a, t: t, base: "http://" + a.HTTPAddrs()[0]}
+}
+
+// dnsAsk sends one question over UDP and returns the answer.
+func dnsAskUDP(t testing.TB, addr, name string, qt dnsmessage.Type) dnsmessage.Message {
+	t.Helper()
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write(dnsQuery(name, qt, 0)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m dnsmessage.Message
+	if err := m.Unpack(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestClientAgent: a client agent given only one gossip address finds the
+// servers through the pool and answers the HTTP API and DNS through them:
+// KV, blocking queries, its own services with their checks, sessions on
+// its node, the agent cache; when its server dies it moves to another, and
+// with every server gone its cached reads still answer.
+func TestClientAgent(t *testing.T) {
+	c := startTestCluster(t, 3)
+	cl := startTestClient(t, "web1", "127.0.0.31", "127.0.0.22")
+	eventually(t, 10*time.Second, "the client knows the 3 servers", func() bool { return len(cl.lanServers()) == 3 })
+
+	// KV through the client, read back through a server and the client.
+	cl.must("PUT", "/v1/kv/app/config", "v1", nil)
+	var pairs []KVEntry
+	c.agents[0].must("GET", "/v1/kv/app/config?consistent", "", &pairs)
+	if len(pairs) != 1 || string(pairs[0].Value) != "v1" {
+		t.Fatalf("KV through a server: %+v", pairs)
+	}
+	r := cl.must("GET", "/v1/kv/app/config", "", &pairs)
+	if r.index() == 0 || r.header.Get("X-Consul-KnownLeader") != "true" || string(pairs[0].Value) != "v1" {
+		t.Fatalf("KV through the client: %d %v %+v", r.index(), r.header, pairs)
+	}
+	cl.expect("GET", "/v1/kv/nope", "", http.StatusNotFound, "")
+	cl.expect("POST", "/v1/kv/app/config", "x", http.StatusMethodNotAllowed, "")
+
+	// A blocking query through the client wakes on a write through a server.
+	ch := cl.blockingGet(fmt.Sprintf("/v1/kv/app/config?index=%d&wait=20s", r.index()))
+	c.agents[1].must("PUT", "/v1/kv/app/config", "v2", nil)
+	select {
+	case br := <-ch:
+		if br.code != 200 || !strings.Contains(br.body, "djI=") || br.index() <= r.index() {
+			t.Fatalf("blocking query through the client: %d %s", br.code, br.body)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the blocking query did not return after the write")
+	}
+
+	// The client's own service and check reach the catalog; the leader
+	// registered its node from the pool.
+	cl.must("PUT", "/v1/agent/service/register", `{"Name":"web","Port":8080,"Tags":["v1"],
+		"Check":{"CheckID":"web-ttl","TTL":"30s","Status":"passing"}}`, nil)
+	eventually(t, 10*time.Second, "web is passing in the catalog", func() bool {
+		var entries []CheckServiceNode
+		c.agents[2].must("GET", "/v1/health/service/web?passing", "", &entries)
+		return len(entries) == 1 && entries[0].Node.Node == "web1" && entries[0].Node.Address == "127.0.0.31" &&
+			slices.ContainsFunc(entries[0].Checks, func(h *HealthCheck) bool { return h.CheckID == serfHealthID })
+	})
+
+	// DNS on the client.
+	dnsAddr := cl.DNSAddrs()[0]
+	m := dnsAskUDP(t, dnsAddr, "web.service.consul.", dnsmessage.TypeSRV)
+	if m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 1 {
+		t.Fatalf("web SRV through the client: %v %+v", m.RCode, m.Answers)
+	}
+	if srv := m.Answers[0].Body.(*dnsmessage.SRVResource); srv.Port != 8080 || srv.Target.String() != "web1.node.dc1.consul." {
+		t.Fatalf("web SRV: %+v", srv)
+	}
+	if m := dnsAskUDP(t, dnsAddr, "s2.node.consul.", dnsmessage.TypeA); len(m.Answers) != 1 {
+		t.Fatalf("s2 A through the client: %v %+v", m.RCode, m.Answers)
+	}
+	if m := dnsAskUDP(t, dnsAddr, "nope.service.consul.", dnsmessage.TypeA); m.RCode != dnsmessage.RCodeNameError {
+		t.Fatalf("a missing service through the client: %v", m.RCode)
+	}
+
+	// A session created through the client is on the client's node.
+	var created struct{ ID string }
+	cl.must("PUT", "/v1/session/create", `{"Name":"lock"}`, &created)
+	var sessions []Session
+	c.agents[0].must("GET", "/v1/session/info/"+created.ID, "", &sessions)
+	if len(sessions) != 1 || sessions[0].Node != "web1" {
+		t.Fatalf("session through the client: %+v", sessions)
+	}
+
+	// The agent cache: a miss, then hits; a change reaches it in the
+	// background; a blocking read on the cache wakes on it.
+	first := cl.must("GET", "/v1/health/service/web?cached", "", nil)
+	if first.header.Get("X-Cache") != "MISS" {
+		t.Fatalf("first cached read: X-Cache %q", first.header.Get("X-Cache"))
+	}
+	hit := cl.must("GET", "/v1/health/service/web?cached", "", nil)
+	if hit.header.Get("X-Cache") != "HIT" || hit.header.Get("Age") != "0" || hit.body != first.body {
+		t.Fatalf("second cached read: %v", hit.header)
+	}
+	waiting := cl.blockingGet(fmt.Sprintf("/v1/health/service/web?cached&index=%d&wait=20s", hit.index()))
+	cl.must("PUT", "/v1/agent/check/warn/web-ttl?note=slow", "", nil)
+	select {
+	case br := <-waiting:
+		if br.code != 200 || br.header.Get("X-Cache") != "HIT" || !strings.Contains(br.body, `"Status":"warning"`) {
+			t.Fatalf("blocking cached read: %d %v %s", br.code, br.header, br.body)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the blocking cached read did not wake")
+	}
+	cl.expect("GET", "/v1/health/service/web?cached&consistent", "", http.StatusBadRequest, "?cached")
+
+	// The client's server dies: its next reads go to another.
+	current := cl.router.pick(nil)
+	for i, a := range c.agents {
+		if a.serverAddr() == current {
+			c.stop(i)
+		}
+	}
+	c.waitLeader(15 * time.Second)
+	for i := range 5 {
+		cl.must("GET", fmt.Sprintf("/v1/kv/app/config?stale&try=%d", i), "", nil)
+	}
+	if next := cl.router.pick(nil); next == current {
+		t.Fatalf("still on the dead server %s", current)
+	}
+
+	// Every server gone: cached reads still answer, others fail clearly.
+	for i, a := range c.agents {
+		if a != nil {
+			c.stop(i)
+		}
+	}
+	stale := cl.must("GET", "/v1/health/service/web?cached", "", nil)
+	if stale.header.Get("X-Cache") != "HIT" || !strings.Contains(stale.body, `"web1"`) {
+		t.Fatalf("cached read with no server: %v %s", stale.header, stale.body)
+	}
+	eventually(t, 20*time.Second, "uncached reads fail without servers", func() bool {
+		return cl.do("GET", "/v1/kv/app/config?stale", "").code == http.StatusInternalServerError
+	})
+}
+
+func TestForwardCodec(t *testing.T) {
+	req := forwardRequest{Method: "PUT", URI: "/v1/kv/a%2Fb?cas=3", Header: http.Header{"X-Consul-Token": {"t"}}, Body: []byte("v")}
+	got, err := decodeForwardRequest(req.encode())
+	if err != nil || got.Method != req.Method || got.URI != req.URI || got.Header.Get("X-Consul-Token") != "t" || string(got.Body) != "v" {
+		t.Fatalf("request round trip: %+v %v", got, err)
+	}
+	resp := forwardResponse{Status: 404, Header: http.Header{"X-Consul-Index": {"7"}}, Body: nil}
+	gotResp, err := decodeForwardResponse(resp.encode())
+	if err != nil || gotResp.Status != 404 || gotResp.Header.Get("X-Consul-Index") != "7" || len(gotResp.Body) != 0 {
+		t.Fatalf("response round trip: %+v %v", gotResp, err)
+	}
+	enc := req.encode()
+	for i := range enc {
+		if _, err := decodeForwardRequest(enc[:i]); err == nil {
+			t.Fatalf("a request cut at %d of %d bytes decoded", i, len(enc))
+		}
+	}
+	if _, err := decodeForwardResponse(appendUvarints(nil, 7, 0, 0)); err == nil {
+		t.Fatal("status 7 decoded")
+	}
+}
+
+func FuzzForwardRequest(f *testing.F) {
+	f.Add((&forwardRequest{Method: "GET", URI: "/v1/kv/a?recurse", Header: http.Header{"A": {"b", "c"}}}).encode())
+	f.Add(appendUvarints(nil, 1<<40))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		req, err := decodeForwardRequest(p)
+		if err != nil {
+			return
+		}
+		again, err := decodeForwardRequest(req.encode())
+		if err != nil || again.Method != req.Method || again.URI != req.URI || !bytes.Equal(again.Body, req.Body) {
+			t.Fatalf("re-encoding %+v: %+v %v", req, again, err)
+		}
+	})
+}
+
+// A forwarded request on a server goes through its own HTTP handler, with
+// its method checks and errors; a bad URI is refused.
+func TestServeForwarded(t *testing.T) {
+	ta := startTestAgent(t, nil)
+	ctx := context.Background()
+	resp, err := ta.serveLocal(ctx, forwardRequest{Method: "PUT", URI: "/v1/kv/x", Body: []byte("1")})
+	if err != nil || resp.Status != 200 || string(resp.Body) != "true" {
+		t.Fatalf("PUT: %+v %v", resp, err)
+	}
+	resp, err = ta.serveLocal(ctx, forwardRequest{Method: "POST", URI: "/v1/kv/x"})
+	if err != nil || resp.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %+v %v", resp, err)
+	}
+	if _, err := ta.serveLocal(ctx, forwardRequest{Method: "GET", URI: "http://elsewhere/v1/kv/x"}); err == nil {
+		t.Fatal("an absolute URI was served")
+	}
+	if _, err := ta.serveClientApply([]byte(`{"Type":"kv","KV":{"Op":"set","Key":"k"}}`)); err == nil {
+		t.Fatal("Client.Apply took a KV command")
+	}
+}
+
+func TestServerRouter(t *testing.T) {
+	servers := []string{"a:1", "b:1", "c:1"}
+	rt := &serverRouter{servers: func() []string { return slices.Clone(servers) }}
+	first := rt.pick(nil)
+	for range 10 {
+		if got := rt.pick(nil); got != first {
+			t.Fatalf("not sticky: %s then %s", first, got)
+		}
+	}
+	rt.failed(first)
+	if next := rt.pick([]string{first}); next == first || next == "" {
+		t.Fatalf("after a failure: %q", next)
+	}
+	servers = nil
+	if got := rt.pick(nil); got != "" {
+		t.Fatalf("no servers: %q", got)
+	}
+}
+
+func TestCachePolicy(t *testing.T) {
+	r := httptest.NewRequest("GET", "/v1/health/service/web?cached&stale-if-error=1m&index=5&tag=v1", nil)
+	r.Header.Set("Cache-Control", "max-age=30, must-revalidate")
+	p, err := parseCachePolicy(r)
+	if err != nil || p.maxAge != 30*time.Second || p.staleIfError != time.Minute || !p.mustRevalidate {
+		t.Fatalf("policy: %+v %v", p, err)
+	}
+	if key := cacheKey(r); key != "/v1/health/service/web?tag=v1" {
+		t.Fatalf("key %q", key)
+	}
+	r.Header.Set("Cache-Control", "max-age=soon")
+	if _, err := parseCachePolicy(r); err == nil {
+		t.Fatal("a bad max-age was taken")
+	}
+}
