@@ -48,7 +48,7 @@ type Agent struct {
 	rpcServer    *rpcServer
 	pool         *rpcPool      // calls to servers (both sides)
 	router       *serverRouter // a client's choice of server (client.go)
-	rpcPort      int // the server port actually bound
+	rpcPort      int           // the server port actually bound
 	discoveredMu sync.Mutex
 	discovered   []raftServer  // servers found while forming the cluster
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
