@@ -162,6 +162,7 @@ type e2eWrite struct {
 type e2eServer struct {
 	name, ip         string
 	dataDir, logPath string
+	args             []string // the agent's flags beyond its name and addresses; nil: a server of the three
 	cmd              *exec.Cmd
 	exited           chan struct{} // closed once the process has been reaped
 }
@@ -216,9 +217,13 @@ func (c *e2eCluster) start(s *e2eServer) {
 	defer f.Close() // the child has its own descriptor
 	offset, _ := f.Seek(0, io.SeekEnd)
 	fmt.Fprintf(f, "=== %s: starting %s\n", time.Now().Format(time.TimeOnly+".000"), s.name)
-	cmd := exec.Command(c.bin, "agent", "-server", "-bootstrap-expect=3", "-node="+s.name,
-		"-bind="+s.ip, "-client="+s.ip, "-data-dir="+s.dataDir, "-log-level=debug",
-		"-retry-join=127.0.0.51", "-retry-join=127.0.0.52", "-retry-join=127.0.0.53")
+	args := s.args
+	if args == nil {
+		args = []string{"-server", "-bootstrap-expect=3",
+			"-retry-join=127.0.0.51", "-retry-join=127.0.0.52", "-retry-join=127.0.0.53"}
+	}
+	cmd := exec.Command(c.bin, append([]string{"agent", "-node=" + s.name, "-bind=" + s.ip, "-client=" + s.ip,
+		"-data-dir=" + s.dataDir, "-log-level=debug"}, args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("starting %s: %v", s.name, err)

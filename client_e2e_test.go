@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestClientE2E: three server processes and two client processes (the
+// built binary) on loopback addresses. A client given one gossip address
+// registers a service with an HTTP check served by this test; the instance
+// passes, goes critical when the test's HTTP server stops (out of
+// ?passing and DNS on the other client), passes again when it returns;
+// kill -9 of the client fails its node through serfHealth; with every
+// server killed, the other client's cached read still answers.
+func TestClientE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs five agents")
+	}
+	c := newE2ECluster(t)
+	servers := c.servers
+	for _, s := range servers {
+		c.start(s)
+	}
+	c.waitLeader(servers...)
+	dir := t.TempDir()
+	web1 := &e2eServer{name: "web1", ip: "127.0.0.61", args: []string{"-retry-join=127.0.0.52"}}
+	web2 := &e2eServer{name: "web2", ip: "127.0.0.62", args: []string{"-retry-join=127.0.0.61"}} // a client will do
+	for _, s := range []*e2eServer{web1, web2} {
+		s.dataDir, s.logPath = filepath.Join(dir, s.name), filepath.Join(dir, s.name+".log")
+		c.servers = append(c.servers, s) // killed and logged on cleanup
+		c.start(s)
+	}
+
+	// The application web1's check probes, on web1's address.
+	ln, err := net.Listen("tcp", "127.0.0.61:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appAddr := ln.Addr().String()
+	serve := func(ln net.Listener) *http.Server {
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })}
+		go srv.Serve(ln)
+		return srv
+	}
+	app := serve(ln)
+	defer func() { app.Close() }()
+
+	reg := fmt.Sprintf(`{"Name":"web","Port":8080,"Tags":["v1"],
+		"Check":{"HTTP":"http://%s/health","Interval":"1s","Timeout":"1s"}}`, appAddr)
+	e2eWaitFor(t, 20*time.Second, "web1 registers its service", func() (bool, string) {
+		code, body, err := c.do("PUT", web1, "/v1/agent/service/register", reg, 5*time.Second)
+		return err == nil && code == 200, fmt.Sprint(code, body, err)
+	})
+	passing := func(want int) func() (bool, string) {
+		return func() (bool, string) {
+			code, body, err := c.do("GET", web2, "/v1/health/service/web?passing", "", 5*time.Second)
+			var entries []CheckServiceNode
+			if err != nil || code != 200 || json.Unmarshal([]byte(body), &entries) != nil {
+				return false, fmt.Sprint(code, body, err)
+			}
+			return len(entries) == want, body
+		}
+	}
+	dig := func(want string) func() (bool, string) {
+		return func() (bool, string) {
+			out, _ := exec.Command("dig", "@127.0.0.62", "-p", "8600", "+short", "+tries=1", "+time=2",
+				"web.service.consul", "SRV").CombinedOutput()
+			got := strings.TrimSpace(string(out))
+			return got == want, got
+		}
+	}
+	_, digErr := exec.LookPath("dig")
+	srv := "1 1 8080 web1.node.dc1.consul."
+	e2eWaitFor(t, 20*time.Second, "web passing, seen through web2", passing(1))
+	if digErr == nil {
+		e2eWaitFor(t, 10*time.Second, "web in DNS through web2", dig(srv))
+	}
+	// Warm web2's cache for the end.
+	if code, body, _ := c.do("GET", web2, "/v1/health/service/web?cached", "", 5*time.Second); code != 200 {
+		t.Fatalf("cached read: %d %s", code, body)
+	}
+
+	app.Close()
+	e2eWaitFor(t, 10*time.Second, "web critical once its HTTP server stops", passing(0))
+	if digErr == nil {
+		e2eWaitFor(t, 10*time.Second, "web out of DNS", dig(""))
+	}
+	if ln, err = net.Listen("tcp", appAddr); err != nil {
+		t.Fatal(err)
+	}
+	app = serve(ln)
+	e2eWaitFor(t, 10*time.Second, "web passing again", passing(1))
+	if digErr == nil {
+		e2eWaitFor(t, 10*time.Second, "web back in DNS", dig(srv))
+	}
+
+	c.kill(web1)
+	e2eWaitFor(t, 30*time.Second, "web1's node failed through serfHealth", func() (bool, string) {
+		code, body, err := c.do("GET", web2, "/v1/health/node/web1", "", 5*time.Second)
+		var checks []HealthCheck
+		if err != nil || code != 200 || json.Unmarshal([]byte(body), &checks) != nil {
+			return false, fmt.Sprint(code, body, err)
+		}
+		for _, ch := range checks {
+			if ch.CheckID == serfHealthID && ch.Status == healthCritical {
+				return true, ""
+			}
+		}
+		return false, body
+	})
+	e2eWaitFor(t, 10*time.Second, "web out of ?passing", passing(0))
+
+	for _, s := range servers {
+		c.kill(s)
+	}
+	code, body, err := c.do("GET", web2, "/v1/health/service/web?cached", "", 5*time.Second)
+	if err != nil || code != 200 || !strings.Contains(body, `"web1"`) {
+		t.Fatalf("cached read with every server gone: %d %s %v", code, body, err)
+	}
+}
