@@ -62,7 +62,7 @@ func benchAgent(b *testing.B) (*Agent, string) {
 	return a, "http://" + a.HTTPAddrs()[0]
 }
 
-func startTestAgent(t *testing.T, mutate func(*Config)) *testAgent {
+func startTestAgent(t testing.TB, mutate func(*Config)) *testAgent {
 	t.Helper()
 	cfg := testConfig("node1")
 	if mutate != nil {

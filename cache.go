@@ -65,6 +65,8 @@ type cacheEntry struct {
 	uri         string
 	resp        forwardResponse
 	index       uint64
+	version     uint64 // counts the results stored
+	decoded     any    // resp decoded (cachedValue), nil until asked for
 	valid       bool          // resp holds a result
 	err         error         // the last fetch failed with this
 	lostContact time.Time     // when refreshes began failing; zero while they succeed
@@ -102,6 +104,33 @@ func (c *agentCache) get(ctx context.Context, uri string) (forwardResponse, erro
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return e.resp, nil
+}
+
+// cachedValue returns uri's cached result decoded as a T, with its index.
+// The result is decoded once per refresh and shared by every caller, who
+// must not modify it (DNS's use: a question costs no JSON decoding).
+func cachedValue[T any](ctx context.Context, c *agentCache, uri string) (T, uint64, error) {
+	var v T
+	e, _, err := c.entry(ctx, uri)
+	if err != nil {
+		return v, 0, err
+	}
+	c.mu.Lock()
+	resp, index, version := e.resp, e.index, e.version
+	v, ok := e.decoded.(T)
+	c.mu.Unlock()
+	if ok {
+		return v, index, nil
+	}
+	if err := decodeResponse(resp, &v); err != nil {
+		return v, 0, err
+	}
+	c.mu.Lock()
+	if e.version == version {
+		e.decoded = v
+	}
+	c.mu.Unlock()
+	return v, index, nil
 }
 
 // entry returns uri's entry once it holds a result, creating it (miss) if
@@ -247,6 +276,8 @@ func (c *agentCache) store(e *cacheEntry, resp forwardResponse, err error) {
 	} else {
 		idx, _ := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
 		e.resp, e.index, e.valid, e.err, e.lostContact = resp, idx, true, nil, time.Time{}
+		e.version++
+		e.decoded = nil
 	}
 	close(e.updated)
 	e.updated = make(chan struct{})

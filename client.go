@@ -413,7 +413,9 @@ func forwardedPath(path string) bool {
 // remoteCatalog is the catalog as a client's DNS resolver reads it: each
 // lookup a forwarded read (stale unless dns_config.allow_stale is off), or
 // one from the agent cache with dns_config.use_cache. It lives for one
-// question, keeps the lists it read, and remembers the first error.
+// question, keeps the lists it read, and remembers the first error. What
+// it returns may be shared with other questions (the cache's decoded
+// results): resolution only reads it.
 type remoteCatalog struct {
 	a   *Agent
 	ctx context.Context
@@ -428,31 +430,30 @@ func (a *Agent) remoteCatalog(ctx context.Context) dnsSource { return &remoteCat
 
 func (c *remoteCatalog) lookupErr() error { return c.err }
 
-// get reads path into v and returns the answer's index.
-func (c *remoteCatalog) get(path string, v any) uint64 {
+// remoteGet reads path as a T and returns it with the answer's index.
+func remoteGet[T any](c *remoteCatalog, path string) (v T, index uint64) {
 	if c.err != nil {
-		return 0
+		return v, 0
 	}
 	uri := path
 	if c.a.cfg.DNS.AllowStale {
 		uri += "?stale"
 	}
-	var resp forwardResponse
 	var err error
 	if c.a.cfg.DNS.UseCache {
-		resp, err = c.a.cache.get(c.ctx, uri)
+		v, index, err = cachedValue[T](c.ctx, c.a.cache, uri)
 	} else {
-		resp, err = c.a.roundTrip(c.ctx, forwardRequest{Method: http.MethodGet, URI: uri}, true)
-	}
-	if err == nil {
-		err = decodeResponse(resp, v)
+		var resp forwardResponse
+		if resp, err = c.a.roundTrip(c.ctx, forwardRequest{Method: http.MethodGet, URI: uri}, true); err == nil {
+			err = decodeResponse(resp, &v)
+			index, _ = strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
+		}
 	}
 	if err != nil {
 		c.err = err
-		return 0
+		return v, 0
 	}
-	idx, _ := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
-	return max(idx, 1)
+	return v, max(index, 1)
 }
 
 // decodeResponse decodes a read's JSON answer; a 404 leaves v empty.
@@ -467,29 +468,28 @@ func decodeResponse(resp forwardResponse, v any) error {
 }
 
 func (c *remoteCatalog) checkServiceNodes(service string) []CheckServiceNode {
-	var out []CheckServiceNode
-	c.get("/v1/health/service/"+url.PathEscape(service), &out)
+	out, _ := remoteGet[[]CheckServiceNode](c, "/v1/health/service/"+url.PathEscape(service))
 	return out
 }
 
 func (c *remoteCatalog) node(name string) *Node {
-	var out struct{ Node *Node }
-	if name != "" {
-		c.get("/v1/catalog/node/"+url.PathEscape(name), &out)
+	if name == "" {
+		return nil
 	}
+	out, _ := remoteGet[struct{ Node *Node }](c, "/v1/catalog/node/"+url.PathEscape(name))
 	return out.Node
 }
 
 func (c *remoteCatalog) nodeList() []*Node {
 	if c.nodesIndex == 0 {
-		c.nodesIndex = c.get("/v1/catalog/nodes", &c.nodes)
+		c.nodes, c.nodesIndex = remoteGet[[]*Node](c, "/v1/catalog/nodes")
 	}
 	return c.nodes
 }
 
 func (c *remoteCatalog) serviceTags() map[string][]string {
 	if c.servicesIndex == 0 {
-		c.servicesIndex = c.get("/v1/catalog/services", &c.services)
+		c.services, c.servicesIndex = remoteGet[map[string][]string](c, "/v1/catalog/services")
 	}
 	return c.services
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -274,5 +275,41 @@ func TestCachePolicy(t *testing.T) {
 	r.Header.Set("Cache-Control", "max-age=soon")
 	if _, err := parseCachePolicy(r); err == nil {
 		t.Fatal("a bad max-age was taken")
+	}
+}
+
+// BenchmarkClientHealth compares health reads through a client agent,
+// forwarded to its server or answered from the agent cache
+// (go test -bench ClientHealth -run ^$).
+func BenchmarkClientHealth(b *testing.B) {
+	srv := startTestAgent(b, nil)
+	srv.must("PUT", "/v1/catalog/register", `{"Node":"node1","Address":"127.0.0.10",
+		"Service":{"Service":"web","Port":8080},"Check":{"CheckID":"web","ServiceID":"web","Status":"passing"}}`, nil)
+	cl := startTestClient(b, "bench", "127.0.0.32", srv.lan.Addr())
+	eventually(b, 10*time.Second, "the client knows the server", func() bool { return len(cl.lanServers()) == 1 })
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	for _, mode := range []string{"forwarded", "cached"} {
+		url := cl.base + "/v1/health/service/web"
+		if mode == "cached" {
+			url += "?cached"
+		}
+		b.Run(mode, func(b *testing.B) {
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := client.Get(url)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("%s: %d", url, resp.StatusCode)
+						return
+					}
+				}
+			})
+		})
 	}
 }

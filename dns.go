@@ -35,7 +35,7 @@
 // arrives (lock-free, so Consul's allow_stale is always in effect) and shares nothing
 // mutable but atomic counters and the case-folding index, an immutable value
 // swapped atomically. UDP is served by a fixed set of goroutines (one per
-// core) sharing the socket, each reading and answering inline: there is no internal queue, so under overload
+// core on a server, dnsClientUDPWorkers on a client) sharing the socket, each reading and answering inline: there is no internal queue, so under overload
 // queries wait only in the kernel's bounded socket buffer, which drops the
 // excess, and none is answered after its client gave up. TCP gets one
 // goroutine per connection, at most dnsMaxTCPConns (extra connections are
@@ -74,6 +74,10 @@ const (
 	dnsTCPWriteTimeout = 5 * time.Second
 
 	dnsRCodeBadVers = dnsmessage.RCode(16) // RFC 6891 §6.1.3, high bits carried in the OPT record
+
+	// dnsClientUDPWorkers: a client agent's UDP goroutines, each waiting on
+	// a server for the answer it is working on.
+	dnsClientUDPWorkers = 64
 )
 
 // dnsSource is the catalog as name resolution reads it: on a server the
@@ -202,8 +206,13 @@ func (d *dnsServer) serve(pc net.PacketConn, ln net.Listener) {
 	}
 	if uc, ok := pc.(*net.UDPConn); ok {
 		d.sockets = append(d.sockets, uc)
-		// More workers than cores only contend for the socket.
-		for range runtime.GOMAXPROCS(0) {
+		// On a server more workers than cores only contend for the socket;
+		// a client's answers wait on a server, so it needs more in flight.
+		workers := runtime.GOMAXPROCS(0)
+		if !d.cfg.Server {
+			workers = dnsClientUDPWorkers
+		}
+		for range workers {
 			d.wg.Add(1)
 			go d.serveUDP(uc)
 		}
