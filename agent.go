@@ -2,7 +2,7 @@
 //
 // An agent owns everything else: the state store and the Raft log that
 // orders writes into it (servers: server.go), its membership of the LAN
-// gossip pool (serf.go), its own services and checks (local.go), and the
+// gossip pool (serf.go) and, a server's, of the WAN pool (wan.go), its own services and checks (local.go), and the
 // HTTP (http.go) and DNS (dns.go) interfaces. newAgent builds and starts all
 // of it; Shutdown stops it in reverse order.
 //
@@ -53,6 +53,7 @@ type Agent struct {
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
 
 	lan     *gossipPool   // the LAN gossip pool (serf.go)
+	wan     *gossipPool   // the WAN gossip pool of the servers (wan.go); nil on a client
 	leaveMu sync.Mutex    // one leave at a time
 	leftCh  chan struct{} // closed by a graceful leave
 
@@ -102,6 +103,12 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	if err := a.startLAN(); err != nil {
 		a.Shutdown()
 		return nil, err
+	}
+	if cfg.Server {
+		if err := a.startWAN(); err != nil {
+			a.Shutdown()
+			return nil, err
+		}
 	}
 	if form {
 		a.wg.Add(1)
@@ -356,6 +363,9 @@ func (a *Agent) Shutdown() {
 			// (leave_on_terminate, skip_leave_on_interrupt): the others see
 			// it fail, and it is still a member when it comes back.
 			a.lan.Stop()
+		}
+		if a.wan != nil {
+			a.wan.Stop()
 		}
 		a.stopServer()
 		a.wg.Wait()
