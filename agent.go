@@ -52,10 +52,11 @@ type Agent struct {
 	discovered   []raftServer  // servers found while forming the cluster
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
 
-	lan     *gossipPool   // the LAN gossip pool (serf.go)
-	wan     *gossipPool   // the WAN gossip pool of the servers (wan.go); nil on a client
-	leaveMu sync.Mutex    // one leave at a time
-	leftCh  chan struct{} // closed by a graceful leave
+	lan      *gossipPool   // the LAN gossip pool (serf.go)
+	wan      *gossipPool   // the WAN gossip pool of the servers (wan.go); nil on a client
+	wanFlood chan struct{} // a LAN member joined or changed: look for servers to flood-join (wan.go)
+	leaveMu  sync.Mutex    // one leave at a time
+	leftCh   chan struct{} // closed by a graceful leave
 
 	local    *localState
 	sessions *sessionTimers
@@ -84,6 +85,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		store:      newStore(),
 		shutdownCh: make(chan struct{}),
 		leftCh:     make(chan struct{}),
+		wanFlood:   make(chan struct{}, 1),
 	}
 	if a.nodeID == "" {
 		id, err := persistentNodeID(cfg)

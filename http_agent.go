@@ -95,12 +95,8 @@ const (
 // selfMember is this agent's LAN member, as /v1/agent/self shows it.
 func (h *httpAPI) selfMember() agentMember {
 	cfg := h.a.cfg
-	tags := h.a.memberTags()
-	if cfg.Server {
-		tags["wan_join_port"] = strconv.Itoa(cfg.Ports.SerfWAN)
-	}
 	return agentMember{
-		Name: cfg.NodeName, Addr: cfg.AdvertiseAddr, Port: uint16(cfg.Ports.SerfLAN), Tags: tags, Status: memberAlive,
+		Name: cfg.NodeName, Addr: cfg.AdvertiseAddr, Port: uint16(cfg.Ports.SerfLAN), Tags: h.a.memberTags(), Status: memberAlive,
 		ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
 	}
 }

@@ -42,7 +42,8 @@ const (
 )
 
 // memberTags are what this agent announces to the pool, as Consul's Serf
-// tags (the go client and the CLI read role, dc, port and id).
+// tags (the go client and the CLI read role, dc, port and id). A server
+// also announces its WAN port (wan_join_port) once its WAN pool runs.
 func (a *Agent) memberTags() map[string]string {
 	cfg := a.cfg
 	tags := map[string]string{
@@ -52,6 +53,10 @@ func (a *Agent) memberTags() map[string]string {
 	if cfg.Server {
 		tags["role"] = "consul"
 		tags["port"] = strconv.Itoa(a.rpcPort)
+		if a.wan != nil { // for the flood joins of the other servers (wan.go)
+			_, port, _ := net.SplitHostPort(a.wan.Addr())
+			tags["wan_join_port"] = port
+		}
 		tags["raft_vsn"] = "3"
 		if cfg.Bootstrap {
 			tags["bootstrap"] = "1"
@@ -145,6 +150,9 @@ func (a *Agent) handleLANEvents() {
 		case <-a.shutdownCh:
 			return
 		case ev := <-a.lan.Events():
+			if ev.Type == swimEventJoin || ev.Type == swimEventUpdate {
+				a.floodWAN()
+			}
 			if ev.Type == swimEventUser {
 				a.receiveUserEvent(ev.User)
 			} else if a.raft.isLeader() {

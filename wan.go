@@ -18,13 +18,18 @@
 // pool's events are only logged (handleWANEvents): nothing goes into the
 // catalog, which holds the local datacenter alone. Joining: -retry-join-wan
 // addresses are tried until another member is known (retryJoin, serf.go),
-// and PUT /v1/agent/join/<addr>?wan joins now. A graceful leave (serf.go)
+// and PUT /v1/agent/join/<addr>?wan joins now. As Consul's, the servers of
+// a datacenter flood-join: each announces its WAN port on the LAN
+// (wan_join_port), and a server joins the WAN through any server of its
+// datacenter the LAN pool knows and the WAN pool does not, so one of them
+// joined to the WAN is enough. A graceful leave (serf.go)
 // leaves the WAN pool before the LAN pool; Shutdown stops it without a
 // leave, as a crash would look.
 //
 // Concurrency: no state beyond the pool, which the agent sets in newAgent
-// and never changes; one goroutine drains the pool's events, one retries
-// the join.
+// and never changes; one goroutine (handleWANEvents) drains the pool's
+// events and does the flood joins, one retries the join; handleLANEvents
+// signals LAN changes through the one-slot wanFlood channel.
 package main
 
 import (
@@ -35,12 +40,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // wanTags are what this server announces to the WAN pool.
 func (a *Agent) wanTags() map[string]string {
 	tags := a.memberTags()
-	delete(tags, "segment") // network segments divide a LAN pool only
+	delete(tags, "segment")       // network segments divide a LAN pool only
+	delete(tags, "wan_join_port") // a LAN tag, for the flood joins
 	return tags
 }
 
@@ -64,6 +71,11 @@ func (a *Agent) startWAN() error {
 	if err != nil {
 		return err
 	}
+	// Announce the WAN port on the LAN, so the other servers of this
+	// datacenter can flood-join this one.
+	if err := a.lan.SetTags(a.memberTags()); err != nil {
+		return err
+	}
 	a.wg.Add(1)
 	go a.handleWANEvents()
 	if len(a.cfg.RetryJoinWAN) > 0 {
@@ -75,9 +87,13 @@ func (a *Agent) startWAN() error {
 
 // handleWANEvents logs the pool's membership changes (as Consul's server
 // logs Serf's member events) until the agent stops; draining them also
-// keeps the driver from logging them as dropped.
+// keeps the driver from logging them as dropped. It flood-joins when the
+// LAN side asks (floodWAN), and every reconcileInterval, which retries a
+// flood join that failed.
 func (a *Agent) handleWANEvents() {
 	defer a.wg.Done()
+	tick := time.NewTicker(reconcileInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-a.shutdownCh:
@@ -88,8 +104,55 @@ func (a *Agent) handleWANEvents() {
 				a.logger.Info("WAN member "+ev.Type.String(), "member", ev.Member.Name, "addr", ev.Member.Addr,
 					"datacenter", ev.Member.Tags["dc"])
 			}
+		case <-a.wanFlood:
+			a.floodJoinWAN()
+		case <-tick.C:
+			a.floodJoinWAN()
 		}
 	}
+}
+
+// floodWAN asks handleWANEvents to look for servers to flood-join; it
+// never blocks (handleLANEvents calls it), and a request already pending
+// covers this one.
+func (a *Agent) floodWAN() {
+	select {
+	case a.wanFlood <- struct{}{}:
+	default:
+	}
+}
+
+// floodJoinWAN joins the WAN pool through the servers of this datacenter
+// that the LAN pool knows and the WAN pool does not, so that one server of
+// a datacenter joined to the WAN brings all of them (Consul's flood joins).
+func (a *Agent) floodJoinWAN() {
+	if addrs := floodTargets(a.lan.Members(), a.wan.Members(), a.cfg.Datacenter); len(addrs) > 0 {
+		a.logger.Info("flood-joining the WAN pool through servers of this datacenter", "addrs", addrs)
+		a.wan.Join(addrs) // fails only once the pool stopped
+	}
+}
+
+// floodTargets: the WAN addresses (their LAN host, their wan_join_port) of
+// the alive servers of dc in the LAN pool whose WAN member, <node>.<dc>,
+// the WAN pool does not know.
+func floodTargets(lan, wan []swimMember, dc string) []string {
+	known := map[string]bool{}
+	for _, m := range wan {
+		known[m.Name] = true
+	}
+	var out []string
+	for _, m := range lan {
+		if m.State != swimAlive || m.Tags["role"] != "consul" || m.Tags["dc"] != dc || known[m.Name+"."+dc] {
+			continue
+		}
+		port, err := strconv.Atoi(m.Tags["wan_join_port"])
+		host, _, herr := net.SplitHostPort(m.Addr)
+		if err != nil || port < 1 || port > 65535 || herr != nil {
+			continue
+		}
+		out = append(out, net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	return out
 }
 
 // errWANClient: only servers are members of the WAN pool (Consul's message).

@@ -68,6 +68,27 @@ func TestKnownDatacenters(t *testing.T) {
 	}
 }
 
+func TestWANFloodTargets(t *testing.T) {
+	server := func(name, dc, addr, wanPort string, st swimState) swimMember {
+		return swimMember{Name: name, Addr: addr, State: st,
+			Tags: map[string]string{"role": "consul", "dc": dc, "port": "8300", "wan_join_port": wanPort}}
+	}
+	lan := []swimMember{
+		server("s1", "dc1", "10.0.0.1:8301", "8302", swimAlive), // in the WAN pool already
+		server("s2", "dc1", "10.0.0.2:8301", "9302", swimAlive),
+		server("s3", "dc1", "10.0.0.3:8301", "8302", swimFailed),
+		server("s4", "dc1", "10.0.0.4:8301", "", swimAlive), // announces no WAN port
+		server("s5", "dc1", "10.0.0.5:8301", "0", swimAlive),
+		server("s6", "dc9", "10.0.0.6:8301", "8302", swimAlive), // another datacenter's, on our LAN
+		{Name: "c1", Addr: "10.0.0.7:8301", State: swimAlive, Tags: map[string]string{"role": "node", "dc": "dc1"}},
+		server("s8", "dc1", "[2001:db8::8]:8301", "8302", swimAlive),
+	}
+	wan := []swimMember{{Name: "s1.dc1"}, {Name: "s2.dc2"}} // s2.dc2 is not dc1's s2
+	if got, want := floodTargets(lan, wan, "dc1"), []string{"10.0.0.2:9302", "[2001:db8::8]:8302"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("flood targets %v, want %v", got, want)
+	}
+}
+
 // wanFast is gossip_wan at about Consul's -dev timing, a little slower so a
 // busy test machine does not suspect healthy servers.
 var wanFast = GossipConfig{GossipInterval: 100 * time.Millisecond, GossipNodes: 4, ProbeInterval: 250 * time.Millisecond,
@@ -114,7 +135,8 @@ func wanMemberList(a *testAgent) map[string]agentMember {
 func wanStatus(a *testAgent, name string) int { return wanMemberList(a)[name].Status }
 
 // TestWANTwoDatacenters: the servers of dc1 (three) and dc2 (one) find each
-// other through -retry-join-wan, and dc3 joins through /v1/agent/join?wan.
+// other through -retry-join-wan, given to one dc1 server only (the others
+// flood-join through it), and dc3 joins through /v1/agent/join?wan.
 // Every server lists every WAN member with Consul's fields and tags, and
 // every datacenter, its own first; dcServers gives the RPC addresses of a
 // datacenter's live servers in a shuffled order. A dc1 server that dies is
@@ -129,7 +151,9 @@ func TestWANTwoDatacenters(t *testing.T) {
 		cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
 		cfg.Addresses = AddressesConfig{HTTP: []string{ip}}
 		cfg.RetryJoin = []string{"127.0.0.81", "127.0.0.82", "127.0.0.83"}
-		cfg.RetryJoinWAN = []string{"127.0.0.91"}
+		if i == 1 { // the others flood-join through s1
+			cfg.RetryJoinWAN = []string{"127.0.0.91"}
+		}
 		cfg.Ports.SerfWAN, cfg.GossipWAN, cfg.Encrypt = 8302, wanFast, wanTestKey
 		c.configs = append(c.configs, cfg)
 		c.agents = append(c.agents, nil)
@@ -164,12 +188,20 @@ func TestWANTwoDatacenters(t *testing.T) {
 		if !ok || m.Addr != a.cfg.AdvertiseAddr || m.Port != 8302 || m.ProtocolCur != 2 || m.DelegateCur != 4 {
 			t.Errorf("%s: %+v", name, m)
 		}
-		if _, ok := m.Tags["segment"]; ok {
-			t.Errorf("%s: a WAN member with the LAN's segment tag", name)
+		for _, lanOnly := range []string{"segment", "wan_join_port"} {
+			if _, ok := m.Tags[lanOnly]; ok {
+				t.Errorf("%s: a WAN member with the LAN's %s tag", name, lanOnly)
+			}
+		}
+	}
+	var lan []agentMember
+	c.agents[1].must("GET", "/v1/agent/members", "", &lan)
+	for _, m := range lan {
+		if m.Tags["wan_join_port"] != "8302" {
+			t.Errorf("LAN member %s announces wan_join_port %q", m.Name, m.Tags["wan_join_port"])
 		}
 	}
 	// The LAN pools stay apart.
-	var lan []agentMember
 	dc2.must("GET", "/v1/agent/members", "", &lan)
 	if len(lan) != 1 || lan[0].Name != "s1" {
 		t.Errorf("dc2's LAN pool: %+v", lan)
