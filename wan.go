@@ -217,8 +217,11 @@ func wanServer(m swimMember) (dc string, port int, ok bool) {
 func wanServerAddrs(members []swimMember, dc string) []string {
 	var out []string
 	for _, m := range members {
-		mdc, port, ok := wanServer(m)
-		if !ok || mdc != dc || m.State == swimFailed || m.State == swimLeft {
+		if m.Tags["dc"] != dc || m.State == swimFailed || m.State == swimLeft {
+			continue // the cheap tests first: most members are other datacenters'
+		}
+		_, port, ok := wanServer(m)
+		if !ok {
 			continue
 		}
 		host, _, err := net.SplitHostPort(m.Addr)

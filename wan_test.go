@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -304,5 +305,28 @@ func TestWANJoinBadInput(t *testing.T) {
 	ta.must("PUT", "/v1/agent/join/127.0.0.99:1?wan=1", "", nil)
 	if ms := wanMemberList(ta); len(ms) != 1 || ms["node1.dc1"].Status != memberAlive {
 		t.Errorf("WAN members of a lone server: %+v", ms)
+	}
+}
+
+// BenchmarkDCServers: what a request forwarded to another datacenter pays
+// to pick its servers, in a WAN pool of 100 datacenters of 5 servers each.
+func BenchmarkDCServers(b *testing.B) {
+	var members []swimMember
+	for dc := range 100 {
+		for s := range 5 {
+			m := wanTestMember(fmt.Sprintf("s%d", s), fmt.Sprintf("dc%d", dc), "8300", swimAlive)
+			m.Addr = fmt.Sprintf("10.%d.0.%d:8302", dc, s)
+			members = append(members, m)
+		}
+	}
+	slices.SortFunc(members, func(x, y swimMember) int { return strings.Compare(x.Name, y.Name) })
+	pool := &gossipPool{}
+	pool.members.Store(&members)
+	a := &Agent{cfg: &Config{Datacenter: "dc0"}, wan: pool}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(a.dcServers("dc42")) != 5 {
+			b.Fatal("wrong servers")
+		}
 	}
 }
