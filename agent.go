@@ -2,9 +2,10 @@
 //
 // An agent owns everything else: the state store and the Raft log that
 // orders writes into it (servers: server.go), its membership of the LAN
-// gossip pool (serf.go) and, a server's, of the WAN pool (wan.go), its own services and checks (local.go), and the
-// HTTP (http.go) and DNS (dns.go) interfaces. newAgent builds and starts all
-// of it; Shutdown stops it in reverse order.
+// gossip pool (serf.go) and, on a server, of the WAN pool (wan.go), its own
+// services and checks (local.go), and the HTTP (http.go) and DNS (dns.go)
+// interfaces. newAgent builds and starts all of it; Shutdown stops it in
+// reverse order.
 //
 // Writes: every change to the store is a command given to Agent.apply
 // (server.go), which replicates it through Raft (raft.go, raft_node.go)

@@ -22,9 +22,9 @@
 // a datacenter flood-join: each announces its WAN port on the LAN
 // (wan_join_port), and a server joins the WAN through any server of its
 // datacenter the LAN pool knows and the WAN pool does not, so one of them
-// joined to the WAN is enough. A graceful leave (serf.go)
-// leaves the WAN pool before the LAN pool; Shutdown stops it without a
-// leave, as a crash would look.
+// joined to the WAN is enough. A graceful leave (serf.go) leaves the WAN
+// pool before the LAN pool; Shutdown stops it without a leave, as a crash
+// would look.
 //
 // Concurrency: no state beyond the pool, which the agent sets in newAgent
 // and never changes; one goroutine (handleWANEvents) drains the pool's
