@@ -2,9 +2,10 @@
 //
 // An agent owns everything else: the state store and the Raft log that
 // orders writes into it (servers: server.go), its membership of the LAN
-// gossip pool (serf.go), its own services and checks (local.go), and the
-// HTTP (http.go) and DNS (dns.go) interfaces. newAgent builds and starts all
-// of it; Shutdown stops it in reverse order.
+// gossip pool (serf.go) and, on a server, of the WAN pool (wan.go), its own
+// services and checks (local.go), and the HTTP (http.go) and DNS (dns.go)
+// interfaces. newAgent builds and starts all of it; Shutdown stops it in
+// reverse order.
 //
 // Writes: every change to the store is a command given to Agent.apply
 // (server.go), which replicates it through Raft (raft.go, raft_node.go)
@@ -53,9 +54,11 @@ type Agent struct {
 	discovered   []raftServer  // servers found while forming the cluster
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
 
-	lan     *gossipPool   // the LAN gossip pool (serf.go)
-	leaveMu sync.Mutex    // one leave at a time
-	leftCh  chan struct{} // closed by a graceful leave
+	lan      *gossipPool   // the LAN gossip pool (serf.go)
+	wan      *gossipPool   // the WAN gossip pool of the servers (wan.go); nil on a client
+	wanFlood chan struct{} // a LAN member joined or changed: look for servers to flood-join (wan.go)
+	leaveMu  sync.Mutex    // one leave at a time
+	leftCh   chan struct{} // closed by a graceful leave
 
 	local    *localState
 	sessions *sessionTimers // servers only
@@ -82,6 +85,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		nodeID:     cfg.NodeID,
 		shutdownCh: make(chan struct{}),
 		leftCh:     make(chan struct{}),
+		wanFlood:   make(chan struct{}, 1),
 	}
 	if a.nodeID == "" {
 		id, err := persistentNodeID(cfg)
@@ -110,6 +114,12 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	if err := a.startLAN(); err != nil {
 		a.Shutdown()
 		return nil, err
+	}
+	if cfg.Server {
+		if err := a.startWAN(); err != nil {
+			a.Shutdown()
+			return nil, err
+		}
 	}
 	if form {
 		a.wg.Add(1)
@@ -373,6 +383,9 @@ func (a *Agent) Shutdown() {
 			// (leave_on_terminate, skip_leave_on_interrupt): the others see
 			// it fail, and it is still a member when it comes back.
 			a.lan.Stop()
+		}
+		if a.wan != nil {
+			a.wan.Stop()
 		}
 		a.stopServer()
 		a.wg.Wait()

@@ -46,7 +46,7 @@ func testConfig(node string) *Config {
 	cfg.AdvertiseAddr = "127.0.0.1"
 	cfg.PrimaryDatacenter = cfg.Datacenter
 	cfg.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}}
-	cfg.Ports.HTTP, cfg.Ports.DNS, cfg.Ports.Server, cfg.Ports.SerfLAN = 0, 0, 0, 0
+	cfg.Ports.HTTP, cfg.Ports.DNS, cfg.Ports.Server, cfg.Ports.SerfLAN, cfg.Ports.SerfWAN = 0, 0, 0, 0, 0
 	return cfg
 }
 

@@ -12,13 +12,14 @@
 //
 // Every key of Consul's agent configuration is accepted. The keys miniconsul
 // implements are decoded, validated and stored in Config, and the blocks
-// ports, addresses, dns_config, performance and limits are checked key by
-// key. Any other Consul key is accepted unchecked and returned in loadConfig's
-// list of ignored keys, for the caller to log once the logger exists. A key
-// Consul does not know, a value of the wrong JSON type or an invalid value is
-// an error naming the source (file or flag), the key and the value. The
-// agent's flags are defined with the rest of the command line in main.go;
-// each sets one of these keys and goes through the same checks as a file.
+// ports, addresses, dns_config, gossip_wan, performance and limits are
+// checked key by key. Any other Consul key is accepted unchecked and
+// returned in loadConfig's list of ignored keys, for the caller to log once
+// the logger exists. A key Consul does not know, a value of the wrong JSON
+// type or an invalid value is an error naming the source (file or flag),
+// the key and the value. The agent's flags are defined with the rest of the
+// command line in main.go; each sets one of these keys and goes through the
+// same checks as a file.
 package main
 
 import (
@@ -71,15 +72,16 @@ type Config struct {
 	DNS       DNSConfig         // dns_config
 	Recursors []string          // recursors (and the deprecated recursor): accepted and stored only
 
-	KVMaxValueSize          int    // limits.kv_max_value_size: largest KV value in bytes
-	TxnMaxReqLen            int    // limits.txn_max_req_len: largest transaction request body in bytes
-	CheckOutputMaxSize      int    // check_output_max_size: bytes of check output kept
-	EnableScriptChecks      bool   // enable_script_checks, -enable-script-checks
-	EnableLocalScriptChecks bool   // enable_local_script_checks, -enable-local-script-checks
-	RaftMultiplier          int    // performance.raft_multiplier: 1..10, scales Raft timing
-	RaftSnapshotThreshold   int    // raft_snapshot_threshold: entries between snapshots (16384)
-	RaftTrailingLogs        int    // raft_trailing_logs: entries kept after a snapshot (10240)
-	Encrypt                 string // encrypt, -encrypt: base64 gossip key of 16, 24 or 32 bytes, or ""
+	KVMaxValueSize          int          // limits.kv_max_value_size: largest KV value in bytes
+	TxnMaxReqLen            int          // limits.txn_max_req_len: largest transaction request body in bytes
+	CheckOutputMaxSize      int          // check_output_max_size: bytes of check output kept
+	EnableScriptChecks      bool         // enable_script_checks, -enable-script-checks
+	EnableLocalScriptChecks bool         // enable_local_script_checks, -enable-local-script-checks
+	RaftMultiplier          int          // performance.raft_multiplier: 1..10, scales Raft timing
+	RaftSnapshotThreshold   int          // raft_snapshot_threshold: entries between snapshots (16384)
+	RaftTrailingLogs        int          // raft_trailing_logs: entries kept after a snapshot (10240)
+	Encrypt                 string       // encrypt, -encrypt: base64 gossip key of 16, 24 or 32 bytes, or ""
+	GossipWAN               GossipConfig // gossip_wan: the WAN pool's timing (servers only)
 
 	Services []*serviceDefinition // service, services: registered by the agent at start
 	Checks   []*checkDefinition   // check, checks: registered by the agent at start
@@ -98,6 +100,29 @@ type PortsConfig struct {
 	Server  int // ports.server, -server-port: server RPC
 	SerfLAN int // ports.serf_lan, -serf-lan-port
 	SerfWAN int // ports.serf_wan, -serf-wan-port
+}
+
+// GossipConfig is a gossip_wan block: the timing of a pool's SWIM core
+// (swim.go). The default is memberlist's, as Consul's (swimWANConfig).
+type GossipConfig struct {
+	GossipInterval time.Duration // gossip_interval
+	GossipNodes    int           // gossip_nodes
+	ProbeInterval  time.Duration // probe_interval
+	ProbeTimeout   time.Duration // probe_timeout
+	RetransmitMult int           // retransmit_mult
+	SuspicionMult  int           // suspicion_mult
+}
+
+// gossipDefaults takes a pool's timing from its SWIM defaults.
+func gossipDefaults(s swimConfig) GossipConfig {
+	return GossipConfig{GossipInterval: s.GossipInterval, GossipNodes: s.GossipNodes, ProbeInterval: s.ProbeInterval,
+		ProbeTimeout: s.ProbeTimeout, RetransmitMult: s.RetransmitMult, SuspicionMult: s.SuspicionMult}
+}
+
+// applyTo sets the timing on a pool's SWIM configuration.
+func (g GossipConfig) applyTo(s *swimConfig) {
+	s.GossipInterval, s.GossipNodes, s.ProbeInterval = g.GossipInterval, g.GossipNodes, g.ProbeInterval
+	s.ProbeTimeout, s.RetransmitMult, s.SuspicionMult = g.ProbeTimeout, g.RetransmitMult, g.SuspicionMult
 }
 
 // DNSConfig is the dns_config block.
@@ -145,6 +170,7 @@ func defaultConfig() *Config {
 		RaftMultiplier:        1, // miniconsul scales from production-tight timing (Consul defaults to 5)
 		RaftSnapshotThreshold: 16384,
 		RaftTrailingLogs:      10240,
+		GossipWAN:             gossipDefaults(swimWANConfig()),
 	}
 }
 
@@ -157,6 +183,9 @@ func applyDevDefaults(c *Config) {
 	c.ClientAddrs = []string{"127.0.0.1"}
 	c.LogLevel = "debug"
 	c.RaftMultiplier = 1
+	// Consul's dev mode gossips faster, as on one host it can.
+	c.GossipWAN.GossipInterval, c.GossipWAN.ProbeInterval = 100*time.Millisecond, 100*time.Millisecond
+	c.GossipWAN.ProbeTimeout, c.GossipWAN.SuspicionMult = 100*time.Millisecond, 3
 }
 
 // loadConfig builds the configuration from the arguments after "agent". It
@@ -468,6 +497,14 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 	"performance": cfgBlock(map[string]configKey{
 		"raft_multiplier": cfgStore(cfgValidated(cfgInt, cfgCheckBetween(1, 10)), func(c *Config) *int { return &c.RaftMultiplier }),
 	}, "grpc_keepalive_interval", "grpc_keepalive_timeout", "leave_drain_time", "rpc_hold_timeout"),
+	"gossip_wan": cfgBlock(map[string]configKey{
+		"gossip_interval": cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.GossipWAN.GossipInterval }),
+		"gossip_nodes":    cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.GossipWAN.GossipNodes }),
+		"probe_interval":  cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.GossipWAN.ProbeInterval }),
+		"probe_timeout":   cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.GossipWAN.ProbeTimeout }),
+		"retransmit_mult": cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.GossipWAN.RetransmitMult }),
+		"suspicion_mult":  cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.GossipWAN.SuspicionMult }),
+	}),
 	"limits": cfgBlock(map[string]configKey{
 		"kv_max_value_size": cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.KVMaxValueSize }),
 		"txn_max_req_len":   cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.TxnMaxReqLen }),
@@ -491,7 +528,7 @@ var ignoredTopLevelKeys = []string{
 	"disable_remote_exec", "disable_update_check", "discard_check_output", "discovery_max_stale",
 	"dogstatsd_addr", "dogstatsd_tags", "enable_acl_replication", "enable_agent_tls_for_checks",
 	"enable_central_service_config", "enable_debug", "enable_syslog", "enable_ui",
-	"encrypt_verify_incoming", "encrypt_verify_outgoing", "experiments", "gossip_lan", "gossip_wan",
+	"encrypt_verify_incoming", "encrypt_verify_outgoing", "experiments", "gossip_lan",
 	"http_api_response_headers", "http_config", "key_file", "leave_on_terminate", "license_path",
 	"license_poll_base_time", "license_poll_max_time", "license_update_base_time",
 	"license_update_max_time", "locality", "log_file", "log_rotate_bytes", "log_rotate_duration",
@@ -675,7 +712,15 @@ func cfgStringMap(v any) (map[string]string, error) {
 	return m, nil
 }
 
-var cfgDuration = cfgFromString(cfgParseDuration)
+var (
+	cfgDuration         = cfgFromString(cfgParseDuration)
+	cfgPositiveDuration = cfgValidated(cfgDuration, func(d time.Duration) error {
+		if d <= 0 {
+			return errors.New("must be positive")
+		}
+		return nil
+	})
+)
 
 func cfgParseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)

@@ -53,6 +53,9 @@ func TestDefaultConfig(t *testing.T) {
 		TxnMaxReqLen:       524288,
 		CheckOutputMaxSize: 4096,
 		RaftMultiplier:     1, RaftSnapshotThreshold: 16384, RaftTrailingLogs: 10240,
+		// memberlist's DefaultWANConfig
+		GossipWAN: GossipConfig{GossipInterval: 500 * time.Millisecond, GossipNodes: 4, ProbeInterval: 5 * time.Second,
+			ProbeTimeout: 3 * time.Second, RetransmitMult: 4, SuspicionMult: 6},
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)
@@ -99,6 +102,8 @@ func TestLoadConfigDev(t *testing.T) {
 	want.BindAddr, want.AdvertiseAddr = "127.0.0.1", "127.0.0.1"
 	want.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}}
 	want.LogLevel, want.RaftMultiplier = "debug", 1
+	want.GossipWAN = GossipConfig{GossipInterval: 100 * time.Millisecond, GossipNodes: 4, ProbeInterval: 100 * time.Millisecond,
+		ProbeTimeout: 100 * time.Millisecond, RetransmitMult: 4, SuspicionMult: 3}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("dev config =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -151,6 +156,8 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 		"enable_script_checks": true, "enable_local_script_checks": true, "check_output_max_size": 100,
 		"limits": {"kv_max_value_size": 10, "txn_max_req_len": 20}, "performance": {"raft_multiplier": 2},
 		"retry_join_wan": ["192.0.2.9"], "start_join_wan": ["192.0.2.10"],
+		"gossip_wan": {"gossip_interval": "1s", "gossip_nodes": 5, "probe_interval": "2s", "probe_timeout": "3s",
+			"retransmit_mult": 6, "suspicion_mult": 7},
 		"ports": {"server": 1, "serf_lan": 2, "serf_wan": 3, "dns": -1, "http": -1},
 		"dns_config": {"allow_stale": false, "max_stale": "1s", "udp_answer_limit": 0, "a_record_limit": 2,
 			"only_passing": true, "enable_truncate": true, "soa": {"retry": 1, "expire": 2, "min_ttl": 3}}
@@ -173,6 +180,8 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 	want.KVMaxValueSize, want.TxnMaxReqLen, want.RaftMultiplier = 10, 20, 2
 	want.RetryJoinWAN = []string{"192.0.2.9", "192.0.2.10"}
 	want.Ports = PortsConfig{HTTP: -1, DNS: -1, Server: 1, SerfLAN: 2, SerfWAN: 3}
+	want.GossipWAN = GossipConfig{GossipInterval: time.Second, GossipNodes: 5, ProbeInterval: 2 * time.Second,
+		ProbeTimeout: 3 * time.Second, RetransmitMult: 6, SuspicionMult: 7}
 	want.DNS = DNSConfig{MaxStale: time.Second, ARecordLimit: 2, OnlyPassing: true, EnableTruncate: true,
 		SOA: DNSSOAConfig{Refresh: 3600, Retry: 1, Expire: 2, MinTTL: 3}}
 	if !reflect.DeepEqual(cfg, want) {
@@ -324,6 +333,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"raft multiplier", []string{`{"performance": {"raft_multiplier": 11}}`}, nil, []string{"performance.raft_multiplier", "cannot be 11", "between 1 and 10"}},
 		{"raft multiplier zero", []string{`{"performance": {"raft_multiplier": 0}}`}, nil, []string{"cannot be 0"}},
 		{"kv max value size", []string{`{"limits": {"kv_max_value_size": 0}}`}, nil, []string{"limits.kv_max_value_size", "must be 1 or more"}},
+		{"gossip wan interval", []string{`{"gossip_wan": {"probe_interval": "0s"}}`}, nil, []string{`key "gossip_wan.probe_interval"`, "must be positive"}},
+		{"gossip wan mult", []string{`{"gossip_wan": {"suspicion_mult": 0}}`}, nil, []string{"gossip_wan.suspicion_mult", "cannot be 0"}},
+		{"gossip wan unknown", []string{`{"gossip_wan": {"probe_rate": 1}}`}, nil, []string{`"gossip_wan.probe_rate"`}},
 		{"check output size", []string{`{"check_output_max_size": -5}`}, nil, []string{"check_output_max_size", "cannot be -5"}},
 		{"encrypt not base64", nil, []string{"-encrypt", "not-base64!"}, []string{"flag -encrypt", "invalid gossip encryption key"}},
 		{"encrypt length", []string{`{"encrypt": "YWJj"}`}, nil, []string{`key "encrypt"`, "16, 24 or 32 bytes"}},

@@ -92,18 +92,11 @@ const (
 	memberFailed = 4
 )
 
-func (h *httpAPI) selfMember(wan bool) agentMember {
+// selfMember is this agent's LAN member, as /v1/agent/self shows it.
+func (h *httpAPI) selfMember() agentMember {
 	cfg := h.a.cfg
-	tags := h.a.memberTags()
-	name, port := cfg.NodeName, cfg.Ports.SerfLAN
-	if cfg.Server {
-		tags["wan_join_port"] = strconv.Itoa(cfg.Ports.SerfWAN)
-	}
-	if wan {
-		name, port = cfg.NodeName+"."+cfg.Datacenter, cfg.Ports.SerfWAN
-	}
 	return agentMember{
-		Name: name, Addr: cfg.AdvertiseAddr, Port: uint16(port), Tags: tags, Status: memberAlive,
+		Name: cfg.NodeName, Addr: cfg.AdvertiseAddr, Port: uint16(cfg.Ports.SerfLAN), Tags: h.a.memberTags(), Status: memberAlive,
 		ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
 	}
 }
@@ -125,23 +118,24 @@ func (h *httpAPI) agentSelf(w http.ResponseWriter, r *http.Request) (any, error)
 			"HTTPPort": cfg.Ports.HTTP, "DNSPort": cfg.Ports.DNS, "ServerPort": cfg.Ports.Server,
 			"SerfPortLAN": cfg.Ports.SerfLAN, "SerfPortWAN": cfg.Ports.SerfWAN, "DNSDomain": cfg.Domain,
 		},
-		"Member": h.selfMember(false),
+		"Member": h.selfMember(),
 		"Meta":   h.a.nodeRegistration().NodeMeta,
 		"Stats": map[string]any{
 			"agent":  map[string]string{"checks": strconv.Itoa(len(h.a.local.checkList())), "services": strconv.Itoa(len(h.a.local.serviceList()))},
-			"consul": map[string]string{"server": "true", "leader": "true", "known_datacenters": "1"},
+			"consul": map[string]string{"server": "true", "leader": "true", "known_datacenters": strconv.Itoa(len(h.a.datacenters()))},
 		},
 	}, nil
 }
 
-// agentMembers lists the LAN pool as this agent sees it. The WAN pool is
-// not built yet: ?wan lists this server alone.
+// agentMembers lists the LAN pool as this agent sees it, or with ?wan the
+// WAN pool (none on a client, as Consul's).
 func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, error) {
+	members := h.a.lan.Members()
 	if queryFlag(r, "wan") {
-		return []agentMember{h.selfMember(true)}, nil
+		members = h.a.wanMembers()
 	}
 	out := []agentMember{}
-	for _, m := range h.a.lan.Members() {
+	for _, m := range members {
 		host, port, _ := net.SplitHostPort(m.Addr)
 		p, _ := strconv.Atoi(port)
 		status := memberAlive // Serf shows a suspect member as alive
@@ -157,14 +151,15 @@ func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, err
 	return out, nil
 }
 
-// agentJoin: PUT /v1/agent/join/<address> joins the LAN pool through it.
+// agentJoin: PUT /v1/agent/join/<address> joins the LAN pool through it,
+// or with ?wan the WAN pool.
 func (h *httpAPI) agentJoin(w http.ResponseWriter, r *http.Request) (any, error) {
 	addr, err := pathArg(r, "/v1/agent/join/", "address")
 	if err != nil {
 		return nil, err
 	}
 	if queryFlag(r, "wan") {
-		return nil, badRequest("the WAN pool is not built yet")
+		return nil, h.a.joinWAN([]string{addr})
 	}
 	return nil, h.a.joinLAN([]string{addr})
 }

@@ -148,8 +148,10 @@ func (h *httpAPI) applyCatalog(cmd *command) (any, error) {
 	return true, nil
 }
 
+// catalogDatacenters: the datacenters the WAN pool knows, in the order of
+// knownDatacenters (wan.go). As Consul's, it needs no leader.
 func (h *httpAPI) catalogDatacenters(w http.ResponseWriter, r *http.Request) (any, error) {
-	return []string{h.a.cfg.Datacenter}, nil
+	return h.a.datacenters(), nil
 }
 
 func (h *httpAPI) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {

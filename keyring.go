@@ -18,8 +18,9 @@
 // gossip layer drops and counts it): never a panic, never an allocation
 // beyond the message's own size.
 //
-// The keyring is kept in <data_dir>/serf/<pool>.keyring (a JSON list of
-// base64 keys, primary first), written atomically, so that a rotation
+// The keyring is kept in <data_dir>/serf/local.keyring for the LAN pool
+// and remote.keyring for the WAN pool (Consul's names), a JSON list of
+// base64 keys, primary first, written atomically, so that a rotation
 // survives a restart; the -encrypt key only seeds a keyring that does not
 // exist yet, as Consul's does.
 //

@@ -14,9 +14,9 @@
 // reconcileInterval, which repairs any event it missed.
 //
 // Joining: -retry-join addresses are tried every retryJoinInterval until
-// one answers. A host without a port means the LAN port (8301), as in
-// Consul; server discovery over the server port (server.go) uses the same
-// hosts.
+// one answers (retryJoin, which the WAN pool, wan.go, shares). A host
+// without a port means the LAN port (8301), as in Consul; server discovery
+// over the server port (server.go) uses the same hosts.
 //
 // Concurrency: one goroutine (handleLANEvents) consumes the pool's events;
 // reconciliation goes through Agent.apply like any write.
@@ -42,7 +42,8 @@ const (
 )
 
 // memberTags are what this agent announces to the pool, as Consul's Serf
-// tags (the go client and the CLI read role, dc, port and id).
+// tags (the go client and the CLI read role, dc, port and id). A server
+// also announces its WAN port (wan_join_port) once its WAN pool runs.
 func (a *Agent) memberTags() map[string]string {
 	cfg := a.cfg
 	tags := map[string]string{
@@ -52,6 +53,10 @@ func (a *Agent) memberTags() map[string]string {
 	if cfg.Server {
 		tags["role"] = "consul"
 		tags["port"] = strconv.Itoa(a.rpcPort)
+		if a.wan != nil { // for the flood joins of the other servers (wan.go)
+			_, port, _ := net.SplitHostPort(a.wan.Addr())
+			tags["wan_join_port"] = port
+		}
 		tags["raft_vsn"] = "3"
 		if cfg.Bootstrap {
 			tags["bootstrap"] = "1"
@@ -86,35 +91,37 @@ func (a *Agent) startLAN() error {
 	go a.handleLANEvents()
 	if len(a.cfg.RetryJoin) > 0 {
 		a.wg.Add(1)
-		go a.retryJoinLAN()
+		go a.retryJoin(a.lan, a.cfg.RetryJoin, a.cfg.Ports.SerfLAN)
 	}
 	return nil
 }
 
-// lanJoinAddr turns a -retry-join entry into a LAN gossip address.
-func (a *Agent) lanJoinAddr(s string) string {
+// joinAddr turns a join address into a gossip address: a host without a
+// port means the pool's port (8301 on the LAN, 8302 on the WAN), as in
+// Consul.
+func joinAddr(s string, port int) string {
 	if _, _, err := net.SplitHostPort(s); err == nil {
 		return s
 	}
-	return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(a.cfg.Ports.SerfLAN))
+	return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(port))
 }
 
-// retryJoinLAN joins through the -retry-join addresses until some other
-// member is known.
-func (a *Agent) retryJoinLAN() {
+// retryJoin joins the pool through the addresses of a -retry-join or
+// -retry-join-wan until some other member is known.
+func (a *Agent) retryJoin(pool *gossipPool, entries []string, port int) {
 	defer a.wg.Done()
 	var addrs []string
-	for _, j := range a.cfg.RetryJoin {
-		if addr := a.lanJoinAddr(j); addr != a.lan.Addr() {
+	for _, j := range entries {
+		if addr := joinAddr(j, port); addr != pool.Addr() {
 			addrs = append(addrs, addr)
 		}
 	}
-	for attempt := 0; ; attempt++ {
-		if len(a.lan.Members()) > 1 {
-			a.logger.Info("joined the LAN pool", "members", len(a.lan.Members()))
+	for {
+		if n := len(pool.Members()); n > 1 {
+			a.logger.Info("joined the gossip pool", "pool", pool.cfg.Pool, "members", n)
 			return
 		}
-		if err := a.lan.Join(addrs); err != nil {
+		if err := pool.Join(addrs); err != nil {
 			return // the pool stopped
 		}
 		select {
@@ -128,7 +135,7 @@ func (a *Agent) retryJoinLAN() {
 // joinLAN joins the pool through addrs now (/v1/agent/join).
 func (a *Agent) joinLAN(addrs []string) error {
 	for i, s := range addrs {
-		addrs[i] = a.lanJoinAddr(s)
+		addrs[i] = joinAddr(s, a.cfg.Ports.SerfLAN)
 	}
 	return a.lan.Join(addrs)
 }
@@ -143,6 +150,9 @@ func (a *Agent) handleLANEvents() {
 		case <-a.shutdownCh:
 			return
 		case ev := <-a.lan.Events():
+			if a.cfg.Server && (ev.Type == swimEventJoin || ev.Type == swimEventUpdate) {
+				a.floodWAN()
+			}
 			switch {
 			case ev.Type == swimEventUser:
 				a.receiveUserEvent(ev.User)
@@ -298,9 +308,10 @@ func decodeUserEvent(name string, p []byte) (*UserEvent, error) {
 // leave is a graceful departure (PUT /v1/agent/leave, Consul's `leave`): a
 // server first takes itself out of the Raft configuration (the leader
 // commits the change; a leader removing itself steps down once it is
-// committed), then the agent announces its leave to the pool, so the
-// others record it as left, not failed, and the leader deregisters its
-// node. Then the agent stops (Left is closed).
+// committed), then the agent announces its leave to the WAN pool (a
+// server) and to the LAN pool, so the others record it as left, not
+// failed, and the leader deregisters its node. Then the agent stops (Left
+// is closed).
 func (a *Agent) leave() error {
 	a.leaveMu.Lock()
 	defer a.leaveMu.Unlock()
@@ -322,10 +333,16 @@ func (a *Agent) leave() error {
 			return fmt.Errorf("leaving the Raft configuration: %w", err) // not left: it may be tried again
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if e := a.lan.Leave(ctx); e != nil {
-		a.logger.Warn("the leave was not gossiped to everyone in time", "error", e)
+	// The WAN pool first, then the LAN pool, as a Consul server leaves.
+	for _, pool := range []*gossipPool{a.wan, a.lan} {
+		if pool == nil {
+			continue // a client has no WAN pool
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if e := pool.Leave(ctx); e != nil {
+			a.logger.Warn("the leave was not gossiped to everyone in time", "pool", pool.cfg.Pool, "error", e)
+		}
+		cancel()
 	}
 	a.logger.Info("left the cluster")
 	close(a.leftCh)

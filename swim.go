@@ -559,7 +559,9 @@ func (s *swim) broadcastUser(now time.Duration, name string, payload []byte) err
 func (s *swim) ready() swimReady {
 	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events}
 	s.packets, s.streams, s.events = nil, nil, nil
-	rd.Left = s.leaving && s.broadcastOf[s.name] == nil
+	// With nobody alive to tell, the leave is done at once (memberlist's
+	// Leave waits only when anyAlive).
+	rd.Left = s.leaving && (s.broadcastOf[s.name] == nil || s.live == 0)
 	return rd
 }
 

@@ -417,6 +417,20 @@ func TestSwimLeaveUnderLoss(t *testing.T) {
 	}
 }
 
+// TestBug_LoneLeaveWaits: a member alone in its pool (a dev agent's pools,
+// a lone server's WAN pool) waited out the whole leave timeout for a
+// broadcast nobody could receive.
+func TestBug_LoneLeaveWaits(t *testing.T) {
+	cfg := swimWANConfig()
+	cfg.Name, cfg.Addr = "alone", "a:1"
+	core := newSwim(cfg)
+	core.tick(0)
+	core.leave(time.Millisecond)
+	if !core.ready().Left {
+		t.Fatal("a lone member's leave is not done at once")
+	}
+}
+
 // SWIM §5 (completeness and accuracy): a killed member is marked failed by
 // every other member within the bound, at 50 members with 1% loss, and no
 // healthy member is ever marked failed. Lifeguard §IV.B: with confirmations
