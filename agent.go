@@ -188,6 +188,7 @@ func (a *Agent) listen() error {
 				source = storeSource(a.store)
 			}
 			d := newDNSServer(a.cfg, source, a.logger)
+			d.remoteSource = a.remoteDCCatalog
 			d.serve(pc, ln)
 			a.dnsServers = append(a.dnsServers, d)
 			a.dnsListeners = append(a.dnsListeners, pc.LocalAddr())

@@ -335,7 +335,7 @@ func parseCachePolicy(r *http.Request) (cachePolicy, error) {
 
 // cachedRead answers a ?cached GET.
 func (h *httpAPI) cachedRead(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, err := h.parseQuery(r)
+	q, err := parseQueryOptions(r) // ?dc is the servers' to judge
 	if err != nil {
 		return nil, err
 	}

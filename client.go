@@ -252,19 +252,36 @@ func (a *Agent) roundTrip(ctx context.Context, f forwardRequest, idempotent bool
 	if a.cfg.Server {
 		return a.serveLocal(ctx, f)
 	}
-	out, err := a.serverCall(ctx, rpcHTTPRequest, f.encode(), idempotent)
+	return a.sendRequest(ctx, a.router, f, idempotent)
+}
+
+// sendRequest has a server that to picks serve f.
+func (a *Agent) sendRequest(ctx context.Context, to serverPicker, f forwardRequest, idempotent bool) (forwardResponse, error) {
+	out, err := a.callServers(ctx, to, rpcHTTPRequest, f.encode(), idempotent)
 	if err != nil {
 		return forwardResponse{}, err
 	}
 	return decodeForwardResponse(out)
 }
 
-// serverCall makes a call to a server of this datacenter (see the file
-// comment for the retry rule).
+// serverPicker chooses the server a call goes to: a client's router, or
+// the servers of another datacenter.
+type serverPicker interface {
+	pick(avoid []string) string // "": none left
+	failed(addr string)
+}
+
+// serverCall makes a call to a server of this datacenter, from a client.
 func (a *Agent) serverCall(ctx context.Context, method string, body []byte, idempotent bool) ([]byte, error) {
+	return a.callServers(ctx, a.router, method, body, idempotent)
+}
+
+// callServers makes a call to the server to picks, and once more to
+// another when that is safe (see the file comment).
+func (a *Agent) callServers(ctx context.Context, to serverPicker, method string, body []byte, idempotent bool) ([]byte, error) {
 	var tried []string
 	for {
-		addr := a.router.pick(tried)
+		addr := to.pick(tried)
 		if addr == "" {
 			if len(tried) > 0 {
 				return nil, fmt.Errorf("no server answered (%s): %w", strings.Join(tried, ", "), errNoServers)
@@ -279,7 +296,7 @@ func (a *Agent) serverCall(ctx context.Context, method string, body []byte, idem
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		a.router.failed(addr)
+		to.failed(addr)
 		a.logger.Debug("rpc to a server failed", "server", addr, "method", method, "error", err)
 		tried = append(tried, addr)
 		if len(tried) == 2 || !idempotent && !notDelivered(err) {
@@ -326,31 +343,67 @@ func (rt *serverRouter) failed(addr string) {
 	}
 }
 
-// forward answers a request on a client agent by forwarding it to a server.
-func (h *httpAPI) forward(w http.ResponseWriter, r *http.Request) {
-	f, err := h.forwardRequestOf(w, r)
+// dcServers picks among the servers of another datacenter, in the WAN
+// pool's (shuffled) order.
+type dcServers struct {
+	a  *Agent
+	dc string
+}
+
+func (d dcServers) pick(avoid []string) string {
+	for _, s := range d.a.dcServers(d.dc) {
+		if !slices.Contains(avoid, s) {
+			return s
+		}
+	}
+	return ""
+}
+
+func (d dcServers) failed(string) {}
+
+// remoteDC is the datacenter a request on the data names with ?dc, when it
+// is not this one: a server forwards it there (Consul's forwardDC).
+func (h *httpAPI) remoteDC(r *http.Request) string {
+	if dc := query(r).Get("dc"); dc != "" && dc != h.a.cfg.Datacenter && forwardedPath(r.URL.Path) {
+		return dc
+	}
+	return ""
+}
+
+// forward answers a request by having a server serve it: on a client, the
+// server its router picks; on a server, one of the datacenter dc's.
+func (h *httpAPI) forward(w http.ResponseWriter, r *http.Request, dc string) {
+	var to serverPicker = h.a.router
+	if dc != "" {
+		to = dcServers{h.a, dc}
+	}
+	f, err := h.forwardRequestOf(w, r, dc == "")
+	if err == nil && dc != "" && to.pick(nil) == "" {
+		err = errNoPathToDC
+	}
 	if err == nil {
 		ctx, cancel := context.WithTimeout(r.Context(), forwardTimeout(r))
 		defer cancel()
 		var resp forwardResponse
-		if resp, err = h.a.roundTrip(ctx, f, r.Method == http.MethodGet); err == nil {
+		if resp, err = h.a.sendRequest(ctx, to, f, r.Method == http.MethodGet); err == nil {
 			writeForwarded(w, resp)
 			return
 		}
 	}
-	h.a.logger.Debug("HTTP request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	h.a.logger.Debug("HTTP request failed", "method", r.Method, "path", r.URL.Path, "dc", dc, "error", err)
 	writeError(w, err)
 }
 
-// forwardRequestOf packs a request for a server, filling in what a server
-// would otherwise take from its own agent: a session's node is, by
-// default, the node of the agent it was created through.
-func (h *httpAPI) forwardRequestOf(w http.ResponseWriter, r *http.Request) (forwardRequest, error) {
+// forwardRequestOf packs a request for a server. From a client (local) it
+// fills in what a server would otherwise take from its own agent: a
+// session's node is, by default, the node of the agent it was created
+// through.
+func (h *httpAPI) forwardRequestOf(w http.ResponseWriter, r *http.Request, local bool) (forwardRequest, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
 	if err != nil {
 		return forwardRequest{}, err
 	}
-	if r.URL.Path == "/v1/session/create" && r.Method == http.MethodPut {
+	if local && r.URL.Path == "/v1/session/create" && r.Method == http.MethodPut {
 		if body, err = defaultSessionNode(body, h.a.cfg.NodeName); err != nil {
 			return forwardRequest{}, err
 		}
@@ -419,6 +472,7 @@ func forwardedPath(path string) bool {
 type remoteCatalog struct {
 	a   *Agent
 	ctx context.Context
+	dc  string // "": this datacenter
 	err error
 
 	nodes                     []*Node
@@ -428,6 +482,15 @@ type remoteCatalog struct {
 
 func (a *Agent) remoteCatalog(ctx context.Context) dnsSource { return &remoteCatalog{a: a, ctx: ctx} }
 
+// remoteDCCatalog is another datacenter's catalog, read through a server
+// that forwards there; nil when a server knows no such datacenter.
+func (a *Agent) remoteDCCatalog(ctx context.Context, dc string) dnsSource {
+	if a.cfg.Server && !slices.Contains(a.datacenters(), dc) {
+		return nil
+	}
+	return &remoteCatalog{a: a, ctx: ctx, dc: dc}
+}
+
 func (c *remoteCatalog) lookupErr() error { return c.err }
 
 // remoteGet reads path as a T and returns it with the answer's index.
@@ -435,9 +498,16 @@ func remoteGet[T any](c *remoteCatalog, path string) (v T, index uint64) {
 	if c.err != nil {
 		return v, 0
 	}
-	uri := path
+	var q []string
 	if c.a.cfg.DNS.AllowStale {
-		uri += "?stale"
+		q = append(q, "stale")
+	}
+	if c.dc != "" {
+		q = append(q, "dc="+url.QueryEscape(c.dc))
+	}
+	uri := path
+	if len(q) > 0 {
+		uri += "?" + strings.Join(q, "&")
 	}
 	var err error
 	if c.a.cfg.DNS.UseCache {

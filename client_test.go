@@ -21,13 +21,18 @@ import (
 // through join, and knows nothing else of the servers.
 func startTestClient(t testing.TB, name, ip string, join ...string) *testAgent {
 	t.Helper()
+	return startTestClientWith(t, name, ip, func(c *Config) { c.RetryJoin = join })
+}
+
+func startTestClientWith(t testing.TB, name, ip string, mutate func(*Config)) *testAgent {
+	t.Helper()
 	cfg := testConfig(name)
 	cfg.Server, cfg.DevMode, cfg.Bootstrap = false, false, false
 	cfg.DataDir = t.TempDir()
 	cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
 	cfg.Addresses = AddressesConfig{HTTP: []string{ip}, DNS: []string{ip}}
 	cfg.Ports.SerfLAN = 8301
-	cfg.RetryJoin = join
+	mutate(cfg)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", name)
 	a, err := newAgent(cfg, logger)
 	if err != nil {
@@ -311,5 +316,58 @@ func BenchmarkClientHealth(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestForwardToOtherDatacenter: with dc1's and dc2's servers in one WAN
+// pool, a request for dc2 (?dc=dc2, or a DNS name under .dc2) made to
+// dc1's server or to a dc1 client is served by dc2's server; an unknown
+// datacenter is "No path to datacenter", or NXDOMAIN.
+func TestForwardToOtherDatacenter(t *testing.T) {
+	cfg1 := wanDCServer("dc1", "127.0.0.86")
+	cfg1.Ports.DNS, cfg1.Addresses.DNS = 0, []string{"127.0.0.86"}
+	s1 := startWANAgent(t, cfg1)
+	s2 := startWANAgent(t, wanDCServer("dc2", "127.0.0.87", "127.0.0.86"))
+	eventually(t, 10*time.Second, "dc1 knows dc2's server", func() bool { return len(s1.dcServers("dc2")) == 1 })
+
+	cl := startTestClientWith(t, "app1", "127.0.0.33", func(c *Config) {
+		c.Encrypt, c.RetryJoin = wanTestKey, []string{s1.lan.Addr()}
+	})
+	eventually(t, 10*time.Second, "the client knows dc1's server", func() bool { return len(cl.lanServers()) == 1 })
+
+	s1.must("PUT", "/v1/kv/where?dc=dc2", "there", nil)
+	var pairs []KVEntry
+	s2.must("GET", "/v1/kv/where", "", &pairs)
+	if len(pairs) != 1 || string(pairs[0].Value) != "there" {
+		t.Fatalf("dc2's KV: %+v", pairs)
+	}
+	s1.expect("GET", "/v1/kv/where", "", http.StatusNotFound, "")
+	cl.must("GET", "/v1/kv/where?dc=dc2", "", &pairs)
+
+	s2.must("PUT", "/v1/catalog/register", `{"Node":"n2","Address":"127.0.0.10","Service":{"Service":"api","Port":9090}}`, nil)
+	var entries []CheckServiceNode
+	cl.must("GET", "/v1/health/service/api?dc=dc2", "", &entries)
+	if len(entries) != 1 || entries[0].Node.Node != "n2" {
+		t.Fatalf("dc2's api through a dc1 client: %+v", entries)
+	}
+	if r := cl.must("GET", "/v1/health/service/api?dc=dc2&cached", "", &entries); len(entries) != 1 || r.header.Get("X-Cache") != "MISS" {
+		t.Fatalf("cached dc2 read: %v %+v", r.header, entries)
+	}
+	for _, dnsAddr := range []string{s1.DNSAddrs()[0], cl.DNSAddrs()[0]} {
+		m := dnsAskUDP(t, dnsAddr, "api.service.dc2.consul.", dnsmessage.TypeSRV)
+		if m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 1 {
+			t.Fatalf("api.service.dc2 at %s: %v %+v", dnsAddr, m.RCode, m.Answers)
+		}
+		if srv := m.Answers[0].Body.(*dnsmessage.SRVResource); srv.Port != 9090 || srv.Target.String() != "n2.node.dc2.consul." {
+			t.Fatalf("api.service.dc2 at %s: %+v", dnsAddr, srv)
+		}
+		if m := dnsAskUDP(t, dnsAddr, "api.service.consul.", dnsmessage.TypeSRV); m.RCode != dnsmessage.RCodeNameError {
+			t.Fatalf("api in dc1 at %s: %v", dnsAddr, m.RCode)
+		}
+	}
+	s1.expect("GET", "/v1/kv/where?dc=dc9", "", http.StatusInternalServerError, "No path to datacenter")
+	cl.expect("GET", "/v1/kv/where?dc=dc9", "", http.StatusInternalServerError, "No path to datacenter")
+	if m := dnsAskUDP(t, s1.DNSAddrs()[0], "api.service.dc9.consul.", dnsmessage.TypeSRV); m.RCode != dnsmessage.RCodeNameError {
+		t.Fatalf("an unknown datacenter: %v", m.RCode)
 	}
 }

@@ -101,7 +101,10 @@ const dnsLookupTimeout = 2 * time.Second
 type dnsServer struct {
 	cfg    *Config
 	source func(context.Context) dnsSource // the catalog for one question
-	logger *slog.Logger
+	// remoteSource returns another datacenter's catalog, or nil when this
+	// agent knows no way there.
+	remoteSource func(ctx context.Context, dc string) dnsSource
+	logger       *slog.Logger
 
 	domain      string // cfg.Domain in lower case, ending with "."
 	dotDomain   string // "." + domain
@@ -149,6 +152,7 @@ func newDNSServer(cfg *Config, source func(context.Context) dnsSource, logger *s
 	}
 	d := &dnsServer{
 		cfg: cfg, source: source, logger: logger,
+		remoteSource: func(context.Context, string) dnsSource { return nil },
 		domain:      domain,
 		dotDomain:   "." + domain,
 		dc:          strings.ToLower(cfg.Datacenter),
@@ -355,6 +359,9 @@ func (d *dnsServer) serveTCP(c net.Conn) {
 
 // dnsScratch is a serving goroutine's reusable memory.
 type dnsScratch struct {
+	ctx     context.Context // the question's deadline, for reads from servers
+	dc      string          // the datacenter the question is about
+	src     dnsSource       // the catalog it was answered from
 	out     []byte
 	name    []byte
 	labels  []string
@@ -438,10 +445,11 @@ func (d *dnsServer) respond(s *dnsScratch, query []byte, tcp bool) []byte {
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), dnsLookupTimeout)
-	src := d.source(ctx)
-	res := d.resolve(s, src, &q)
+	s.ctx, s.dc = ctx, d.dc
+	s.src = d.source(ctx)
+	res := d.resolve(s, s.src, &q)
 	cancel()
-	if err := src.lookupErr(); err != nil {
+	if err := s.src.lookupErr(); err != nil {
 		d.logger.Warn("dns: the catalog could not be read", "name", q.Name.String(), "error", err)
 		s.answers = s.answers[:0]
 		res = dnsResult{rcode: dnsmessage.RCodeServerFailure}
@@ -656,8 +664,15 @@ func (d *dnsServer) resolve(s *dnsScratch, st dnsSource, q *dnsmessage.Question)
 			kind, parts, suffix = "service", labels[:i+1], labels[i+1:]
 		}
 	}
-	if len(parts) == 0 || !d.localDatacenter(suffix) {
-		return nxdomain // for another datacenter too: Consul's "no path to datacenter"
+	dc, ok := d.datacenter(suffix)
+	if len(parts) == 0 || !ok {
+		return nxdomain
+	}
+	if dc != d.dc {
+		if st = d.remoteSource(s.ctx, dc); st == nil {
+			return nxdomain // a datacenter we know no way to
+		}
+		s.dc, s.src = dc, st
 	}
 	var found bool
 	switch kind {
@@ -684,16 +699,16 @@ func (d *dnsServer) resolve(s *dnsScratch, st dnsSource, q *dnsmessage.Question)
 	return dnsResult{aa: true, addrs: q.Type != dnsmessage.TypeSRV && q.Type != dnsmessage.TypeTXT}
 }
 
-// localDatacenter reports whether the labels after the keyword name this
-// datacenter: none, "<dc>", or "<dc>.dc".
-func (d *dnsServer) localDatacenter(suffix []string) bool {
+// datacenter reads the datacenter from the labels after the keyword: none
+// (this one), "<dc>", or "<dc>.dc".
+func (d *dnsServer) datacenter(suffix []string) (string, bool) {
 	switch {
 	case len(suffix) == 0:
-		return true
+		return d.dc, true
 	case len(suffix) == 1, len(suffix) == 2 && suffix[1] == "dc":
-		return suffix[0] == d.dc
+		return suffix[0], true
 	}
-	return false
+	return "", false
 }
 
 // resolveService adds the records of a service's healthy instances in random
@@ -726,7 +741,7 @@ func (d *dnsServer) resolveService(s *dnsScratch, st dnsSource, service, tag str
 func (d *dnsServer) healthyInstances(s *dnsScratch, st dnsSource, service, tag string) []dnsInstance {
 	csns := st.checkServiceNodes(service)
 	if len(csns) == 0 {
-		for _, stored := range d.folded(st).services[service] {
+		for _, stored := range d.folded(s.dc, st).services[service] {
 			csns = append(csns, st.checkServiceNodes(stored)...)
 		}
 	}
@@ -759,10 +774,10 @@ func (d *dnsServer) addSRV(s *dnsScratch, in dnsInstance, ttl uint32) {
 	switch {
 	case !isIP:
 		rr.target = strings.TrimSuffix(addr, ".") + "."
-	case !own && dnsValidName(in.node.Node+".node."+d.dc+d.dotDomain):
-		rr.target = in.node.Node + ".node." + d.dc + d.dotDomain
+	case !own && dnsValidName(in.node.Node+".node."+s.dc+d.dotDomain):
+		rr.target = in.node.Node + ".node." + s.dc + d.dotDomain
 	default:
-		rr.target = dnsAddrLabel(ip) + ".addr." + d.dc + d.dotDomain
+		rr.target = dnsAddrLabel(ip) + ".addr." + s.dc + d.dotDomain
 	}
 	if dnsValidName(rr.target) {
 		rr.addr, rr.glue = ip, isIP && s.firstSeen(rr.target)
@@ -793,7 +808,7 @@ func dnsAddIP(s *dnsScratch, ip netip.Addr, qt dnsmessage.Type, ttl uint32) {
 func (d *dnsServer) resolveNode(s *dnsScratch, st dnsSource, name string, qt dnsmessage.Type) bool {
 	n := st.node(name)
 	if n == nil {
-		n = st.node(d.folded(st).nodes[name])
+		n = st.node(d.folded(s.dc, st).nodes[name])
 	}
 	if n == nil {
 		return false
@@ -957,17 +972,18 @@ func (s *dnsScratch) firstSeen(key string) bool {
 // finds "Web" as "web". It is built on the first miss after the services or
 // nodes tables change (a KV write does not invalidate it).
 type dnsFoldIndex struct {
+	dc                        string // whose catalog
 	servicesIndex, nodesIndex uint64
 	services                  map[string][]string
 	nodes                     map[string]string
 }
 
-func (d *dnsServer) folded(st dnsSource) *dnsFoldIndex {
+func (d *dnsServer) folded(dc string, st dnsSource) *dnsFoldIndex {
 	servicesIndex, nodesIndex := st.tableIndex(indexServices), st.tableIndex(indexNodes)
-	if f := d.fold.Load(); f != nil && f.servicesIndex == servicesIndex && f.nodesIndex == nodesIndex {
+	if f := d.fold.Load(); f != nil && f.dc == dc && f.servicesIndex == servicesIndex && f.nodesIndex == nodesIndex {
 		return f
 	}
-	f := &dnsFoldIndex{servicesIndex: servicesIndex, nodesIndex: nodesIndex, services: map[string][]string{}, nodes: map[string]string{}}
+	f := &dnsFoldIndex{dc: dc, servicesIndex: servicesIndex, nodesIndex: nodesIndex, services: map[string][]string{}, nodes: map[string]string{}}
 	for name := range st.serviceTags() {
 		if l := strings.ToLower(name); l != name {
 			f.services[l] = append(f.services[l], name)

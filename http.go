@@ -96,7 +96,8 @@ func newHTTPServer(h *httpAPI, logger *slog.Logger) *http.Server {
 }
 
 // ServeHTTP routes a request: ?cached reads to the agent cache (cache.go),
-// on a client agent everything on the data to a server (client.go), and KV
+// on a client agent everything on the data to a server, on a server a
+// request for another datacenter to one of its servers (client.go), and KV
 // requests straight to their handler: a key may hold "//" or "/./", which
 // the mux would "clean" away with a redirect.
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +108,9 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}):
 		h.cachedHandler.ServeHTTP(w, r)
 	case !h.a.cfg.Server && forwardedPath(path):
-		h.forward(w, r)
+		h.forward(w, r, "")
+	case h.remoteDC(r) != "":
+		h.forward(w, r, h.remoteDC(r))
 	case strings.HasPrefix(path, kvPath):
 		h.kvHandler.ServeHTTP(w, r)
 	default:
@@ -236,10 +239,16 @@ type queryOptions struct {
 // parseQuery reads the common query parameters, refusing bad ones with
 // Consul's messages, and checks ?dc.
 func (h *httpAPI) parseQuery(r *http.Request) (queryOptions, error) {
-	var q queryOptions
 	if err := h.checkDatacenter(r); err != nil {
-		return q, err
+		return queryOptions{}, err
 	}
+	return parseQueryOptions(r)
+}
+
+// parseQueryOptions reads the common query parameters, whichever
+// datacenter they are for.
+func parseQueryOptions(r *http.Request) (queryOptions, error) {
+	var q queryOptions
 	values := query(r)
 	if v := values.Get("index"); v != "" {
 		idx, err := strconv.ParseUint(v, 10, 64)
