@@ -97,7 +97,7 @@ func newHTTPServer(h *httpAPI, logger *slog.Logger) *http.Server {
 
 // ServeHTTP routes a request: ?cached reads to the agent cache (cache.go),
 // on a client agent everything on the data to a server, on a server a
-// request for another datacenter to one of its servers (client.go), and KV
+// request for another datacenter to one of its servers (forward.go), and KV
 // requests straight to their handler: a key may hold "//" or "/./", which
 // the mux would "clean" away with a redirect.
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -1,5 +1,6 @@
-// client.go: how an agent that keeps no state answers anyway, by asking a
-// server of its datacenter.
+// forward.go: request forwarding, how an agent answers for data it does not
+// hold: a client agent, which keeps no state, asks a server of its
+// datacenter; a server asks a server of the datacenter a request names.
 //
 // A client agent holds only its own services and checks (local.go). Every
 // other request, a KV read or write, a catalog or health query, a session,
@@ -27,9 +28,15 @@
 // another server when that is safe: a read, or a write that never reached
 // the first server (it could not be dialled).
 //
-// DNS on a client resolves names through remoteCatalog, the same resolver
-// as on a server reading the catalog by forwarded reads (or the agent
-// cache, cache.go, with dns_config.use_cache).
+// Another datacenter (Consul's forwardDC): a server that gets a request on
+// the data with ?dc=<other> sends the same HTTP.Request to a server of that
+// datacenter, found in the WAN pool (wan.go), which serves it as its own; a
+// client sends such a request to its server like any other.
+//
+// DNS on a client, and for another datacenter, resolves names through
+// remoteCatalog: the same resolver as on a server, reading the catalog by
+// forwarded reads (or from the agent cache, cache.go, with
+// dns_config.use_cache).
 //
 // Concurrency: serverRouter.mu guards the current server; the rest is
 // per-request.
@@ -408,7 +415,13 @@ func (h *httpAPI) forwardRequestOf(w http.ResponseWriter, r *http.Request, local
 			return forwardRequest{}, err
 		}
 	}
-	return forwardRequest{Method: r.Method, URI: r.URL.RequestURI(), Header: r.Header, Body: body}, nil
+	header := http.Header{}
+	for _, k := range forwardedHeaders {
+		if vs := r.Header.Values(k); len(vs) > 0 {
+			header[k] = vs
+		}
+	}
+	return forwardRequest{Method: r.Method, URI: r.URL.RequestURI(), Header: header, Body: body}, nil
 }
 
 func defaultSessionNode(body []byte, node string) ([]byte, error) {
