@@ -53,6 +53,8 @@ func TestDefaultConfig(t *testing.T) {
 		TxnMaxReqLen:       524288,
 		CheckOutputMaxSize: 4096,
 		RaftMultiplier:     1, RaftSnapshotThreshold: 16384, RaftTrailingLogs: 10240,
+		AEInterval: time.Minute, CheckReapInterval: 30 * time.Second,
+		CheckDeregisterIntervalMin: time.Minute, CheckMinInterval: time.Second,
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)
@@ -99,6 +101,7 @@ func TestLoadConfigDev(t *testing.T) {
 	want.BindAddr, want.AdvertiseAddr = "127.0.0.1", "127.0.0.1"
 	want.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}}
 	want.LogLevel, want.RaftMultiplier = "debug", 1
+	want.ConfigArgs = []string{"-dev"}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("dev config =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -149,6 +152,7 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 		"client_addr": "127.0.0.1 ::1", "addresses": {"http": "0.0.0.0"}, "domain": "example",
 		"recursors": ["8.8.8.8"], "recursor": "1.1.1.1", "encrypt": "` + key + `", "log_json": true,
 		"enable_script_checks": true, "enable_local_script_checks": true, "check_output_max_size": 100,
+		"ae_interval": "2m", "check_reap_interval": "5s", "check_deregister_interval_min": "10s",
 		"limits": {"kv_max_value_size": 10, "txn_max_req_len": 20}, "performance": {"raft_multiplier": 2},
 		"retry_join_wan": ["192.0.2.9"], "start_join_wan": ["192.0.2.10"],
 		"ports": {"server": 1, "serf_lan": 2, "serf_wan": 3, "dns": -1, "http": -1},
@@ -162,7 +166,8 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 		t.Errorf("ignored = %q, want none", ignored)
 	}
 	want := defaultConfig()
-	want.NodeName, want.DataDir = cfg.NodeName, cfg.DataDir
+	want.NodeName, want.DataDir, want.ConfigArgs = cfg.NodeName, cfg.DataDir, cfg.ConfigArgs
+	want.AEInterval, want.CheckReapInterval, want.CheckDeregisterIntervalMin = 2*time.Minute, 5*time.Second, 10*time.Second
 	want.NodeID, want.PrimaryDatacenter = "adf4238a-882b-9ddc-4a9d-5b6758e4159e", "dc0"
 	want.Server, want.BootstrapExpect = true, 3
 	want.BindAddr, want.AdvertiseAddr = "10.1.2.3", "192.0.2.1"
