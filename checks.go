@@ -466,6 +466,8 @@ func (a *Agent) probeHTTP(ctx context.Context, def *checkDefinition) (status, ou
 	defer resp.Body.Close()
 	max := a.cfg.CheckOutputMaxSize
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
+	// Reading the rest of a moderate body lets the connection be reused.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	output = fmt.Sprintf("HTTP %s %s: %s", method, def.HTTP, resp.Status)
 	if len(body) > 0 {
 		text := string(body)
