@@ -22,10 +22,21 @@ import (
 )
 
 // TestMain lets a test run the real command line in a child process: the
-// test binary re-executes itself with MINICONSUL_MAIN=1 (see TestSIGINT).
+// test binary re-executes itself with MINICONSUL_MAIN=1 (see TestSIGINT),
+// or with MINICONSUL_HEALTH_SERVER=1 as a plain HTTP server answering 200
+// on a free loopback port, which it prints (BenchmarkHTTPChecks1000).
 func TestMain(m *testing.M) {
 	if os.Getenv("MINICONSUL_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	if os.Getenv("MINICONSUL_HEALTH_SERVER") == "1" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			os.Exit(1)
+		}
+		fmt.Println(ln.Addr())
+		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }

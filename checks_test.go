@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -446,3 +447,61 @@ func TestDeregisterCriticalServiceAfterMinimum(t *testing.T) {
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// BenchmarkHTTPChecks1000 measures the CPU one agent spends running 1,000
+// HTTP checks at a 10 s interval against a local HTTP server (a child
+// process, so that only the agent's CPU is counted), over a 30 s window
+// once every check has passed. It reports the share of one core and the
+// probes per second; run with -benchtime=1x.
+func BenchmarkHTTPChecks1000(b *testing.B) {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	server := exec.Command(self)
+	server.Env = append(os.Environ(), "MINICONSUL_HEALTH_SERVER=1")
+	out, err := server.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { server.Process.Kill(); server.Wait() })
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, _ := benchAgent(b)
+	url := "http://" + strings.TrimSpace(addr) + "/health"
+	for i := range 1000 {
+		def := &checkDefinition{Name: fmt.Sprintf("check-%d", i), HTTP: url, Interval: duration(10 * time.Second)}
+		if err := a.local.addCheck(def, sourceAPI); err != nil {
+			b.Fatal(err)
+		}
+	}
+	passing := func() int {
+		n := 0
+		for _, c := range a.local.checkList() {
+			if c.Status == healthPassing {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(b, 30*time.Second, "every check passing", func() bool { return passing() == 1000 })
+	b.ResetTimer()
+	for range b.N {
+		var before, after syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+		start := time.Now()
+		time.Sleep(30 * time.Second) // the measurement window
+		syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+		elapsed := time.Since(start)
+		cpu := time.Duration(after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano())
+		b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "%core")
+	}
+	if n := passing(); n != 1000 {
+		b.Fatalf("%d of 1000 checks passing after the window", n)
+	}
+}
