@@ -222,7 +222,7 @@ func TestHTTPBadInput(t *testing.T) {
 	ta.expect("GET", "/v1/health/state/bogus", "", 400, "Invalid check state")
 	ta.expect("PUT", "/v1/agent/service/register", `{"Port":80}`, 400, "Missing service name")
 	ta.expect("PUT", "/v1/agent/check/register", `{"Name":"c"}`, 400, "TTL")
-	ta.expect("PUT", "/v1/agent/check/register", `{"Name":"c","Args":["true"],"Interval":"1s"}`, 400, "Scripts are disabled")
+	ta.expect("PUT", "/v1/agent/check/register", `{"Name":"c","Args":["true"],"Interval":"1s"}`, 500, "Scripts are disabled") // 500, as Consul
 	ta.expect("PUT", "/v1/agent/check/pass/nope", "", 404, "Unknown check ID")
 	ta.expect("PUT", "/v1/agent/maintenance", "", 400, "Missing value for enable")
 	ta.expect("PUT", "/v1/snapshot", "garbage", 400, "corrupt snapshot")

@@ -71,3 +71,19 @@ func TestAntiEntropyRepair(t *testing.T) {
 			catalogCheck(ta, "serfHealth") != nil
 	})
 }
+
+// Maintenance mode, as Consul's: a second enable keeps the first reason;
+// the maintenance check survives a full sync (it is local state).
+func TestMaintenanceKeepsFirstReason(t *testing.T) {
+	ta := startTestAgent(t, nil)
+	ta.must("PUT", "/v1/agent/maintenance?enable=true&reason=first", "", nil)
+	ta.must("PUT", "/v1/agent/maintenance?enable=true&reason=second", "", nil)
+	syncNow(t, ta)
+	if c := catalogCheck(ta, nodeMaintCheckID); c == nil || c.Notes != "first" || c.Status != healthCritical {
+		t.Fatalf("node maintenance check: %+v", c)
+	}
+	ta.must("PUT", "/v1/agent/maintenance?enable=false", "", nil)
+	if catalogCheck(ta, nodeMaintCheckID) != nil {
+		t.Fatal("maintenance check left in the catalog")
+	}
+}

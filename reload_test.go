@@ -147,9 +147,10 @@ func TestReload(t *testing.T) {
 func TestSIGHUPReload(t *testing.T) {
 	dir := t.TempDir()
 	writeServices(t, dir, `{"service": {"name": "before"}}`)
-	port := strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:")
+	freePort := func() string { return strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:") }
+	port := freePort()
 	cmd, logs := startAgentProcess(t, "agent", "-dev", "-node", "hup", "-bind", "127.0.0.1", "-http-port", port,
-		"-dns-port", "-1", "-config-dir", dir)
+		"-dns-port", "-1", "-server-port", freePort(), "-serf-lan-port", freePort(), "-config-dir", dir)
 	ta := &testAgent{t: t, base: "http://127.0.0.1:" + port}
 	hasService := func(name string) bool {
 		var svcs map[string]Service
