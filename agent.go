@@ -60,10 +60,13 @@ type Agent struct {
 	leaveMu  sync.Mutex    // one leave at a time
 	leftCh   chan struct{} // closed by a graceful leave
 
-	local    *localState
-	sessions *sessionTimers // servers only
-	events   *eventRing
-	cache    *agentCache
+	local           *localState
+	checkTransports checkTransports // shared by the HTTP and gRPC checks (checks.go)
+	reloadMu        sync.Mutex      // one reload at a time (reload.go)
+	configured      configuredDefs  // what the config files registered; guarded by reloadMu
+	sessions        *sessionTimers  // servers only
+	events          *eventRing
+	cache           *agentCache
 
 	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
 	httpServer    *http.Server
@@ -150,6 +153,9 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		a.wg.Add(1)
 		go a.reapTombstones()
 	}
+	a.wg.Add(2)
+	go a.runAntiEntropy()
+	go a.runReaper()
 	logger.Info("agent started", "node", cfg.NodeName, "datacenter", cfg.Datacenter, "server", cfg.Server,
 		"http", a.HTTPAddrs(), "dns", a.DNSAddrs())
 	return a, nil
@@ -299,20 +305,18 @@ func (a *Agent) registerSelf() error {
 }
 
 // registerConfigured registers the services and checks of the
-// configuration files with the agent, as if they came through the HTTP API.
-// A server that cannot reach a leader yet keeps them, and pushes them once
-// one is known (monitorLeadership).
+// configuration files with the agent, as the HTTP API would, but as local
+// definitions (enable_local_script_checks applies to them, and a reload
+// replaces them). A server that cannot reach a leader yet keeps them, and
+// pushes them once one is known (monitorLeadership, anti-entropy).
 func (a *Agent) registerConfigured() error {
-	for _, def := range a.cfg.Services {
-		if err := a.local.addService(def, false); err != nil && !isUnavailable(err) {
-			return fmt.Errorf("service %q in the configuration: %w", def.Name, err)
-		}
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	defs, err := a.prepareConfigured(a.cfg)
+	if err != nil {
+		return err
 	}
-	for _, def := range a.cfg.Checks {
-		if err := a.local.addCheck(def); err != nil && !isUnavailable(err) {
-			return fmt.Errorf("check %q in the configuration: %w", def.Name, err)
-		}
-	}
+	a.installConfigured(defs)
 	return nil
 }
 
@@ -376,6 +380,7 @@ func (a *Agent) Shutdown() {
 			d.shutdown()
 		}
 		a.local.stop()
+		a.checkTransports.close()
 		if a.sessions != nil {
 			a.sessions.stop()
 		}

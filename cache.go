@@ -65,8 +65,8 @@ type cacheEntry struct {
 	uri         string
 	resp        forwardResponse
 	index       uint64
-	version     uint64 // counts the results stored
-	decoded     any    // resp decoded (cachedValue), nil until asked for
+	version     uint64        // counts the results stored
+	decoded     any           // resp decoded (cachedValue), nil until asked for
 	valid       bool          // resp holds a result
 	err         error         // the last fetch failed with this
 	lostContact time.Time     // when refreshes began failing; zero while they succeed

@@ -85,6 +85,15 @@ type Config struct {
 
 	Services []*serviceDefinition // service, services: registered by the agent at start
 	Checks   []*checkDefinition   // check, checks: registered by the agent at start
+
+	AEInterval                 time.Duration // ae_interval: between two anti-entropy full syncs (1m)
+	CheckReapInterval          time.Duration // check_reap_interval: how often critical services are reaped (30s)
+	CheckDeregisterIntervalMin time.Duration // check_deregister_interval_min: the least DeregisterCriticalServiceAfter (1m)
+	CheckMinInterval           time.Duration // not a Consul key: the least check interval (1 s, Consul's MinInterval); tests lower it
+
+	// ConfigArgs are the command-line arguments the configuration was
+	// loaded from, which a reload loads again.
+	ConfigArgs []string
 }
 
 // AddressesConfig holds the IPs each client interface listens on.
@@ -164,13 +173,17 @@ func defaultConfig() *Config {
 			UDPAnswerLimit: 3,
 			SOA:            DNSSOAConfig{Refresh: 3600, Retry: 600, Expire: 86400},
 		},
-		KVMaxValueSize:        512 * 1024,
-		TxnMaxReqLen:          512 * 1024,
-		CheckOutputMaxSize:    4096,
-		RaftMultiplier:        1, // miniconsul scales from production-tight timing (Consul defaults to 5)
-		RaftSnapshotThreshold: 16384,
-		RaftTrailingLogs:      10240,
-		GossipWAN:             gossipDefaults(swimWANConfig()),
+		KVMaxValueSize:             512 * 1024,
+		TxnMaxReqLen:               512 * 1024,
+		CheckOutputMaxSize:         4096,
+		AEInterval:                 time.Minute,
+		CheckReapInterval:          30 * time.Second,
+		CheckDeregisterIntervalMin: time.Minute,
+		CheckMinInterval:           time.Second,
+		RaftMultiplier:             1, // miniconsul scales from production-tight timing (Consul defaults to 5)
+		RaftSnapshotThreshold:      16384,
+		RaftTrailingLogs:           10240,
+		GossipWAN:                  gossipDefaults(swimWANConfig()),
 	}
 }
 
@@ -212,6 +225,7 @@ func loadConfig(args []string) (cfg *Config, ignored []string, err error) {
 	if err := l.cfg.finish(); err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
+	l.cfg.ConfigArgs = args
 	return l.cfg, l.ignored, nil
 }
 
@@ -433,37 +447,40 @@ type configKey struct {
 // configRoot holds every top-level key: those implemented, and every other
 // key Consul accepts, ignored.
 var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
-	"node_name":                  cfgStore(cfgValidated(cfgAs[string], cfgCheckNotEmpty), func(c *Config) *string { return &c.NodeName }),
-	"node_id":                    cfgStore(cfgFromString(cfgParseNodeID), func(c *Config) *string { return &c.NodeID }),
-	"datacenter":                 cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.Datacenter }),
-	"primary_datacenter":         cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.PrimaryDatacenter }),
-	"data_dir":                   cfgStore(cfgAs[string], func(c *Config) *string { return &c.DataDir }),
-	"raft_snapshot_threshold":    cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftSnapshotThreshold }),
-	"raft_trailing_logs":         cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftTrailingLogs }),
-	"server":                     cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Server }),
-	"bootstrap":                  cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Bootstrap }),
-	"bootstrap_expect":           cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.BootstrapExpect }),
-	"bind_addr":                  cfgStore(cfgSingleIP(true), func(c *Config) *string { return &c.BindAddr }),
-	"advertise_addr":             cfgStore(cfgSingleIP(false), func(c *Config) *string { return &c.AdvertiseAddr }),
-	"client_addr":                cfgStore(cfgFromString(cfgParseIPList), func(c *Config) *[]string { return &c.ClientAddrs }),
-	"retry_join":                 cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.RetryJoin }),
-	"start_join":                 cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.RetryJoin }),
-	"retry_join_wan":             cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.RetryJoinWAN }),
-	"start_join_wan":             cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.RetryJoinWAN }),
-	"recursors":                  cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.Recursors }),
-	"recursor":                   cfgAppend(cfgOneString, func(c *Config) *[]string { return &c.Recursors }),
-	"log_level":                  cfgStore(cfgFromString(cfgParseLogLevel), func(c *Config) *string { return &c.LogLevel }),
-	"log_json":                   cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.LogJSON }),
-	"domain":                     cfgStore(cfgFromString(cfgParseDomain), func(c *Config) *string { return &c.Domain }),
-	"node_meta":                  cfgMerge(cfgNodeMeta, func(c *Config) *map[string]string { return &c.NodeMeta }),
-	"encrypt":                    cfgStore(cfgValidated(cfgAs[string], cfgCheckGossipKey), func(c *Config) *string { return &c.Encrypt }),
-	"service":                    cfgDefinitions(true, func(c *Config) *[]*serviceDefinition { return &c.Services }),
-	"services":                   cfgDefinitions(false, func(c *Config) *[]*serviceDefinition { return &c.Services }),
-	"check":                      cfgDefinitions(true, func(c *Config) *[]*checkDefinition { return &c.Checks }),
-	"checks":                     cfgDefinitions(false, func(c *Config) *[]*checkDefinition { return &c.Checks }),
-	"enable_script_checks":       cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.EnableScriptChecks }),
-	"enable_local_script_checks": cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.EnableLocalScriptChecks }),
-	"check_output_max_size":      cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.CheckOutputMaxSize }),
+	"node_name":                     cfgStore(cfgValidated(cfgAs[string], cfgCheckNotEmpty), func(c *Config) *string { return &c.NodeName }),
+	"node_id":                       cfgStore(cfgFromString(cfgParseNodeID), func(c *Config) *string { return &c.NodeID }),
+	"datacenter":                    cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.Datacenter }),
+	"primary_datacenter":            cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.PrimaryDatacenter }),
+	"data_dir":                      cfgStore(cfgAs[string], func(c *Config) *string { return &c.DataDir }),
+	"raft_snapshot_threshold":       cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftSnapshotThreshold }),
+	"raft_trailing_logs":            cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftTrailingLogs }),
+	"server":                        cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Server }),
+	"bootstrap":                     cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Bootstrap }),
+	"bootstrap_expect":              cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.BootstrapExpect }),
+	"bind_addr":                     cfgStore(cfgSingleIP(true), func(c *Config) *string { return &c.BindAddr }),
+	"advertise_addr":                cfgStore(cfgSingleIP(false), func(c *Config) *string { return &c.AdvertiseAddr }),
+	"client_addr":                   cfgStore(cfgFromString(cfgParseIPList), func(c *Config) *[]string { return &c.ClientAddrs }),
+	"retry_join":                    cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.RetryJoin }),
+	"start_join":                    cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.RetryJoin }),
+	"retry_join_wan":                cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.RetryJoinWAN }),
+	"start_join_wan":                cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.RetryJoinWAN }),
+	"recursors":                     cfgAppend(cfgStrings, func(c *Config) *[]string { return &c.Recursors }),
+	"recursor":                      cfgAppend(cfgOneString, func(c *Config) *[]string { return &c.Recursors }),
+	"log_level":                     cfgStore(cfgFromString(cfgParseLogLevel), func(c *Config) *string { return &c.LogLevel }),
+	"log_json":                      cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.LogJSON }),
+	"domain":                        cfgStore(cfgFromString(cfgParseDomain), func(c *Config) *string { return &c.Domain }),
+	"node_meta":                     cfgMerge(cfgNodeMeta, func(c *Config) *map[string]string { return &c.NodeMeta }),
+	"encrypt":                       cfgStore(cfgValidated(cfgAs[string], cfgCheckGossipKey), func(c *Config) *string { return &c.Encrypt }),
+	"service":                       cfgDefinitions(true, func(c *Config) *[]*serviceDefinition { return &c.Services }),
+	"services":                      cfgDefinitions(false, func(c *Config) *[]*serviceDefinition { return &c.Services }),
+	"check":                         cfgDefinitions(true, func(c *Config) *[]*checkDefinition { return &c.Checks }),
+	"checks":                        cfgDefinitions(false, func(c *Config) *[]*checkDefinition { return &c.Checks }),
+	"enable_script_checks":          cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.EnableScriptChecks }),
+	"enable_local_script_checks":    cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.EnableLocalScriptChecks }),
+	"check_output_max_size":         cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.CheckOutputMaxSize }),
+	"ae_interval":                   cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.AEInterval }),
+	"check_reap_interval":           cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.CheckReapInterval }),
+	"check_deregister_interval_min": cfgStore(cfgDuration, func(c *Config) *time.Duration { return &c.CheckDeregisterIntervalMin }),
 	"ports": cfgBlock(map[string]configKey{
 		"http":     cfgStore(cfgPort(true), func(c *Config) *int { return &c.Ports.HTTP }),
 		"dns":      cfgStore(cfgPort(true), func(c *Config) *int { return &c.Ports.DNS }),
@@ -519,10 +536,10 @@ var ignoredTopLevelKeys = []string{
 	"acl_disabled_ttl", "acl_down_policy", "acl_enable_key_list_policy", "acl_enforce_version_8",
 	"acl_master_token", "acl_replication_token", "acl_token", "acl_ttl",
 	"advertise_addr_ipv4", "advertise_addr_ipv6", "advertise_addr_wan", "advertise_addr_wan_ipv4",
-	"advertise_addr_wan_ipv6", "advertise_addrs", "advertise_reconnect_timeout", "ae_interval",
+	"advertise_addr_wan_ipv6", "advertise_addrs", "advertise_reconnect_timeout",
 	"alt_domain", "audit", "auto_config", "auto_encrypt", "auto_reload_config", "autopilot",
-	"build_date", "ca_file", "ca_path", "cache", "cert_file", "check_deregister_interval_min",
-	"check_reap_interval", "check_update_interval", "cloud", "config_entries", "connect",
+	"build_date", "ca_file", "ca_path", "cache", "cert_file", "check_update_interval", "cloud",
+	"config_entries", "connect",
 	"consul", "default_query_time", "disable_anonymous_signature", "disable_coordinates",
 	"disable_host_node_id", "disable_http_unprintable_char_filter", "disable_keyring_file",
 	"disable_remote_exec", "disable_update_check", "discard_check_output", "discovery_max_stale",

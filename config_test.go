@@ -56,6 +56,8 @@ func TestDefaultConfig(t *testing.T) {
 		// memberlist's DefaultWANConfig
 		GossipWAN: GossipConfig{GossipInterval: 500 * time.Millisecond, GossipNodes: 4, ProbeInterval: 5 * time.Second,
 			ProbeTimeout: 3 * time.Second, RetransmitMult: 4, SuspicionMult: 6},
+		AEInterval: time.Minute, CheckReapInterval: 30 * time.Second,
+		CheckDeregisterIntervalMin: time.Minute, CheckMinInterval: time.Second,
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)
@@ -104,6 +106,7 @@ func TestLoadConfigDev(t *testing.T) {
 	want.LogLevel, want.RaftMultiplier = "debug", 1
 	want.GossipWAN = GossipConfig{GossipInterval: 100 * time.Millisecond, GossipNodes: 4, ProbeInterval: 100 * time.Millisecond,
 		ProbeTimeout: 100 * time.Millisecond, RetransmitMult: 4, SuspicionMult: 3}
+	want.ConfigArgs = []string{"-dev"}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("dev config =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -154,6 +157,7 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 		"client_addr": "127.0.0.1 ::1", "addresses": {"http": "0.0.0.0"}, "domain": "example",
 		"recursors": ["8.8.8.8"], "recursor": "1.1.1.1", "encrypt": "` + key + `", "log_json": true,
 		"enable_script_checks": true, "enable_local_script_checks": true, "check_output_max_size": 100,
+		"ae_interval": "2m", "check_reap_interval": "5s", "check_deregister_interval_min": "10s",
 		"limits": {"kv_max_value_size": 10, "txn_max_req_len": 20}, "performance": {"raft_multiplier": 2},
 		"retry_join_wan": ["192.0.2.9"], "start_join_wan": ["192.0.2.10"],
 		"gossip_wan": {"gossip_interval": "1s", "gossip_nodes": 5, "probe_interval": "2s", "probe_timeout": "3s",
@@ -169,7 +173,8 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 		t.Errorf("ignored = %q, want none", ignored)
 	}
 	want := defaultConfig()
-	want.NodeName, want.DataDir = cfg.NodeName, cfg.DataDir
+	want.NodeName, want.DataDir, want.ConfigArgs = cfg.NodeName, cfg.DataDir, cfg.ConfigArgs
+	want.AEInterval, want.CheckReapInterval, want.CheckDeregisterIntervalMin = 2*time.Minute, 5*time.Second, 10*time.Second
 	want.NodeID, want.PrimaryDatacenter = "adf4238a-882b-9ddc-4a9d-5b6758e4159e", "dc0"
 	want.Server, want.BootstrapExpect = true, 3
 	want.BindAddr, want.AdvertiseAddr = "10.1.2.3", "192.0.2.1"

@@ -153,17 +153,17 @@ func newDNSServer(cfg *Config, source func(context.Context) dnsSource, logger *s
 	d := &dnsServer{
 		cfg: cfg, source: source, logger: logger,
 		remoteSource: func(context.Context, string) dnsSource { return nil },
-		domain:      domain,
-		dotDomain:   "." + domain,
-		dc:          strings.ToLower(cfg.Datacenter),
-		nodeTTL:     dnsSeconds(cfg.DNS.NodeTTL),
-		serviceTTL:  map[string]uint32{},
-		answerLimit: cfg.DNS.UDPAnswerLimit,
-		soaName:     dnsmessage.MustNewName(domain),
-		soaNS:       dnsmessage.MustNewName("ns." + domain),
-		soaMbox:     dnsmessage.MustNewName("hostmaster." + domain),
-		tcpSlots:    make(chan struct{}, dnsMaxTCPConns),
-		conns:       map[net.Conn]struct{}{},
+		domain:       domain,
+		dotDomain:    "." + domain,
+		dc:           strings.ToLower(cfg.Datacenter),
+		nodeTTL:      dnsSeconds(cfg.DNS.NodeTTL),
+		serviceTTL:   map[string]uint32{},
+		answerLimit:  cfg.DNS.UDPAnswerLimit,
+		soaName:      dnsmessage.MustNewName(domain),
+		soaNS:        dnsmessage.MustNewName("ns." + domain),
+		soaMbox:      dnsmessage.MustNewName("hostmaster." + domain),
+		tcpSlots:     make(chan struct{}, dnsMaxTCPConns),
+		conns:        map[net.Conn]struct{}{},
 	}
 	if d.answerLimit <= 0 {
 		d.answerLimit = 3

@@ -591,30 +591,52 @@ func (c *remoteCatalog) tableIndex(table string) uint64 {
 }
 
 // serverJoined runs on a client when a server joins the LAN pool: the local
-// state, registered while no server may have been known, is pushed (as
+// state, registered while no server may have been known, is synced (as
 // Consul triggers a full anti-entropy sync then).
-func (a *Agent) serverJoined() {
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := a.local.syncAll(); err != nil {
-			a.logger.Warn("syncing the local state with the servers failed", "error", err)
-		}
-	}()
-}
+func (a *Agent) serverJoined() { a.local.triggerSync() }
 
-// catalogNodeChecks are the checks the catalog holds for a node: from the
-// store on a server, from a server on a client.
-func (a *Agent) catalogNodeChecks(node string) ([]*HealthCheck, error) {
-	if a.cfg.Server {
-		return a.store.snapshot().nodeChecks(node), nil
+// nodeCatalogRemote is nodeCatalog on a client: the node and its services
+// from a server, blocking on the node's index when index > 0, then its
+// checks.
+func (a *Agent) nodeCatalogRemote(ctx context.Context, node string, index uint64) (*nodeCatalogView, error) {
+	path := "/v1/catalog/node/" + url.PathEscape(node)
+	for {
+		uri, timeout := path, rpcDefaultCallTimeout
+		if index > 0 {
+			uri += "?index=" + strconv.FormatUint(index, 10) + "&wait=" + defaultBlockingWait.String()
+			timeout += defaultBlockingWait + defaultBlockingWait/16
+		}
+		callCtx, cancel := context.WithTimeout(ctx, timeout)
+		resp, err := a.roundTrip(callCtx, forwardRequest{Method: http.MethodGet, URI: uri}, true)
+		cancel()
+		var ns struct {
+			Node     *Node
+			Services map[string]*Service
+		}
+		if err == nil {
+			err = decodeResponse(resp, &ns)
+		}
+		if err != nil {
+			return nil, err
+		}
+		idx, _ := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
+		if index > 0 && idx == index {
+			continue // the wait ran out with no change
+		}
+		view := &nodeCatalogView{Node: ns.Node, Index: idx}
+		for _, svc := range ns.Services {
+			view.Services = append(view.Services, svc)
+		}
+		slices.SortFunc(view.Services, func(x, y *Service) int { return strings.Compare(x.ID, y.ID) })
+		callCtx, cancel = context.WithTimeout(ctx, rpcDefaultCallTimeout)
+		resp, err = a.roundTrip(callCtx, forwardRequest{Method: http.MethodGet, URI: "/v1/health/node/" + url.PathEscape(node)}, true)
+		cancel()
+		if err == nil {
+			err = decodeResponse(resp, &view.Checks)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return view, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), rpcDefaultCallTimeout)
-	defer cancel()
-	resp, err := a.roundTrip(ctx, forwardRequest{Method: http.MethodGet, URI: "/v1/health/node/" + url.PathEscape(node)}, true)
-	var checks []*HealthCheck
-	if err == nil {
-		err = decodeResponse(resp, &checks)
-	}
-	return checks, err
 }

@@ -38,6 +38,9 @@ func (h *httpAPI) registerAgent() {
 	h.endpoint("/v1/agent/check/update/", put, h.agentCheckUpdate)
 	h.endpoint("/v1/agent/maintenance", put, h.agentMaintenance)
 	h.endpoint("/v1/agent/service/maintenance/", put, h.agentServiceMaintenance)
+	h.endpoint("/v1/agent/reload", put, func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return nil, h.a.reload() // Consul answers a refused reload with 500 and the error
+	})
 	h.endpoint("/v1/snapshot", []string{http.MethodGet, http.MethodPut}, h.snapshot)
 }
 
@@ -62,9 +65,10 @@ func (h *httpAPI) registerStatus() {
 }
 
 // localError maps a local-state error to its HTTP answer: unknown IDs are
-// 404, anything else the caller's fault is 400.
+// 404, disabled scripts 500 (as Consul), anything else the caller's fault 400.
 func localError(err error) error {
-	if err == nil || errors.Is(err, errNotFound) {
+	var scripts scriptsDisabledError
+	if err == nil || errors.Is(err, errNotFound) || errors.As(err, &scripts) {
 		return err
 	}
 	return badRequest("%v", err)
@@ -189,7 +193,7 @@ func (h *httpAPI) agentServiceRegister(w http.ResponseWriter, r *http.Request) (
 	if err := decodeBody(w, r, &def); err != nil {
 		return nil, err
 	}
-	return nil, localError(h.a.local.addService(&def, queryFlag(r, "replace-existing-checks")))
+	return nil, localError(h.a.local.addService(&def, queryFlag(r, "replace-existing-checks"), sourceAPI))
 }
 
 func (h *httpAPI) agentServiceDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -205,7 +209,7 @@ func (h *httpAPI) agentCheckRegister(w http.ResponseWriter, r *http.Request) (an
 	if err := decodeBody(w, r, &def); err != nil {
 		return nil, err
 	}
-	return nil, localError(h.a.local.addCheck(&def))
+	return nil, localError(h.a.local.addCheck(&def, sourceAPI))
 }
 
 func (h *httpAPI) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -6,14 +6,23 @@
 // registration of a service with its checks, a check's new status, or a
 // deregistration. A push always sends the current local view of the thing
 // that changed, never a delta, so pushes that race converge on the latest
-// state; syncAll pushes everything (after a snapshot restore, and later for
-// anti-entropy).
+// state; syncAll pushes everything (after a snapshot restore or a new
+// leader), and antientropy.go compares the catalog with this state
+// periodically and repairs every difference.
 //
-// Concurrency: mu guards services and checks; it is never held while
-// writing to the catalog. syncMu serialises the pushes.
+// Each definition remembers where it came from (config files or the HTTP
+// API): script checks are allowed for each source as Consul allows them,
+// and a reload (reload.go) replaces only what came from the config files.
+// A service whose check carries DeregisterCriticalServiceAfter is removed by
+// reapCritical once the check has been critical that long.
+//
+// Concurrency: mu guards services, checks, serviceSources and changed; it is
+// never held while writing to the catalog. syncMu serialises the pushes.
 package main
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -37,25 +46,75 @@ var errNotFound = errors.New("not found")
 // localCheck is a check the agent owns: what the catalog shows, how it is
 // run, and the timer or goroutine running it.
 type localCheck struct {
-	check  HealthCheck
-	def    *checkDefinition // nil for maintenance checks
-	ttl    *time.Timer
-	runner *checkRunner
+	check         HealthCheck
+	def           *checkDefinition // nil for maintenance checks
+	source        definitionSource
+	criticalSince time.Time // when the status became critical; zero when it is not
+	ttl           *time.Timer
+	runner        *checkRunner
 }
+
+// definitionSource is where a service or check definition came from.
+type definitionSource int
+
+const (
+	sourceAPI    definitionSource = iota // the HTTP API (Consul's ConfigSourceRemote)
+	sourceConfig                         // the config files (Consul's ConfigSourceLocal)
+)
 
 type localState struct {
 	a *Agent
 
-	mu       sync.Mutex
-	services map[string]*Service
-	checks   map[string]*localCheck
-	stopped  bool
+	mu             sync.Mutex
+	services       map[string]*Service
+	serviceSources map[string]definitionSource
+	checks         map[string]*localCheck
+	changed        chan struct{} // closed (and replaced) at each change, for alias checks
+	stopped        bool
 
-	syncMu sync.Mutex
+	syncMu     sync.Mutex
+	syncNow    chan struct{} // triggerSync: a full sync now (antientropy.go)
+	pushFailed chan struct{} // a push failed: a full sync soon
 }
 
 func newLocalState(a *Agent) *localState {
-	return &localState{a: a, services: map[string]*Service{}, checks: map[string]*localCheck{}}
+	return &localState{a: a, services: map[string]*Service{}, serviceSources: map[string]definitionSource{},
+		checks: map[string]*localCheck{}, changed: make(chan struct{}),
+		syncNow: make(chan struct{}, 1), pushFailed: make(chan struct{}, 1)}
+}
+
+// changes returns a channel closed at the next change of the local state.
+func (l *localState) changes() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// notifyLocked wakes the watchers of the local state. Callers hold l.mu.
+func (l *localState) notifyLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// scriptsDisabledError refuses a script check, with Consul's message; the
+// HTTP API answers it with 500, as Consul does.
+type scriptsDisabledError string
+
+func (e scriptsDisabledError) Error() string { return string(e) }
+
+// allowScript applies enable_script_checks (scripts from anywhere) and
+// enable_local_script_checks (scripts from the config files only).
+func (l *localState) allowScript(src definitionSource) error {
+	cfg := l.a.cfg
+	switch {
+	case cfg.EnableScriptChecks:
+		return nil
+	case src == sourceConfig && !cfg.EnableLocalScriptChecks:
+		return scriptsDisabledError("Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true")
+	case src == sourceAPI:
+		return scriptsDisabledError("Scripts are disabled on this agent from remote calls; to enable, configure 'enable_script_checks' to true")
+	}
+	return nil
 }
 
 // serviceDefinition is the body of /v1/agent/service/register (Consul's
@@ -78,69 +137,99 @@ type serviceDefinition struct {
 // addService registers (or replaces) a service and its checks. The
 // service's other checks stay, unless replaceChecks (Consul's
 // ?replace-existing-checks) says to remove them.
-func (l *localState) addService(def *serviceDefinition, replaceChecks bool) error {
+func (l *localState) addService(def *serviceDefinition, replaceChecks bool, src definitionSource) error {
+	svc, checks, err := l.prepareService(def, src)
+	if err != nil {
+		return err
+	}
+	return l.installService(svc, checks, replaceChecks, src)
+}
+
+// prepareService validates a service definition and makes the service and
+// its checks, not yet running.
+func (l *localState) prepareService(def *serviceDefinition, src definitionSource) (*Service, []*localCheck, error) {
 	if def.Name == "" {
-		return errors.New("Missing service name")
+		return nil, nil, errors.New("Missing service name")
 	}
 	if def.Port < 0 || def.Port > 65535 {
-		return fmt.Errorf("Invalid service port %d", def.Port)
+		return nil, nil, fmt.Errorf("Invalid service port %d", def.Port)
 	}
 	svc := &Service{
-		Kind: def.Kind, ID: def.ID, Service: def.Name, Tags: def.Tags, Port: def.Port,
+		Kind: def.Kind, ID: def.serviceID(), Service: def.Name, Tags: def.Tags, Port: def.Port,
 		Address: def.Address, TaggedAddresses: def.TaggedAddresses,
 		EnableTagOverride: def.EnableTagOverride, Meta: orEmpty(def.Meta),
 		Weights: Weights{Passing: 1, Warning: 1},
-	}
-	if svc.ID == "" {
-		svc.ID = svc.Service
 	}
 	if svc.Tags == nil {
 		svc.Tags = []string{}
 	}
 	if def.Weights != nil {
 		if def.Weights.Passing < 1 {
-			return errors.New("Passing must be greater than 0")
+			return nil, nil, errors.New("Passing must be greater than 0")
 		}
 		svc.Weights = *def.Weights
 	}
 	if err := checkName("service ID", svc.ID); err != nil {
-		return err
+		return nil, nil, err
 	}
-	defs := def.Checks
-	if def.Check != nil {
-		defs = append([]*checkDefinition{def.Check}, defs...)
-	}
+	defs, ids := def.checkDefinitions()
 	checks := make([]*localCheck, 0, len(defs))
 	for i, cd := range defs {
-		id := cd.CheckID
-		if id == "" {
-			id = cd.ID
-		}
-		if id == "" {
-			id = "service:" + svc.ID
-			if len(defs) > 1 {
-				id += ":" + strconv.Itoa(i+1)
-			}
-		}
 		name := cd.Name
 		if name == "" {
 			name = fmt.Sprintf("Service '%s' check", svc.Service)
 		}
 		c := *cd
 		c.ServiceID = svc.ID
-		lc, err := l.newLocalCheck(id, name, &c)
+		lc, err := l.newLocalCheck(ids[i], name, &c, src)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		lc.check.ServiceName, lc.check.ServiceTags = svc.Service, svc.Tags
 		checks = append(checks, lc)
 	}
+	return svc, checks, nil
+}
+
+// serviceID is the ID a definition registers: ID, else the name.
+func (def *serviceDefinition) serviceID() string {
+	if def.ID != "" {
+		return def.ID
+	}
+	return def.Name
+}
+
+// checkDefinitions lists a service's checks (Check first, then Checks)
+// with the IDs they get: their own, else "service:<id>" (":<n>" added
+// when there are several), as Consul names them.
+func (def *serviceDefinition) checkDefinitions() ([]*checkDefinition, []string) {
+	defs := def.Checks
+	if def.Check != nil {
+		defs = append([]*checkDefinition{def.Check}, defs...)
+	}
+	ids := make([]string, len(defs))
+	for i, cd := range defs {
+		ids[i] = cmp.Or(cd.CheckID, cd.ID)
+		if ids[i] == "" {
+			ids[i] = "service:" + def.serviceID()
+			if len(defs) > 1 {
+				ids[i] += ":" + strconv.Itoa(i+1)
+			}
+		}
+	}
+	return defs, ids
+}
+
+// installService puts a prepared service and its checks in place, starts
+// the checks and pushes the service.
+func (l *localState) installService(svc *Service, checks []*localCheck, replaceChecks bool, src definitionSource) error {
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
 		return errors.New("agent is shutting down")
 	}
 	l.services[svc.ID] = svc
+	l.serviceSources[svc.ID] = src
 	var replaced []*localCheck
 	for id, lc := range l.checks {
 		switch {
@@ -159,15 +248,21 @@ func (l *localState) addService(def *serviceDefinition, replaceChecks bool) erro
 		l.checks[lc.check.CheckID] = lc
 		l.startLocked(lc)
 	}
+	l.notifyLocked()
 	l.mu.Unlock()
 	haltAll(replaced)
 	return l.syncService(svc.ID)
 }
 
 // newLocalCheck validates a definition and makes the check, not yet running.
-func (l *localState) newLocalCheck(id, name string, def *checkDefinition) (*localCheck, error) {
-	if err := def.validate(l.a.cfg.EnableScriptChecks || l.a.cfg.EnableLocalScriptChecks); err != nil {
+func (l *localState) newLocalCheck(id, name string, def *checkDefinition, src definitionSource) (*localCheck, error) {
+	if err := def.validate(); err != nil {
 		return nil, err
+	}
+	if def.checkType() == "script" {
+		if err := l.allowScript(src); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkName("check ID", id); err != nil {
 		return nil, err
@@ -176,29 +271,40 @@ func (l *localState) newLocalCheck(id, name string, def *checkDefinition) (*loca
 	if status == "" {
 		status = healthCritical
 	}
-	return &localCheck{def: def, check: HealthCheck{
+	lc := &localCheck{def: def, source: src, check: HealthCheck{
 		Node: l.a.cfg.NodeName, CheckID: id, Name: name, Status: status, Notes: def.Notes,
 		ServiceID: def.ServiceID, ServiceTags: []string{}, Type: def.checkType(),
 		Definition: def.catalogDefinition(),
-	}}, nil
+	}}
+	if status == healthCritical {
+		lc.criticalSince = time.Now()
+	}
+	return lc, nil
 }
 
 // addCheck registers a check alone (/v1/agent/check/register).
-func (l *localState) addCheck(def *checkDefinition) error {
-	if def.Name == "" {
-		return errors.New("Missing check name")
-	}
-	id := def.CheckID
-	if id == "" {
-		id = def.ID
-	}
-	if id == "" {
-		id = def.Name
-	}
-	lc, err := l.newLocalCheck(id, def.Name, def)
+func (l *localState) addCheck(def *checkDefinition, src definitionSource) error {
+	lc, err := l.prepareCheck(def, src)
 	if err != nil {
 		return err
 	}
+	return l.installCheck(lc)
+}
+
+// checkID is the ID a check registered alone gets: its own, else its name.
+func (d *checkDefinition) checkID() string { return cmp.Or(d.CheckID, d.ID, d.Name) }
+
+// prepareCheck validates a check registered alone and makes it, not yet running.
+func (l *localState) prepareCheck(def *checkDefinition, src definitionSource) (*localCheck, error) {
+	if def.Name == "" {
+		return nil, errors.New("Missing check name")
+	}
+	return l.newLocalCheck(def.checkID(), def.Name, def, src)
+}
+
+// installCheck puts a prepared check in place, starts it and pushes it.
+func (l *localState) installCheck(lc *localCheck) error {
+	id, def := lc.check.CheckID, lc.def
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
@@ -215,6 +321,7 @@ func (l *localState) addCheck(def *checkDefinition) error {
 	old := l.checks[id]
 	l.checks[id] = lc
 	l.startLocked(lc)
+	l.notifyLocked()
 	l.mu.Unlock()
 	if old != nil {
 		old.halt()
@@ -232,7 +339,7 @@ func (l *localState) startLocked(lc *localCheck) {
 		lc.ttl = time.AfterFunc(time.Duration(lc.def.TTL), func() { l.ttlExpired(id, lc) })
 		return
 	}
-	lc.runner = startCheck(id, lc.def, func(id, status, output string) { l.setCheckStatus(id, lc, status, output) })
+	lc.runner = l.a.startCheck(id, lc.def, func(status, output string) { l.setCheckStatus(id, lc, status, output) })
 }
 
 // halt stops whatever runs the check. It waits for a probe in flight, which
@@ -261,9 +368,6 @@ func (l *localState) ttlExpired(id string, lc *localCheck) {
 // result from a runner or timer (owner set) is dropped if its check has
 // been replaced or removed meanwhile.
 func (l *localState) setCheckStatus(id string, owner *localCheck, status, output string) error {
-	if max := l.a.cfg.CheckOutputMaxSize; len(output) > max {
-		output = output[:max]
-	}
 	l.mu.Lock()
 	lc := l.checks[id]
 	if l.stopped || (owner != nil && lc != owner) {
@@ -275,7 +379,16 @@ func (l *localState) setCheckStatus(id string, owner *localCheck, status, output
 		return fmt.Errorf("%w: Unknown check ID %q. Ensure that the check ID is passed, not the check name.", errNotFound, id)
 	}
 	changed := lc.check.Status != status || lc.check.Output != output
+	switch {
+	case status != healthCritical:
+		lc.criticalSince = time.Time{}
+	case lc.check.Status != healthCritical:
+		lc.criticalSince = time.Now()
+	}
 	lc.check.Status, lc.check.Output = status, output
+	if changed {
+		l.notifyLocked()
+	}
 	l.mu.Unlock()
 	if !changed {
 		return nil
@@ -298,7 +411,7 @@ func (l *localState) updateTTL(id, status, output string) error {
 	}
 	lc.ttl.Reset(time.Duration(lc.def.TTL))
 	l.mu.Unlock()
-	return l.setCheckStatus(id, nil, status, output)
+	return l.setCheckStatus(id, nil, status, truncateOutput(output, l.a.cfg.CheckOutputMaxSize))
 }
 
 // removeService deregisters a local service and its checks.
@@ -309,6 +422,7 @@ func (l *localState) removeService(id string) error {
 		return fmt.Errorf("%w: Unknown service ID %q", errNotFound, id)
 	}
 	delete(l.services, id)
+	delete(l.serviceSources, id)
 	var removed []*localCheck
 	for cid, lc := range l.checks {
 		if lc.check.ServiceID == id {
@@ -316,6 +430,7 @@ func (l *localState) removeService(id string) error {
 			delete(l.checks, cid)
 		}
 	}
+	l.notifyLocked()
 	l.mu.Unlock()
 	haltAll(removed)
 	return l.syncService(id)
@@ -330,6 +445,7 @@ func (l *localState) removeCheck(id string) error {
 		return fmt.Errorf("%w: Unknown check ID %q", errNotFound, id)
 	}
 	delete(l.checks, id)
+	l.notifyLocked()
 	l.mu.Unlock()
 	lc.halt()
 	return l.syncCheck(id)
@@ -359,7 +475,7 @@ func (l *localState) setMaintenance(serviceID string, enable bool, reason string
 	if reason == "" {
 		reason = defaultReason
 	}
-	lc := &localCheck{check: HealthCheck{
+	lc := &localCheck{criticalSince: time.Now(), check: HealthCheck{
 		Node: l.a.cfg.NodeName, CheckID: id, Name: name, Status: healthCritical, Notes: reason,
 		ServiceTags: []string{}, Type: "maintenance",
 	}}
@@ -367,9 +483,32 @@ func (l *localState) setMaintenance(serviceID string, enable bool, reason string
 		lc.check.ServiceID, lc.check.ServiceName, lc.check.ServiceTags = svc.ID, svc.Service, svc.Tags
 	}
 	l.mu.Lock()
+	switch {
+	case l.stopped:
+		l.mu.Unlock()
+		return errors.New("agent is shutting down")
+	case l.checks[id] != nil:
+		// Already on: Consul keeps the first reason.
+		l.mu.Unlock()
+		return nil
+	}
 	l.checks[id] = lc
+	l.notifyLocked()
 	l.mu.Unlock()
 	return l.syncCheck(id)
+}
+
+// hasService and hasCheck say whether the agent has a service or check.
+func (l *localState) hasService(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.services[id] != nil
+}
+
+func (l *localState) hasCheck(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.checks[id] != nil
 }
 
 // serviceList and checkList copy the local state for the agent endpoints.
@@ -393,12 +532,79 @@ func (l *localState) checkList() map[string]HealthCheck {
 	return out
 }
 
+// nodeView copies this node's checks and services as the local state has
+// them, for alias checks.
+func (l *localState) nodeView() ([]*HealthCheck, []*Service) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	checks := make([]*HealthCheck, 0, len(l.checks))
+	for _, lc := range l.checks {
+		c := lc.check
+		checks = append(checks, &c)
+	}
+	services := make([]*Service, 0, len(l.services))
+	for _, s := range l.services {
+		services = append(services, s)
+	}
+	return checks, services
+}
+
+// reapCritical deregisters every service with a check that has been
+// critical for longer than its DeregisterCriticalServiceAfter (at least
+// check_deregister_interval_min), as Consul's reapServicesInternal does on
+// each check_reap_interval.
+func (l *localState) reapCritical(now time.Time) {
+	type reap struct{ service, check string }
+	var due []reap
+	l.mu.Lock()
+	for id, lc := range l.checks {
+		if lc.def == nil || lc.check.ServiceID == "" || lc.def.DeregisterCriticalServiceAfter <= 0 || lc.criticalSince.IsZero() {
+			continue
+		}
+		after := max(time.Duration(lc.def.DeregisterCriticalServiceAfter), l.a.cfg.CheckDeregisterIntervalMin)
+		if now.Sub(lc.criticalSince) > after {
+			due = append(due, reap{lc.check.ServiceID, id})
+		}
+	}
+	l.mu.Unlock()
+	for _, r := range due {
+		err := l.removeService(r.service)
+		switch {
+		case errors.Is(err, errNotFound): // reaped already, through another of its checks
+		case err != nil:
+			l.a.logger.Error("unable to deregister service after check has been critical for too long", "service", r.service, "check", r.check, "error", err)
+		default:
+			l.a.logger.Info("check has been critical for too long; deregistered service", "service", r.service, "check", r.check)
+		}
+	}
+}
+
+// runReaper calls reapCritical every check_reap_interval.
+func (a *Agent) runReaper() {
+	defer a.wg.Done()
+	tick := time.NewTicker(a.cfg.CheckReapInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.shutdownCh:
+			return
+		case now := <-tick.C:
+			a.local.reapCritical(now)
+		}
+	}
+}
+
 // --- pushing to the catalog ---
 
+// commit writes to the catalog. A write the cluster could not take now is
+// left to anti-entropy, which retries it.
 func (l *localState) commit(cmd *command) error {
 	res, err := l.a.apply(cmd)
 	if err == nil {
 		err = res.err
+	}
+	if err != nil && isUnavailable(err) {
+		l.notePushFailed()
 	}
 	return err
 }
@@ -427,11 +633,13 @@ func (l *localState) syncService(id string) error {
 		return err
 	}
 	// Checks of the service that the agent no longer has go from the catalog.
-	inCatalog, err := l.a.catalogNodeChecks(l.a.cfg.NodeName)
+	ctx, cancel := context.WithTimeout(context.Background(), rpcHoldTimeout)
+	inCatalog, err := l.a.nodeCatalog(ctx, l.a.cfg.NodeName, 0)
+	cancel()
 	if err != nil {
 		return err
 	}
-	for _, c := range inCatalog {
+	for _, c := range inCatalog.Checks {
 		if c.ServiceID == id && !slices.ContainsFunc(checks, func(k *HealthCheck) bool { return k.CheckID == c.CheckID }) {
 			dereg := &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: c.CheckID}
 			if err := l.commit(&command{Type: cmdDeregister, Deregister: dereg}); err != nil {

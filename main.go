@@ -3,7 +3,8 @@
 // "agent" runs an agent: configuration flows from the agent flags defined
 // here and from JSON files into a Config (loadConfig, config.go), which
 // newAgent turns into running listeners and services until SIGINT or SIGTERM
-// asks for a shutdown. Each agent flag is Consul's and sets one Consul config
+// asks for a shutdown; SIGHUP reloads the services and checks of the config
+// files (reload.go). Each agent flag is Consul's and sets one Consul config
 // key, so flags and files share one set of checks. "version" prints the
 // version as Consul does. Nothing depends on the name the binary is run
 // under, so it can be installed as "consul".
@@ -113,11 +114,21 @@ func agentCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error starting agent: %v\n", err)
 		return 1
 	}
-	select {
-	case <-ctx.Done():
-		logger.Info("caught signal, shutting down")
-	case <-agent.Left():
-		logger.Info("left the cluster, shutting down")
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for running := true; running; {
+		select {
+		case <-hup:
+			logger.Info("caught SIGHUP, reloading the configuration")
+			agent.reload() // a refused reload is logged, and the agent runs on
+		case <-ctx.Done():
+			logger.Info("caught signal, shutting down")
+			running = false
+		case <-agent.Left():
+			logger.Info("left the cluster, shutting down")
+			running = false
+		}
 	}
 	stop() // a second signal now kills the process
 	agent.Shutdown()

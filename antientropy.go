@@ -1,0 +1,255 @@
+// antientropy.go: the periodic full sync of the agent's local state with
+// the catalog (Consul's agent/ae and the SyncFull of agent/local).
+//
+// The local state (local.go) is the source of truth for this node. Changes
+// are pushed as they happen (edge-triggered); the full sync repairs what
+// those pushes missed or what others changed: it reads the catalog's view
+// of the node through Agent.nodeCatalog, compares it with the local state
+// and rewrites every difference: a service or check missing from the
+// catalog (deleted by hand through /v1/catalog/deregister, lost in a
+// restore) is registered again, one the catalog has but the agent does not
+// is deregistered, one whose fields differ is written again. The servers'
+// own entries for the node are left alone: the "consul" service and the
+// serfHealth check (Consul skips them the same way).
+//
+// Timing, as Consul's StateSyncer: a full sync at start, then every
+// ae_interval (1 min) plus a random stagger of up to the interval scaled by
+// the cluster's size (×1 up to 128 nodes, doubling with each doubling
+// beyond: aeScaleFactor). A sync that fails (no leader, servers
+// unreachable) is retried with a backoff from 1 s up to 15 s (Consul's
+// retryFailIntv), with a stagger; an edge-triggered push that fails brings
+// the next full sync forward the same way. triggerSync starts one at once.
+// Checks keep running meanwhile: only their pushes wait.
+//
+// Concurrency: runAntiEntropy is one goroutine of the agent; it holds no
+// lock of its own and goes through localState, whose pushes are serialised
+// by syncMu.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"time"
+)
+
+// Anti-entropy timing (Consul's agent/ae).
+const (
+	aeScaleThreshold = 128              // nodes up to which the interval is not scaled
+	aeRetryMin       = time.Second      // first retry of a failed sync
+	aeRetryMax       = 15 * time.Second // Consul's retryFailIntv
+)
+
+// aeScaleFactor is how much to spread full syncs in a cluster of n nodes:
+// 1 up to 128 nodes, then one more for each doubling (Consul's scaleFactor).
+func aeScaleFactor(n int) int {
+	if n <= aeScaleThreshold {
+		return 1
+	}
+	return int(math.Ceil(math.Log2(float64(n))-math.Log2(aeScaleThreshold))) + 1
+}
+
+// nodeCatalogView is the catalog's view of one node.
+type nodeCatalogView struct {
+	Node     *Node // nil when the catalog does not have the node
+	Services []*Service
+	Checks   []*HealthCheck
+	Index    uint64 // the node's index in the catalog
+}
+
+// nodeCatalog reads the catalog's view of a node. With index > 0 it blocks
+// until the node's index differs from index (a blocking query) or ctx ends.
+// Anti-entropy and alias checks read the catalog only through here: a
+// client agent, which has no store, reads it from a server (forward.go).
+func (a *Agent) nodeCatalog(ctx context.Context, node string, index uint64) (*nodeCatalogView, error) {
+	if !a.cfg.Server {
+		return a.nodeCatalogRemote(ctx, node, index)
+	}
+	for {
+		w := a.store.newWatch()
+		w.watchTopic(nodeIndexName(node), indexNodes)
+		st := a.store.snapshot()
+		if idx := st.nodeIndex(node); index == 0 || idx != index {
+			w.stop()
+			return &nodeCatalogView{Node: st.node(node), Services: st.nodeServices(node), Checks: st.nodeChecks(node), Index: idx}, nil
+		}
+		select {
+		case <-w.fired:
+			w.stop()
+		case <-ctx.Done():
+			w.stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// runAntiEntropy runs full syncs until the agent shuts down.
+func (a *Agent) runAntiEntropy() {
+	defer a.wg.Done()
+	retry := aeRetryMin
+	backoff := func() time.Duration {
+		d := retry + randomStagger(retry)
+		retry = min(2*retry, aeRetryMax)
+		return d
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), rpcHoldTimeout)
+		err := a.local.syncFull(ctx)
+		cancel()
+		var wait time.Duration
+		if err != nil {
+			if isShutdown(a.shutdownCh) {
+				return
+			}
+			wait = backoff()
+			a.logger.Warn("anti-entropy: failed to sync the local state; retrying", "error", err, "in", wait.Round(time.Millisecond))
+		} else {
+			retry = aeRetryMin
+			interval := a.cfg.AEInterval
+			wait = interval + randomStagger(time.Duration(aeScaleFactor(a.clusterSize()))*interval)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-a.shutdownCh:
+			timer.Stop()
+			return
+		case <-timer.C:
+		case <-a.local.syncNow:
+			timer.Stop()
+		case <-a.local.pushFailed:
+			// A change could not be pushed: catch up after the retry delay.
+			timer.Stop()
+			select {
+			case <-a.shutdownCh:
+				return
+			case <-time.After(backoff()):
+			}
+		}
+	}
+}
+
+// clusterSize is the number of nodes in the LAN pool as this agent sees it.
+func (a *Agent) clusterSize() int {
+	if a.lan == nil {
+		return 1
+	}
+	return max(len(a.lan.Members()), 1)
+}
+
+// triggerSync asks for a full sync now; it does not wait for it.
+func (l *localState) triggerSync() {
+	select {
+	case l.syncNow <- struct{}{}:
+	default:
+	}
+}
+
+// notePushFailed tells the anti-entropy loop that a push failed.
+func (l *localState) notePushFailed() {
+	select {
+	case l.pushFailed <- struct{}{}:
+	default:
+	}
+}
+
+// syncFull compares the catalog's view of this node with the local state
+// and repairs every difference. It returns the first error of a push; the
+// caller retries the whole sync.
+func (l *localState) syncFull(ctx context.Context) error {
+	node := l.a.cfg.NodeName
+	remote, err := l.a.nodeCatalog(ctx, node, 0)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return nil
+	}
+	localServices := make(map[string]Service, len(l.services))
+	for id, s := range l.services {
+		localServices[id] = *s
+	}
+	localChecks := make(map[string]HealthCheck, len(l.checks))
+	for id, lc := range l.checks {
+		localChecks[id] = lc.check
+	}
+	l.mu.Unlock()
+
+	reg := l.a.nodeRegistration()
+	if n := remote.Node; n == nil || n.ID != reg.ID || n.Address != reg.Address ||
+		!reflect.DeepEqual(n.TaggedAddresses, reg.TaggedAddresses) || !reflect.DeepEqual(n.Meta, reg.NodeMeta) {
+		if err := l.commit(&command{Type: cmdRegister, Register: reg}); err != nil {
+			return fmt.Errorf("registering node %q: %w", node, err)
+		}
+	}
+
+	remoteServices := map[string]*Service{}
+	for _, s := range remote.Services {
+		remoteServices[s.ID] = s
+	}
+	gone := map[string]bool{} // services deregistered here, with their checks
+	for id, s := range remoteServices {
+		if _, ok := localServices[id]; !ok && id != "consul" {
+			l.a.logger.Info("anti-entropy: deregistering a service this agent does not have", "service", id)
+			if err := l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: node, ServiceID: id}}); err != nil {
+				return err
+			}
+			gone[s.ID] = true
+		}
+	}
+	synced := map[string]bool{} // services pushed whole, with their checks
+	for id, s := range localServices {
+		if r := remoteServices[id]; r == nil || !sameEntry(&s, r) {
+			l.a.logger.Info("anti-entropy: registering service", "service", id)
+			if err := l.syncService(id); err != nil {
+				return err
+			}
+			synced[id] = true
+		}
+	}
+
+	remoteChecks := map[string]*HealthCheck{}
+	for _, c := range remote.Checks {
+		remoteChecks[c.CheckID] = c
+	}
+	for id, c := range remoteChecks {
+		if _, ok := localChecks[id]; !ok && id != "serfHealth" && !gone[c.ServiceID] && !synced[c.ServiceID] {
+			l.a.logger.Info("anti-entropy: deregistering a check this agent does not have", "check", id)
+			if err := l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: node, CheckID: id}}); err != nil {
+				return err
+			}
+		}
+	}
+	for id, c := range localChecks {
+		if synced[c.ServiceID] {
+			continue
+		}
+		if r := remoteChecks[id]; r == nil || !sameEntry(&c, r) {
+			l.a.logger.Info("anti-entropy: registering check", "check", id)
+			if err := l.syncCheck(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sameEntry says whether a local service or check and the catalog's copy
+// agree, leaving out the catalog's indexes. They are compared in their JSON
+// form, which is what the catalog stores (commands travel as JSON), so
+// that nil and empty, or invalid UTF-8 in an output, compare as stored.
+func sameEntry[T Service | HealthCheck](local, remote *T) bool {
+	r := *remote
+	switch x := any(&r).(type) {
+	case *Service:
+		x.CreateIndex, x.ModifyIndex = 0, 0
+	case *HealthCheck:
+		x.CreateIndex, x.ModifyIndex = 0, 0
+	}
+	a, errA := json.Marshal(local)
+	b, errB := json.Marshal(&r)
+	return errA == nil && errB == nil && string(a) == string(b)
+}

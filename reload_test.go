@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startAgentProcess runs the real command line (this test binary,
+// re-executed as "consul", see TestMain) until the agent has started. The
+// process is interrupted and waited for at cleanup; logs returns its output
+// so far.
+func startAgentProcess(t *testing.T, args ...string) (*exec.Cmd, func() string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	consul := filepath.Join(t.TempDir(), "consul")
+	if err := os.Symlink(self, consul); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(consul, args...)
+	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var out strings.Builder // guarded by mu
+	logs := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
+	started, scanned := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if strings.Contains(sc.Text(), "agent started") {
+				close(started)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-scanned:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-scanned
+		}
+		cmd.Wait()
+	})
+	select {
+	case <-started:
+	case <-scanned:
+		t.Fatalf("agent exited before starting:\n%s", logs())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("agent did not start within 10 s:\n%s", logs())
+	}
+	return cmd, logs
+}
+
+func writeServices(t *testing.T, dir, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "services.json"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	writeServices(t, dir, `{"services": [
+		{"name": "web", "port": 80, "check": {"check_id": "web-ttl", "ttl": "1h"}},
+		{"name": "api", "port": 90},
+		{"name": "stable", "check": {"check_id": "stable-ttl", "ttl": "1h"}}],
+		"checks": [{"id": "disk", "name": "disk", "ttl": "1h"}]}`)
+	args := []string{"-dev", "-config-dir", dir}
+	loaded, _, err := loadConfig(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := startTestAgent(t, func(c *Config) { c.Services, c.Checks, c.ConfigArgs = loaded.Services, loaded.Checks, args })
+	ta.must("PUT", "/v1/agent/service/register", `{"Name":"manual"}`, nil)
+	ta.must("PUT", "/v1/agent/check/pass/stable-ttl", "", nil)
+
+	writeServices(t, dir, `{"services": [
+		{"name": "web", "port": 81, "check": {"check_id": "web-http", "http": "http://127.0.0.1:1/", "interval": "1h"}},
+		{"name": "stable", "check": {"check_id": "stable-ttl", "ttl": "1h"}},
+		{"name": "new"}]}`)
+	ta.must("PUT", "/v1/agent/reload", "", nil)
+	svcs := ta.local.serviceList()
+	checks := ta.local.checkList()
+	switch {
+	case svcs["web"] == nil || svcs["web"].Port != 81:
+		t.Fatalf("changed service not replaced: %+v", svcs["web"])
+	case svcs["api"] != nil || checks["disk"].CheckID != "":
+		t.Fatal("removed definitions still registered")
+	case svcs["new"] == nil || svcs["manual"] == nil:
+		t.Fatalf("services after reload: %v", svcs)
+	case checks["web-ttl"].CheckID != "" || checks["web-http"].CheckID == "":
+		t.Fatalf("the changed service's checks: %v", checks)
+	case checks["stable-ttl"].Status != healthPassing:
+		t.Fatalf("an unchanged definition was restarted: %+v", checks["stable-ttl"])
+	}
+	st := ta.store.snapshot()
+	if len(st.serviceInstances("api")) != 0 || len(st.serviceInstances("new")) != 1 || catalogCheck(ta, "disk") != nil {
+		t.Fatal("the catalog does not follow the reload")
+	}
+
+	// A configuration that does not load, or one with a bad definition, is
+	// refused and changes nothing.
+	for _, bad := range []string{`{"services": [`, `{"services": [{"name": "x", "port": 99999}]}`,
+		`{"checks": [{"name": "s", "args": ["/bin/true"], "interval": "1s"}]}`} {
+		writeServices(t, dir, bad)
+		ta.expect("PUT", "/v1/agent/reload", "", 500, "")
+		if got := ta.local.serviceList(); len(got) != len(svcs) || got["web"] == nil {
+			t.Fatalf("refused reload %s changed the services: %v", bad, got)
+		}
+	}
+	// A config service deregistered through the API comes back on reload.
+	writeServices(t, dir, `{"services": [{"name": "web", "port": 81, "check": {"check_id": "web-http", "http": "http://127.0.0.1:1/", "interval": "1h"}}]}`)
+	ta.must("PUT", "/v1/agent/service/deregister/web", "", nil)
+	ta.must("PUT", "/v1/agent/reload", "", nil)
+	if !ta.local.hasService("web") || !ta.local.hasService("manual") || ta.local.hasService("stable") {
+		t.Fatalf("after the last reload: %v", ta.local.serviceList())
+	}
+}
+
+// TestSIGHUPReload runs the real binary with -config-dir and reloads it
+// with SIGHUP.
+func TestSIGHUPReload(t *testing.T) {
+	dir := t.TempDir()
+	writeServices(t, dir, `{"service": {"name": "before"}}`)
+	freePort := func() string { return strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:") }
+	port := freePort()
+	cmd, logs := startAgentProcess(t, "agent", "-dev", "-node", "hup", "-bind", "127.0.0.1", "-http-port", port,
+		"-dns-port", "-1", "-server-port", freePort(), "-serf-lan-port", freePort(), "-config-dir", dir)
+	ta := &testAgent{t: t, base: "http://127.0.0.1:" + port}
+	hasService := func(name string) bool {
+		var svcs map[string]Service
+		ta.must("GET", "/v1/agent/services", "", &svcs)
+		_, ok := svcs[name]
+		return ok
+	}
+	if !hasService("before") {
+		t.Fatal("service from -config-dir not registered")
+	}
+	writeServices(t, dir, `{"service": {"name": "after"}}`)
+	cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, "the reloaded service", func() bool { return hasService("after") && !hasService("before") })
+	writeServices(t, dir, `{"service": {"name": "after", "port": "not a number"}}`)
+	cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, "the refused reload logged", func() bool { return strings.Contains(logs(), "reload refused") })
+	if !hasService("after") {
+		t.Fatal("a refused reload changed the services")
+	}
+}
