@@ -324,7 +324,7 @@ func (a *Agent) registerConfigured() error {
 // that the write was wrong.
 func isUnavailable(err error) bool {
 	return errors.Is(err, errNoLeader) || errors.Is(err, errRaftStopped) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, errNoServers)
+		errors.Is(err, errNoServers) || errors.Is(err, errServerUnreachable)
 }
 
 // persistentNodeID is the node's ID: kept in <data_dir>/node-id so that a

@@ -74,8 +74,13 @@ const (
 	maxForwardBody = maxRPCFrame - 1<<20
 )
 
-// errNoServers is Consul's answer when a client knows no server to ask.
-var errNoServers = errors.New("No known Consul servers")
+// errNoServers is Consul's answer when a client knows no server to ask;
+// errServerUnreachable, when the servers it asked did not answer (the call
+// may or may not have reached one).
+var (
+	errNoServers         = errors.New("No known Consul servers")
+	errServerUnreachable = errors.New("rpc error making call: no server answered")
+)
 
 // forwardedHeaders are the request headers a server's handler reads.
 var forwardedHeaders = []string{"Authorization", "Content-Type", "X-Consul-Token"}
@@ -291,7 +296,7 @@ func (a *Agent) callServers(ctx context.Context, to serverPicker, method string,
 		addr := to.pick(tried)
 		if addr == "" {
 			if len(tried) > 0 {
-				return nil, fmt.Errorf("no server answered (%s): %w", strings.Join(tried, ", "), errNoServers)
+				return nil, fmt.Errorf("%w (tried %s)", errServerUnreachable, strings.Join(tried, ", "))
 			}
 			return nil, errNoServers
 		}
@@ -307,7 +312,7 @@ func (a *Agent) callServers(ctx context.Context, to serverPicker, method string,
 		a.logger.Debug("rpc to a server failed", "server", addr, "method", method, "error", err)
 		tried = append(tried, addr)
 		if len(tried) == 2 || !idempotent && !notDelivered(err) {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", errServerUnreachable, err)
 		}
 	}
 }

@@ -160,6 +160,19 @@ func TestClientAgent(t *testing.T) {
 	}
 	cl.expect("GET", "/v1/health/service/web?cached&consistent", "", http.StatusBadRequest, "?cached")
 
+	// Anti-entropy from a client: a service deregistered on the servers by
+	// hand comes back with the next full sync.
+	c.agents[0].must("PUT", "/v1/catalog/deregister", `{"Node":"web1","ServiceID":"web"}`, nil)
+	cl.local.triggerSync()
+	eventually(t, 10*time.Second, "web back in the catalog", func() bool {
+		var entries []CheckServiceNode
+		c.agents[0].must("GET", "/v1/health/service/web", "", &entries)
+		return len(entries) == 1
+	})
+	eventually(t, 10*time.Second, "the cache has web back", func() bool {
+		return strings.Contains(cl.must("GET", "/v1/health/service/web?cached", "", nil).body, `"web1"`)
+	})
+
 	// The client's server dies: its next reads go to another.
 	current := cl.router.pick(nil)
 	for i, a := range c.agents {
@@ -187,6 +200,23 @@ func TestClientAgent(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "uncached reads fail without servers", func() bool {
 		return cl.do("GET", "/v1/kv/app/config?stale", "").code == http.StatusInternalServerError
+	})
+
+	// A check's change while no server answers reaches the catalog once
+	// they are back. (The client is joined to them at once here; by
+	// itself it would find them within the pool's reconnect interval.)
+	cl.must("PUT", "/v1/agent/check/pass/web-ttl", "", nil)
+	for i := range c.agents {
+		c.start(i)
+	}
+	leader := c.waitLeader(15 * time.Second)
+	if err := cl.joinLAN([]string{"127.0.0.21"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "web passing in the catalog after the outage", func() bool {
+		var entries []CheckServiceNode
+		c.agents[leader].must("GET", "/v1/health/service/web?passing", "", &entries)
+		return len(entries) == 1
 	})
 }
 

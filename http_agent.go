@@ -68,8 +68,11 @@ func (h *httpAPI) registerStatus() {
 // 404, disabled scripts 500 (as Consul), anything else the caller's fault 400.
 func localError(err error) error {
 	var scripts scriptsDisabledError
-	if err == nil || errors.Is(err, errNotFound) || errors.As(err, &scripts) {
+	switch {
+	case err == nil || errors.Is(err, errNotFound) || errors.As(err, &scripts):
 		return err
+	case isUnavailable(err):
+		return nil // the agent keeps the change; anti-entropy pushes it once the servers answer
 	}
 	return badRequest("%v", err)
 }
