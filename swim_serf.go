@@ -6,20 +6,23 @@
 // bounded decoder carry them.
 //
 // Force-leave (Serf's RemoveFailedNode). The intent names a member at its
-// incarnation as the sender knows it. It is gossiped like any broadcast
-// and sent straight to the member too. A member that sees the named member
-// failed records it as left, and with prune erases it; about a member
-// alive or suspect it changes nothing and is passed on once, so it reaches
-// the member, which refutes it with a higher incarnation (SWIM §4.4). An
-// erased member that was in fact alive comes back with its next alive
-// message, like any new member; a stale rumour cannot be alive, as only a
-// failed member is erased and its own alive rumours are long over.
+// incarnation as the sender knows it. It is gossiped like any broadcast,
+// and sent straight to the member and to every other member too. A member
+// that sees the named member failed records it as left, and with prune
+// erases it; about a member alive or suspect it changes nothing and is
+// passed on once, so it reaches the member, which refutes it with a higher
+// incarnation (SWIM §4.4). An erased member that was in fact alive comes
+// back with its next alive message, like any new member; a stale rumour
+// cannot be alive, as only a failed member is erased and its own alive
+// rumours are long over.
 //
 // Queries (Serf's queries). A query carries a Lamport time of the query
 // clock (kept apart from the user events' clock, as Serf does, and
 // exchanged in push-pulls), an id the source picks, the source's name and
 // gossip address, a timeout, a name and a payload of at most
-// swimMaxUserEvent bytes. It is gossiped like a user event, and every
+// swimMaxUserEvent bytes. It is gossiped like a user event, and sent to
+// every member directly as well (as a force-leave is: gossip alone misses
+// a member now and then, and these are rare operator actions), and every
 // member delivers it once (deduplicated by Lamport time and id within the
 // last EventBuffer times) to the layer above as a swimEventQuery, which
 // answers with respond, or not. An answer (Lamport time, id, the
@@ -54,11 +57,27 @@ func (s *swim) forceLeave(now time.Duration, name string, prune bool) error {
 	}
 	m := swimMsg{Type: swimMsgLeaveIntent, Incarnation: n.Incarnation, Node: name, From: s.name, Prune: prune}
 	s.logger.Info("force-leave", "member", name, "state", n.State.String(), "prune", prune)
+	// Gossip alone reaches every member only with high probability, and a
+	// push-pull does not repair a prune: so the intent also goes to every
+	// member directly, the named one first (if alive after all, it hears
+	// of it at once). An operator's rare action: one packet per member.
 	if n != s.self {
-		s.sendPacket(n.Addr, m.encode()) // if it is alive after all, it hears of it first
+		s.packets = append(s.packets, swimPacket{To: n.Addr, Data: m.encode()})
 	}
+	s.sendToAll(m, n)
 	s.handleLeaveIntent(m, true)
 	return nil
+}
+
+// sendToAll sends m in a packet of its own to every member alive or
+// suspect but skip.
+func (s *swim) sendToAll(m swimMsg, skip *swimNode) {
+	b := m.encode()
+	for _, o := range s.order {
+		if o != skip && (o.State == swimAlive || o.State == swimSuspect) {
+			s.packets = append(s.packets, swimPacket{To: o.Addr, Data: b})
+		}
+	}
 }
 
 // handleLeaveIntent applies a leave intent and passes it on once. An
@@ -170,6 +189,7 @@ func (s *swim) query(now time.Duration, name string, payload []byte) (uint64, er
 		swimQueryResult: swimQueryResult{ID: id, Name: name, NumNodes: s.numLive(), Answers: map[string][]byte{}}})
 	s.logger.Debug("query", "name", name, "id", id, "timeout", timeout)
 	s.handleQuery(m) // delivered here too: this member answers its own query
+	s.sendToAll(m, nil)
 	return id, nil
 }
 

@@ -55,6 +55,7 @@ type swimSimNode struct {
 	down       bool // killed: processes nothing
 	paused     bool // CPU-starved: inbound packets wait, no ticks
 	bytesSent  int64
+	results    []swimQueryResult // the queries it asked that are over
 }
 
 // swimSimMsg is a UDP packet, a TCP request (stream) or its reply.
@@ -230,6 +231,7 @@ func (s *swimSim) process(nd *swimSimNode) {
 		}
 		s.queue = append(s.queue, swimSimMsg{at: s.now + s.delay(), from: nd.addr, to: st.To, data: st.Payload, stream: true})
 	}
+	nd.results = append(nd.results, rd.Queries...)
 	for _, ev := range rd.Events {
 		if ev.Type == swimEventFailed && s.protected[ev.Member.Name] {
 			s.t.Errorf("%v: %s marked healthy %s failed (incarnation %d)", s.now, nd.name, ev.Member.Name, ev.Member.Incarnation)
@@ -959,7 +961,11 @@ func swimSampleMsgs() []swimMsg {
 		{Type: swimMsgPushPull, From: "n1", LTime: 3, States: []swimMember{
 			{Name: "n1", Addr: "a:1", State: swimAlive, Incarnation: 2, Tags: map[string]string{"a": "b"}},
 			{Name: "n2", Addr: "a:2", State: swimLeft, Incarnation: 9},
-		}, Events: []swimUserEvent{{LTime: 2, Name: "deploy", Payload: []byte("v1")}}},
+		}, Events: []swimUserEvent{{LTime: 2, Name: "deploy", Payload: []byte("v1")}}, QLTime: 7},
+		{Type: swimMsgLeaveIntent, Incarnation: 3, Node: "n4", From: "n1", Prune: true},
+		{Type: swimMsgQuery, LTime: 5, Seq: 1 << 50, From: "n1", Addr: "10.0.0.1:8301", Timeout: 3200 * time.Millisecond,
+			Name: "_serf_list-keys", Payload: []byte("k")},
+		{Type: swimMsgQueryResponse, LTime: 5, Seq: 1 << 50, From: "n2", Payload: []byte("answer")},
 	}
 }
 
