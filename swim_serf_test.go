@@ -9,7 +9,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -215,7 +214,8 @@ func TestSwimSerfWire(t *testing.T) {
 }
 
 // FuzzKeyAnswer: the key answer decoder never panics, and what it accepts
-// re-encodes to the same bytes.
+// re-encodes to an answer that decodes the same (uvarints may come in a
+// longer form than ours, so the bytes may differ).
 func FuzzKeyAnswer(f *testing.F) {
 	f.Add(keyAnswer{Result: true, Keys: []string{"a", "b"}, PrimaryKey: "a"}.encode())
 	f.Add(keyAnswer{Message: "Removing the primary key is not allowed"}.encode())
@@ -224,9 +224,8 @@ func FuzzKeyAnswer(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if again := a.encode(); !bytes.Equal(again, b) {
-			t.Fatalf("%x decodes to %+v, which encodes as %x", b, a, again)
+		if again, err := decodeKeyAnswer(a.encode()); err != nil || !reflect.DeepEqual(again, a) {
+			t.Fatalf("%x decodes to %+v, which re-decodes as %+v, %v", b, a, again, err)
 		}
-		_ = fmt.Sprint(a)
 	})
 }
