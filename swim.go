@@ -33,7 +33,7 @@
 //	step(now, from, packet)          a UDP packet from address from
 //	stepStream(now, from, payload)   a TCP exchange opened by a peer; returns the reply
 //	streamReply(now, to, reply, err) the reply to a TCP exchange this core asked for
-//	join, leave, setTags, broadcastUser
+//	join, leave, setTags, broadcastUser; forceLeave, query, respond (swim_serf.go)
 //
 // and it answers through ready(): UDP packets to send, TCP exchanges to
 // perform (each one's reply or error goes back through streamReply), and
