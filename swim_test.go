@@ -52,10 +52,10 @@ const swimSimStep = 10 * time.Millisecond
 type swimSimNode struct {
 	name, addr string
 	core       *swim
-	down       bool // killed: processes nothing
-	paused     bool // CPU-starved: inbound packets wait, no ticks
-	udpSent    int64 // bytes of UDP packets
-	tcpSent    int64 // bytes of stream requests and replies
+	down       bool              // killed: processes nothing
+	paused     bool              // CPU-starved: inbound packets wait, no ticks
+	udpSent    int64             // bytes of UDP packets
+	tcpSent    int64             // bytes of stream requests and replies
 	results    []swimQueryResult // the queries it asked that are over
 }
 
