@@ -162,7 +162,7 @@ type e2eWrite struct {
 type e2eServer struct {
 	name, ip         string
 	dataDir, logPath string
-	args             []string // the agent's flags beyond its name and addresses; nil: a server of the three
+	args             []string // the agent's flags besides -node, -bind, -client, -data-dir, -log-level
 	cmd              *exec.Cmd
 	exited           chan struct{} // closed once the process has been reaped
 }
@@ -174,20 +174,34 @@ type e2eCluster struct {
 	client  *http.Client
 }
 
-// newE2ECluster builds the binary and names the three servers; the
+// newE2ECluster builds the binary and names the three servers, on
+// 127.0.0.51-53.
+func newE2ECluster(t *testing.T) *e2eCluster {
+	c := newE2EProcesses(t)
+	for i := 1; i <= 3; i++ {
+		c.add(fmt.Sprintf("s%d", i), fmt.Sprintf("127.0.0.5%d", i), "-server", "-bootstrap-expect=3",
+			"-retry-join=127.0.0.51", "-retry-join=127.0.0.52", "-retry-join=127.0.0.53")
+	}
+	return c
+}
+
+// add names one more agent process, with its flags.
+func (c *e2eCluster) add(name, ip string, args ...string) *e2eServer {
+	dir := filepath.Dir(c.bin)
+	s := &e2eServer{name: name, ip: ip, dataDir: filepath.Join(dir, name), logPath: filepath.Join(dir, name+".log"), args: args}
+	c.servers = append(c.servers, s)
+	return s
+}
+
+// newE2EProcesses builds the binary, for agents named with add; the
 // cleanup kills whichever still runs and, if the test failed, prints their
 // logs.
-func newE2ECluster(t *testing.T) *e2eCluster {
+func newE2EProcesses(t *testing.T) *e2eCluster {
 	dir := t.TempDir()
 	c := &e2eCluster{t: t, bin: filepath.Join(dir, "miniconsul"),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
 	if out, err := exec.Command("go", "build", "-o", c.bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("s%d", i)
-		c.servers = append(c.servers, &e2eServer{name: name, ip: fmt.Sprintf("127.0.0.5%d", i),
-			dataDir: filepath.Join(dir, name), logPath: filepath.Join(dir, name+".log")})
 	}
 	t.Cleanup(func() {
 		for _, s := range c.servers {
@@ -217,13 +231,9 @@ func (c *e2eCluster) start(s *e2eServer) {
 	defer f.Close() // the child has its own descriptor
 	offset, _ := f.Seek(0, io.SeekEnd)
 	fmt.Fprintf(f, "=== %s: starting %s\n", time.Now().Format(time.TimeOnly+".000"), s.name)
-	args := s.args
-	if args == nil {
-		args = []string{"-server", "-bootstrap-expect=3",
-			"-retry-join=127.0.0.51", "-retry-join=127.0.0.52", "-retry-join=127.0.0.53"}
-	}
-	cmd := exec.Command(c.bin, append([]string{"agent", "-node=" + s.name, "-bind=" + s.ip, "-client=" + s.ip,
-		"-data-dir=" + s.dataDir, "-log-level=debug"}, args...)...)
+	args := append([]string{"agent", "-node=" + s.name, "-bind=" + s.ip, "-client=" + s.ip,
+		"-data-dir=" + s.dataDir, "-log-level=debug"}, s.args...)
+	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("starting %s: %v", s.name, err)
@@ -239,6 +249,17 @@ func (c *e2eCluster) start(s *e2eServer) {
 		b, _ := os.ReadFile(s.logPath)
 		return strings.Contains(string(b[min(offset, int64(len(b))):]), `msg="agent started"`), "not yet"
 	})
+}
+
+// waitExit waits until s's process has exited by itself (after a leave).
+func (c *e2eCluster) waitExit(s *e2eServer, within time.Duration) {
+	c.t.Helper()
+	select {
+	case <-s.exited:
+		s.cmd = nil
+	case <-time.After(within):
+		c.t.Fatalf("%s still running %v after it was told to leave", s.name, within)
+	}
 }
 
 // kill sends SIGKILL to s's process, if it runs, and waits until it is gone.

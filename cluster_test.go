@@ -36,9 +36,19 @@ func clusterConfig(t testing.TB, i, n int, dir string) *Config {
 
 func startTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
+	return startTestClusterWith(t, n, nil)
+}
+
+// startTestClusterWith is startTestCluster with each configuration
+// changed by mutate first.
+func startTestClusterWith(t testing.TB, n int, mutate func(*Config)) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t}
 	for i := 1; i <= n; i++ {
 		c.configs = append(c.configs, clusterConfig(t, i, n, t.TempDir()))
+		if mutate != nil {
+			mutate(c.configs[i-1])
+		}
 		c.agents = append(c.agents, nil)
 		c.start(i - 1)
 	}

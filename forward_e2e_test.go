@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,14 +28,10 @@ func TestClientE2E(t *testing.T) {
 		c.start(s)
 	}
 	c.waitLeader(servers...)
-	dir := t.TempDir()
-	web1 := &e2eServer{name: "web1", ip: "127.0.0.61", args: []string{"-retry-join=127.0.0.52"}}
-	web2 := &e2eServer{name: "web2", ip: "127.0.0.62", args: []string{"-retry-join=127.0.0.61"}} // a client will do
-	for _, s := range []*e2eServer{web1, web2} {
-		s.dataDir, s.logPath = filepath.Join(dir, s.name), filepath.Join(dir, s.name+".log")
-		c.servers = append(c.servers, s) // killed and logged on cleanup
-		c.start(s)
-	}
+	web1 := c.add("web1", "127.0.0.61", "-retry-join=127.0.0.52")
+	web2 := c.add("web2", "127.0.0.62", "-retry-join=127.0.0.61") // a client will do
+	c.start(web1)
+	c.start(web2)
 
 	// The application web1's check probes, on web1's address.
 	ln, err := net.Listen("tcp", "127.0.0.61:0")

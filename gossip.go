@@ -8,7 +8,9 @@
 //	TCP accept → serveStream: one framed request → loop: core.stepStream → framed reply
 //	loop: core.tick every gossipTick; after each input, core.ready():
 //	    packets → seal → UDP; streams → a goroutine dials, sends, reads the reply
-//	    → loop: core.streamReply; events → the pool's events channel
+//	    → loop: core.streamReply; events → the pool's events channel;
+//	    queries → a goroutine answers (answerQuery) → loop: core.respond;
+//	    results of our own queries → the caller of Query waiting for them
 //
 // A TCP exchange is one frame each way, [u32 big-endian length][payload],
 // the payload sealed like a UDP packet when the pool is encrypted, and at
@@ -18,9 +20,14 @@
 // encrypted pool, or the reverse) is dropped, counted and logged: a member
 // with the wrong key cannot join.
 //
-// Concurrency: the loop goroutine owns the core; the socket readers and
-// stream goroutines only pass bytes to it through channels. members and
-// the counters are published for other goroutines through atomics.
+// Queries (swim_serf.go) are answered by the pool itself: those it knows
+// are the keyring's (keyring.go, Serf's internal key queries); others are
+// ignored.
+//
+// Concurrency: the loop goroutine owns the core and the map of callers
+// waiting for their queries; the socket readers, stream and answering
+// goroutines only pass bytes to it through channels. members and the
+// counters are published for other goroutines through atomics.
 package main
 
 import (
@@ -94,7 +101,8 @@ type gossipPool struct {
 	members   atomic.Pointer[[]swimMember]
 	counters  gossipCounters
 	start     time.Time
-	onLeft    chan struct{} // closed once the leave is gossiped; owned by loop
+	onLeft    chan struct{}                   // closed once the leave is gossiped; owned by loop
+	waiting   map[uint64]chan swimQueryResult // our queries' callers, by id; owned by loop
 
 	stopOnce sync.Once
 	stopCh   chan struct{}
@@ -120,6 +128,7 @@ func startGossip(cfg gossipConfig) (*gossipPool, error) {
 		inbox: make(chan gossipPacket, 1024), streamIn: make(chan gossipStreamIn),
 		streamOut: make(chan gossipStreamOut, 64), calls: make(chan func(time.Duration)),
 		events: make(chan swimEvent, 1024), stopCh: make(chan struct{}), start: time.Now(),
+		waiting: map[uint64]chan swimQueryResult{},
 	}
 	if cfg.Advertise != "" {
 		p.addr = net.JoinHostPort(cfg.Advertise, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
@@ -183,6 +192,56 @@ func (p *gossipPool) UserEvent(name string, payload []byte) error {
 	return err
 }
 
+// ForceLeave moves a failed member to left everywhere (with prune, erases
+// it); errSwimNoMember if the pool does not know it.
+func (p *gossipPool) ForceLeave(name string, prune bool) error {
+	var err error
+	if e := p.do(func(now time.Duration) { err = p.core.forceLeave(now, name, prune) }); e != nil {
+		return e
+	}
+	return err
+}
+
+// Query asks every member and returns their answers once the query is over
+// (the core's timeout, or every member answered), or ctx's error.
+func (p *gossipPool) Query(ctx context.Context, name string, payload []byte) (swimQueryResult, error) {
+	done := make(chan swimQueryResult, 1)
+	var err error
+	if e := p.do(func(now time.Duration) {
+		var id uint64
+		if id, err = p.core.query(now, name, payload); err == nil {
+			p.waiting[id] = done
+		}
+	}); e != nil {
+		return swimQueryResult{}, e
+	}
+	if err != nil {
+		return swimQueryResult{}, err
+	}
+	select {
+	case res := <-done:
+		return res, nil
+	case <-ctx.Done():
+		return swimQueryResult{}, ctx.Err() // the loop still drops its result into done
+	case <-p.stopCh:
+		return swimQueryResult{}, errors.New("gossip pool stopped")
+	}
+}
+
+// answer runs the pool's handler for a query and sends its answer, if any.
+func (p *gossipPool) answer(q swimQuery) {
+	defer p.wg.Done()
+	payload, ok := answerKeyQuery(p.cfg.Keyring, q.Name, q.Payload)
+	if !ok {
+		p.logger.Debug("query ignored", "name", q.Name, "from", q.From)
+		return
+	}
+	var err error
+	if e := p.do(func(now time.Duration) { err = p.core.respond(now, q, payload) }); e == nil && err != nil {
+		p.logger.Warn("query not answered", "name", q.Name, "from", q.From, "error", err)
+	}
+}
+
 // Leave announces a graceful leave and waits, at most until ctx ends, for
 // it to be gossiped; then the pool stops.
 func (p *gossipPool) Leave(ctx context.Context) error {
@@ -243,7 +302,18 @@ func (p *gossipPool) handleReady() {
 		p.wg.Add(1)
 		go p.exchange(st)
 	}
+	for _, res := range rd.Queries {
+		if ch := p.waiting[res.ID]; ch != nil {
+			ch <- res
+			delete(p.waiting, res.ID)
+		}
+	}
 	for _, ev := range rd.Events {
+		if ev.Type == swimEventQuery {
+			p.wg.Add(1)
+			go p.answer(ev.Query)
+			continue
+		}
 		select {
 		case p.events <- ev:
 		default:

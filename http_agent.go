@@ -9,6 +9,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -19,6 +20,7 @@ func (h *httpAPI) registerAgent() {
 	h.endpoint("/v1/agent/self", get, h.agentSelf)
 	h.endpoint("/v1/agent/members", get, h.agentMembers)
 	h.endpoint("/v1/agent/join/", put, h.agentJoin)
+	h.endpoint("/v1/agent/force-leave/", put, h.agentForceLeave)
 	h.endpoint("/v1/agent/leave", put, func(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, h.a.leave()
 	})
@@ -169,6 +171,31 @@ func (h *httpAPI) agentJoin(w http.ResponseWriter, r *http.Request) (any, error)
 		return nil, h.a.joinWAN([]string{addr})
 	}
 	return nil, h.a.joinLAN([]string{addr})
+}
+
+// agentForceLeave: PUT /v1/agent/force-leave/<node>[?prune] moves a failed
+// member to left across the LAN pool (with ?prune, erases it from the
+// member list); the leader then removes its node from the catalog. An
+// unknown node is Consul's plain error, a 500.
+func (h *httpAPI) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, error) {
+	node, err := pathArg(r, "/v1/agent/force-leave/", "node name")
+	if err != nil {
+		return nil, err
+	}
+	pool := h.a.lan
+	if queryFlag(r, "wan") {
+		if pool = h.a.wan; pool == nil {
+			return nil, badRequest("Must be a server to force-leave a WAN member") // a client is in no WAN pool
+		}
+	}
+	_, prune := query(r)["prune"]
+	h.a.logger.Info("Force leaving node", "node", node, "prune", prune, "wan", pool == h.a.wan)
+	if err := pool.ForceLeave(node, prune); errors.Is(err, errSwimNoMember) {
+		return nil, fmt.Errorf("agent: No node found with name '%s'", node)
+	} else if err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
 func (h *httpAPI) agentServices(w http.ResponseWriter, r *http.Request) (any, error) {

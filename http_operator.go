@@ -1,16 +1,24 @@
 // http_operator.go: /v1/operator/raft, the view and the levers of the
-// Raft configuration (Consul's operator API).
+// Raft configuration, and /v1/operator/keyring, the gossip keys of the
+// pool (Consul's operator API).
 //
-// Reads answer from this server's Raft status; changes (removing a peer,
-// transferring leadership) are the leader's to make, so a follower forwards
-// them over the server port (server.go, leaderCall).
+// Raft reads answer from this server's Raft status; changes (removing a
+// peer, transferring leadership) are the leader's to make, so a follower
+// forwards them over the server port (server.go, leaderCall). Keyring
+// requests go to every member of the LAN pool as a gossip query
+// (keyring.go, poolKeyringOp) from whichever agent is asked.
 package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -28,6 +36,7 @@ func (h *httpAPI) registerOperator() {
 	h.endpoint("/v1/operator/raft/configuration", []string{http.MethodGet}, h.raftConfiguration)
 	h.endpoint("/v1/operator/raft/peer", []string{http.MethodDelete}, h.raftRemovePeer)
 	h.endpoint("/v1/operator/raft/transfer-leader", []string{http.MethodPost}, h.raftTransferLeader)
+	h.endpoint("/v1/operator/keyring", []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete}, h.operatorKeyring)
 }
 
 func (h *httpAPI) raftConfiguration(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -97,4 +106,75 @@ func remoteNotFound(err error) error {
 		return notFound("%s", remote.Error())
 	}
 	return err
+}
+
+// operatorKeyring: GET lists the keys of every member, POST installs
+// {"Key": …} on every member, PUT makes it the primary everywhere, DELETE
+// removes it everywhere. ?relay-factor (0 to 5) and ?local-only are
+// checked as Consul does; answers come straight back to this agent, and
+// there is no WAN pool yet, so neither changes what is asked.
+func (h *httpAPI) operatorKeyring(w http.ResponseWriter, r *http.Request) (any, error) {
+	if v := query(r).Get("relay-factor"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, badRequest("Error parsing relay factor: %v", err)
+		}
+		if n < 0 || n > 5 {
+			return nil, badRequest("Invalid relay-factor: relay factor must be in range: [0, 5]")
+		}
+	}
+	if v := query(r).Get("local-only"); v != "" {
+		local, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, badRequest("Error parsing local-only: %v", err)
+		}
+		if local && r.Method != http.MethodGet {
+			return nil, badRequest("Invalid use of local-only: local-only can only be set for list requests")
+		}
+	}
+	name := keyQueryList
+	var req struct{ Key string }
+	if r.Method != http.MethodGet {
+		if err := decodeBody(w, r, &req); err != nil {
+			return nil, err
+		}
+		// Refused before any member is asked, so a bad key changes nothing.
+		raw, err := base64.StdEncoding.DecodeString(req.Key)
+		if err == nil && len(raw) != 16 && len(raw) != 24 && len(raw) != 32 {
+			err = errors.New("key size must be 16, 24 or 32 bytes")
+		}
+		if err != nil {
+			return nil, badRequest("Invalid key: %v", err)
+		}
+		name = map[string]string{http.MethodPost: keyQueryInstall, http.MethodPut: keyQueryUse, http.MethodDelete: keyQueryRemove}[r.Method]
+	}
+	resp, err := poolKeyringOp(r.Context(), h.a.lan, h.a.cfg.Datacenter, name, req.Key)
+	if err != nil {
+		if resp == nil {
+			return nil, err
+		}
+		return nil, keyringError(resp, err)
+	}
+	if r.Method == http.MethodGet {
+		return []*KeyringResponse{resp}, nil
+	}
+	return nil, nil
+}
+
+// keyringError is Consul's answer when members failed: the pool's error
+// and each member's message, as a multierror list (members by name).
+func keyringError(resp *KeyringResponse, err error) error {
+	pool := resp.Datacenter + " (LAN)"
+	if resp.WAN {
+		pool = "WAN"
+	}
+	points := []string{fmt.Sprintf("* %s error: %v", pool, err)}
+	for _, node := range slices.Sorted(maps.Keys(resp.Messages)) {
+		points = append(points, fmt.Sprintf("* %s: %s", node, resp.Messages[node]))
+	}
+	head := fmt.Sprintf("%d errors occurred:", len(points))
+	if len(points) == 1 {
+		head = "1 error occurred:"
+	}
+	return &httpError{http.StatusInternalServerError, head + "\n\t" + strings.Join(points, "\n\t") + "\n\n"}
 }

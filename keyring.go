@@ -24,15 +24,28 @@
 // survives a restart; the -encrypt key only seeds a keyring that does not
 // exist yet, as Consul's does.
 //
+// Across the pool (Serf's key manager): /v1/operator/keyring asks every
+// member with a gossip query (swim_serf.go) named as Serf's internal key
+// queries, _serf_list-keys, -install-key, -use-key and -remove-key, whose
+// payload is the key. Each member applies it to its own keyring (which it
+// persists) and answers with a keyAnswer: whether it succeeded, an error
+// message, and for a list its keys and its primary. The source counts them
+// into Consul's KeyringResponse, and any member that failed, or did not
+// answer before the timeout, makes the operation fail with Consul's
+// messages: "<dc> (LAN) error: n/N nodes reported failure" then one line
+// per member.
+//
 // Concurrency: mu guards the keys; sealing and opening take it for reading.
 package main
 
 import (
 	"cmp"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -250,4 +263,132 @@ func keygenCommand(stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(key))
 	return 0
+}
+
+// --- across the pool: Serf's key manager ---
+
+// Serf's internal query names for the keyring operations.
+const (
+	keyQueryList    = "_serf_list-keys"
+	keyQueryInstall = "_serf_install-key"
+	keyQueryUse     = "_serf_use-key"
+	keyQueryRemove  = "_serf_remove-key"
+)
+
+// keyAnswer is one member's answer to a key query (Serf's nodeKeyResponse).
+type keyAnswer struct {
+	Result     bool
+	Message    string
+	Keys       []string // list only
+	PrimaryKey string   // list only
+}
+
+// answerKeyQuery applies a key query to this member's keyring (nil: the pool
+// is not encrypted) and returns the encoded answer; false for a query that
+// is not a key query.
+func answerKeyQuery(k *keyring, name string, payload []byte) ([]byte, bool) {
+	var a keyAnswer
+	var err error
+	switch {
+	case name != keyQueryList && name != keyQueryInstall && name != keyQueryUse && name != keyQueryRemove:
+		return nil, false
+	case k == nil && name == keyQueryList:
+		err = errors.New("Keyring is empty (encryption not enabled)")
+	case k == nil:
+		err = errors.New("No keyring to modify (encryption not enabled)")
+	case name == keyQueryList:
+		a.Keys = k.list()
+		a.PrimaryKey = a.Keys[0]
+	case name == keyQueryInstall:
+		err = k.install(string(payload))
+	case name == keyQueryUse:
+		err = k.use(string(payload))
+	case name == keyQueryRemove:
+		err = k.remove(string(payload))
+	}
+	a.Result = err == nil
+	if err != nil {
+		a.Message = err.Error()
+	}
+	return a.encode(), true
+}
+
+// encode: [result 0|1][message][key count][keys...][primary key], strings
+// length-prefixed as in swim.go.
+func (a keyAnswer) encode() []byte {
+	b := appendSwimString(appendSwimBool(nil, a.Result), a.Message)
+	b = binary.AppendUvarint(b, uint64(len(a.Keys)))
+	for _, key := range a.Keys {
+		b = appendSwimString(b, key)
+	}
+	return appendSwimString(b, a.PrimaryKey)
+}
+
+// decodeKeyAnswer decodes an answer, bounded by its own length like every
+// gossip decoder.
+func decodeKeyAnswer(b []byte) (keyAnswer, error) {
+	r := swimReader{b: b}
+	a := keyAnswer{Result: r.bool(), Message: string(r.bytes(swimMaxUserEvent))}
+	n := r.uvarint()
+	if n > uint64(len(r.b)) { // every key takes at least a byte
+		r.fail(errSwimTruncated)
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		a.Keys = append(a.Keys, r.string())
+	}
+	a.PrimaryKey = r.string()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(errors.New("keyring answer: trailing bytes"))
+	}
+	return a, r.err
+}
+
+// KeyringResponse is one pool's answer to /v1/operator/keyring, in
+// Consul's shape.
+type KeyringResponse struct {
+	WAN         bool
+	Datacenter  string
+	Segment     string
+	Messages    map[string]string // member → what it said, when it failed
+	Keys        map[string]int    // key → the members that have it installed
+	PrimaryKeys map[string]int    // key → the members that seal with it
+	NumNodes    int
+}
+
+// poolKeyringOp runs a key query across the pool and counts the answers.
+// The error, when some member failed or did not answer, is Consul's
+// ("n/N nodes reported failure", or "n/N nodes reported success" when
+// members did not answer); the response is filled in either way.
+func poolKeyringOp(ctx context.Context, pool *gossipPool, dc, query, key string) (*KeyringResponse, error) {
+	res, err := pool.Query(ctx, query, []byte(key))
+	if err != nil {
+		return nil, err
+	}
+	out := &KeyringResponse{Datacenter: dc, Messages: map[string]string{}, Keys: map[string]int{},
+		PrimaryKeys: map[string]int{}, NumNodes: res.NumNodes}
+	failed := 0
+	for from, b := range res.Answers {
+		a, err := decodeKeyAnswer(b)
+		if err != nil {
+			a = keyAnswer{Message: "malformed answer: " + err.Error()}
+		}
+		if !a.Result {
+			failed++
+			out.Messages[from] = a.Message
+			continue
+		}
+		for _, k := range a.Keys {
+			out.Keys[k]++
+		}
+		if a.PrimaryKey != "" {
+			out.PrimaryKeys[a.PrimaryKey]++
+		}
+	}
+	switch {
+	case failed > 0:
+		return out, fmt.Errorf("%d/%d nodes reported failure", failed, out.NumNodes)
+	case len(res.Answers) < out.NumNodes:
+		return out, fmt.Errorf("%d/%d nodes reported success", len(res.Answers), out.NumNodes)
+	}
+	return out, nil
 }

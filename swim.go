@@ -33,7 +33,7 @@
 //	step(now, from, packet)          a UDP packet from address from
 //	stepStream(now, from, payload)   a TCP exchange opened by a peer; returns the reply
 //	streamReply(now, to, reply, err) the reply to a TCP exchange this core asked for
-//	join, leave, setTags, broadcastUser
+//	join, leave, setTags, broadcastUser; forceLeave, query, respond (swim_serf.go)
 //
 // and it answers through ready(): UDP packets to send, TCP exchanges to
 // perform (each one's reply or error goes back through streamReply), and
@@ -93,10 +93,11 @@ const (
 	swimEventLeft                             // it left gracefully
 	swimEventReap                             // forgotten: failed or left for longer than the reconnect or tombstone timeout
 	swimEventUser                             // a user event (User is set)
+	swimEventQuery                            // a query to answer, or not (Query is set; swim_query.go)
 )
 
 func (t swimEventType) String() string {
-	return [...]string{"?", "join", "update", "suspect", "failed", "left", "reap", "user", "?"}[min(t, 8)]
+	return [...]string{"?", "join", "update", "suspect", "failed", "left", "reap", "user", "query", "?"}[min(t, 9)]
 }
 
 // swimEvent is a change the layer above must know of. Events about the
@@ -105,6 +106,7 @@ type swimEvent struct {
 	Type   swimEventType
 	Member swimMember    // all but user events: the member after the change
 	User   swimUserEvent // user events
+	Query  swimQuery     // queries
 }
 
 // swimUserEvent is a broadcast of the layer above (Serf's user events),
@@ -136,6 +138,9 @@ type swimReady struct {
 	// Left: leave() was called and its message has been gossiped as often
 	// as every other broadcast; the driver may now stop the core.
 	Left bool
+	// Queries this member asked that are over: every answer, at the
+	// deadline or once every member alive at the time has answered.
+	Queries []swimQueryResult
 }
 
 // swimStats counts what the core rejected or did, for metrics and tests.
@@ -204,12 +209,14 @@ func swimWANConfig() swimConfig {
 
 // Limits of the wire format.
 const (
-	swimMaxPacket    = 65507    // the largest UDP payload
-	swimMaxStream    = 20 << 20 // a push-pull of a very large pool (memberlist's limit)
-	swimMaxName      = 255      // names and addresses: an alive message always fits a packet
-	swimMaxTags      = 512      // a member's encoded tags (Serf's meta limit)
-	swimMaxUserEvent = 1024     // a user event's name and payload (Consul raises Serf's 512-byte UserEventSizeLimit)
-	swimPartOverhead = 3        // a compound part's length prefix, for packets under 2 MiB
+	swimMaxPacket        = 65507    // the largest UDP payload
+	swimMaxStream        = 20 << 20 // a push-pull of a very large pool (memberlist's limit)
+	swimMaxName          = 255      // names and addresses: an alive message always fits a packet
+	swimMaxTags          = 512      // a member's encoded tags (Serf's meta limit)
+	swimMaxUserEvent     = 1024     // a user event's name and payload (Consul raises Serf's 512-byte UserEventSizeLimit); a query's too (Serf's QuerySizeLimit)
+	swimMaxQueryResponse = 64 << 10 // a query answer: one packet if it fits, else a stream
+	swimMaxQueryTimeout  = time.Hour
+	swimPartOverhead     = 3 // a compound part's length prefix, for packets under 2 MiB
 )
 
 // swimCheckTags reports whether tags fit in an alive message.
@@ -225,6 +232,7 @@ type swimNode struct {
 	swimMember
 	stateChange time.Duration // when State last changed
 	suspicion   *suspicion    // while suspect
+	intent      uint64        // 1 + the incarnation of the last leave intent passed on while it was alive
 }
 
 // suspicion is the timer of one suspect (Lifeguard §IV.B): it starts at
@@ -326,8 +334,12 @@ type swim struct {
 	// eventFloor: user events before it are not delivered; a join sets it
 	// to the clock of the member joined, so a newcomer does not replay the
 	// pool's history (Consul joins with Serf's ignoreOld).
-	eventFloor uint64
-	joining    map[string]bool // addresses of join push-pulls in flight
+	eventFloor   uint64
+	joining      map[string]bool     // addresses of join push-pulls in flight
+	qclock       uint64              // the queries' Lamport clock (Serf keeps one apart)
+	seenQueries  []swimSeenQueries   // recent queries by ltime mod EventBuffer
+	queries      []*swimPendingQuery // queries we asked, collecting answers
+	queryResults []swimQueryResult   // finished, for ready
 
 	nextProbe, nextGossip, nextPushPull, nextReconnect, nextReap time.Duration
 
@@ -349,6 +361,7 @@ func newSwim(cfg swimConfig) *swim {
 	s := &swim{
 		cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("swim", cfg.Name), rand: cfg.Rand,
 		nodes: map[string]*swimNode{}, broadcastOf: map[string]*swimBroadcast{}, seen: make([]swimSeen, cfg.EventBuffer), joining: map[string]bool{},
+		seenQueries: make([]swimSeenQueries, cfg.EventBuffer),
 	}
 	tags := maps.Clone(cfg.Tags)
 	if err := swimCheckTags(tags); err != nil {
@@ -391,6 +404,7 @@ func (s *swim) tick(now time.Duration) {
 	}
 	s.tickRelays()
 	s.tickSuspicions()
+	s.tickQueries()
 	if now >= s.nextGossip {
 		s.nextGossip = now + s.cfg.GossipInterval
 		s.gossip()
@@ -447,6 +461,12 @@ func (s *swim) handle(from string, m swimMsg) {
 		s.deadNode(m)
 	case swimMsgUser:
 		s.handleUser(m)
+	case swimMsgLeaveIntent:
+		s.handleLeaveIntent(m, false)
+	case swimMsgQuery:
+		s.handleQuery(m)
+	case swimMsgQueryResponse:
+		s.handleQueryResponse(m)
 	}
 }
 
@@ -471,6 +491,9 @@ func (s *swim) stepStream(now time.Duration, from string, payload []byte) []byte
 	case swimMsgPushPull:
 		s.mergeState(m)
 		return s.localState() // after merging: a refutation travels back at once
+	case swimMsgQueryResponse:
+		s.handleQueryResponse(m)
+		return (&swimMsg{Type: swimMsgAck}).encode() // seq 0 names no probe: a bare receipt
 	}
 	s.stats.BadStreams++
 	return nil
@@ -557,8 +580,8 @@ func (s *swim) broadcastUser(now time.Duration, name string, payload []byte) err
 // --- outputs ---
 
 func (s *swim) ready() swimReady {
-	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events}
-	s.packets, s.streams, s.events = nil, nil, nil
+	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events, Queries: s.queryResults}
+	s.packets, s.streams, s.events, s.queryResults = nil, nil, nil, nil
 	// With nobody alive to tell, the leave is done at once (memberlist's
 	// Leave waits only when anyAlive).
 	rd.Left = s.leaving && (s.broadcastOf[s.name] == nil || s.live == 0)
@@ -927,7 +950,7 @@ func (s *swim) pushPull(addr string) {
 }
 
 func (s *swim) localState() []byte {
-	m := swimMsg{Type: swimMsgPushPull, From: s.name, LTime: s.clock, States: make([]swimMember, 0, len(s.nodes))}
+	m := swimMsg{Type: swimMsgPushPull, From: s.name, LTime: s.clock, QLTime: s.qclock, States: make([]swimMember, 0, len(s.nodes))}
 	m.States = append(m.States, s.self.swimMember)
 	for _, n := range s.order {
 		m.States = append(m.States, n.swimMember)
@@ -942,9 +965,8 @@ func (s *swim) localState() []byte {
 // memberlist, a peer's "failed" only makes us suspect: we have not seen the
 // failure ourselves, and the member gets its chance to refute.
 func (s *swim) mergeState(m swimMsg) {
-	if m.LTime > s.clock {
-		s.clock = m.LTime // witness the user events' clock (Serf)
-	}
+	s.clock = max(s.clock, m.LTime)    // witness the user events' clock (Serf)
+	s.qclock = max(s.qclock, m.QLTime) // and the queries'
 	for _, st := range m.States {
 		switch st.State {
 		case swimAlive:
@@ -1133,21 +1155,27 @@ const (
 	swimMsgUser
 	swimMsgCompound
 	swimMsgPushPull
+	swimMsgLeaveIntent   // Serf's leave intent, sent by a force-leave
+	swimMsgQuery         // swim_query.go
+	swimMsgQueryResponse // swim_query.go
 )
 
 // swimMsg is every message; each type uses some of the fields.
 type swimMsg struct {
 	Type        swimMsgType
-	Seq         uint64            // ping, ping-req, ack, nack: the probe's sequence number
+	Seq         uint64            // ping, ping-req, ack, nack: the probe's sequence number; query, response: the query's id
 	Node        string            // the member it is about; ping: the member meant to answer
-	Addr        string            // alive: the member's address; ping-req: the target's
-	From        string            // suspect, dead: the accuser (the member itself: a leave); ping, push-pull: the sender
-	Incarnation uint64            // alive, suspect, dead
+	Addr        string            // alive: the member's address; ping-req: the target's; query: the source's
+	From        string            // suspect, dead: the accuser (the member itself: a leave); ping, push-pull, leave intent, query, response: the sender
+	Incarnation uint64            // alive, suspect, dead, leave intent
 	Tags        map[string]string // alive
 	Nack        bool              // ping-req: send a nack if the target does not answer (Lifeguard §IV.A)
-	LTime       uint64            // user: the event's Lamport time; push-pull: the sender's clock
-	Name        string            // user
-	Payload     []byte            // user
+	Prune       bool              // leave intent: forget the member, not just mark it left
+	LTime       uint64            // user, query, response: the Lamport time; push-pull: the sender's user event clock
+	QLTime      uint64            // push-pull: the sender's query clock
+	Timeout     time.Duration     // query: how long the source collects answers (whole milliseconds)
+	Name        string            // user, query
+	Payload     []byte            // user, query, response
 	States      []swimMember      // push-pull: every member the sender knows
 	Events      []swimUserEvent   // push-pull: the sender's recent user events
 }
@@ -1159,11 +1187,7 @@ func (m *swimMsg) encode() []byte {
 		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Seq), m.Node), m.From)
 	case swimMsgPingReq:
 		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Seq), m.Node), m.Addr)
-		nack := byte(0)
-		if m.Nack {
-			nack = 1
-		}
-		b = append(b, nack)
+		b = appendSwimBool(b, m.Nack)
 	case swimMsgAck, swimMsgNack:
 		b = binary.AppendUvarint(b, m.Seq)
 	case swimMsgAlive:
@@ -1174,8 +1198,18 @@ func (m *swimMsg) encode() []byte {
 	case swimMsgUser:
 		b = appendSwimString(binary.AppendUvarint(b, m.LTime), m.Name)
 		b = appendBytes(b, m.Payload)
+	case swimMsgLeaveIntent:
+		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.From)
+		b = appendSwimBool(b, m.Prune)
+	case swimMsgQuery:
+		b = appendSwimString(appendSwimString(binary.AppendUvarint(binary.AppendUvarint(b, m.LTime), m.Seq), m.From), m.Addr)
+		b = binary.AppendUvarint(b, uint64(m.Timeout/time.Millisecond))
+		b = appendBytes(appendSwimString(b, m.Name), m.Payload)
+	case swimMsgQueryResponse:
+		b = appendSwimString(binary.AppendUvarint(binary.AppendUvarint(b, m.LTime), m.Seq), m.From)
+		b = appendBytes(b, m.Payload)
 	case swimMsgPushPull:
-		b = binary.AppendUvarint(appendSwimString(b, m.From), m.LTime)
+		b = binary.AppendUvarint(binary.AppendUvarint(appendSwimString(b, m.From), m.LTime), m.QLTime)
 		b = binary.AppendUvarint(b, uint64(len(m.States)))
 		for _, st := range m.States {
 			b = appendSwimString(appendSwimString(b, st.Name), st.Addr)
@@ -1200,6 +1234,13 @@ func encodeSwimCompound(msgs [][]byte) []byte {
 		b = appendBytes(b, m)
 	}
 	return b
+}
+
+func appendSwimBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func appendSwimString(b []byte, v string) []byte {
@@ -1317,8 +1358,22 @@ func (r *swimReader) msg() swimMsg {
 	case swimMsgUser:
 		m.LTime, m.Name = r.uvarint(), r.string()
 		m.Payload = slices.Clone(r.bytes(swimMaxUserEvent))
+	case swimMsgLeaveIntent:
+		m.Incarnation, m.Node, m.From, m.Prune = r.uvarint(), r.string(), r.string(), r.bool()
+	case swimMsgQuery:
+		m.LTime, m.Seq, m.From, m.Addr = r.uvarint(), r.uvarint(), r.string(), r.string()
+		ms := r.uvarint()
+		if ms > uint64(swimMaxQueryTimeout/time.Millisecond) {
+			r.fail(fmt.Errorf("swim: query timeout of %d ms", ms))
+		}
+		m.Timeout = time.Duration(ms) * time.Millisecond
+		m.Name = r.string()
+		m.Payload = slices.Clone(r.bytes(swimMaxUserEvent))
+	case swimMsgQueryResponse:
+		m.LTime, m.Seq, m.From = r.uvarint(), r.uvarint(), r.string()
+		m.Payload = slices.Clone(r.bytes(swimMaxQueryResponse))
 	case swimMsgPushPull:
-		m.From, m.LTime = r.string(), r.uvarint()
+		m.From, m.LTime, m.QLTime = r.string(), r.uvarint(), r.uvarint()
 		n := r.uvarint()
 		if n > uint64(len(r.b))/5 { // a state takes at least five bytes
 			r.fail(errSwimTruncated)
@@ -1397,13 +1452,14 @@ func decodeSwimPacket(b []byte) ([]swimMsg, error) {
 	return msgs, nil
 }
 
-// decodeSwimStream decodes a TCP payload: a push-pull, a ping or an ack.
+// decodeSwimStream decodes a TCP payload: a push-pull, a ping, an ack, or
+// a query response too large for a packet.
 func decodeSwimStream(b []byte) (swimMsg, error) {
 	if len(b) > swimMaxStream {
 		return swimMsg{}, fmt.Errorf("swim: stream of %d bytes exceeds %d", len(b), swimMaxStream)
 	}
 	m, err := decodeSwimWhole(b)
-	if err == nil && m.Type != swimMsgPushPull && m.Type != swimMsgPing && m.Type != swimMsgAck {
+	if err == nil && m.Type != swimMsgPushPull && m.Type != swimMsgPing && m.Type != swimMsgAck && m.Type != swimMsgQueryResponse {
 		err = fmt.Errorf("swim: message type %d on a stream", m.Type)
 	}
 	return m, err

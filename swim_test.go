@@ -52,9 +52,11 @@ const swimSimStep = 10 * time.Millisecond
 type swimSimNode struct {
 	name, addr string
 	core       *swim
-	down       bool // killed: processes nothing
-	paused     bool // CPU-starved: inbound packets wait, no ticks
-	bytesSent  int64
+	down       bool              // killed: processes nothing
+	paused     bool              // CPU-starved: inbound packets wait, no ticks
+	udpSent    int64             // bytes of UDP packets
+	tcpSent    int64             // bytes of stream requests and replies
+	results    []swimQueryResult // the queries it asked that are over
 }
 
 // swimSimMsg is a UDP packet, a TCP request (stream) or its reply.
@@ -189,7 +191,7 @@ func (s *swimSim) step() {
 		switch {
 		case q.stream:
 			reply := nd.core.stepStream(s.now, q.from, q.data)
-			nd.bytesSent += int64(len(reply))
+			nd.tcpSent += int64(len(reply))
 			var err error
 			if reply == nil {
 				err = errors.New("sim: connection closed")
@@ -214,7 +216,7 @@ func (s *swimSim) step() {
 func (s *swimSim) process(nd *swimSimNode) {
 	rd := nd.core.ready()
 	for _, p := range rd.Packets {
-		nd.bytesSent += int64(len(p.Data))
+		nd.udpSent += int64(len(p.Data))
 		to := s.byAddr[p.To]
 		if to == nil || !s.reachable(nd, to) || s.udpBlocked[nd.name] || s.udpBlocked[to.name] || s.rng.Float64() < s.loss {
 			continue
@@ -222,7 +224,7 @@ func (s *swimSim) process(nd *swimSimNode) {
 		s.queue = append(s.queue, swimSimMsg{at: s.now + s.delay(), from: nd.addr, to: p.To, data: p.Data})
 	}
 	for _, st := range rd.Streams {
-		nd.bytesSent += int64(len(st.Payload))
+		nd.tcpSent += int64(len(st.Payload))
 		to := s.byAddr[st.To]
 		if to == nil || !s.reachable(nd, to) {
 			s.queue = append(s.queue, swimSimMsg{at: s.now + s.delay(), from: st.To, to: nd.addr, reply: true, err: errSwimSimUnreachable})
@@ -230,6 +232,7 @@ func (s *swimSim) process(nd *swimSimNode) {
 		}
 		s.queue = append(s.queue, swimSimMsg{at: s.now + s.delay(), from: nd.addr, to: st.To, data: st.Payload, stream: true})
 	}
+	nd.results = append(nd.results, rd.Queries...)
 	for _, ev := range rd.Events {
 		if ev.Type == swimEventFailed && s.protected[ev.Member.Name] {
 			s.t.Errorf("%v: %s marked healthy %s failed (incarnation %d)", s.now, nd.name, ev.Member.Name, ev.Member.Incarnation)
@@ -612,16 +615,23 @@ func TestSwimPartitionHeals(t *testing.T) {
 	}
 }
 
-// SWIM §4.1 at scale: with 200 members a join and a user event reach 99%
-// of the members within 2 s; the load per member stays flat as the pool
-// grows (SWIM §5's constant message load); detection time at 64 members is
-// reported. The three pools run in parallel.
+// SWIM §4.1 at scale, with Consul's LAN defaults (the issue's
+// measurements): with 200 members a join and a user event reach 99% of the
+// members within 2 s of simulated time; the gossip load per member stays
+// flat as the pool grows (SWIM §5): UDP bytes/s per member at 200 members
+// within 2x of those at 20; the push-pull state exchange over TCP, whose
+// messages grow with the pool (memberlist stretches their interval with
+// log N), is reported beside it. In 64-member pools (three seeds, three
+// kills each), a killed member is marked failed by every other member in a
+// median time under 10 s, and no healthy member is ever marked failed
+// (the protected check, at every event). The pools run in parallel.
 func TestSwimScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 members")
 	}
 	seed := swimTestSeed(t)
-	var bw20, bw200 float64
+	var bw20, bw200 swimLoad
+	var detections [3][]time.Duration
 	t.Run("pools", func(t *testing.T) {
 		t.Run("200", func(t *testing.T) {
 			t.Parallel()
@@ -634,31 +644,50 @@ func TestSwimScale(t *testing.T) {
 			s.run(20 * time.Second)
 			bw20 = s.bytesPerMember(swimPushPullScale(30*time.Second, 20))
 		})
-		t.Run("64", func(t *testing.T) {
-			t.Parallel()
-			swimDetection64(t, seed+2)
-		})
+		for i := range detections {
+			t.Run(fmt.Sprintf("64-%d", i), func(t *testing.T) {
+				t.Parallel()
+				detections[i] = swimDetection64(t, seed+2+uint64(i))
+			})
+		}
 	})
-	t.Logf("bytes/s sent per member at steady state (UDP and TCP, over one push-pull period): %.0f at 20 members, %.0f at 200", bw20, bw200)
-	if bw200 > 3*bw20 {
-		t.Errorf("the load per member grows with the pool: %.0f B/s at 200 vs %.0f at 20", bw200, bw20)
+	t.Logf("bytes/s sent per member at steady state, over one push-pull period: UDP %.0f at 20 members, %.0f at 200 (%.2fx); TCP push-pull %.0f at 20, %.0f at 200",
+		bw20.udp, bw200.udp, bw200.udp/bw20.udp, bw20.tcp, bw200.tcp)
+	if bw200.udp > 2*bw20.udp {
+		t.Errorf("the gossip load per member grows with the pool: %.0f B/s at 200 vs %.0f at 20", bw200.udp, bw20.udp)
+	}
+	var all []time.Duration
+	for _, ds := range detections {
+		all = append(all, ds...)
+	}
+	if len(all) == 0 {
+		return // a pool failed already
+	}
+	med, mx := swimMedianMax(all)
+	t.Logf("64 members, 3 seeds × 3 kills, every observer: failure detected in median %v, max %v", med, mx)
+	if med >= 10*time.Second {
+		t.Errorf("median failure detection %v at 64 members, want under 10 s", med)
 	}
 }
 
+// swimLoad is bytes/s sent per member.
+type swimLoad struct{ udp, tcp float64 }
+
 // bytesPerMember runs for d and returns the bytes sent per member per second.
-func (s *swimSim) bytesPerMember(d time.Duration) float64 {
-	var before, after int64
+func (s *swimSim) bytesPerMember(d time.Duration) swimLoad {
+	var udp, tcp int64
 	for _, nd := range s.nodes {
-		before += nd.bytesSent
+		udp, tcp = udp-nd.udpSent, tcp-nd.tcpSent
 	}
 	s.run(d)
 	for _, nd := range s.nodes {
-		after += nd.bytesSent
+		udp, tcp = udp+nd.udpSent, tcp+nd.tcpSent
 	}
-	return float64(after-before) / float64(len(s.nodes)) / d.Seconds()
+	per := float64(len(s.nodes)) * d.Seconds()
+	return swimLoad{float64(udp) / per, float64(tcp) / per}
 }
 
-func swimScale200(t *testing.T, seed uint64) (bytesPerSecond float64) {
+func swimScale200(t *testing.T, seed uint64) (bytesPerSecond swimLoad) {
 	s := newSwimSim(t, seed, 200, nil)
 	s.joinAll(35 * time.Second)
 	s.run(20 * time.Second)                                                   // let the join rumours die down
@@ -709,9 +738,9 @@ func swimScale200(t *testing.T, seed uint64) (bytesPerSecond float64) {
 	return bytesPerSecond
 }
 
-// swimDetection64 kills three of 64 members, one at a time, and reports how
+// swimDetection64 kills three of 64 members, one at a time, and returns how
 // long every observer took to mark each failed.
-func swimDetection64(t *testing.T, seed uint64) {
+func swimDetection64(t *testing.T, seed uint64) []time.Duration {
 	s := newSwimSim(t, seed, 64, nil)
 	s.joinAll(90 * time.Second)
 	s.protectAll()
@@ -731,8 +760,9 @@ func swimDetection64(t *testing.T, seed uint64) {
 		}
 		s.run(5 * time.Second)
 	}
-	med, mx := swimMedianMax(ds)
+	med, mx := swimMedianMax(slices.Clone(ds))
 	t.Logf("64 members: failure detection (3 kills, every observer) median %v, max %v", med, mx)
+	return ds
 }
 
 // The TCP ping: a member whose UDP is filtered is still probed successfully
@@ -973,7 +1003,11 @@ func swimSampleMsgs() []swimMsg {
 		{Type: swimMsgPushPull, From: "n1", LTime: 3, States: []swimMember{
 			{Name: "n1", Addr: "a:1", State: swimAlive, Incarnation: 2, Tags: map[string]string{"a": "b"}},
 			{Name: "n2", Addr: "a:2", State: swimLeft, Incarnation: 9},
-		}, Events: []swimUserEvent{{LTime: 2, Name: "deploy", Payload: []byte("v1")}}},
+		}, Events: []swimUserEvent{{LTime: 2, Name: "deploy", Payload: []byte("v1")}}, QLTime: 7},
+		{Type: swimMsgLeaveIntent, Incarnation: 3, Node: "n4", From: "n1", Prune: true},
+		{Type: swimMsgQuery, LTime: 5, Seq: 1 << 50, From: "n1", Addr: "10.0.0.1:8301", Timeout: 3200 * time.Millisecond,
+			Name: "_serf_list-keys", Payload: []byte("k")},
+		{Type: swimMsgQueryResponse, LTime: 5, Seq: 1 << 50, From: "n2", Payload: []byte("answer")},
 	}
 }
 

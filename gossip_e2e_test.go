@@ -1,0 +1,145 @@
+// gossip_e2e_test.go: the LAN gossip pool with real processes (the built
+// binary, cluster_e2e_test.go's helpers) on 127.0.0.71-75 with the default
+// ports, all gossip encrypted, driven over HTTP only.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGossipE2E proves, with real processes, that:
+//   - three servers (-bootstrap-expect=3, -encrypt) and a fourth started
+//     later that joins through one address form one pool: every member
+//     lists four alive, and the fourth is in the catalog;
+//   - an agent with a wrong key cannot join: the pool drops its gossip (the
+//     member it asked logs so), it stays alone, and nobody lists it;
+//   - a graceful leave: the member that leaves exits, shows left, and its
+//     node leaves the catalog;
+//   - kill -9 of a server: its serfHealth turns critical on
+//     /v1/health/node/<name> within seconds.
+func TestGossipE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs five agents")
+	}
+	key, wrong := newTestKey(t), newTestKey(t)
+	c := newE2EProcesses(t)
+	join := []string{"-retry-join=127.0.0.71", "-retry-join=127.0.0.72", "-retry-join=127.0.0.73"}
+	var servers []*e2eServer
+	for i := 1; i <= 3; i++ {
+		servers = append(servers, c.add(fmt.Sprintf("g%d", i), fmt.Sprintf("127.0.0.7%d", i),
+			append([]string{"-server", "-bootstrap-expect=3", "-encrypt=" + key}, join...)...))
+	}
+	late := c.add("g4", "127.0.0.74", "-server", "-bootstrap-expect=3", "-encrypt="+key, "-retry-join=127.0.0.71")
+	outsider := c.add("bad", "127.0.0.75", "-dev", "-encrypt="+wrong, "-retry-join=127.0.0.71")
+	for _, s := range servers {
+		c.start(s)
+	}
+	leader := c.waitLeader(servers...)
+	c.start(late)
+	members := func(s *e2eServer) map[string]int {
+		code, body, err := c.do(http.MethodGet, s, "/v1/agent/members", "", 2*time.Second)
+		var list []agentMember
+		if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil {
+			return nil
+		}
+		out := map[string]int{}
+		for _, m := range list {
+			out[m.Name] = m.Status
+		}
+		return out
+	}
+	allAlive := func(s *e2eServer, names ...string) (bool, string) {
+		m := members(s)
+		for _, n := range names {
+			if m[n] != memberAlive {
+				return false, fmt.Sprint(m)
+			}
+		}
+		return len(m) == len(names), fmt.Sprint(m)
+	}
+	start := time.Now()
+	for _, s := range append(servers, late) {
+		e2eWaitFor(t, 20*time.Second, s.name+" to list g1-g4 alive", func() (bool, string) { return allAlive(s, "g1", "g2", "g3", "g4") })
+	}
+	t.Logf("g4 joined through g1: listed alive by all four %v after it started", time.Since(start))
+	serfHealth := func(s *e2eServer, node string) string {
+		code, body, err := c.do(http.MethodGet, s, "/v1/health/node/"+node, "", 2*time.Second)
+		var checks []HealthCheck
+		if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &checks) != nil {
+			return fmt.Sprintf("%d %v", code, err)
+		}
+		for _, ch := range checks {
+			if ch.CheckID == serfHealthID {
+				return ch.Status
+			}
+		}
+		return "none"
+	}
+	e2eWaitFor(t, 20*time.Second, "g4 in the catalog, serfHealth passing", func() (bool, string) {
+		st := serfHealth(leader, "g4")
+		return st == healthPassing, st
+	})
+
+	// The wrong key: its join reaches g1 and is dropped there.
+	logOffset := func(s *e2eServer) int { b, _ := os.ReadFile(s.logPath); return len(b) }
+	g1 := servers[0]
+	from := logOffset(g1)
+	c.start(outsider)
+	e2eWaitFor(t, 20*time.Second, "g1 to drop gossip no key opens", func() (bool, string) {
+		b, _ := os.ReadFile(g1.logPath)
+		return strings.Contains(string(b[from:]), "dropping gossip that no key decrypts"), "not yet"
+	})
+	// Two of its join attempts failed (it retries every 2 s): had one been
+	// accepted, the pool would list it by now.
+	e2eWaitFor(t, 20*time.Second, "two failed join attempts by the wrong-key agent", func() (bool, string) {
+		b, _ := os.ReadFile(outsider.logPath)
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, `msg="stream failed"`) && strings.Contains(line, "to=127.0.0.71:8301") {
+				n++
+			}
+		}
+		return n >= 2, fmt.Sprintf("%d failed", n)
+	})
+	if ok, seen := allAlive(outsider, "bad"); !ok {
+		t.Fatalf("the agent with the wrong key lists %s", seen)
+	}
+	for _, s := range append(servers, late) {
+		if m := members(s); len(m) != 4 {
+			t.Fatalf("%s lists %v with the wrong-key agent running", s.name, m)
+		}
+	}
+	c.kill(outsider)
+
+	// A graceful leave.
+	if code, body, err := c.do(http.MethodPut, late, "/v1/agent/leave", "", 15*time.Second); err != nil || code != http.StatusOK {
+		t.Fatalf("leave: %d %q %v", code, body, err)
+	}
+	c.waitExit(late, 15*time.Second)
+	for _, s := range servers {
+		e2eWaitFor(t, 10*time.Second, s.name+" to list g4 left", func() (bool, string) {
+			m := members(s)
+			return m["g4"] == memberLeft, fmt.Sprint(m)
+		})
+	}
+	e2eWaitFor(t, 20*time.Second, "g4 out of the catalog", func() (bool, string) {
+		code, body, err := c.do(http.MethodGet, leader, "/v1/catalog/node/g4", "", 2*time.Second)
+		return err == nil && code == http.StatusOK && body == "null", fmt.Sprintf("%d %.100s %v", code, body, err)
+	})
+
+	// kill -9 of a follower: critical within seconds, on the leader's catalog.
+	victim := c.others(leader, late, outsider)[0]
+	c.kill(victim)
+	killed := time.Now()
+	e2eWaitFor(t, 30*time.Second, victim.name+"'s serfHealth critical", func() (bool, string) {
+		st := serfHealth(leader, victim.name)
+		return st == healthCritical, st
+	})
+	t.Logf("kill -9 of %s: serfHealth critical on %s after %v", victim.name, leader.name, time.Since(killed))
+}
