@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -279,6 +280,12 @@ func TestWANTwoDatacenters(t *testing.T) {
 	if got := dc2.dcServers("dc1"); len(got) != 2 || slices.Contains(got, victimAddr) {
 		t.Errorf("dcServers(dc1) after %s died: %v", victimName, got)
 	}
+	// force-leave?wan makes the failed server left in the WAN pool.
+	dc2.must("PUT", "/v1/agent/force-leave/"+victimName+"?wan", "", nil)
+	eventually(t, 10*time.Second, victimName+" left after force-leave?wan", func() bool {
+		return wanStatus(dc2, victimName) == memberLeft && wanStatus(c.agents[leader], victimName) == memberLeft
+	})
+	dc2.expect("PUT", "/v1/agent/force-leave/nobody.dc9?wan", "", http.StatusInternalServerError, "No node found")
 
 	// dc3's server leaves gracefully: left, not failed.
 	dc3.must("PUT", "/v1/agent/leave", "", nil)
