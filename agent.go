@@ -268,6 +268,7 @@ func (a *Agent) restoreSnapshot(r io.Reader) error {
 	if a.raft.isLeader() {
 		a.sessions.clearAll()
 		a.sessions.rebuild()
+		a.reconcileAll() // the pool's members and their serfHealth, as they are now
 	}
 	// The restored catalog may lack this agent's own registrations: put them
 	// back, as anti-entropy would.
@@ -275,9 +276,9 @@ func (a *Agent) restoreSnapshot(r io.Reader) error {
 }
 
 // registerSelf puts the agent's node in the catalog, as Consul does: the
-// node with its addresses and meta, the "consul" service on servers, and
-// the serfHealth check (the gossip layer's view of the node: always passing
-// for a lone server).
+// node with its addresses and meta, and the "consul" service on servers.
+// Its serfHealth check is not the agent's to set: the leader keeps it as
+// the pool sees the member (serf.go), a lone server included.
 func (a *Agent) registerSelf() error {
 	req := a.nodeRegistration()
 	if a.cfg.Server {
@@ -289,10 +290,6 @@ func (a *Agent) registerSelf() error {
 				"non_voter": "false", "read_replica": "false", "grpc_port": "-1", "grpc_tls_port": "-1",
 			},
 		}
-	}
-	req.Check = &HealthCheck{
-		CheckID: "serfHealth", Name: "Serf Health Status", Status: healthPassing,
-		Output: "Agent alive and reachable",
 	}
 	res, err := a.apply(&command{Type: cmdRegister, Register: req})
 	if err == nil {

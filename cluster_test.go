@@ -53,18 +53,19 @@ func startTestClusterWith(t testing.TB, n int, mutate func(*Config)) *testCluste
 		c.start(i - 1)
 	}
 	leader := c.waitLeader(15 * time.Second)
-	// Each server registers itself with the leader once it knows one.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var nodes []Node
-		c.agents[leader].must("GET", "/v1/catalog/nodes", "", &nodes)
-		if len(nodes) == n {
-			break
+	// Each server registers itself once it knows a leader, and the leader
+	// gives it a passing serfHealth once its pool has the member.
+	eventually(t, 15*time.Second, "every server registered with serfHealth passing", func() bool {
+		var checks []HealthCheck
+		c.agents[leader].must("GET", "/v1/health/state/passing", "", &checks)
+		alive := 0
+		for _, ch := range checks {
+			if ch.CheckID == serfHealthID {
+				alive++
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d servers registered", len(nodes), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return alive == n
+	})
 	return c
 }
 

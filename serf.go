@@ -175,12 +175,17 @@ func (a *Agent) handleLANEvents() {
 // deregisters the nodes the pool no longer knows (reaped while no leader
 // was watching; Consul's reconcileReaped). Only nodes with a serfHealth
 // check are the pool's: a node registered through /v1/catalog/register is
-// left alone.
+// left alone. A pool younger than reconcileInterval may not have heard of
+// every member yet (it keeps no state across restarts, unlike Serf's
+// snapshot), so it reaps nothing.
 func (a *Agent) reconcileAll() {
 	known := map[string]bool{}
 	for _, m := range a.lan.Members() {
 		known[m.Name] = true
 		a.reconcileMember(m, 0)
+	}
+	if a.lan.now() < reconcileInterval {
+		return
 	}
 	st := a.store.snapshot()
 	for _, n := range st.nodeList() {
