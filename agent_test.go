@@ -522,23 +522,9 @@ func TestDNSThroughAgent(t *testing.T) {
 		"Service":{"Service":"web","Port":8080,"Tags":["v1"]},
 		"Check":{"CheckID":"web-ok","ServiceID":"web","Status":"passing"}}`, nil)
 
-	conn, err := net.Dial("udp", dnsAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write(dnsQuery("consul.service.consul.", dnsmessage.TypeSRV, 0)); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m dnsmessage.Message
-	if err := m.Unpack(buf[:n]); err != nil || len(m.Answers) != 1 {
-		t.Fatalf("consul SRV: %v %+v", err, m.Answers)
+	m := dnsAskUDP(t, dnsAddr, "consul.service.consul.", dnsmessage.TypeSRV)
+	if len(m.Answers) != 1 {
+		t.Fatalf("consul SRV: %+v", m.Answers)
 	}
 	srv, ok := m.Answers[0].Body.(*dnsmessage.SRVResource)
 	if !ok || int(srv.Port) != ta.rpcPort || srv.Target.String() != "node1.node.dc1.consul." {

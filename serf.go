@@ -68,23 +68,29 @@ func (a *Agent) memberTags() map[string]string {
 	return tags
 }
 
-// startLAN joins this agent to its datacenter's LAN pool.
-func (a *Agent) startLAN() error {
+// openPool starts a gossip pool ("lan" or "wan") on port, with its keyring
+// kept in data_dir/serf/<keyringFile>.
+func (a *Agent) openPool(pool, keyringFile string, sc swimConfig, port int) (*gossipPool, error) {
 	keyPath := ""
 	if a.cfg.DataDir != "" && !a.cfg.DevMode {
-		keyPath = filepath.Join(a.cfg.DataDir, "serf", "local.keyring")
+		keyPath = filepath.Join(a.cfg.DataDir, "serf", keyringFile)
 	}
-	kr, err := openKeyring("lan", keyPath, a.cfg.Encrypt)
+	kr, err := openKeyring(pool, keyPath, a.cfg.Encrypt)
 	if err != nil {
-		return fmt.Errorf("gossip keyring: %w", err)
+		return nil, fmt.Errorf("%s gossip keyring: %w", pool, err)
 	}
-	sc := swimLANConfig()
-	sc.Name, sc.Tags = a.cfg.NodeName, a.memberTags()
-	a.lan, err = startGossip(gossipConfig{
-		Pool: "lan", Bind: net.JoinHostPort(a.cfg.BindAddr, strconv.Itoa(a.cfg.Ports.SerfLAN)),
+	return startGossip(gossipConfig{
+		Pool: pool, Bind: net.JoinHostPort(a.cfg.BindAddr, strconv.Itoa(port)),
 		Advertise: a.cfg.AdvertiseAddr, Swim: sc, Keyring: kr, Logger: a.logger,
 	})
-	if err != nil {
+}
+
+// startLAN joins this agent to its datacenter's LAN pool.
+func (a *Agent) startLAN() error {
+	sc := swimLANConfig()
+	sc.Name, sc.Tags = a.cfg.NodeName, a.memberTags()
+	var err error
+	if a.lan, err = a.openPool("lan", "local.keyring", sc, a.cfg.Ports.SerfLAN); err != nil {
 		return err
 	}
 	a.wg.Add(1)

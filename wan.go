@@ -34,10 +34,8 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -53,22 +51,11 @@ func (a *Agent) wanTags() map[string]string {
 
 // startWAN joins this server to the WAN pool.
 func (a *Agent) startWAN() error {
-	keyPath := ""
-	if a.cfg.DataDir != "" && !a.cfg.DevMode {
-		keyPath = filepath.Join(a.cfg.DataDir, "serf", "remote.keyring")
-	}
-	kr, err := openKeyring("wan", keyPath, a.cfg.Encrypt)
-	if err != nil {
-		return fmt.Errorf("WAN gossip keyring: %w", err)
-	}
 	sc := swimWANConfig()
 	a.cfg.GossipWAN.applyTo(&sc)
 	sc.Name, sc.Tags = a.cfg.NodeName+"."+a.cfg.Datacenter, a.wanTags()
-	a.wan, err = startGossip(gossipConfig{
-		Pool: "wan", Bind: net.JoinHostPort(a.cfg.BindAddr, strconv.Itoa(a.cfg.Ports.SerfWAN)),
-		Advertise: a.cfg.AdvertiseAddr, Swim: sc, Keyring: kr, Logger: a.logger,
-	})
-	if err != nil {
+	var err error
+	if a.wan, err = a.openPool("wan", "remote.keyring", sc, a.cfg.Ports.SerfWAN); err != nil {
 		return err
 	}
 	// Announce the WAN port on the LAN, so the other servers of this
