@@ -199,6 +199,7 @@ func (c *agentCache) refresh(e *cacheEntry) {
 		select {
 		case <-e.stop:
 		case <-c.a.shutdownCh:
+		case <-ctx.Done(): // refresh returned
 		}
 		cancel()
 	}()
