@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -311,6 +312,16 @@ func TestReadGRPCHealthMalformed(t *testing.T) {
 		if _, err := readGRPCHealth(bufioReader(in)); err == nil {
 			t.Errorf("%q: no error", in)
 		}
+	}
+	// A length past the limit is refused before anything is allocated.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := readGRPCHealth(bufioReader("\x00\xff\xff\xff\xff")); err == nil {
+		t.Error("4 GiB length: no error")
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("4 GiB length: %d bytes allocated", n)
 	}
 	// An unknown length-delimited field is skipped.
 	if st, err := readGRPCHealth(bufioReader("\x00\x00\x00\x00\x05\x12\x01z\x08\x01")); err != nil || st != grpcServing {

@@ -129,6 +129,15 @@ func TestClientAgent(t *testing.T) {
 		t.Fatalf("a missing service through the client: %v", m.RCode)
 	}
 
+	// Events are the agent's own: fired into the pool, listed from its ring.
+	var fired UserEvent
+	cl.must("PUT", "/v1/event/fire/deploy", "v1", &fired)
+	eventually(t, 10*time.Second, "the event in the client's list", func() bool {
+		var events []UserEvent
+		r := cl.must("GET", "/v1/event/list?name=deploy", "", &events)
+		return len(events) == 1 && events[0].ID == fired.ID && r.header.Get("X-Consul-KnownLeader") == "true"
+	})
+
 	// A session created through the client is on the client's node.
 	var created struct{ ID string }
 	cl.must("PUT", "/v1/session/create", `{"Name":"lock"}`, &created)

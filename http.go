@@ -285,12 +285,18 @@ func (h *httpAPI) checkDatacenter(r *http.Request) error {
 
 // setQueryMeta writes the headers every read carries. Consul never reports
 // index 0; LastContact is how long ago this server heard from the leader
-// (0 on the leader), in milliseconds.
+// (0 on the leader), in milliseconds. (A client's reads of the data carry
+// its server's headers: forward.go.)
 func (h *httpAPI) setQueryMeta(w http.ResponseWriter, q queryOptions, index uint64) {
 	hdr := w.Header()
 	hdr.Set("X-Consul-Index", strconv.FormatUint(max(index, 1), 10))
-	hdr.Set("X-Consul-KnownLeader", strconv.FormatBool(h.a.raft.leaderAddr() != ""))
-	hdr.Set("X-Consul-LastContact", strconv.FormatInt(h.a.raft.sinceContact().Milliseconds(), 10))
+	if h.a.raft != nil {
+		hdr.Set("X-Consul-KnownLeader", strconv.FormatBool(h.a.raft.leaderAddr() != ""))
+		hdr.Set("X-Consul-LastContact", strconv.FormatInt(h.a.raft.sinceContact().Milliseconds(), 10))
+	} else { // a client's own read (the event list): what it knows of the servers
+		hdr.Set("X-Consul-KnownLeader", strconv.FormatBool(len(h.a.lanServers()) > 0))
+		hdr.Set("X-Consul-LastContact", "0")
+	}
 	consistency := "leader"
 	switch {
 	case q.stale:
