@@ -631,10 +631,11 @@ func readGRPCHealth(r *bufio.Reader) (uint64, error) {
 	if prefix[0] != 0 {
 		return 0, errors.New("compressed response not supported")
 	}
-	msg := make([]byte, binary.BigEndian.Uint32(prefix[1:]))
-	if len(msg) > grpcMaxResponse {
+	size := binary.BigEndian.Uint32(prefix[1:]) // the server's word: bounded before allocating
+	if size > grpcMaxResponse {
 		return 0, errors.New("response too large")
 	}
+	msg := make([]byte, size)
 	if _, err := io.ReadFull(r, msg); err != nil {
 		return 0, fmt.Errorf("reading the response: %w", err)
 	}
