@@ -94,6 +94,10 @@ const (
 	defaultScriptTimeout = 30 * time.Second
 )
 
+// scriptPipeGrace is how long a script check waits, once the script has
+// ended, for the output pipe to close (exec.Cmd.WaitDelay).
+const scriptPipeGrace = time.Second
+
 // udpCheckPayload is the datagram a UDP check sends.
 const udpCheckPayload = "Hello from Consul"
 
@@ -537,6 +541,10 @@ func probeScript(ctx context.Context, def *checkDefinition, max int) (status, ou
 	out := &tailBuffer{max: max}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A descendant that left the process group (setsid, a daemon) may hold
+	// the output pipe open after the script ended: Wait gives up on it
+	// after scriptPipeGrace instead of waiting for it forever.
+	cmd.WaitDelay = scriptPipeGrace
 	if err := cmd.Start(); err != nil {
 		return healthCritical, err.Error()
 	}
@@ -550,11 +558,13 @@ func probeScript(ctx context.Context, def *checkDefinition, max int) (status, ou
 		<-waited
 		return healthCritical, fmt.Sprintf("Timed out (%s) running check", def.timeout())
 	}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
+	if cmd.ProcessState == nil { // Wait failed before the script ended
+		return healthCritical, err.Error()
+	}
+	switch cmd.ProcessState.ExitCode() {
+	case 0:
 		return healthPassing, out.String()
-	case errors.As(err, &exit) && exit.ExitCode() == 1:
+	case 1:
 		return healthWarning, out.String()
 	}
 	return healthCritical, out.String()

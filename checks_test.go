@@ -236,6 +236,35 @@ func TestCheckScript(t *testing.T) {
 	})
 }
 
+// TestBug_ScriptDetachedChild: a script whose child leaves its process
+// group and keeps the output pipe open is still reported once the script
+// ends, and its check can be removed (the probe waited for the child).
+func TestBug_ScriptDetachedChild(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	pidFile := filepath.Join(t.TempDir(), "pids")
+	t.Cleanup(func() {
+		b, _ := os.ReadFile(pidFile)
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	ta := startCheckAgent(t, func(c *Config) { c.EnableScriptChecks = true })
+	script := "setsid sh -c 'echo $$ >> " + pidFile + "; exec sleep 60' & echo started"
+	ta.must("PUT", "/v1/agent/check/register", fmt.Sprintf(`{"Name":"detached","Args":["/bin/sh","-c",%q],"Interval":"50ms","Timeout":"30s"}`, script), nil)
+	waitCheck(t, ta, "detached", healthPassing, "started")
+	done := make(chan struct{})
+	go func() { ta.local.removeCheck("detached"); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("removing the check waited for the detached child")
+	}
+}
+
 // Script checks are refused as Consul refuses them: without
 // enable_script_checks from the API (500, Consul's message), and without
 // either flag from the config files.
