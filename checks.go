@@ -684,8 +684,13 @@ func readGRPCHealth(r *bufio.Reader) (uint64, error) {
 // runAlias keeps an alias check at the worst status of what it mirrors.
 // With no AliasNode it reads this agent's local state, woken by each local
 // change; otherwise the catalog's view of AliasNode, through blocking reads
-// of Agent.nodeCatalog, retried after a pause when they fail.
-func (a *Agent) runAlias(ctx context.Context, id string, def *checkDefinition, report func(status, output string)) {
+// of Agent.nodeCatalog, retried after a pause when they fail. The output
+// quotes the failing check's, so it is cut at the output limit: two alias
+// checks that mirror each other then settle instead of growing forever.
+func (a *Agent) runAlias(ctx context.Context, id string, def *checkDefinition, reportFull func(status, output string)) {
+	report := func(status, output string) {
+		reportFull(status, truncateOutput(output, a.cfg.CheckOutputMaxSize))
+	}
 	if def.AliasNode == "" {
 		for {
 			changed := a.local.changes()

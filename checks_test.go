@@ -439,6 +439,31 @@ func TestCheckAliasLocal(t *testing.T) {
 	waitCheck(t, ta, "proxy-alias", healthWarning, `Aliased check "disk" failing`)
 }
 
+// TestBug_AliasCycle: two services whose alias checks mirror each other
+// quote each other's output; the output stays within
+// check_output_max_size, so the pair settles instead of growing (and
+// writing to the catalog) forever.
+func TestBug_AliasCycle(t *testing.T) {
+	ta := startCheckAgent(t, func(c *Config) { c.CheckOutputMaxSize = 256 })
+	ta.must("PUT", "/v1/agent/service/register", `{"Name":"a","Check":{"CheckID":"a-alias","AliasService":"b"}}`, nil)
+	ta.must("PUT", "/v1/agent/service/register", `{"Name":"b","Check":{"CheckID":"b-alias","AliasService":"a"}}`, nil)
+	waitCheck(t, ta, "a-alias", healthCritical, " ... (captured 256 of ")
+	eventually(t, 10*time.Second, "the alias pair settled", func() bool {
+		changed := ta.local.changes()
+		select {
+		case <-changed:
+			return false
+		case <-time.After(200 * time.Millisecond):
+			return true
+		}
+	})
+	for id, c := range ta.local.checkList() {
+		if len(c.Output) > 256+64 {
+			t.Errorf("%s: output of %d bytes", id, len(c.Output))
+		}
+	}
+}
+
 func TestCheckAliasRemoteNode(t *testing.T) {
 	ta := startCheckAgent(t, nil)
 	register := func(status string) {
