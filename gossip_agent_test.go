@@ -1,8 +1,8 @@
 // gossip_agent_test.go: the gossip operations of the HTTP API on three
 // servers in one process (cluster_test.go's harness, 127.0.0.21-23), with
-// gossip encryption: key rotation across the pool through
+// gossip encryption: key rotation across the WAN and LAN pools through
 // /v1/operator/keyring, with the pool talking throughout and each member's
-// keyring file following; and /v1/agent/force-leave of a failed server
+// keyring files following; and /v1/agent/force-leave of a failed server
 // (left, then pruned, out of the catalog), of an alive one (it refutes),
 // and of an unknown one (Consul's error).
 package main
@@ -21,20 +21,33 @@ func TestClusterKeyringRotation(t *testing.T) {
 	k1, k2 := newTestKey(t), newTestKey(t)
 	c := startTestClusterWith(t, 3, func(cfg *Config) { cfg.Encrypt = k1 })
 	a := c.agents[1]
-	list := func() KeyringResponse {
+	// The WAN pool first, then the LAN pool, in lock-step, as Consul's.
+	list := func(query string) []KeyringResponse {
 		t.Helper()
 		var out []KeyringResponse
-		a.must("GET", "/v1/operator/keyring", "", &out)
-		if len(out) != 1 || out[0].WAN || out[0].Datacenter != "dc1" || out[0].NumNodes != 3 || len(out[0].Messages) != 0 {
-			t.Fatalf("keyring list %+v", out)
+		a.must("GET", "/v1/operator/keyring"+query, "", &out)
+		for i, r := range out {
+			if r.WAN != (i == 0 && len(out) == 2) || r.Datacenter != "dc1" || r.NumNodes != 3 || len(r.Messages) != 0 {
+				t.Fatalf("keyring list %+v", out)
+			}
 		}
-		return out[0]
+		return out
 	}
 	want := func(keys, primary map[string]int) {
 		t.Helper()
-		if got := list(); !reflect.DeepEqual(got.Keys, keys) || !reflect.DeepEqual(got.PrimaryKeys, primary) {
-			t.Fatalf("keys %v primary %v, want %v and %v", got.Keys, got.PrimaryKeys, keys, primary)
+		got := list("")
+		if len(got) != 2 {
+			t.Fatalf("keyring list of %d pools: %+v", len(got), got)
 		}
+		for _, r := range got {
+			if !reflect.DeepEqual(r.Keys, keys) || !reflect.DeepEqual(r.PrimaryKeys, primary) {
+				t.Fatalf("WAN %v: keys %v primary %v, want %v and %v", r.WAN, r.Keys, r.PrimaryKeys, keys, primary)
+			}
+		}
+	}
+	eventually(t, 10*time.Second, "three servers in the WAN pool", func() bool { return len(a.wan.Members()) == 3 })
+	if got := list("?local-only=true"); len(got) != 1 || got[0].WAN {
+		t.Fatalf("local-only list: %+v", got)
 	}
 	// The pool keeps talking: an event fired on another server after each step reaches every server.
 	talking := func(step string) {
@@ -59,7 +72,8 @@ func TestClusterKeyringRotation(t *testing.T) {
 	want(map[string]int{k1: 3, k2: 3}, map[string]int{k2: 3})
 	talking("used")
 	r := a.do("DELETE", "/v1/operator/keyring", `{"Key":"`+k2+`"}`)
-	for _, part := range []string{"4 errors occurred:\n\t* dc1 (LAN) error: 3/3 nodes reported failure\n\t* s1: Removing the primary key is not allowed",
+	for _, part := range []string{"8 errors occurred:\n\t* WAN error: 3/3 nodes reported failure\n\t* s1.dc1: Removing the primary key is not allowed",
+		"\n\t* s3.dc1: Removing the primary key is not allowed\n\t* dc1 (LAN) error: 3/3 nodes reported failure\n\t* s1: Removing the primary key is not allowed",
 		"\n\t* s3: Removing the primary key is not allowed\n\n"} {
 		if r.code != 500 || !strings.Contains(r.body, part) {
 			t.Fatalf("removing the primary key: %d %q", r.code, r.body)
@@ -69,10 +83,12 @@ func TestClusterKeyringRotation(t *testing.T) {
 	want(map[string]int{k2: 3}, map[string]int{k2: 3})
 	talking("removed")
 	for i, cfg := range c.configs {
-		b, err := os.ReadFile(filepath.Join(cfg.DataDir, "serf", "local.keyring"))
-		var keys []string
-		if err != nil || json.Unmarshal(b, &keys) != nil || !reflect.DeepEqual(keys, []string{k2}) {
-			t.Errorf("s%d's keyring file: %s %v", i+1, b, err)
+		for _, file := range []string{"local.keyring", "remote.keyring"} {
+			b, err := os.ReadFile(filepath.Join(cfg.DataDir, "serf", file))
+			var keys []string
+			if err != nil || json.Unmarshal(b, &keys) != nil || !reflect.DeepEqual(keys, []string{k2}) {
+				t.Errorf("s%d's %s: %s %v", i+1, file, b, err)
+			}
 		}
 	}
 	a.expect("POST", "/v1/operator/keyring", `{"Key":"bm90IGEga2V5"}`, 400, "Invalid key: key size must be 16, 24 or 32 bytes")

@@ -5,8 +5,9 @@
 // Raft reads answer from this server's Raft status; changes (removing a
 // peer, transferring leadership) are the leader's to make, so a follower
 // forwards them over the server port (server.go, leaderCall). Keyring
-// requests go to every member of the LAN pool as a gossip query
-// (keyring.go, poolKeyringOp) from whichever agent is asked.
+// requests go to every member of the WAN pool (a server) and of the LAN
+// pool as a gossip query (keyring.go, poolKeyringOp) from whichever agent
+// is asked.
 package main
 
 import (
@@ -110,9 +111,13 @@ func remoteNotFound(err error) error {
 
 // operatorKeyring: GET lists the keys of every member, POST installs
 // {"Key": …} on every member, PUT makes it the primary everywhere, DELETE
-// removes it everywhere. ?relay-factor (0 to 5) and ?local-only are
-// checked as Consul does; answers come straight back to this agent, and
-// there is no WAN pool yet, so neither changes what is asked.
+// removes it everywhere. On a server, as Consul's, each operation goes to
+// the WAN pool first, then to the LAN pool (the keyrings change in
+// lock-step), and a list answers one KeyringResponse per pool; ?local-only
+// lists the LAN pool alone. A client has no WAN pool and asks its LAN pool
+// only (Consul's would forward to a server; the other datacenters' LAN
+// pools are not asked either). ?relay-factor (0 to 5) is checked as Consul
+// does; answers come straight back to this agent, so it changes nothing.
 func (h *httpAPI) operatorKeyring(w http.ResponseWriter, r *http.Request) (any, error) {
 	if v := query(r).Get("relay-factor"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -123,12 +128,13 @@ func (h *httpAPI) operatorKeyring(w http.ResponseWriter, r *http.Request) (any, 
 			return nil, badRequest("Invalid relay-factor: relay factor must be in range: [0, 5]")
 		}
 	}
+	localOnly := false
 	if v := query(r).Get("local-only"); v != "" {
-		local, err := strconv.ParseBool(v)
-		if err != nil {
+		var err error
+		if localOnly, err = strconv.ParseBool(v); err != nil {
 			return nil, badRequest("Error parsing local-only: %v", err)
 		}
-		if local && r.Method != http.MethodGet {
+		if localOnly && r.Method != http.MethodGet {
 			return nil, badRequest("Invalid use of local-only: local-only can only be set for list requests")
 		}
 	}
@@ -148,29 +154,45 @@ func (h *httpAPI) operatorKeyring(w http.ResponseWriter, r *http.Request) (any, 
 		}
 		name = map[string]string{http.MethodPost: keyQueryInstall, http.MethodPut: keyQueryUse, http.MethodDelete: keyQueryRemove}[r.Method]
 	}
-	resp, err := poolKeyringOp(r.Context(), h.a.lan, h.a.cfg.Datacenter, name, req.Key)
-	if err != nil {
+	pools := []*gossipPool{h.a.lan}
+	if h.a.wan != nil && !localOnly {
+		pools = []*gossipPool{h.a.wan, h.a.lan}
+	}
+	var responses []*KeyringResponse
+	var failures []error // the pools' errors, in the order of responses
+	for _, pool := range pools {
+		resp, err := poolKeyringOp(r.Context(), pool, h.a.cfg.Datacenter, name, req.Key)
 		if resp == nil {
-			return nil, err
+			return nil, err // the query did not run
 		}
-		return nil, keyringError(resp, err)
+		responses, failures = append(responses, resp), append(failures, err)
+	}
+	if slices.ContainsFunc(failures, func(err error) bool { return err != nil }) {
+		return nil, keyringError(responses, failures)
 	}
 	if r.Method == http.MethodGet {
-		return []*KeyringResponse{resp}, nil
+		return responses, nil
 	}
 	return nil, nil
 }
 
-// keyringError is Consul's answer when members failed: the pool's error
-// and each member's message, as a multierror list (members by name).
-func keyringError(resp *KeyringResponse, err error) error {
-	pool := resp.Datacenter + " (LAN)"
-	if resp.WAN {
-		pool = "WAN"
-	}
-	points := []string{fmt.Sprintf("* %s error: %v", pool, err)}
-	for _, node := range slices.Sorted(maps.Keys(resp.Messages)) {
-		points = append(points, fmt.Sprintf("* %s: %s", node, resp.Messages[node]))
+// keyringError is Consul's answer when members failed: for each pool that
+// failed, its error and each member's message, as one multierror list
+// (members by name). failures[i] is nil for a pool that did not fail.
+func keyringError(responses []*KeyringResponse, failures []error) error {
+	var points []string
+	for i, resp := range responses {
+		if failures[i] == nil {
+			continue
+		}
+		pool := resp.Datacenter + " (LAN)"
+		if resp.WAN {
+			pool = "WAN"
+		}
+		points = append(points, fmt.Sprintf("* %s error: %v", pool, failures[i]))
+		for _, node := range slices.Sorted(maps.Keys(resp.Messages)) {
+			points = append(points, fmt.Sprintf("* %s: %s", node, resp.Messages[node]))
+		}
 	}
 	head := fmt.Sprintf("%d errors occurred:", len(points))
 	if len(points) == 1 {

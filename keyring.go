@@ -25,15 +25,16 @@
 // exist yet, as Consul's does.
 //
 // Across the pool (Serf's key manager): /v1/operator/keyring asks every
-// member with a gossip query (swim_serf.go) named as Serf's internal key
-// queries, _serf_list-keys, -install-key, -use-key and -remove-key, whose
-// payload is the key. Each member applies it to its own keyring (which it
+// member of a pool (on a server the WAN pool, then the LAN pool) with a
+// gossip query (swim_serf.go) named as Serf's internal key queries,
+// _serf_list-keys, -install-key, -use-key and -remove-key, whose payload
+// is the key. Each member applies it to its own keyring (which it
 // persists) and answers with a keyAnswer: whether it succeeded, an error
 // message, and for a list its keys and its primary. The source counts them
 // into Consul's KeyringResponse, and any member that failed, or did not
 // answer before the timeout, makes the operation fail with Consul's
-// messages: "<dc> (LAN) error: n/N nodes reported failure" then one line
-// per member.
+// messages: "<dc> (LAN) error: n/N nodes reported failure" (or "WAN
+// error: …") then one line per member.
 //
 // Concurrency: mu guards the keys; sealing and opening take it for reading.
 package main
@@ -364,7 +365,7 @@ func poolKeyringOp(ctx context.Context, pool *gossipPool, dc, query, key string)
 	if err != nil {
 		return nil, err
 	}
-	out := &KeyringResponse{Datacenter: dc, Messages: map[string]string{}, Keys: map[string]int{},
+	out := &KeyringResponse{WAN: pool.cfg.Pool == "wan", Datacenter: dc, Messages: map[string]string{}, Keys: map[string]int{},
 		PrimaryKeys: map[string]int{}, NumNodes: res.NumNodes}
 	failed := 0
 	for from, b := range res.Answers {
