@@ -93,7 +93,7 @@ const (
 	swimEventLeft                             // it left gracefully
 	swimEventReap                             // forgotten: failed or left for longer than the reconnect or tombstone timeout
 	swimEventUser                             // a user event (User is set)
-	swimEventQuery                            // a query to answer, or not (Query is set; swim_query.go)
+	swimEventQuery                            // a query to answer, or not (Query is set; swim_serf.go)
 )
 
 func (t swimEventType) String() string {
@@ -1156,8 +1156,8 @@ const (
 	swimMsgCompound
 	swimMsgPushPull
 	swimMsgLeaveIntent   // Serf's leave intent, sent by a force-leave
-	swimMsgQuery         // swim_query.go
-	swimMsgQueryResponse // swim_query.go
+	swimMsgQuery         // swim_serf.go
+	swimMsgQueryResponse // swim_serf.go
 )
 
 // swimMsg is every message; each type uses some of the fields.
