@@ -42,7 +42,9 @@ type preparedService struct {
 	checks []*localCheck
 }
 
-// prepareConfigured validates the services and checks of cfg.
+// prepareConfigured validates the services and checks of cfg. A check's
+// service must be in cfg, or registered through the API: one that only the
+// previous config files had is about to go. Callers hold reloadMu.
 func (a *Agent) prepareConfigured(cfg *Config) (*preparedConfig, error) {
 	p := &preparedConfig{defs: configuredDefs{services: map[string]*serviceDefinition{}, checks: map[string]*checkDefinition{}}}
 	for _, def := range cfg.Services {
@@ -55,7 +57,8 @@ func (a *Agent) prepareConfigured(cfg *Config) (*preparedConfig, error) {
 	}
 	for _, def := range cfg.Checks {
 		lc, err := a.local.prepareCheck(def, sourceConfig)
-		if err == nil && def.ServiceID != "" && p.defs.services[def.ServiceID] == nil && !a.local.hasService(def.ServiceID) {
+		if err == nil && def.ServiceID != "" && p.defs.services[def.ServiceID] == nil &&
+			(a.configured.services[def.ServiceID] != nil || !a.local.hasService(def.ServiceID)) {
 			err = fmt.Errorf("ServiceID %q does not exist", def.ServiceID)
 		}
 		if err != nil {

@@ -126,7 +126,9 @@ func TestReload(t *testing.T) {
 	// A configuration that does not load, or one with a bad definition, is
 	// refused and changes nothing.
 	for _, bad := range []string{`{"services": [`, `{"services": [{"name": "x", "port": 99999}]}`,
-		`{"checks": [{"name": "s", "args": ["/bin/true"], "interval": "1s"}]}`} {
+		`{"checks": [{"name": "s", "args": ["/bin/true"], "interval": "1s"}]}`,
+		// A check on a service this reload removes from the config files.
+		`{"checks": [{"name": "c", "service_id": "stable", "ttl": "1h"}]}`} {
 		writeServices(t, dir, bad)
 		ta.expect("PUT", "/v1/agent/reload", "", 500, "")
 		if got := ta.local.serviceList(); len(got) != len(svcs) || got["web"] == nil {
