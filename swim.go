@@ -279,12 +279,15 @@ type swimProbe struct {
 }
 
 // ackHandler is a ping-req this member relays (SWIM §4.2): it pinged the
-// target with its own seq and forwards the ack, or a nack at the deadline.
+// target with its own seq and forwards the ack until the deadline; without
+// one by nackAt it sends a nack, early enough (Lifeguard §IV.A: at 80% of
+// the probe timeout) to reach the requester before its probe ends.
 type ackHandler struct {
 	seq       uint64 // of the relayed ping
 	requester string // the ping-req's sender address
 	reqSeq    uint64 // the requester's probe seq
-	nack      bool
+	nack      bool   // a nack is asked for and not sent yet
+	nackAt    time.Duration
 	deadline  time.Duration
 }
 
@@ -445,7 +448,7 @@ func (s *swim) handle(from string, m swimMsg) {
 		// if asked, tell the requester we tried but heard nothing.
 		s.seq++
 		s.relays = append(s.relays, &ackHandler{seq: s.seq, requester: from, reqSeq: m.Seq, nack: m.Nack,
-			deadline: s.now + s.cfg.ProbeTimeout})
+			nackAt: s.now + s.cfg.ProbeTimeout*8/10, deadline: s.now + s.cfg.ProbeTimeout})
 		s.sendPacket(m.Addr, (&swimMsg{Type: swimMsgPing, Seq: s.seq, Node: m.Node, From: s.name}).encode())
 	case swimMsgAck:
 		s.handleAck(m.Seq)
@@ -744,13 +747,11 @@ func (s *swim) probeFailed(p *swimProbe) {
 
 func (s *swim) tickRelays() {
 	s.relays = slices.DeleteFunc(s.relays, func(h *ackHandler) bool {
-		if s.now < h.deadline {
-			return false
-		}
-		if h.nack {
+		if h.nack && s.now >= h.nackAt {
 			s.sendPacket(h.requester, (&swimMsg{Type: swimMsgNack, Seq: h.reqSeq}).encode())
+			h.nack = false
 		}
-		return true
+		return s.now >= h.deadline
 	})
 }
 

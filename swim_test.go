@@ -1104,3 +1104,25 @@ func FuzzSwimPacket(f *testing.F) {
 		c.streamReply(0, "x:1", b, nil)
 	})
 }
+
+// TestSwimNacksInTime: the relays of a probe of a dead member send their
+// nacks in time for the prober's period (Lifeguard §IV.A: at 80% of the
+// probe timeout), so probing a dead member costs the healthy ones no local
+// health: their scores stay 0.
+func TestSwimNacksInTime(t *testing.T) {
+	s := newSwimSim(t, swimTestSeed(t), 8, nil)
+	s.joinAll(20 * time.Second)
+	s.protectAll()
+	victim := s.nodes[3]
+	delete(s.protected, victim.name)
+	at := s.failedAt(victim.name)
+	victim.down = true
+	if _, ok := s.runUntil(60*time.Second, func() bool { return len(at) == 7 }); !ok {
+		t.Fatalf("%d of 7 members marked %s failed", len(at), victim.name)
+	}
+	for _, n := range s.live() {
+		if score := n.core.healthScore(); score != 0 {
+			t.Errorf("%s's health score is %d after probing a dead member", n.name, score)
+		}
+	}
+}
