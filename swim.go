@@ -822,6 +822,9 @@ func (s *swim) aliveSelf(m swimMsg) {
 // already suspect it is a confirmation (Lifeguard §IV.B).
 func (s *swim) suspectNode(m swimMsg) {
 	n := s.nodes[m.Node]
+	if s.staleAccusation(n, m) {
+		return
+	}
 	if n == nil || m.Incarnation < n.Incarnation || n.State == swimFailed || n.State == swimLeft {
 		return
 	}
@@ -884,6 +887,9 @@ func (s *swim) tickSuspicions() {
 // that incarnation: a later "failed" does not overwrite it.
 func (s *swim) deadNode(m swimMsg) {
 	n := s.nodes[m.Node]
+	if s.staleAccusation(n, m) {
+		return
+	}
 	if n == nil || m.Incarnation < n.Incarnation {
 		return
 	}
@@ -922,6 +928,22 @@ func (s *swim) refute(accused uint64) {
 	s.applyAwareness(1)
 	s.logger.Info("refuting", "incarnation", s.self.Incarnation)
 	s.announceSelf()
+}
+
+// staleAccusation: a suspect or dead message about this member with an
+// incarnation it has already refuted. Others drop it, but a member that
+// took it before hearing the refutation still believes it, and the
+// refutation's retransmissions may be spent; so the member announces its
+// current incarnation again (memberlist only ignores it, leaving such a
+// member wrong until a push-pull).
+func (s *swim) staleAccusation(n *swimNode, m swimMsg) bool {
+	if n != s.self || m.Incarnation >= n.Incarnation {
+		return false
+	}
+	if !s.leaving {
+		s.announceSelf()
+	}
+	return true
 }
 
 func (s *swim) announceSelf() {

@@ -1119,7 +1119,7 @@ func FuzzSwimPacket(f *testing.F) {
 // health: their scores stay 0.
 func TestSwimNacksInTime(t *testing.T) {
 	s := newSwimSim(t, swimTestSeed(t), 8, nil)
-	s.joinAll(20 * time.Second)
+	s.joinAll(35 * time.Second)
 	s.protectAll()
 	victim := s.nodes[3]
 	delete(s.protected, victim.name)
