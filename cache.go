@@ -193,6 +193,13 @@ func (c *agentCache) dropLocked(e *cacheEntry) {
 // entry goes unread for cacheEntryTTL, is evicted, or the agent stops.
 func (c *agentCache) refresh(e *cacheEntry) {
 	defer c.a.wg.Done()
+	defer func() {
+		c.mu.Lock()
+		if !e.valid && e.err == nil { // dropped before its first result: wake its readers
+			c.store(e, forwardResponse{}, errors.New("cache: the entry was dropped before it was filled"))
+		}
+		c.mu.Unlock()
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
