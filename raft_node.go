@@ -302,6 +302,7 @@ func (n *raftNode) bootstrap(c raftConfiguration) error {
 	if e := n.onLoop(context.Background(), func() {
 		err = n.core.bootstrap(c)
 		n.learnAddrs(c)
+		n.publish() // the caller may look at the configuration at once
 	}); e != nil {
 		return e
 	}
