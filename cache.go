@@ -53,7 +53,8 @@ const (
 var cachedPaths = []string{"/v1/health/service/", "/v1/catalog/services", "/v1/catalog/service/"}
 
 type agentCache struct {
-	a *Agent
+	a          *Agent
+	maxEntries int // cacheMaxEntries (tests lower it)
 
 	mu      sync.Mutex
 	entries map[string]*cacheEntry
@@ -76,7 +77,7 @@ type cacheEntry struct {
 }
 
 func newAgentCache(a *Agent) *agentCache {
-	return &agentCache{a: a, entries: map[string]*cacheEntry{}}
+	return &agentCache{a: a, maxEntries: cacheMaxEntries, entries: map[string]*cacheEntry{}}
 }
 
 // cacheKey is the request without what does not change its result.
@@ -142,7 +143,7 @@ func (c *agentCache) entry(ctx context.Context, uri string) (e *cacheEntry, miss
 	if e == nil {
 		miss = true
 		e = &cacheEntry{uri: uri, updated: make(chan struct{}), stop: make(chan struct{})}
-		if len(c.entries) >= cacheMaxEntries {
+		if len(c.entries) >= c.maxEntries {
 			c.evictLocked()
 		}
 		c.entries[uri] = e

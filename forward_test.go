@@ -410,3 +410,33 @@ func TestForwardToOtherDatacenter(t *testing.T) {
 		t.Fatalf("an unknown datacenter: %v", m.RCode)
 	}
 }
+
+// TestCacheBounds: the least recently read entry goes when the cache is
+// full, its refresh with it; a first fetch the servers refuse is passed on
+// and not kept.
+func TestCacheBounds(t *testing.T) {
+	ta := startTestAgent(t, nil)
+	ta.cache.maxEntries = 2
+	for _, tag := range []string{"a", "b", "c"} {
+		if r := ta.must("GET", "/v1/health/service/web?cached&tag="+tag, "", nil); r.header.Get("X-Cache") != "MISS" {
+			t.Fatalf("tag %s: X-Cache %q", tag, r.header.Get("X-Cache"))
+		}
+	}
+	ta.cache.mu.Lock()
+	_, first := ta.cache.entries["/v1/health/service/web?tag=a"]
+	n := len(ta.cache.entries)
+	ta.cache.mu.Unlock()
+	if n != 2 || first {
+		t.Fatalf("%d entries, the oldest kept: %v", n, first)
+	}
+	if r := ta.must("GET", "/v1/health/service/web?cached&tag=c", "", nil); r.header.Get("X-Cache") != "HIT" {
+		t.Fatalf("a kept entry missed: %v", r.header)
+	}
+	ta.expect("GET", "/v1/health/service/web?cached&dc=nowhere", "", http.StatusInternalServerError, "No path to datacenter")
+	ta.cache.mu.Lock()
+	_, kept := ta.cache.entries["/v1/health/service/web?dc=nowhere"]
+	ta.cache.mu.Unlock()
+	if kept {
+		t.Fatal("a refused fetch left an entry")
+	}
+}
