@@ -42,7 +42,8 @@ import (
 	"time"
 )
 
-// The calls servers serve on the server port.
+// The calls servers serve on the server port (and, from clients and other
+// datacenters, rpcHTTPRequest and rpcClientApply: forward.go).
 const (
 	rpcRaftApply     = "Raft.Apply"
 	rpcRaftReadIndex = "Raft.ReadIndex"
