@@ -64,6 +64,7 @@ type Agent struct {
 	checkTransports checkTransports // shared by the HTTP and gRPC checks (checks.go)
 	reloadMu        sync.Mutex      // one reload at a time (reload.go)
 	configured      configuredDefs  // what the config files registered; guarded by reloadMu
+	persistMu       sync.Mutex      // the kept API registrations' files (persist.go)
 	sessions        *sessionTimers  // servers only
 	events          *eventRing
 	cache           *agentCache
@@ -147,6 +148,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		a.Shutdown()
 		return nil, err
 	}
+	a.loadPersisted()
 	if cfg.Server {
 		a.wg.Add(1)
 		go a.monitorLeadership(leading, a.raft.raftStatus().Leader)

@@ -223,7 +223,10 @@ func (h *httpAPI) agentServiceRegister(w http.ResponseWriter, r *http.Request) (
 	if err := decodeBody(w, r, &def); err != nil {
 		return nil, err
 	}
-	return nil, localError(h.a.local.addService(&def, queryFlag(r, "replace-existing-checks"), sourceAPI))
+	if err := localError(h.a.local.addService(&def, queryFlag(r, "replace-existing-checks"), sourceAPI)); err != nil {
+		return nil, err
+	}
+	return nil, h.a.persistDefinition("services", def.serviceID(), &def)
 }
 
 func (h *httpAPI) agentServiceDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -231,7 +234,10 @@ func (h *httpAPI) agentServiceDeregister(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return nil, err
 	}
-	return nil, localError(h.a.local.removeService(id))
+	if err := localError(h.a.local.removeService(id)); err != nil {
+		return nil, err
+	}
+	return nil, h.a.forgetDefinition("services", id)
 }
 
 func (h *httpAPI) agentCheckRegister(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -239,7 +245,10 @@ func (h *httpAPI) agentCheckRegister(w http.ResponseWriter, r *http.Request) (an
 	if err := decodeBody(w, r, &def); err != nil {
 		return nil, err
 	}
-	return nil, localError(h.a.local.addCheck(&def, sourceAPI))
+	if err := localError(h.a.local.addCheck(&def, sourceAPI)); err != nil {
+		return nil, err
+	}
+	return nil, h.a.persistDefinition("checks", def.checkID(), &def)
 }
 
 func (h *httpAPI) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -247,7 +256,10 @@ func (h *httpAPI) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (
 	if err != nil {
 		return nil, err
 	}
-	return nil, localError(h.a.local.removeCheck(id))
+	if err := localError(h.a.local.removeCheck(id)); err != nil {
+		return nil, err
+	}
+	return nil, h.a.forgetDefinition("checks", id)
 }
 
 func (h *httpAPI) agentCheckTTL(r *http.Request, prefix, status, output string) (any, error) {
