@@ -1,7 +1,7 @@
 // rpc.go: the server RPC port (Consul's 8300).
 //
 // Servers talk to each other over it (Raft messages, forwarded writes,
-// status), and client agents will call servers over it. One TCP listener
+// status), and client agents call servers over it (forward.go). One TCP listener
 // serves two kinds of connection, told apart, as Consul does, by the first
 // byte the dialler writes:
 //
@@ -19,6 +19,10 @@
 //	response (2)   payload: the body the handler returned
 //	error (3)      payload: the handler's error text
 //	raft (4)       payload: opaque bytes for the Raft layer; request id 0
+//	cancel (5)     no payload: the caller gave up on request id (its
+//	               deadline passed, or its own client went away); the
+//	               server cancels that call's context, so a blocking query
+//	               it was waiting in ends now rather than at its wait
 //
 // The length counts the type, the id and the payload, so it is at least 9,
 // and at most maxRPCFrame: it is checked before anything is allocated, and
@@ -96,6 +100,7 @@ const (
 	rpcFrameResponse rpcFrameType = 2
 	rpcFrameError    rpcFrameType = 3
 	rpcFrameRaft     rpcFrameType = 4
+	rpcFrameCancel   rpcFrameType = 5
 )
 
 var (
@@ -191,6 +196,10 @@ func readFrame(r io.Reader) (rpcFrame, error) {
 		}
 		f.method = string(f.body[k : k+int(l)])
 		f.body = f.body[k+int(l):]
+	case rpcFrameCancel:
+		if len(f.body) != 0 {
+			return rpcFrame{}, fmt.Errorf("%w: a cancel of request %d with a payload", errRPCBadFrame, f.id)
+		}
 	case rpcFrameResponse, rpcFrameError, rpcFrameRaft:
 	default:
 		return rpcFrame{}, fmt.Errorf("%w: unknown frame type %d", errRPCBadFrame, f.typ)
@@ -388,6 +397,8 @@ func (s *rpcServer) serveMux(c net.Conn, br *bufio.Reader, idle time.Duration) e
 	var inFlight atomic.Int64
 	w := &rpcConnWriter{conn: c}
 	inUse := func() bool { return inFlight.Load() > 0 }
+	var callsMu sync.Mutex
+	calls := map[uint64]context.CancelFunc{} // the calls running, by request id; guarded by callsMu
 	for {
 		if err := awaitFrame(c, br, idle, inUse); err != nil {
 			return err
@@ -396,13 +407,32 @@ func (s *rpcServer) serveMux(c net.Conn, br *bufio.Reader, idle time.Duration) e
 		if err != nil {
 			return err
 		}
-		if f.typ != rpcFrameRequest {
+		switch f.typ {
+		case rpcFrameRequest:
+		case rpcFrameCancel:
+			callsMu.Lock()
+			if stop := calls[f.id]; stop != nil {
+				stop()
+			}
+			callsMu.Unlock()
+			continue
+		default:
 			return fmt.Errorf("%w: frame type %d from a caller", errRPCBadFrame, f.typ)
 		}
+		callCtx, stop := context.WithCancel(ctx)
+		callsMu.Lock()
+		calls[f.id] = stop
+		callsMu.Unlock()
 		inFlight.Add(1)
 		s.wg.Go(func() {
 			defer inFlight.Add(-1)
-			err := w.send(s.serveCall(ctx, f))
+			defer func() {
+				callsMu.Lock()
+				delete(calls, f.id)
+				callsMu.Unlock()
+				stop()
+			}()
+			err := w.send(s.serveCall(callCtx, f))
 			if errors.Is(err, errRPCFrameTooLarge) {
 				s.logger.Warn("rpc: answer too large", "method", f.method, "error", err)
 				err = w.send(rpcFrame{typ: rpcFrameError, id: f.id, body: []byte(err.Error())})
@@ -722,15 +752,21 @@ func (c *rpcMuxConn) roundTrip(ctx context.Context, method string, body []byte) 
 	case res := <-ch:
 		return res.body, res.err
 	case <-ctx.Done():
-		c.forget(id)
+		if c.forget(id) {
+			c.w.send(rpcFrame{typ: rpcFrameCancel, id: id}) // best effort: a broken connection ends the call anyway
+		}
 		return nil, ctx.Err()
 	}
 }
 
-func (c *rpcMuxConn) forget(id uint64) {
+// forget drops a call nobody waits for any more; it reports whether the
+// call was still pending (no answer had come).
+func (c *rpcMuxConn) forget(id uint64) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, pending := c.pending[id]
 	delete(c.pending, id)
-	c.mu.Unlock()
+	return pending
 }
 
 // sendRaft queues one raft frame for the peer at addr, on a raft stream of

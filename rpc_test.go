@@ -204,7 +204,8 @@ func TestRPCFrameMalformed(t *testing.T) {
 		{"length shorter than the header", []byte{0, 0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0}, errRPCBadFrame},
 		{"zero length", []byte{0, 0, 0, 0}, errRPCBadFrame},
 		{"type 0", rawFrame(0, 1, nil), errRPCBadFrame},
-		{"type 5", rawFrame(5, 1, []byte("x")), errRPCBadFrame},
+		{"cancel with a payload", rawFrame(5, 1, []byte("x")), errRPCBadFrame},
+		{"type 6", rawFrame(6, 1, nil), errRPCBadFrame},
 		{"type 255", rawFrame(255, 1, nil), errRPCBadFrame},
 		{"request without a method length", request(), errRPCBadFrame},
 		{"method longer than the payload", request(5, 'a', 'b'), errRPCBadFrame},
@@ -225,6 +226,7 @@ func FuzzRPCFrame(f *testing.F) {
 		{typ: rpcFrameResponse, id: 2, body: []byte("ok")},
 		{typ: rpcFrameError, id: 3, body: []byte("boom")},
 		{typ: rpcFrameRaft, body: []byte{0, 1, 2}},
+		{typ: rpcFrameCancel, id: 4},
 	} {
 		b := mustAppendFrame(f, fr)
 		f.Add(b)
@@ -709,4 +711,48 @@ func BenchmarkRPCConnPerCall(b *testing.B) {
 		_, err := p.call(context.Background(), addr, "Status.Ping", rpcBenchBody)
 		return err
 	})
+}
+
+// TestRPCCancel: a caller that gives up on a call (its context ends) tells
+// the server, whose handler's context ends at once, not when the handler
+// would have returned; other calls on the connection are unharmed.
+func TestRPCCancel(t *testing.T) {
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
+		if method == "Block" {
+			close(started)
+			select {
+			case <-ctx.Done():
+				close(cancelled)
+				return nil, ctx.Err()
+			case <-time.After(time.Minute):
+				return []byte("late"), nil
+			}
+		}
+		return body, nil
+	}})
+	p := startRPCPool(t)
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.call(ctx, addr, "Block", nil)
+		done <- err
+	}()
+	<-started
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller got %v", err)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server's handler was not cancelled")
+	}
+	if out, err := p.call(context.Background(), addr, "Echo", []byte("still")); err != nil || string(out) != "still" {
+		t.Fatalf("a call after the cancel: %q %v", out, err)
+	}
+	if n := ln.accepted.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
 }
