@@ -373,10 +373,13 @@ func (d dcServers) pick(avoid []string) string {
 
 func (d dcServers) failed(string) {}
 
-// remoteDC is the datacenter a request on the data names with ?dc, when it
-// is not this one: a server forwards it there (Consul's forwardDC).
+// remoteDC is the datacenter a request on the data (or a user event) names
+// with ?dc, when it is not this one: a server forwards it there (Consul's
+// forwardDC), a client to its server first.
 func (h *httpAPI) remoteDC(r *http.Request) string {
-	if dc := query(r).Get("dc"); dc != "" && dc != h.a.cfg.Datacenter && forwardedPath(r.URL.Path) {
+	path := r.URL.Path
+	if dc := query(r).Get("dc"); dc != "" && dc != h.a.cfg.Datacenter &&
+		(forwardedPath(path) || strings.HasPrefix(path, "/v1/event/fire/")) { // an event goes into that datacenter's pool
 		return dc
 	}
 	return ""

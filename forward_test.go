@@ -404,6 +404,18 @@ func TestForwardToOtherDatacenter(t *testing.T) {
 			t.Fatalf("api in dc1 at %s: %v", dnsAddr, m.RCode)
 		}
 	}
+	// A user event fired for dc2, through dc1's client, goes round dc2's pool.
+	var fired UserEvent
+	cl.must("PUT", "/v1/event/fire/deploy?dc=dc2", "v2", &fired)
+	eventually(t, 10*time.Second, "the event in dc2", func() bool {
+		var events []UserEvent
+		s2.must("GET", "/v1/event/list?name=deploy", "", &events)
+		return len(events) == 1 && events[0].ID == fired.ID
+	})
+	var local []UserEvent
+	if cl.must("GET", "/v1/event/list?name=deploy", "", &local); len(local) != 0 {
+		t.Fatalf("dc2's event reached dc1's client: %+v", local)
+	}
 	s1.expect("GET", "/v1/kv/where?dc=dc9", "", http.StatusInternalServerError, "No path to datacenter")
 	cl.expect("GET", "/v1/kv/where?dc=dc9", "", http.StatusInternalServerError, "No path to datacenter")
 	if m := dnsAskUDP(t, s1.DNSAddrs()[0], "api.service.dc9.consul.", dnsmessage.TypeSRV); m.RCode != dnsmessage.RCodeNameError {

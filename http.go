@@ -107,7 +107,7 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)
 	}):
 		h.cachedHandler.ServeHTTP(w, r)
-	case !h.a.cfg.Server && forwardedPath(path):
+	case !h.a.cfg.Server && (forwardedPath(path) || h.remoteDC(r) != ""):
 		h.forward(w, r, "")
 	case h.remoteDC(r) != "":
 		h.forward(w, r, h.remoteDC(r))
