@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -459,56 +458,17 @@ func TestHTTPSnapshotRoundTrip(t *testing.T) {
 // TestSIGINT runs the real binary (this test binary, re-executed as
 // "consul") and checks that SIGINT stops it promptly with exit status 0.
 func TestSIGINT(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	consul := filepath.Join(t.TempDir(), "consul")
-	if err := os.Symlink(self, consul); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(consul, "agent", "-dev", "-node", "sigtest", "-bind", "127.0.0.1",
+	cmd, logs, exited := startAgentProcess(t, "agent", "-dev", "-node", "sigtest", "-bind", "127.0.0.1",
 		"-http-port", "-1", "-dns-port", "-1")
-	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	started := make(chan struct{})
-	var logs strings.Builder // written only by the scanner, read after it ends
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "agent started") {
-				close(started)
-			}
-		}
-	}()
-	select {
-	case <-started:
-	case <-scanned:
-		cmd.Wait()
-		t.Fatalf("agent exited before starting:\n%s", logs.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not start within 10 s")
-	}
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
 	select {
-	case <-scanned: // stdout closes when the process exits
+	case <-exited:
 	case <-time.After(5 * time.Second):
 		t.Fatal("agent still running 5 s after SIGINT")
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGINT: %v after %v\n%s", err, time.Since(start), logs.String())
+		t.Fatalf("exit after SIGINT: %v after %v\n%s", err, time.Since(start), logs())
 	}
 }
 

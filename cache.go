@@ -96,17 +96,6 @@ func cacheKey(r *http.Request) string {
 	return r.URL.EscapedPath() + "?" + q.Encode()
 }
 
-// get returns the cached result of uri, fetching it on a miss (DNS's use).
-func (c *agentCache) get(ctx context.Context, uri string) (forwardResponse, error) {
-	e, _, err := c.entry(ctx, uri)
-	if err != nil {
-		return forwardResponse{}, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return e.resp, nil
-}
-
 // cachedValue returns uri's cached result decoded as a T, with its index.
 // The result is decoded once per refresh and shared by every caller, who
 // must not modify it (DNS's use: a question costs no JSON decoding).
@@ -358,12 +347,7 @@ func (h *httpAPI) cachedRead(w http.ResponseWriter, r *http.Request) (any, error
 	c := h.a.cache
 	e, miss, err := c.entry(r.Context(), cacheKey(r))
 	if err != nil {
-		var answer *cacheAnswerError
-		if errors.As(err, &answer) {
-			writeForwarded(w, answer.resp)
-			return nil, nil
-		}
-		return nil, err
+		return passOn(w, err)
 	}
 	c.mu.Lock()
 	age := time.Duration(0)
@@ -379,12 +363,7 @@ func (h *httpAPI) cachedRead(w http.ResponseWriter, r *http.Request) (any, error
 		if err == nil {
 			miss, age = true, 0
 		} else if policy.staleIfError == 0 || age > policy.staleIfError {
-			var answer *cacheAnswerError
-			if errors.As(err, &answer) {
-				writeForwarded(w, answer.resp)
-				return nil, nil
-			}
-			return nil, err
+			return passOn(w, err)
 		}
 	}
 	resp, err := h.waitCached(r.Context(), e, q)
@@ -395,6 +374,17 @@ func (h *httpAPI) cachedRead(w http.ResponseWriter, r *http.Request) (any, error
 	w.Header().Set("Age", strconv.Itoa(int(age.Seconds())))
 	writeForwarded(w, resp)
 	return nil, nil
+}
+
+// passOn answers a read the cache could not: with the server's own answer
+// when it gave one, else with the error.
+func passOn(w http.ResponseWriter, err error) (any, error) {
+	var answer *cacheAnswerError
+	if errors.As(err, &answer) {
+		writeForwarded(w, answer.resp)
+		return nil, nil
+	}
+	return nil, err
 }
 
 // waitCached returns the entry's result, once its index passes ?index when

@@ -598,11 +598,6 @@ func (c *remoteCatalog) tableIndex(table string) uint64 {
 	return 0
 }
 
-// serverJoined runs on a client when a server joins the LAN pool: the local
-// state, registered while no server may have been known, is synced (as
-// Consul triggers a full anti-entropy sync then).
-func (a *Agent) serverJoined() { a.local.triggerSync() }
-
 // nodeCatalogRemote is nodeCatalog on a client: the node and its services
 // from a server, blocking on the node's index when index > 0, then its
 // checks.

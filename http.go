@@ -101,16 +101,16 @@ func newHTTPServer(h *httpAPI, logger *slog.Logger) *http.Server {
 // requests straight to their handler: a key may hold "//" or "/./", which
 // the mux would "clean" away with a redirect.
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
+	path, dc := r.URL.Path, h.remoteDC(r)
 	switch {
 	case r.Method == http.MethodGet && queryFlag(r, "cached") && slices.ContainsFunc(cachedPaths, func(p string) bool {
 		return path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)
 	}):
 		h.cachedHandler.ServeHTTP(w, r)
-	case !h.a.cfg.Server && (forwardedPath(path) || h.remoteDC(r) != ""):
+	case !h.a.cfg.Server && (forwardedPath(path) || dc != ""):
 		h.forward(w, r, "")
-	case h.remoteDC(r) != "":
-		h.forward(w, r, h.remoteDC(r))
+	case dc != "":
+		h.forward(w, r, dc)
 	case strings.HasPrefix(path, kvPath):
 		h.kvHandler.ServeHTTP(w, r)
 	default:

@@ -15,8 +15,9 @@ import (
 // startAgentProcess runs the real command line (this test binary,
 // re-executed as "consul", see TestMain) until the agent has started. The
 // process is interrupted and waited for at cleanup; logs returns its output
-// so far.
-func startAgentProcess(t *testing.T, args ...string) (*exec.Cmd, func() string) {
+// so far, and exited is closed once the process has closed its output
+// (it exited: Wait may be called).
+func startAgentProcess(t *testing.T, args ...string) (cmd *exec.Cmd, logs func() string, exited <-chan struct{}) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -26,7 +27,7 @@ func startAgentProcess(t *testing.T, args ...string) (*exec.Cmd, func() string) 
 	if err := os.Symlink(self, consul); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(consul, args...)
+	cmd = exec.Command(consul, args...)
 	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -38,7 +39,7 @@ func startAgentProcess(t *testing.T, args ...string) (*exec.Cmd, func() string) 
 	}
 	var mu sync.Mutex
 	var out strings.Builder // guarded by mu
-	logs := func() string {
+	logs = func() string {
 		mu.Lock()
 		defer mu.Unlock()
 		return out.String()
@@ -73,7 +74,7 @@ func startAgentProcess(t *testing.T, args ...string) (*exec.Cmd, func() string) 
 	case <-time.After(10 * time.Second):
 		t.Fatalf("agent did not start within 10 s:\n%s", logs())
 	}
-	return cmd, logs
+	return cmd, logs, scanned
 }
 
 func writeServices(t *testing.T, dir, content string) {
@@ -151,7 +152,7 @@ func TestSIGHUPReload(t *testing.T) {
 	writeServices(t, dir, `{"service": {"name": "before"}}`)
 	freePort := func() string { return strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:") }
 	port := freePort()
-	cmd, logs := startAgentProcess(t, "agent", "-dev", "-node", "hup", "-bind", "127.0.0.1", "-http-port", port,
+	cmd, logs, _ := startAgentProcess(t, "agent", "-dev", "-node", "hup", "-bind", "127.0.0.1", "-http-port", port,
 		"-dns-port", "-1", "-server-port", freePort(), "-serf-lan-port", freePort(), "-config-dir", dir)
 	ta := &testAgent{t: t, base: "http://127.0.0.1:" + port}
 	hasService := func(name string) bool {

@@ -165,7 +165,7 @@ func (a *Agent) handleLANEvents() {
 			case a.cfg.Server && a.raft.isLeader():
 				a.reconcileMember(ev.Member, ev.Type)
 			case !a.cfg.Server && ev.Type == swimEventJoin && ev.Member.Tags["role"] == "consul":
-				a.serverJoined()
+				a.local.triggerSync() // what was registered while no server was known (as Consul syncs then)
 			}
 		case <-tick.C:
 			if a.cfg.Server && a.raft.isLeader() {
