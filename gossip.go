@@ -103,6 +103,7 @@ type gossipPool struct {
 	start     time.Time
 	onLeft    chan struct{}                   // closed once the leave is gossiped; owned by loop
 	waiting   map[uint64]chan swimQueryResult // our queries' callers, by id; owned by loop
+	joins     map[string][]chan gossipJoinResult // Join's callers, by address, waiting for its push-pull; owned by loop
 
 	stopOnce sync.Once
 	stopCh   chan struct{}
@@ -128,7 +129,7 @@ func startGossip(cfg gossipConfig) (*gossipPool, error) {
 		inbox: make(chan gossipPacket, 1024), streamIn: make(chan gossipStreamIn),
 		streamOut: make(chan gossipStreamOut, 64), calls: make(chan func(time.Duration)),
 		events: make(chan swimEvent, 1024), stopCh: make(chan struct{}), start: time.Now(),
-		waiting: map[uint64]chan swimQueryResult{},
+		waiting: map[uint64]chan swimQueryResult{}, joins: map[string][]chan gossipJoinResult{},
 	}
 	if cfg.Advertise != "" {
 		p.addr = net.JoinHostPort(cfg.Advertise, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
@@ -169,9 +170,49 @@ func (p *gossipPool) do(f func(now time.Duration)) error {
 	return nil
 }
 
-// Join asks the members at addrs for their state (a push-pull each).
-func (p *gossipPool) Join(addrs []string) error {
-	return p.do(func(now time.Duration) { p.core.join(now, addrs) })
+// gossipJoinResult is how one join's push-pull with addr ended.
+type gossipJoinResult struct {
+	addr string
+	err  error
+}
+
+// Join asks the members at addrs for their state (a push-pull each) and
+// waits for the exchanges, as memberlist's Join: it returns how many
+// addresses answered and, when none did, every failure in go-multierror's
+// format ("Failed to join <addr>: <why>"), which Consul's /v1/agent/join
+// answers. The wait is bounded by the stream's dial and exchange timeouts.
+func (p *gossipPool) Join(addrs []string) (int, error) {
+	results := make(chan gossipJoinResult, len(addrs))
+	if err := p.do(func(now time.Duration) {
+		for _, a := range addrs {
+			p.joins[a] = append(p.joins[a], results)
+		}
+		p.core.join(now, addrs)
+	}); err != nil {
+		return 0, err
+	}
+	why := map[string]error{}
+	for range addrs {
+		select {
+		case res := <-results:
+			if res.err != nil {
+				why[res.addr] = res.err
+			}
+		case <-p.stopCh:
+			return 0, errors.New("gossip pool stopped")
+		}
+	}
+	if joined := len(addrs) - len(why); joined > 0 || len(addrs) == 0 {
+		return joined, nil
+	}
+	var failures []string
+	for _, a := range addrs {
+		if err := why[a]; err != nil {
+			failures = append(failures, fmt.Sprintf("Failed to join %s: %v", a, err))
+			delete(why, a) // an address listed twice is reported once
+		}
+	}
+	return 0, errors.New(multiErrorText(failures))
 }
 
 // SetTags replaces this member's tags, announced to the pool.
@@ -286,6 +327,12 @@ func (p *gossipPool) loop() {
 			in.reply <- p.core.stepStream(p.now(), in.from, in.payload)
 		case out := <-p.streamOut:
 			p.core.streamReply(p.now(), out.to, out.reply, out.err)
+			if ws := p.joins[out.to]; len(ws) > 0 {
+				ws[0] <- gossipJoinResult{out.to, out.err}
+				if p.joins[out.to] = ws[1:]; len(ws) == 1 {
+					delete(p.joins, out.to)
+				}
+			}
 		case f := <-p.calls:
 			f(p.now())
 		}
@@ -464,6 +511,10 @@ func (p *gossipPool) roundTrip(st swimStream) ([]byte, error) {
 		return nil, err
 	}
 	b, err := p.readStreamFrame(c)
+	if errors.Is(err, io.EOF) {
+		// A member closes without a word on what it cannot open.
+		return nil, errors.New("the member closed the connection without answering (a different gossip encryption key?)")
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,7 +71,7 @@ func TestGossipJoinFailLeave(t *testing.T) {
 	d := startTestPool(t, "d", nil)
 	// Everyone joins through a alone.
 	for _, p := range []*gossipPool{b, c, d} {
-		if err := p.Join([]string{a.Addr()}); err != nil {
+		if _, err := p.Join([]string{a.Addr()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,9 +131,14 @@ func TestGossipEncryption(t *testing.T) {
 	}
 	a, b := startTestPool(t, "a", ring(key)), startTestPool(t, "b", ring(key))
 	wrong, clear := startTestPool(t, "wrong", ring(newTestKey(t))), startTestPool(t, "clear", nil)
-	b.Join([]string{a.Addr()})
-	wrong.Join([]string{a.Addr()})
-	clear.Join([]string{a.Addr()})
+	if _, err := b.Join([]string{a.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*gossipPool{wrong, clear} {
+		if _, err := p.Join([]string{a.Addr()}); err == nil || !strings.Contains(err.Error(), "gossip encryption key") {
+			t.Errorf("%s joined a pool with another key: %v", p.core.name, err)
+		}
+	}
 	waitMembers(t, a, 5*time.Second, "b alive", allAlive("a", "b"))
 	waitMembers(t, b, 5*time.Second, "a alive", allAlive("a", "b"))
 	// Both bad joins reached a and were refused: a push-pull each at least.

@@ -189,14 +189,21 @@ func keyringError(responses []*KeyringResponse, failures []error) error {
 		if resp.WAN {
 			pool = "WAN"
 		}
-		points = append(points, fmt.Sprintf("* %s error: %v", pool, failures[i]))
+		points = append(points, fmt.Sprintf("%s error: %v", pool, failures[i]))
 		for _, node := range slices.Sorted(maps.Keys(resp.Messages)) {
-			points = append(points, fmt.Sprintf("* %s: %s", node, resp.Messages[node]))
+			points = append(points, fmt.Sprintf("%s: %s", node, resp.Messages[node]))
 		}
 	}
-	head := fmt.Sprintf("%d errors occurred:", len(points))
-	if len(points) == 1 {
+	return &httpError{http.StatusInternalServerError, multiErrorText(points)}
+}
+
+// multiErrorText formats errors as hashicorp/go-multierror does, which
+// Consul's clients and scripts see in its error bodies:
+// "1 error occurred:\n\t* first\n\n".
+func multiErrorText(errs []string) string {
+	head := fmt.Sprintf("%d errors occurred:", len(errs))
+	if len(errs) == 1 {
 		head = "1 error occurred:"
 	}
-	return &httpError{http.StatusInternalServerError, head + "\n\t" + strings.Join(points, "\n\t") + "\n\n"}
+	return head + "\n\t* " + strings.Join(errs, "\n\t* ") + "\n\n"
 }

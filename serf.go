@@ -122,13 +122,24 @@ func (a *Agent) retryJoin(pool *gossipPool, entries []string, port int) {
 			addrs = append(addrs, addr)
 		}
 	}
-	for {
+	var lastErr string
+	for attempt := 0; ; attempt++ {
 		if n := len(pool.Members()); n > 1 {
 			a.logger.Info("joined the gossip pool", "pool", pool.cfg.Pool, "members", n)
 			return
 		}
-		if err := pool.Join(addrs); err != nil {
-			return // the pool stopped
+		// Say why each attempt fails (nobody there, a different gossip key),
+		// once per reason and then about every 30 s, as Consul's "Join
+		// cluster failed, will retry".
+		if _, err := pool.Join(addrs); err != nil {
+			if isShutdown(pool.stopCh) {
+				return
+			}
+			if msg := err.Error(); msg != lastErr || attempt%15 == 0 {
+				a.logger.Warn("retry-join failed, will retry", "pool", pool.cfg.Pool, "retry_interval", retryJoinInterval,
+					"error", strings.TrimSpace(msg))
+				lastErr = msg
+			}
 		}
 		select {
 		case <-a.shutdownCh:
@@ -143,7 +154,8 @@ func (a *Agent) joinLAN(addrs []string) error {
 	for i, s := range addrs {
 		addrs[i] = joinAddr(s, a.cfg.Ports.SerfLAN)
 	}
-	return a.lan.Join(addrs)
+	_, err := a.lan.Join(addrs)
+	return err
 }
 
 // handleLANEvents consumes the pool's events until the agent stops.

@@ -38,6 +38,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -115,7 +116,9 @@ func (a *Agent) floodWAN() {
 func (a *Agent) floodJoinWAN() {
 	if addrs := floodTargets(a.lan.Members(), a.wan.Members(), a.cfg.Datacenter); len(addrs) > 0 {
 		a.logger.Info("flood-joining the WAN pool through servers of this datacenter", "addrs", addrs)
-		a.wan.Join(addrs) // fails only once the pool stopped
+		if _, err := a.wan.Join(addrs); err != nil && !isShutdown(a.wan.stopCh) {
+			a.logger.Warn("flood-joining the WAN pool failed", "error", strings.TrimSpace(err.Error()))
+		}
 	}
 }
 
@@ -153,7 +156,8 @@ func (a *Agent) joinWAN(addrs []string) error {
 	for i, s := range addrs {
 		addrs[i] = joinAddr(s, a.cfg.Ports.SerfWAN)
 	}
-	return a.wan.Join(addrs)
+	_, err := a.wan.Join(addrs)
+	return err
 }
 
 // wanMembers is the WAN pool as this server sees it; none on a client.

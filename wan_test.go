@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -303,16 +304,47 @@ func TestWANTwoDatacenters(t *testing.T) {
 	}
 }
 
-// TestWANJoinBadInput: a join with a missing address is refused; an
-// address nobody answers at is accepted, as a LAN join is, and changes
-// nothing.
+// TestWANJoinBadInput: a join with a missing address is refused; a join
+// through an address nobody answers at fails, as a LAN join does, and
+// changes nothing.
 func TestWANJoinBadInput(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.expect("PUT", "/v1/agent/join/?wan=1", "", 400, "Missing address")
-	ta.must("PUT", "/v1/agent/join/127.0.0.99:1?wan=1", "", nil)
+	addr := closedPort(t)
+	ta.expect("PUT", "/v1/agent/join/"+addr+"?wan=1", "", 500, "1 error occurred:\n\t* Failed to join "+addr+": dial tcp "+addr+": connect: connection refused\n\n")
 	if ms := wanMemberList(ta); len(ms) != 1 || ms["node1.dc1"].Status != memberAlive {
 		t.Errorf("WAN members of a lone server: %+v", ms)
 	}
+}
+
+// TestBug_AgentJoinFailureIs500: a LAN join that reaches nobody answered
+// 200, as if it had joined; Consul answers 500 with memberlist's errors.
+func TestBug_AgentJoinFailureIs500(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	addr := closedPort(t)
+	r := ta.do("PUT", "/v1/agent/join/"+addr, "")
+	want := "1 error occurred:\n\t* Failed to join " + addr + ": dial tcp " + addr + ": connect: connection refused\n\n"
+	if r.code != 500 || r.body != want {
+		t.Errorf("join through a closed port: %d %q, want 500 %q", r.code, r.body, want)
+	}
+	if ms := ta.lan.Members(); len(ms) != 1 {
+		t.Errorf("members after a failed join: %+v", ms)
+	}
+}
+
+// closedPort is a loopback TCP address nothing listens on: one the kernel
+// just handed out and was closed again.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
 
 // BenchmarkDCServers: what a request forwarded to another datacenter pays
