@@ -15,7 +15,9 @@
 // ports, addresses, dns_config, gossip_wan, performance and limits are
 // checked key by key. Any other Consul key is accepted unchecked and
 // returned in loadConfig's list of ignored keys, for the caller to log once
-// the logger exists. A key Consul does not know, a value of the wrong JSON
+// the logger exists, except a security setting that asks for what
+// miniconsul does not implement yet (ACLs, TLS, ...): that stops the agent
+// (config_security.go). A key Consul does not know, a value of the wrong JSON
 // type or an invalid value is an error naming the source (file or flag),
 // the key and the value. The agent's flags are defined with the rest of the
 // command line in main.go; each sets one of these keys and goes through the
@@ -222,6 +224,9 @@ func loadConfig(args []string) (cfg *Config, ignored []string, err error) {
 			return nil, nil, err
 		}
 	}
+	if err := l.refusal(); err != nil {
+		return nil, nil, err
+	}
 	if err := l.cfg.finish(); err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
@@ -306,6 +311,7 @@ func privateIPv4(addrs []net.Addr) string {
 type configLoader struct {
 	cfg     *Config
 	ignored []string
+	guarded map[string]error // by securityGuards path: the verdict on its last value set
 }
 
 // loadPath loads a config file, or every *.json file of a directory in
@@ -422,6 +428,7 @@ func (l *configLoader) apply(key configKey, path string, v any, src string) erro
 		if !slices.Contains(l.ignored, path) {
 			l.ignored = append(l.ignored, path)
 		}
+		l.guard(path, v, src)
 		return nil
 	}
 }
