@@ -813,7 +813,7 @@ func (s *swim) aliveSelf(m swimMsg) {
 		return
 	}
 	if m.Incarnation > s.self.Incarnation || m.Addr != s.self.Addr || !maps.Equal(m.Tags, s.self.Tags) {
-		s.refute(m.Incarnation)
+		s.refute(m.Incarnation, "", "")
 	}
 }
 
@@ -830,7 +830,7 @@ func (s *swim) suspectNode(m swimMsg) {
 	}
 	if n == s.self {
 		if !s.leaving {
-			s.refute(m.Incarnation)
+			s.refute(m.Incarnation, "suspected", m.From)
 		}
 		return
 	}
@@ -899,7 +899,11 @@ func (s *swim) deadNode(m swimMsg) {
 	}
 	if n == s.self {
 		if !s.leaving {
-			s.refute(m.Incarnation)
+			if leave { // our own leave, from before a restart
+				s.refute(m.Incarnation, "", "")
+			} else {
+				s.refute(m.Incarnation, "declared dead", m.From)
+			}
 		}
 		return
 	}
@@ -922,11 +926,18 @@ func (s *swim) deadNode(m swimMsg) {
 // refute: SWIM §4.4, someone suspects us or declared us dead at
 // incarnation accused; announce we are alive at a higher one. Lifeguard
 // §IV.A: being suspected hints that we are slow, so the health score rises.
-func (s *swim) refute(accused uint64) {
+// An accusation (suspect, dead, a leave intent) is worth a warning: this
+// member was slow or unreachable to someone. An older claim about ourselves
+// (what the pool remembers from before a restart) is routine.
+func (s *swim) refute(accused uint64, accusation, by string) {
 	s.self.Incarnation = max(s.self.Incarnation, accused) + 1
 	s.stats.Refutes++
 	s.applyAwareness(1)
-	s.logger.Info("refuting", "incarnation", s.self.Incarnation)
+	if accusation == "" {
+		s.logger.Debug("announcing a newer incarnation than the pool remembers", "incarnation", s.self.Incarnation)
+	} else {
+		s.logger.Warn("refuting: "+accusation+" by another member", "by", by, "incarnation", s.self.Incarnation)
+	}
 	s.announceSelf()
 }
 

@@ -89,7 +89,7 @@ func (s *swim) handleLeaveIntent(m swimMsg, local bool) {
 	}
 	if n == s.self {
 		if !s.leaving {
-			s.refute(m.Incarnation)
+			s.refute(m.Incarnation, "forced to leave", m.From)
 		}
 		return
 	}
