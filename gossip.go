@@ -205,15 +205,21 @@ func (p *gossipPool) Join(addrs []string) (int, error) {
 	if joined := len(addrs) - len(why); joined > 0 || len(addrs) == 0 {
 		return joined, nil
 	}
-	var failures []string
+	var failed gossipJoinError
 	for _, a := range addrs {
 		if err := why[a]; err != nil {
-			failures = append(failures, fmt.Sprintf("Failed to join %s: %v", a, err))
+			failed = append(failed, fmt.Sprintf("Failed to join %s: %v", a, err))
 			delete(why, a) // an address listed twice is reported once
 		}
 	}
-	return 0, errors.New(multiErrorText(failures))
+	return 0, failed
 }
+
+// gossipJoinError lists why each address of a join failed; its text is
+// go-multierror's, as Consul answers it.
+type gossipJoinError []string
+
+func (e gossipJoinError) Error() string { return multiErrorText(e) }
 
 // SetTags replaces this member's tags, announced to the pool.
 func (p *gossipPool) SetTags(tags map[string]string) error {

@@ -135,9 +135,12 @@ func (a *Agent) retryJoin(pool *gossipPool, entries []string, port int) {
 			if isShutdown(pool.stopCh) {
 				return
 			}
-			if msg := err.Error(); msg != lastErr || attempt%15 == 0 {
-				a.logger.Warn("retry-join failed, will retry", "pool", pool.cfg.Pool, "retry_interval", retryJoinInterval,
-					"error", strings.TrimSpace(msg))
+			msg := err.Error()
+			if failed, ok := err.(gossipJoinError); ok {
+				msg = strings.Join(failed, "; ")
+			}
+			if msg != lastErr || attempt%15 == 0 {
+				a.logger.Warn("retry-join failed, will retry", "pool", pool.cfg.Pool, "retry_interval", retryJoinInterval, "error", msg)
 				lastErr = msg
 			}
 		}

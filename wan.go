@@ -38,7 +38,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -117,7 +116,7 @@ func (a *Agent) floodJoinWAN() {
 	if addrs := floodTargets(a.lan.Members(), a.wan.Members(), a.cfg.Datacenter); len(addrs) > 0 {
 		a.logger.Info("flood-joining the WAN pool through servers of this datacenter", "addrs", addrs)
 		if _, err := a.wan.Join(addrs); err != nil && !isShutdown(a.wan.stopCh) {
-			a.logger.Warn("flood-joining the WAN pool failed", "error", strings.TrimSpace(err.Error()))
+			a.logger.Warn("flood-joining the WAN pool failed", "addrs", addrs, "error", err)
 		}
 	}
 }
