@@ -101,8 +101,8 @@ type gossipPool struct {
 	members   atomic.Pointer[[]swimMember]
 	counters  gossipCounters
 	start     time.Time
-	onLeft    chan struct{}                   // closed once the leave is gossiped; owned by loop
-	waiting   map[uint64]chan swimQueryResult // our queries' callers, by id; owned by loop
+	onLeft    chan struct{}                      // closed once the leave is gossiped; owned by loop
+	waiting   map[uint64]chan swimQueryResult    // our queries' callers, by id; owned by loop
 	joins     map[string][]chan gossipJoinResult // Join's callers, by address, waiting for its push-pull; owned by loop
 
 	stopOnce sync.Once
