@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -203,5 +205,22 @@ func TestBug_HTTPDescriptorFlood(t *testing.T) {
 	case <-exited:
 		t.Fatalf("the agent died:\n%s", logs())
 	default:
+	}
+}
+
+// TestAgentFileLimitTooLow: as Consul, the agent refuses to start when its
+// descriptor limit cannot hold limits.http_max_conns_per_client and 20.
+func TestAgentFileLimitTooLow(t *testing.T) {
+	t.Parallel()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", `ulimit -n 100 && exec "$0" "$@"`, self, "agent", "-dev", "-http-port", "-1", "-dns-port", "-1")
+	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	const want = "error starting agent: system allows a max of 100 file descriptors, but limits.http_max_conns_per_client: 200 needs at least 220"
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("exit %v, output:\n%s\nwant %q", err, out, want)
 	}
 }
