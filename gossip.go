@@ -15,7 +15,7 @@
 // A TCP exchange is one frame each way, [u32 big-endian length][payload],
 // the payload sealed like a UDP packet when the pool is encrypted. What a
 // peer's header may claim is bounded by what our membership needs
-// (swimStreamLimit: a push-pull of twice the members we know, plus a
+// (gossipStreamLimit: a push-pull of twice the members we know, plus a
 // floor); a reply to our own stream by swimMaxStream. A longer claim is
 // refused before anything is allocated, and memory then grows with the
 // bytes that arrive, not with the claim (readClaimed). At most
@@ -55,7 +55,23 @@ const (
 	gossipStreamTimeout = 10 * time.Second
 	gossipMaxStreams    = 128                   // peer streams served at once (memberlist's maxPushPullRequests)
 	gossipAcceptBackoff = 50 * time.Millisecond // after an accept error (out of descriptors), as net/http
+	// gossipMaxMemberState is the most one member takes in a push-pull
+	// (swim.go's codec): name and address with their length prefixes,
+	// state, incarnation, tags.
+	gossipMaxMemberState = 2*(2+swimMaxName) + 1 + binary.MaxVarintLen64 + 2 + swimMaxTags
+	// gossipStreamFloor is what a push-pull needs besides its members: the
+	// recent user events, or a query response, with room to spare.
+	gossipStreamFloor = 1 << 20
 )
+
+// gossipStreamLimit is the largest stream a peer may open to a member that
+// knows of members others: a push-pull of them all, each at its largest,
+// and as many again (a partition may have met members this one has not),
+// plus the floor, but never more than swimMaxStream. The replies to our own
+// streams may be up to swimMaxStream: a joining member knows nobody yet.
+func gossipStreamLimit(members int) int {
+	return min(gossipStreamFloor+2*members*gossipMaxMemberState, swimMaxStream)
+}
 
 // gossipConfig configures a pool.
 type gossipConfig struct {
@@ -444,7 +460,7 @@ func (p *gossipPool) serveStream(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(gossipStreamTimeout))
 	from := c.RemoteAddr().String()
-	req, err := p.readStreamFrame(c, swimStreamLimit(len(p.Members())))
+	req, err := p.readStreamFrame(c, gossipStreamLimit(len(p.Members())))
 	if err != nil {
 		p.logger.Debug("bad gossip stream", "from", from, "error", err)
 		return

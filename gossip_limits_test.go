@@ -7,9 +7,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -103,4 +106,36 @@ func TestBug_GossipStreamCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMembers(t, a, 5*time.Second, "b joined", allAlive("a", "b"))
+}
+
+// TestGossipStreamLimitHoldsLargestMembers: gossipMaxMemberState is no less
+// than a member at its largest takes in a push-pull, so a pool's own state
+// always fits the limit its peers apply.
+func TestGossipStreamLimitHoldsLargestMembers(t *testing.T) {
+	t.Parallel()
+	tags := map[string]string{}
+	for i := 0; swimCheckTags(tags) == nil; i++ {
+		tags[fmt.Sprintf("k%03d", i)] = strings.Repeat("v", 40)
+	}
+	for k := range tags { // one too many: back under the limit
+		delete(tags, k)
+		break
+	}
+	msg := swimMsg{Type: swimMsgPushPull, From: strings.Repeat("f", swimMaxName), LTime: math.MaxUint64, QLTime: math.MaxUint64}
+	empty := len(msg.encode())
+	const n = 1000
+	for i := range n {
+		name := fmt.Sprintf("%0*d", swimMaxName, i)
+		msg.States = append(msg.States, swimMember{Name: name, Addr: strings.Repeat("a", swimMaxName), Tags: tags,
+			State: swimLeft, Incarnation: math.MaxUint64})
+	}
+	if per := (len(msg.encode()) - empty) / n; per > gossipMaxMemberState {
+		t.Fatalf("a member takes %d bytes, more than gossipMaxMemberState (%d)", per, gossipMaxMemberState)
+	}
+	if got := gossipStreamLimit(n / 2); got < len(msg.encode()) {
+		t.Fatalf("the limit for %d members (%d) is under %d members' push-pull (%d)", n/2, got, n, len(msg.encode()))
+	}
+	if gossipStreamLimit(1<<20) != swimMaxStream {
+		t.Fatal("the limit is not capped at swimMaxStream")
+	}
 }

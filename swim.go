@@ -217,22 +217,7 @@ const (
 	swimMaxQueryResponse = 64 << 10 // a query answer: one packet if it fits, else a stream
 	swimMaxQueryTimeout  = time.Hour
 	swimPartOverhead     = 3 // a compound part's length prefix, for packets under 2 MiB
-	// swimMaxMemberState is the most one member takes in a push-pull: name
-	// and address with their length prefixes, state, incarnation, tags.
-	swimMaxMemberState = 2*(2+swimMaxName) + 1 + binary.MaxVarintLen64 + 2 + swimMaxTags
-	// swimStreamFloor is what a push-pull needs besides its members: the
-	// recent user events, or a query response, with room to spare.
-	swimStreamFloor = 1 << 20
 )
-
-// swimStreamLimit is the largest stream a peer may open to a member that
-// knows of members others: a push-pull of them all, each at its largest,
-// and as many again (a partition may have met members this one has not),
-// but never more than swimMaxStream. The replies to our own streams may
-// be up to swimMaxStream: a joining member knows nobody yet.
-func swimStreamLimit(members int) int {
-	return min(swimStreamFloor+2*members*swimMaxMemberState, swimMaxStream)
-}
 
 // swimCheckTags reports whether tags fit in an alive message.
 func swimCheckTags(tags map[string]string) error {
