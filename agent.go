@@ -177,9 +177,10 @@ func (a *Agent) listen() error {
 		a.httpServer = newHTTPServer(a.http, a.logger)
 		for _, ln := range a.httpListeners {
 			a.wg.Add(1)
+			limited := newConnLimiter(ln, a.cfg.HTTPMaxConnsPerClient, "limits.http_max_conns_per_client", refuseHTTP, a.logger)
 			go func() {
 				defer a.wg.Done()
-				if err := a.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				if err := a.httpServer.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 					a.logger.Error("HTTP server stopped", "addr", ln.Addr(), "error", err)
 				}
 			}()

@@ -12,16 +12,16 @@
 //
 // Every key of Consul's agent configuration is accepted. The keys miniconsul
 // implements are decoded, validated and stored in Config, and the blocks
-// ports, addresses, dns_config, gossip_wan, performance and limits are
-// checked key by key. Any other Consul key is accepted unchecked and
-// returned in loadConfig's list of ignored keys, for the caller to log once
-// the logger exists, except a security setting that asks for what
-// miniconsul does not implement yet (ACLs, TLS, ...): that stops the agent
-// (config_security.go). A key Consul does not know, a value of the wrong JSON
-// type or an invalid value is an error naming the source (file or flag),
-// the key and the value. The agent's flags are defined with the rest of the
-// command line in main.go; each sets one of these keys and goes through the
-// same checks as a file.
+// ports, addresses, dns_config, gossip_wan, performance, limits and
+// http_config are checked key by key. Any other Consul key is accepted
+// unchecked and returned in loadConfig's list of ignored keys, for the
+// caller to log once the logger exists, except a security setting that
+// asks for what miniconsul does not implement yet (ACLs, TLS, ...): that
+// stops the agent (config_security.go). A key Consul does not know, a
+// value of the wrong JSON type or an invalid value is an error naming the
+// source (file or flag), the key and the value. The agent's flags are
+// defined with the rest of the command line in main.go; each sets one of
+// these keys and goes through the same checks as a file.
 package main
 
 import (
@@ -92,6 +92,13 @@ type Config struct {
 	CheckReapInterval          time.Duration // check_reap_interval: how often critical services are reaped (30s)
 	CheckDeregisterIntervalMin time.Duration // check_deregister_interval_min: the least DeregisterCriticalServiceAfter (1m)
 	CheckMinInterval           time.Duration // not a Consul key: the least check interval (1 s, Consul's MinInterval); tests lower it
+
+	HTTPMaxConnsPerClient int           // limits.http_max_conns_per_client: HTTP connections one IP may hold open (200; 0: no limit)
+	RPCMaxConnsPerClient  int           // limits.rpc_max_conns_per_client: server RPC connections one IP may hold open (100; 0: no limit)
+	HTTPReadTimeout       time.Duration // http_config.read_timeout: a request, headers and body (15m; at least 1s)
+	HTTPReadHeaderTimeout time.Duration // http_config.read_header_timeout: a request's headers (10s; at least 1s)
+	HTTPWriteTimeout      time.Duration // http_config.write_timeout: a response, from its request's headers (15m; at least 1s), so longer than a blocking query's wait
+	HTTPIdleTimeout       time.Duration // http_config.idle_timeout: a keep-alive connection between requests (2m; at least 10s)
 
 	// ConfigArgs are the command-line arguments the configuration was
 	// loaded from, which a reload loads again.
@@ -177,6 +184,12 @@ func defaultConfig() *Config {
 		},
 		KVMaxValueSize:             512 * 1024,
 		TxnMaxReqLen:               512 * 1024,
+		HTTPMaxConnsPerClient:      200,
+		RPCMaxConnsPerClient:       100,
+		HTTPReadTimeout:            15 * time.Minute,
+		HTTPReadHeaderTimeout:      10 * time.Second,
+		HTTPWriteTimeout:           15 * time.Minute,
+		HTTPIdleTimeout:            2 * time.Minute,
 		CheckOutputMaxSize:         4096,
 		AEInterval:                 time.Minute,
 		CheckReapInterval:          30 * time.Second,
@@ -530,10 +543,18 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 		"suspicion_mult":  cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.GossipWAN.SuspicionMult }),
 	}),
 	"limits": cfgBlock(map[string]configKey{
-		"kv_max_value_size": cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.KVMaxValueSize }),
-		"txn_max_req_len":   cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.TxnMaxReqLen }),
-	}, "http_max_conns_per_client", "https_handshake_timeout", "request_limits", "rpc_client_timeout",
-		"rpc_handshake_timeout", "rpc_max_burst", "rpc_max_conns_per_client", "rpc_rate"),
+		"kv_max_value_size":         cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.KVMaxValueSize }),
+		"txn_max_req_len":           cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.TxnMaxReqLen }),
+		"http_max_conns_per_client": cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.HTTPMaxConnsPerClient }),
+		"rpc_max_conns_per_client":  cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.RPCMaxConnsPerClient }),
+	}, "https_handshake_timeout", "request_limits", "rpc_client_timeout",
+		"rpc_handshake_timeout", "rpc_max_burst", "rpc_rate"),
+	"http_config": cfgBlock(map[string]configKey{
+		"read_timeout":        cfgStore(cfgDurationAtLeast(time.Second), func(c *Config) *time.Duration { return &c.HTTPReadTimeout }),
+		"read_header_timeout": cfgStore(cfgDurationAtLeast(time.Second), func(c *Config) *time.Duration { return &c.HTTPReadHeaderTimeout }),
+		"write_timeout":       cfgStore(cfgDurationAtLeast(time.Second), func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),
+		"idle_timeout":        cfgStore(cfgDurationAtLeast(10*time.Second), func(c *Config) *time.Duration { return &c.HTTPIdleTimeout }),
+	}, "allow_write_http_from", "block_endpoints", "max_header_bytes", "response_headers", "use_cache"),
 }, ignoredTopLevelKeys...)}
 
 // ignoredTopLevelKeys lists, sorted, the top-level keys Consul accepts
@@ -553,7 +574,7 @@ var ignoredTopLevelKeys = []string{
 	"dogstatsd_addr", "dogstatsd_tags", "enable_acl_replication", "enable_agent_tls_for_checks",
 	"enable_central_service_config", "enable_debug", "enable_syslog", "enable_ui",
 	"encrypt_verify_incoming", "encrypt_verify_outgoing", "experiments", "gossip_lan",
-	"http_api_response_headers", "http_config", "key_file", "leave_on_terminate", "license_path",
+	"http_api_response_headers", "key_file", "leave_on_terminate", "license_path",
 	"license_poll_base_time", "license_poll_max_time", "license_update_base_time",
 	"license_update_max_time", "locality", "log_file", "log_rotate_bytes", "log_rotate_duration",
 	"log_rotate_max_files", "log_sublevels", "max_query_time", "non_voting_server", "partition",
@@ -745,6 +766,16 @@ var (
 		return nil
 	})
 )
+
+// cfgDurationAtLeast: Consul's durationValWithDefaultMin.
+func cfgDurationAtLeast(least time.Duration) func(any) (time.Duration, error) {
+	return cfgValidated(cfgDuration, func(d time.Duration) error {
+		if d < least {
+			return fmt.Errorf("duration %s cannot be less than %s", d, least)
+		}
+		return nil
+	})
+}
 
 func cfgParseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)

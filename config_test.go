@@ -59,6 +59,9 @@ func TestDefaultConfig(t *testing.T) {
 			ProbeTimeout: 3 * time.Second, RetransmitMult: 4, SuspicionMult: 6},
 		AEInterval: time.Minute, CheckReapInterval: 30 * time.Second,
 		CheckDeregisterIntervalMin: time.Minute, CheckMinInterval: time.Second,
+		// Consul's limits and http_config
+		HTTPMaxConnsPerClient: 200, RPCMaxConnsPerClient: 100, HTTPReadTimeout: 15 * time.Minute,
+		HTTPReadHeaderTimeout: 10 * time.Second, HTTPWriteTimeout: 15 * time.Minute, HTTPIdleTimeout: 2 * time.Minute,
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)
@@ -159,7 +162,9 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 		"recursors": ["8.8.8.8"], "recursor": "1.1.1.1", "encrypt": "` + key + `", "log_json": true,
 		"enable_script_checks": true, "enable_local_script_checks": true, "check_output_max_size": 100,
 		"ae_interval": "2m", "check_reap_interval": "5s", "check_deregister_interval_min": "10s",
-		"limits": {"kv_max_value_size": 10, "txn_max_req_len": 20}, "performance": {"raft_multiplier": 2},
+		"limits": {"kv_max_value_size": 10, "txn_max_req_len": 20, "http_max_conns_per_client": 0,
+			"rpc_max_conns_per_client": 7}, "performance": {"raft_multiplier": 2},
+		"http_config": {"read_timeout": "1s", "read_header_timeout": "2s", "write_timeout": "3s", "idle_timeout": "10s"},
 		"retry_join_wan": ["192.0.2.9"], "start_join_wan": ["192.0.2.10"],
 		"gossip_wan": {"gossip_interval": "1s", "gossip_nodes": 5, "probe_interval": "2s", "probe_timeout": "3s",
 			"retransmit_mult": 6, "suspicion_mult": 7},
@@ -185,6 +190,8 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 	want.EnableScriptChecks, want.EnableLocalScriptChecks, want.CheckOutputMaxSize = true, true, 100
 	want.KVMaxValueSize, want.TxnMaxReqLen, want.RaftMultiplier = 10, 20, 2
 	want.RetryJoinWAN = []string{"192.0.2.9", "192.0.2.10"}
+	want.HTTPMaxConnsPerClient, want.RPCMaxConnsPerClient = 0, 7
+	want.HTTPReadTimeout, want.HTTPReadHeaderTimeout, want.HTTPWriteTimeout, want.HTTPIdleTimeout = time.Second, 2*time.Second, 3*time.Second, 10*time.Second
 	want.Ports = PortsConfig{HTTP: -1, DNS: -1, Server: 1, SerfLAN: 2, SerfWAN: 3}
 	want.GossipWAN = GossipConfig{GossipInterval: time.Second, GossipNodes: 5, ProbeInterval: 2 * time.Second,
 		ProbeTimeout: 3 * time.Second, RetransmitMult: 6, SuspicionMult: 7}
@@ -380,6 +387,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"raft multiplier", []string{`{"performance": {"raft_multiplier": 11}}`}, nil, []string{"performance.raft_multiplier", "cannot be 11", "between 1 and 10"}},
 		{"raft multiplier zero", []string{`{"performance": {"raft_multiplier": 0}}`}, nil, []string{"cannot be 0"}},
 		{"kv max value size", []string{`{"limits": {"kv_max_value_size": 0}}`}, nil, []string{"limits.kv_max_value_size", "must be 1 or more"}},
+		{"http conns per client", []string{`{"limits": {"http_max_conns_per_client": -1}}`}, nil, []string{"limits.http_max_conns_per_client", "cannot be -1"}},
+		{"http idle timeout", []string{`{"http_config": {"idle_timeout": "5s"}}`}, nil, []string{`key "http_config.idle_timeout"`, "duration 5s cannot be less than 10s"}},
+		{"http read timeout", []string{`{"http_config": {"read_timeout": "10ms"}}`}, nil, []string{`key "http_config.read_timeout"`, "cannot be less than 1s"}},
 		{"gossip wan interval", []string{`{"gossip_wan": {"probe_interval": "0s"}}`}, nil, []string{`key "gossip_wan.probe_interval"`, "must be positive"}},
 		{"gossip wan mult", []string{`{"gossip_wan": {"suspicion_mult": 0}}`}, nil, []string{"gossip_wan.suspicion_mult", "cannot be 0"}},
 		{"gossip wan unknown", []string{`{"gossip_wan": {"probe_rate": 1}}`}, nil, []string{`"gossip_wan.probe_rate"`}},

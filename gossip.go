@@ -13,9 +13,15 @@
 //	    results of our own queries → the caller of Query waiting for them
 //
 // A TCP exchange is one frame each way, [u32 big-endian length][payload],
-// the payload sealed like a UDP packet when the pool is encrypted, and at
-// most swimMaxStream bytes: a longer length is refused before anything is
-// allocated. Every connection has a deadline. A packet or stream that
+// the payload sealed like a UDP packet when the pool is encrypted. What a
+// peer's header may claim is bounded by what our membership needs
+// (gossipStreamLimit: a push-pull of twice the members we know, plus a
+// floor); a reply to our own stream by swimMaxStream. A longer claim is
+// refused before anything is allocated, and memory then grows with the
+// bytes that arrive, not with the claim (readClaimed). At most
+// gossipMaxStreams peer streams are served at once (memberlist's cap on
+// push-pulls); beyond that a new connection is closed at once. Every
+// connection has a deadline. A packet or stream that
 // cannot be opened with the keyring (a wrong key, or plaintext in an
 // encrypted pool, or the reverse) is dropped, counted and logged: a member
 // with the wrong key cannot join.
@@ -47,7 +53,25 @@ import (
 const (
 	gossipTick          = 20 * time.Millisecond // the core's timers are no finer than this
 	gossipStreamTimeout = 10 * time.Second
+	gossipMaxStreams    = 128                   // peer streams served at once (memberlist's maxPushPullRequests)
+	gossipAcceptBackoff = 50 * time.Millisecond // after an accept error (out of descriptors), as net/http
+	// gossipMaxMemberState is the most one member takes in a push-pull
+	// (swim.go's codec): name and address with their length prefixes,
+	// state, incarnation, tags.
+	gossipMaxMemberState = 2*(2+swimMaxName) + 1 + binary.MaxVarintLen64 + 2 + swimMaxTags
+	// gossipStreamFloor is what a push-pull needs besides its members: the
+	// recent user events, or a query response, with room to spare.
+	gossipStreamFloor = 1 << 20
 )
+
+// gossipStreamLimit is the largest stream a peer may open to a member that
+// knows of members others: a push-pull of them all, each at its largest,
+// and as many again (a partition may have met members this one has not),
+// plus the floor, but never more than swimMaxStream. The replies to our own
+// streams may be up to swimMaxStream: a joining member knows nobody yet.
+func gossipStreamLimit(members int) int {
+	return min(gossipStreamFloor+2*members*gossipMaxMemberState, swimMaxStream)
+}
 
 // gossipConfig configures a pool.
 type gossipConfig struct {
@@ -82,6 +106,7 @@ type gossipStreamOut struct {
 type gossipCounters struct {
 	Undecryptable atomic.Uint64 // packets and streams no key opened
 	Oversize      atomic.Uint64 // stream frames over the limit
+	Refused       atomic.Uint64 // peer streams closed at once, over gossipMaxStreams
 }
 
 // gossipPool is one running pool.
@@ -100,6 +125,7 @@ type gossipPool struct {
 	events    chan swimEvent
 	members   atomic.Pointer[[]swimMember]
 	counters  gossipCounters
+	streams   chan struct{} // a token per peer stream being served
 	start     time.Time
 	onLeft    chan struct{}                      // closed once the leave is gossiped; owned by loop
 	waiting   map[uint64]chan swimQueryResult    // our queries' callers, by id; owned by loop
@@ -129,7 +155,8 @@ func startGossip(cfg gossipConfig) (*gossipPool, error) {
 		inbox: make(chan gossipPacket, 1024), streamIn: make(chan gossipStreamIn),
 		streamOut: make(chan gossipStreamOut, 64), calls: make(chan func(time.Duration)),
 		events: make(chan swimEvent, 1024), stopCh: make(chan struct{}), start: time.Now(),
-		waiting: map[uint64]chan swimQueryResult{}, joins: map[string][]chan gossipJoinResult{},
+		waiting: map[uint64]chan swimQueryResult{}, streams: make(chan struct{}, gossipMaxStreams),
+		joins: map[string][]chan gossipJoinResult{},
 	}
 	if cfg.Advertise != "" {
 		p.addr = net.JoinHostPort(cfg.Advertise, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
@@ -450,6 +477,8 @@ func (p *gossipPool) readUDP() {
 	}
 }
 
+// acceptStreams serves each peer stream on its own goroutine, at most
+// gossipMaxStreams at once.
 func (p *gossipPool) acceptStreams() {
 	defer p.wg.Done()
 	for {
@@ -458,6 +487,19 @@ func (p *gossipPool) acceptStreams() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			// Out of descriptors, typically: let some close, as net/http does.
+			p.logger.Warn("gossip: accepting a stream", "error", err)
+			time.Sleep(gossipAcceptBackoff)
+			continue
+		}
+		select {
+		case p.streams <- struct{}{}:
+		default:
+			if p.counters.Refused.Add(1)%100 == 1 {
+				p.logger.Warn("gossip: refusing a stream: too many open", "from", c.RemoteAddr().String(),
+					"limit", gossipMaxStreams, "refused", p.counters.Refused.Load())
+			}
+			c.Close()
 			continue
 		}
 		p.wg.Add(1)
@@ -468,10 +510,11 @@ func (p *gossipPool) acceptStreams() {
 // serveStream answers one TCP exchange opened by another member.
 func (p *gossipPool) serveStream(c net.Conn) {
 	defer p.wg.Done()
+	defer func() { <-p.streams }()
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(gossipStreamTimeout))
 	from := c.RemoteAddr().String()
-	req, err := p.readStreamFrame(c)
+	req, err := p.readStreamFrame(c, gossipStreamLimit(len(p.Members())))
 	if err != nil {
 		p.logger.Debug("bad gossip stream", "from", from, "error", err)
 		return
@@ -516,7 +559,7 @@ func (p *gossipPool) roundTrip(st swimStream) ([]byte, error) {
 	if err := p.writeStreamFrame(c, st.Payload); err != nil {
 		return nil, err
 	}
-	b, err := p.readStreamFrame(c)
+	b, err := p.readStreamFrame(c, swimMaxStream)
 	if errors.Is(err, io.EOF) {
 		// A member closes without a word on what it cannot open.
 		return nil, errors.New("the member closed the connection without answering (a different gossip encryption key?)")
@@ -541,19 +584,21 @@ func (p *gossipPool) writeStreamFrame(w io.Writer, payload []byte) error {
 	return err
 }
 
-// readStreamFrame reads one frame, refusing a length over the limit before
-// allocating it.
-func (p *gossipPool) readStreamFrame(r io.Reader) ([]byte, error) {
+// readStreamFrame reads one frame whose payload is at most limit bytes
+// (sealed: plus the seal's overhead), refusing a longer claim before
+// allocating anything; memory then follows the bytes that arrive.
+func (p *gossipPool) readStreamFrame(r io.Reader, limit int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > swimMaxStream+sealOverhead {
-		p.counters.Oversize.Add(1)
-		return nil, fmt.Errorf("gossip stream frame of %d bytes is over the limit", n)
+	if p.cfg.Keyring != nil {
+		limit += sealOverhead
 	}
-	b := make([]byte, n)
-	_, err := io.ReadFull(r, b)
-	return b, err
+	if uint64(n) > uint64(limit) {
+		p.counters.Oversize.Add(1)
+		return nil, fmt.Errorf("gossip stream frame of %d bytes is over the limit of %d", n, limit)
+	}
+	return readClaimed(r, int(n))
 }

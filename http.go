@@ -87,10 +87,20 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	return h
 }
 
+// newHTTPServer serves h with http_config's timeouts. ReadTimeout covers a
+// request's body as well as its headers, so a body sent slowly is cut off;
+// an idle keep-alive connection is closed after IdleTimeout; WriteTimeout
+// runs from a request's headers, so its default (15m) outlasts the longest
+// blocking query (maxBlockingWait and its jitter). The listeners it serves
+// are wrapped in a connLimiter (agent_limits.go).
 func newHTTPServer(h *httpAPI, logger *slog.Logger) *http.Server {
+	cfg := h.a.cfg
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }

@@ -107,6 +107,10 @@ func agentCommand(args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
+	if err := raiseFileLimit(cfg, logger); err != nil {
+		fmt.Fprintf(stderr, "error starting agent: %v\n", err)
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	agent, err := newAgent(cfg, logger)
@@ -134,6 +138,34 @@ func agentCommand(args []string, stdout, stderr io.Writer) int {
 	agent.Shutdown()
 	logger.Info("agent stopped")
 	return 0
+}
+
+// raiseFileLimit raises the soft limit on open descriptors to the hard
+// limit, as Consul does (through Go's os package, which does it for every Go
+// program since Go 1.19: done here explicitly, so the limit is logged),
+// and refuses to start, as Consul does, when the limit cannot hold
+// limits.http_max_conns_per_client connections and the agent's own 20.
+func raiseFileLimit(cfg *Config, logger *slog.Logger) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		logger.Debug("file descriptor limit unknown", "error", err)
+		return nil
+	}
+	if lim.Cur < lim.Max {
+		raised := lim
+		raised.Cur = raised.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err != nil {
+			logger.Warn("cannot raise the file descriptor limit", "soft", lim.Cur, "hard", lim.Max, "error", err)
+		} else {
+			lim = raised
+		}
+	}
+	logger.Debug("file descriptor limit", "soft", lim.Cur, "hard", lim.Max)
+	if need := uint64(cfg.HTTPMaxConnsPerClient) + 20; cfg.HTTPMaxConnsPerClient > 0 && lim.Cur < need {
+		return fmt.Errorf("system allows a max of %d file descriptors, but limits.http_max_conns_per_client: %d needs at least %d",
+			lim.Cur, cfg.HTTPMaxConnsPerClient, need)
+	}
+	return nil
 }
 
 // newAgentLogger logs one line per event to w, at the configured level.

@@ -19,6 +19,13 @@ import (
 // (it exited: Wait may be called).
 func startAgentProcess(t *testing.T, args ...string) (cmd *exec.Cmd, logs func() string, exited <-chan struct{}) {
 	t.Helper()
+	return startAgentProcessAfter(t, "", args...)
+}
+
+// startAgentProcessAfter is startAgentProcess with shell commands run
+// before the agent in its process ("ulimit -n 256"); "" runs none.
+func startAgentProcessAfter(t *testing.T, setup string, args ...string) (cmd *exec.Cmd, logs func() string, exited <-chan struct{}) {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +35,9 @@ func startAgentProcess(t *testing.T, args ...string) (cmd *exec.Cmd, logs func()
 		t.Fatal(err)
 	}
 	cmd = exec.Command(consul, args...)
+	if setup != "" {
+		cmd = exec.Command("sh", append([]string{"-c", setup + ` && exec "$0" "$@"`, consul}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

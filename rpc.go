@@ -169,22 +169,9 @@ func readFrame(r io.Reader) (rpcFrame, error) {
 	if n < rpcFrameHeaderLen {
 		return rpcFrame{}, fmt.Errorf("%w: length %d is shorter than the header", errRPCBadFrame, n)
 	}
-	// Memory follows the bytes that arrive, not what the prefix claims: the
-	// buffer starts at rpcReadChunk and doubles as it fills.
-	buf := make([]byte, min(int(n), rpcReadChunk))
-	for read := 0; ; {
-		m, err := io.ReadFull(r, buf[read:])
-		read += m
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return rpcFrame{}, err
-		}
-		if read == int(n) {
-			break
-		}
-		buf = append(buf, make([]byte, min(int(n)-read, len(buf)))...)
+	buf, err := readClaimed(r, int(n))
+	if err != nil {
+		return rpcFrame{}, err
 	}
 	f := rpcFrame{typ: rpcFrameType(buf[0]), id: binary.BigEndian.Uint64(buf[1:9]), body: buf[9:]}
 	switch f.typ {
@@ -205,6 +192,29 @@ func readFrame(r io.Reader) (rpcFrame, error) {
 		return rpcFrame{}, fmt.Errorf("%w: unknown frame type %d", errRPCBadFrame, f.typ)
 	}
 	return f, nil
+}
+
+// readClaimed reads the n bytes a length prefix announced (gossip streams
+// use it too). Memory follows the bytes that arrive, not the claim: the
+// buffer starts at rpcReadChunk and doubles as it fills, so it is never more
+// than twice what was received, plus a chunk. An early end is
+// io.ErrUnexpectedEOF.
+func readClaimed(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, min(n, rpcReadChunk))
+	for read := 0; ; {
+		m, err := io.ReadFull(r, buf[read:])
+		read += m
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if read == n {
+			return buf, nil
+		}
+		buf = append(buf, make([]byte, min(n-read, len(buf)))...)
+	}
 }
 
 // awaitFrame waits for the first byte of the next frame and gives the rest

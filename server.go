@@ -159,6 +159,7 @@ func (a *Agent) startServer() (form bool, err error) {
 		SnapshotThreshold: uint64(a.cfg.RaftSnapshotThreshold), TrailingLogs: uint64(a.cfg.RaftTrailingLogs),
 		Logger: a.logger,
 	}, st, storage, fsm, poolTransport{a.pool})
+	ln = newConnLimiter(ln, a.cfg.RPCMaxConnsPerClient, "limits.rpc_max_conns_per_client", nil, a.logger) // Consul closes the excess
 	a.rpcServer = newRPCServer(ln, rpcHandlers{raft: a.raft.receive, call: a.serveRPC}, a.logger)
 
 	hasState := st.HardState.Term > 0 || len(st.Entries) > 0 || st.SnapIndex > 0
