@@ -67,14 +67,21 @@ type httpAPI struct {
 	mux           *http.ServeMux
 	kvHandler     http.Handler
 	cachedHandler http.Handler
+	bodyStall     time.Duration // a request body that sends nothing for this long is cut off
 }
+
+// httpBodyStallTimeout: a client sending a body must keep sending. Consul
+// only has read_timeout (15m for the whole request), under which a body
+// trickled a byte at a time holds a connection and a goroutine for 15
+// minutes; a body stalled this long is cut off, whatever read_timeout is.
+const httpBodyStallTimeout = 30 * time.Second
 
 // handlerFunc answers a request with a value to encode as JSON (nil: the
 // handler wrote the response itself) or an error.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 
 func newHTTPAPI(a *Agent) *httpAPI {
-	h := &httpAPI{a: a, mux: http.NewServeMux()}
+	h := &httpAPI{a: a, mux: http.NewServeMux(), bodyStall: httpBodyStallTimeout}
 	h.registerKV()
 	h.registerCatalog()
 	h.registerHealth()
@@ -111,6 +118,10 @@ func newHTTPServer(h *httpAPI, logger *slog.Logger) *http.Server {
 // requests straight to their handler: a key may hold "//" or "/./", which
 // the mux would "clean" away with a redirect.
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &stallGuard{ReadCloser: r.Body, rc: http.NewResponseController(w), stall: h.bodyStall,
+			end: time.Now().Add(h.a.cfg.HTTPReadTimeout)}
+	}
 	path, dc := r.URL.Path, h.remoteDC(r)
 	switch {
 	case r.Method == http.MethodGet && queryFlag(r, "cached") && slices.ContainsFunc(cachedPaths, func(p string) bool {
@@ -126,6 +137,27 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.mux.ServeHTTP(w, r)
 	}
+}
+
+// stallGuard gives each read of a request body a deadline: the body must
+// make progress every stall, and still end within read_timeout of the
+// request (the server's own deadline, which a new one would otherwise
+// lift). Once the body is read whole, net/http lifts the deadline itself
+// for its background read.
+type stallGuard struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	stall time.Duration
+	end   time.Time // read_timeout after the request arrived
+}
+
+func (g *stallGuard) Read(p []byte) (int, error) {
+	deadline := time.Now().Add(g.stall)
+	if g.end.Before(deadline) {
+		deadline = g.end
+	}
+	g.rc.SetReadDeadline(deadline) // a forwarded request's writer has no connection: nothing to guard
+	return g.ReadCloser.Read(p)
 }
 
 // endpoint registers a handler for a path (a prefix when it ends in "/")

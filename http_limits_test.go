@@ -123,6 +123,33 @@ func TestBug_HTTPSlowBody(t *testing.T) {
 	ta.expect("GET", "/v1/kv/slow", "", 404, "")
 }
 
+// TestBug_HTTPStalledBody: within read_timeout (15m by default), a body
+// that stops arriving is cut off once it has sent nothing for the stall
+// timeout; a body that keeps arriving, however slowly, is read.
+func TestBug_HTTPStalledBody(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.http.bodyStall = 300 * time.Millisecond
+	c := dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
+	fmt.Fprintf(c, "PUT /v1/kv/stalled HTTP/1.1\r\nHost: agent\r\nContent-Length: 1000\r\n\r\nsome")
+	readUntilClosed(t, c, 5*time.Second)
+	ta.expect("GET", "/v1/kv/stalled", "", 404, "")
+
+	c = dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
+	fmt.Fprintf(c, "PUT /v1/kv/trickled HTTP/1.1\r\nHost: agent\r\nContent-Length: 5\r\n\r\n")
+	for _, b := range []byte("slow!") {
+		time.Sleep(100 * time.Millisecond) // each byte within the stall timeout; the whole body beyond it
+		c.Write([]byte{b})
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("trickled body: %v %v", resp, err)
+	}
+	if r := ta.do("GET", "/v1/kv/trickled?raw", ""); r.body != "slow!" {
+		t.Errorf("trickled value: %q", r.body)
+	}
+}
+
 // TestHTTPBlockingQueryOutlastsReadTimeout: the read timeout covers the
 // request, not the wait of a blocking query, on a kept-alive connection.
 func TestHTTPBlockingQueryOutlastsReadTimeout(t *testing.T) {
