@@ -280,6 +280,9 @@ func (n *raftNode) transferLeadership(ctx context.Context, id string) error {
 		if id == "" {
 			var best uint64
 			for pid, pr := range n.core.progress {
+				if !n.core.config.hasVoter(pid) {
+					continue // a non-voter cannot be elected
+				}
 				if id == "" || pr.match > best {
 					id, best = pid, pr.match
 				}
