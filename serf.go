@@ -164,6 +164,9 @@ func (a *Agent) handleLANEvents() {
 				a.receiveUserEvent(ev.User)
 			case a.cfg.Server && a.raft.isLeader():
 				a.reconcileMember(ev.Member, ev.Type)
+				if ev.Member.Tags["role"] == "consul" {
+					a.autopilot.kick() // a server joined, failed or left: the Raft configuration may follow
+				}
 			case !a.cfg.Server && ev.Type == swimEventJoin && ev.Member.Tags["role"] == "consul":
 				a.local.triggerSync() // what was registered while no server was known (as Consul syncs then)
 			}

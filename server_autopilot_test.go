@@ -67,7 +67,7 @@ func clusterLeader(agents []*testAgent) *testAgent {
 func TestBug_RemovedLiveServerRejoinsAsNonVoterThenVoter(t *testing.T) {
 	t.Parallel()
 	agents := startFreePortCluster(t, 160, 3, func(c *Config) {
-		// c.Autopilot.ServerStabilizationTime = 2 * time.Second
+		c.Autopilot.ServerStabilizationTime = 2 * time.Second
 	})
 	leader := clusterLeader(agents)
 	var victim *testAgent
