@@ -423,6 +423,8 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 			return nil, err
 		}
 		return nil, a.raft.transferLeadership(ctx, id)
+	case rpcAutopilotState:
+		return a.autopilotStateLocal(ctx)
 	}
 	return nil, fmt.Errorf("unknown RPC method %q", method)
 }

@@ -71,8 +71,6 @@ type autopilotServer struct {
 	Status      string // leader, voter, non-voter
 	Meta        map[string]string
 	NodeType    string
-
-	serfStatus string // alive, failed, left, none: /v1/operator/autopilot/health's SerfStatus
 }
 
 // autopilotState is GET /v1/operator/autopilot/state, in Consul's shape
@@ -235,11 +233,10 @@ func (ap *autopilot) refresh(ctx context.Context, conf AutopilotConfiguration, m
 	next := &autopilotState{Healthy: true, Servers: map[string]autopilotServer{}, Leader: rs.ID, Voters: []string{}}
 	healthyVoters := 0
 	for _, s := range rs.Config.Servers {
-		srv := autopilotServer{ID: s.ID, Name: s.Node, Address: s.Address, NodeStatus: "unknown", serfStatus: "none",
+		srv := autopilotServer{ID: s.ID, Name: s.Node, Address: s.Address, NodeStatus: "unknown",
 			Version: consulVersion, Status: "voter", NodeType: "voter", Meta: map[string]string{}}
 		if m, ok := members[s.ID]; ok {
-			srv.NodeStatus, srv.serfStatus = autopilotNodeStatus(m.State)
-			srv.Name = m.Name
+			srv.NodeStatus = autopilotNodeStatus(m.State)
 		}
 		if n := catalog.node(srv.Name); n != nil && n.Meta != nil {
 			srv.Meta = maps.Clone(n.Meta)
@@ -292,18 +289,18 @@ func (st *autopilotState) server(id string) (autopilotServer, bool) {
 	return s, ok
 }
 
-// autopilotNodeStatus maps a pool state to autopilot's NodeStatus and to
-// Serf's status name (a suspect member is alive until it fails).
-func autopilotNodeStatus(s swimState) (node, serf string) {
+// autopilotNodeStatus maps a pool state to autopilot's NodeStatus (a
+// suspect member is alive until it fails, as in Serf).
+func autopilotNodeStatus(s swimState) string {
 	switch s {
 	case swimAlive, swimSuspect:
-		return "alive", "alive"
+		return "alive"
 	case swimFailed:
-		return "failed", "failed"
+		return "failed"
 	case swimLeft:
-		return "left", "left"
+		return "left"
 	}
-	return "unknown", "none"
+	return "unknown"
 }
 
 // serverName is how logs name a server: "s2 (127.0.0.12:8300)".

@@ -5,9 +5,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,6 +113,15 @@ func TestBug_RemovedLiveServerRejoinsAsNonVoterThenVoter(t *testing.T) {
 	if r := victim.must("GET", "/v1/kv/after-rejoin?consistent&raw", "", nil); r.body != "v" {
 		t.Fatalf("the rejoined server reads %q", r.body)
 	}
+	// Its autopilot views, asked of the leader through it.
+	var state autopilotState
+	eventually(t, 10*time.Second, "every server healthy in autopilot's state", func() bool {
+		victim.must("GET", "/v1/operator/autopilot/state", "", &state)
+		return state.Healthy && len(state.Voters) == 3 && state.Servers[id].Status == "voter"
+	})
+	if r := victim.do("GET", "/v1/operator/autopilot/health", ""); r.code != 200 || !strings.Contains(r.body, `"FailureTolerance":1`) {
+		t.Fatalf("health: %d %s", r.code, r.body)
+	}
 }
 
 // The autopilot configuration goes through the log: a set, a CAS that
@@ -147,5 +160,80 @@ func TestAutopilotConfigurationInStoreAndSnapshot(t *testing.T) {
 	}
 	if r := restored.snapshot().autopilotConfig(); r == nil || *r != *got {
 		t.Fatalf("restored %+v, want %+v", r, got)
+	}
+}
+
+// The autopilot endpoints answer in Consul's shapes: the configuration
+// (seeded by the leader, set by PUT with Consul's defaults for omitted
+// fields, check-and-set by ?cas), health and state.
+func TestAutopilotEndpoints(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, func(c *Config) { c.Autopilot.MinQuorum = 1 })
+	r := ta.must("GET", "/v1/operator/autopilot/configuration", "", nil)
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(r.body), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	keys := slices.Sorted(maps.Keys(cfg))
+	want := []string{"CleanupDeadServers", "CreateIndex", "DisableUpgradeMigration", "LastContactThreshold", "MaxTrailingLogs",
+		"MinQuorum", "ModifyIndex", "RedundancyZoneTag", "ServerStabilizationTime", "UpgradeVersionTag"}
+	if !slices.Equal(keys, want) || cfg["LastContactThreshold"] != "200ms" || cfg["ServerStabilizationTime"] != "10s" ||
+		cfg["MaxTrailingLogs"] != 250.0 || cfg["MinQuorum"] != 1.0 || cfg["CleanupDeadServers"] != true {
+		t.Fatalf("configuration: %s", r.body)
+	}
+	modify := uint64(cfg["ModifyIndex"].(float64))
+	if r := ta.must("PUT", "/v1/operator/autopilot/configuration", `{"MaxTrailingLogs": 100}`, nil); r.body != "true" {
+		t.Fatalf("PUT: %s", r.body)
+	}
+	var got AutopilotConfiguration
+	ta.must("GET", "/v1/operator/autopilot/configuration", "", &got)
+	if got.MaxTrailingLogs != 100 || got.MinQuorum != 0 || !got.CleanupDeadServers || got.ServerStabilizationTime != duration(10*time.Second) {
+		t.Fatalf("after PUT: %+v", got)
+	}
+	if r := ta.must("PUT", fmt.Sprintf("/v1/operator/autopilot/configuration?cas=%d", modify), `{"MinQuorum": 3}`, nil); r.body != "false" {
+		t.Fatalf("stale CAS: %s", r.body)
+	}
+	if r := ta.must("PUT", fmt.Sprintf("/v1/operator/autopilot/configuration?cas=%d", got.ModifyIndex), `{"MinQuorum": 3}`, nil); r.body != "true" {
+		t.Fatalf("CAS: %s", r.body)
+	}
+	ta.expect("PUT", "/v1/operator/autopilot/configuration", `{"Bogus": 1}`, 400, `Error parsing autopilot config: json: unknown field "Bogus"`)
+	ta.expect("PUT", "/v1/operator/autopilot/configuration?cas=x", `{}`, 400, "Error parsing cas value")
+
+	var health struct {
+		Healthy          bool
+		FailureTolerance int
+		Servers          []map[string]any
+	}
+	eventually(t, 10*time.Second, "autopilot health", func() bool {
+		r := ta.do("GET", "/v1/operator/autopilot/health", "")
+		return r.code == 200 && json.Unmarshal([]byte(r.body), &health) == nil
+	})
+	if !health.Healthy || health.FailureTolerance != 0 || len(health.Servers) != 1 {
+		t.Fatalf("health: %+v", health)
+	}
+	s := health.Servers[0]
+	want = []string{"Address", "Healthy", "ID", "LastContact", "LastIndex", "LastTerm", "Leader", "Name", "SerfStatus", "StableSince", "Version", "Voter"}
+	if keys := slices.Sorted(maps.Keys(s)); !slices.Equal(keys, want) || s["Leader"] != true || s["Voter"] != true ||
+		s["SerfStatus"] != "alive" || s["LastContact"] != "0s" || s["Name"] != "node1" {
+		t.Fatalf("health server: %v", s)
+	}
+	var state struct {
+		Healthy                    bool
+		FailureTolerance           int
+		OptimisticFailureTolerance int
+		Servers                    map[string]map[string]any
+		Leader                     string
+		Voters                     []string
+	}
+	r = ta.must("GET", "/v1/operator/autopilot/state", "", &state)
+	if !state.Healthy || state.Leader != ta.nodeID || !slices.Equal(state.Voters, []string{ta.nodeID}) {
+		t.Fatalf("state: %s", r.body)
+	}
+	want = []string{"Address", "Healthy", "ID", "LastContact", "LastIndex", "LastTerm", "Meta", "Name", "NodeStatus", "NodeType",
+		"ReadReplica", "StableSince", "Status", "Version"}
+	srv := state.Servers[ta.nodeID]
+	if keys := slices.Sorted(maps.Keys(srv)); !slices.Equal(keys, want) || srv["Status"] != "leader" || srv["NodeType"] != "voter" ||
+		srv["NodeStatus"] != "alive" {
+		t.Fatalf("state server: %s", r.body)
 	}
 }
