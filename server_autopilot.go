@@ -394,12 +394,31 @@ func (ap *autopilot) promoteStable(ctx context.Context, conf AutopilotConfigurat
 	return false
 }
 
-// pruneDeadServers removes the servers the pool marks failed: every
-// non-voter, and voters while at least min_quorum voters remain and fewer
-// than half of them go (autopilot's pruneDeadServers: maxRemoval is
-// (voters-1)/2).
+// pruneDeadServers removes the servers the pool marks failed, as
+// deadServers chooses them.
 func (ap *autopilot) pruneDeadServers(ctx context.Context, conf AutopilotConfiguration, members map[string]swimMember) {
-	config := ap.a.raft.raftStatus().Config
+	remove, keep := deadServers(ap.a.raft.raftStatus().Config, members, conf.MinQuorum)
+	for _, s := range keep {
+		ap.a.logger.Info("autopilot: keeping failed server "+serverName(s)+": removing it would leave fewer voters than min_quorum, or remove half of them",
+			"id", s.ID, "min_quorum", conf.MinQuorum)
+	}
+	for _, s := range remove {
+		ap.a.logger.Info("autopilot: removing failed server "+serverName(s), "id", s.ID)
+		if !ap.change(ctx, s, func(c *raftConfiguration) {
+			c.Servers = slices.DeleteFunc(c.Servers, func(x raftServer) bool { return x.ID == s.ID })
+		}) {
+			return
+		}
+	}
+}
+
+// deadServers splits the servers of config that the pool marks failed
+// into those to remove, in order, and those to keep (autopilot's
+// pruneDeadServers): every failed non-voter goes; a failed voter goes
+// only while at least minQuorum voters remain and fewer than half of them
+// are removed (maxRemoval is (voters-1)/2), so cleanup never costs the
+// quorum.
+func deadServers(config raftConfiguration, members map[string]swimMember, minQuorum uint) (remove, keep []raftServer) {
 	voters := config.voters()
 	maxRemoval := (voters - 1) / 2
 	for _, nonVoters := range []bool{true, false} {
@@ -408,27 +427,17 @@ func (ap *autopilot) pruneDeadServers(ctx context.Context, conf AutopilotConfigu
 				continue
 			}
 			if !s.NonVoter {
-				if voters-1 < int(conf.MinQuorum) {
-					ap.a.logger.Info("autopilot: keeping failed server "+serverName(s)+": removing it would leave fewer voters than min_quorum", "min_quorum", conf.MinQuorum)
+				if voters-1 < int(minQuorum) || maxRemoval < 1 {
+					keep = append(keep, s)
 					continue
 				}
-				if maxRemoval < 1 {
-					ap.a.logger.Info("autopilot: keeping failed server " + serverName(s) + ": removing it would remove half the voters or more")
-					continue
-				}
-			}
-			ap.a.logger.Info("autopilot: removing failed server "+serverName(s), "id", s.ID)
-			if !ap.change(ctx, s, func(c *raftConfiguration) {
-				c.Servers = slices.DeleteFunc(c.Servers, func(x raftServer) bool { return x.ID == s.ID })
-			}) {
-				return
-			}
-			if !s.NonVoter {
 				voters--
 				maxRemoval--
 			}
+			remove = append(remove, s)
 		}
 	}
+	return remove, keep
 }
 
 // change makes one configuration change and waits until it is committed.

@@ -237,3 +237,82 @@ func TestAutopilotEndpoints(t *testing.T) {
 		t.Fatalf("state server: %s", r.body)
 	}
 }
+
+// cleanup_dead_servers' choice (autopilot's pruneDeadServers): failed
+// non-voters always go; failed voters only while fewer than half of the
+// voters go and at least min_quorum remain.
+func TestAutopilotDeadServersNeverCostTheQuorum(t *testing.T) {
+	t.Parallel()
+	config := func(voters, nonVoters int) raftConfiguration {
+		var c raftConfiguration
+		for i := range voters + nonVoters {
+			c.Servers = append(c.Servers, raftServer{ID: fmt.Sprint("s", i), Node: fmt.Sprint("s", i), NonVoter: i >= voters})
+		}
+		return c
+	}
+	members := func(failed ...string) map[string]swimMember {
+		m := map[string]swimMember{}
+		for i := range 7 {
+			m[fmt.Sprint("s", i)] = swimMember{Name: fmt.Sprint("s", i), State: swimAlive}
+		}
+		for _, id := range failed {
+			m[id] = swimMember{Name: id, State: swimFailed}
+		}
+		return m
+	}
+	names := func(ss []raftServer) string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		name         string
+		config       raftConfiguration
+		failed       []string
+		minQuorum    uint
+		remove, keep string
+	}{
+		{"one of three", config(3, 0), []string{"s2"}, 0, "s2", ""},
+		{"two of three", config(3, 0), []string{"s1", "s2"}, 0, "s1", "s2"},
+		{"one of two", config(2, 0), []string{"s1"}, 0, "", "s1"},
+		{"two of five", config(5, 0), []string{"s3", "s4"}, 0, "s3,s4", ""},
+		{"three of five", config(5, 0), []string{"s2", "s3", "s4"}, 0, "s2,s3", "s4"},
+		{"min quorum", config(3, 0), []string{"s2"}, 3, "", "s2"},
+		{"non-voters first", config(3, 2), []string{"s2", "s4"}, 0, "s4,s2", ""},
+		{"non-voter in a pair", config(1, 1), []string{"s1"}, 5, "s1", ""},
+	} {
+		remove, keep := deadServers(tc.config, members(tc.failed...), tc.minQuorum)
+		if names(remove) != tc.remove || names(keep) != tc.keep {
+			t.Errorf("%s: remove %q keep %q, want %q and %q", tc.name, names(remove), names(keep), tc.remove, tc.keep)
+		}
+	}
+}
+
+// The autopilot block of the configuration file seeds the cluster's
+// autopilot configuration; bad values are refused with the key's name.
+func TestLoadConfigAutopilot(t *testing.T) {
+	t.Parallel()
+	cfg, ignored, err := loadConfigFixtures(t, []string{`{"server": true, "autopilot": {"cleanup_dead_servers": false,
+		"last_contact_threshold": "1s", "max_trailing_logs": 10, "min_quorum": 3, "server_stabilization_time": "0s",
+		"redundancy_zone_tag": "zone"}}`}, "-data-dir", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := AutopilotConfig{LastContactThreshold: time.Second, MaxTrailingLogs: 10, MinQuorum: 3}
+	if cfg.Autopilot != want || !slices.Equal(ignored, []string{"autopilot.redundancy_zone_tag"}) {
+		t.Fatalf("autopilot %+v, ignored %q", cfg.Autopilot, ignored)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"autopilot": {"max_trailing_logs": -1}}`, "autopilot.max_trailing_logs"},
+		{`{"autopilot": {"last_contact_threshold": "0s"}}`, "must be positive"},
+		{`{"autopilot": {"server_stabilization_time": "soon"}}`, `invalid duration "soon"`},
+		{`{"autopilot": {"cleanup_dead_servers": "yes"}}`, "autopilot.cleanup_dead_servers"},
+		{`{"autopilot": {"min_quorums": 1}}`, "autopilot.min_quorums"},
+	} {
+		if _, _, err := loadConfigFixtures(t, []string{tc.body}, "-data-dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.body, err, tc.want)
+		}
+	}
+}
