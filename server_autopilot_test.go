@@ -316,3 +316,53 @@ func TestLoadConfigAutopilot(t *testing.T) {
 		}
 	}
 }
+
+// cleanup_dead_servers: a server that failed stays in the configuration
+// until a replacement joins; then it is removed (one of three voters: the
+// quorum is safe), and the replacement, added as a non-voter, is promoted.
+func TestAutopilotReplacementRemovesFailedServer(t *testing.T) {
+	t.Parallel()
+	fast := func(c *Config) { c.Autopilot.ServerStabilizationTime = time.Second }
+	agents := startFreePortCluster(t, 170, 3, fast)
+	leader := clusterLeader(agents)
+	var dead *testAgent
+	for _, a := range agents {
+		if a != leader {
+			dead = a
+		}
+	}
+	deadID := dead.nodeID
+	dead.Shutdown() // no leave: the pool marks it failed
+	eventually(t, 30*time.Second, "the stopped server failed in the pool", func() bool {
+		for _, m := range leader.lan.Members() {
+			if m.Tags["id"] == deadID {
+				return m.State == swimFailed
+			}
+		}
+		return false
+	})
+	if !leader.raft.raftStatus().Config.has(deadID) {
+		t.Fatal("a failed server was removed before any replacement joined")
+	}
+	cfg := testConfig("s4")
+	cfg.DevMode, cfg.Bootstrap = false, false
+	cfg.DataDir = t.TempDir()
+	cfg.BindAddr, cfg.AdvertiseAddr = "127.0.0.174", "127.0.0.174"
+	cfg.Addresses = AddressesConfig{HTTP: []string{"127.0.0.174"}}
+	cfg.Ports.DNS = -1
+	cfg.RetryJoin = []string{leader.lan.Addr()}
+	fast(cfg)
+	s4, err := newAgent(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", "s4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s4.Shutdown)
+	eventually(t, 30*time.Second, "the failed server replaced by a voter s4", func() bool {
+		l := clusterLeader(agents)
+		if l == nil {
+			return false
+		}
+		c := l.raft.raftStatus().Config
+		return !c.has(deadID) && c.hasVoter(s4.nodeID) && c.voters() == 3
+	})
+}
