@@ -76,22 +76,6 @@ func (c raftConfiguration) has(id string) bool {
 	return slices.ContainsFunc(c.Servers, func(s raftServer) bool { return s.ID == id })
 }
 
-// hasVoter: id is a voting member.
-func (c raftConfiguration) hasVoter(id string) bool {
-	return slices.ContainsFunc(c.Servers, func(s raftServer) bool { return s.ID == id && !s.NonVoter })
-}
-
-// voters counts the voting members.
-func (c raftConfiguration) voters() int {
-	n := 0
-	for _, s := range c.Servers {
-		if !s.NonVoter {
-			n++
-		}
-	}
-	return n
-}
-
 func (c raftConfiguration) server(id string) (raftServer, bool) {
 	i := slices.IndexFunc(c.Servers, func(s raftServer) bool { return s.ID == id })
 	if i < 0 {

@@ -149,6 +149,34 @@ func (ap *autopilot) run() {
 	}
 }
 
+// raftPeerStats is what the leader knows of another server, as autopilot
+// judges its health.
+type raftPeerStats struct {
+	LastContact         time.Time // its last answer in this term (zero: none yet)
+	LastIndex, LastTerm uint64    // its log matches the leader's up to LastIndex, of term LastTerm
+}
+
+// peerStats returns the leader's view of every other server of the
+// configuration (errNotLeader on a follower), taken on the Raft loop: the
+// core's progress, and when the driver last had an answer (peerContact).
+func (n *raftNode) peerStats(ctx context.Context) (map[string]raftPeerStats, error) {
+	out := map[string]raftPeerStats{}
+	var err error
+	if e := n.onLoop(ctx, func() {
+		if n.core.role != roleLeader {
+			err = errNotLeader
+			return
+		}
+		for id, pr := range n.core.progress {
+			t, _ := n.core.log.term(pr.match)
+			out[id] = raftPeerStats{LastContact: n.peerContact[id], LastIndex: pr.match, LastTerm: t}
+		}
+	}); e != nil {
+		return nil, e
+	}
+	return out, err
+}
+
 // config is the stored autopilot configuration, or, before the leader has
 // stored one, the one this server would store.
 func (ap *autopilot) config() AutopilotConfiguration {
