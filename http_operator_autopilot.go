@@ -76,7 +76,8 @@ func (h *httpAPI) autopilotConfiguration(w http.ResponseWriter, r *http.Request)
 }
 
 // leaderAutopilotState is the leader's autopilot state, asked of the
-// leader when this server does not lead.
+// leader when this server does not lead; nil before the leader's first
+// pass.
 func (h *httpAPI) leaderAutopilotState(r *http.Request) (*autopilotState, error) {
 	if err := h.checkDatacenter(r); err != nil {
 		return nil, err
@@ -87,25 +88,26 @@ func (h *httpAPI) leaderAutopilotState(r *http.Request) (*autopilotState, error)
 	if err != nil {
 		return nil, err
 	}
-	var st autopilotState
+	var st *autopilotState
 	if err := json.Unmarshal(out, &st); err != nil {
 		return nil, err
 	}
-	return &st, nil
+	return st, nil
 }
 
-// autopilotStateLocal is the leader's side of rpcAutopilotState.
+// autopilotStateLocal is the leader's side of rpcAutopilotState: its
+// state as JSON, null before its first pass.
 func (a *Agent) autopilotStateLocal(context.Context) ([]byte, error) {
-	st := a.autopilot.currentState()
-	if st == nil {
-		return nil, errors.New("Failed to get autopilot state: no state found")
-	}
-	return json.Marshal(st)
+	return json.Marshal(a.autopilot.currentState())
 }
 
 // autopilotStateEndpoint: GET /v1/operator/autopilot/state.
 func (h *httpAPI) autopilotStateEndpoint(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.leaderAutopilotState(r)
+	st, err := h.leaderAutopilotState(r)
+	if err == nil && st == nil {
+		err = errors.New("Failed to get autopilot state: no state found")
+	}
+	return st, err
 }
 
 // serverHealth is one server in GET /v1/operator/autopilot/health.
@@ -130,6 +132,9 @@ func (h *httpAPI) autopilotHealth(w http.ResponseWriter, r *http.Request) (any, 
 	st, err := h.leaderAutopilotState(r)
 	if err != nil {
 		return nil, err
+	}
+	if st == nil {
+		st = &autopilotState{} // Consul's empty reply: unhealthy, no servers
 	}
 	out := struct {
 		Healthy          bool
