@@ -57,6 +57,9 @@ func (h *httpAPI) autopilotConfiguration(w http.ResponseWriter, r *http.Request)
 	if err := dec.Decode(&req.Config); err != nil {
 		return nil, badRequest("Error parsing autopilot config: %v", err)
 	}
+	if req.Config.LastContactThreshold < 0 || req.Config.ServerStabilizationTime < 0 {
+		return nil, badRequest("Error parsing autopilot config: LastContactThreshold and ServerStabilizationTime cannot be negative")
+	}
 	req.Config.CreateIndex, req.Config.ModifyIndex = 0, 0
 	if v, ok := query(r)["cas"]; ok {
 		cas, err := strconv.ParseUint(strings.Join(v, ""), 10, 64)

@@ -198,6 +198,8 @@ func TestAutopilotEndpoints(t *testing.T) {
 	}
 	ta.expect("PUT", "/v1/operator/autopilot/configuration", `{"Bogus": 1}`, 400, `Error parsing autopilot config: json: unknown field "Bogus"`)
 	ta.expect("PUT", "/v1/operator/autopilot/configuration?cas=x", `{}`, 400, "Error parsing cas value")
+	ta.expect("PUT", "/v1/operator/autopilot/configuration", ``, 400, "Error parsing autopilot config: EOF")
+	ta.expect("PUT", "/v1/operator/autopilot/configuration", `{"LastContactThreshold": "-1s"}`, 400, "cannot be negative")
 
 	var health struct {
 		Healthy          bool
