@@ -9,7 +9,9 @@
 // reconciled into the catalog: every alive member is a node with a passing
 // serfHealth check, a failed one's serfHealth turns critical (so its
 // services drop out of ?passing and DNS, and its sessions are invalidated),
-// and a member that left, or was reaped, is deregistered. The leader also
+// and a member that left, or was reaped, is deregistered; an event about a
+// server also wakes the leader's autopilot (server_autopilot.go), which
+// keeps the Raft configuration in step with the pool. The leader also
 // reconciles the whole pool when it takes office and every
 // reconcileInterval, which repairs any event it missed.
 //

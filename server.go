@@ -18,9 +18,10 @@
 // -bootstrap-expect=N, a new server asks the -retry-join addresses (and
 // every server they know of) about themselves until it knows N servers,
 // then bootstraps with exactly those: every one of the N does the same, so
-// all write the same first configuration. A new server finding an existing
-// cluster asks it to be added instead (one server at a time, dissertation
-// §4.1). The servers to ask come from the LAN pool (members tagged
+// all write the same first configuration, every server a voter. A new
+// server finding an existing cluster asks it to be added instead (one
+// server at a time, dissertation §4.1): as a non-voter, which the leader's
+// autopilot promotes once it is stable (server_autopilot.go). The servers to ask come from the LAN pool (members tagged
 // role=consul, with their server port) and from the -retry-join hosts, at
 // this server's own server port.
 //
