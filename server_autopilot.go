@@ -234,7 +234,7 @@ func (ap *autopilot) pass() {
 		return // no longer the leader
 	}
 	// One change at a time, each committed before the next is chosen.
-	if ap.removeLeft(ctx, st, members) || ap.addMissing(ctx, st, members) || ap.promoteStable(ctx, conf, st) {
+	if ap.removeLeft(ctx, st, members) || ap.addMissing(ctx, members) || ap.promoteStable(ctx, conf, st) {
 		ap.kick()
 		return
 	}
@@ -349,7 +349,7 @@ func (ap *autopilot) removeLeft(ctx context.Context, st *autopilotState, members
 
 // addMissing adds a live server of the pool that has been missing from
 // the configuration for a whole pass, as a non-voter.
-func (ap *autopilot) addMissing(ctx context.Context, st *autopilotState, members map[string]swimMember) bool {
+func (ap *autopilot) addMissing(ctx context.Context, members map[string]swimMember) bool {
 	now := time.Now()
 	config := ap.a.raft.raftStatus().Config
 	for id := range ap.missingSince {
