@@ -53,6 +53,7 @@ type Agent struct {
 	discoveredMu sync.Mutex
 	discovered   []raftServer  // servers found while forming the cluster
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
+	autopilot    *autopilot    // the leader's server management (server_autopilot.go)
 
 	lan      *gossipPool   // the LAN gossip pool (serf.go)
 	wan      *gossipPool   // the WAN gossip pool of the servers (wan.go); nil on a client
@@ -106,6 +107,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	if cfg.Server {
 		a.store = newStore()
 		a.sessions = newSessionTimers(a)
+		a.autopilot = newAutopilot(a)
 		var err error
 		if form, err = a.startServer(); err != nil {
 			a.Shutdown()
@@ -154,6 +156,8 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		go a.monitorLeadership(leading, a.raft.raftStatus().Leader)
 		a.wg.Add(1)
 		go a.reapTombstones()
+		a.wg.Add(1)
+		go a.autopilot.run()
 	}
 	a.wg.Add(2)
 	go a.runAntiEntropy()

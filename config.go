@@ -12,8 +12,8 @@
 //
 // Every key of Consul's agent configuration is accepted. The keys miniconsul
 // implements are decoded, validated and stored in Config, and the blocks
-// ports, addresses, dns_config, gossip_wan, performance, limits and
-// http_config are checked key by key. Any other Consul key is accepted
+// ports, addresses, dns_config, gossip_wan, performance, autopilot, limits
+// and http_config are checked key by key. Any other Consul key is accepted
 // unchecked and returned in loadConfig's list of ignored keys, for the
 // caller to log once the logger exists, except a security setting that
 // asks for what miniconsul does not implement yet (ACLs, TLS, ...): that
@@ -85,6 +85,8 @@ type Config struct {
 	Encrypt                 string       // encrypt, -encrypt: base64 gossip key of 16, 24 or 32 bytes, or ""
 	GossipWAN               GossipConfig // gossip_wan: the WAN pool's timing (servers only)
 
+	Autopilot AutopilotConfig // autopilot: seeds the cluster's autopilot configuration (server_autopilot.go)
+
 	Services []*serviceDefinition // service, services: registered by the agent at start
 	Checks   []*checkDefinition   // check, checks: registered by the agent at start
 
@@ -129,6 +131,17 @@ type GossipConfig struct {
 	ProbeTimeout   time.Duration // probe_timeout
 	RetransmitMult int           // retransmit_mult
 	SuspicionMult  int           // suspicion_mult
+}
+
+// AutopilotConfig is an autopilot block. The leader stores it in the
+// state store when the cluster has none yet; from then on
+// /v1/operator/autopilot/configuration changes it, as in Consul.
+type AutopilotConfig struct {
+	CleanupDeadServers      bool          // cleanup_dead_servers (true)
+	LastContactThreshold    time.Duration // last_contact_threshold (200ms)
+	MaxTrailingLogs         int           // max_trailing_logs (250)
+	MinQuorum               int           // min_quorum (0)
+	ServerStabilizationTime time.Duration // server_stabilization_time (10s)
 }
 
 // gossipDefaults takes a pool's timing from its SWIM defaults.
@@ -199,6 +212,8 @@ func defaultConfig() *Config {
 		RaftSnapshotThreshold:      16384,
 		RaftTrailingLogs:           10240,
 		GossipWAN:                  gossipDefaults(swimWANConfig()),
+		Autopilot: AutopilotConfig{CleanupDeadServers: true, LastContactThreshold: 200 * time.Millisecond,
+			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
 	}
 }
 
@@ -542,6 +557,13 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 		"retransmit_mult": cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.GossipWAN.RetransmitMult }),
 		"suspicion_mult":  cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.GossipWAN.SuspicionMult }),
 	}),
+	"autopilot": cfgBlock(map[string]configKey{
+		"cleanup_dead_servers":      cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Autopilot.CleanupDeadServers }),
+		"last_contact_threshold":    cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.Autopilot.LastContactThreshold }),
+		"max_trailing_logs":         cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.Autopilot.MaxTrailingLogs }),
+		"min_quorum":                cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.Autopilot.MinQuorum }),
+		"server_stabilization_time": cfgStore(cfgDuration, func(c *Config) *time.Duration { return &c.Autopilot.ServerStabilizationTime }),
+	}, "disable_upgrade_migration", "redundancy_zone_tag", "upgrade_version_tag"),
 	"limits": cfgBlock(map[string]configKey{
 		"kv_max_value_size":         cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.KVMaxValueSize }),
 		"txn_max_req_len":           cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.TxnMaxReqLen }),
@@ -565,7 +587,7 @@ var ignoredTopLevelKeys = []string{
 	"acl_master_token", "acl_replication_token", "acl_token", "acl_ttl",
 	"advertise_addr_ipv4", "advertise_addr_ipv6", "advertise_addr_wan", "advertise_addr_wan_ipv4",
 	"advertise_addr_wan_ipv6", "advertise_addrs", "advertise_reconnect_timeout",
-	"alt_domain", "audit", "auto_config", "auto_encrypt", "auto_reload_config", "autopilot",
+	"alt_domain", "audit", "auto_config", "auto_encrypt", "auto_reload_config",
 	"build_date", "ca_file", "ca_path", "cache", "cert_file", "check_update_interval", "cloud",
 	"config_entries", "connect",
 	"consul", "default_query_time", "disable_anonymous_signature", "disable_coordinates",

@@ -1,6 +1,7 @@
 // http_operator.go: /v1/operator/raft, the view and the levers of the
 // Raft configuration, and /v1/operator/keyring, the gossip keys of the
-// pool (Consul's operator API).
+// pool (Consul's operator API); /v1/operator/autopilot is in
+// http_operator_autopilot.go.
 //
 // Raft reads answer from this server's Raft status; changes (removing a
 // peer, transferring leadership) are the leader's to make, so a follower
@@ -38,6 +39,7 @@ func (h *httpAPI) registerOperator() {
 	h.endpoint("/v1/operator/raft/peer", []string{http.MethodDelete}, h.raftRemovePeer)
 	h.endpoint("/v1/operator/raft/transfer-leader", []string{http.MethodPost}, h.raftTransferLeader)
 	h.endpoint("/v1/operator/keyring", []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete}, h.operatorKeyring)
+	h.registerOperatorAutopilot()
 }
 
 func (h *httpAPI) raftConfiguration(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -55,7 +57,7 @@ func (h *httpAPI) raftConfiguration(w http.ResponseWriter, r *http.Request) (any
 	}{Servers: []raftServerInfo{}, Index: st.Commit}
 	for _, s := range st.Config.Servers {
 		out.Servers = append(out.Servers, raftServerInfo{ID: s.ID, Node: s.Node, Address: s.Address,
-			Leader: s.ID == st.Leader, ProtocolVersion: "3", Voter: true})
+			Leader: s.ID == st.Leader, ProtocolVersion: "3", Voter: !s.NonVoter})
 	}
 	return out, nil
 }

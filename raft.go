@@ -8,8 +8,10 @@
 // §9.6), log replication with the consistency check and fast back-off
 // (§5.3), commitment by counting replicas of current-term entries only
 // (§5.4.2), snapshots (§7), single-server membership changes (dissertation
-// §4.1), leadership transfer (dissertation §3.10) and linearizable reads by
-// read index, or by a leader lease (dissertation §6.4).
+// §4.1) with non-voting members that catch up before they count
+// (dissertation §4.2.1), leadership transfer (dissertation §3.10) and
+// linearizable reads by read index, or by a leader lease (dissertation
+// §6.4).
 //
 // The core is a pure state machine, as in etcd's raft: no goroutines, no
 // clock, no I/O, no lock. It is driven by three inputs,
@@ -49,17 +51,23 @@ import (
 const (
 	raftEntryCommand raftEntryType = 1 // a store command (store.go's command, encoded)
 	raftEntryNoop    raftEntryType = 2 // appended by a new leader to commit its term (Raft §5.4.2, §8)
-	raftEntryConfig  raftEntryType = 3 // a raftConfiguration: the voters from this entry on (dissertation §4.1)
+	raftEntryConfig  raftEntryType = 3 // a raftConfiguration: the members from this entry on (dissertation §4.1)
 )
 
-// raftServer is one voting member of the cluster.
+// raftServer is one member of the cluster.
 type raftServer struct {
 	ID      string // the server's node ID
 	Node    string // its node name
 	Address string // its server RPC address, host:port
+	// NonVoter: the leader replicates the log to it, but it counts in no
+	// quorum (commit, elections, read index, lease, check-quorum) and never
+	// campaigns: a new server catches up this way before it is promoted
+	// (dissertation §4.2.1; hashicorp/raft's Nonvoter). Absent in the JSON
+	// of configurations written before it existed: a voter.
+	NonVoter bool `json:",omitempty"`
 }
 
-// raftConfiguration is the set of voting servers.
+// raftConfiguration is the set of servers, voting or not.
 type raftConfiguration struct {
 	Servers []raftServer
 }
@@ -376,7 +384,7 @@ func newRaftCore(cfg raftCoreConfig, st raftRestored) *raftCore {
 	r.persistFrom = r.log.lastIndex() + 1
 	r.config, r.configIndex = r.latestConfig()
 	r.becomeFollower(r.term, "")
-	if len(r.config.Servers) == 1 && r.isVoter() {
+	if r.config.voters() == 1 && r.isVoter() {
 		r.becomePreCandidate() // alone: elected at once
 	}
 	return r
@@ -407,9 +415,12 @@ func (r *raftCore) configAt(i uint64) raftConfiguration {
 	return r.snapConfig
 }
 
-func (r *raftCore) isVoter() bool { return r.config.has(r.id) }
+// isVoter: this server may campaign and counts in quorums; a non-voter
+// only follows (dissertation §4.2.1).
+func (r *raftCore) isVoter() bool { return r.config.hasVoter(r.id) }
 
-func (r *raftCore) quorum() int { return len(r.config.Servers)/2 + 1 }
+// quorum is a majority of the voters: non-voters never count.
+func (r *raftCore) quorum() int { return r.config.voters()/2 + 1 }
 
 // hardState is the persistent state of Figure 2 (with commit, so a restart
 // applies no less than it had).
@@ -464,7 +475,7 @@ func (r *raftCore) becomePreCandidate() {
 		return
 	}
 	for _, s := range r.config.Servers {
-		if s.ID != r.id {
+		if s.ID != r.id && !s.NonVoter {
 			r.send(raftMessage{Type: msgPreVote, To: s.ID, Term: r.term + 1,
 				LogIndex: r.log.lastIndex(), LogTerm: r.log.lastTerm()})
 		}
@@ -484,18 +495,18 @@ func (r *raftCore) becomeCandidate(force bool) {
 		return
 	}
 	for _, s := range r.config.Servers {
-		if s.ID != r.id {
+		if s.ID != r.id && !s.NonVoter {
 			r.send(raftMessage{Type: msgVote, To: s.ID, LogIndex: r.log.lastIndex(),
 				LogTerm: r.log.lastTerm(), Force: force})
 		}
 	}
 }
 
-// poll counts the votes; on a majority the (pre-)candidate moves on.
+// poll counts the votes of voters; on a majority the (pre-)candidate moves on.
 func (r *raftCore) poll() bool {
 	granted := 0
 	for id, ok := range r.votes {
-		if ok && r.config.has(id) {
+		if ok && r.config.hasVoter(id) {
 			granted++
 		}
 	}
@@ -510,8 +521,9 @@ func (r *raftCore) poll() bool {
 	return true
 }
 
-// becomeLeader: replicate to everyone from the end of the log, and append a
-// no-op so that entries of earlier terms get committed (Raft §5.4.2, §8).
+// becomeLeader: replicate to everyone (non-voters too) from the end of the
+// log, and append a no-op so that entries of earlier terms get committed
+// (Raft §5.4.2, §8).
 func (r *raftCore) becomeLeader() {
 	r.role, r.leader = roleLeader, r.id
 	r.resetTimers()
@@ -583,6 +595,9 @@ func (r *raftCore) newRound() {
 func (r *raftCore) quorumSeq() uint64 {
 	var seqs []uint64
 	for _, s := range r.config.Servers {
+		if s.NonVoter {
+			continue
+		}
 		if s.ID == r.id {
 			seqs = append(seqs, r.seq)
 		} else if pr := r.progress[s.ID]; pr != nil {
@@ -965,13 +980,16 @@ func (r *raftCore) stepSnapStatus(m raftMessage) {
 func (r *raftCore) maybeCommit() bool {
 	var matches []uint64
 	for _, s := range r.config.Servers {
+		if s.NonVoter {
+			continue
+		}
 		if s.ID == r.id {
 			matches = append(matches, r.log.lastIndex())
 		} else if pr := r.progress[s.ID]; pr != nil {
 			matches = append(matches, pr.match)
 		}
 	}
-	for len(matches) < len(r.config.Servers) {
+	for len(matches) < r.config.voters() {
 		matches = append(matches, 0)
 	}
 	if len(matches) == 0 {
@@ -987,12 +1005,12 @@ func (r *raftCore) maybeCommit() bool {
 	return false
 }
 
-// afterCommit: a leader whose removal from the configuration is committed
-// steps down (dissertation §4.2.2); reads waiting for the first commit of
-// the term may now be confirmed.
+// afterCommit: a leader whose removal from the configuration (or from its
+// voters) is committed steps down (dissertation §4.2.2); reads waiting for
+// the first commit of the term may now be confirmed.
 func (r *raftCore) afterCommit() {
 	if r.configIndex <= r.commit && !r.isVoter() {
-		r.logger.Info("stepping down: removed from the configuration", "term", r.term)
+		r.logger.Info("stepping down: no longer a voter in the configuration", "term", r.term)
 		r.becomeFollower(r.term, "")
 		return
 	}
@@ -1077,7 +1095,8 @@ func (r *raftCore) propose(data [][]byte) (first, term uint64, err error) {
 }
 
 // proposeConfig replaces the configuration with next, which must differ
-// from the current one by at most one server (dissertation §4.1). Only one
+// from the current one by at most one server (dissertation §4.1): added,
+// removed, or promoted or demoted, which changes the voters by one. Only one
 // change may be uncommitted at a time, and only once the leader has
 // committed an entry of its term (the fix to single-server changes
 // Ongaro posted to raft-dev in 2015).
@@ -1092,10 +1111,12 @@ func (r *raftCore) proposeConfig(next raftConfiguration) (uint64, error) {
 	case !r.committedInTerm():
 		return 0, errLeaderNotSettled
 	}
-	added, removed := 0, 0
+	added, removed, changed := 0, 0, 0
 	for _, s := range next.Servers {
-		if !r.config.has(s.ID) {
+		if old, ok := r.config.server(s.ID); !ok {
 			added++
+		} else if old.NonVoter != s.NonVoter {
+			changed++
 		}
 	}
 	for _, s := range r.config.Servers {
@@ -1103,8 +1124,8 @@ func (r *raftCore) proposeConfig(next raftConfiguration) (uint64, error) {
 			removed++
 		}
 	}
-	if added+removed > 1 {
-		return 0, fmt.Errorf("a configuration change adds or removes one server at a time (this one: +%d -%d)", added, removed)
+	if added+removed+changed > 1 {
+		return 0, fmt.Errorf("a configuration change adds, removes, promotes or demotes one server at a time (this one: +%d -%d ~%d)", added, removed, changed)
 	}
 	return r.appendEntries([]raftEntry{{Type: raftEntryConfig, Data: encodeConfiguration(next)}}), nil
 }
@@ -1121,7 +1142,7 @@ func (r *raftCore) bootstrap(c raftConfiguration) error {
 	r.log.entries = append(r.log.entries, e)
 	r.noteConfig(e)
 	r.resetTimers()
-	if len(c.Servers) == 1 && c.Servers[0].ID == r.id {
+	if c.voters() == 1 && c.hasVoter(r.id) {
 		r.becomePreCandidate() // alone: elected at once
 	}
 	return nil
@@ -1177,7 +1198,7 @@ func (r *raftCore) transferLeadership(to string) error {
 		return errNotLeader
 	}
 	pr := r.progress[to]
-	if pr == nil {
+	if pr == nil || !r.config.hasVoter(to) {
 		return fmt.Errorf("%q is not a voter", to)
 	}
 	r.transferee, r.transferTick = to, r.now

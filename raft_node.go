@@ -147,6 +147,7 @@ type raftNode struct {
 	appliedBytes int                      // entry data applied since the newest snapshot was taken
 	lastTick     time.Time                // when the core's last tick was due
 	chunks       map[string]*snapAssembly // snapshots arriving, by sender
+	peerContact  map[string]time.Time     // leader: server ID → when its last answer arrived (peerStats)
 }
 
 type snapResult struct {
@@ -169,7 +170,7 @@ func newRaftNode(cfg raftNodeConfig, st raftRestored, storage raftStorage, fsm r
 		readCh: make(chan *raftRead, 1024), adminCh: make(chan func()),
 		snapDoneCh: make(chan snapResult, 1), kickCh: make(chan struct{}, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}),
 		addrs: map[string]string{}, pending: map[uint64]*raftProposal{}, reads: map[uint64]*raftRead{},
-		chunks: map[string]*snapAssembly{}, appliedIndex: st.AppliedIndex, snapIndex: st.SnapIndex,
+		chunks: map[string]*snapAssembly{}, peerContact: map[string]time.Time{}, appliedIndex: st.AppliedIndex, snapIndex: st.SnapIndex,
 	}
 	n.core = newRaftCore(raftCoreConfig{
 		ID: cfg.ID, ElectionTicks: 10, HeartbeatTicks: 1, LeaseTicks: 5, TrailingLogs: cfg.TrailingLogs,
@@ -280,6 +281,9 @@ func (n *raftNode) transferLeadership(ctx context.Context, id string) error {
 		if id == "" {
 			var best uint64
 			for pid, pr := range n.core.progress {
+				if !n.core.config.hasVoter(pid) {
+					continue // a non-voter cannot be elected
+				}
 				if id == "" || pr.match > best {
 					id, best = pid, pr.match
 				}
@@ -458,6 +462,9 @@ func (n *raftNode) stepMessage(m raftMessage) {
 	}
 	if m.Term >= n.core.term && (m.Type == msgApp || m.Type == msgHeartbeat || m.Type == msgSnap) {
 		n.lastContact.Store(time.Now().UnixNano())
+	}
+	if n.core.role == roleLeader && m.Term == n.core.term && (m.Type == msgAppResp || m.Type == msgHeartbeatResp) {
+		n.peerContact[m.From] = time.Now()
 	}
 	n.core.step(m)
 }
@@ -675,7 +682,7 @@ func (n *raftNode) publish() {
 	st := n.core.status()
 	old := n.status.Swap(&st)
 	if old == nil || old.Role != st.Role || old.Term != st.Term || old.Leader != st.Leader ||
-		len(old.Config.Servers) != len(st.Config.Servers) {
+		len(old.Config.Servers) != len(st.Config.Servers) || old.Config.voters() != st.Config.voters() {
 		if old != nil && old.Role != st.Role {
 			n.logger.Info("raft role changed", "role", st.Role.String(), "term", st.Term, "leader", st.Leader)
 		}
@@ -696,7 +703,7 @@ func (n *raftNode) publish() {
 }
 
 // changed returns a channel closed at the next change of role, term,
-// leader or configuration size.
+// leader, configuration size or number of voters.
 func (n *raftNode) changed() <-chan struct{} { return *n.changedCh.Load() }
 
 func (n *raftNode) sendMessage(m raftMessage) {

@@ -9,7 +9,9 @@
 // reconciled into the catalog: every alive member is a node with a passing
 // serfHealth check, a failed one's serfHealth turns critical (so its
 // services drop out of ?passing and DNS, and its sessions are invalidated),
-// and a member that left, or was reaped, is deregistered. The leader also
+// and a member that left, or was reaped, is deregistered; an event about a
+// server also wakes the leader's autopilot (server_autopilot.go), which
+// keeps the Raft configuration in step with the pool. The leader also
 // reconciles the whole pool when it takes office and every
 // reconcileInterval, which repairs any event it missed.
 //
@@ -179,6 +181,9 @@ func (a *Agent) handleLANEvents() {
 				a.receiveUserEvent(ev.User)
 			case a.cfg.Server && a.raft.isLeader():
 				a.reconcileMember(ev.Member, ev.Type)
+				if ev.Member.Tags["role"] == "consul" {
+					a.autopilot.kick() // a server joined, failed or left: the Raft configuration may follow
+				}
 			case !a.cfg.Server && ev.Type == swimEventJoin && ev.Member.Tags["role"] == "consul":
 				a.local.triggerSync() // what was registered while no server was known (as Consul syncs then)
 			}

@@ -18,9 +18,10 @@
 // -bootstrap-expect=N, a new server asks the -retry-join addresses (and
 // every server they know of) about themselves until it knows N servers,
 // then bootstraps with exactly those: every one of the N does the same, so
-// all write the same first configuration. A new server finding an existing
-// cluster asks it to be added instead (one server at a time, dissertation
-// §4.1). The servers to ask come from the LAN pool (members tagged
+// all write the same first configuration, every server a voter. A new
+// server finding an existing cluster asks it to be added instead (one
+// server at a time, dissertation §4.1): as a non-voter, which the leader's
+// autopilot promotes once it is stable (server_autopilot.go). The servers to ask come from the LAN pool (members tagged
 // role=consul, with their server port) and from the -retry-join hosts, at
 // this server's own server port.
 //
@@ -424,6 +425,8 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 			return nil, err
 		}
 		return nil, a.raft.transferLeadership(ctx, id)
+	case rpcAutopilotState:
+		return a.autopilotStateLocal(ctx)
 	}
 	return nil, fmt.Errorf("unknown RPC method %q", method)
 }
@@ -444,25 +447,36 @@ func (a *Agent) selfInfo() serverInfo {
 	return info
 }
 
-// addServerLocal adds a voter, or updates its address, on the leader.
+// addServerLocal adds a server, or updates its address, on the leader. As
+// Consul's autopilot.AddServer, a new server joins as a non-voter (it
+// catches up first, dissertation §4.2.1), which autopilot promotes once it
+// is stable; an address update keeps its suffrage. Once it is added,
+// autopilot looks for failed servers it replaces.
 func (a *Agent) addServerLocal(ctx context.Context, s raftServer) error {
-	return a.raft.changeConfig(ctx, func(c raftConfiguration) (raftConfiguration, error) {
+	err := a.raft.changeConfig(ctx, func(c raftConfiguration) (raftConfiguration, error) {
 		for i, old := range c.Servers {
 			if old.ID == s.ID {
-				if old == s {
+				if old.Node == s.Node && old.Address == s.Address {
 					return c, errAlreadyMember
 				}
+				s.NonVoter = old.NonVoter
 				c.Servers[i] = s
+				a.logger.Info("updating server "+serverName(old)+" in the Raft configuration", "id", s.ID, "node", s.Node, "address", s.Address)
 				return c, nil
 			}
 			if old.Address == s.Address {
 				return c, fmt.Errorf("address %s is already used by server %s (%s): remove it first", s.Address, old.Node, old.ID)
 			}
 		}
+		s.NonVoter = true
 		c.Servers = append(c.Servers, s)
-		a.logger.Info("adding server to the Raft configuration", "id", s.ID, "node", s.Node, "address", s.Address)
+		a.logger.Info("adding server "+serverName(s)+" to the Raft configuration as a non-voter", "id", s.ID)
 		return c, nil
 	})
+	if err == nil {
+		a.autopilot.noteAdded()
+	}
+	return err
 }
 
 var errAlreadyMember = errors.New("already a member of the Raft configuration")
@@ -480,7 +494,7 @@ func (a *Agent) removeServerLocal(ctx context.Context, id, address string) error
 			}
 			return c, notFound("Raft peer %q not found", what)
 		}
-		a.logger.Info("removing server from the Raft configuration", "id", c.Servers[i].ID, "address", c.Servers[i].Address)
+		a.logger.Info("removing server "+serverName(c.Servers[i])+" from the Raft configuration", "id", c.Servers[i].ID)
 		c.Servers = slices.Delete(c.Servers, i, i+1)
 		return c, nil
 	})
@@ -684,8 +698,10 @@ func (a *Agent) establishLeadership() {
 	a.logger.Info("cluster leadership acquired", "term", term)
 	a.sessions.rebuild()
 	a.leaderTerm.Store(term)
+	a.autopilot.initConfig()
 	if a.lan != nil {
 		a.reconcileAll() // what changed in the pool while no one led
+		a.autopilot.kick()
 	}
 }
 

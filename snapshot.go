@@ -51,7 +51,8 @@ const (
 	tagIndex
 	tagSession
 	tagLockDelay
-	tagLast = tagLockDelay
+	tagAutopilot // the autopilot configuration, when one is stored (store_autopilot.go)
+	tagLast      = tagAutopilot
 )
 
 var errCorruptSnapshot = errors.New("corrupt snapshot")
@@ -154,6 +155,10 @@ func writeSnapshot(st *state, w io.Writer) error {
 		sw.uvarint(uint64(until))
 		return sw.err == nil
 	})
+	if st.autopilot != nil {
+		sw.write([]byte{tagAutopilot})
+		sw.json(st.autopilot)
+	}
 	sw.write([]byte{tagEnd})
 	if sw.err != nil {
 		return sw.err
@@ -333,6 +338,12 @@ func readSnapshot(r io.Reader) (*state, error) {
 		case tagLockDelay:
 			k := sr.str()
 			inOrder = inOrder && lockDelays.add(k, int64(sr.uvarint()))
+		case tagAutopilot:
+			if st.autopilot != nil {
+				sr.fail("two autopilot records")
+			}
+			st.autopilot = &AutopilotConfiguration{}
+			sr.json(st.autopilot)
 		}
 		if !inOrder {
 			sr.fail("records out of order")

@@ -84,6 +84,7 @@ const (
 	cmdSession        commandType = "session"
 	cmdTxn            commandType = "txn"
 	cmdRestore        commandType = "restore"
+	cmdAutopilot      commandType = "autopilot" // store_autopilot.go
 )
 
 // command is one state change, the unit the log orders and replicates.
@@ -98,6 +99,7 @@ type command struct {
 	Txn        []txnOp            `json:",omitempty"`
 	Register   *RegisterRequest   `json:",omitempty"`
 	Deregister *DeregisterRequest `json:",omitempty"`
+	Autopilot  *autopilotRequest  `json:",omitempty"`
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
 	// Snapshot replaces the whole state (cmdRestore: PUT /v1/snapshot).
@@ -155,6 +157,8 @@ type state struct {
 	lockDelays   tree[int64]    // key → Unix nanoseconds before which it cannot be acquired
 
 	indexes tree[uint64] // table or name → index of its last change
+
+	autopilot *AutopilotConfiguration // nil until the first leader stores one (store_autopilot.go)
 }
 
 // Store holds the current state and the watchers waiting for it to change.
@@ -240,6 +244,12 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 		res.ok = res.err == nil
 	case cmdTxn:
 		res = t.applyTxn(cmd.Txn)
+	case cmdAutopilot:
+		if cmd.Autopilot == nil {
+			res.err = errors.New("autopilot command without a body")
+			break
+		}
+		res.ok, res.err = t.applyAutopilot(cmd.Autopilot)
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)
 	}
