@@ -287,3 +287,25 @@ func TestBug_KVKeyInvalidUTF8Cluster(t *testing.T) {
 	})
 	check("after a restart", append(c.live(), cl)...)
 }
+
+// BenchmarkCommandCodec: encode and decode of a KV put, the command on
+// the write path (issue 15 measures its CPU), with a UTF-8 key and with
+// one that is not.
+func BenchmarkCommandCodec(b *testing.B) {
+	for _, key := range []string{"app/config/service-123/setting", "app/config/service-123/\xff"} {
+		c := &command{Type: cmdKV, Now: time.Now().UnixNano(),
+			KV: &kvRequest{Op: kvSet, Entry: KVEntry{Key: key, Value: bytes.Repeat([]byte("v"), 128)}}}
+		b.Run(strconv.Quote(key), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				data, err := c.encode()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := decodeCommand(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
