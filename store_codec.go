@@ -34,10 +34,10 @@ import (
 const respelledMarker = 0x01
 
 var (
-	replacedByte   = []byte(`\ufffd`)
-	jsonMarshaler  = reflect.TypeFor[json.Marshaler]()
-	textMarshaler  = reflect.TypeFor[encoding.TextMarshaler]()
-	errRespelledUp = errors.New("a respelled string holds a rune above U+00FF")
+	replacedByte     = []byte(`\ufffd`)
+	jsonMarshaler    = reflect.TypeFor[json.Marshaler]()
+	textMarshaler    = reflect.TypeFor[encoding.TextMarshaler]()
+	errRespelledRune = errors.New("a respelled string holds a rune above U+00FF")
 )
 
 // marshalExact is json.Marshal keeping strings' bytes (see the file comment).
@@ -65,7 +65,7 @@ func unmarshalExact(b []byte, v any) error {
 	p := reflect.ValueOf(v).Elem()
 	p.Set(respell(p, unlatin1, &bad))
 	if bad {
-		return errRespelledUp
+		return errRespelledRune
 	}
 	return nil
 }
@@ -105,17 +105,19 @@ func respell(v reflect.Value, spell func(string, *bool) string, bad *bool) refle
 		out := reflect.New(t).Elem()
 		out.SetString(spell(v.String(), bad))
 		return out
-	case reflect.Pointer, reflect.Interface:
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(t.Elem())
+		out.Elem().Set(respell(v.Elem(), spell, bad))
+		return out
+	case reflect.Interface:
 		if v.IsNil() {
 			return v
 		}
 		out := reflect.New(t).Elem()
-		if v.Kind() == reflect.Pointer {
-			out = reflect.New(t.Elem())
-			out.Elem().Set(respell(v.Elem(), spell, bad))
-		} else {
-			out.Set(respell(v.Elem(), spell, bad))
-		}
+		out.Set(respell(v.Elem(), spell, bad))
 		return out
 	case reflect.Struct:
 		out := reflect.New(t).Elem()
