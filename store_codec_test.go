@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"reflect"
@@ -46,6 +47,13 @@ func TestBug_KVKeyInvalidUTF8Command(t *testing.T) {
 		if !reflect.DeepEqual(got, c) {
 			t.Errorf("the round trip of a %s command changed it", c.Type)
 		}
+	}
+
+	// An all-UTF-8 command is encoded exactly as json.Marshal encodes it,
+	// as in the logs and snapshots written before.
+	b, _ := cmds[0].encode()
+	if j, _ := json.Marshal(cmds[0]); !bytes.Equal(b, j) {
+		t.Errorf("an all-UTF-8 command:\n%s\nwhere json.Marshal makes\n%s", b, j)
 	}
 
 	// Applied through the codec, the keys stay distinct.
