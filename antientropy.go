@@ -28,7 +28,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -238,9 +237,9 @@ func (l *localState) syncFull(ctx context.Context) error {
 }
 
 // sameEntry says whether a local service or check and the catalog's copy
-// agree, leaving out the catalog's indexes. They are compared in their JSON
-// form, which is what the catalog stores (commands travel as JSON), so
-// that nil and empty, or invalid UTF-8 in an output, compare as stored.
+// agree, leaving out the catalog's indexes. They are compared in the form
+// commands carry them (marshalExact: JSON keeping strings' bytes), so that
+// nil and empty compare as stored.
 func sameEntry[T Service | HealthCheck](local, remote *T) bool {
 	r := *remote
 	switch x := any(&r).(type) {
@@ -249,7 +248,7 @@ func sameEntry[T Service | HealthCheck](local, remote *T) bool {
 	case *HealthCheck:
 		x.CreateIndex, x.ModifyIndex = 0, 0
 	}
-	a, errA := json.Marshal(local)
-	b, errB := json.Marshal(&r)
+	a, errA := marshalExact(local)
+	b, errB := marshalExact(&r)
 	return errA == nil && errB == nil && string(a) == string(b)
 }

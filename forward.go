@@ -252,7 +252,7 @@ func (a *Agent) serveClientApply(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(toWire(res))
+	return marshalExact(toWire(res))
 }
 
 // --- the client side ---

@@ -72,7 +72,8 @@ type serverInfo struct {
 	Leader                        string       // the leader's address, "" if unknown
 }
 
-// wireApplyResult is applyResult over the wire.
+// wireApplyResult is applyResult over the wire, encoded by marshalExact:
+// a transaction's results may hold keys that are not UTF-8.
 type wireApplyResult struct {
 	OK         bool
 	Err        string      `json:",omitempty"`
@@ -312,7 +313,7 @@ func (a *Agent) apply(cmd *command) (applyResult, error) {
 		return applyResult{}, err
 	}
 	var w wireApplyResult
-	if err := json.Unmarshal(out, &w); err != nil {
+	if err := unmarshalExact(out, &w); err != nil {
 		return applyResult{}, fmt.Errorf("decoding the leader's answer: %w", err)
 	}
 	return w.result(), nil
@@ -324,7 +325,7 @@ func (a *Agent) applyLocal(ctx context.Context, data []byte) ([]byte, error) {
 		return nil, err
 	}
 	r, _ := res.(applyResult)
-	return json.Marshal(toWire(r))
+	return marshalExact(toWire(r))
 }
 
 // readBarrier makes a read of the local store as fresh as q asks (see the

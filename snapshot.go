@@ -8,7 +8,8 @@
 //
 // Integers are uvarints, strings and byte slices a uvarint length then the
 // bytes. KV entries and tombstones (nearly all of a large state) have a
-// compact binary form; catalog records are JSON.
+// compact binary form; catalog records are JSON, by marshalExact, which
+// keeps names that are not UTF-8 (store_codec.go).
 //
 // Restore reads the stream into a brand-new state, building each tree in
 // one linear pass from the sorted keys (treeBuilder), so it needs about the
@@ -27,7 +28,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -91,7 +91,7 @@ func (sw *snapshotWriter) str(s string) {
 }
 
 func (sw *snapshotWriter) json(v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalExact(v)
 	if err != nil && sw.err == nil {
 		sw.err = err
 	}
@@ -236,7 +236,7 @@ func (sr *snapshotReader) str() string { return string(sr.bytes()) }
 func (sr *snapshotReader) json(v any) {
 	b := sr.bytes()
 	if sr.err == nil {
-		if err := json.Unmarshal(b, v); err != nil {
+		if err := unmarshalExact(b, v); err != nil {
 			sr.fail("bad record: %v", err)
 		}
 	}

@@ -34,7 +34,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -106,11 +105,13 @@ type command struct {
 	Snapshot []byte `json:",omitempty"`
 }
 
-func (c *command) encode() ([]byte, error) { return json.Marshal(c) }
+// encode is the command's log entry: JSON that keeps every string's bytes
+// (store_codec.go), since a KV key or a name need not be UTF-8.
+func (c *command) encode() ([]byte, error) { return marshalExact(c) }
 
 func decodeCommand(b []byte) (*command, error) {
 	var c command
-	if err := json.Unmarshal(b, &c); err != nil {
+	if err := unmarshalExact(b, &c); err != nil {
 		return nil, fmt.Errorf("decoding command: %w", err)
 	}
 	return &c, nil
