@@ -15,7 +15,7 @@
 // clock, no I/O, no lock. It is driven by three inputs,
 //
 //	tick()        one unit of logical time (raftNode ticks every 100 ms × raft_multiplier)
-//	step(m)       a message from another server
+//	step(m)       a message from another server (if admitted: raft_admit.go)
 //	propose(…)    a client command, a membership change, a read request
 //
 // and it answers through ready(), which returns what the driver must do, in
@@ -137,6 +137,7 @@ type raftMessage struct {
 	Type     raftMsgType
 	From, To string
 	FromAddr string // the sender's address, set by the driver; the core ignores it
+	Remote   string // the connection it arrived on, set by the receiving driver; not sent
 	Term     uint64
 	// Votes: the candidate's last log index and term. App: prevLogIndex and
 	// prevLogTerm. AppResp: the prevLogIndex it answers.
@@ -456,6 +457,10 @@ func (r *raftCore) stepDownLeader() {
 // becomePreCandidate starts a pre-vote (dissertation §9.6): ask whether an
 // election could be won before disturbing anyone with a higher term.
 func (r *raftCore) becomePreCandidate() {
+	if !r.campaignAllowed() {
+		r.resetTimers()
+		return
+	}
 	r.role, r.leader = rolePreCandidate, ""
 	r.resetTimers()
 	r.votes = map[string]bool{r.id: true}
@@ -474,6 +479,10 @@ func (r *raftCore) becomePreCandidate() {
 // becomeCandidate starts an election (Raft §5.2): a new term, a vote for
 // itself, RequestVote to everyone.
 func (r *raftCore) becomeCandidate(force bool) {
+	if !r.campaignAllowed() {
+		r.resetTimers()
+		return
+	}
 	r.role, r.leader = roleCandidate, ""
 	r.term++
 	r.vote = r.id
@@ -632,7 +641,8 @@ func (r *raftCore) inLease() bool {
 	return r.leader != "" && r.electionElapsed < r.cfg.ElectionTicks || r.now < uint64(r.cfg.ElectionTicks)
 }
 
-func (r *raftCore) step(m raftMessage) {
+// stepAdmitted is step (raft_admit.go) for a message admit has let in.
+func (r *raftCore) stepAdmitted(m raftMessage) {
 	switch {
 	case m.Type == msgSnapStatus:
 		r.stepSnapStatus(m)

@@ -147,6 +147,7 @@ type raftNode struct {
 	appliedBytes int                      // entry data applied since the newest snapshot was taken
 	lastTick     time.Time                // when the core's last tick was due
 	chunks       map[string]*snapAssembly // snapshots arriving, by sender
+	dropLog      raftDropLog              // messages refused, logged per sender (also from receive's goroutines)
 }
 
 type snapResult struct {
@@ -360,21 +361,23 @@ func (n *raftNode) sinceContact() time.Duration {
 	return time.Since(time.Unix(0, last))
 }
 
-// receive takes one frame from the network. It never blocks: when the
-// inbox is full the frame is dropped, as a lossy network would.
-func (n *raftNode) receive(payload []byte) {
+// receive takes one frame from the network, from a connection from
+// remote. It never blocks: when the inbox is full the frame is dropped, as
+// a lossy network would.
+func (n *raftNode) receive(remote string, payload []byte) {
 	m, chunk, err := decodeRaftFrame(payload)
 	if err != nil {
-		n.logger.Warn("dropping a bad raft frame", "error", err)
+		n.dropLog.log(n.logger, time.Now(), "", remote, "dropping a bad raft frame", "error", err)
 		return
 	}
 	if chunk != nil {
 		select {
-		case n.adminCh <- func() { n.receiveChunk(chunk) }:
+		case n.adminCh <- func() { n.receiveChunk(remote, chunk) }:
 		case <-n.stopCh:
 		}
 		return
 	}
+	m.Remote = remote
 	select {
 	case n.inbox <- m:
 	default:
@@ -453,13 +456,23 @@ func (n *raftNode) catchUpTicks() {
 }
 
 func (n *raftNode) stepMessage(m raftMessage) {
+	contact := m.Term >= n.core.term && (m.Type == msgApp || m.Type == msgHeartbeat || m.Type == msgSnap)
+	if err := n.core.step(m); err != nil {
+		n.dropped(m, err)
+		return
+	}
 	if m.FromAddr != "" {
 		n.addrs[m.From] = m.FromAddr
 	}
-	if m.Term >= n.core.term && (m.Type == msgApp || m.Type == msgHeartbeat || m.Type == msgSnap) {
+	if contact {
 		n.lastContact.Store(time.Now().UnixNano())
 	}
-	n.core.step(m)
+}
+
+// dropped logs a message the core refused, rate-limited per sender.
+func (n *raftNode) dropped(m raftMessage, err error) {
+	n.dropLog.log(n.logger, time.Now(), m.From, m.Remote, "dropping a raft message", "type", m.Type.String(),
+		"term", m.Term, "claimed_addr", m.FromAddr, "reason", err)
 }
 
 // proposeBatch hands p and every other queued proposal to the core.
@@ -806,8 +819,16 @@ type snapAssembly struct {
 }
 
 // receiveChunk adds a chunk; the last one completes the snapshot, which is
-// stepped into the core as one InstallSnapshot.
-func (n *raftNode) receiveChunk(c *snapChunk) {
+// stepped into the core as one InstallSnapshot. A chunk the core would not
+// admit is dropped at once, before it is buffered.
+func (n *raftNode) receiveChunk(remote string, c *snapChunk) {
+	m := raftMessage{Type: msgSnap, From: c.From, FromAddr: c.FromAddr, Remote: remote, To: n.cfg.ID, Term: c.Term, Seq: c.Seq,
+		Snapshot: &raftSnapshot{Index: c.Index, Term: c.SnapTerm}}
+	if err := n.core.admit(m); err != nil {
+		delete(n.chunks, c.From)
+		n.dropped(m, err)
+		return
+	}
 	a := n.chunks[c.From]
 	if c.Offset == 0 {
 		a = &snapAssembly{index: c.Index, term: c.SnapTerm}
@@ -827,10 +848,8 @@ func (n *raftNode) receiveChunk(c *snapChunk) {
 		n.logger.Error("bad snapshot from the leader", "from", c.From, "error", err)
 		return
 	}
-	n.addrs[c.From] = c.FromAddr
-	n.lastContact.Store(time.Now().UnixNano())
-	n.core.step(raftMessage{Type: msgSnap, From: c.From, To: n.cfg.ID, Term: c.Term, Seq: c.Seq,
-		Snapshot: &raftSnapshot{Index: c.Index, Term: c.SnapTerm, Config: config, Data: data}})
+	m.Snapshot.Config, m.Snapshot.Data = config, data
+	n.stepMessage(m)
 	n.handleReady()
 }
 

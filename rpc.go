@@ -255,8 +255,9 @@ func dialRPC(addr string, kind byte) (net.Conn, error) {
 // rpcHandlers are what the server port serves.
 type rpcHandlers struct {
 	// raft is called for every frame of a raft stream, in arrival order, on
-	// the connection's reader goroutine. It must not block for long.
-	raft func(payload []byte)
+	// the connection's reader goroutine, with the connection's remote
+	// address. It must not block for long.
+	raft func(remote string, payload []byte)
 	// call serves one multiplexed request; it runs on its own goroutine, so
 	// replies go out in any order. A returned error is sent to the caller as
 	// an error response (its Error() text).
@@ -385,7 +386,7 @@ func (s *rpcServer) serveRaftStream(c net.Conn, br *bufio.Reader, idle time.Dura
 		if f.typ != rpcFrameRaft {
 			return fmt.Errorf("%w: frame type %d on a raft stream", errRPCBadFrame, f.typ)
 		}
-		s.h.raft(f.body)
+		s.h.raft(c.RemoteAddr().String(), f.body)
 	}
 }
 

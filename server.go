@@ -144,6 +144,11 @@ func (a *Agent) startServer() (form bool, err error) {
 			ln.Close()
 			return false, fmt.Errorf("opening the Raft log: %w", err)
 		}
+		if err := checkPersistedTerm(ws.HardState.Term, a.cfg.DataDir); err != nil {
+			w.close()
+			ln.Close()
+			return false, err
+		}
 		if st, err = loadRaftState(ws, w, fsm); err != nil {
 			w.close()
 			ln.Close()

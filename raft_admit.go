@@ -1,0 +1,169 @@
+// raft_admit.go: which messages the Raft core (raft.go) takes from the
+// network, and how its log lines name the servers.
+//
+// Every message passes admit before the core steps it; a message it
+// refuses changes nothing and is returned to the driver as an error, which
+// the driver logs with the sender's connection address, at most once per
+// sender per raftDropLogInterval (raftDropLog), so a flood of forged frames
+// costs one line a minute, not one per frame.
+//
+// Two rules, both pure (no clock, no I/O: this is still the core):
+//
+//   - Terms stay below maxRaftTerm. A term grows by one per election, so a
+//     real cluster never comes near it; a message claiming a term at or
+//     beyond it is forged or corrupt, and adopting it would make the next
+//     election's term+1 wrap around to 0 at 2^64, after which no server
+//     could ever win a vote again. The core never campaigns into the bound
+//     (campaignAllowed), and a persisted term at or beyond it stops the
+//     agent at start (checkPersistedTerm).
+//   - The sender must be a server of this server's latest configuration,
+//     committed or not (dissertation §4.1: a configuration takes effect as
+//     soon as it is in the log, so a server being added is accepted by the
+//     leader that appended it, and answers it). A server that has no
+//     configuration yet (it waits to be bootstrapped or added) accepts
+//     everyone: the leader adding it is not in any configuration it has. A
+//     server removed from the configuration is no longer heard by the
+//     cluster, whatever term it campaigns in.
+//
+// The dissertation (§4.1) has servers take messages from outside their
+// configuration, for liveness; we do not, because without authentication on
+// the server port anyone who can reach it could otherwise depose the
+// leader. The price: a server that missed the entry adding a server, and
+// then finds that server leading, does not follow it; it follows again once
+// a server of its own configuration leads, or once it is re-added. Frames
+// are authenticated once the server port has TLS (the security issue):
+// until then these checks stop made-up senders and impossible terms, not a
+// forger who names a real member with a plausible term.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// maxRaftTerm bounds every term: one election per millisecond would take
+// 146 million years to reach it, and it leaves 2^64 − 2^62 of room below
+// the wrap, so no increment of an accepted term can overflow.
+const maxRaftTerm = 1 << 62
+
+var (
+	errRaftNotMember = errors.New("the sender is not in this server's Raft configuration")
+	errRaftBadTerm   = errors.New("the message's term is beyond the limit, or below a term it carries")
+)
+
+// step takes one message from another server, or msgSnapStatus from the
+// driver. A message admit refuses changes nothing: the reason is returned,
+// for the driver to log.
+func (r *raftCore) step(m raftMessage) error {
+	if err := r.admit(m); err != nil {
+		return err
+	}
+	r.stepAdmitted(m)
+	return nil
+}
+
+// admit decides whether the core takes m (see the file comment).
+func (r *raftCore) admit(m raftMessage) error {
+	if m.Type == msgSnapStatus {
+		return nil // from the driver, about a send this core asked for
+	}
+	if len(r.config.Servers) > 0 && !r.config.has(m.From) {
+		return errRaftNotMember
+	}
+	if m.Term >= maxRaftTerm || m.LogTerm > m.Term || m.Snapshot != nil && m.Snapshot.Term > m.Term {
+		return errRaftBadTerm
+	}
+	for _, e := range m.Entries {
+		if e.Term > m.Term {
+			return errRaftBadTerm // a leader's entries are of its term or earlier
+		}
+	}
+	return nil
+}
+
+// campaignAllowed: a campaign must not take the term to maxRaftTerm. The
+// core's term is always below it (admit, checkPersistedTerm), so this only
+// fails one step short of the bound, which no real cluster reaches.
+func (r *raftCore) campaignAllowed() bool {
+	if r.term+1 < maxRaftTerm {
+		return true
+	}
+	r.logger.Error("not campaigning: the next term would reach the limit", "term", r.term, "limit", uint64(maxRaftTerm))
+	return false
+}
+
+// checkPersistedTerm refuses to start from a term no real cluster reaches:
+// the state is corrupt, or was adopted from a forged message before this
+// check existed. Starting would make the next election wrap the term.
+func checkPersistedTerm(term uint64, dataDir string) error {
+	if term < maxRaftTerm {
+		return nil
+	}
+	return fmt.Errorf("the Raft state in %s/raft has term %d, beyond the limit %d: it is corrupt (or adopted from a forged message). "+
+		"To recover this server: stop it, move %s/raft aside, and start it again: it asks the cluster (-retry-join) to add it back, "+
+		"under its node ID (kept in %s/node-id), and receives the log from the leader. If no server of the cluster can start, "+
+		"bootstrap a new cluster and restore the latest snapshot (PUT /v1/snapshot)",
+		dataDir, term, uint64(maxRaftTerm), dataDir, dataDir)
+}
+
+// describe names a server for the logs: "s2 (127.0.0.12:8300)" when the
+// configuration knows it, else its ID.
+func (c raftConfiguration) describe(id string) string {
+	if s, ok := c.server(id); ok && s.Node != "" {
+		return fmt.Sprintf("%s (%s)", s.Node, s.Address)
+	}
+	return id
+}
+
+// raftDropLogInterval: a sender whose messages are dropped is logged at
+// most once per interval.
+const raftDropLogInterval = time.Minute
+
+// raftDropLog rate-limits the driver's lines about dropped messages, per
+// sender. It is bounded: when it holds raftDropLogSenders senders, the
+// entries older than the interval go, and if none is, the new sender's
+// drops go unlogged until one is (a flood of made-up names costs no
+// memory). The raft loop logs refused messages, the connections' readers
+// undecodable frames: mu guards last.
+type raftDropLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time // sender and host → when a drop was last logged
+}
+
+const raftDropLogSenders = 256
+
+// log logs a dropped message or frame from sender (the node it names, or
+// "" for a frame that could not be decoded) over a connection from remote,
+// unless the same sender from the same host was logged less than
+// raftDropLogInterval ago.
+func (d *raftDropLog) log(logger *slog.Logger, now time.Time, sender, remote string, msg string, args ...any) {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	key := sender + "|" + host
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t, ok := d.last[key]; ok && now.Sub(t) < raftDropLogInterval {
+		return
+	}
+	if d.last == nil {
+		d.last = map[string]time.Time{}
+	}
+	if len(d.last) >= raftDropLogSenders {
+		for k, t := range d.last {
+			if now.Sub(t) >= raftDropLogInterval {
+				delete(d.last, k)
+			}
+		}
+		if len(d.last) >= raftDropLogSenders {
+			return
+		}
+	}
+	d.last[key] = now
+	logger.Warn(msg, append([]any{"from", sender, "remote", remote, "next_report_in", raftDropLogInterval}, args...)...)
+}

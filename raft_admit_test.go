@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// inject hands a forged message straight to a server's core, as the driver
+// would after decoding it, and processes what the core does with it.
+func (s *simNet) inject(m raftMessage) {
+	nd := s.nodes[m.To]
+	nd.core.step(m)
+	s.process(nd)
+}
+
+// checkTermsBelow fails if a live server's term reached limit.
+func (s *simNet) checkTermsBelow(limit uint64) {
+	s.t.Helper()
+	for _, id := range s.ids {
+		if nd := s.nodes[id]; nd.up && nd.core.term >= limit {
+			s.t.Fatalf("%s is at term %d", id, nd.core.term)
+		}
+	}
+}
+
+// Issue 11, item 1: one forged frame (a heartbeat response from a made-up
+// node, Term = 2^64-1) deposed the leader, every server adopted the term,
+// and the next election's term wrapped to 0: no leader ever again. Messages
+// from outside the configuration, and terms at the limit, are now dropped.
+func TestBug_RaftForgedFrameKeepsLeader(t *testing.T) {
+	s := newSimNet(t, testSeed(t), 3)
+	l := s.checkOneLeader(50)
+	term := l.core.term
+	s.mustCommit("before", 50)
+	for _, id := range s.ids {
+		// The issue's frame, to every server; a leader's message from the
+		// made-up node; and the limit's term under a member's own name.
+		s.inject(raftMessage{Type: msgHeartbeatResp, From: "evil-node", To: id, Term: math.MaxUint64, Seq: 1 << 40})
+		s.inject(raftMessage{Type: msgApp, From: "evil-node", To: id, Term: term + 1<<40, LogIndex: 1, LogTerm: 1,
+			Entries: []raftEntry{{Index: 2, Term: term + 1<<40, Type: raftEntryCommand, Data: []byte("forged")}}})
+		for _, member := range s.others(id) {
+			s.inject(raftMessage{Type: msgHeartbeatResp, From: member, To: id, Term: math.MaxUint64})
+			s.inject(raftMessage{Type: msgHeartbeat, From: member, To: id, Term: maxRaftTerm})
+		}
+	}
+	s.checkTermsBelow(term + 1)
+	s.run(50)
+	if l2 := s.checkOneLeader(50); l2.id != l.id || l2.core.term != term {
+		t.Fatalf("leadership changed: %s term %d → %s term %d", l.id, term, l2.id, l2.core.term)
+	}
+	s.mustCommit("after", 50)
+	for _, id := range s.ids {
+		if slices.Contains(s.nodes[id].fsm.log, "forged") {
+			t.Fatalf("%s applied the forged entry", id)
+		}
+	}
+}
+
+// A server removed from the configuration keeps campaigning (it never
+// learns of its removal); even a forced vote request (leadership transfer's,
+// which bypasses the lease) must not disturb the cluster.
+func TestBug_RaftRemovedServerIgnored(t *testing.T) {
+	s := newSimNet(t, testSeed(t), 4)
+	l := s.checkOneLeader(50)
+	s.mustCommit("w", 50)
+	gone := s.others(l.id)[0]
+	s.crash(gone) // it does not hear of its removal
+	var smaller raftConfiguration
+	for _, sv := range l.core.config.Servers {
+		if sv.ID != gone {
+			smaller.Servers = append(smaller.Servers, sv)
+		}
+	}
+	if _, err := l.core.proposeConfig(smaller); err != nil {
+		t.Fatal(err)
+	}
+	s.process(l)
+	s.ids = slices.DeleteFunc(s.ids, func(id string) bool { return id == gone })
+	s.mustCommit("after removal", 100)
+	l = s.checkOneLeader(50)
+	term := l.core.term
+	for _, id := range s.ids {
+		s.inject(raftMessage{Type: msgVote, From: gone, To: id, Term: term + 5, LogIndex: 1 << 30, LogTerm: term, Force: true})
+		s.inject(raftMessage{Type: msgTimeoutNow, From: gone, To: id, Term: term})
+	}
+	s.checkTermsBelow(term + 1)
+	if l2 := s.checkOneLeader(50); l2.id != l.id || l2.core.term != term {
+		t.Fatalf("the removed server disturbed the leader: %s term %d → %s term %d", l.id, term, l2.id, l2.core.term)
+	}
+}
+
+// A server one election short of the term limit does not campaign: the
+// next term would be refused by every other server, and the one after
+// would wrap.
+func TestBug_RaftNoCampaignIntoTermLimit(t *testing.T) {
+	s := newSimNet(t, testSeed(t), 3)
+	cfg := s.nodes["s1"].core.config
+	r := newRaftCore(s.coreConfig("s1"), raftRestored{HardState: raftHardState{Term: maxRaftTerm - 1},
+		SnapIndex: 1, SnapTerm: 1, SnapConfig: cfg})
+	for range 100 {
+		r.tick()
+	}
+	if r.term != maxRaftTerm-1 || r.role != roleFollower {
+		t.Fatalf("role %s, term %d (limit %d)", r.role, r.term, uint64(maxRaftTerm))
+	}
+	if msgs := r.ready().Messages; len(msgs) != 0 {
+		t.Fatalf("it campaigned: %v", msgs)
+	}
+}
+
+// A persisted term at the limit stops the start with the recovery step.
+func TestBug_RaftPersistedTermLimit(t *testing.T) {
+	if err := checkPersistedTerm(maxRaftTerm-1, "/d"); err != nil {
+		t.Fatal(err)
+	}
+	err := checkPersistedTerm(math.MaxUint64, "/d")
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprint("term ", uint64(math.MaxUint64))) ||
+		!strings.Contains(err.Error(), "move /d/raft aside") {
+		t.Fatalf("error: %v", err)
+	}
+}
+
+func TestRaftConfigurationDescribe(t *testing.T) {
+	c := raftConfiguration{Servers: []raftServer{{ID: "u1", Node: "s1", Address: "127.0.0.11:8300"}}}
+	if got := c.describe("u1"); got != "s1 (127.0.0.11:8300)" {
+		t.Fatal(got)
+	}
+	if got := c.describe("u2"); got != "u2" {
+		t.Fatal(got)
+	}
+}
