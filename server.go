@@ -390,7 +390,11 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 		return a.serveClientApply(body)
 	}
 	// The rest are the leader's to serve: a follower says so, and the
-	// caller asks again where the leader is now.
+	// caller asks again where the leader is now. A method no server serves
+	// is said to be unknown, by any server.
+	if !slices.Contains(leaderRPCMethods, method) {
+		return nil, fmt.Errorf("unknown rpc method %q", method)
+	}
 	if !a.raft.isLeader() {
 		return nil, errNotLeader
 	}
@@ -429,8 +433,11 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 		}
 		return nil, a.raft.transferLeadership(ctx, id)
 	}
-	return nil, fmt.Errorf("unknown RPC method %q", method)
+	return nil, fmt.Errorf("unknown rpc method %q", method)
 }
+
+// leaderRPCMethods are the calls only the leader serves (serveRPC).
+var leaderRPCMethods = []string{rpcRaftApply, rpcRaftReadIndex, rpcSessionRenew, rpcRaftAddServer, rpcRaftRemove, rpcRaftTransfer}
 
 func (a *Agent) selfInfo() serverInfo {
 	st := a.raft.raftStatus()
