@@ -365,7 +365,7 @@ func newRaftCore(cfg raftCoreConfig, st raftRestored) *raftCore {
 		cfg.MaxApplyBatch = 1024
 	}
 	r := &raftCore{
-		cfg: cfg, id: cfg.ID, logger: cfg.Logger.With("raft", cfg.ID),
+		cfg: cfg, id: cfg.ID, logger: cfg.Logger,
 		term: st.HardState.Term, vote: st.HardState.Vote,
 		log:        raftLog{offset: st.SnapIndex, offsetTerm: st.SnapTerm, entries: st.Entries},
 		snapConfig: st.SnapConfig,
@@ -563,7 +563,7 @@ func (r *raftCore) tickLeader() {
 		return
 	}
 	if r.transferee != "" && int(r.now-r.transferTick) >= r.cfg.ElectionTicks {
-		r.logger.Warn("leadership transfer timed out", "to", r.transferee)
+		r.logger.Warn("leadership transfer timed out", "to", r.config.describe(r.transferee))
 		r.transferee = ""
 	}
 	r.heartbeatElapsed++
@@ -649,7 +649,7 @@ func (r *raftCore) stepAdmitted(m raftMessage) {
 		return
 	case m.Term > r.term:
 		if (m.Type == msgPreVote || m.Type == msgVote) && !m.Force && r.inLease() {
-			r.logger.Debug("ignoring vote request while the leader is alive", "from", m.From, "term", m.Term)
+			r.logger.Debug("ignoring vote request while the leader is alive", "from", r.config.describe(m.From), "term", m.Term)
 			return
 		}
 		switch {
@@ -713,7 +713,7 @@ func (r *raftCore) stepVoteRequest(m raftMessage) {
 	if grant {
 		r.vote = m.From
 		r.electionElapsed = 0
-		r.logger.Debug("voted", "for", m.From, "term", r.term)
+		r.logger.Debug("voted", "for", r.config.describe(m.From), "term", r.term)
 	}
 	r.send(raftMessage{Type: msgVoteResp, To: m.From, Reject: !grant})
 }
@@ -865,7 +865,7 @@ func (r *raftCore) handleSnapshot(m raftMessage) {
 		r.send(resp)
 		return
 	}
-	r.logger.Info("installing snapshot from the leader", "index", s.Index, "term", s.Term, "leader", m.From)
+	r.logger.Info("installing snapshot from the leader", "index", s.Index, "term", s.Term, "leader", s.Config.describe(m.From))
 	r.log = raftLog{offset: s.Index, offsetTerm: s.Term}
 	r.snapConfig = s.Config.clone()
 	r.config, r.configIndex = r.snapConfig, s.Index
@@ -960,7 +960,7 @@ func (r *raftCore) stepSnapStatus(m raftMessage) {
 		return
 	}
 	if m.Reject {
-		r.logger.Warn("snapshot send failed", "to", m.From, "index", pr.snapshotIdx)
+		r.logger.Warn("snapshot send failed", "to", r.config.describe(m.From), "index", pr.snapshotIdx)
 	} else {
 		pr.next = max(pr.next, pr.snapshotIdx+1)
 	}
@@ -1191,7 +1191,7 @@ func (r *raftCore) transferLeadership(to string) error {
 		return fmt.Errorf("%q is not a voter", to)
 	}
 	r.transferee, r.transferTick = to, r.now
-	r.logger.Info("transferring leadership", "to", to, "term", r.term)
+	r.logger.Info("transferring leadership", "to", r.config.describe(to), "term", r.term)
 	if pr.match == r.log.lastIndex() {
 		r.send(raftMessage{Type: msgTimeoutNow, To: to})
 	} else {

@@ -690,7 +690,11 @@ func (n *raftNode) publish() {
 	if old == nil || old.Role != st.Role || old.Term != st.Term || old.Leader != st.Leader ||
 		len(old.Config.Servers) != len(st.Config.Servers) {
 		if old != nil && old.Role != st.Role {
-			n.logger.Info("raft role changed", "role", st.Role.String(), "term", st.Term, "leader", st.Leader)
+			// The core narrates elections; a follower, whom it follows.
+			n.logger.Debug("raft role changed", "role", st.Role.String(), "term", st.Term)
+		}
+		if old != nil && old.Leader != st.Leader && st.Role != roleLeader {
+			n.narrateLeader(old, &st)
 		}
 		if old != nil && old.Role == roleLeader && st.Role != roleLeader {
 			// What it proposed may yet be committed by the next leader, or
@@ -705,6 +709,21 @@ func (n *raftNode) publish() {
 		if prev := n.changedCh.Swap(&ch); prev != nil {
 			close(*prev)
 		}
+	}
+}
+
+// narrateLeader logs, once, that a follower learned who leads, or lost
+// the leader it followed.
+func (n *raftNode) narrateLeader(old, st *raftStatus) {
+	switch {
+	case st.Leader != "":
+		name := st.Config.describe(st.Leader)
+		if name == st.Leader && n.addrs[st.Leader] != "" {
+			name = fmt.Sprintf("%s (%s)", st.Leader, n.addrs[st.Leader]) // not in the configuration yet: it adds this server
+		}
+		n.logger.Info(fmt.Sprintf("following leader %s in term %d", name, st.Term))
+	case old.Leader != n.cfg.ID:
+		n.logger.Info(fmt.Sprintf("lost the leader %s; no leader in term %d", old.Config.describe(old.Leader), st.Term))
 	}
 }
 
@@ -787,11 +806,11 @@ func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
 		}
 	}
 	if err != nil {
-		n.logger.Error("no snapshot to send", "to", m.To, "error", err)
+		n.logger.Error("no snapshot to send", "to", n.core.config.describe(m.To), "error", err)
 		go report(true)
 		return
 	}
-	n.logger.Info("sending snapshot", "to", m.To, "index", index)
+	n.logger.Info("sending snapshot", "to", n.core.config.describe(m.To), "index", index)
 	go func() {
 		defer r.Close()
 		data, err := io.ReadAll(r)
@@ -845,7 +864,7 @@ func (n *raftNode) receiveChunk(remote string, c *snapChunk) {
 	delete(n.chunks, c.From)
 	config, data, err := readSnapshotFile(a.buf)
 	if err != nil {
-		n.logger.Error("bad snapshot from the leader", "from", c.From, "error", err)
+		n.logger.Error("bad snapshot from the leader", "from", n.core.config.describe(c.From), "error", err)
 		return
 	}
 	m.Snapshot.Config, m.Snapshot.Data = config, data

@@ -809,7 +809,9 @@ func (p *rpcPool) sendRaft(addr string, payload []byte) bool {
 // whenever the queue is momentarily empty, so a burst of frames costs few
 // writes. After a failed dial it drops the queued frames and backs off,
 // doubling the wait up to rpcRaftBackoffMax, so a down peer costs one dial
-// per backoff, not one per frame.
+// per backoff, not one per frame, and one warning per outage: the first
+// failed dial is logged, the next ones at debug, and the dial that
+// succeeds again says how many failed.
 func (p *rpcPool) streamRaft(peer *rpcRaftPeer) {
 	var conn net.Conn
 	var bw *bufio.Writer
@@ -819,6 +821,7 @@ func (p *rpcPool) streamRaft(peer *rpcRaftPeer) {
 		}
 	}()
 	backoff := rpcRaftBackoffMin
+	failedDials := 0
 	for {
 		var frame []byte
 		select {
@@ -829,7 +832,13 @@ func (p *rpcPool) streamRaft(peer *rpcRaftPeer) {
 		if conn == nil {
 			c, err := dialRPC(peer.addr, rpcConnRaft)
 			if err != nil {
-				p.logger.Warn("rpc: raft peer unreachable, dropping its frames", "peer", peer.addr, "error", err, "retry_in", backoff)
+				level := slog.LevelDebug
+				if failedDials == 0 {
+					level = slog.LevelWarn
+				}
+				failedDials++
+				p.logger.Log(context.Background(), level, "rpc: raft peer unreachable, dropping its frames until it is back",
+					"peer", peer.addr, "error", err, "failed_dials", failedDials, "retry_in", backoff)
 				peer.down.Store(true)
 				for len(peer.queue) > 0 {
 					<-peer.queue
@@ -845,8 +854,11 @@ func (p *rpcPool) streamRaft(peer *rpcRaftPeer) {
 				backoff = min(2*backoff, rpcRaftBackoffMax)
 				continue
 			}
+			if failedDials > 0 {
+				p.logger.Info("rpc: raft peer reachable again", "peer", peer.addr, "failed_dials", failedDials)
+			}
 			conn, bw = c, bufio.NewWriterSize(c, 64<<10)
-			backoff = rpcRaftBackoffMin
+			backoff, failedDials = rpcRaftBackoffMin, 0
 		}
 		conn.SetWriteDeadline(time.Now().Add(rpcWriteTimeout))
 		_, err := bw.Write(frame)

@@ -211,13 +211,18 @@ func (a *Agent) stopServer() {
 	if a.raft != nil && a.raft.isLeader() && len(a.raft.raftStatus().Config.Servers) > 1 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := a.raft.transferLeadership(ctx, ""); err == nil {
-			for a.raft.isLeader() && ctx.Err() == nil {
+			// Until another server leads, and this one has heard of it.
+			for (a.raft.isLeader() || a.raft.leaderAddr() == "") && ctx.Err() == nil {
 				select {
 				case <-a.raft.changed():
 				case <-ctx.Done():
 				}
 			}
-			a.logger.Info("leadership transferred before shutdown", "leader", a.raft.leaderAddr())
+			if st := a.raft.raftStatus(); st.Leader != "" && st.Leader != a.nodeID {
+				a.logger.Info("leadership transferred before shutdown to " + st.Config.describe(st.Leader))
+			} else {
+				a.logger.Warn("leadership transfer before shutdown did not complete: the others elect a leader")
+			}
 		}
 		cancel()
 	}
@@ -491,7 +496,7 @@ func (a *Agent) removeServerLocal(ctx context.Context, id, address string) error
 			}
 			return c, notFound("Raft peer %q not found", what)
 		}
-		a.logger.Info("removing server from the Raft configuration", "id", c.Servers[i].ID, "address", c.Servers[i].Address)
+		a.logger.Info("removing server from the Raft configuration", "id", c.Servers[i].ID, "node", c.Servers[i].Node, "address", c.Servers[i].Address)
 		c.Servers = slices.Delete(c.Servers, i, i+1)
 		return c, nil
 	})
@@ -558,7 +563,7 @@ func (a *Agent) formCluster() {
 		a.discoveredMu.Unlock()
 		switch {
 		case len(cluster) > 0:
-			if a.askToJoin(cluster) {
+			if a.askToJoin(cluster, attempt) {
 				return
 			}
 		case a.cfg.BootstrapExpect > 1 && len(known) >= a.cfg.BootstrapExpect:
@@ -618,8 +623,9 @@ func (a *Agent) askServer(addr string) (serverInfo, error) {
 }
 
 // askToJoin asks a server of an existing cluster to add this one; the
-// server forwards the request to its leader.
-func (a *Agent) askToJoin(cluster []string) bool {
+// server forwards the request to its leader. Failures are logged at the
+// first attempt and every tenth, as formCluster's.
+func (a *Agent) askToJoin(cluster []string, attempt int) bool {
 	body, _ := json.Marshal(a.selfServer())
 	for _, addr := range cluster {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -635,7 +641,9 @@ func (a *Agent) askToJoin(cluster []string) bool {
 			a.logger.Info("joined the cluster", "via", addr)
 			return true
 		}
-		a.logger.Info("retry-join: could not join yet", "via", addr, "error", err)
+		if attempt%10 == 0 {
+			a.logger.Info("retry-join: could not join yet", "via", addr, "attempt", attempt+1, "error", err)
+		}
 	}
 	return false
 }
