@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // inject hands a forged message straight to a server's core, as the driver
@@ -130,5 +134,71 @@ func TestRaftConfigurationDescribe(t *testing.T) {
 	}
 	if got := c.describe("u2"); got != "u2" {
 		t.Fatal(got)
+	}
+}
+
+// logBuffer collects log output from several goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+type discardTransport struct{}
+
+func (discardTransport) send(string, []byte) bool { return true }
+
+// The driver: snapshot chunks from outside the configuration are dropped
+// before they are buffered, and refused messages and undecodable frames
+// are logged with the connection's address, once per sender and host.
+func TestBug_RaftNodeDropsForeignChunksAndFrames(t *testing.T) {
+	t.Parallel()
+	var logs logBuffer
+	cfg := raftConfiguration{Servers: []raftServer{{ID: "u1", Node: "s1", Address: "127.0.0.11:8300"},
+		{ID: "u2", Node: "s2", Address: "127.0.0.12:8300"}}}
+	n := newRaftNode(raftNodeConfig{ID: "u1", Address: "127.0.0.11:8300", Tick: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		raftRestored{HardState: raftHardState{Term: 1}, SnapIndex: 1, SnapTerm: 1, SnapConfig: cfg, AppliedIndex: 1},
+		&memRaftStorage{}, storeFSM{newStore()}, discardTransport{})
+	defer n.stop()
+	chunk := func(from string) []byte {
+		return encodeSnapChunk(&snapChunk{From: from, FromAddr: "10.6.6.6:8300", Term: 1, Index: 50, SnapTerm: 1,
+			Total: 1 << 20, Data: []byte("part")})
+	}
+	for range 5 {
+		n.receive("127.0.0.99:4000", chunk("evil-node"))
+		n.receive("127.0.0.99:4001", []byte("not a raft frame"))
+		n.receive("127.0.0.99:4002", encodeRaftMessage(nil, &raftMessage{Type: msgHeartbeatResp, From: "evil-node", To: "u1", Term: 7}))
+	}
+	n.receive("127.0.0.12:4000", chunk("u2"))
+	var buffered []string
+	eventually(t, 5*time.Second, "the messages taken", func() bool { return len(n.inbox) == 0 })
+	n.onLoop(context.Background(), func() {
+		for from := range n.chunks {
+			buffered = append(buffered, from)
+		}
+	})
+	if !slices.Equal(buffered, []string{"u2"}) {
+		t.Fatalf("chunks buffered from %v", buffered)
+	}
+	if c := logs.count("dropping a raft message"); c != 1 {
+		t.Errorf("%d lines for evil-node's messages, want 1:\n%s", c, logs.b.String())
+	}
+	if c := logs.count("dropping a bad raft frame"); c != 1 {
+		t.Errorf("%d lines for the bad frames, want 1:\n%s", c, logs.b.String())
+	}
+	if logs.count("from=evil-node remote=127.0.0.99:") != 1 || logs.count("remote=127.0.0.99:4001") != 1 {
+		t.Errorf("the lines do not name the sender:\n%s", logs.b.String())
 	}
 }
