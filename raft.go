@@ -31,6 +31,11 @@
 //  2. send the messages;
 //  3. apply the committed entries to the state machine, in log order.
 //
+// Before step takes a message, admit (raft_admit.go) checks that it comes
+// from a server of the latest configuration and that its term is below
+// maxRaftTerm (2^62): a term is never adopted, nor campaigned into, that
+// could make term+1 wrap around.
+//
 // Because the core has no clock and takes its randomness from the rand it
 // is given, a test can run a whole cluster in one goroutine, message by
 // message, and replay any run from its seed (raft_test.go).

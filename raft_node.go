@@ -26,7 +26,9 @@
 //
 // Concurrency: the loop goroutine (run) owns the core, the storage, the
 // pending proposals and reads; everything else talks to it through
-// channels, and reads its published status through an atomic pointer.
+// channels, and reads its published status through an atomic pointer. The
+// log of dropped messages (raftDropLog) has its own mutex: the network's
+// reader goroutines log undecodable frames in it too.
 package main
 
 import (
