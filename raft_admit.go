@@ -1,5 +1,7 @@
 // raft_admit.go: which messages the Raft core (raft.go) takes from the
-// network, and how its log lines name the servers.
+// network, and how the Raft layer's log lines name servers: the core's
+// admit and campaign guard (pure), and the driver's (raft_node.go) lines
+// about dropped messages and about the leader a follower follows.
 //
 // Every message passes admit before the core steps it; a message it
 // refuses changes nothing and is returned to the driver as an error, which
@@ -166,4 +168,25 @@ func (d *raftDropLog) log(logger *slog.Logger, now time.Time, sender, remote str
 	}
 	d.last[key] = now
 	logger.Warn(msg, append([]any{"from", sender, "remote", remote, "next_report_in", raftDropLogInterval}, args...)...)
+}
+
+// dropped logs a message the core refused, rate-limited per sender.
+func (n *raftNode) dropped(m raftMessage, err error) {
+	n.dropLog.log(n.logger, time.Now(), m.From, m.Remote, "dropping a raft message", "type", m.Type.String(),
+		"term", m.Term, "claimed_addr", m.FromAddr, "reason", err)
+}
+
+// narrateLeader logs, once, that a follower learned who leads, or lost
+// the leader it followed.
+func (n *raftNode) narrateLeader(old, st *raftStatus) {
+	switch {
+	case st.Leader != "":
+		name := st.Config.describe(st.Leader)
+		if name == st.Leader && n.addrs[st.Leader] != "" {
+			name = fmt.Sprintf("%s (%s)", st.Leader, n.addrs[st.Leader]) // not in the configuration yet: it adds this server
+		}
+		n.logger.Info(fmt.Sprintf("following leader %s in term %d", name, st.Term))
+	case old.Leader != n.cfg.ID:
+		n.logger.Info(fmt.Sprintf("lost the leader %s; no leader in term %d", old.Config.describe(old.Leader), st.Term))
+	}
 }

@@ -471,12 +471,6 @@ func (n *raftNode) stepMessage(m raftMessage) {
 	}
 }
 
-// dropped logs a message the core refused, rate-limited per sender.
-func (n *raftNode) dropped(m raftMessage, err error) {
-	n.dropLog.log(n.logger, time.Now(), m.From, m.Remote, "dropping a raft message", "type", m.Type.String(),
-		"term", m.Term, "claimed_addr", m.FromAddr, "reason", err)
-}
-
 // proposeBatch hands p and every other queued proposal to the core.
 func (n *raftNode) proposeBatch(p *raftProposal) {
 	batch := []*raftProposal{p}
@@ -711,21 +705,6 @@ func (n *raftNode) publish() {
 		if prev := n.changedCh.Swap(&ch); prev != nil {
 			close(*prev)
 		}
-	}
-}
-
-// narrateLeader logs, once, that a follower learned who leads, or lost
-// the leader it followed.
-func (n *raftNode) narrateLeader(old, st *raftStatus) {
-	switch {
-	case st.Leader != "":
-		name := st.Config.describe(st.Leader)
-		if name == st.Leader && n.addrs[st.Leader] != "" {
-			name = fmt.Sprintf("%s (%s)", st.Leader, n.addrs[st.Leader]) // not in the configuration yet: it adds this server
-		}
-		n.logger.Info(fmt.Sprintf("following leader %s in term %d", name, st.Term))
-	case old.Leader != n.cfg.ID:
-		n.logger.Info(fmt.Sprintf("lost the leader %s; no leader in term %d", old.Config.describe(old.Leader), st.Term))
 	}
 }
 
