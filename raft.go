@@ -158,6 +158,7 @@ type raftMessage struct {
 	// the leader's; on a reject, where the leader should try next: the first
 	// index the follower holds of the conflicting term HintTerm, or its log
 	// length + 1 (HintTerm 0). The fast back-off of Raft §5.3.
+	// HeartbeatResp: the log's length + 1 (0 from a server that predates it).
 	Hint, HintTerm uint64
 	// Force marks the votes of a leadership transfer, which a follower grants
 	// even while it hears from the current leader (dissertation §3.10, §4.2.3).
@@ -753,7 +754,7 @@ func (r *raftCore) stepFollower(m raftMessage) {
 		if m.Commit > r.commit && m.Commit <= r.log.lastIndex() {
 			r.commit = m.Commit
 		}
-		r.send(raftMessage{Type: msgHeartbeatResp, To: m.From, Seq: m.Seq})
+		r.send(raftMessage{Type: msgHeartbeatResp, To: m.From, Seq: m.Seq, Hint: r.log.lastIndex() + 1})
 	case msgSnap:
 		r.electionElapsed, r.leader = 0, m.From
 		r.handleSnapshot(m)
@@ -898,6 +899,9 @@ func (r *raftCore) stepLeader(m raftMessage) {
 	case msgHeartbeatResp:
 		pr.ackedSeq = max(pr.ackedSeq, m.Seq)
 		r.confirmReads()
+		if m.Hint > 0 && m.Hint-1 < pr.match {
+			r.followerLostLog(m.From, pr, m.Hint-1)
+		}
 		if pr.match < r.log.lastIndex() {
 			// Lagging: resend. In the replicate state this sends from next,
 			// whose prevLogIndex the follower rejects if entries in flight
@@ -939,6 +943,9 @@ func (r *raftCore) handleAppendReject(id string, pr *progress, m raftMessage) {
 	if m.LogIndex < pr.match || pr.state == progressProbe && m.LogIndex != pr.next-1 {
 		return // stale: answers an AppendEntries sent before a later one succeeded
 	}
+	if m.HintTerm == 0 && m.Hint <= pr.match {
+		r.followerLostLog(id, pr, m.Hint-1)
+	}
 	next := m.Hint
 	if m.HintTerm > 0 {
 		// If the leader has entries of the follower's conflicting term, the
@@ -957,6 +964,17 @@ func (r *raftCore) handleAppendReject(id string, pr *progress, m raftMessage) {
 	pr.next = max(pr.match+1, min(next, m.LogIndex))
 	pr.state, pr.probeSent = progressProbe, false
 	r.sendAppend(id)
+}
+
+// followerLostLog: a follower's log ends at holds, before what it
+// acknowledged. It restarted without its Raft state (moved aside to recover
+// from corruption: raft_admit.go); replicate again from where its log ends,
+// or the leader would resend from its old match for ever.
+func (r *raftCore) followerLostLog(id string, pr *progress, holds uint64) {
+	r.logger.Info("a follower's log ends before what it acknowledged: replicating it again",
+		"follower", r.config.describe(id), "acknowledged", pr.match, "holds", holds)
+	pr.match = holds
+	pr.state, pr.next, pr.probeSent = progressProbe, holds+1, false
 }
 
 func (r *raftCore) stepSnapStatus(m raftMessage) {

@@ -202,3 +202,26 @@ func TestBug_RaftNodeDropsForeignChunksAndFrames(t *testing.T) {
 		t.Errorf("the lines do not name the sender:\n%s", logs.b.String())
 	}
 }
+
+// The recovery from a corrupt term (checkPersistedTerm's message): the
+// server's Raft state is moved aside and it restarts empty, under its ID.
+// The leader believed it held the log up to what it had acknowledged, and
+// resent only from there, for ever; it now replicates from where the
+// follower's log really ends.
+func TestBug_RaftFollowerRestartedEmptyCatchesUp(t *testing.T) {
+	s := newSimNet(t, testSeed(t), 3)
+	l := s.checkOneLeader(50)
+	for i := range 20 {
+		s.mustCommit(fmt.Sprint("w", i), 50)
+	}
+	last := s.mustCommit("last", 50)
+	f := s.others(l.id)[0]
+	s.crash(f)
+	s.nodes[f].disk = simDisk{}
+	s.restart(f)
+	s.checkCommitted(last, 100) // with no new write: heartbeats tell where its log ends
+	s.mustCommit("after", 50)
+	if got := len(s.nodes[f].fsm.log); got != 22 {
+		t.Fatalf("%s applied %d commands, want 22", f, got)
+	}
+}

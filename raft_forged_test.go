@@ -303,4 +303,5 @@ func TestBug_RaftPersistedTermBeyondLimit(t *testing.T) {
 	if !strings.Contains(out, want) || !strings.Contains(out, "move "+s.dir+"/raft aside") {
 		t.Fatalf("the agent's output does not say what is wrong and how to recover:\n%s", out)
 	}
+	t.Logf("the agent refused to start: %s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))
 }
