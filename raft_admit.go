@@ -28,11 +28,12 @@
 //     cluster, whatever term it campaigns in.
 //
 // The dissertation (§4.1) has servers take messages from outside their
-// configuration, for liveness; we do not, because without authentication on
-// the server port anyone who can reach it could otherwise depose the
-// leader. The price: a server that missed the entry adding a server, and
-// then finds that server leading, does not follow it; it follows again once
-// a server of its own configuration leads, or once it is re-added. Frames
+// configuration, for liveness; we take only what liveness needs, because
+// without authentication on the server port anyone who can reach it could
+// otherwise depose the leader: a leader's messages at this server's own
+// term, when it follows no one else (strangerLeads), so that a server that
+// missed the entry adding a server, and then finds that server leading,
+// still follows it and learns the entry. Frames
 // are authenticated once the server port has TLS (the security issue):
 // until then these checks stop made-up senders and impossible terms, not a
 // forger who names a real member with a plausible term.
@@ -73,7 +74,7 @@ func (r *raftCore) admit(m raftMessage) error {
 	if m.Type == msgSnapStatus {
 		return nil // from the driver, about a send this core asked for
 	}
-	if len(r.config.Servers) > 0 && !r.config.has(m.From) {
+	if len(r.config.Servers) > 0 && !r.config.has(m.From) && !r.strangerLeads(m) {
 		return errRaftNotMember
 	}
 	if m.Term >= maxRaftTerm || m.LogTerm > m.Term || m.Snapshot != nil && m.Snapshot.Term > m.Term {
@@ -85,6 +86,26 @@ func (r *raftCore) admit(m raftMessage) error {
 		}
 	}
 	return nil
+}
+
+// strangerLeads is the one exception to membership, for liveness
+// (dissertation §4.1): a server that missed the entry adding server X, and
+// finds X leading, must follow X to learn that entry. It learns X's term
+// from the servers it knows (their answers to its pre-votes), and then
+// takes X's AppendEntries and heartbeats at exactly that term, while it
+// knows no other leader of that term, and then X's snapshot (whose chunks
+// the driver buffers only from the leader it follows). A stranger can never
+// raise the term, nor displace a leader this server follows.
+func (r *raftCore) strangerLeads(m raftMessage) bool {
+	switch {
+	case m.Term != r.term:
+		return false
+	case m.Type == msgApp || m.Type == msgHeartbeat:
+		return r.leader == "" || r.leader == m.From
+	case m.Type == msgSnap:
+		return r.leader == m.From
+	}
+	return false
 }
 
 // campaignAllowed: a campaign must not take the term to maxRaftTerm. The

@@ -96,6 +96,52 @@ func TestBug_RaftRemovedServerIgnored(t *testing.T) {
 	}
 }
 
+// A follower cut off while a fourth server was added, which then leads,
+// still follows it once the partition heals: it learns the term from the
+// servers it knows, and takes the new leader's messages at that term,
+// though the entry adding it is not in its log yet (dissertation §4.1).
+func TestRaftFollowsLeaderItMissedTheAddingOf(t *testing.T) {
+	s := newSimNet(t, testSeed(t), 3)
+	l := s.checkOneLeader(50)
+	s.mustCommit("w0", 50)
+	l = s.leader()
+	cut := s.others(l.id)[0]
+	s.partition([]string{cut})
+	s.nodes["s4"] = &simNode{id: "s4"}
+	s.start(s.nodes["s4"])
+	next := l.core.config.clone()
+	next.Servers = append(next.Servers, raftServer{ID: "s4", Address: "s4"})
+	if _, err := l.core.proposeConfig(next); err != nil {
+		t.Fatal(err)
+	}
+	s.process(l)
+	s.ids = slices.DeleteFunc(append(s.ids, "s4"), func(id string) bool { return id == cut })
+	s.mustCommit("w1", 200)
+	l = s.checkOneLeader(50)
+	if l.id != "s4" {
+		if err := l.core.transferLeadership("s4"); err != nil {
+			t.Fatal(err)
+		}
+		s.process(l)
+	}
+	for range 200 * simStepsPerTick {
+		if nl := s.leader(); nl != nil && nl.id == "s4" && s.stableLeader(nl) {
+			break
+		}
+		s.step()
+	}
+	if nl := s.leader(); nl == nil || nl.id != "s4" {
+		t.Fatalf("s4 did not take the lead: %v", nl)
+	}
+	s.heal()
+	s.ids = append(s.ids, cut)
+	last := s.mustCommit("w2", 200)
+	s.checkCommitted(last, 300)
+	if c := s.nodes[cut].core; !c.config.has("s4") || c.leader != "s4" {
+		t.Fatalf("%s: configuration %+v, leader %q", cut, c.config, c.leader)
+	}
+}
+
 // A server one election short of the term limit does not campaign: the
 // next term would be refused by every other server, and the one after
 // would wrap.
