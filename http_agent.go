@@ -129,11 +129,28 @@ func (h *httpAPI) agentSelf(w http.ResponseWriter, r *http.Request) (any, error)
 		},
 		"Member": h.selfMember(),
 		"Meta":   h.a.nodeRegistration().NodeMeta,
-		"Stats": map[string]any{
-			"agent":  map[string]string{"checks": strconv.Itoa(len(h.a.local.checkList())), "services": strconv.Itoa(len(h.a.local.serviceList()))},
-			"consul": map[string]string{"server": "true", "leader": "true", "known_datacenters": strconv.Itoa(len(h.a.datacenters()))},
-		},
+		"Stats":  h.agentStats(),
 	}, nil
+}
+
+// agentStats is /v1/agent/self's Stats: as Consul's, every value a string,
+// and a server adds its Raft state.
+func (h *httpAPI) agentStats() map[string]map[string]string {
+	stats := map[string]map[string]string{
+		"agent":  {"checks": strconv.Itoa(len(h.a.local.checkList())), "services": strconv.Itoa(len(h.a.local.serviceList()))},
+		"consul": {"server": strconv.FormatBool(h.a.cfg.Server), "known_datacenters": strconv.Itoa(len(h.a.datacenters()))},
+	}
+	if h.a.raft != nil {
+		st := h.a.raft.raftStatus()
+		state := map[raftRole]string{roleFollower: "Follower", rolePreCandidate: "Candidate", roleCandidate: "Candidate", roleLeader: "Leader"}[st.Role]
+		stats["consul"]["leader"] = strconv.FormatBool(st.Role == roleLeader)
+		stats["raft"] = map[string]string{
+			"state": state, "term": strconv.FormatUint(st.Term, 10), "commit_index": strconv.FormatUint(st.Commit, 10),
+			"applied_index": strconv.FormatUint(st.Applied, 10), "last_log_index": strconv.FormatUint(st.LastIndex, 10),
+			"num_peers": strconv.Itoa(max(len(st.Config.Servers)-1, 0)),
+		}
+	}
+	return stats
 }
 
 // agentMembers lists the LAN pool as this agent sees it, or with ?wan the

@@ -17,7 +17,7 @@
 // clock, no I/O, no lock. It is driven by three inputs,
 //
 //	tick()        one unit of logical time (raftNode ticks every 100 ms × raft_multiplier)
-//	step(m)       a message from another server
+//	step(m)       a message from another server (if admitted: raft_admit.go)
 //	propose(…)    a client command, a membership change, a read request
 //
 // and it answers through ready(), which returns what the driver must do, in
@@ -32,6 +32,11 @@
 //     the write.
 //  2. send the messages;
 //  3. apply the committed entries to the state machine, in log order.
+//
+// Before step takes a message, admit (raft_admit.go) checks that it comes
+// from a server of the latest configuration and that its term is below
+// maxRaftTerm (2^62): a term is never adopted, nor campaigned into, that
+// could make term+1 wrap around.
 //
 // Because the core has no clock and takes its randomness from the rand it
 // is given, a test can run a whole cluster in one goroutine, message by
@@ -145,6 +150,7 @@ type raftMessage struct {
 	Type     raftMsgType
 	From, To string
 	FromAddr string // the sender's address, set by the driver; the core ignores it
+	Remote   string // the connection it arrived on, set by the receiving driver; not sent
 	Term     uint64
 	// Votes: the candidate's last log index and term. App: prevLogIndex and
 	// prevLogTerm. AppResp: the prevLogIndex it answers.
@@ -160,6 +166,7 @@ type raftMessage struct {
 	// the leader's; on a reject, where the leader should try next: the first
 	// index the follower holds of the conflicting term HintTerm, or its log
 	// length + 1 (HintTerm 0). The fast back-off of Raft §5.3.
+	// HeartbeatResp: the log's length + 1 (0 from a server that predates it).
 	Hint, HintTerm uint64
 	// Force marks the votes of a leadership transfer, which a follower grants
 	// even while it hears from the current leader (dissertation §3.10, §4.2.3).
@@ -372,7 +379,7 @@ func newRaftCore(cfg raftCoreConfig, st raftRestored) *raftCore {
 		cfg.MaxApplyBatch = 1024
 	}
 	r := &raftCore{
-		cfg: cfg, id: cfg.ID, logger: cfg.Logger.With("raft", cfg.ID),
+		cfg: cfg, id: cfg.ID, logger: cfg.Logger,
 		term: st.HardState.Term, vote: st.HardState.Vote,
 		log:        raftLog{offset: st.SnapIndex, offsetTerm: st.SnapTerm, entries: st.Entries},
 		snapConfig: st.SnapConfig,
@@ -467,6 +474,10 @@ func (r *raftCore) stepDownLeader() {
 // becomePreCandidate starts a pre-vote (dissertation §9.6): ask whether an
 // election could be won before disturbing anyone with a higher term.
 func (r *raftCore) becomePreCandidate() {
+	if !r.campaignAllowed() {
+		r.resetTimers()
+		return
+	}
 	r.role, r.leader = rolePreCandidate, ""
 	r.resetTimers()
 	r.votes = map[string]bool{r.id: true}
@@ -485,6 +496,10 @@ func (r *raftCore) becomePreCandidate() {
 // becomeCandidate starts an election (Raft §5.2): a new term, a vote for
 // itself, RequestVote to everyone.
 func (r *raftCore) becomeCandidate(force bool) {
+	if !r.campaignAllowed() {
+		r.resetTimers()
+		return
+	}
 	r.role, r.leader = roleCandidate, ""
 	r.term++
 	r.vote = r.id
@@ -566,7 +581,7 @@ func (r *raftCore) tickLeader() {
 		return
 	}
 	if r.transferee != "" && int(r.now-r.transferTick) >= r.cfg.ElectionTicks {
-		r.logger.Warn("leadership transfer timed out", "to", r.transferee)
+		r.logger.Warn("leadership transfer timed out", "to", r.config.describe(r.transferee))
 		r.transferee = ""
 	}
 	r.heartbeatElapsed++
@@ -647,14 +662,15 @@ func (r *raftCore) inLease() bool {
 	return r.leader != "" && r.electionElapsed < r.cfg.ElectionTicks || r.now < uint64(r.cfg.ElectionTicks)
 }
 
-func (r *raftCore) step(m raftMessage) {
+// stepAdmitted is step (raft_admit.go) for a message admit has let in.
+func (r *raftCore) stepAdmitted(m raftMessage) {
 	switch {
 	case m.Type == msgSnapStatus:
 		r.stepSnapStatus(m)
 		return
 	case m.Term > r.term:
 		if (m.Type == msgPreVote || m.Type == msgVote) && !m.Force && r.inLease() {
-			r.logger.Debug("ignoring vote request while the leader is alive", "from", m.From, "term", m.Term)
+			r.logger.Debug("ignoring vote request while the leader is alive", "from", r.config.describe(m.From), "term", m.Term)
 			return
 		}
 		switch {
@@ -718,7 +734,7 @@ func (r *raftCore) stepVoteRequest(m raftMessage) {
 	if grant {
 		r.vote = m.From
 		r.electionElapsed = 0
-		r.logger.Debug("voted", "for", m.From, "term", r.term)
+		r.logger.Debug("voted", "for", r.config.describe(m.From), "term", r.term)
 	}
 	r.send(raftMessage{Type: msgVoteResp, To: m.From, Reject: !grant})
 }
@@ -753,7 +769,7 @@ func (r *raftCore) stepFollower(m raftMessage) {
 		if m.Commit > r.commit && m.Commit <= r.log.lastIndex() {
 			r.commit = m.Commit
 		}
-		r.send(raftMessage{Type: msgHeartbeatResp, To: m.From, Seq: m.Seq})
+		r.send(raftMessage{Type: msgHeartbeatResp, To: m.From, Seq: m.Seq, Hint: r.log.lastIndex() + 1})
 	case msgSnap:
 		r.electionElapsed, r.leader = 0, m.From
 		r.handleSnapshot(m)
@@ -870,7 +886,7 @@ func (r *raftCore) handleSnapshot(m raftMessage) {
 		r.send(resp)
 		return
 	}
-	r.logger.Info("installing snapshot from the leader", "index", s.Index, "term", s.Term, "leader", m.From)
+	r.logger.Info("installing snapshot from the leader", "index", s.Index, "term", s.Term, "leader", s.Config.describe(m.From))
 	r.log = raftLog{offset: s.Index, offsetTerm: s.Term}
 	r.snapConfig = s.Config.clone()
 	r.config, r.configIndex = r.snapConfig, s.Index
@@ -898,6 +914,9 @@ func (r *raftCore) stepLeader(m raftMessage) {
 	case msgHeartbeatResp:
 		pr.ackedSeq = max(pr.ackedSeq, m.Seq)
 		r.confirmReads()
+		if m.Hint > 0 && m.Hint-1 < pr.match {
+			r.followerLostLog(m.From, pr, m.Hint-1)
+		}
 		if pr.match < r.log.lastIndex() {
 			// Lagging: resend. In the replicate state this sends from next,
 			// whose prevLogIndex the follower rejects if entries in flight
@@ -939,6 +958,9 @@ func (r *raftCore) handleAppendReject(id string, pr *progress, m raftMessage) {
 	if m.LogIndex < pr.match || pr.state == progressProbe && m.LogIndex != pr.next-1 {
 		return // stale: answers an AppendEntries sent before a later one succeeded
 	}
+	if m.HintTerm == 0 && m.Hint <= pr.match {
+		r.followerLostLog(id, pr, m.Hint-1)
+	}
 	next := m.Hint
 	if m.HintTerm > 0 {
 		// If the leader has entries of the follower's conflicting term, the
@@ -959,13 +981,24 @@ func (r *raftCore) handleAppendReject(id string, pr *progress, m raftMessage) {
 	r.sendAppend(id)
 }
 
+// followerLostLog: a follower's log ends at holds, before what it
+// acknowledged. It restarted without its Raft state (moved aside to recover
+// from corruption: raft_admit.go); replicate again from where its log ends,
+// or the leader would resend from its old match for ever.
+func (r *raftCore) followerLostLog(id string, pr *progress, holds uint64) {
+	r.logger.Info("a follower's log ends before what it acknowledged: replicating it again",
+		"follower", r.config.describe(id), "acknowledged", pr.match, "holds", holds)
+	pr.match = holds
+	pr.state, pr.next, pr.probeSent = progressProbe, holds+1, false
+}
+
 func (r *raftCore) stepSnapStatus(m raftMessage) {
 	pr := r.progress[m.From]
 	if r.role != roleLeader || pr == nil || pr.state != progressSnapshot {
 		return
 	}
 	if m.Reject {
-		r.logger.Warn("snapshot send failed", "to", m.From, "index", pr.snapshotIdx)
+		r.logger.Warn("snapshot send failed", "to", r.config.describe(m.From), "index", pr.snapshotIdx)
 	} else {
 		pr.next = max(pr.next, pr.snapshotIdx+1)
 	}
@@ -1202,7 +1235,7 @@ func (r *raftCore) transferLeadership(to string) error {
 		return fmt.Errorf("%q is not a voter", to)
 	}
 	r.transferee, r.transferTick = to, r.now
-	r.logger.Info("transferring leadership", "to", to, "term", r.term)
+	r.logger.Info("transferring leadership", "to", r.config.describe(to), "term", r.term)
 	if pr.match == r.log.lastIndex() {
 		r.send(raftMessage{Type: msgTimeoutNow, To: to})
 	} else {

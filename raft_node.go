@@ -26,7 +26,9 @@
 //
 // Concurrency: the loop goroutine (run) owns the core, the storage, the
 // pending proposals and reads; everything else talks to it through
-// channels, and reads its published status through an atomic pointer.
+// channels, and reads its published status through an atomic pointer. The
+// log of dropped messages (raftDropLog) has its own mutex: the network's
+// reader goroutines log undecodable frames in it too.
 package main
 
 import (
@@ -148,6 +150,7 @@ type raftNode struct {
 	lastTick     time.Time                // when the core's last tick was due
 	chunks       map[string]*snapAssembly // snapshots arriving, by sender
 	peerContact  map[string]time.Time     // leader: server ID → when its last answer arrived (peerStats)
+	dropLog      raftDropLog              // messages refused, logged per sender (also from receive's goroutines)
 }
 
 type snapResult struct {
@@ -364,21 +367,23 @@ func (n *raftNode) sinceContact() time.Duration {
 	return time.Since(time.Unix(0, last))
 }
 
-// receive takes one frame from the network. It never blocks: when the
-// inbox is full the frame is dropped, as a lossy network would.
-func (n *raftNode) receive(payload []byte) {
+// receive takes one frame from the network, from a connection from
+// remote. It never blocks: when the inbox is full the frame is dropped, as
+// a lossy network would.
+func (n *raftNode) receive(remote string, payload []byte) {
 	m, chunk, err := decodeRaftFrame(payload)
 	if err != nil {
-		n.logger.Warn("dropping a bad raft frame", "error", err)
+		n.dropLog.log(n.logger, time.Now(), "", remote, "dropping a bad raft frame", "error", err)
 		return
 	}
 	if chunk != nil {
 		select {
-		case n.adminCh <- func() { n.receiveChunk(chunk) }:
+		case n.adminCh <- func() { n.receiveChunk(remote, chunk) }:
 		case <-n.stopCh:
 		}
 		return
 	}
+	m.Remote = remote
 	select {
 	case n.inbox <- m:
 	default:
@@ -457,16 +462,20 @@ func (n *raftNode) catchUpTicks() {
 }
 
 func (n *raftNode) stepMessage(m raftMessage) {
+	contact := m.Term >= n.core.term && (m.Type == msgApp || m.Type == msgHeartbeat || m.Type == msgSnap)
+	if err := n.core.step(m); err != nil {
+		n.dropped(m, err)
+		return
+	}
 	if m.FromAddr != "" {
 		n.addrs[m.From] = m.FromAddr
 	}
-	if m.Term >= n.core.term && (m.Type == msgApp || m.Type == msgHeartbeat || m.Type == msgSnap) {
+	if contact {
 		n.lastContact.Store(time.Now().UnixNano())
 	}
 	if n.core.role == roleLeader && m.Term == n.core.term && (m.Type == msgAppResp || m.Type == msgHeartbeatResp) {
 		n.peerContact[m.From] = time.Now()
 	}
-	n.core.step(m)
 }
 
 // proposeBatch hands p and every other queued proposal to the core.
@@ -684,7 +693,11 @@ func (n *raftNode) publish() {
 	if old == nil || old.Role != st.Role || old.Term != st.Term || old.Leader != st.Leader ||
 		len(old.Config.Servers) != len(st.Config.Servers) || old.Config.voters() != st.Config.voters() {
 		if old != nil && old.Role != st.Role {
-			n.logger.Info("raft role changed", "role", st.Role.String(), "term", st.Term, "leader", st.Leader)
+			// The core narrates elections; a follower, whom it follows.
+			n.logger.Debug("raft role changed", "role", st.Role.String(), "term", st.Term)
+		}
+		if old != nil && old.Leader != st.Leader && st.Role != roleLeader {
+			n.narrateLeader(old, &st)
 		}
 		if old != nil && old.Role == roleLeader && st.Role != roleLeader {
 			// What it proposed may yet be committed by the next leader, or
@@ -781,11 +794,11 @@ func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
 		}
 	}
 	if err != nil {
-		n.logger.Error("no snapshot to send", "to", m.To, "error", err)
+		n.logger.Error("no snapshot to send", "to", n.core.config.describe(m.To), "error", err)
 		go report(true)
 		return
 	}
-	n.logger.Info("sending snapshot", "to", m.To, "index", index)
+	n.logger.Info("sending snapshot", "to", n.core.config.describe(m.To), "index", index)
 	go func() {
 		defer r.Close()
 		data, err := io.ReadAll(r)
@@ -813,8 +826,16 @@ type snapAssembly struct {
 }
 
 // receiveChunk adds a chunk; the last one completes the snapshot, which is
-// stepped into the core as one InstallSnapshot.
-func (n *raftNode) receiveChunk(c *snapChunk) {
+// stepped into the core as one InstallSnapshot. A chunk the core would not
+// admit is dropped at once, before it is buffered.
+func (n *raftNode) receiveChunk(remote string, c *snapChunk) {
+	m := raftMessage{Type: msgSnap, From: c.From, FromAddr: c.FromAddr, Remote: remote, To: n.cfg.ID, Term: c.Term, Seq: c.Seq,
+		Snapshot: &raftSnapshot{Index: c.Index, Term: c.SnapTerm}}
+	if err := n.core.admit(m); err != nil {
+		delete(n.chunks, c.From)
+		n.dropped(m, err)
+		return
+	}
 	a := n.chunks[c.From]
 	if c.Offset == 0 {
 		a = &snapAssembly{index: c.Index, term: c.SnapTerm}
@@ -831,13 +852,11 @@ func (n *raftNode) receiveChunk(c *snapChunk) {
 	delete(n.chunks, c.From)
 	config, data, err := readSnapshotFile(a.buf)
 	if err != nil {
-		n.logger.Error("bad snapshot from the leader", "from", c.From, "error", err)
+		n.logger.Error("bad snapshot from the leader", "from", n.core.config.describe(c.From), "error", err)
 		return
 	}
-	n.addrs[c.From] = c.FromAddr
-	n.lastContact.Store(time.Now().UnixNano())
-	n.core.step(raftMessage{Type: msgSnap, From: c.From, To: n.cfg.ID, Term: c.Term, Seq: c.Seq,
-		Snapshot: &raftSnapshot{Index: c.Index, Term: c.SnapTerm, Config: config, Data: data}})
+	m.Snapshot.Config, m.Snapshot.Data = config, data
+	n.stepMessage(m)
 	n.handleReady()
 }
 

@@ -265,8 +265,9 @@ func dialRPC(addr string, kind byte) (net.Conn, error) {
 // rpcHandlers are what the server port serves.
 type rpcHandlers struct {
 	// raft is called for every frame of a raft stream, in arrival order, on
-	// the connection's reader goroutine. It must not block for long.
-	raft func(payload []byte)
+	// the connection's reader goroutine, with the connection's remote
+	// address. It must not block for long.
+	raft func(remote string, payload []byte)
 	// call serves one multiplexed request; it runs on its own goroutine, so
 	// replies go out in any order. A returned error is sent to the caller as
 	// an error response (its Error() text).
@@ -395,7 +396,7 @@ func (s *rpcServer) serveRaftStream(c net.Conn, br *bufio.Reader, idle time.Dura
 		if f.typ != rpcFrameRaft {
 			return fmt.Errorf("%w: frame type %d on a raft stream", errRPCBadFrame, f.typ)
 		}
-		s.h.raft(f.body)
+		s.h.raft(c.RemoteAddr().String(), f.body)
 	}
 }
 
@@ -818,7 +819,9 @@ func (p *rpcPool) sendRaft(addr string, payload []byte) bool {
 // whenever the queue is momentarily empty, so a burst of frames costs few
 // writes. After a failed dial it drops the queued frames and backs off,
 // doubling the wait up to rpcRaftBackoffMax, so a down peer costs one dial
-// per backoff, not one per frame.
+// per backoff, not one per frame, and one warning per outage: the first
+// failed dial is logged, the next ones at debug, and the dial that
+// succeeds again says how many failed.
 func (p *rpcPool) streamRaft(peer *rpcRaftPeer) {
 	var conn net.Conn
 	var bw *bufio.Writer
@@ -828,6 +831,7 @@ func (p *rpcPool) streamRaft(peer *rpcRaftPeer) {
 		}
 	}()
 	backoff := rpcRaftBackoffMin
+	failedDials := 0
 	for {
 		var frame []byte
 		select {
@@ -838,7 +842,13 @@ func (p *rpcPool) streamRaft(peer *rpcRaftPeer) {
 		if conn == nil {
 			c, err := dialRPC(peer.addr, rpcConnRaft)
 			if err != nil {
-				p.logger.Warn("rpc: raft peer unreachable, dropping its frames", "peer", peer.addr, "error", err, "retry_in", backoff)
+				level := slog.LevelDebug
+				if failedDials == 0 {
+					level = slog.LevelWarn
+				}
+				failedDials++
+				p.logger.Log(context.Background(), level, "rpc: raft peer unreachable, dropping its frames until it is back",
+					"peer", peer.addr, "error", err, "failed_dials", failedDials, "retry_in", backoff)
 				peer.down.Store(true)
 				for len(peer.queue) > 0 {
 					<-peer.queue
@@ -854,8 +864,11 @@ func (p *rpcPool) streamRaft(peer *rpcRaftPeer) {
 				backoff = min(2*backoff, rpcRaftBackoffMax)
 				continue
 			}
+			if failedDials > 0 {
+				p.logger.Info("rpc: raft peer reachable again", "peer", peer.addr, "failed_dials", failedDials)
+			}
 			conn, bw = c, bufio.NewWriterSize(c, 64<<10)
-			backoff = rpcRaftBackoffMin
+			backoff, failedDials = rpcRaftBackoffMin, 0
 		}
 		conn.SetWriteDeadline(time.Now().Add(rpcWriteTimeout))
 		_, err := bw.Write(frame)

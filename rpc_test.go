@@ -48,7 +48,7 @@ func echoCall(_ context.Context, method string, body []byte) ([]byte, error) {
 func startRPCServer(t testing.TB, addr string, h rpcHandlers) (*rpcServer, *countingListener) {
 	t.Helper()
 	if h.raft == nil {
-		h.raft = func([]byte) {}
+		h.raft = func(string, []byte) {}
 	}
 	if h.call == nil {
 		h.call = echoCall
@@ -586,7 +586,7 @@ func TestRPCIdleConnections(t *testing.T) {
 func TestRPCRaftStreamInOrder(t *testing.T) {
 	const frames = 1000
 	got := make(chan []byte, frames)
-	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{raft: func(payload []byte) { got <- payload }})
+	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{raft: func(_ string, payload []byte) { got <- payload }})
 	p := startRPCPool(t)
 	addr := ln.Addr().String()
 	payload := make([]byte, 0, 32)
@@ -630,7 +630,7 @@ func TestRPCRaftPeerDownThenUp(t *testing.T) {
 	}
 
 	got := make(chan []byte, 16*rpcRaftQueueLen)
-	startRPCServer(t, addr, rpcHandlers{raft: func(payload []byte) { got <- payload }})
+	startRPCServer(t, addr, rpcHandlers{raft: func(_ string, payload []byte) { got <- payload }})
 	eventually(t, 10*time.Second, "a frame to reach the peer once it listens", func() bool {
 		p.sendRaft(addr, []byte("probe"))
 		return len(got) > 0

@@ -146,6 +146,11 @@ func (a *Agent) startServer() (form bool, err error) {
 			ln.Close()
 			return false, fmt.Errorf("opening the Raft log: %w", err)
 		}
+		if err := checkPersistedTerm(ws.HardState.Term, a.cfg.DataDir); err != nil {
+			w.close()
+			ln.Close()
+			return false, err
+		}
 		if st, err = loadRaftState(ws, w, fsm); err != nil {
 			w.close()
 			ln.Close()
@@ -209,13 +214,18 @@ func (a *Agent) stopServer() {
 	if a.raft != nil && a.raft.isLeader() && len(a.raft.raftStatus().Config.Servers) > 1 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := a.raft.transferLeadership(ctx, ""); err == nil {
-			for a.raft.isLeader() && ctx.Err() == nil {
+			// Until another server leads, and this one has heard of it.
+			for (a.raft.isLeader() || a.raft.leaderAddr() == "") && ctx.Err() == nil {
 				select {
 				case <-a.raft.changed():
 				case <-ctx.Done():
 				}
 			}
-			a.logger.Info("leadership transferred before shutdown", "leader", a.raft.leaderAddr())
+			if st := a.raft.raftStatus(); st.Leader != "" && st.Leader != a.nodeID {
+				a.logger.Info("leadership transferred before shutdown to " + st.Config.describe(st.Leader))
+			} else {
+				a.logger.Warn("leadership transfer before shutdown did not complete: the others elect a leader")
+			}
 		}
 		cancel()
 	}
@@ -388,7 +398,11 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 		return a.serveClientApply(body)
 	}
 	// The rest are the leader's to serve: a follower says so, and the
-	// caller asks again where the leader is now.
+	// caller asks again where the leader is now. A method no server serves
+	// is said to be unknown, by any server.
+	if !slices.Contains(leaderRPCMethods, method) {
+		return nil, fmt.Errorf("unknown rpc method %q", method)
+	}
 	if !a.raft.isLeader() {
 		return nil, errNotLeader
 	}
@@ -429,8 +443,12 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 	case rpcAutopilotState:
 		return a.autopilotStateLocal(ctx)
 	}
-	return nil, fmt.Errorf("unknown RPC method %q", method)
+	return nil, fmt.Errorf("unknown rpc method %q", method)
 }
+
+// leaderRPCMethods are the calls only the leader serves (serveRPC).
+var leaderRPCMethods = []string{rpcRaftApply, rpcRaftReadIndex, rpcSessionRenew, rpcRaftAddServer, rpcRaftRemove, rpcRaftTransfer,
+	rpcAutopilotState}
 
 func (a *Agent) selfInfo() serverInfo {
 	st := a.raft.raftStatus()
@@ -562,7 +580,7 @@ func (a *Agent) formCluster() {
 		a.discoveredMu.Unlock()
 		switch {
 		case len(cluster) > 0:
-			if a.askToJoin(cluster) {
+			if a.askToJoin(cluster, attempt) {
 				return
 			}
 		case a.cfg.BootstrapExpect > 1 && len(known) >= a.cfg.BootstrapExpect:
@@ -622,8 +640,9 @@ func (a *Agent) askServer(addr string) (serverInfo, error) {
 }
 
 // askToJoin asks a server of an existing cluster to add this one; the
-// server forwards the request to its leader.
-func (a *Agent) askToJoin(cluster []string) bool {
+// server forwards the request to its leader. Failures are logged at the
+// first attempt and every tenth, as formCluster's.
+func (a *Agent) askToJoin(cluster []string, attempt int) bool {
 	body, _ := json.Marshal(a.selfServer())
 	for _, addr := range cluster {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -639,7 +658,9 @@ func (a *Agent) askToJoin(cluster []string) bool {
 			a.logger.Info("joined the cluster", "via", addr)
 			return true
 		}
-		a.logger.Info("retry-join: could not join yet", "via", addr, "error", err)
+		if attempt%10 == 0 {
+			a.logger.Info("retry-join: could not join yet", "via", addr, "attempt", attempt+1, "error", err)
+		}
 	}
 	return false
 }
