@@ -74,6 +74,7 @@ type Config struct {
 
 	KVMaxValueSize          int          // limits.kv_max_value_size: largest KV value in bytes
 	TxnMaxReqLen            int          // limits.txn_max_req_len: largest transaction request body in bytes
+	SnapshotRestoreMaxSize  int          // limits.snapshot_restore_max_size: largest PUT /v1/snapshot body in bytes (miniconsul's own)
 	CheckOutputMaxSize      int          // check_output_max_size: bytes of check output kept
 	EnableScriptChecks      bool         // enable_script_checks, -enable-script-checks
 	EnableLocalScriptChecks bool         // enable_local_script_checks, -enable-local-script-checks
@@ -175,6 +176,7 @@ func defaultConfig() *Config {
 		},
 		KVMaxValueSize:             512 * 1024,
 		TxnMaxReqLen:               512 * 1024,
+		SnapshotRestoreMaxSize:     8 << 30,
 		CheckOutputMaxSize:         4096,
 		AEInterval:                 time.Minute,
 		CheckReapInterval:          30 * time.Second,
@@ -523,8 +525,9 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 		"suspicion_mult":  cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.GossipWAN.SuspicionMult }),
 	}),
 	"limits": cfgBlock(map[string]configKey{
-		"kv_max_value_size": cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.KVMaxValueSize }),
-		"txn_max_req_len":   cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.TxnMaxReqLen }),
+		"kv_max_value_size":         cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.KVMaxValueSize }),
+		"txn_max_req_len":           cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.TxnMaxReqLen }),
+		"snapshot_restore_max_size": cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.SnapshotRestoreMaxSize }),
 	}, "http_max_conns_per_client", "https_handshake_timeout", "request_limits", "rpc_client_timeout",
 		"rpc_handshake_timeout", "rpc_max_burst", "rpc_max_conns_per_client", "rpc_rate"),
 }, ignoredTopLevelKeys...)}

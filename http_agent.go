@@ -321,13 +321,7 @@ func (h *httpAPI) snapshot(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, err
 	}
 	if r.Method == http.MethodPut {
-		if err := h.a.restoreSnapshot(r.Body); err != nil {
-			if errors.Is(err, errCorruptSnapshot) {
-				return nil, badRequest("Error restoring snapshot: %v", err)
-			}
-			return nil, err
-		}
-		return nil, nil
+		return nil, h.a.restoreSnapshot(r.Context(), r.Body)
 	}
 	q, err := h.parseQuery(r)
 	if err != nil {

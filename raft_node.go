@@ -67,7 +67,8 @@ type raftFSM interface {
 	// and a function that writes it (called on another goroutine while
 	// entries go on being applied).
 	snapshot() (index uint64, write func(io.Writer) error)
-	restore(r io.Reader) error
+	// restore replaces the state with a snapshot's, as of log index index.
+	restore(index uint64, r io.Reader) error
 }
 
 // raftTransport carries messages to other servers; it may drop them.
@@ -128,6 +129,8 @@ type raftNode struct {
 	kickCh       chan struct{} // more committed entries to apply: run the loop again
 	stopCh       chan struct{}
 	doneCh       chan struct{}
+	failedCh     chan struct{} // closed when the storage failed (fail)
+	failure      error         // why; written before failedCh closes
 	stopOnce     sync.Once
 	status       atomic.Pointer[raftStatus]
 	changedCh    atomic.Pointer[chan struct{}] // closed when the role, term or leader changes
@@ -167,7 +170,7 @@ func newRaftNode(cfg raftNodeConfig, st raftRestored, storage raftStorage, fsm r
 		cfg: cfg, logger: cfg.Logger, storage: storage, fsm: fsm, transport: tr,
 		inbox: make(chan raftMessage, 4096), proposeCh: make(chan *raftProposal, 4096),
 		readCh: make(chan *raftRead, 1024), adminCh: make(chan func()),
-		snapDoneCh: make(chan snapResult, 1), kickCh: make(chan struct{}, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}),
+		snapDoneCh: make(chan snapResult, 1), kickCh: make(chan struct{}, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}), failedCh: make(chan struct{}),
 		addrs: map[string]string{}, pending: map[uint64]*raftProposal{}, reads: map[uint64]*raftRead{},
 		chunks: map[string]*snapAssembly{}, appliedIndex: st.AppliedIndex, snapIndex: st.SnapIndex,
 	}
@@ -536,11 +539,7 @@ func (n *raftNode) handleReady() {
 			}
 		}
 		if err := n.persist(&rd); err != nil {
-			// The disk no longer holds what the core believes: stop serving
-			// rather than acknowledge what may not be durable.
-			n.logger.Error("raft storage failed: stopping", "error", err)
-			n.failAll(err)
-			n.stopOnce.Do(func() { close(n.stopCh) })
+			n.fail(err)
 			return
 		}
 		for _, m := range later {
@@ -563,6 +562,29 @@ func (n *raftNode) handleReady() {
 	n.maybeSnapshot()
 	n.publish()
 }
+
+// fail stops the node for good: its storage failed, so the disk no longer
+// holds what the core believes, and it must not acknowledge what may not
+// be durable. It leaves leadership at once (the published status says
+// follower, no leader), and failed() tells the agent, which exits so that
+// the others elect a leader and a supervisor restarts it.
+func (n *raftNode) fail(err error) {
+	select {
+	case <-n.failedCh:
+		return // already stopped
+	default:
+	}
+	n.logger.Error("raft storage failed: stopping", "error", err)
+	n.core.becomeFollower(n.core.term, "")
+	n.publish()
+	n.failure = err
+	close(n.failedCh)
+	n.failAll(err)
+	n.stopOnce.Do(func() { close(n.stopCh) })
+}
+
+// failed is closed when the storage failed; failure then says why.
+func (n *raftNode) failed() <-chan struct{} { return n.failedCh }
 
 func (n *raftNode) persist(rd *raftReady) error {
 	if rd.HardStateChanged {
@@ -594,7 +616,7 @@ func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
 	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
 		return err
 	}
-	if err := n.fsm.restore(bytes.NewReader(sn.Data)); err != nil {
+	if err := n.fsm.restore(sn.Index, bytes.NewReader(sn.Data)); err != nil {
 		return fmt.Errorf("restoring the snapshot at %d: %w", sn.Index, err)
 	}
 	n.snapIndex, n.appliedIndex = sn.Index, sn.Index
@@ -741,6 +763,9 @@ func (n *raftNode) snapshotDone(res snapResult) {
 	if res.err != nil {
 		n.logger.Error("snapshot failed", "index", res.index, "error", res.err)
 		return
+	}
+	if res.index <= n.snapIndex {
+		return // a newer snapshot was installed meanwhile, from the leader or restored
 	}
 	if err := n.storage.compact(res.index, res.term); err != nil {
 		n.logger.Error("log compaction failed", "index", res.index, "error", err)
@@ -894,7 +919,7 @@ func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored,
 	if err != nil {
 		return st, err
 	}
-	if err := fsm.restore(bytes.NewReader(data)); err != nil {
+	if err := fsm.restore(index, bytes.NewReader(data)); err != nil {
 		return st, fmt.Errorf("restoring snapshot %d: %w", index, err)
 	}
 	// Entries the snapshot covers are dropped. If the log holds the

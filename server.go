@@ -43,7 +43,8 @@ import (
 )
 
 // The calls servers serve on the server port (and, from clients and other
-// datacenters, rpcHTTPRequest and rpcClientApply: forward.go).
+// datacenters, rpcHTTPRequest and rpcClientApply: forward.go; from any
+// agent, rpcSnapshotRestore: agent_restore.go).
 const (
 	rpcRaftApply     = "Raft.Apply"
 	rpcRaftReadIndex = "Raft.ReadIndex"
@@ -116,7 +117,7 @@ func (f storeFSM) snapshot() (uint64, func(w io.Writer) error) {
 	return st.index, func(w io.Writer) error { return writeSnapshot(st, w) }
 }
 
-func (f storeFSM) restore(r io.Reader) error { return f.store.restore(r) }
+func (f storeFSM) restore(index uint64, r io.Reader) error { return f.store.restore(r, index) }
 
 // poolTransport sends Raft frames over the RPC pool's raft streams.
 type poolTransport struct{ pool *rpcPool }
@@ -383,6 +384,8 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 		return a.serveForwarded(ctx, body)
 	case rpcClientApply:
 		return a.serveClientApply(body)
+	case rpcSnapshotRestore:
+		return nil, a.receiveSnapshotChunk(ctx, body)
 	}
 	// The rest are the leader's to serve: a follower says so, and the
 	// caller asks again where the leader is now.

@@ -19,12 +19,13 @@
 //
 // writeSnapshot works on an immutable state, so writers go on while it runs.
 // Restore, like apply, must be called from the single writer goroutine; it
-// is the FSM's Restore in Raft §7.
+// is the FSM's Restore in Raft §7. A snapshot is also what PUT
+// /v1/snapshot takes (agent_restore.go), checked as it streams in: a body
+// that is not one is refused at its first bytes.
 package main
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -281,6 +282,11 @@ func readSnapshot(r io.Reader) (*state, error) {
 			} else if string(got) != string(want) {
 				sr.fail("checksum mismatch")
 			}
+			if sr.err == nil {
+				if _, err := sr.r.ReadByte(); err != io.EOF {
+					sr.fail("data after the checksum")
+				}
+			}
 			if sr.err != nil {
 				return nil, sr.err
 			}
@@ -350,42 +356,26 @@ func buildServiceNames(names map[string]serviceRef) tree[serviceRef] {
 	return t
 }
 
-// restore replaces the whole state with the snapshot read from r, or
-// leaves it untouched and returns an error. Every watcher is woken, since
-// anything may have changed.
-func (s *Store) restore(r io.Reader) error {
+// restore replaces the whole state with the snapshot read from r, as the
+// state at log index index, or leaves it untouched and returns an error.
+func (s *Store) restore(r io.Reader, index uint64) error {
 	st, err := readSnapshot(r)
 	if err != nil {
 		return err
 	}
-	s.current.Store(st)
-	s.hub.notifyAll()
+	s.install(st, index)
 	return nil
 }
 
-// applyRestore replaces the state with a snapshot, as the command at log
-// index idx. Every table index is raised to idx, so that X-Consul-Index
-// never goes backwards and every blocking query wakes. Records keep the
-// Create/ModifyIndex they had in the snapshot, which may lie above idx when
-// the snapshot comes from a cluster with a longer log.
-func (s *Store) applyRestore(idx uint64, data []byte) applyResult {
-	st, err := readSnapshot(bytes.NewReader(data))
-	if err != nil {
-		s.advance(idx)
-		return applyResult{err: err}
-	}
-	st.index = idx
-	var names []string
-	st.indexes.each(func(k string, _ uint64) bool {
-		names = append(names, k)
-		return true
-	})
-	for _, n := range append(names, indexKVs, indexNodes, indexServices, indexChecks, indexSessions) {
-		st.indexes = st.indexes.set(n, idx)
-	}
+// install makes st, read from a snapshot, the state at log index index.
+// Its tables keep the indexes the snapshot has, which may lie below index
+// (X-Consul-Index goes back, as after a restore in Consul), so every
+// watcher is woken and every blocking query returns (state.restores).
+func (s *Store) install(st *state, index uint64) {
+	st.index = index
+	st.restores = s.snapshot().restores + 1
 	s.current.Store(st)
 	s.hub.notifyAll()
-	return applyResult{ok: true}
 }
 
 // notifyAll wakes every watcher.

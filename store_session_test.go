@@ -263,7 +263,7 @@ func TestSnapshotKeepsSessionsAndLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored := newStore()
-	if err := restored.restore(&buf); err != nil {
+	if err := restored.restore(&buf, l.s.snapshot().index); err != nil {
 		t.Fatal(err)
 	}
 	st := restored.snapshot()

@@ -325,7 +325,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored := newStore()
-	if err := restored.restore(bytes.NewReader(buf.Bytes())); err != nil {
+	if err := restored.restore(bytes.NewReader(buf.Bytes()), l.index); err != nil {
 		t.Fatal(err)
 	}
 	// Same state: the restored store writes the identical snapshot.
@@ -363,7 +363,7 @@ func TestSnapshotCorruptRefused(t *testing.T) {
 		"garbage":      []byte("miniconsul-snapshot-1\n\x07\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),
 	}
 	for name, b := range cases {
-		if err := target.restore(bytes.NewReader(b)); err == nil {
+		if err := target.restore(bytes.NewReader(b), 2); err == nil {
 			t.Errorf("%s: corrupt snapshot accepted", name)
 		}
 		if e, _ := target.snapshot().kvGet("keep"); e == nil {
