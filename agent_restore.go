@@ -61,6 +61,12 @@ type spoolReader struct {
 
 func (s *spoolReader) Read(p []byte) (int, error) {
 	if s.n >= s.limit {
+		// At the limit: only the end of the body may follow.
+		var probe [1]byte
+		k, err := s.r.Read(probe[:])
+		if k == 0 && err != nil {
+			return 0, err
+		}
 		s.err = &httpError{http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("snapshot larger than limits.snapshot_restore_max_size (%d bytes)", s.limit)}
 		return 0, s.err
@@ -166,7 +172,7 @@ func (a *Agent) restoreLocal(ctx context.Context, path string, st *state) error 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
-	index, err := a.raft.restoreUserSnapshot(ctx, path, func(index uint64) { a.store.install(st, index) })
+	index, err := a.raft.restoreUserSnapshot(ctx, path, st)
 	if err != nil {
 		return err
 	}

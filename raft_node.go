@@ -40,6 +40,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,9 @@ type raftStorage interface {
 	compact(index, term uint64) error
 	truncate(index uint64) error
 	openSnapshot() (index, term uint64, r io.ReadCloser, err error)
+	// adoptSnapshot makes the snapshot file at path (written and fsynced,
+	// on the data dir's file system) the one at index and term.
+	adoptSnapshot(path string, index, term uint64) error
 	close() error
 }
 
@@ -67,13 +71,18 @@ type raftFSM interface {
 	// and a function that writes it (called on another goroutine while
 	// entries go on being applied).
 	snapshot() (index uint64, write func(io.Writer) error)
-	// restore replaces the state with a snapshot's, as of log index index.
-	restore(index uint64, r io.Reader) error
+	// read reads a snapshot into a state for install, on any goroutine.
+	read(r io.Reader) (any, error)
+	// install replaces the state with one read, as of log index index.
+	install(st any, index uint64)
 }
 
 // raftTransport carries messages to other servers; it may drop them.
+// Snapshot chunks go as calls, apart from the message stream, so that
+// heartbeats never wait behind a snapshot.
 type raftTransport interface {
 	send(addr string, payload []byte) bool
+	sendChunk(ctx context.Context, addr string, payload []byte) error
 }
 
 var (
@@ -88,6 +97,7 @@ type raftNodeConfig struct {
 	Tick              time.Duration // 100 ms × raft_multiplier
 	SnapshotThreshold uint64        // take a snapshot after this many entries (default 16384)
 	TrailingLogs      uint64        // entries kept after a snapshot (default 10240)
+	SpoolDir          string        // where snapshots being received or restored are written
 	Logger            *slog.Logger
 }
 
@@ -149,7 +159,9 @@ type raftNode struct {
 	snapshotting bool
 	appliedBytes int                      // entry data applied since the newest snapshot was taken
 	lastTick     time.Time                // when the core's last tick was due
-	chunks       map[string]*snapAssembly // snapshots arriving, by sender
+
+	chunksMu sync.Mutex               // one chunk at a time (raft_install.go)
+	chunks   map[string]*snapAssembly // snapshots arriving, by sender; guarded by chunksMu
 }
 
 type snapResult struct {
@@ -372,10 +384,7 @@ func (n *raftNode) receive(payload []byte) {
 		return
 	}
 	if chunk != nil {
-		select {
-		case n.adminCh <- func() { n.receiveChunk(chunk) }:
-		case <-n.stopCh:
-		}
+		n.logger.Warn("dropping a snapshot chunk sent on the message stream", "from", chunk.From)
 		return
 	}
 	select {
@@ -603,8 +612,7 @@ func (n *raftNode) persist(rd *raftReady) error {
 // installSnapshot makes a snapshot from the leader durable, drops the log it
 // replaces, and restores the store from it (Raft §7).
 func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
-	write := func(w io.Writer) error { return writeSnapshotFile(w, sn.Config, sn.Data) }
-	if err := n.storage.saveSnapshot(sn.Index, sn.Term, write); err != nil {
+	if err := n.storage.adoptSnapshot(sn.Path, sn.Index, sn.Term); err != nil {
 		return err
 	}
 	// The log after the snapshot does not match it (or the core would not
@@ -616,9 +624,7 @@ func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
 	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
 		return err
 	}
-	if err := n.fsm.restore(sn.Index, bytes.NewReader(sn.Data)); err != nil {
-		return fmt.Errorf("restoring the snapshot at %d: %w", sn.Index, err)
-	}
+	n.fsm.install(sn.State, sn.Index)
 	n.snapIndex, n.appliedIndex = sn.Index, sn.Index
 	n.learnAddrs(sn.Config)
 	for i, p := range n.pending {
@@ -785,8 +791,12 @@ const snapshotBytes = 64 << 20
 // before it looks at its clock and its inbox again.
 const applyBudget = 50 * time.Millisecond
 
-// snapshotChunkSize: InstallSnapshot carries the file in pieces this large.
-const snapshotChunkSize = 4 << 20
+// snapshotChunkSize: InstallSnapshot carries the file in pieces this large,
+// each one call that may take snapshotChunkTimeout (the last one, installing it).
+const (
+	snapshotChunkSize    = 4 << 20
+	snapshotChunkTimeout = time.Minute
+)
 
 // sendSnapshot sends the newest snapshot file to a follower in chunks, on a
 // goroutine, and reports the outcome to the core (msgSnapStatus).
@@ -815,7 +825,11 @@ func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
 			c := &snapChunk{From: n.cfg.ID, FromAddr: n.cfg.Address, Term: m.Term, Seq: m.Seq,
 				Index: index, SnapTerm: term, Offset: uint64(off), Total: uint64(len(data)),
 				Data: data[off:min(len(data), off+snapshotChunkSize)]}
-			if !n.transport.send(addr, encodeSnapChunk(c)) {
+			ctx, cancel := context.WithTimeout(context.Background(), snapshotChunkTimeout)
+			err := n.transport.sendChunk(ctx, addr, encodeSnapChunk(c))
+			cancel()
+			if err != nil {
+				n.logger.Warn("sending snapshot failed", "to", m.To, "index", index, "error", err)
 				report(true)
 				return
 			}
@@ -824,50 +838,8 @@ func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
 	}()
 }
 
-// snapAssembly collects the chunks of one snapshot from one leader.
-type snapAssembly struct {
-	index, term uint64
-	buf         []byte
-}
-
-// receiveChunk adds a chunk; the last one completes the snapshot, which is
-// stepped into the core as one InstallSnapshot.
-func (n *raftNode) receiveChunk(c *snapChunk) {
-	a := n.chunks[c.From]
-	if c.Offset == 0 {
-		a = &snapAssembly{index: c.Index, term: c.SnapTerm}
-		n.chunks[c.From] = a
-	}
-	if a == nil || a.index != c.Index || uint64(len(a.buf)) != c.Offset {
-		delete(n.chunks, c.From) // a chunk was lost: the leader will try again
-		return
-	}
-	a.buf = append(a.buf, c.Data...)
-	if uint64(len(a.buf)) < c.Total {
-		return
-	}
-	delete(n.chunks, c.From)
-	config, data, err := readSnapshotFile(a.buf)
-	if err != nil {
-		n.logger.Error("bad snapshot from the leader", "from", c.From, "error", err)
-		return
-	}
-	n.addrs[c.From] = c.FromAddr
-	n.lastContact.Store(time.Now().UnixNano())
-	n.core.step(raftMessage{Type: msgSnap, From: c.From, To: n.cfg.ID, Term: c.Term, Seq: c.Seq,
-		Snapshot: &raftSnapshot{Index: c.Index, Term: c.SnapTerm, Config: config, Data: data}})
-	n.handleReady()
-}
-
 // A snapshot file is the configuration at its index, then the store's
 // snapshot (snapshot.go): [uvarint length][configuration JSON][store].
-func writeSnapshotFile(w io.Writer, c raftConfiguration, data []byte) error {
-	return writeSnapshotFileFunc(w, c, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
 func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Writer) error) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	cb := encodeConfiguration(c)
@@ -879,16 +851,24 @@ func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Write
 	return bw.Flush()
 }
 
-func readSnapshotFile(b []byte) (raftConfiguration, []byte, error) {
-	l, k := binary.Uvarint(b)
-	if k <= 0 || l > uint64(len(b)-k) {
+// readSnapshotFile reads a snapshot file: its configuration, and the state
+// fsm reads from the rest.
+func readSnapshotFile(r io.Reader, fsm raftFSM) (raftConfiguration, any, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	l, err := binary.ReadUvarint(br)
+	if err != nil || l > maxSnapshotField {
 		return raftConfiguration{}, nil, errors.New("snapshot file: bad configuration header")
 	}
-	c, err := decodeConfiguration(b[k : k+int(l)])
+	cb := make([]byte, l)
+	if _, err := io.ReadFull(br, cb); err != nil {
+		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
+	}
+	c, err := decodeConfiguration(cb)
 	if err != nil {
 		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
 	}
-	return c, b[k+int(l):], nil
+	st, err := fsm.read(br)
+	return c, st, err
 }
 
 // loadRaftState reads what storage holds at start-up and restores fsm from
@@ -911,17 +891,11 @@ func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored,
 			return st, fmt.Errorf("the newest snapshot (%d) is older than the compacted log (%d)", index, ws.SnapshotIndex)
 		}
 	}
-	b, err := io.ReadAll(r)
+	config, state, err := readSnapshotFile(r, fsm)
 	if err != nil {
-		return st, err
-	}
-	config, data, err := readSnapshotFile(b)
-	if err != nil {
-		return st, err
-	}
-	if err := fsm.restore(index, bytes.NewReader(data)); err != nil {
 		return st, fmt.Errorf("restoring snapshot %d: %w", index, err)
 	}
+	fsm.install(state, index)
 	// Entries the snapshot covers are dropped. If the log holds the
 	// snapshot's last entry with its term, what follows is kept; otherwise
 	// the whole log goes (Raft §7): a crash while installing a leader's
@@ -1148,6 +1122,18 @@ func (s *memRaftStorage) saveSnapshot(index, term uint64, write func(io.Writer) 
 	s.snap = buf.Bytes()
 	s.snapTerm, s.snapIndex = term, max(s.snapIndex, index)
 	return nil
+}
+
+func (s *memRaftStorage) adoptSnapshot(path string, index, term uint64) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	os.Remove(path)
+	return s.saveSnapshot(index, term, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 }
 
 func (s *memRaftStorage) compact(index, term uint64) error {

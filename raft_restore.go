@@ -3,16 +3,18 @@
 // snapshot may be far larger than any entry or RPC frame may be), but as
 // the leader's new Raft snapshot (Raft §7).
 //
-// Data flow, on the leader's loop (one turn, so nothing interleaves):
+// Data flow: off the loop, the spooled file (agent_restore.go) is copied,
+// behind the configuration, into a snapshot file, fsynced; then on the
+// leader's loop, in one turn, so nothing interleaves:
 //
-//	core.userSnapshotPoint → index = lastIndex+1, the term, the committed configuration
-//	storage.saveSnapshot(index) ← the spooled file (agent_restore.go), copied and fsynced
-//	storage.compact(index)      the whole log is now below the snapshot
-//	install(index)              the store takes the state already read from the file
-//	core.restoreUserSnapshot    the log starts at index; a no-op follows at index+1
+//	core.userSnapshotPoint → index = lastIndex+1, the term, the committed configuration (unchanged)
+//	storage.adoptSnapshot(index) the file renamed into the storage
+//	storage.compact(index)       the whole log is now below the snapshot
+//	fsm.install(index)           the store takes the state already read from the file
+//	core.restoreUserSnapshot     the log starts at index; a no-op follows at index+1
 //
 // then, as after any step, handleReady persists the no-op and sends every
-// follower the snapshot in chunks (sendSnapshot, receiveChunk), since its
+// follower the snapshot in chunks (sendSnapshot, raft_install.go), since its
 // next entry lies in the hole below index. The caller is answered when the
 // no-op commits: a quorum then holds the snapshot, and the restore is as
 // durable as any write.
@@ -30,9 +32,8 @@
 // leader may still overwrite, which InstallSnapshot cannot express; we
 // accept it, as Consul does, rather than change the protocol.
 //
-// Concurrency: restoreUserSnapshot is called from any goroutine; the work
-// runs on the loop (onLoop), which it blocks while the file is copied:
-// heartbeats pause for that long (about as long as the fsync of the file).
+// Concurrency: restoreUserSnapshot is called from any goroutine; it writes
+// the file on its own, and only the steps above run on the loop (onLoop).
 package main
 
 import (
@@ -40,20 +41,50 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 )
 
 // errAbortedByRestore fails the proposals a restore drops from the log
 // (hashicorp/raft's ErrAbortedByRestore).
 var errAbortedByRestore = errors.New("snapshot restored while command was in flight")
 
+// errConfigChanged: the configuration changed while a restore was being
+// written; the caller may try again.
+var errConfigChanged = errors.New("the Raft configuration changed while the snapshot was being written: try again")
+
 // restoreUserSnapshot installs the store snapshot in the file at path,
-// already verified and read into the state that install publishes, as the
-// leader's Raft snapshot, and returns its index once a quorum holds it.
-func (n *raftNode) restoreUserSnapshot(ctx context.Context, path string, install func(index uint64)) (uint64, error) {
+// already verified and read into st, as the leader's Raft snapshot, and
+// returns its index once a quorum holds it.
+func (n *raftNode) restoreUserSnapshot(ctx context.Context, path string, st any) (uint64, error) {
+	var config raftConfiguration
+	var err error
+	if e := n.onLoop(ctx, func() { _, _, config, err = n.core.userSnapshotPoint() }); e != nil {
+		return 0, e
+	}
+	if err != nil {
+		return 0, err
+	}
+	// The snapshot file is written off the loop, then renamed into the
+	// storage on it: the loop (heartbeats) waits for a rename, not a copy.
+	staged := path + ".raft"
+	defer os.Remove(staged) // gone already once adopted
+	err = writeFileAtomic(staged, staged+".tmp", func(w io.Writer) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return writeSnapshotFileFunc(w, config, func(w io.Writer) error {
+			_, err := io.Copy(w, f)
+			return err
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
 	noop := &raftProposal{done: make(chan struct{})}
 	var index uint64
-	var err error
-	if e := n.onLoop(ctx, func() { index, err = n.installUserSnapshot(path, install, noop) }); e != nil {
+	if e := n.onLoop(ctx, func() { index, err = n.installUserSnapshot(staged, config, st, noop) }); e != nil {
 		return 0, e
 	}
 	if err != nil {
@@ -70,32 +101,24 @@ func (n *raftNode) restoreUserSnapshot(ctx context.Context, path string, install
 }
 
 // installUserSnapshot is the loop's part: see the file comment. Nothing
-// changes unless the snapshot is durable; a failure after that point is
-// the storage's, and stops the node.
-func (n *raftNode) installUserSnapshot(path string, install func(index uint64), noop *raftProposal) (uint64, error) {
-	index, term, config, err := n.core.userSnapshotPoint()
+// changes unless the snapshot is durable in the storage; a failure after
+// that point is the storage's, and stops the node.
+func (n *raftNode) installUserSnapshot(staged string, config raftConfiguration, st any, noop *raftProposal) (uint64, error) {
+	index, term, now, err := n.core.userSnapshotPoint()
 	if err != nil {
 		return 0, err
 	}
-	err = n.storage.saveSnapshot(index, term, func(w io.Writer) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return writeSnapshotFileFunc(w, config, func(w io.Writer) error {
-			_, err := io.Copy(w, f)
-			return err
-		})
-	})
-	if err != nil {
+	if !slices.Equal(now.Servers, config.Servers) {
+		return 0, errConfigChanged
+	}
+	if err := n.storage.adoptSnapshot(staged, index, term); err != nil {
 		return 0, err
 	}
 	if err := n.storage.compact(index, term); err != nil {
 		n.fail(err)
 		return 0, err
 	}
-	install(index)
+	n.fsm.install(st, index)
 	noop.index, noop.term = n.core.restoreUserSnapshot(index), term
 	n.snapIndex, n.appliedIndex, n.appliedBytes = index, index, 0
 	for i, p := range n.pending {

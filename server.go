@@ -51,6 +51,7 @@ const (
 	rpcRaftAddServer = "Raft.AddServer"
 	rpcRaftRemove    = "Raft.RemoveServer"
 	rpcRaftTransfer  = "Raft.TransferLeader"
+	rpcRaftSnapshot  = "Raft.InstallSnapshot" // a chunk of one (raft_install.go), served by any server
 	rpcSessionRenew  = "Session.Renew"
 	rpcStatusSelf    = "Status.Self"
 )
@@ -117,12 +118,19 @@ func (f storeFSM) snapshot() (uint64, func(w io.Writer) error) {
 	return st.index, func(w io.Writer) error { return writeSnapshot(st, w) }
 }
 
-func (f storeFSM) restore(index uint64, r io.Reader) error { return f.store.restore(r, index) }
+func (f storeFSM) read(r io.Reader) (any, error) { return readSnapshot(r) }
+
+func (f storeFSM) install(st any, index uint64) { f.store.install(st.(*state), index) }
 
 // poolTransport sends Raft frames over the RPC pool's raft streams.
 type poolTransport struct{ pool *rpcPool }
 
 func (t poolTransport) send(addr string, payload []byte) bool { return t.pool.sendRaft(addr, payload) }
+
+func (t poolTransport) sendChunk(ctx context.Context, addr string, payload []byte) error {
+	_, err := t.pool.call(ctx, addr, rpcRaftSnapshot, payload)
+	return err
+}
 
 // startServer opens the server port and the Raft storage and node. It
 // reports whether this server must still form or join a cluster
@@ -158,7 +166,7 @@ func (a *Agent) startServer() (form bool, err error) {
 		ID: a.nodeID, Address: a.serverAddr(),
 		Tick:              time.Duration(a.cfg.RaftMultiplier) * 100 * time.Millisecond,
 		SnapshotThreshold: uint64(a.cfg.RaftSnapshotThreshold), TrailingLogs: uint64(a.cfg.RaftTrailingLogs),
-		Logger: a.logger,
+		SpoolDir: a.spoolDir(), Logger: a.logger,
 	}, st, storage, fsm, poolTransport{a.pool})
 	a.rpcServer = newRPCServer(ln, rpcHandlers{raft: a.raft.receive, call: a.serveRPC}, a.logger)
 
@@ -386,6 +394,8 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 		return a.serveClientApply(body)
 	case rpcSnapshotRestore:
 		return nil, a.receiveSnapshotChunk(ctx, body)
+	case rpcRaftSnapshot:
+		return nil, a.raft.receiveSnapshotChunk(body)
 	}
 	// The rest are the leader's to serve: a follower says so, and the
 	// caller asks again where the leader is now.

@@ -356,17 +356,6 @@ func buildServiceNames(names map[string]serviceRef) tree[serviceRef] {
 	return t
 }
 
-// restore replaces the whole state with the snapshot read from r, as the
-// state at log index index, or leaves it untouched and returns an error.
-func (s *Store) restore(r io.Reader, index uint64) error {
-	st, err := readSnapshot(r)
-	if err != nil {
-		return err
-	}
-	s.install(st, index)
-	return nil
-}
-
 // install makes st, read from a snapshot, the state at log index index.
 // Its tables keep the indexes the snapshot has, which may lie below index
 // (X-Consul-Index goes back, as after a restore in Consul), so every

@@ -1,0 +1,108 @@
+// raft_install.go: InstallSnapshot on the receiver (Raft §7), as the
+// driver carries it: the leader's sendSnapshot sends the file in chunks,
+// each one "Raft.InstallSnapshot" call (apart from the message stream, so
+// heartbeats never queue behind a snapshot); the follower writes them to
+// a file in its spool dir, and after the last one reads the file off the
+// loop (the configuration header, then the state through the FSM) and only
+// then steps the snapshot into the core, whose ready has installSnapshot
+// rename the file into the storage and publish the state already read.
+// The loop is never blocked for longer than a rename and a few fsyncs,
+// however large the snapshot: the follower goes on answering heartbeats.
+//
+// Concurrency: the calls run on the RPC server's goroutines; chunksMu
+// takes them one at a time, and guards chunks.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// snapAssembly is one snapshot arriving from one leader, in its file.
+type snapAssembly struct {
+	index, term uint64
+	file        *os.File
+	written     uint64
+}
+
+func (a *snapAssembly) discard() {
+	a.file.Close()
+	os.Remove(a.file.Name())
+}
+
+// receiveSnapshotChunk takes one chunk; the last one completes the
+// snapshot and installs it. An error tells the leader to try again.
+func (n *raftNode) receiveSnapshotChunk(payload []byte) error {
+	_, c, err := decodeRaftFrame(payload)
+	if err == nil && c == nil {
+		err = errors.New("not a snapshot chunk")
+	}
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	n.chunksMu.Lock()
+	defer n.chunksMu.Unlock()
+	a := n.chunks[c.From]
+	if c.Offset == 0 {
+		if a != nil {
+			a.discard() // the leader started over
+		}
+		if err := os.MkdirAll(n.cfg.SpoolDir, 0o700); err != nil {
+			return err
+		}
+		f, err := os.CreateTemp(n.cfg.SpoolDir, "install-*.snap")
+		if err != nil {
+			return err
+		}
+		a = &snapAssembly{index: c.Index, term: c.SnapTerm, file: f}
+		n.chunks[c.From] = a
+	}
+	if a == nil || a.index != c.Index || a.written != c.Offset {
+		if a != nil {
+			a.discard()
+			delete(n.chunks, c.From)
+		}
+		return fmt.Errorf("raft: snapshot chunk at %d of snapshot %d out of order", c.Offset, c.Index)
+	}
+	if _, err := a.file.Write(c.Data); err != nil {
+		a.discard()
+		delete(n.chunks, c.From)
+		return err
+	}
+	a.written += uint64(len(c.Data))
+	if a.written < c.Total {
+		return nil
+	}
+	delete(n.chunks, c.From)
+	return n.installReceived(c, a)
+}
+
+// installReceived reads the complete file and steps it into the core.
+func (n *raftNode) installReceived(c *snapChunk, a *snapAssembly) error {
+	path := a.file.Name()
+	defer os.Remove(path) // gone already once installed
+	err := syncAndClose(a.file, nil)
+	var config raftConfiguration
+	var st any
+	if err == nil {
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			config, st, err = readSnapshotFile(f, n.fsm)
+			f.Close()
+		}
+	}
+	if err != nil {
+		n.logger.Error("bad snapshot from the leader", "from", c.From, "address", c.FromAddr, "error", err)
+		return err
+	}
+	return n.onLoop(context.Background(), func() {
+		n.addrs[c.From] = c.FromAddr
+		n.lastContact.Store(time.Now().UnixNano())
+		n.core.step(raftMessage{Type: msgSnap, From: c.From, To: n.cfg.ID, Term: c.Term, Seq: c.Seq,
+			Snapshot: &raftSnapshot{Index: c.Index, Term: c.SnapTerm, Config: config, Path: path, State: st}})
+		n.handleReady()
+	})
+}
