@@ -157,8 +157,8 @@ type raftNode struct {
 	appliedIndex uint64
 	snapIndex    uint64 // the newest durable snapshot
 	snapshotting bool
-	appliedBytes int                      // entry data applied since the newest snapshot was taken
-	lastTick     time.Time                // when the core's last tick was due
+	appliedBytes int       // entry data applied since the newest snapshot was taken
+	lastTick     time.Time // when the core's last tick was due
 
 	chunksMu sync.Mutex               // one chunk at a time (raft_install.go)
 	chunks   map[string]*snapAssembly // snapshots arriving, by sender; guarded by chunksMu
