@@ -75,10 +75,11 @@ func (s *procServer) do(t *testing.T, method, path string, body io.Reader, timeo
 	return resp.StatusCode, b, resp.Header
 }
 
-// startProcCluster starts three servers as processes on ips, with free
-// ports, and returns them and the leader they agree on.
-func startProcCluster(t *testing.T, ips []string, extra ...string) ([]*procServer, *procServer) {
-	ports := sharedFreePorts(t, ips, 5)
+// startProcCluster starts three servers as processes on ips, and a client
+// agent on clientIP, with free ports, and returns the servers, the leader
+// they agree on, and the client.
+func startProcCluster(t *testing.T, ips []string, clientIP string) ([]*procServer, *procServer, *procServer) {
+	ports := sharedFreePorts(t, append([]string{clientIP}, ips...), 5)
 	var join []string
 	for _, ip := range ips {
 		join = append(join, "-retry-join="+ip+":"+ports[2])
@@ -89,17 +90,20 @@ func startProcCluster(t *testing.T, ips []string, extra ...string) ([]*procServe
 		args := append([]string{"agent", "-server", "-bootstrap-expect=3", "-node=" + name, "-bind=" + ip, "-client=" + ip,
 			"-data-dir=" + t.TempDir(), "-http-port=" + ports[0], "-dns-port=-1", "-server-port=" + ports[1],
 			"-serf-lan-port=" + ports[2], "-serf-wan-port=" + ports[3]}, join...)
-		_, logs, exited := startAgentProcess(t, append(args, extra...)...)
+		_, logs, exited := startAgentProcess(t, args...)
 		servers = append(servers, &procServer{name: name, ip: ip, http: ports[0], logs: logs, exited: exited})
 	}
+	_, logs, exited := startAgentProcess(t, "agent", "-node=c1", "-bind="+clientIP, "-client="+clientIP,
+		"-data-dir="+t.TempDir(), "-http-port="+ports[0], "-dns-port=-1", "-serf-lan-port="+ports[2], join[0])
+	client := &procServer{name: "c1", ip: clientIP, http: ports[0], logs: logs, exited: exited}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, s := range servers {
+			for _, s := range append(servers, client) {
 				t.Logf("--- %s's log:\n%s", s.name, s.logs())
 			}
 		}
 	})
-	return servers, waitProcLeader(t, servers, ports[1])
+	return servers, waitProcLeader(t, servers, ports[1]), client
 }
 
 // waitProcLeader waits until every server names the same leader.
@@ -131,16 +135,16 @@ func waitProcLeader(t *testing.T, servers []*procServer, serverPort string) *pro
 }
 
 // TestBug_BigSnapshotRestore: a 60 MB snapshot (110 values of 512 KiB),
-// restored through the leader and then through a follower of three real
-// servers, reaches every server; before, the leader logged "entry … is
-// over the limit" and stopped Raft, and a follower answered "rpc: frame
-// over the size limit".
+// restored through the leader, then through a follower of three real
+// servers, then through a client agent, reaches every server; before, the
+// leader logged "entry … is over the limit" and stopped Raft, and a
+// follower answered "rpc: frame over the size limit".
 func TestBug_BigSnapshotRestore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves hundreds of MB through three processes")
 	}
 	t.Parallel()
-	servers, leader := startProcCluster(t, []string{"127.0.0.121", "127.0.0.122", "127.0.0.123"}, "-log-level=debug")
+	servers, leader, client := startProcCluster(t, []string{"127.0.0.121", "127.0.0.122", "127.0.0.123"}, "127.0.0.124")
 	values := map[string][]byte{}
 	for i := range 110 {
 		v := make([]byte, 512<<10)
@@ -192,6 +196,7 @@ func TestBug_BigSnapshotRestore(t *testing.T) {
 			break
 		}
 	}
+	restoreVia(client, "through-client")
 }
 
 // TestBug_SnapshotRestoreRefusesGarbageEarly: a 300 MB body that is not a

@@ -22,7 +22,9 @@
 // takes the store's current state (immutable, so free to take) and a
 // goroutine writes it to disk while writes go on; then the wal drops the
 // covered segments and the core the covered entries, less a trailing
-// window. A follower too far behind gets the snapshot file in chunks.
+// window. A follower too far behind gets the snapshot file in chunks
+// (raft_install.go); a user's snapshot is restored as one (raft_restore.go).
+// A storage failure stops the node for good (fail), and the agent exits.
 //
 // Concurrency: the loop goroutine (run) owns the core, the storage, the
 // pending proposals and reads; everything else talks to it through
@@ -157,11 +159,10 @@ type raftNode struct {
 	appliedIndex uint64
 	snapIndex    uint64 // the newest durable snapshot
 	snapshotting bool
-	appliedBytes int       // entry data applied since the newest snapshot was taken
-	lastTick     time.Time // when the core's last tick was due
-
-	chunksMu sync.Mutex               // one chunk at a time (raft_install.go)
-	chunks   map[string]*snapAssembly // snapshots arriving, by sender; guarded by chunksMu
+	appliedBytes int                      // entry data applied since the newest snapshot was taken
+	lastTick     time.Time                // when the core's last tick was due
+	chunks       map[string]*snapAssembly // snapshots arriving, by sender; not the loop's: guarded by chunksMu
+	chunksMu     sync.Mutex               // one chunk at a time (raft_install.go)
 }
 
 type snapResult struct {
@@ -920,8 +921,9 @@ func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored,
 
 // --- wire format ---
 //
-// A raft frame (the payload of an rpc.go raft-stream frame) is a kind byte,
-// then the fields as uvarints and length-prefixed strings:
+// A raft frame (the payload of an rpc.go raft-stream frame, or of a
+// Raft.InstallSnapshot call for a chunk) is a kind byte, then the fields
+// as uvarints and length-prefixed strings:
 //
 //	'm' message: type, from, fromAddr, to, term, logIndex, logTerm, commit,
 //	    seq, hint, hintTerm, flags (1 reject, 2 force), entry count, then
