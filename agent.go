@@ -67,6 +67,7 @@ type Agent struct {
 	sessions        *sessionTimers  // servers only
 	events          *eventRing
 	uploads         snapshotUploads // snapshots being received to restore (agent_restore.go)
+	spool           string          // where restores and received snapshots are written (openSpoolDir)
 	cache           *agentCache
 
 	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
@@ -98,6 +99,11 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		}
 		a.nodeID = id
 	}
+	spool, err := openSpoolDir(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.spool = spool
 	a.local = newLocalState(a)
 	a.events = newEventRing()
 	a.cache = newAgentCache(a)
@@ -365,6 +371,9 @@ func (a *Agent) Shutdown() {
 		}
 		a.stopServer()
 		a.wg.Wait()
+		if a.cfg.DataDir == "" || a.cfg.DevMode {
+			os.RemoveAll(a.spool) // a temp dir of its own
+		}
 	})
 }
 

@@ -4,7 +4,7 @@
 // Data flow:
 //
 //	HTTP body → spoolSnapshot: streamed to a file in data_dir/snapshot-restore
-//	  (a temp dir without a data dir), read as a snapshot as it arrives
+//	  (openSpoolDir), read as a snapshot as it arrives
 //	  (snapshot.go: the magic first, every record, the trailing SHA-256), up
 //	  to limits.snapshot_restore_max_size; a body that is not a snapshot is refused
 //	  at its first bytes, one over the limit as it passes it
@@ -86,9 +86,6 @@ func (s *spoolReader) Read(p []byte) (int, error) {
 // on the way, and returns the file's path and the state it holds. On any
 // error the file is gone.
 func spoolSnapshot(r io.Reader, dir string, limit int64) (path string, st *state, err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", nil, err
-	}
 	f, err := os.CreateTemp(dir, "restore-*.snap")
 	if err != nil {
 		return "", nil, err
@@ -111,18 +108,26 @@ func spoolSnapshot(r io.Reader, dir string, limit int64) (path string, st *state
 	return f.Name(), st, nil
 }
 
-// spoolDir is where restores are spooled: in the data dir, or a temp dir.
-func (a *Agent) spoolDir() string {
-	if a.cfg.DevMode || a.cfg.DataDir == "" {
-		return filepath.Join(os.TempDir(), "miniconsul-restore-"+a.nodeID)
+// openSpoolDir prepares the directory restores and received snapshots are
+// written to: data_dir/snapshot-restore, on the file system of the Raft
+// storage (a finished file is renamed into it), emptied of what a crash
+// left there; without a data dir, a temp dir of the agent's own, removed
+// at shutdown.
+func openSpoolDir(cfg *Config) (string, error) {
+	if cfg.DevMode || cfg.DataDir == "" {
+		return os.MkdirTemp("", "miniconsul-spool-")
 	}
-	return filepath.Join(a.cfg.DataDir, "snapshot-restore")
+	dir := filepath.Join(cfg.DataDir, "snapshot-restore")
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	return dir, os.MkdirAll(dir, 0o700)
 }
 
 // restoreSnapshot replaces the state with the snapshot r streams (PUT
 // /v1/snapshot): all or nothing, from any agent.
 func (a *Agent) restoreSnapshot(ctx context.Context, r io.Reader) error {
-	path, st, err := spoolSnapshot(r, a.spoolDir(), int64(a.cfg.SnapshotRestoreMaxSize))
+	path, st, err := spoolSnapshot(r, a.spool, int64(a.cfg.SnapshotRestoreMaxSize))
 	if err != nil {
 		return err
 	}
@@ -333,7 +338,7 @@ func (a *Agent) startUpload(id string) *snapshotUpload {
 	})
 	go func() {
 		defer close(u.done)
-		u.path, u.st, u.err = spoolSnapshot(pr, a.spoolDir(), int64(a.cfg.SnapshotRestoreMaxSize))
+		u.path, u.st, u.err = spoolSnapshot(pr, a.spool, int64(a.cfg.SnapshotRestoreMaxSize))
 		if u.err != nil {
 			pr.CloseWithError(u.err) // the chunk being written fails with it
 		} else {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -53,9 +54,10 @@ func sharedFreePorts(t *testing.T, ips []string, n int) []string {
 
 // procServer is one agent process of a test, reached over HTTP.
 type procServer struct {
-	name, ip, http string
-	logs           func() string
-	exited         <-chan struct{}
+	name, ip, http, dataDir string
+	cmd                     *exec.Cmd
+	logs                    func() string
+	exited                  <-chan struct{}
 }
 
 func (s *procServer) do(t *testing.T, method, path string, body io.Reader, timeout time.Duration) (int, []byte, http.Header) {
@@ -78,7 +80,7 @@ func (s *procServer) do(t *testing.T, method, path string, body io.Reader, timeo
 // startProcCluster starts three servers as processes on ips, and a client
 // agent on clientIP, with free ports, and returns the servers, the leader
 // they agree on, and the client.
-func startProcCluster(t *testing.T, ips []string, clientIP string) ([]*procServer, *procServer, *procServer) {
+func startProcCluster(t *testing.T, ips []string, clientIP string, extra ...string) ([]*procServer, *procServer, *procServer) {
 	ports := sharedFreePorts(t, append([]string{clientIP}, ips...), 5)
 	var join []string
 	for _, ip := range ips {
@@ -86,12 +88,12 @@ func startProcCluster(t *testing.T, ips []string, clientIP string) ([]*procServe
 	}
 	var servers []*procServer
 	for i, ip := range ips {
-		name := fmt.Sprintf("s%d", i+1)
+		name, dataDir := fmt.Sprintf("s%d", i+1), t.TempDir()
 		args := append([]string{"agent", "-server", "-bootstrap-expect=3", "-node=" + name, "-bind=" + ip, "-client=" + ip,
-			"-data-dir=" + t.TempDir(), "-http-port=" + ports[0], "-dns-port=-1", "-server-port=" + ports[1],
+			"-data-dir=" + dataDir, "-http-port=" + ports[0], "-dns-port=-1", "-server-port=" + ports[1],
 			"-serf-lan-port=" + ports[2], "-serf-wan-port=" + ports[3]}, join...)
-		_, logs, exited := startAgentProcess(t, args...)
-		servers = append(servers, &procServer{name: name, ip: ip, http: ports[0], logs: logs, exited: exited})
+		cmd, logs, exited := startAgentProcess(t, append(args, extra...)...)
+		servers = append(servers, &procServer{name: name, ip: ip, http: ports[0], dataDir: dataDir, cmd: cmd, logs: logs, exited: exited})
 	}
 	_, logs, exited := startAgentProcess(t, "agent", "-node=c1", "-bind="+clientIP, "-client="+clientIP,
 		"-data-dir="+t.TempDir(), "-http-port="+ports[0], "-dns-port=-1", "-serf-lan-port="+ports[2], join[0])
@@ -338,5 +340,65 @@ func TestBug_RaftStorageFailureExits(t *testing.T) {
 	}
 	if !strings.Contains(logs(), "Raft storage failed: exiting") {
 		t.Fatalf("no clear error in the log:\n%s", logs())
+	}
+}
+
+// TestBug_RaftStorageFailureClientMovesOn: of three servers, the leader's
+// Raft storage fails: it exits 1, the others elect a leader, and a client
+// agent's writes go on through them; before, the failed leader kept
+// claiming leadership, and a client stuck to it got 500 "raft is shut
+// down" for over a minute.
+func TestBug_RaftStorageFailureClientMovesOn(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "snap.json")
+	if err := os.WriteFile(cfg, []byte(`{"raft_snapshot_threshold": 8}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	servers, leader, client := startProcCluster(t, []string{"127.0.0.131", "127.0.0.132", "127.0.0.133"}, "127.0.0.134",
+		"-config-file="+cfg)
+	eventually(t, 20*time.Second, "the client finds the servers", func() bool {
+		code, _, _ := client.do(t, "PUT", "/v1/kv/warmup", strings.NewReader("v"), 5*time.Second)
+		return code == 200
+	})
+	if err := os.Mkdir(filepath.Join(leader.dataDir, "raft", "state.tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		select {
+		case <-leader.exited:
+		default:
+			if time.Now().After(deadline) {
+				code, body, _ := leader.do(t, "GET", "/v1/status/leader", nil, time.Second)
+				t.Fatalf("the leader still runs 20 s and %d writes later; its status/leader: %d %s", i, code, body)
+			}
+			client.do(t, "PUT", fmt.Sprintf("/v1/kv/k%d", i), strings.NewReader("v"), 2*time.Second)
+			continue
+		}
+		break
+	}
+	leader.cmd.Wait()
+	if code := leader.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("the failed leader exited with %d, want 1", code)
+	}
+	var rest []*procServer
+	for _, s := range servers {
+		if s != leader {
+			rest = append(rest, s)
+		}
+	}
+	start := time.Now()
+	for i := range 20 {
+		eventually(t, 20*time.Second, "a write through the client", func() bool {
+			code, _, _ := client.do(t, "PUT", fmt.Sprintf("/v1/kv/after/%d", i), strings.NewReader("v"), 5*time.Second)
+			return code == 200
+		})
+	}
+	t.Logf("20 writes through the client within %v of the leader's exit", time.Since(start).Round(time.Millisecond))
+	for _, s := range rest {
+		code, body, _ := s.do(t, "GET", "/v1/kv/after/19?raw", nil, 5*time.Second)
+		if code != 200 || string(body) != "v" {
+			t.Fatalf("%s: after/19: %d %q", s.name, code, body)
+		}
 	}
 }

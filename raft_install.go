@@ -50,9 +50,6 @@ func (n *raftNode) receiveSnapshotChunk(payload []byte) error {
 		if a != nil {
 			a.discard() // the leader started over
 		}
-		if err := os.MkdirAll(n.cfg.SpoolDir, 0o700); err != nil {
-			return err
-		}
 		f, err := os.CreateTemp(n.cfg.SpoolDir, "install-*.snap")
 		if err != nil {
 			return err

@@ -56,7 +56,7 @@ type raftStorage interface {
 	saveSnapshot(index, term uint64, write func(io.Writer) error) error
 	compact(index, term uint64) error
 	truncate(index uint64) error
-	openSnapshot() (index, term uint64, r io.ReadCloser, err error)
+	openSnapshot() (index, term uint64, r io.ReadSeekCloser, err error)
 	// adoptSnapshot makes the snapshot file at path (written and fsynced,
 	// on the data dir's file system) the one at index and term.
 	adoptSnapshot(path string, index, term uint64) error
@@ -817,15 +817,24 @@ func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
 	n.logger.Info("sending snapshot", "to", m.To, "index", index)
 	go func() {
 		defer r.Close()
-		data, err := io.ReadAll(r)
+		size, err := r.Seek(0, io.SeekEnd)
+		if err == nil {
+			_, err = r.Seek(0, io.SeekStart)
+		}
 		if err != nil {
 			report(true)
 			return
 		}
-		for off := 0; off < len(data) || off == 0; off += snapshotChunkSize {
+		buf := make([]byte, min(size, snapshotChunkSize))
+		for off, k := int64(0), int64(0); off < size || off == 0; off += k {
+			k = min(int64(len(buf)), size-off)
+			if _, err := io.ReadFull(r, buf[:k]); err != nil {
+				n.logger.Warn("reading the snapshot to send failed", "to", m.To, "index", index, "error", err)
+				report(true)
+				return
+			}
 			c := &snapChunk{From: n.cfg.ID, FromAddr: n.cfg.Address, Term: m.Term, Seq: m.Seq,
-				Index: index, SnapTerm: term, Offset: uint64(off), Total: uint64(len(data)),
-				Data: data[off:min(len(data), off+snapshotChunkSize)]}
+				Index: index, SnapTerm: term, Offset: uint64(off), Total: uint64(size), Data: buf[:k]}
 			ctx, cancel := context.WithTimeout(context.Background(), snapshotChunkTimeout)
 			err := n.transport.sendChunk(ctx, addr, encodeSnapChunk(c))
 			cancel()
@@ -833,6 +842,9 @@ func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
 				n.logger.Warn("sending snapshot failed", "to", m.To, "index", index, "error", err)
 				report(true)
 				return
+			}
+			if size == 0 {
+				break
 			}
 		}
 		report(false)
@@ -1152,13 +1164,18 @@ func (s *memRaftStorage) truncate(index uint64) error {
 	return nil
 }
 
-func (s *memRaftStorage) openSnapshot() (uint64, uint64, io.ReadCloser, error) {
+// memSnapshotReader is a snapshot held in memory, opened.
+type memSnapshotReader struct{ *bytes.Reader }
+
+func (memSnapshotReader) Close() error { return nil }
+
+func (s *memRaftStorage) openSnapshot() (uint64, uint64, io.ReadSeekCloser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.snap == nil {
 		return 0, 0, nil, errNoSnapshot
 	}
-	return s.snapIndex, s.snapTerm, io.NopCloser(bytes.NewReader(s.snap)), nil
+	return s.snapIndex, s.snapTerm, memSnapshotReader{bytes.NewReader(s.snap)}, nil
 }
 
 func (s *memRaftStorage) close() error { return nil }

@@ -166,7 +166,7 @@ func (a *Agent) startServer() (form bool, err error) {
 		ID: a.nodeID, Address: a.serverAddr(),
 		Tick:              time.Duration(a.cfg.RaftMultiplier) * 100 * time.Millisecond,
 		SnapshotThreshold: uint64(a.cfg.RaftSnapshotThreshold), TrailingLogs: uint64(a.cfg.RaftTrailingLogs),
-		SpoolDir: a.spoolDir(), Logger: a.logger,
+		SpoolDir: a.spool, Logger: a.logger,
 	}, st, storage, fsm, poolTransport{a.pool})
 	a.rpcServer = newRPCServer(ln, rpcHandlers{raft: a.raft.receive, call: a.serveRPC}, a.logger)
 

@@ -543,7 +543,7 @@ func (w *wal) pruneSnapshots() error {
 }
 
 // openSnapshot opens the newest snapshot, or fails with errNoSnapshot.
-func (w *wal) openSnapshot() (index, term uint64, r io.ReadCloser, err error) {
+func (w *wal) openSnapshot() (index, term uint64, r io.ReadSeekCloser, err error) {
 	snaps, err := w.snapshots()
 	if err != nil {
 		return 0, 0, nil, err
