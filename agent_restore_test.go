@@ -402,3 +402,41 @@ func TestBug_RaftStorageFailureClientMovesOn(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreWakesBlockingQueries: after a restore the tables carry the
+// snapshot's indexes, as Consul's do, so X-Consul-Index goes back; every
+// blocking query returns at once rather than waiting for an index the
+// store will not reach soon (Consul's abandoned state store).
+func TestRestoreWakesBlockingQueries(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.must("PUT", "/v1/kv/k", "old", nil)
+	snapIndex := ta.must("GET", "/v1/kv/k", "", nil).index()
+	snap := ta.must("GET", "/v1/snapshot", "", nil)
+	for i := range 5 {
+		ta.must("PUT", "/v1/kv/k", fmt.Sprint(i), nil)
+	}
+	high := ta.must("GET", "/v1/kv/k", "", nil).index()
+	waiting := ta.blockingGet(fmt.Sprintf("/v1/kv/k?index=%d&wait=30s", high))
+	otherTable := ta.blockingGet(fmt.Sprintf("/v1/catalog/nodes?index=%d&wait=30s", ta.must("GET", "/v1/catalog/nodes", "", nil).index()))
+	eventually(t, 5*time.Second, "both queries blocked", func() bool {
+		ta.store.hub.mu.Lock()
+		defer ta.store.hub.mu.Unlock()
+		return len(ta.store.hub.kvKeys["k"]) > 0 && len(ta.store.hub.topics[indexNodes]) > 0
+	})
+	ta.must("PUT", "/v1/snapshot", snap.body, nil)
+	for _, ch := range []<-chan response{waiting, otherTable} {
+		select {
+		case r := <-ch:
+			if r.code != 200 {
+				t.Fatalf("blocking query after the restore: %d %s", r.code, r.body)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a blocking query still waits after the restore")
+		}
+	}
+	r := ta.must("GET", "/v1/kv/k", "", nil)
+	if r.index() != snapIndex || !strings.Contains(r.body, `"ModifyIndex":`+fmt.Sprint(snapIndex)) {
+		t.Fatalf("after the restore: X-Consul-Index %d, want the snapshot's %d; %s", r.index(), snapIndex, r.body)
+	}
+}
