@@ -175,7 +175,11 @@ func (a *Agent) restoreSpooled(ctx context.Context, path string, st *state) erro
 // state was written elsewhere, rebuild what the leader keeps beside it.
 func (a *Agent) restoreLocal(ctx context.Context, path string, st *state) error {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, snapshotTimeout(fi.Size()))
 	defer cancel()
 	index, err := a.raft.restoreUserSnapshot(ctx, path, st)
 	if err != nil {
@@ -200,7 +204,11 @@ func (a *Agent) pushSnapshot(ctx context.Context, addr, path string) error {
 		return err
 	}
 	defer f.Close()
-	a.logger.Info("sending the snapshot to restore to a server", "server", addr)
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	a.logger.Info("sending the snapshot to restore to a server", "server", addr, "bytes", fi.Size())
 	id, buf := newUUID(), make([]byte, snapshotChunkSize)
 	for offset := uint64(0); ; {
 		k, err := io.ReadFull(f, buf)
@@ -209,7 +217,7 @@ func (a *Agent) pushSnapshot(ctx context.Context, addr, path string) error {
 			return err
 		}
 		c := snapshotUploadChunk{ID: id, Offset: offset, Last: last, Data: buf[:k]}
-		callCtx, cancel := context.WithTimeout(ctx, applyTimeout)
+		callCtx, cancel := context.WithTimeout(ctx, snapshotTimeout(fi.Size()))
 		_, err = a.pool.call(callCtx, addr, rpcSnapshotRestore, c.encode())
 		cancel()
 		if err != nil {

@@ -792,12 +792,15 @@ const snapshotBytes = 64 << 20
 // before it looks at its clock and its inbox again.
 const applyBudget = 50 * time.Millisecond
 
-// snapshotChunkSize: InstallSnapshot carries the file in pieces this large,
-// each one call that may take snapshotChunkTimeout (the last one, installing it).
-const (
-	snapshotChunkSize    = 4 << 20
-	snapshotChunkTimeout = time.Minute
-)
+// snapshotChunkSize: InstallSnapshot carries the file in pieces this large.
+const snapshotChunkSize = 4 << 20
+
+// snapshotTimeout bounds a call that may handle a whole snapshot of size
+// bytes (the last chunk: the file read and installed): a minute, and a
+// second more per 10 MB.
+func snapshotTimeout(size int64) time.Duration {
+	return time.Minute + time.Duration(size/10e6)*time.Second
+}
 
 // sendSnapshot sends the newest snapshot file to a follower in chunks, on a
 // goroutine, and reports the outcome to the core (msgSnapStatus).
@@ -835,7 +838,7 @@ func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
 			}
 			c := &snapChunk{From: n.cfg.ID, FromAddr: n.cfg.Address, Term: m.Term, Seq: m.Seq,
 				Index: index, SnapTerm: term, Offset: uint64(off), Total: uint64(size), Data: buf[:k]}
-			ctx, cancel := context.WithTimeout(context.Background(), snapshotChunkTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout(size))
 			err := n.transport.sendChunk(ctx, addr, encodeSnapChunk(c))
 			cancel()
 			if err != nil {
