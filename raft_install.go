@@ -1,5 +1,5 @@
-// raft_install.go: InstallSnapshot on the receiver (Raft §7), as the
-// driver carries it: the leader's sendSnapshot sends the file in chunks,
+// raft_install.go: InstallSnapshot (Raft §7), as the driver carries it:
+// the leader's sendSnapshot sends the file in chunks, read one at a time,
 // each one "Raft.InstallSnapshot" call (apart from the message stream, so
 // heartbeats never queue behind a snapshot); the follower writes them to
 // a file in its spool dir, and after the last one reads the file off the
@@ -9,17 +9,72 @@
 // The loop is never blocked for longer than a rename and a few fsyncs,
 // however large the snapshot: the follower goes on answering heartbeats.
 //
-// Concurrency: the calls run on the RPC server's goroutines; chunksMu
-// takes them one at a time, and guards chunks.
+// Concurrency: a send runs on a goroutine of its own, which reports to the
+// loop through the inbox (msgSnapStatus). The received calls run on the
+// RPC server's goroutines; chunksMu takes them one at a time, and guards
+// chunks.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 )
+
+// sendSnapshot sends the newest snapshot file to a follower in chunks, on a
+// goroutine, and reports the outcome to the core (msgSnapStatus).
+func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
+	index, term, r, err := n.storage.openSnapshot()
+	report := func(failed bool) {
+		select {
+		case n.inbox <- raftMessage{Type: msgSnapStatus, From: m.To, To: n.cfg.ID, Reject: failed}:
+		case <-n.stopCh:
+		}
+	}
+	if err != nil {
+		n.logger.Error("no snapshot to send", "to", m.To, "error", err)
+		go report(true)
+		return
+	}
+	n.logger.Info("sending snapshot", "to", m.To, "index", index)
+	go func() {
+		defer r.Close()
+		size, err := r.Seek(0, io.SeekEnd)
+		if err == nil {
+			_, err = r.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			report(true)
+			return
+		}
+		buf := make([]byte, min(size, snapshotChunkSize))
+		for off, k := int64(0), int64(0); off < size || off == 0; off += k {
+			k = min(int64(len(buf)), size-off)
+			if _, err := io.ReadFull(r, buf[:k]); err != nil {
+				n.logger.Warn("reading the snapshot to send failed", "to", m.To, "index", index, "error", err)
+				report(true)
+				return
+			}
+			c := &snapChunk{From: n.cfg.ID, FromAddr: n.cfg.Address, Term: m.Term, Seq: m.Seq,
+				Index: index, SnapTerm: term, Offset: uint64(off), Total: uint64(size), Data: buf[:k]}
+			ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout(size))
+			err := n.transport.sendChunk(ctx, addr, encodeSnapChunk(c))
+			cancel()
+			if err != nil {
+				n.logger.Warn("sending snapshot failed", "to", m.To, "index", index, "error", err)
+				report(true)
+				return
+			}
+			if size == 0 {
+				break
+			}
+		}
+		report(false)
+	}()
+}
 
 // snapAssembly is one snapshot arriving from one leader, in its file.
 type snapAssembly struct {

@@ -802,58 +802,6 @@ func snapshotTimeout(size int64) time.Duration {
 	return time.Minute + time.Duration(size/10e6)*time.Second
 }
 
-// sendSnapshot sends the newest snapshot file to a follower in chunks, on a
-// goroutine, and reports the outcome to the core (msgSnapStatus).
-func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
-	index, term, r, err := n.storage.openSnapshot()
-	report := func(failed bool) {
-		select {
-		case n.inbox <- raftMessage{Type: msgSnapStatus, From: m.To, To: n.cfg.ID, Reject: failed}:
-		case <-n.stopCh:
-		}
-	}
-	if err != nil {
-		n.logger.Error("no snapshot to send", "to", m.To, "error", err)
-		go report(true)
-		return
-	}
-	n.logger.Info("sending snapshot", "to", m.To, "index", index)
-	go func() {
-		defer r.Close()
-		size, err := r.Seek(0, io.SeekEnd)
-		if err == nil {
-			_, err = r.Seek(0, io.SeekStart)
-		}
-		if err != nil {
-			report(true)
-			return
-		}
-		buf := make([]byte, min(size, snapshotChunkSize))
-		for off, k := int64(0), int64(0); off < size || off == 0; off += k {
-			k = min(int64(len(buf)), size-off)
-			if _, err := io.ReadFull(r, buf[:k]); err != nil {
-				n.logger.Warn("reading the snapshot to send failed", "to", m.To, "index", index, "error", err)
-				report(true)
-				return
-			}
-			c := &snapChunk{From: n.cfg.ID, FromAddr: n.cfg.Address, Term: m.Term, Seq: m.Seq,
-				Index: index, SnapTerm: term, Offset: uint64(off), Total: uint64(size), Data: buf[:k]}
-			ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout(size))
-			err := n.transport.sendChunk(ctx, addr, encodeSnapChunk(c))
-			cancel()
-			if err != nil {
-				n.logger.Warn("sending snapshot failed", "to", m.To, "index", index, "error", err)
-				report(true)
-				return
-			}
-			if size == 0 {
-				break
-			}
-		}
-		report(false)
-	}()
-}
-
 // A snapshot file is the configuration at its index, then the store's
 // snapshot (snapshot.go): [uvarint length][configuration JSON][store].
 func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Writer) error) error {

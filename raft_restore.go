@@ -32,8 +32,12 @@
 // leader may still overwrite, which InstallSnapshot cannot express; we
 // accept it, as Consul does, rather than change the protocol.
 //
-// Concurrency: restoreUserSnapshot is called from any goroutine; it writes
-// the file on its own, and only the steps above run on the loop (onLoop).
+// The core's part (userSnapshotPoint, restoreUserSnapshot) is pure, like
+// the rest of raft.go; the driver's part is raftNode.restoreUserSnapshot.
+//
+// Concurrency: raftNode.restoreUserSnapshot is called from any goroutine;
+// it writes the file on its own, and only the steps above run on the loop
+// (onLoop).
 package main
 
 import (
@@ -43,6 +47,50 @@ import (
 	"os"
 	"slices"
 )
+
+// --- the core's part: pure, like the rest of raft.go ---
+
+// userSnapshotPoint is where a leader installs a user's snapshot (PUT
+// /v1/snapshot, hashicorp/raft's Restore): at the index after its log, in
+// its term, with its configuration, which must be committed (a snapshot
+// holds only a committed one). The driver makes the snapshot durable
+// there, then calls restoreUserSnapshot.
+func (r *raftCore) userSnapshotPoint() (index, term uint64, config raftConfiguration, err error) {
+	switch {
+	case r.role != roleLeader:
+		return 0, 0, config, errNotLeader
+	case r.transferee != "":
+		return 0, 0, config, errTransferring
+	case r.configIndex > r.commit:
+		return 0, 0, config, errConfigPending
+	case !r.committedInTerm():
+		return 0, 0, config, errLeaderNotSettled
+	}
+	return r.log.lastIndex() + 1, r.term, r.config.clone(), nil
+}
+
+// restoreUserSnapshot makes the durable snapshot at index (from
+// userSnapshotPoint, in this same turn of the driver's loop) the start of
+// the leader's log, leaving a hole where index was never an entry:
+// uncommitted entries are dropped, and every follower's next entry lies
+// in the hole, so each is sent the snapshot (Raft §7). A no-op follows at
+// index+1; it commits only once a quorum holds it, so once a quorum has
+// installed the snapshot. The leader counts the snapshot as committed at
+// once, as hashicorp/raft does: see raft_restore.go for the window this
+// leaves.
+func (r *raftCore) restoreUserSnapshot(index uint64) uint64 {
+	r.logger.Info("restoring a user snapshot as the log's start", "index", index, "term", r.term)
+	r.log = raftLog{offset: index, offsetTerm: r.term}
+	r.snapConfig, r.configIndex = r.config.clone(), index
+	r.commit, r.applied = index, index
+	r.persistFrom = index + 1
+	for _, pr := range r.progress {
+		pr.state, pr.probeSent, pr.next = progressProbe, false, min(pr.match+1, index)
+	}
+	return r.appendEntries([]raftEntry{{Type: raftEntryNoop}})
+}
+
+// --- the driver's part ---
 
 // errAbortedByRestore fails the proposals a restore drops from the log
 // (hashicorp/raft's ErrAbortedByRestore).
