@@ -4,10 +4,11 @@
 // Data flow:
 //
 //	HTTP body → spoolSnapshot: streamed to a file in data_dir/snapshot-restore
-//	  (openSpoolDir), read as a snapshot as it arrives
-//	  (snapshot.go: the magic first, every record, the trailing SHA-256), up
-//	  to limits.snapshot_restore_max_size; a body that is not a snapshot is refused
-//	  at its first bytes, one over the limit as it passes it
+//	  (openSpoolDir), checked as it arrives, up to
+//	  limits.snapshot_restore_max_size: the magic first (a body that is not a
+//	  snapshot is refused at its first bytes), then on the leader every
+//	  record, read into the state it will install (readSnapshot), on any
+//	  other agent the trailing SHA-256 only, in constant memory (checkSnapshot)
 //	→ on the leader: raftNode.restoreUserSnapshot (raft_restore.go) installs
 //	  the file as the Raft snapshot, and the state already read from it
 //	→ on a follower, or a client agent: pushSnapshot sends the file in
@@ -82,16 +83,21 @@ func (s *spoolReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
-// spoolSnapshot streams r into a new file in dir, reading it as a snapshot
-// on the way, and returns the file's path and the state it holds. On any
-// error the file is gone.
-func spoolSnapshot(r io.Reader, dir string, limit int64) (path string, st *state, err error) {
+// spoolSnapshot streams r into a new file in dir, checking it as a
+// snapshot on the way, and returns the file's path and, with parse, the
+// state it holds (without: its checksum only, in constant memory, for an
+// agent that passes it on). On any error the file is gone.
+func spoolSnapshot(r io.Reader, dir string, limit int64, parse bool) (path string, st *state, err error) {
 	f, err := os.CreateTemp(dir, "restore-*.snap")
 	if err != nil {
 		return "", nil, err
 	}
 	sr := &spoolReader{r: r, limit: limit}
-	st, err = readSnapshot(io.TeeReader(sr, f))
+	if parse {
+		st, err = readSnapshot(io.TeeReader(sr, f))
+	} else {
+		err = checkSnapshot(io.TeeReader(sr, f))
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -127,7 +133,7 @@ func openSpoolDir(cfg *Config) (string, error) {
 // restoreSnapshot replaces the state with the snapshot r streams (PUT
 // /v1/snapshot): all or nothing, from any agent.
 func (a *Agent) restoreSnapshot(ctx context.Context, r io.Reader) error {
-	path, st, err := spoolSnapshot(r, a.spool, int64(a.cfg.SnapshotRestoreMaxSize))
+	path, st, err := spoolSnapshot(r, a.spool, int64(a.cfg.SnapshotRestoreMaxSize), a.leads())
 	if err != nil {
 		return err
 	}
@@ -135,9 +141,13 @@ func (a *Agent) restoreSnapshot(ctx context.Context, r io.Reader) error {
 	return a.restoreSpooled(ctx, path, st)
 }
 
-// restoreSpooled restores the verified snapshot at path, whose state is st:
-// on the leader through Raft, otherwise by sending it on (to the leader,
-// or from a client to its server).
+// leads: this agent is the leader, which installs the snapshot it spools
+// (and needs its state); any other agent passes it on.
+func (a *Agent) leads() bool { return a.cfg.Server && a.raft.isLeader() }
+
+// restoreSpooled restores the checked snapshot at path, whose state is st
+// (nil when it was only checked): on the leader through Raft, otherwise by
+// sending it on (to the leader, or from a client to its server).
 func (a *Agent) restoreSpooled(ctx context.Context, path string, st *state) error {
 	if !a.cfg.Server {
 		addr := a.router.pick(nil)
@@ -175,9 +185,19 @@ func (a *Agent) restoreSpooled(ctx context.Context, path string, st *state) erro
 // state was written elsewhere, rebuild what the leader keeps beside it.
 func (a *Agent) restoreLocal(ctx context.Context, path string, st *state) error {
 	start := time.Now()
-	fi, err := os.Stat(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st == nil { // it became the leader after the snapshot was spooled
+		if st, err = readSnapshot(f); err != nil {
+			return fmt.Errorf("failed to read snapshot file: %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, snapshotTimeout(fi.Size()))
 	defer cancel()
@@ -346,7 +366,7 @@ func (a *Agent) startUpload(id string) *snapshotUpload {
 	})
 	go func() {
 		defer close(u.done)
-		u.path, u.st, u.err = spoolSnapshot(pr, a.spool, int64(a.cfg.SnapshotRestoreMaxSize))
+		u.path, u.st, u.err = spoolSnapshot(pr, a.spool, int64(a.cfg.SnapshotRestoreMaxSize), a.leads())
 		if u.err != nil {
 			pr.CloseWithError(u.err) // the chunk being written fails with it
 		} else {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -279,11 +280,11 @@ func TestBug_SnapshotRestoreLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	_, _, err := spoolSnapshot(bytes.NewReader(buf.Bytes()), dir, 1024)
+	_, _, err := spoolSnapshot(bytes.NewReader(buf.Bytes()), dir, 1024, true)
 	if he, ok := err.(*httpError); !ok || he.code != 413 {
 		t.Fatalf("over the limit: %v", err)
 	}
-	path, got, err := spoolSnapshot(bytes.NewReader(buf.Bytes()), dir, int64(buf.Len()))
+	path, got, err := spoolSnapshot(bytes.NewReader(buf.Bytes()), dir, int64(buf.Len()), true)
 	if err != nil || got == nil {
 		t.Fatalf("at the limit: %v", err)
 	}
@@ -438,5 +439,34 @@ func TestRestoreWakesBlockingQueries(t *testing.T) {
 	r := ta.must("GET", "/v1/kv/k", "", nil)
 	if r.index() != snapIndex || !strings.Contains(r.body, `"ModifyIndex":`+fmt.Sprint(snapIndex)) {
 		t.Fatalf("after the restore: X-Consul-Index %d, want the snapshot's %d; %s", r.index(), snapIndex, r.body)
+	}
+}
+
+// TestCheckSnapshot: the constant-memory check an agent makes of a snapshot
+// it passes on accepts a good one and refuses a damaged one.
+func TestCheckSnapshot(t *testing.T) {
+	t.Parallel()
+	l := newTestLog(t)
+	fillStore(t, l, 300)
+	var buf bytes.Buffer
+	if err := writeSnapshot(l.s.snapshot(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	if err := checkSnapshot(bytes.NewReader(good)); err != nil {
+		t.Fatalf("good snapshot: %v", err)
+	}
+	for name, b := range map[string][]byte{
+		"flipped byte": func() []byte { b := bytes.Clone(good); b[len(b)/2] ^= 0x40; return b }(),
+		"truncated":    good[:len(good)-10],
+		"no checksum":  good[:len(good)-32],
+		"appended":     append(bytes.Clone(good), 0),
+		"magic only":   []byte(snapshotMagic),
+		"empty":        nil,
+		"gzip":         {0x1f, 0x8b, 8, 0},
+	} {
+		if err := checkSnapshot(bytes.NewReader(b)); !errors.Is(err, errCorruptSnapshot) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -26,6 +26,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -236,6 +237,46 @@ func (sr *snapshotReader) json(v any) {
 			sr.fail("bad record: %v", err)
 		}
 	}
+}
+
+// checkSnapshot reads a snapshot from r in constant memory, checking its
+// magic (at once), that it ends in tagEnd and that its checksum matches,
+// but not its records: what an agent that only passes a snapshot on checks
+// (agent_restore.go). readSnapshot checks everything.
+func checkSnapshot(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
+		return fmt.Errorf("%w: not a miniconsul snapshot", errCorruptSnapshot)
+	}
+	sum := sha256.New()
+	sum.Write(magic)
+	// The last sha256.Size bytes are the checksum of all before them.
+	tail := make([]byte, 0, 2*sha256.Size)
+	buf := make([]byte, 64<<10)
+	last := byte(tagEnd + 1) // the last byte before the tail
+	for {
+		k, err := br.Read(buf)
+		tail = append(tail, buf[:k]...)
+		if over := len(tail) - sha256.Size; over > 0 {
+			sum.Write(tail[:over])
+			last = tail[over-1]
+			tail = append(tail[:0], tail[over:]...)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: truncated", errCorruptSnapshot)
+		}
+	}
+	switch {
+	case len(tail) < sha256.Size || last != tagEnd:
+		return fmt.Errorf("%w: truncated", errCorruptSnapshot)
+	case !bytes.Equal(sum.Sum(nil), tail):
+		return fmt.Errorf("%w: checksum mismatch", errCorruptSnapshot)
+	}
+	return nil
 }
 
 // readSnapshot builds a state from r. It returns an error, and no state,
