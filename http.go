@@ -312,8 +312,9 @@ func (h *httpAPI) setQueryMeta(w http.ResponseWriter, q queryOptions, index uint
 // blockingQuery runs a read, as a blocking query when ?index is set.
 // watchFn registers what the read depends on; run computes the result and
 // its index from one snapshot. Without ?index, or once the index has moved
-// past the client's or a snapshot was restored (state.restores), or when the wait (plus up to wait/16 jitter, as
-// Consul) runs out, it answers with the current result.
+// past the client's or a snapshot was restored (state.restores, since the
+// indexes may have gone back), or when the wait (plus up to wait/16
+// jitter, as Consul) runs out, it answers with the current result.
 func (h *httpAPI) blockingQuery(w http.ResponseWriter, r *http.Request, q queryOptions,
 	watchFn func(*watch), run func(*state) (any, uint64, error)) (any, error) {
 	if err := h.a.readBarrier(r.Context(), q); err != nil {
