@@ -19,7 +19,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -68,6 +67,8 @@ type Agent struct {
 	persistMu       sync.Mutex      // the kept API registrations' files (persist.go)
 	sessions        *sessionTimers  // servers only
 	events          *eventRing
+	uploads         snapshotUploads // snapshots being received to restore (agent_restore.go)
+	spool           string          // where restores and received snapshots are written (openSpoolDir)
 	cache           *agentCache
 
 	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
@@ -99,6 +100,11 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		}
 		a.nodeID = id
 	}
+	spool, err := openSpoolDir(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.spool = spool
 	a.local = newLocalState(a)
 	a.events = newEventRing()
 	a.cache = newAgentCache(a)
@@ -253,35 +259,6 @@ func (a *Agent) serverAddr() string {
 	return net.JoinHostPort(a.cfg.AdvertiseAddr, strconv.Itoa(a.rpcPort))
 }
 
-// restoreSnapshot replaces the state with a snapshot (PUT /v1/snapshot),
-// through the log like any write, so every server restores it at the same
-// index. It is checked whole first: a bad snapshot changes nothing.
-func (a *Agent) restoreSnapshot(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if _, err := readSnapshot(bytes.NewReader(data)); err != nil {
-		return err
-	}
-	res, err := a.apply(&command{Type: cmdRestore, Snapshot: data})
-	if err == nil {
-		err = res.err
-	}
-	if err != nil {
-		return err
-	}
-	a.logger.Info("restored state from a snapshot", "index", a.store.snapshot().index)
-	if a.raft.isLeader() {
-		a.sessions.clearAll()
-		a.sessions.rebuild()
-		a.reconcileAll() // the pool's members and their serfHealth, as they are now
-	}
-	// The restored catalog may lack this agent's own registrations: put them
-	// back, as anti-entropy would.
-	return a.syncSelf()
-}
-
 // registerSelf puts the agent's node in the catalog, as Consul does: the
 // node with its addresses and meta, and the "consul" service on servers.
 // Its serfHealth check is not the agent's to set: the leader keeps it as
@@ -399,7 +376,19 @@ func (a *Agent) Shutdown() {
 		}
 		a.stopServer()
 		a.wg.Wait()
+		if a.cfg.DataDir == "" || a.cfg.DevMode {
+			os.RemoveAll(a.spool) // a temp dir of its own
+		}
 	})
+}
+
+// Failed is closed when this server's Raft storage has failed and it no
+// longer serves (raftNode.fail); never on a client.
+func (a *Agent) Failed() <-chan struct{} {
+	if a.raft == nil {
+		return nil
+	}
+	return a.raft.failed()
 }
 
 // newUUID returns a random (version 4) UUID, the form of Consul's IDs.

@@ -224,7 +224,7 @@ func TestHTTPBadInput(t *testing.T) {
 	ta.expect("PUT", "/v1/agent/check/register", `{"Name":"c","Args":["true"],"Interval":"1s"}`, 500, "Scripts are disabled") // 500, as Consul
 	ta.expect("PUT", "/v1/agent/check/pass/nope", "", 404, "Unknown check ID")
 	ta.expect("PUT", "/v1/agent/maintenance", "", 400, "Missing value for enable")
-	ta.expect("PUT", "/v1/snapshot", "garbage", 400, "corrupt snapshot")
+	ta.expect("PUT", "/v1/snapshot", "garbage", 500, "failed to read snapshot file: corrupt snapshot: not a miniconsul snapshot") // 500, as Consul
 	// Nothing of the refused writes is there.
 	if r := ta.do("GET", "/v1/catalog/node/n", ""); r.body != "null" {
 		t.Fatalf("refused registration left a node: %s", r.body)

@@ -76,6 +76,7 @@ type Config struct {
 
 	KVMaxValueSize          int          // limits.kv_max_value_size: largest KV value in bytes
 	TxnMaxReqLen            int          // limits.txn_max_req_len: largest transaction request body in bytes
+	SnapshotRestoreMaxSize  int          // limits.snapshot_restore_max_size: largest PUT /v1/snapshot body in bytes (miniconsul's own)
 	CheckOutputMaxSize      int          // check_output_max_size: bytes of check output kept
 	EnableScriptChecks      bool         // enable_script_checks, -enable-script-checks
 	EnableLocalScriptChecks bool         // enable_local_script_checks, -enable-local-script-checks
@@ -203,6 +204,7 @@ func defaultConfig() *Config {
 		HTTPReadHeaderTimeout:      10 * time.Second,
 		HTTPWriteTimeout:           15 * time.Minute,
 		HTTPIdleTimeout:            2 * time.Minute,
+		SnapshotRestoreMaxSize:     8 << 30,
 		CheckOutputMaxSize:         4096,
 		AEInterval:                 time.Minute,
 		CheckReapInterval:          30 * time.Second,
@@ -569,6 +571,7 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 		"txn_max_req_len":           cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.TxnMaxReqLen }),
 		"http_max_conns_per_client": cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.HTTPMaxConnsPerClient }),
 		"rpc_max_conns_per_client":  cfgStore(cfgNonNegativeInt, func(c *Config) *int { return &c.RPCMaxConnsPerClient }),
+		"snapshot_restore_max_size": cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.SnapshotRestoreMaxSize }),
 	}, "https_handshake_timeout", "request_limits", "rpc_client_timeout",
 		"rpc_handshake_timeout", "rpc_max_burst", "rpc_rate"),
 	"http_config": cfgBlock(map[string]configKey{

@@ -128,6 +128,8 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)
 	}):
 		h.cachedHandler.ServeHTTP(w, r)
+	case !h.a.cfg.Server && dc == "" && path == "/v1/snapshot" && r.Method == http.MethodPut:
+		h.mux.ServeHTTP(w, r) // streamed to a server in chunks, not as one request (agent_restore.go)
 	case !h.a.cfg.Server && (forwardedPath(path) || dc != ""):
 		h.forward(w, r, "")
 	case dc != "":
@@ -352,8 +354,9 @@ func (h *httpAPI) setQueryMeta(w http.ResponseWriter, q queryOptions, index uint
 // blockingQuery runs a read, as a blocking query when ?index is set.
 // watchFn registers what the read depends on; run computes the result and
 // its index from one snapshot. Without ?index, or once the index has moved
-// past the client's, or when the wait (plus up to wait/16 jitter, as
-// Consul) runs out, it answers with the current result.
+// past the client's or a snapshot was restored (state.restores, since the
+// indexes may have gone back), or when the wait (plus up to wait/16
+// jitter, as Consul) runs out, it answers with the current result.
 func (h *httpAPI) blockingQuery(w http.ResponseWriter, r *http.Request, q queryOptions,
 	watchFn func(*watch), run func(*state) (any, uint64, error)) (any, error) {
 	if err := h.a.readBarrier(r.Context(), q); err != nil {
@@ -373,11 +376,13 @@ func (h *httpAPI) blockingQuery(w http.ResponseWriter, r *http.Request, q queryO
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	restores := h.a.store.snapshot().restores
 	for {
 		ws := h.a.store.newWatch()
 		watchFn(ws) // before the snapshot: see watch
-		obj, idx, err := run(h.a.store.snapshot())
-		if err != nil || idx > q.index {
+		st := h.a.store.snapshot()
+		obj, idx, err := run(st)
+		if err != nil || idx > q.index || st.restores != restores {
 			ws.stop()
 			if err != nil {
 				return nil, err

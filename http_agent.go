@@ -4,7 +4,8 @@
 // Agent endpoints read and change the agent's local state (local.go), which
 // pushes changes into the catalog; they answer from the local state, not
 // the catalog, as Consul does. Status endpoints describe the servers.
-// Snapshot streams the whole store out, or replaces it.
+// Snapshot streams the whole store out, or replaces it (agent_restore.go;
+// on a client agent too, which sends the snapshot on in chunks).
 package main
 
 import (
@@ -332,19 +333,13 @@ func (h *httpAPI) agentServiceMaintenance(w http.ResponseWriter, r *http.Request
 }
 
 // snapshot: GET streams the state at one index; PUT replaces the state with
-// a snapshot, all or nothing.
+// a snapshot, all or nothing (agent_restore.go).
 func (h *httpAPI) snapshot(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := h.checkDatacenter(r); err != nil {
 		return nil, err
 	}
 	if r.Method == http.MethodPut {
-		if err := h.a.restoreSnapshot(r.Body); err != nil {
-			if errors.Is(err, errCorruptSnapshot) {
-				return nil, badRequest("Error restoring snapshot: %v", err)
-			}
-			return nil, err
-		}
-		return nil, nil
+		return nil, h.a.restoreSnapshot(r.Context(), r.Body)
 	}
 	q, err := h.parseQuery(r)
 	if err != nil {

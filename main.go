@@ -121,6 +121,7 @@ func agentCommand(args []string, stdout, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	code := 0
 	for running := true; running; {
 		select {
 		case <-hup:
@@ -132,12 +133,16 @@ func agentCommand(args []string, stdout, stderr io.Writer) int {
 		case <-agent.Left():
 			logger.Info("left the cluster, shutting down")
 			running = false
+		case <-agent.Failed():
+			logger.Error("this server's Raft storage failed: exiting, so that the other servers elect a leader "+
+				"and clients move to them; restart it once its disk is repaired", "error", agent.raft.failure)
+			code, running = 1, false
 		}
 	}
 	stop() // a second signal now kills the process
 	agent.Shutdown()
 	logger.Info("agent stopped")
-	return 0
+	return code
 }
 
 // raiseFileLimit raises the soft limit on open descriptors to the hard

@@ -179,7 +179,12 @@ type raftMessage struct {
 type raftSnapshot struct {
 	Index, Term uint64
 	Config      raftConfiguration
-	Data        []byte // the store's snapshot (snapshot.go)
+	Data        []byte // the state machine's image, held in memory (raft_test.go's simulated cluster)
+	// raftNode's instead: the received file, written and fsynced, and the
+	// state already read from it (raft_install.go). The core only passes
+	// them on.
+	Path  string
+	State any
 }
 
 // raftHardState, raftEntry: wal.go.

@@ -205,6 +205,8 @@ type discardTransport struct{}
 
 func (discardTransport) send(string, []byte) bool { return true }
 
+func (discardTransport) sendChunk(context.Context, string, []byte) error { return nil }
+
 // The driver: snapshot chunks from outside the configuration are dropped
 // before they are buffered, and refused messages and undecodable frames
 // are logged with the connection's address, once per sender and host.
@@ -213,7 +215,7 @@ func TestBug_RaftNodeDropsForeignChunksAndFrames(t *testing.T) {
 	var logs logBuffer
 	cfg := raftConfiguration{Servers: []raftServer{{ID: "u1", Node: "s1", Address: "127.0.0.11:8300"},
 		{ID: "u2", Node: "s2", Address: "127.0.0.12:8300"}}}
-	n := newRaftNode(raftNodeConfig{ID: "u1", Address: "127.0.0.11:8300", Tick: time.Hour,
+	n := newRaftNode(raftNodeConfig{ID: "u1", Address: "127.0.0.11:8300", Tick: time.Hour, SpoolDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))},
 		raftRestored{HardState: raftHardState{Term: 1}, SnapIndex: 1, SnapTerm: 1, SnapConfig: cfg, AppliedIndex: 1},
 		&memRaftStorage{}, storeFSM{newStore()}, discardTransport{})
@@ -223,18 +225,23 @@ func TestBug_RaftNodeDropsForeignChunksAndFrames(t *testing.T) {
 			Total: 1 << 20, Data: []byte("part")})
 	}
 	for range 5 {
-		n.receive("127.0.0.99:4000", chunk("evil-node"))
+		if err := n.receiveSnapshotChunk("127.0.0.99:4000", chunk("evil-node")); err == nil {
+			t.Error("a chunk from outside the configuration accepted")
+		}
 		n.receive("127.0.0.99:4001", []byte("not a raft frame"))
 		n.receive("127.0.0.99:4002", encodeRaftMessage(nil, &raftMessage{Type: msgHeartbeatResp, From: "evil-node", To: "u1", Term: 7}))
 	}
-	n.receive("127.0.0.12:4000", chunk("u2"))
-	var buffered []string
+	if err := n.receiveSnapshotChunk("127.0.0.12:4000", chunk("u2")); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 5*time.Second, "the messages taken", func() bool { return len(n.inbox) == 0 })
-	n.onLoop(context.Background(), func() {
-		for from := range n.chunks {
-			buffered = append(buffered, from)
-		}
-	})
+	n.onLoop(context.Background(), func() {}) // the last message stepped
+	var buffered []string
+	n.chunksMu.Lock()
+	for from := range n.chunks {
+		buffered = append(buffered, from)
+	}
+	n.chunksMu.Unlock()
 	if !slices.Equal(buffered, []string{"u2"}) {
 		t.Fatalf("chunks buffered from %v", buffered)
 	}

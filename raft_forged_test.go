@@ -21,8 +21,8 @@ import (
 	"time"
 )
 
-// procServer is one server process of a test cluster.
-type procServer struct {
+// raftProcServer is one server process of a test cluster.
+type raftProcServer struct {
 	name, ip, dir string
 	args          []string
 	cmd           *exec.Cmd
@@ -32,7 +32,7 @@ type procServer struct {
 
 type procCluster struct {
 	t                                      *testing.T
-	servers                                []*procServer
+	servers                                []*raftProcServer
 	httpPort, serverPort, lanPort, wanPort string
 }
 
@@ -51,7 +51,7 @@ func newProcCluster(t *testing.T, n int) *procCluster {
 		join = append(join, "-retry-join="+ip+":"+c.lanPort)
 	}
 	for i, ip := range ips {
-		s := &procServer{name: fmt.Sprintf("s%d", i+1), ip: ip, dir: t.TempDir()}
+		s := &raftProcServer{name: fmt.Sprintf("s%d", i+1), ip: ip, dir: t.TempDir()}
 		s.args = append([]string{"agent", "-server", "-bootstrap-expect=" + strconv.Itoa(n), "-node=" + s.name,
 			"-bind=" + ip, "-client=" + ip, "-data-dir=" + s.dir, "-dns-port=-1", "-http-port=" + c.httpPort,
 			"-server-port=" + c.serverPort, "-serf-lan-port=" + c.lanPort, "-serf-wan-port=" + c.wanPort}, join...)
@@ -98,12 +98,12 @@ func commonFreePort(t *testing.T, ips []string) string {
 	return ""
 }
 
-func (c *procCluster) start(s *procServer) {
+func (c *procCluster) start(s *raftProcServer) {
 	s.cmd, s.logs, s.exited = startAgentProcess(c.t, s.args...)
 }
 
 // stop interrupts the server and waits for it to exit.
-func (c *procCluster) stop(s *procServer) {
+func (c *procCluster) stop(s *raftProcServer) {
 	s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.exited:
@@ -115,7 +115,7 @@ func (c *procCluster) stop(s *procServer) {
 }
 
 // raftStats reads a server's Raft state from /v1/agent/self.
-func (c *procCluster) raftStats(s *procServer) (state string, term uint64, err error) {
+func (c *procCluster) raftStats(s *raftProcServer) (state string, term uint64, err error) {
 	client := http.Client{Timeout: 2 * time.Second}
 	resp, err := client.Get("http://" + net.JoinHostPort(s.ip, c.httpPort) + "/v1/agent/self")
 	if err != nil {
@@ -132,11 +132,11 @@ func (c *procCluster) raftStats(s *procServer) (state string, term uint64, err e
 
 // waitLeader waits until one server leads and the others follow in its
 // term, which must be sane, and returns the leader and the term.
-func (c *procCluster) waitLeader(within time.Duration) (*procServer, uint64) {
+func (c *procCluster) waitLeader(within time.Duration) (*raftProcServer, uint64) {
 	c.t.Helper()
 	var last string
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var leader *procServer
+		var leader *raftProcServer
 		terms := map[uint64]bool{}
 		var seen []string
 		for _, s := range c.servers {

@@ -22,7 +22,9 @@
 // takes the store's current state (immutable, so free to take) and a
 // goroutine writes it to disk while writes go on; then the wal drops the
 // covered segments and the core the covered entries, less a trailing
-// window. A follower too far behind gets the snapshot file in chunks.
+// window. A follower too far behind gets the snapshot file in chunks
+// (raft_install.go); a user's snapshot is restored as one (raft_restore.go).
+// A storage failure stops the node for good (fail), and the agent exits.
 //
 // Concurrency: the loop goroutine (run) owns the core, the storage, the
 // pending proposals and reads; everything else talks to it through
@@ -42,6 +44,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +58,10 @@ type raftStorage interface {
 	saveSnapshot(index, term uint64, write func(io.Writer) error) error
 	compact(index, term uint64) error
 	truncate(index uint64) error
-	openSnapshot() (index, term uint64, r io.ReadCloser, err error)
+	openSnapshot() (index, term uint64, r io.ReadSeekCloser, err error)
+	// adoptSnapshot makes the snapshot file at path (written and fsynced,
+	// on the data dir's file system) the one at index and term.
+	adoptSnapshot(path string, index, term uint64) error
 	close() error
 }
 
@@ -69,12 +75,18 @@ type raftFSM interface {
 	// and a function that writes it (called on another goroutine while
 	// entries go on being applied).
 	snapshot() (index uint64, write func(io.Writer) error)
-	restore(r io.Reader) error
+	// read reads a snapshot into a state for install, on any goroutine.
+	read(r io.Reader) (any, error)
+	// install replaces the state with one read, as of log index index.
+	install(st any, index uint64)
 }
 
 // raftTransport carries messages to other servers; it may drop them.
+// Snapshot chunks go as calls, apart from the message stream, so that
+// heartbeats never wait behind a snapshot.
 type raftTransport interface {
 	send(addr string, payload []byte) bool
+	sendChunk(ctx context.Context, addr string, payload []byte) error
 }
 
 var (
@@ -89,6 +101,7 @@ type raftNodeConfig struct {
 	Tick              time.Duration // 100 ms × raft_multiplier
 	SnapshotThreshold uint64        // take a snapshot after this many entries (default 16384)
 	TrailingLogs      uint64        // entries kept after a snapshot (default 10240)
+	SpoolDir          string        // where snapshots being received or restored are written
 	Logger            *slog.Logger
 }
 
@@ -130,6 +143,8 @@ type raftNode struct {
 	kickCh       chan struct{} // more committed entries to apply: run the loop again
 	stopCh       chan struct{}
 	doneCh       chan struct{}
+	failedCh     chan struct{} // closed when the storage failed (fail)
+	failure      error         // why; written before failedCh closes
 	stopOnce     sync.Once
 	status       atomic.Pointer[raftStatus]
 	changedCh    atomic.Pointer[chan struct{}] // closed when the role, term or leader changes
@@ -148,7 +163,8 @@ type raftNode struct {
 	snapshotting bool
 	appliedBytes int                      // entry data applied since the newest snapshot was taken
 	lastTick     time.Time                // when the core's last tick was due
-	chunks       map[string]*snapAssembly // snapshots arriving, by sender
+	chunks       map[string]*snapAssembly // snapshots arriving, by sender; not the loop's: guarded by chunksMu
+	chunksMu     sync.Mutex               // one chunk at a time (raft_install.go)
 	peerContact  map[string]time.Time     // leader: server ID → when its last answer arrived (peerStats)
 	dropLog      raftDropLog              // messages refused, logged per sender (also from receive's goroutines)
 }
@@ -171,7 +187,7 @@ func newRaftNode(cfg raftNodeConfig, st raftRestored, storage raftStorage, fsm r
 		cfg: cfg, logger: cfg.Logger, storage: storage, fsm: fsm, transport: tr,
 		inbox: make(chan raftMessage, 4096), proposeCh: make(chan *raftProposal, 4096),
 		readCh: make(chan *raftRead, 1024), adminCh: make(chan func()),
-		snapDoneCh: make(chan snapResult, 1), kickCh: make(chan struct{}, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}),
+		snapDoneCh: make(chan snapResult, 1), kickCh: make(chan struct{}, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}), failedCh: make(chan struct{}),
 		addrs: map[string]string{}, pending: map[uint64]*raftProposal{}, reads: map[uint64]*raftRead{},
 		chunks: map[string]*snapAssembly{}, peerContact: map[string]time.Time{}, appliedIndex: st.AppliedIndex, snapIndex: st.SnapIndex,
 	}
@@ -377,10 +393,7 @@ func (n *raftNode) receive(remote string, payload []byte) {
 		return
 	}
 	if chunk != nil {
-		select {
-		case n.adminCh <- func() { n.receiveChunk(remote, chunk) }:
-		case <-n.stopCh:
-		}
+		n.logger.Warn("dropping a snapshot chunk sent on the message stream", "from", chunk.From, "remote", remote)
 		return
 	}
 	m.Remote = remote
@@ -552,11 +565,7 @@ func (n *raftNode) handleReady() {
 			}
 		}
 		if err := n.persist(&rd); err != nil {
-			// The disk no longer holds what the core believes: stop serving
-			// rather than acknowledge what may not be durable.
-			n.logger.Error("raft storage failed: stopping", "error", err)
-			n.failAll(err)
-			n.stopOnce.Do(func() { close(n.stopCh) })
+			n.fail(err)
 			return
 		}
 		for _, m := range later {
@@ -580,6 +589,29 @@ func (n *raftNode) handleReady() {
 	n.publish()
 }
 
+// fail stops the node for good: its storage failed, so the disk no longer
+// holds what the core believes, and it must not acknowledge what may not
+// be durable. It leaves leadership at once (the published status says
+// follower, no leader), and failed() tells the agent, which exits so that
+// the others elect a leader and a supervisor restarts it.
+func (n *raftNode) fail(err error) {
+	select {
+	case <-n.failedCh:
+		return // already stopped
+	default:
+	}
+	n.logger.Error("raft storage failed: stopping", "error", err)
+	n.core.becomeFollower(n.core.term, "")
+	n.publish()
+	n.failure = err
+	close(n.failedCh)
+	n.failAll(err)
+	n.stopOnce.Do(func() { close(n.stopCh) })
+}
+
+// failed is closed when the storage failed; failure then says why.
+func (n *raftNode) failed() <-chan struct{} { return n.failedCh }
+
 func (n *raftNode) persist(rd *raftReady) error {
 	if rd.HardStateChanged {
 		if err := n.storage.setHardState(rd.HardState); err != nil {
@@ -597,8 +629,7 @@ func (n *raftNode) persist(rd *raftReady) error {
 // installSnapshot makes a snapshot from the leader durable, drops the log it
 // replaces, and restores the store from it (Raft §7).
 func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
-	write := func(w io.Writer) error { return writeSnapshotFile(w, sn.Config, sn.Data) }
-	if err := n.storage.saveSnapshot(sn.Index, sn.Term, write); err != nil {
+	if err := n.storage.adoptSnapshot(sn.Path, sn.Index, sn.Term); err != nil {
 		return err
 	}
 	// The log after the snapshot does not match it (or the core would not
@@ -610,9 +641,7 @@ func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
 	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
 		return err
 	}
-	if err := n.fsm.restore(bytes.NewReader(sn.Data)); err != nil {
-		return fmt.Errorf("restoring the snapshot at %d: %w", sn.Index, err)
-	}
+	n.fsm.install(sn.State, sn.Index)
 	n.snapIndex, n.appliedIndex = sn.Index, sn.Index
 	n.learnAddrs(sn.Config)
 	for i, p := range n.pending {
@@ -762,6 +791,9 @@ func (n *raftNode) snapshotDone(res snapResult) {
 		n.logger.Error("snapshot failed", "index", res.index, "error", res.err)
 		return
 	}
+	if res.index <= n.snapIndex {
+		return // a newer snapshot was installed meanwhile, from the leader or restored
+	}
 	if err := n.storage.compact(res.index, res.term); err != nil {
 		n.logger.Error("log compaction failed", "index", res.index, "error", err)
 		return
@@ -783,92 +815,15 @@ const applyBudget = 50 * time.Millisecond
 // snapshotChunkSize: InstallSnapshot carries the file in pieces this large.
 const snapshotChunkSize = 4 << 20
 
-// sendSnapshot sends the newest snapshot file to a follower in chunks, on a
-// goroutine, and reports the outcome to the core (msgSnapStatus).
-func (n *raftNode) sendSnapshot(m raftMessage, addr string) {
-	index, term, r, err := n.storage.openSnapshot()
-	report := func(failed bool) {
-		select {
-		case n.inbox <- raftMessage{Type: msgSnapStatus, From: m.To, To: n.cfg.ID, Reject: failed}:
-		case <-n.stopCh:
-		}
-	}
-	if err != nil {
-		n.logger.Error("no snapshot to send", "to", n.core.config.describe(m.To), "error", err)
-		go report(true)
-		return
-	}
-	n.logger.Info("sending snapshot", "to", n.core.config.describe(m.To), "index", index)
-	go func() {
-		defer r.Close()
-		data, err := io.ReadAll(r)
-		if err != nil {
-			report(true)
-			return
-		}
-		for off := 0; off < len(data) || off == 0; off += snapshotChunkSize {
-			c := &snapChunk{From: n.cfg.ID, FromAddr: n.cfg.Address, Term: m.Term, Seq: m.Seq,
-				Index: index, SnapTerm: term, Offset: uint64(off), Total: uint64(len(data)),
-				Data: data[off:min(len(data), off+snapshotChunkSize)]}
-			if !n.transport.send(addr, encodeSnapChunk(c)) {
-				report(true)
-				return
-			}
-		}
-		report(false)
-	}()
-}
-
-// snapAssembly collects the chunks of one snapshot from one leader.
-type snapAssembly struct {
-	index, term uint64
-	buf         []byte
-}
-
-// receiveChunk adds a chunk; the last one completes the snapshot, which is
-// stepped into the core as one InstallSnapshot. A chunk the core would not
-// admit is dropped at once, before it is buffered.
-func (n *raftNode) receiveChunk(remote string, c *snapChunk) {
-	m := raftMessage{Type: msgSnap, From: c.From, FromAddr: c.FromAddr, Remote: remote, To: n.cfg.ID, Term: c.Term, Seq: c.Seq,
-		Snapshot: &raftSnapshot{Index: c.Index, Term: c.SnapTerm}}
-	if err := n.core.admit(m); err != nil {
-		delete(n.chunks, c.From)
-		n.dropped(m, err)
-		return
-	}
-	a := n.chunks[c.From]
-	if c.Offset == 0 {
-		a = &snapAssembly{index: c.Index, term: c.SnapTerm}
-		n.chunks[c.From] = a
-	}
-	if a == nil || a.index != c.Index || uint64(len(a.buf)) != c.Offset {
-		delete(n.chunks, c.From) // a chunk was lost: the leader will try again
-		return
-	}
-	a.buf = append(a.buf, c.Data...)
-	if uint64(len(a.buf)) < c.Total {
-		return
-	}
-	delete(n.chunks, c.From)
-	config, data, err := readSnapshotFile(a.buf)
-	if err != nil {
-		n.logger.Error("bad snapshot from the leader", "from", n.core.config.describe(c.From), "error", err)
-		return
-	}
-	m.Snapshot.Config, m.Snapshot.Data = config, data
-	n.stepMessage(m)
-	n.handleReady()
+// snapshotTimeout bounds a call that may handle a whole snapshot of size
+// bytes (the last chunk: the file read and installed): a minute, and a
+// second more per 10 MB.
+func snapshotTimeout(size int64) time.Duration {
+	return time.Minute + time.Duration(size/10e6)*time.Second
 }
 
 // A snapshot file is the configuration at its index, then the store's
 // snapshot (snapshot.go): [uvarint length][configuration JSON][store].
-func writeSnapshotFile(w io.Writer, c raftConfiguration, data []byte) error {
-	return writeSnapshotFileFunc(w, c, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
 func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Writer) error) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	cb := encodeConfiguration(c)
@@ -880,16 +835,24 @@ func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Write
 	return bw.Flush()
 }
 
-func readSnapshotFile(b []byte) (raftConfiguration, []byte, error) {
-	l, k := binary.Uvarint(b)
-	if k <= 0 || l > uint64(len(b)-k) {
+// readSnapshotFile reads a snapshot file: its configuration, and the state
+// fsm reads from the rest.
+func readSnapshotFile(r io.Reader, fsm raftFSM) (raftConfiguration, any, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	l, err := binary.ReadUvarint(br)
+	if err != nil || l > maxSnapshotField {
 		return raftConfiguration{}, nil, errors.New("snapshot file: bad configuration header")
 	}
-	c, err := decodeConfiguration(b[k : k+int(l)])
+	cb := make([]byte, l)
+	if _, err := io.ReadFull(br, cb); err != nil {
+		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
+	}
+	c, err := decodeConfiguration(cb)
 	if err != nil {
 		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
 	}
-	return c, b[k+int(l):], nil
+	st, err := fsm.read(br)
+	return c, st, err
 }
 
 // loadRaftState reads what storage holds at start-up and restores fsm from
@@ -912,17 +875,11 @@ func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored,
 			return st, fmt.Errorf("the newest snapshot (%d) is older than the compacted log (%d)", index, ws.SnapshotIndex)
 		}
 	}
-	b, err := io.ReadAll(r)
+	config, state, err := readSnapshotFile(r, fsm)
 	if err != nil {
-		return st, err
-	}
-	config, data, err := readSnapshotFile(b)
-	if err != nil {
-		return st, err
-	}
-	if err := fsm.restore(bytes.NewReader(data)); err != nil {
 		return st, fmt.Errorf("restoring snapshot %d: %w", index, err)
 	}
+	fsm.install(state, index)
 	// Entries the snapshot covers are dropped. If the log holds the
 	// snapshot's last entry with its term, what follows is kept; otherwise
 	// the whole log goes (Raft §7): a crash while installing a leader's
@@ -947,8 +904,9 @@ func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored,
 
 // --- wire format ---
 //
-// A raft frame (the payload of an rpc.go raft-stream frame) is a kind byte,
-// then the fields as uvarints and length-prefixed strings:
+// A raft frame (the payload of an rpc.go raft-stream frame, or of a
+// Raft.InstallSnapshot call for a chunk) is a kind byte, then the fields
+// as uvarints and length-prefixed strings:
 //
 //	'm' message: type, from, fromAddr, to, term, logIndex, logTerm, commit,
 //	    seq, hint, hintTerm, flags (1 reject, 2 force), entry count, then
@@ -1151,6 +1109,18 @@ func (s *memRaftStorage) saveSnapshot(index, term uint64, write func(io.Writer) 
 	return nil
 }
 
+func (s *memRaftStorage) adoptSnapshot(path string, index, term uint64) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	os.Remove(path)
+	return s.saveSnapshot(index, term, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
 func (s *memRaftStorage) compact(index, term uint64) error {
 	for len(s.entries) > 0 && s.entries[0].Index <= index {
 		s.entries = s.entries[1:]
@@ -1165,13 +1135,18 @@ func (s *memRaftStorage) truncate(index uint64) error {
 	return nil
 }
 
-func (s *memRaftStorage) openSnapshot() (uint64, uint64, io.ReadCloser, error) {
+// memSnapshotReader is a snapshot held in memory, opened.
+type memSnapshotReader struct{ *bytes.Reader }
+
+func (memSnapshotReader) Close() error { return nil }
+
+func (s *memRaftStorage) openSnapshot() (uint64, uint64, io.ReadSeekCloser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.snap == nil {
 		return 0, 0, nil, errNoSnapshot
 	}
-	return s.snapIndex, s.snapTerm, io.NopCloser(bytes.NewReader(s.snap)), nil
+	return s.snapIndex, s.snapTerm, memSnapshotReader{bytes.NewReader(s.snap)}, nil
 }
 
 func (s *memRaftStorage) close() error { return nil }

@@ -403,7 +403,7 @@ func (s *rpcServer) serveRaftStream(c net.Conn, br *bufio.Reader, idle time.Dura
 // serveMux starts a goroutine for each request. When the connection ends,
 // its running calls are cancelled: their answers have nowhere to go.
 func (s *rpcServer) serveMux(c net.Conn, br *bufio.Reader, idle time.Duration) error {
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel := context.WithCancel(context.WithValue(s.ctx, rpcRemoteKey{}, c.RemoteAddr().String()))
 	defer cancel()
 	var inFlight atomic.Int64
 	w := &rpcConnWriter{conn: c}
@@ -453,6 +453,16 @@ func (s *rpcServer) serveMux(c net.Conn, br *bufio.Reader, idle time.Duration) e
 			}
 		})
 	}
+}
+
+// rpcRemoteKey carries a call's connection address in its context, for
+// the handlers' logs (rpcRemote).
+type rpcRemoteKey struct{}
+
+// rpcRemote is the address of the connection ctx's call came on, or "".
+func rpcRemote(ctx context.Context) string {
+	remote, _ := ctx.Value(rpcRemoteKey{}).(string)
+	return remote
 }
 
 // serveCall runs the call handler and makes its answer.

@@ -44,13 +44,15 @@ import (
 )
 
 // The calls servers serve on the server port (and, from clients and other
-// datacenters, rpcHTTPRequest and rpcClientApply: forward.go).
+// datacenters, rpcHTTPRequest and rpcClientApply: forward.go; from any
+// agent, rpcSnapshotRestore: agent_restore.go).
 const (
 	rpcRaftApply     = "Raft.Apply"
 	rpcRaftReadIndex = "Raft.ReadIndex"
 	rpcRaftAddServer = "Raft.AddServer"
 	rpcRaftRemove    = "Raft.RemoveServer"
 	rpcRaftTransfer  = "Raft.TransferLeader"
+	rpcRaftSnapshot  = "Raft.InstallSnapshot" // a chunk of one (raft_install.go), served by any server
 	rpcSessionRenew  = "Session.Renew"
 	rpcStatusSelf    = "Status.Self"
 )
@@ -118,12 +120,19 @@ func (f storeFSM) snapshot() (uint64, func(w io.Writer) error) {
 	return st.index, func(w io.Writer) error { return writeSnapshot(st, w) }
 }
 
-func (f storeFSM) restore(r io.Reader) error { return f.store.restore(r) }
+func (f storeFSM) read(r io.Reader) (any, error) { return readSnapshot(r) }
+
+func (f storeFSM) install(st any, index uint64) { f.store.install(st.(*state), index) }
 
 // poolTransport sends Raft frames over the RPC pool's raft streams.
 type poolTransport struct{ pool *rpcPool }
 
 func (t poolTransport) send(addr string, payload []byte) bool { return t.pool.sendRaft(addr, payload) }
+
+func (t poolTransport) sendChunk(ctx context.Context, addr string, payload []byte) error {
+	_, err := t.pool.call(ctx, addr, rpcRaftSnapshot, payload)
+	return err
+}
 
 // startServer opens the server port and the Raft storage and node. It
 // reports whether this server must still form or join a cluster
@@ -164,7 +173,7 @@ func (a *Agent) startServer() (form bool, err error) {
 		ID: a.nodeID, Address: a.serverAddr(),
 		Tick:              time.Duration(a.cfg.RaftMultiplier) * 100 * time.Millisecond,
 		SnapshotThreshold: uint64(a.cfg.RaftSnapshotThreshold), TrailingLogs: uint64(a.cfg.RaftTrailingLogs),
-		Logger: a.logger,
+		SpoolDir: a.spool, Logger: a.logger,
 	}, st, storage, fsm, poolTransport{a.pool})
 	ln = newConnLimiter(ln, a.cfg.RPCMaxConnsPerClient, "limits.rpc_max_conns_per_client", nil, a.logger) // Consul closes the excess
 	a.rpcServer = newRPCServer(ln, rpcHandlers{raft: a.raft.receive, call: a.serveRPC}, a.logger)
@@ -396,6 +405,10 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 		return a.serveForwarded(ctx, body)
 	case rpcClientApply:
 		return a.serveClientApply(body)
+	case rpcSnapshotRestore:
+		return nil, a.receiveSnapshotChunk(ctx, body)
+	case rpcRaftSnapshot:
+		return nil, a.raft.receiveSnapshotChunk(rpcRemote(ctx), body)
 	}
 	// The rest are the leader's to serve: a follower says so, and the
 	// caller asks again where the leader is now. A method no server serves

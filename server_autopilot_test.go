@@ -154,11 +154,11 @@ func TestAutopilotConfigurationInStoreAndSnapshot(t *testing.T) {
 	if err := writeSnapshot(s.snapshot(), &buf); err != nil {
 		t.Fatal(err)
 	}
-	restored := newStore()
-	if err := restored.restore(&buf); err != nil {
+	restored, err := readSnapshot(&buf)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if r := restored.snapshot().autopilotConfig(); r == nil || *r != *got {
+	if r := restored.autopilotConfig(); r == nil || *r != *got {
 		t.Fatalf("restored %+v, want %+v", r, got)
 	}
 }

@@ -20,7 +20,9 @@
 //
 // writeSnapshot works on an immutable state, so writers go on while it runs.
 // Restore, like apply, must be called from the single writer goroutine; it
-// is the FSM's Restore in Raft §7.
+// is the FSM's Restore in Raft §7. A snapshot is also what PUT
+// /v1/snapshot takes (agent_restore.go), checked as it streams in: a body
+// that is not one is refused at its first bytes.
 package main
 
 import (
@@ -242,6 +244,46 @@ func (sr *snapshotReader) json(v any) {
 	}
 }
 
+// checkSnapshot reads a snapshot from r in constant memory, checking its
+// magic (at once), that it ends in tagEnd and that its checksum matches,
+// but not its records: what an agent that only passes a snapshot on checks
+// (agent_restore.go). readSnapshot checks everything.
+func checkSnapshot(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
+		return fmt.Errorf("%w: not a miniconsul snapshot", errCorruptSnapshot)
+	}
+	sum := sha256.New()
+	sum.Write(magic)
+	// The last sha256.Size bytes are the checksum of all before them.
+	tail := make([]byte, 0, 2*sha256.Size)
+	buf := make([]byte, 64<<10)
+	last := byte(tagEnd + 1) // the last byte before the tail
+	for {
+		k, err := br.Read(buf)
+		tail = append(tail, buf[:k]...)
+		if over := len(tail) - sha256.Size; over > 0 {
+			sum.Write(tail[:over])
+			last = tail[over-1]
+			tail = append(tail[:0], tail[over:]...)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: truncated", errCorruptSnapshot)
+		}
+	}
+	switch {
+	case len(tail) < sha256.Size || last != tagEnd:
+		return fmt.Errorf("%w: truncated", errCorruptSnapshot)
+	case !bytes.Equal(sum.Sum(nil), tail):
+		return fmt.Errorf("%w: checksum mismatch", errCorruptSnapshot)
+	}
+	return nil
+}
+
 // readSnapshot builds a state from r. It returns an error, and no state,
 // unless the whole stream is well formed and its checksum matches.
 func readSnapshot(r io.Reader) (*state, error) {
@@ -285,6 +327,11 @@ func readSnapshot(r io.Reader) (*state, error) {
 				sr.fail("truncated checksum")
 			} else if string(got) != string(want) {
 				sr.fail("checksum mismatch")
+			}
+			if sr.err == nil {
+				if _, err := sr.r.ReadByte(); err != io.EOF {
+					sr.fail("data after the checksum")
+				}
 			}
 			if sr.err != nil {
 				return nil, sr.err
@@ -361,42 +408,15 @@ func buildServiceNames(names map[string]serviceRef) tree[serviceRef] {
 	return t
 }
 
-// restore replaces the whole state with the snapshot read from r, or
-// leaves it untouched and returns an error. Every watcher is woken, since
-// anything may have changed.
-func (s *Store) restore(r io.Reader) error {
-	st, err := readSnapshot(r)
-	if err != nil {
-		return err
-	}
+// install makes st, read from a snapshot, the state at log index index.
+// Its tables keep the indexes the snapshot has, which may lie below index
+// (X-Consul-Index goes back, as after a restore in Consul), so every
+// watcher is woken and every blocking query returns (state.restores).
+func (s *Store) install(st *state, index uint64) {
+	st.index = index
+	st.restores = s.snapshot().restores + 1
 	s.current.Store(st)
 	s.hub.notifyAll()
-	return nil
-}
-
-// applyRestore replaces the state with a snapshot, as the command at log
-// index idx. Every table index is raised to idx, so that X-Consul-Index
-// never goes backwards and every blocking query wakes. Records keep the
-// Create/ModifyIndex they had in the snapshot, which may lie above idx when
-// the snapshot comes from a cluster with a longer log.
-func (s *Store) applyRestore(idx uint64, data []byte) applyResult {
-	st, err := readSnapshot(bytes.NewReader(data))
-	if err != nil {
-		s.advance(idx)
-		return applyResult{err: err}
-	}
-	st.index = idx
-	var names []string
-	st.indexes.each(func(k string, _ uint64) bool {
-		names = append(names, k)
-		return true
-	})
-	for _, n := range append(names, indexKVs, indexNodes, indexServices, indexChecks, indexSessions) {
-		st.indexes = st.indexes.set(n, idx)
-	}
-	s.current.Store(st)
-	s.hub.notifyAll()
-	return applyResult{ok: true}
 }
 
 // notifyAll wakes every watcher.

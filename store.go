@@ -82,7 +82,6 @@ const (
 	cmdReapTombstones commandType = "reap-tombstones"
 	cmdSession        commandType = "session"
 	cmdTxn            commandType = "txn"
-	cmdRestore        commandType = "restore"
 	cmdAutopilot      commandType = "autopilot" // store_autopilot.go
 )
 
@@ -101,8 +100,6 @@ type command struct {
 	Autopilot  *autopilotRequest  `json:",omitempty"`
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
-	// Snapshot replaces the whole state (cmdRestore: PUT /v1/snapshot).
-	Snapshot []byte `json:",omitempty"`
 }
 
 // encode is the command's log entry: JSON that keeps every string's bytes
@@ -142,6 +139,10 @@ const (
 // state is one immutable version of everything the store holds.
 type state struct {
 	index uint64 // log index of the last command applied
+	// restores counts the snapshots restored into this state's lineage: a
+	// blocking query returns when it changes, whatever the indexes say, as
+	// Consul's do when its state store is abandoned.
+	restores uint64
 
 	kvs         tree[*KVEntry]
 	tombstones  tree[uint64] // deleted key (or delete-tree prefix) → index of the delete
@@ -207,9 +208,6 @@ func (s *Store) advance(idx uint64) {
 // apply is the state machine: it applies the command at log index idx and
 // publishes the new state. Replaying the same commands gives the same state.
 func (s *Store) apply(idx uint64, cmd *command) applyResult {
-	if cmd.Type == cmdRestore {
-		return s.applyRestore(idx, cmd.Snapshot)
-	}
 	t := &txn{st: *s.snapshot(), index: idx, now: cmd.Now, topics: map[string]struct{}{}}
 	var res applyResult
 	switch cmd.Type {

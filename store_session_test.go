@@ -263,9 +263,11 @@ func TestSnapshotKeepsSessionsAndLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored := newStore()
-	if err := restored.restore(&buf); err != nil {
+	read, err := readSnapshot(&buf)
+	if err != nil {
 		t.Fatal(err)
 	}
+	restored.install(read, l.s.snapshot().index)
 	st := restored.snapshot()
 	if st.session("s1") == nil || st.lockDelayUntil("gone") != l.now+int64(5*time.Second) {
 		t.Fatal("sessions or lock delays lost")

@@ -325,9 +325,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored := newStore()
-	if err := restored.restore(bytes.NewReader(buf.Bytes())); err != nil {
+	rst, err := readSnapshot(bytes.NewReader(buf.Bytes()))
+	if err != nil {
 		t.Fatal(err)
 	}
+	restored.install(rst, l.index)
 	// Same state: the restored store writes the identical snapshot.
 	var again bytes.Buffer
 	if err := writeSnapshot(restored.snapshot(), &again); err != nil {
@@ -363,7 +365,7 @@ func TestSnapshotCorruptRefused(t *testing.T) {
 		"garbage":      []byte("miniconsul-snapshot-1\n\x07\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),
 	}
 	for name, b := range cases {
-		if err := target.restore(bytes.NewReader(b)); err == nil {
+		if _, err := readSnapshot(bytes.NewReader(b)); err == nil {
 			t.Errorf("%s: corrupt snapshot accepted", name)
 		}
 		if e, _ := target.snapshot().kvGet("keep"); e == nil {

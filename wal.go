@@ -509,6 +509,25 @@ func (w *wal) saveSnapshot(index, term uint64, write func(io.Writer) error) erro
 	if err := writeFileAtomic(path, strings.TrimSuffix(path, ".snap")+".tmp", write); err != nil {
 		return fmt.Errorf("wal: saving snapshot %d: %w", index, err)
 	}
+	return w.pruneSnapshots()
+}
+
+// adoptSnapshot makes the snapshot file at path, which the caller wrote
+// and fsynced on this file system, the one at index and term: renamed into
+// place, the directory fsynced.
+func (w *wal) adoptSnapshot(path string, index, term uint64) error {
+	dst := filepath.Join(w.dir, "snapshots", snapshotName(index, term))
+	if err := os.Rename(path, dst); err != nil {
+		return fmt.Errorf("wal: adopting snapshot %d: %w", index, err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	return w.pruneSnapshots()
+}
+
+// pruneSnapshots keeps the newest snapshotsRetained snapshot files.
+func (w *wal) pruneSnapshots() error {
 	snaps, err := w.snapshots()
 	if err != nil {
 		return err
@@ -524,7 +543,7 @@ func (w *wal) saveSnapshot(index, term uint64, write func(io.Writer) error) erro
 }
 
 // openSnapshot opens the newest snapshot, or fails with errNoSnapshot.
-func (w *wal) openSnapshot() (index, term uint64, r io.ReadCloser, err error) {
+func (w *wal) openSnapshot() (index, term uint64, r io.ReadSeekCloser, err error) {
 	snaps, err := w.snapshots()
 	if err != nil {
 		return 0, 0, nil, err
