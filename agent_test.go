@@ -23,7 +23,9 @@ import (
 // TestMain lets a test run the real command line in a child process: the
 // test binary re-executes itself with MINICONSUL_MAIN=1 (see TestSIGINT),
 // or with MINICONSUL_HEALTH_SERVER=1 as a plain HTTP server answering 200
-// on a free loopback port, which it prints (BenchmarkHTTPChecks1000).
+// on a free loopback port, which it prints (BenchmarkHTTPChecks1000). With
+// MINICONSUL_HOLD_DEFAULT_PORTS=1 the tests run while this process holds
+// Consul's default ports (agent_ports_test.go).
 func TestMain(m *testing.M) {
 	if os.Getenv("MINICONSUL_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -36,6 +38,16 @@ func TestMain(m *testing.M) {
 		fmt.Println(ln.Addr())
 		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 		os.Exit(1)
+	}
+	if os.Getenv("MINICONSUL_HOLD_DEFAULT_PORTS") == "1" { // the proof that no test needs them (agent_ports_test.go)
+		release, err := holdDefaultPorts()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		release()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
