@@ -470,8 +470,10 @@ func TestHTTPSnapshotRoundTrip(t *testing.T) {
 // TestSIGINT runs the real binary (this test binary, re-executed as
 // "consul") and checks that SIGINT stops it promptly with exit status 0.
 func TestSIGINT(t *testing.T) {
+	ports := testPorts(t, "127.0.0.1")
 	cmd, logs, exited := startAgentProcess(t, "agent", "-dev", "-node", "sigtest", "-bind", "127.0.0.1",
-		"-http-port", "-1", "-dns-port", "-1")
+		"-http-port", "-1", "-dns-port", "-1", "-server-port", fmt.Sprint(ports.Server),
+		"-serf-lan-port", fmt.Sprint(ports.SerfLAN), "-serf-wan-port", fmt.Sprint(ports.SerfWAN))
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
 	select {

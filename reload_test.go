@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,11 +151,11 @@ func TestReload(t *testing.T) {
 func TestSIGHUPReload(t *testing.T) {
 	dir := t.TempDir()
 	writeServices(t, dir, `{"service": {"name": "before"}}`)
-	freePort := func() string { return strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:") }
-	port := freePort()
-	cmd, logs, _ := startAgentProcess(t, "agent", "-dev", "-node", "hup", "-bind", "127.0.0.1", "-http-port", port,
-		"-dns-port", "-1", "-server-port", freePort(), "-serf-lan-port", freePort(), "-config-dir", dir)
-	ta := &testAgent{t: t, base: "http://127.0.0.1:" + port}
+	ports := testPorts(t, "127.0.0.1")
+	cmd, logs, _ := startAgentProcess(t, "agent", "-dev", "-node", "hup", "-bind", "127.0.0.1", "-http-port", fmt.Sprint(ports.HTTP),
+		"-dns-port", "-1", "-server-port", fmt.Sprint(ports.Server), "-serf-lan-port", fmt.Sprint(ports.SerfLAN),
+		"-serf-wan-port", fmt.Sprint(ports.SerfWAN), "-config-dir", dir)
+	ta := &testAgent{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", ports.HTTP)}
 	hasService := func(name string) bool {
 		var svcs map[string]Service
 		ta.must("GET", "/v1/agent/services", "", &svcs)
