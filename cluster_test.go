@@ -12,24 +12,39 @@ import (
 	"time"
 )
 
-// testCluster is n servers on 127.0.0.2<i>, server port 8300.
+// testCluster is n servers on 127.0.0.2<i>, each on its own ports
+// (testPorts).
 type testCluster struct {
 	t       testing.TB
 	agents  []*testAgent
 	configs []*Config
 }
 
+// clusterConfig is server i of n on 127.0.0.2<i> (clusterServerConfig).
 func clusterConfig(t testing.TB, i, n int, dir string) *Config {
+	var ips []string
+	for j := 1; j <= n; j++ {
+		ips = append(ips, fmt.Sprintf("127.0.0.2%d", j))
+	}
+	return clusterServerConfig(t, ips, i, dir)
+}
+
+// clusterServerConfig is server i (from 1) of the servers on ips, with the
+// server and LAN ports testPorts chose for its address, expecting all of
+// them, and retry-joining each one's LAN gossip address (host:port, as
+// their ports differ). HTTP binds port 0, DNS is off.
+func clusterServerConfig(t testing.TB, ips []string, i int, dir string) *Config {
 	cfg := testConfig(fmt.Sprintf("s%d", i))
-	ip := fmt.Sprintf("127.0.0.2%d", i)
+	ip := ips[i-1]
 	cfg.DevMode, cfg.Bootstrap = false, false
 	cfg.DataDir = dir
-	cfg.BootstrapExpect = n
+	cfg.BootstrapExpect = len(ips)
 	cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
 	cfg.Addresses = AddressesConfig{HTTP: []string{ip}}
-	cfg.Ports.Server, cfg.Ports.SerfLAN, cfg.Ports.DNS = 8300, 8301, -1
-	for j := 1; j <= n; j++ {
-		cfg.RetryJoin = append(cfg.RetryJoin, fmt.Sprintf("127.0.0.2%d", j))
+	ports := testPorts(t, ip)
+	cfg.Ports.Server, cfg.Ports.SerfLAN, cfg.Ports.DNS = ports.Server, ports.SerfLAN, -1
+	for _, other := range ips {
+		cfg.RetryJoin = append(cfg.RetryJoin, lanAddr(t, other))
 	}
 	return cfg
 }
