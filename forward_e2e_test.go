@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,8 +29,8 @@ func TestClientE2E(t *testing.T) {
 		c.start(s)
 	}
 	c.waitLeader(servers...)
-	web1 := c.add("web1", "127.0.0.61", "-retry-join=127.0.0.52")
-	web2 := c.add("web2", "127.0.0.62", "-retry-join=127.0.0.61") // a client will do
+	web1 := c.add("web1", "127.0.0.61", "-retry-join="+servers[1].lanAddr())
+	web2 := c.add("web2", "127.0.0.62", "-retry-join="+web1.lanAddr()) // a client will do
 	c.start(web1)
 	c.start(web2)
 
@@ -65,7 +66,7 @@ func TestClientE2E(t *testing.T) {
 	}
 	dig := func(want string) func() (bool, string) {
 		return func() (bool, string) {
-			out, _ := exec.Command("dig", "@127.0.0.62", "-p", "8600", "+short", "+tries=1", "+time=2",
+			out, _ := exec.Command("dig", "@"+web2.ip, "-p", strconv.Itoa(web2.ports.DNS), "+short", "+tries=1", "+time=2",
 				"web.service.consul", "SRV").CombinedOutput()
 			got := strings.TrimSpace(string(out))
 			return got == want, got
