@@ -23,7 +23,9 @@ import (
 // TestMain lets a test run the real command line in a child process: the
 // test binary re-executes itself with MINICONSUL_MAIN=1 (see TestSIGINT),
 // or with MINICONSUL_HEALTH_SERVER=1 as a plain HTTP server answering 200
-// on a free loopback port, which it prints (BenchmarkHTTPChecks1000).
+// on a free loopback port, which it prints (BenchmarkHTTPChecks1000). With
+// MINICONSUL_HOLD_DEFAULT_PORTS=1 the tests run while this process holds
+// Consul's default ports (agent_ports_test.go).
 func TestMain(m *testing.M) {
 	if os.Getenv("MINICONSUL_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -36,6 +38,16 @@ func TestMain(m *testing.M) {
 		fmt.Println(ln.Addr())
 		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 		os.Exit(1)
+	}
+	if os.Getenv("MINICONSUL_HOLD_DEFAULT_PORTS") == "1" { // the proof that no test needs them (agent_ports_test.go)
+		release, err := holdDefaultPorts()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		release()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -458,8 +470,10 @@ func TestHTTPSnapshotRoundTrip(t *testing.T) {
 // TestSIGINT runs the real binary (this test binary, re-executed as
 // "consul") and checks that SIGINT stops it promptly with exit status 0.
 func TestSIGINT(t *testing.T) {
+	ports := testPorts(t, "127.0.0.1")
 	cmd, logs, exited := startAgentProcess(t, "agent", "-dev", "-node", "sigtest", "-bind", "127.0.0.1",
-		"-http-port", "-1", "-dns-port", "-1")
+		"-http-port", "-1", "-dns-port", "-1", "-server-port", fmt.Sprint(ports.Server),
+		"-serf-lan-port", fmt.Sprint(ports.SerfLAN), "-serf-wan-port", fmt.Sprint(ports.SerfWAN))
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
 	select {

@@ -1,6 +1,7 @@
 // cluster_e2e_test.go: the end-to-end test of a three-server cluster made
-// of real processes (the built binary), on 127.0.0.51-53 with the default
-// ports, driven only over HTTP and killed with SIGKILL, as a crash is.
+// of real processes (the built binary), on 127.0.0.51-53, each on ports
+// chosen at run time (testPorts) and told by flags, driven only over HTTP
+// and killed with SIGKILL, as a crash is.
 //
 // Everything waits by polling with a deadline (e2eWaitFor) and fails with
 // what it last saw; each server's output goes to a file that the test
@@ -13,11 +14,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -157,15 +160,22 @@ type e2eWrite struct {
 	start, end time.Time
 }
 
-// e2eServer is one server process: its address, data dir and log file,
-// and while it runs, its command.
+// e2eServer is one server process: its address and ports, data dir and
+// log file, and while it runs, its command.
 type e2eServer struct {
 	name, ip         string
+	ports            agentPorts // the same across restarts
 	dataDir, logPath string
-	args             []string // the agent's flags besides -node, -bind, -client, -data-dir, -log-level
+	args             []string // the agent's flags besides -node, -bind, -client, -data-dir, -log-level and the ports
 	cmd              *exec.Cmd
 	exited           chan struct{} // closed once the process has been reaped
 }
+
+func (s *e2eServer) httpAddr() string   { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.HTTP)) }
+func (s *e2eServer) dnsAddr() string    { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.DNS)) }
+func (s *e2eServer) serverAddr() string { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.Server)) }
+func (s *e2eServer) lanAddr() string    { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.SerfLAN)) }
+func (s *e2eServer) wanAddr() string    { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.SerfWAN)) }
 
 type e2eCluster struct {
 	t       *testing.T
@@ -175,22 +185,51 @@ type e2eCluster struct {
 }
 
 // newE2ECluster builds the binary and names the three servers, on
-// 127.0.0.51-53.
+// 127.0.0.51-53, each retry-joining the three LAN gossip addresses.
 func newE2ECluster(t *testing.T) *e2eCluster {
 	c := newE2EProcesses(t)
 	for i := 1; i <= 3; i++ {
-		c.add(fmt.Sprintf("s%d", i), fmt.Sprintf("127.0.0.5%d", i), "-server", "-bootstrap-expect=3",
-			"-retry-join=127.0.0.51", "-retry-join=127.0.0.52", "-retry-join=127.0.0.53")
+		c.add(fmt.Sprintf("s%d", i), fmt.Sprintf("127.0.0.5%d", i), "-server", "-bootstrap-expect=3")
+	}
+	for _, s := range c.servers {
+		for _, other := range c.servers {
+			s.args = append(s.args, "-retry-join="+other.lanAddr())
+		}
 	}
 	return c
 }
 
-// add names one more agent process, with its flags.
+// add names one more agent process, with its flags, on ip with the ports
+// testPorts chose for it.
 func (c *e2eCluster) add(name, ip string, args ...string) *e2eServer {
 	dir := filepath.Dir(c.bin)
-	s := &e2eServer{name: name, ip: ip, dataDir: filepath.Join(dir, name), logPath: filepath.Join(dir, name+".log"), args: args}
+	s := &e2eServer{name: name, ip: ip, ports: testPorts(c.t, ip), dataDir: filepath.Join(dir, name),
+		logPath: filepath.Join(dir, name+".log"), args: args}
 	c.servers = append(c.servers, s)
 	return s
+}
+
+// agentArgs are s's command line. A -retry-join or -retry-join-wan that
+// names an agent of c by its address alone is given that agent's port
+// (its host:port form): the agents here do not share the default ports.
+func (c *e2eCluster) agentArgs(s *e2eServer) []string {
+	args := []string{"agent", "-node=" + s.name, "-bind=" + s.ip, "-client=" + s.ip,
+		"-data-dir=" + s.dataDir, "-log-level=debug", "-http-port=" + strconv.Itoa(s.ports.HTTP),
+		"-dns-port=" + strconv.Itoa(s.ports.DNS), "-server-port=" + strconv.Itoa(s.ports.Server),
+		"-serf-lan-port=" + strconv.Itoa(s.ports.SerfLAN), "-serf-wan-port=" + strconv.Itoa(s.ports.SerfWAN)}
+	for _, arg := range s.args {
+		name, host, _ := strings.Cut(arg, "=")
+		if i := slices.IndexFunc(c.servers, func(o *e2eServer) bool { return o.ip == host }); i >= 0 {
+			switch strings.TrimLeft(name, "-") {
+			case "retry-join":
+				arg = name + "=" + c.servers[i].lanAddr()
+			case "retry-join-wan":
+				arg = name + "=" + c.servers[i].wanAddr()
+			}
+		}
+		args = append(args, arg)
+	}
+	return args
 }
 
 // newE2EProcesses builds the binary, for agents named with add; the
@@ -231,9 +270,7 @@ func (c *e2eCluster) start(s *e2eServer) {
 	defer f.Close() // the child has its own descriptor
 	offset, _ := f.Seek(0, io.SeekEnd)
 	fmt.Fprintf(f, "=== %s: starting %s\n", time.Now().Format(time.TimeOnly+".000"), s.name)
-	args := append([]string{"agent", "-node=" + s.name, "-bind=" + s.ip, "-client=" + s.ip,
-		"-data-dir=" + s.dataDir, "-log-level=debug"}, s.args...)
-	cmd := exec.Command(c.bin, args...)
+	cmd := exec.Command(c.bin, c.agentArgs(s)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("starting %s: %v", s.name, err)
@@ -291,7 +328,7 @@ func (c *e2eCluster) others(not ...*e2eServer) []*e2eServer {
 func (c *e2eCluster) do(method string, s *e2eServer, path, body string, timeout time.Duration) (int, string, error) {
 	ctx, cancel := context.WithTimeout(c.t.Context(), timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.ip+":8500"+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.httpAddr()+path, strings.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}
@@ -325,7 +362,7 @@ func (c *e2eCluster) waitLeader(live ...*e2eServer) *e2eServer {
 				json.Unmarshal([]byte(body), &addr)
 			}
 			seen = append(seen, fmt.Sprintf("%s→%q", s.name, addr))
-			i := slices.IndexFunc(live, func(l *e2eServer) bool { return l.ip+":8300" == addr })
+			i := slices.IndexFunc(live, func(l *e2eServer) bool { return l.serverAddr() == addr })
 			if i < 0 || leader != nil && live[i] != leader {
 				agreed = false
 			} else {
@@ -400,7 +437,8 @@ func (c *e2eCluster) checkKeys(s *e2eServer, acked []e2eWrite) {
 }
 
 // checkRaftConfiguration checks, on s, that the configuration lists the
-// three servers as voters, and leader alone as the leader.
+// three servers (the agents run with -server) as voters, and leader alone
+// as the leader.
 func (c *e2eCluster) checkRaftConfiguration(s, leader *e2eServer) {
 	c.t.Helper()
 	code, body, err := c.do(http.MethodGet, s, "/v1/operator/raft/configuration", "", 10*time.Second)
@@ -418,8 +456,14 @@ func (c *e2eCluster) checkRaftConfiguration(s, leader *e2eServer) {
 		}
 	}
 	slices.Sort(voters)
-	want := "s1@127.0.0.51:8300 s2@127.0.0.52:8300 s3@127.0.0.53:8300"
-	if len(conf.Servers) != 3 || strings.Join(voters, " ") != want || !slices.Equal(leaders, []string{leader.ip + ":8300"}) {
+	var want []string
+	for _, srv := range c.servers {
+		if slices.Contains(srv.args, "-server") {
+			want = append(want, srv.name+"@"+srv.serverAddr())
+		}
+	}
+	slices.Sort(want)
+	if len(conf.Servers) != 3 || !slices.Equal(voters, want) || !slices.Equal(leaders, []string{leader.serverAddr()}) {
 		c.t.Errorf("%s: raft configuration %s: want voters %s, leader %s alone", s.name, body, want, leader.name)
 	}
 }

@@ -1,3 +1,7 @@
+// forward_e2e_test.go: client agents as real processes (the built binary,
+// cluster_e2e_test.go's helpers) in front of three servers, each agent on
+// ports chosen at run time: service checks, DNS and cached reads through a
+// client, over HTTP and DNS only.
 package main
 
 import (
@@ -5,10 +9,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // TestClientE2E: three server processes and two client processes (the
@@ -28,8 +33,8 @@ func TestClientE2E(t *testing.T) {
 		c.start(s)
 	}
 	c.waitLeader(servers...)
-	web1 := c.add("web1", "127.0.0.61", "-retry-join=127.0.0.52")
-	web2 := c.add("web2", "127.0.0.62", "-retry-join=127.0.0.61") // a client will do
+	web1 := c.add("web1", "127.0.0.61", "-retry-join="+servers[1].lanAddr())
+	web2 := c.add("web2", "127.0.0.62", "-retry-join="+web1.lanAddr()) // a client will do
 	c.start(web1)
 	c.start(web2)
 
@@ -63,20 +68,38 @@ func TestClientE2E(t *testing.T) {
 			return len(entries) == want, body
 		}
 	}
+	// web.service.consul SRV asked of web2's DNS port, as "dig +short" prints it.
 	dig := func(want string) func() (bool, string) {
 		return func() (bool, string) {
-			out, _ := exec.Command("dig", "@127.0.0.62", "-p", "8600", "+short", "+tries=1", "+time=2",
-				"web.service.consul", "SRV").CombinedOutput()
-			got := strings.TrimSpace(string(out))
-			return got == want, got
+			conn, err := net.Dial("udp", web2.dnsAddr())
+			if err != nil {
+				return false, err.Error()
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			buf := make([]byte, 4096)
+			var m dnsmessage.Message
+			if _, err = conn.Write(dnsQuery("web.service.consul.", dnsmessage.TypeSRV, 0)); err == nil {
+				var n int
+				if n, err = conn.Read(buf); err == nil {
+					err = m.Unpack(buf[:n])
+				}
+			}
+			if err != nil {
+				return false, err.Error()
+			}
+			var got []string
+			for _, rr := range m.Answers {
+				if srv, ok := rr.Body.(*dnsmessage.SRVResource); ok {
+					got = append(got, fmt.Sprintf("%d %d %d %s", srv.Priority, srv.Weight, srv.Port, srv.Target))
+				}
+			}
+			return strings.Join(got, "\n") == want, fmt.Sprint(m.RCode, got)
 		}
 	}
-	_, digErr := exec.LookPath("dig")
 	srv := "1 1 8080 web1.node.dc1.consul."
 	e2eWaitFor(t, 20*time.Second, "web passing, seen through web2", passing(1))
-	if digErr == nil {
-		e2eWaitFor(t, 10*time.Second, "web in DNS through web2", dig(srv))
-	}
+	e2eWaitFor(t, 10*time.Second, "web in DNS through web2", dig(srv))
 	// Warm web2's cache for the end.
 	if code, body, _ := c.do("GET", web2, "/v1/health/service/web?cached", "", 5*time.Second); code != 200 {
 		t.Fatalf("cached read: %d %s", code, body)
@@ -84,17 +107,13 @@ func TestClientE2E(t *testing.T) {
 
 	app.Close()
 	e2eWaitFor(t, 10*time.Second, "web critical once its HTTP server stops", passing(0))
-	if digErr == nil {
-		e2eWaitFor(t, 10*time.Second, "web out of DNS", dig(""))
-	}
+	e2eWaitFor(t, 10*time.Second, "web out of DNS", dig(""))
 	if ln, err = net.Listen("tcp", appAddr); err != nil {
 		t.Fatal(err)
 	}
 	app = serve(ln)
 	e2eWaitFor(t, 10*time.Second, "web passing again", passing(1))
-	if digErr == nil {
-		e2eWaitFor(t, 10*time.Second, "web back in DNS", dig(srv))
-	}
+	e2eWaitFor(t, 10*time.Second, "web back in DNS", dig(srv))
 
 	c.kill(web1)
 	e2eWaitFor(t, 30*time.Second, "web1's node failed through serfHealth", func() (bool, string) {

@@ -18,7 +18,8 @@ import (
 )
 
 // startTestClient starts a client agent on ip that joins the LAN pool
-// through join, and knows nothing else of the servers.
+// through join (gossip addresses, host:port: lanAddr), and knows nothing
+// else of the servers. Its LAN port is testPorts's for ip.
 func startTestClient(t testing.TB, name, ip string, join ...string) *testAgent {
 	t.Helper()
 	return startTestClientWith(t, name, ip, func(c *Config) { c.RetryJoin = join })
@@ -31,7 +32,7 @@ func startTestClientWith(t testing.TB, name, ip string, mutate func(*Config)) *t
 	cfg.DataDir = t.TempDir()
 	cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
 	cfg.Addresses = AddressesConfig{HTTP: []string{ip}, DNS: []string{ip}}
-	cfg.Ports.SerfLAN = 8301
+	cfg.Ports.SerfLAN = testPorts(t, ip).SerfLAN // others may be told it before it starts
 	mutate(cfg)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", name)
 	a, err := newAgent(cfg, logger)
@@ -73,7 +74,7 @@ func dnsAskUDP(t testing.TB, addr, name string, qt dnsmessage.Type) dnsmessage.M
 // with every server gone its cached reads still answer.
 func TestClientAgent(t *testing.T) {
 	c := startTestCluster(t, 3)
-	cl := startTestClient(t, "web1", "127.0.0.31", "127.0.0.22")
+	cl := startTestClient(t, "web1", "127.0.0.31", lanAddr(t, "127.0.0.22"))
 	eventually(t, 10*time.Second, "the client knows the 3 servers", func() bool { return len(cl.lanServers()) == 3 })
 
 	// KV through the client, read back through a server and the client.
@@ -219,7 +220,7 @@ func TestClientAgent(t *testing.T) {
 		c.start(i)
 	}
 	leader := c.waitLeader(15 * time.Second)
-	if err := cl.joinLAN([]string{"127.0.0.21"}); err != nil {
+	if err := cl.joinLAN([]string{lanAddr(t, "127.0.0.21")}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "web passing in the catalog after the outage", func() bool {
@@ -366,7 +367,7 @@ func TestForwardToOtherDatacenter(t *testing.T) {
 	cfg1 := wanDCServer("dc1", "127.0.0.86")
 	cfg1.Ports.DNS, cfg1.Addresses.DNS = 0, []string{"127.0.0.86"}
 	s1 := startWANAgent(t, cfg1)
-	s2 := startWANAgent(t, wanDCServer("dc2", "127.0.0.87", "127.0.0.86"))
+	s2 := startWANAgent(t, wanDCServer("dc2", "127.0.0.87", s1.wan.Addr()))
 	eventually(t, 10*time.Second, "dc1 knows dc2's server", func() bool { return len(s1.dcServers("dc2")) == 1 })
 
 	cl := startTestClientWith(t, "app1", "127.0.0.33", func(c *Config) {

@@ -1,6 +1,6 @@
 // gossip_e2e_test.go: the LAN gossip pool with real processes (the built
-// binary, cluster_e2e_test.go's helpers) on 127.0.0.71-75 with the default
-// ports, all gossip encrypted, driven over HTTP only.
+// binary, cluster_e2e_test.go's helpers) on 127.0.0.71-75, each on ports
+// chosen at run time, all gossip encrypted, driven over HTTP only.
 package main
 
 import (
@@ -29,14 +29,18 @@ func TestGossipE2E(t *testing.T) {
 	}
 	key, wrong := newTestKey(t), newTestKey(t)
 	c := newE2EProcesses(t)
-	join := []string{"-retry-join=127.0.0.71", "-retry-join=127.0.0.72", "-retry-join=127.0.0.73"}
 	var servers []*e2eServer
 	for i := 1; i <= 3; i++ {
-		servers = append(servers, c.add(fmt.Sprintf("g%d", i), fmt.Sprintf("127.0.0.7%d", i),
-			append([]string{"-server", "-bootstrap-expect=3", "-encrypt=" + key}, join...)...))
+		servers = append(servers, c.add(fmt.Sprintf("g%d", i), fmt.Sprintf("127.0.0.7%d", i), "-server", "-bootstrap-expect=3", "-encrypt="+key))
 	}
-	late := c.add("g4", "127.0.0.74", "-server", "-bootstrap-expect=3", "-encrypt="+key, "-retry-join=127.0.0.71")
-	outsider := c.add("bad", "127.0.0.75", "-dev", "-encrypt="+wrong, "-retry-join=127.0.0.71")
+	for _, s := range servers {
+		for _, other := range servers {
+			s.args = append(s.args, "-retry-join="+other.lanAddr())
+		}
+	}
+	g1 := servers[0]
+	late := c.add("g4", "127.0.0.74", "-server", "-bootstrap-expect=3", "-encrypt="+key, "-retry-join="+g1.lanAddr())
+	outsider := c.add("bad", "127.0.0.75", "-dev", "-encrypt="+wrong, "-retry-join="+g1.lanAddr())
 	for _, s := range servers {
 		c.start(s)
 	}
@@ -88,7 +92,6 @@ func TestGossipE2E(t *testing.T) {
 
 	// The wrong key: its join reaches g1 and is dropped there.
 	logOffset := func(s *e2eServer) int { b, _ := os.ReadFile(s.logPath); return len(b) }
-	g1 := servers[0]
 	from := logOffset(g1)
 	c.start(outsider)
 	e2eWaitFor(t, 20*time.Second, "g1 to drop gossip no key opens", func() (bool, string) {
@@ -101,7 +104,7 @@ func TestGossipE2E(t *testing.T) {
 		b, _ := os.ReadFile(outsider.logPath)
 		n := 0
 		for _, line := range strings.Split(string(b), "\n") {
-			if strings.Contains(line, `msg="stream failed"`) && strings.Contains(line, "to=127.0.0.71:8301") {
+			if strings.Contains(line, `msg="stream failed"`) && strings.Contains(line, "to="+g1.lanAddr()) {
 				n++
 			}
 		}

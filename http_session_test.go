@@ -142,9 +142,16 @@ func lockContention(t *testing.T, agents []*testAgent) {
 		ta := agents[c%len(agents)]
 		go func() {
 			defer wg.Done()
-			sid := ta.createSession(`{"TTL":"30s","LockDelay":"0s"}`)
+			// No TTL: nothing renews the sessions, and on a loaded machine
+			// the run may outlast a TTL's two periods (the sessions would
+			// be invalidated and every acquire refused).
+			sid := ta.createSession(`{"LockDelay":"0s"}`)
 			for done.Load() < total {
 				r := ta.do("PUT", "/v1/kv/counter/.lock?acquire="+sid, "")
+				if r.code != http.StatusOK {
+					t.Errorf("acquire: %d %s", r.code, r.body)
+					return
+				}
 				if r.body != "true" {
 					// Held by another: wait for the key to change.
 					cur := ta.do("GET", "/v1/kv/counter/.lock", "")

@@ -92,6 +92,12 @@ func agentCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	// SIGHUP is caught from here on: one that arrives while the agent
+	// starts (it may already serve HTTP) is a reload once it runs, as in
+	// Consul, not the default action that kills the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	logger := newAgentLogger(cfg, stdout)
 	for _, key := range ignored {
 		logger.Warn("ignored config key", "key", key)
@@ -118,9 +124,6 @@ func agentCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error starting agent: %v\n", err)
 		return 1
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	code := 0
 	for running := true; running; {
 		select {

@@ -21,9 +21,12 @@
 // all write the same first configuration, every server a voter. A new
 // server finding an existing cluster asks it to be added instead (one
 // server at a time, dissertation §4.1): as a non-voter, which the leader's
-// autopilot promotes once it is stable (server_autopilot.go). The servers to ask come from the LAN pool (members tagged
-// role=consul, with their server port) and from the -retry-join hosts, at
-// this server's own server port.
+// autopilot promotes once it is stable (server_autopilot.go). The servers
+// to ask come from the LAN pool (members tagged role=consul, with their
+// server port) and from the -retry-join entries given as a host alone, at
+// this server's own server port; an entry with a port names a gossip port,
+// which says nothing of the server port there, so that server is found
+// through the pool.
 //
 // Concurrency: the Raft node and the RPC pool have their own disciplines;
 // the goroutines here (discovery, leadership monitor) only call them and
@@ -534,15 +537,18 @@ func (a *Agent) removeServerLocal(ctx context.Context, id, address string) error
 
 // --- forming the cluster ---
 
-// joinAddr turns a -retry-join entry (host, or host:port where the port is
-// the LAN gossip port) into the server RPC address on that host, assuming
-// this server's own server port.
-func (a *Agent) joinAddr(s string) string {
-	host := strings.Trim(s, "[]")
-	if h, _, err := net.SplitHostPort(s); err == nil {
-		host = h
+// joinAddr turns a -retry-join entry given as a host alone into the server
+// RPC address on that host, assuming this server's own server port (the
+// servers of a datacenter usually share the default). An entry host:port
+// names a LAN gossip port, which says nothing of the server port on that
+// host (servers may use different ones, or the host may run other agents):
+// ok is false, and the server is found by its tags once the LAN pool has
+// joined it (lanServers).
+func (a *Agent) joinAddr(s string) (addr string, ok bool) {
+	if _, _, err := net.SplitHostPort(s); err == nil {
+		return "", false
 	}
-	return net.JoinHostPort(host, strconv.Itoa(a.cfg.Ports.Server))
+	return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(a.cfg.Ports.Server)), true
 }
 
 // formCluster discovers the other servers, then bootstraps with
@@ -552,7 +558,9 @@ func (a *Agent) formCluster() {
 	known := map[string]raftServer{a.nodeID: a.selfServer()}
 	targets := map[string]bool{}
 	for _, j := range a.cfg.RetryJoin {
-		targets[a.joinAddr(j)] = true
+		if addr, ok := a.joinAddr(j); ok {
+			targets[addr] = true
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		if len(a.raft.raftStatus().Config.Servers) > 0 {

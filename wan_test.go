@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,13 +101,14 @@ var wanFast = GossipConfig{GossipInterval: 100 * time.Millisecond, GossipNodes: 
 const wanTestKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
 
 // wanDCServer is the configuration of the lone server of a datacenter, in
-// the style of -dev, on its own loopback address.
+// the style of -dev, on its own loopback address; its WAN pool binds port 0
+// (a.wan.Addr() says which), and retryJoinWAN are host:port addresses.
 func wanDCServer(dc, ip string, retryJoinWAN ...string) *Config {
 	cfg := testConfig("s1") // the same node name as in dc1: the WAN names differ by datacenter
 	cfg.Datacenter, cfg.PrimaryDatacenter = dc, "dc1"
 	cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
 	cfg.Addresses = AddressesConfig{HTTP: []string{ip}}
-	cfg.Ports.DNS, cfg.Ports.SerfWAN = -1, 8302
+	cfg.Ports.DNS = -1
 	cfg.RetryJoinWAN = retryJoinWAN
 	cfg.GossipWAN, cfg.Encrypt = wanFast, wanTestKey
 	return cfg
@@ -146,18 +148,20 @@ func wanStatus(a *testAgent, name string) int { return wanMemberList(a)[name].St
 // marked failed and drops out of dcServers; dc3's server leaving gracefully
 // is marked left.
 func TestWANTwoDatacenters(t *testing.T) {
-	dc2 := startWANAgent(t, wanDCServer("dc2", "127.0.0.91", "127.0.0.81"))
+	// dc2's and dc3's servers share a WAN port, so that dc3 can join dc2
+	// naming its host alone (below).
+	wanPort := freePort(t, "127.0.0.91", "127.0.0.92")
+	dc1IPs := []string{"127.0.0.81", "127.0.0.82", "127.0.0.83"}
+	dc2Config := wanDCServer("dc2", "127.0.0.91", net.JoinHostPort(dc1IPs[0], strconv.Itoa(testPorts(t, dc1IPs[0]).SerfWAN)))
+	dc2Config.Ports.SerfWAN = wanPort
+	dc2 := startWANAgent(t, dc2Config)
 	c := &testCluster{t: t}
 	for i := 1; i <= 3; i++ {
-		cfg := clusterConfig(t, i, 3, t.TempDir())
-		ip := fmt.Sprintf("127.0.0.8%d", i)
-		cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
-		cfg.Addresses = AddressesConfig{HTTP: []string{ip}}
-		cfg.RetryJoin = []string{"127.0.0.81", "127.0.0.82", "127.0.0.83"}
+		cfg := clusterServerConfig(t, dc1IPs, i, t.TempDir())
 		if i == 1 { // the others flood-join through s1
-			cfg.RetryJoinWAN = []string{"127.0.0.91"}
+			cfg.RetryJoinWAN = []string{dc2.wan.Addr()}
 		}
-		cfg.Ports.SerfWAN, cfg.GossipWAN, cfg.Encrypt = 8302, wanFast, wanTestKey
+		cfg.Ports.SerfWAN, cfg.GossipWAN, cfg.Encrypt = testPorts(t, dc1IPs[i-1]).SerfWAN, wanFast, wanTestKey
 		c.configs = append(c.configs, cfg)
 		c.agents = append(c.agents, nil)
 		c.start(i - 1)
@@ -188,7 +192,7 @@ func TestWANTwoDatacenters(t *testing.T) {
 				t.Errorf("%s: tag %s = %q, want %q (member %+v)", name, k, m.Tags[k], v, m)
 			}
 		}
-		if !ok || m.Addr != a.cfg.AdvertiseAddr || m.Port != 8302 || m.ProtocolCur != 2 || m.DelegateCur != 4 {
+		if !ok || m.Addr != a.cfg.AdvertiseAddr || int(m.Port) != a.cfg.Ports.SerfWAN || m.ProtocolCur != 2 || m.DelegateCur != 4 {
 			t.Errorf("%s: %+v", name, m)
 		}
 		for _, lanOnly := range []string{"segment", "wan_join_port"} {
@@ -199,8 +203,12 @@ func TestWANTwoDatacenters(t *testing.T) {
 	}
 	var lan []agentMember
 	c.agents[1].must("GET", "/v1/agent/members", "", &lan)
+	wanPorts := map[string]string{}
+	for _, a := range c.live() {
+		wanPorts[a.cfg.NodeName] = strconv.Itoa(a.cfg.Ports.SerfWAN)
+	}
 	for _, m := range lan {
-		if m.Tags["wan_join_port"] != "8302" {
+		if m.Tags["wan_join_port"] != wanPorts[m.Name] {
 			t.Errorf("LAN member %s announces wan_join_port %q", m.Name, m.Tags["wan_join_port"])
 		}
 	}
@@ -251,8 +259,11 @@ func TestWANTwoDatacenters(t *testing.T) {
 		t.Errorf("dcServers of an unknown datacenter: %v", got)
 	}
 
-	// dc3 joins over HTTP, through dc2's server on the default WAN port.
-	dc3 := startWANAgent(t, wanDCServer("dc3", "127.0.0.92"))
+	// dc3 joins over HTTP, through dc2's server named by its host alone: on
+	// dc3's own WAN port, as memberlist's join.
+	dc3Config := wanDCServer("dc3", "127.0.0.92")
+	dc3Config.Ports.SerfWAN = wanPort
+	dc3 := startWANAgent(t, dc3Config)
 	dc3.must("PUT", "/v1/agent/join/127.0.0.91?wan=1", "", nil)
 	eventually(t, 20*time.Second, "every server lists dc1, dc2 and dc3", func() bool {
 		var dcs []string
