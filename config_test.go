@@ -62,6 +62,10 @@ func TestDefaultConfig(t *testing.T) {
 		// Consul's limits and http_config
 		HTTPMaxConnsPerClient: 200, RPCMaxConnsPerClient: 100, HTTPReadTimeout: 15 * time.Minute,
 		HTTPReadHeaderTimeout: 10 * time.Second, HTTPWriteTimeout: 15 * time.Minute, HTTPIdleTimeout: 2 * time.Minute,
+		SnapshotRestoreMaxSize: 8 << 30,
+		// Consul's autopilot defaults
+		Autopilot: AutopilotConfig{CleanupDeadServers: true, LastContactThreshold: 200 * time.Millisecond,
+			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)

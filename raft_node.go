@@ -232,17 +232,33 @@ func (n *raftNode) propose(ctx context.Context, p *raftProposal) (any, error) {
 
 // changeConfig proposes the configuration that change makes of the current
 // one, and waits until it is committed.
+//
+// Changes go one at a time (dissertation §4.1): while another is pending
+// (autopilot promoting a server, say), this one waits for it to commit and
+// is then worked out again from the configuration that results.
 func (n *raftNode) changeConfig(ctx context.Context, change func(raftConfiguration) (raftConfiguration, error)) error {
-	var next raftConfiguration
-	var err error
-	if e := n.onLoop(ctx, func() { next, err = change(n.core.config.clone()) }); e != nil {
-		return e
+	for {
+		changed := n.changed()
+		var next raftConfiguration
+		var err error
+		if e := n.onLoop(ctx, func() { next, err = change(n.core.config.clone()) }); e != nil {
+			return e
+		}
+		if err != nil {
+			return err
+		}
+		if _, err = n.propose(ctx, &raftProposal{config: &next}); !errors.Is(err, errConfigPending) {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-time.After(n.cfg.Tick):
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.stopCh:
+			return errRaftStopped
+		}
 	}
-	if err != nil {
-		return err
-	}
-	_, err = n.propose(ctx, &raftProposal{config: &next})
-	return err
 }
 
 // readIndex returns an index that a linearizable read must wait for
