@@ -52,6 +52,26 @@ import (
 	"slices"
 )
 
+// raftEntryType says what a log entry holds; the Raft core defines the kinds.
+type raftEntryType uint8
+
+// raftEntry is one entry of the replicated log: a store command (or a Raft
+// no-op or configuration change) at an index, from a leader's term.
+type raftEntry struct {
+	Index, Term uint64
+	Type        raftEntryType
+	Data        []byte
+}
+
+// raftHardState is what a server must not forget across a crash: its
+// currentTerm, whom it voted for in it, and how far it knows the log is
+// committed.
+type raftHardState struct {
+	Term   uint64
+	Vote   string
+	Commit uint64
+}
+
 // The kinds of log entries.
 const (
 	raftEntryCommand raftEntryType = 1 // a store command (store.go's command, encoded)
@@ -186,8 +206,6 @@ type raftSnapshot struct {
 	Path  string
 	State any
 }
-
-// raftHardState, raftEntry: wal.go.
 
 // raftReadState answers a read request: the read may be served once the
 // state machine has applied Index. Failed: this server cannot confirm it

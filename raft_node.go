@@ -8,7 +8,7 @@
 //
 //  1. AppendEntries to the followers go out at once (dissertation §10.2.1:
 //     the leader writes its own log in parallel with theirs);
-//  2. the term, vote and new entries are made durable (wal.go: fsync);
+//  2. the term, vote and new entries are made durable (raft_wal.go: fsync);
 //  3. every other message goes out: votes and acknowledgements promise
 //     durable state, so they wait for step 2 (Raft §5.1);
 //  4. committed entries are applied to the store, in order, and the
