@@ -201,7 +201,7 @@ type raftSnapshot struct {
 	Config      raftConfiguration
 	Data        []byte // the state machine's image, held in memory (raft_test.go's simulated cluster)
 	// raftNode's instead: the received file, written and fsynced, and the
-	// state already read from it (raft_install.go). The core only passes
+	// state already read from it (raft_snapshot.go). The core only passes
 	// them on.
 	Path  string
 	State any

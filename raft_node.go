@@ -23,8 +23,14 @@
 // goroutine writes it to disk while writes go on; then the wal drops the
 // covered segments and the core the covered entries, less a trailing
 // window. A follower too far behind gets the snapshot file in chunks
-// (raft_install.go); a user's snapshot is restored as one (raft_restore.go).
+// (raft_snapshot.go); a user's snapshot is restored as one (raft_restore.go).
 // A storage failure stops the node for good (fail), and the agent exits.
+//
+// This file is the driver loop and its API; the rest of the driver lives
+// beside it: the codec of its messages (raft_wire.go), its storage
+// (raftStorage, raft_storage.go; the wal, raft_wal.go), snapshots taken,
+// loaded and sent (raft_snapshot.go), user snapshot restores
+// (raft_restore.go), and the log of refused messages (raft_admit.go).
 //
 // Concurrency: the loop goroutine (run) owns the core, the storage, the
 // pending proposals and reads; everything else talks to it through
@@ -34,11 +40,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -146,14 +149,9 @@ type raftNode struct {
 	appliedBytes int                      // entry data applied since the newest snapshot was taken
 	lastTick     time.Time                // when the core's last tick was due
 	chunks       map[string]*snapAssembly // snapshots arriving, by sender; not the loop's: guarded by chunksMu
-	chunksMu     sync.Mutex               // one chunk at a time (raft_install.go)
+	chunksMu     sync.Mutex               // one chunk at a time (raft_snapshot.go)
 	peerContact  map[string]time.Time     // leader: server ID → when its last answer arrived (peerStats)
 	dropLog      raftDropLog              // messages refused, logged per sender (also from receive's goroutines)
-}
-
-type snapResult struct {
-	index, term uint64
-	err         error
 }
 
 // newRaftNode starts a node from what storage holds (st) and fsm (already
@@ -608,35 +606,6 @@ func (n *raftNode) persist(rd *raftReady) error {
 	return n.storage.append(rd.Entries)
 }
 
-// installSnapshot makes a snapshot from the leader durable, drops the log it
-// replaces, and restores the store from it (Raft §7).
-func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
-	if err := n.storage.adoptSnapshot(sn.Path, sn.Index, sn.Term); err != nil {
-		return err
-	}
-	// The log after the snapshot does not match it (or the core would not
-	// install it): cut it before recording the compaction, so that a crash
-	// in between leaves nothing loadRaftState would keep.
-	if err := n.storage.truncate(sn.Index + 1); err != nil {
-		return err
-	}
-	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
-		return err
-	}
-	n.fsm.install(sn.State, sn.Index)
-	n.snapIndex, n.appliedIndex = sn.Index, sn.Index
-	n.learnAddrs(sn.Config)
-	for i, p := range n.pending {
-		if i <= sn.Index {
-			p.err = errLeadershipLost
-			close(p.done)
-			delete(n.pending, i)
-		}
-	}
-	n.wakeWaiters()
-	return nil
-}
-
 func (n *raftNode) applyCommitted(es []raftEntry) {
 	for _, e := range es {
 		res := n.fsm.apply(e)
@@ -743,143 +712,6 @@ func (n *raftNode) sendMessage(m raftMessage) {
 	n.transport.send(addr, encodeRaftMessage(nil, &m))
 }
 
-// --- snapshots ---
-
-// maybeSnapshot starts a snapshot once enough entries were applied since
-// the last one. The store's state is immutable, so the write happens on
-// another goroutine while the loop goes on.
-func (n *raftNode) maybeSnapshot() {
-	if n.snapshotting || n.appliedIndex < n.snapIndex+n.cfg.SnapshotThreshold && n.appliedBytes < snapshotBytes {
-		return
-	}
-	index, write := n.fsm.snapshot()
-	term, ok := n.core.log.term(index)
-	if !ok || index <= n.snapIndex {
-		return
-	}
-	config := n.core.configAt(index)
-	n.snapshotting = true
-	go func() {
-		err := n.storage.saveSnapshot(index, term, func(w io.Writer) error {
-			return writeSnapshotFileFunc(w, config, write)
-		})
-		n.snapDoneCh <- snapResult{index, term, err}
-	}()
-}
-
-func (n *raftNode) snapshotDone(res snapResult) {
-	n.snapshotting = false
-	if res.err != nil {
-		n.logger.Error("snapshot failed", "index", res.index, "error", res.err)
-		return
-	}
-	if res.index <= n.snapIndex {
-		return // a newer snapshot was installed meanwhile, from the leader or restored
-	}
-	if err := n.storage.compact(res.index, res.term); err != nil {
-		n.logger.Error("log compaction failed", "index", res.index, "error", err)
-		return
-	}
-	n.snapIndex, n.appliedBytes = res.index, 0
-	n.core.compact(res.index)
-	n.logger.Info("snapshot saved, log compacted", "index", res.index)
-}
-
-// snapshotBytes: a snapshot is also taken once the entries applied since
-// the last one hold this much data, so that a log of large transactions
-// does not grow to a long replay at restart.
-const snapshotBytes = 64 << 20
-
 // applyBudget: how long one pass of the loop applies committed entries
 // before it looks at its clock and its inbox again.
 const applyBudget = 50 * time.Millisecond
-
-// snapshotChunkSize: InstallSnapshot carries the file in pieces this large.
-const snapshotChunkSize = 4 << 20
-
-// snapshotTimeout bounds a call that may handle a whole snapshot of size
-// bytes (the last chunk: the file read and installed): a minute, and a
-// second more per 10 MB.
-func snapshotTimeout(size int64) time.Duration {
-	return time.Minute + time.Duration(size/10e6)*time.Second
-}
-
-// A snapshot file is the configuration at its index, then the store's
-// snapshot (snapshot.go): [uvarint length][configuration JSON][store].
-func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Writer) error) error {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	cb := encodeConfiguration(c)
-	bw.Write(binary.AppendUvarint(nil, uint64(len(cb))))
-	bw.Write(cb)
-	if err := write(bw); err != nil {
-		return err
-	}
-	return bw.Flush()
-}
-
-// readSnapshotFile reads a snapshot file: its configuration, and the state
-// fsm reads from the rest.
-func readSnapshotFile(r io.Reader, fsm raftFSM) (raftConfiguration, any, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	l, err := binary.ReadUvarint(br)
-	if err != nil || l > maxSnapshotField {
-		return raftConfiguration{}, nil, errors.New("snapshot file: bad configuration header")
-	}
-	cb := make([]byte, l)
-	if _, err := io.ReadFull(br, cb); err != nil {
-		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
-	}
-	c, err := decodeConfiguration(cb)
-	if err != nil {
-		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
-	}
-	st, err := fsm.read(br)
-	return c, st, err
-}
-
-// loadRaftState reads what storage holds at start-up and restores fsm from
-// the newest snapshot.
-func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored, error) {
-	st := raftRestored{HardState: ws.HardState, Entries: ws.Entries, SnapIndex: ws.SnapshotIndex, SnapTerm: ws.SnapshotTerm}
-	if ws.SnapshotIndex == 0 {
-		return st, nil
-	}
-	index, term, r, err := storage.openSnapshot()
-	if err != nil {
-		return st, fmt.Errorf("the log is compacted to %d but its snapshot cannot be read: %w", ws.SnapshotIndex, err)
-	}
-	defer r.Close()
-	if index != ws.SnapshotIndex || term != ws.SnapshotTerm {
-		// saveSnapshot happens before compact: a newer file may exist whose
-		// compaction did not happen. Its entries are still in the log, so
-		// starting from it is as good; an older one would lose entries.
-		if index < ws.SnapshotIndex {
-			return st, fmt.Errorf("the newest snapshot (%d) is older than the compacted log (%d)", index, ws.SnapshotIndex)
-		}
-	}
-	config, state, err := readSnapshotFile(r, fsm)
-	if err != nil {
-		return st, fmt.Errorf("restoring snapshot %d: %w", index, err)
-	}
-	fsm.install(state, index)
-	// Entries the snapshot covers are dropped. If the log holds the
-	// snapshot's last entry with its term, what follows is kept; otherwise
-	// the whole log goes (Raft §7): a crash while installing a leader's
-	// snapshot can leave a log that does not match it.
-	matches := index == ws.SnapshotIndex
-	for len(st.Entries) > 0 && st.Entries[0].Index <= index {
-		matches = st.Entries[0].Index == index && st.Entries[0].Term == term
-		st.Entries = st.Entries[1:]
-	}
-	if !matches && len(st.Entries) > 0 {
-		if err := storage.truncate(st.Entries[0].Index); err != nil {
-			return st, err
-		}
-		st.Entries = nil
-	}
-	if len(st.Entries) > 0 && st.Entries[0].Index != index+1 {
-		return st, fmt.Errorf("the log starts at %d, after the snapshot at %d", st.Entries[0].Index, index)
-	}
-	st.SnapIndex, st.SnapTerm, st.SnapConfig, st.AppliedIndex = index, term, config, index
-	return st, nil
-}

@@ -1,28 +1,187 @@
-// raft_install.go: InstallSnapshot (Raft §7), as the driver carries it:
-// the leader's sendSnapshot sends the file in chunks, read one at a time,
-// each one "Raft.InstallSnapshot" call (apart from the message stream, so
-// heartbeats never queue behind a snapshot); the follower writes them to
-// a file in its spool dir, and after the last one reads the file off the
-// loop (the configuration header, then the state through the FSM) and only
-// then steps the snapshot into the core, whose ready has installSnapshot
-// rename the file into the storage and publish the state already read.
-// The loop is never blocked for longer than a rename and a few fsyncs,
-// however large the snapshot: the follower goes on answering heartbeats.
+// raft_snapshot.go: Raft snapshots (Raft §7) as the driver keeps them,
+// part of the consensus layer: taking them, the snapshot file's format,
+// restoring from one at start, and carrying one to a follower in chunks.
 //
-// Concurrency: a send runs on a goroutine of its own, which reports to the
-// loop through the inbox (msgSnapStatus). The received calls run on the
-// RPC server's goroutines; chunksMu takes them one at a time, and guards
-// chunks.
+// Data flow:
+//   - taking: every SnapshotThreshold applied entries (or snapshotBytes of
+//     them) maybeSnapshot takes the store's current state (immutable, so
+//     free to take) and a goroutine writes it through the storage
+//     (saveSnapshot) while writes go on; snapshotDone then compacts the
+//     storage and the core.
+//   - the file: writeSnapshotFileFunc writes the configuration at the
+//     snapshot's index, then the store's snapshot (snapshot.go);
+//     readSnapshotFile reads both back. At start, loadRaftState restores
+//     the store from the newest snapshot and keeps the log that follows it.
+//   - InstallSnapshot, as the driver carries it:
+//     the leader's sendSnapshot sends the file in chunks, read one at a time,
+//     each one "Raft.InstallSnapshot" call (apart from the message stream, so
+//     heartbeats never queue behind a snapshot); the follower writes them to
+//     a file in its spool dir, and after the last one reads the file off the
+//     loop (the configuration header, then the state through the FSM) and only
+//     then steps the snapshot into the core, whose ready has installSnapshot
+//     rename the file into the storage and publish the state already read.
+//     The loop is never blocked for longer than a rename and a few fsyncs,
+//     however large the snapshot: the follower goes on answering heartbeats.
+//
+// Concurrency: maybeSnapshot, snapshotDone and installSnapshot run on the
+// loop goroutine, which owns the node's state; the snapshot write runs on a
+// goroutine of its own and reports to the loop through snapDoneCh. A send
+// runs on a goroutine of its own, which reports to the loop through the
+// inbox (msgSnapStatus). The received calls run on the RPC server's
+// goroutines; chunksMu takes them one at a time, and guards chunks.
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 )
+
+// snapResult is what the snapshot goroutine reports to the loop (snapDoneCh).
+type snapResult struct {
+	index, term uint64
+	err         error
+}
+
+// maybeSnapshot starts a snapshot once enough entries were applied since
+// the last one. The store's state is immutable, so the write happens on
+// another goroutine while the loop goes on.
+func (n *raftNode) maybeSnapshot() {
+	if n.snapshotting || n.appliedIndex < n.snapIndex+n.cfg.SnapshotThreshold && n.appliedBytes < snapshotBytes {
+		return
+	}
+	index, write := n.fsm.snapshot()
+	term, ok := n.core.log.term(index)
+	if !ok || index <= n.snapIndex {
+		return
+	}
+	config := n.core.configAt(index)
+	n.snapshotting = true
+	go func() {
+		err := n.storage.saveSnapshot(index, term, func(w io.Writer) error {
+			return writeSnapshotFileFunc(w, config, write)
+		})
+		n.snapDoneCh <- snapResult{index, term, err}
+	}()
+}
+
+func (n *raftNode) snapshotDone(res snapResult) {
+	n.snapshotting = false
+	if res.err != nil {
+		n.logger.Error("snapshot failed", "index", res.index, "error", res.err)
+		return
+	}
+	if res.index <= n.snapIndex {
+		return // a newer snapshot was installed meanwhile, from the leader or restored
+	}
+	if err := n.storage.compact(res.index, res.term); err != nil {
+		n.logger.Error("log compaction failed", "index", res.index, "error", err)
+		return
+	}
+	n.snapIndex, n.appliedBytes = res.index, 0
+	n.core.compact(res.index)
+	n.logger.Info("snapshot saved, log compacted", "index", res.index)
+}
+
+// snapshotBytes: a snapshot is also taken once the entries applied since
+// the last one hold this much data, so that a log of large transactions
+// does not grow to a long replay at restart.
+const snapshotBytes = 64 << 20
+
+// snapshotChunkSize: InstallSnapshot carries the file in pieces this large.
+const snapshotChunkSize = 4 << 20
+
+// snapshotTimeout bounds a call that may handle a whole snapshot of size
+// bytes (the last chunk: the file read and installed): a minute, and a
+// second more per 10 MB.
+func snapshotTimeout(size int64) time.Duration {
+	return time.Minute + time.Duration(size/10e6)*time.Second
+}
+
+// A snapshot file is the configuration at its index, then the store's
+// snapshot (snapshot.go): [uvarint length][configuration JSON][store].
+func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Writer) error) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	cb := encodeConfiguration(c)
+	bw.Write(binary.AppendUvarint(nil, uint64(len(cb))))
+	bw.Write(cb)
+	if err := write(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// readSnapshotFile reads a snapshot file: its configuration, and the state
+// fsm reads from the rest.
+func readSnapshotFile(r io.Reader, fsm raftFSM) (raftConfiguration, any, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	l, err := binary.ReadUvarint(br)
+	if err != nil || l > maxSnapshotField {
+		return raftConfiguration{}, nil, errors.New("snapshot file: bad configuration header")
+	}
+	cb := make([]byte, l)
+	if _, err := io.ReadFull(br, cb); err != nil {
+		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
+	}
+	c, err := decodeConfiguration(cb)
+	if err != nil {
+		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
+	}
+	st, err := fsm.read(br)
+	return c, st, err
+}
+
+// loadRaftState reads what storage holds at start-up and restores fsm from
+// the newest snapshot.
+func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored, error) {
+	st := raftRestored{HardState: ws.HardState, Entries: ws.Entries, SnapIndex: ws.SnapshotIndex, SnapTerm: ws.SnapshotTerm}
+	if ws.SnapshotIndex == 0 {
+		return st, nil
+	}
+	index, term, r, err := storage.openSnapshot()
+	if err != nil {
+		return st, fmt.Errorf("the log is compacted to %d but its snapshot cannot be read: %w", ws.SnapshotIndex, err)
+	}
+	defer r.Close()
+	if index != ws.SnapshotIndex || term != ws.SnapshotTerm {
+		// saveSnapshot happens before compact: a newer file may exist whose
+		// compaction did not happen. Its entries are still in the log, so
+		// starting from it is as good; an older one would lose entries.
+		if index < ws.SnapshotIndex {
+			return st, fmt.Errorf("the newest snapshot (%d) is older than the compacted log (%d)", index, ws.SnapshotIndex)
+		}
+	}
+	config, state, err := readSnapshotFile(r, fsm)
+	if err != nil {
+		return st, fmt.Errorf("restoring snapshot %d: %w", index, err)
+	}
+	fsm.install(state, index)
+	// Entries the snapshot covers are dropped. If the log holds the
+	// snapshot's last entry with its term, what follows is kept; otherwise
+	// the whole log goes (Raft §7): a crash while installing a leader's
+	// snapshot can leave a log that does not match it.
+	matches := index == ws.SnapshotIndex
+	for len(st.Entries) > 0 && st.Entries[0].Index <= index {
+		matches = st.Entries[0].Index == index && st.Entries[0].Term == term
+		st.Entries = st.Entries[1:]
+	}
+	if !matches && len(st.Entries) > 0 {
+		if err := storage.truncate(st.Entries[0].Index); err != nil {
+			return st, err
+		}
+		st.Entries = nil
+	}
+	if len(st.Entries) > 0 && st.Entries[0].Index != index+1 {
+		return st, fmt.Errorf("the log starts at %d, after the snapshot at %d", st.Entries[0].Index, index)
+	}
+	st.SnapIndex, st.SnapTerm, st.SnapConfig, st.AppliedIndex = index, term, config, index
+	return st, nil
+}
 
 // sendSnapshot sends the newest snapshot file to a follower in chunks, on a
 // goroutine, and reports the outcome to the core (msgSnapStatus).
@@ -177,4 +336,33 @@ func (n *raftNode) installReceived(remote string, c *snapChunk, a *snapAssembly)
 		}
 		n.handleReady()
 	})
+}
+
+// installSnapshot makes a snapshot from the leader durable, drops the log it
+// replaces, and restores the store from it (Raft §7).
+func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
+	if err := n.storage.adoptSnapshot(sn.Path, sn.Index, sn.Term); err != nil {
+		return err
+	}
+	// The log after the snapshot does not match it (or the core would not
+	// install it): cut it before recording the compaction, so that a crash
+	// in between leaves nothing loadRaftState would keep.
+	if err := n.storage.truncate(sn.Index + 1); err != nil {
+		return err
+	}
+	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
+		return err
+	}
+	n.fsm.install(sn.State, sn.Index)
+	n.snapIndex, n.appliedIndex = sn.Index, sn.Index
+	n.learnAddrs(sn.Config)
+	for i, p := range n.pending {
+		if i <= sn.Index {
+			p.err = errLeadershipLost
+			close(p.done)
+			delete(n.pending, i)
+		}
+	}
+	n.wakeWaiters()
+	return nil
 }
