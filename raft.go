@@ -41,6 +41,18 @@
 // Because the core has no clock and takes its randomness from the rand it
 // is given, a test can run a whole cluster in one goroutine, message by
 // message, and replay any run from its seed (raft_test.go).
+//
+// The core spans several files, all of them pure like this one: raft.go
+// holds its types, step and the elections (becomeX, tick, votes),
+// proposals and ready; raft_log.go the log held in memory; raft_replication.go
+// the leader's replication to each follower and AppendEntries on the
+// follower; raft_read.go heartbeat rounds, leases, read index and
+// leadership transfer; raft_admit.go the admission check before step;
+// raft_suffrage.go who votes; raft_restore.go the core's part of a user's
+// snapshot restore. The driver that runs it is raft_node.go.
+//
+// Concurrency: none; the core is owned by the one goroutine that drives it
+// (the Raft loop in raft_node.go, or a test).
 package main
 
 import (
@@ -51,6 +63,26 @@ import (
 	"math/rand/v2"
 	"slices"
 )
+
+// raftEntryType says what a log entry holds; the Raft core defines the kinds.
+type raftEntryType uint8
+
+// raftEntry is one entry of the replicated log: a store command (or a Raft
+// no-op or configuration change) at an index, from a leader's term.
+type raftEntry struct {
+	Index, Term uint64
+	Type        raftEntryType
+	Data        []byte
+}
+
+// raftHardState is what a server must not forget across a crash: its
+// currentTerm, whom it voted for in it, and how far it knows the log is
+// committed.
+type raftHardState struct {
+	Term   uint64
+	Vote   string
+	Commit uint64
+}
 
 // The kinds of log entries.
 const (
@@ -181,13 +213,11 @@ type raftSnapshot struct {
 	Config      raftConfiguration
 	Data        []byte // the state machine's image, held in memory (raft_test.go's simulated cluster)
 	// raftNode's instead: the received file, written and fsynced, and the
-	// state already read from it (raft_install.go). The core only passes
+	// state already read from it (raft_snapshot.go). The core only passes
 	// them on.
 	Path  string
 	State any
 }
-
-// raftHardState, raftEntry: wal.go.
 
 // raftReadState answers a read request: the read may be served once the
 // state machine has applied Index. Failed: this server cannot confirm it
@@ -249,75 +279,6 @@ type raftRestored struct {
 	SnapConfig          raftConfiguration
 	Entries             []raftEntry // after SnapIndex
 	AppliedIndex        uint64      // how far the state machine is (the snapshot restored into it)
-}
-
-// raftLog is the log held in memory: entries after offset, the index whose
-// term is offsetTerm (the last entry compacted into a snapshot).
-type raftLog struct {
-	offset, offsetTerm uint64
-	entries            []raftEntry // offset+1 …
-}
-
-func (l *raftLog) lastIndex() uint64 { return l.offset + uint64(len(l.entries)) }
-
-func (l *raftLog) lastTerm() uint64 {
-	t, _ := l.term(l.lastIndex())
-	return t
-}
-
-// term returns the term of the entry at i; ok is false when i is compacted
-// away or beyond the end.
-func (l *raftLog) term(i uint64) (uint64, bool) {
-	switch {
-	case i == l.offset:
-		return l.offsetTerm, true
-	case i < l.offset || i > l.lastIndex():
-		return 0, false
-	}
-	return l.entries[i-l.offset-1].Term, true
-}
-
-func (l *raftLog) entry(i uint64) *raftEntry { return &l.entries[i-l.offset-1] }
-
-// slice returns entries lo..hi-1, at most maxBytes of data but at least one.
-func (l *raftLog) slice(lo, hi uint64, maxBytes int) []raftEntry {
-	if lo > hi {
-		return nil
-	}
-	es := l.entries[lo-l.offset-1 : hi-l.offset-1]
-	size := 0
-	for i, e := range es {
-		size += len(e.Data) + 24
-		if i > 0 && size > maxBytes {
-			return es[:i]
-		}
-	}
-	return es
-}
-
-// upToDate: the election restriction (Raft §5.4.1): a candidate's log must
-// end in a later term, or in the same term and be at least as long.
-func (l *raftLog) upToDate(lastIndex, lastTerm uint64) bool {
-	return lastTerm > l.lastTerm() || lastTerm == l.lastTerm() && lastIndex >= l.lastIndex()
-}
-
-// progressState is how a leader replicates to one follower (as etcd's raft).
-type progressState uint8
-
-const (
-	progressProbe     progressState = iota // one AppendEntries at a time, to find where the logs match
-	progressReplicate                      // pipelined: next runs ahead of match by up to MaxInflight
-	progressSnapshot                       // an InstallSnapshot is on its way
-)
-
-// progress is the leader's view of one follower (Raft Figure 2: nextIndex,
-// matchIndex).
-type progress struct {
-	match, next uint64
-	state       progressState
-	probeSent   bool   // probe: an AppendEntries is unanswered; wait for its answer or a heartbeat
-	snapshotIdx uint64 // snapshot: the index of the snapshot being sent
-	ackedSeq    uint64 // the highest leader round it answered
 }
 
 // raftCore is one server's Raft state. Owned by one goroutine.
@@ -597,62 +558,6 @@ func (r *raftCore) tickLeader() {
 	}
 }
 
-// newRound starts round seq+1; rounds older than what a quorum has
-// acknowledged are forgotten.
-func (r *raftCore) newRound() {
-	r.seq++
-	r.seqTick[r.seq] = r.now
-	acked := r.quorumSeq()
-	for s := range r.seqTick {
-		if s < acked {
-			delete(r.seqTick, s)
-		}
-	}
-}
-
-// quorumSeq is the newest round acknowledged by a quorum (the leader
-// acknowledges its own rounds at once).
-func (r *raftCore) quorumSeq() uint64 {
-	var seqs []uint64
-	for _, s := range r.config.Servers {
-		if s.NonVoter {
-			continue
-		}
-		if s.ID == r.id {
-			seqs = append(seqs, r.seq)
-		} else if pr := r.progress[s.ID]; pr != nil {
-			seqs = append(seqs, pr.ackedSeq)
-		} else {
-			seqs = append(seqs, 0)
-		}
-	}
-	if len(seqs) == 0 {
-		return 0
-	}
-	slices.Sort(seqs)
-	return seqs[len(seqs)-r.quorum()]
-}
-
-// quorumContact is the tick at which the newest round a quorum acknowledged
-// began: at that moment a quorum still followed this leader.
-func (r *raftCore) quorumContact() uint64 {
-	if t, ok := r.seqTick[r.quorumSeq()]; ok {
-		return t
-	}
-	return r.leaderSince
-}
-
-// leaseValid: no other leader can have been elected since a quorum last
-// acknowledged this one, because each of them refuses votes for an
-// election timeout after hearing from it (dissertation §6.4.1).
-func (r *raftCore) leaseValid() bool {
-	if r.cfg.DisableLeases {
-		return false
-	}
-	t, ok := r.seqTick[r.quorumSeq()]
-	return ok && int(r.now-t) < r.cfg.LeaseTicks
-}
-
 // --- messages ---
 
 // inLease: a follower that heard from a leader within the minimum election
@@ -781,127 +686,6 @@ func (r *raftCore) stepFollower(m raftMessage) {
 	}
 }
 
-// handleAppend is AppendEntries on the receiver (Raft §5.3, Figure 2).
-func (r *raftCore) handleAppend(m raftMessage) {
-	resp := raftMessage{Type: msgAppResp, To: m.From, LogIndex: m.LogIndex, Seq: m.Seq}
-	if m.LogIndex < r.commit {
-		// Everything up to commit already matches the leader's log.
-		resp.Hint = r.commit
-		r.send(resp)
-		return
-	}
-	if t, ok := r.log.term(m.LogIndex); !ok || t != m.LogTerm {
-		resp.Reject = true
-		if !ok {
-			resp.Hint = r.log.lastIndex() + 1
-		} else {
-			// Fast back-off: skip the whole conflicting term at once.
-			resp.HintTerm = t
-			i := m.LogIndex
-			for i-1 > r.commit {
-				if pt, _ := r.log.term(i - 1); pt != t {
-					break
-				}
-				i--
-			}
-			resp.Hint = i
-		}
-		r.send(resp)
-		return
-	}
-	// Append what is new; an existing entry that conflicts, and everything
-	// after it, is replaced.
-	for i, e := range m.Entries {
-		t, ok := r.log.term(e.Index)
-		if ok && t == e.Term {
-			continue
-		}
-		if ok {
-			if e.Index <= r.commit {
-				panic(fmt.Sprintf("raft %s: entry %d conflicts with the committed log", r.id, e.Index))
-			}
-			r.truncateFrom(e.Index)
-		}
-		r.appendFollower(m.Entries[i:])
-		break
-	}
-	lastNew := m.LogIndex + uint64(len(m.Entries))
-	if c := min(m.Commit, lastNew); c > r.commit {
-		r.commit = c
-	}
-	resp.Hint = lastNew
-	r.send(resp)
-}
-
-// truncateFrom drops entries at i and after (never committed ones). The
-// kept entries move to a new array: messages not yet sent may still share
-// the old one, and appends must not overwrite what they carry.
-func (r *raftCore) truncateFrom(i uint64) {
-	r.log.entries = slices.Clone(r.log.entries[:i-r.log.offset-1])
-	r.persistFrom = min(r.persistFrom, i)
-	if r.configIndex >= i {
-		r.config, r.configIndex = r.latestConfig()
-	}
-}
-
-func (r *raftCore) appendFollower(es []raftEntry) {
-	r.log.entries = append(r.log.entries, es...)
-	for _, e := range es {
-		r.noteConfig(e)
-	}
-}
-
-// noteConfig makes a configuration entry take effect as soon as it is in
-// the log, committed or not (dissertation §4.1).
-func (r *raftCore) noteConfig(e raftEntry) {
-	if e.Type != raftEntryConfig {
-		return
-	}
-	c, err := decodeConfiguration(e.Data)
-	if err != nil {
-		r.logger.Error("undecodable configuration entry", "index", e.Index, "error", err)
-		return
-	}
-	r.config, r.configIndex = c, e.Index
-	if r.role == roleLeader {
-		for _, s := range c.Servers {
-			r.addProgress(s.ID)
-		}
-		for id := range r.progress {
-			if !c.has(id) {
-				delete(r.progress, id)
-			}
-		}
-	}
-}
-
-// handleSnapshot is InstallSnapshot on the receiver (Raft §7).
-func (r *raftCore) handleSnapshot(m raftMessage) {
-	s := m.Snapshot
-	resp := raftMessage{Type: msgAppResp, To: m.From, LogIndex: s.Index, Seq: m.Seq}
-	if s.Index <= r.commit {
-		resp.Hint = r.commit
-		r.send(resp)
-		return
-	}
-	if t, ok := r.log.term(s.Index); ok && t == s.Term {
-		// The log already holds the snapshot's entries: keep what follows.
-		r.commit = s.Index
-		resp.Hint = s.Index
-		r.send(resp)
-		return
-	}
-	r.logger.Info("installing snapshot from the leader", "index", s.Index, "term", s.Term, "leader", s.Config.describe(m.From))
-	r.log = raftLog{offset: s.Index, offsetTerm: s.Term}
-	r.snapConfig = s.Config.clone()
-	r.config, r.configIndex = r.snapConfig, s.Index
-	r.commit, r.applied = s.Index, s.Index
-	r.persistFrom = s.Index + 1
-	r.snapshot = s
-	resp.Hint = s.Index
-	r.send(resp)
-}
-
 func (r *raftCore) stepLeader(m raftMessage) {
 	pr := r.progress[m.From]
 	if pr == nil {
@@ -932,170 +716,6 @@ func (r *raftCore) stepLeader(m raftMessage) {
 			pr.probeSent = false
 			r.sendAppend(m.From)
 		}
-	}
-}
-
-func (r *raftCore) handleAppendAccept(id string, pr *progress, m raftMessage) {
-	committed := false
-	if m.Hint > pr.match {
-		pr.match = m.Hint
-		committed = r.maybeCommit()
-	}
-	if pr.state != progressReplicate {
-		// The logs match up to match: from here, pipeline.
-		pr.state, pr.next = progressReplicate, pr.match+1
-	}
-	pr.next = max(pr.next, pr.match+1)
-	pr.probeSent = false
-	if committed {
-		r.broadcastAppend()
-	} else if pr.next <= r.log.lastIndex() {
-		r.sendAppend(id)
-	}
-	if id == r.transferee && pr.match == r.log.lastIndex() {
-		r.send(raftMessage{Type: msgTimeoutNow, To: id})
-	}
-}
-
-// handleAppendReject backs next off to where the follower says the logs may
-// match (Raft §5.3, with the optimisation the paper sketches at its end).
-func (r *raftCore) handleAppendReject(id string, pr *progress, m raftMessage) {
-	if m.LogIndex < pr.match || pr.state == progressProbe && m.LogIndex != pr.next-1 {
-		return // stale: answers an AppendEntries sent before a later one succeeded
-	}
-	if m.HintTerm == 0 && m.Hint <= pr.match {
-		r.followerLostLog(id, pr, m.Hint-1)
-	}
-	next := m.Hint
-	if m.HintTerm > 0 {
-		// If the leader has entries of the follower's conflicting term, the
-		// logs may match up to the last of them.
-		for i := min(m.LogIndex, r.log.lastIndex()); i > r.log.offset; i-- {
-			t, _ := r.log.term(i)
-			if t == m.HintTerm {
-				next = i + 1
-				break
-			}
-			if t < m.HintTerm {
-				break
-			}
-		}
-	}
-	pr.next = max(pr.match+1, min(next, m.LogIndex))
-	pr.state, pr.probeSent = progressProbe, false
-	r.sendAppend(id)
-}
-
-// followerLostLog: a follower's log ends at holds, before what it
-// acknowledged. It restarted without its Raft state (moved aside to recover
-// from corruption: raft_admit.go); replicate again from where its log ends,
-// or the leader would resend from its old match for ever.
-func (r *raftCore) followerLostLog(id string, pr *progress, holds uint64) {
-	r.logger.Info("a follower's log ends before what it acknowledged: replicating it again",
-		"follower", r.config.describe(id), "acknowledged", pr.match, "holds", holds)
-	pr.match = holds
-	pr.state, pr.next, pr.probeSent = progressProbe, holds+1, false
-}
-
-func (r *raftCore) stepSnapStatus(m raftMessage) {
-	pr := r.progress[m.From]
-	if r.role != roleLeader || pr == nil || pr.state != progressSnapshot {
-		return
-	}
-	if m.Reject {
-		r.logger.Warn("snapshot send failed", "to", r.config.describe(m.From), "index", pr.snapshotIdx)
-	} else {
-		pr.next = max(pr.next, pr.snapshotIdx+1)
-	}
-	// Either way probe from here: the follower's answer to the snapshot, or
-	// to the next AppendEntries, tells where it is.
-	pr.state, pr.probeSent = progressProbe, true
-}
-
-// maybeCommit advances commit to the highest index stored on a quorum, if
-// that entry is from the current term (Raft §5.4.2: entries of earlier
-// terms are committed only indirectly, Figure 8).
-func (r *raftCore) maybeCommit() bool {
-	var matches []uint64
-	for _, s := range r.config.Servers {
-		if s.NonVoter {
-			continue
-		}
-		if s.ID == r.id {
-			matches = append(matches, r.log.lastIndex())
-		} else if pr := r.progress[s.ID]; pr != nil {
-			matches = append(matches, pr.match)
-		}
-	}
-	for len(matches) < r.config.voters() {
-		matches = append(matches, 0)
-	}
-	if len(matches) == 0 {
-		return false
-	}
-	slices.Sort(matches)
-	n := matches[len(matches)-r.quorum()]
-	if t, _ := r.log.term(n); n > r.commit && t == r.term {
-		r.commit = n
-		r.afterCommit()
-		return true
-	}
-	return false
-}
-
-// afterCommit: a leader whose removal from the configuration (or from its
-// voters) is committed steps down (dissertation §4.2.2); reads waiting for
-// the first commit of the term may now be confirmed.
-func (r *raftCore) afterCommit() {
-	if r.configIndex <= r.commit && !r.isVoter() {
-		r.logger.Info("stepping down: no longer a voter in the configuration", "term", r.term)
-		r.becomeFollower(r.term, "")
-		return
-	}
-	r.confirmReads()
-}
-
-func (r *raftCore) broadcastAppend() {
-	for id := range r.progress {
-		r.sendAppend(id)
-	}
-}
-
-func (r *raftCore) broadcastHeartbeat() {
-	for id, pr := range r.progress {
-		r.send(raftMessage{Type: msgHeartbeat, To: id, Commit: min(pr.match, r.commit), Seq: r.seq})
-	}
-}
-
-// sendAppend sends the follower what it lacks: entries from next (pipelined
-// in the replicate state, one at a time while probing), or, when those are
-// compacted away, a request to the driver to send the snapshot.
-func (r *raftCore) sendAppend(id string) {
-	pr := r.progress[id]
-	if pr == nil || pr.state == progressSnapshot || pr.state == progressProbe && pr.probeSent {
-		return
-	}
-	if pr.state == progressReplicate && pr.next-pr.match-1 >= r.cfg.MaxInflight {
-		return
-	}
-	prevTerm, ok := r.log.term(pr.next - 1)
-	if !ok {
-		pr.state, pr.snapshotIdx = progressSnapshot, r.log.offset
-		r.send(raftMessage{Type: msgSnap, To: id, Seq: r.seq})
-		return
-	}
-	last := r.log.lastIndex()
-	m := raftMessage{Type: msgApp, To: id, LogIndex: pr.next - 1, LogTerm: prevTerm,
-		Commit: r.commit, Seq: r.seq}
-	if pr.next <= last {
-		m.Entries = r.log.slice(pr.next, last+1, r.cfg.MaxMsgBytes)
-	}
-	r.send(m)
-	switch pr.state {
-	case progressReplicate:
-		pr.next += uint64(len(m.Entries))
-	case progressProbe:
-		pr.probeSent = true
 	}
 }
 
@@ -1184,85 +804,6 @@ func (r *raftCore) bootstrap(c raftConfiguration) error {
 		r.becomePreCandidate() // alone: elected at once
 	}
 	return nil
-}
-
-func (r *raftCore) committedInTerm() bool {
-	t, _ := r.log.term(r.commit)
-	return t == r.term
-}
-
-// readIndex asks to serve a linearizable read (dissertation §6.4): the read
-// may be served once the state machine reaches the commit index as of now,
-// after the leader confirms it still leads: by the lease when lease is set
-// and the lease holds, otherwise by a round of heartbeats acknowledged by a
-// quorum. The answer comes in a later ready().
-func (r *raftCore) readIndex(id uint64, lease bool) {
-	if r.role != roleLeader || !r.committedInTerm() {
-		// A new leader does not know the commit index until it commits an
-		// entry of its term (§6.4 step 1); the caller retries.
-		r.reads = append(r.reads, raftReadState{ID: id, Failed: true})
-		return
-	}
-	if r.quorum() == 1 || lease && r.leaseValid() {
-		r.reads = append(r.reads, raftReadState{ID: id, Index: r.commit})
-		return
-	}
-	// Confirmed by the next round, which ready() starts: every read that
-	// arrives before it shares it (one heartbeat per follower for a batch).
-	r.pendingReads = append(r.pendingReads, raftReadState{ID: id, Index: r.commit})
-	r.readSeqs = append(r.readSeqs, r.seq+1)
-	r.readRound = r.seq + 1
-}
-
-// confirmReads releases the reads whose round a quorum has acknowledged.
-func (r *raftCore) confirmReads() {
-	if r.role != roleLeader || len(r.pendingReads) == 0 {
-		return
-	}
-	acked := r.quorumSeq()
-	n := 0
-	for n < len(r.readSeqs) && r.readSeqs[n] <= acked {
-		n++
-	}
-	r.reads = append(r.reads, r.pendingReads[:n]...)
-	r.pendingReads, r.readSeqs = r.pendingReads[n:], r.readSeqs[n:]
-}
-
-// transferLeadership hands leadership to another voter (dissertation
-// §3.10): stop taking proposals, bring it up to date, then tell it to
-// campaign at once.
-func (r *raftCore) transferLeadership(to string) error {
-	if r.role != roleLeader {
-		return errNotLeader
-	}
-	pr := r.progress[to]
-	if pr == nil || !r.config.hasVoter(to) {
-		return fmt.Errorf("%q is not a voter", to)
-	}
-	r.transferee, r.transferTick = to, r.now
-	r.logger.Info("transferring leadership", "to", r.config.describe(to), "term", r.term)
-	if pr.match == r.log.lastIndex() {
-		r.send(raftMessage{Type: msgTimeoutNow, To: to})
-	} else {
-		r.sendAppend(to)
-	}
-	return nil
-}
-
-// compact drops in-memory entries up to i (less the trailing ones kept for
-// followers slightly behind), once the driver holds a durable snapshot at
-// snapIndex ≥ i.
-func (r *raftCore) compact(i uint64) {
-	if i <= r.cfg.TrailingLogs {
-		return
-	}
-	i -= r.cfg.TrailingLogs
-	if i <= r.log.offset || i > r.applied {
-		return
-	}
-	t, _ := r.log.term(i)
-	r.snapConfig = r.configAt(i)
-	r.log = raftLog{offset: i, offsetTerm: t, entries: slices.Clone(r.log.entries[i-r.log.offset:])}
 }
 
 // ready collects what the driver must do now.

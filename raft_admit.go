@@ -37,6 +37,11 @@
 // are authenticated once the server port has TLS (the security issue):
 // until then these checks stop made-up senders and impossible terms, not a
 // forger who names a real member with a plausible term.
+//
+// Concurrency: the core's part has none of its own (owned, like the core,
+// by the goroutine that drives it); raftDropLog's mutex guards its table
+// of senders, which the Raft loop and the connections' reader goroutines
+// both log into.
 package main
 
 import (

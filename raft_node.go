@@ -8,7 +8,7 @@
 //
 //  1. AppendEntries to the followers go out at once (dissertation §10.2.1:
 //     the leader writes its own log in parallel with theirs);
-//  2. the term, vote and new entries are made durable (wal.go: fsync);
+//  2. the term, vote and new entries are made durable (raft_wal.go: fsync);
 //  3. every other message goes out: votes and acknowledgements promise
 //     durable state, so they wait for step 2 (Raft §5.1);
 //  4. committed entries are applied to the store, in order, and the
@@ -23,8 +23,14 @@
 // goroutine writes it to disk while writes go on; then the wal drops the
 // covered segments and the core the covered entries, less a trailing
 // window. A follower too far behind gets the snapshot file in chunks
-// (raft_install.go); a user's snapshot is restored as one (raft_restore.go).
+// (raft_snapshot.go); a user's snapshot is restored as one (raft_restore.go).
 // A storage failure stops the node for good (fail), and the agent exits.
+//
+// This file is the driver loop and its API; the rest of the driver lives
+// beside it: the codec of its messages (raft_wire.go), its storage
+// (raftStorage, raft_storage.go; the wal, raft_wal.go), snapshots taken,
+// loaded and sent (raft_snapshot.go), user snapshot restores
+// (raft_restore.go), and the log of refused messages (raft_admit.go).
 //
 // Concurrency: the loop goroutine (run) owns the core, the storage, the
 // pending proposals and reads; everything else talks to it through
@@ -34,36 +40,15 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// raftStorage is what the node makes durable: *wal on a server with a
-// data directory, memRaftStorage in -dev mode and in tests.
-type raftStorage interface {
-	append(entries []raftEntry) error
-	setHardState(hs raftHardState) error
-	saveSnapshot(index, term uint64, write func(io.Writer) error) error
-	compact(index, term uint64) error
-	truncate(index uint64) error
-	openSnapshot() (index, term uint64, r io.ReadSeekCloser, err error)
-	// adoptSnapshot makes the snapshot file at path (written and fsynced,
-	// on the data dir's file system) the one at index and term.
-	adoptSnapshot(path string, index, term uint64) error
-	close() error
-}
 
 // raftFSM is the replicated state machine: the store.
 type raftFSM interface {
@@ -164,14 +149,9 @@ type raftNode struct {
 	appliedBytes int                      // entry data applied since the newest snapshot was taken
 	lastTick     time.Time                // when the core's last tick was due
 	chunks       map[string]*snapAssembly // snapshots arriving, by sender; not the loop's: guarded by chunksMu
-	chunksMu     sync.Mutex               // one chunk at a time (raft_install.go)
+	chunksMu     sync.Mutex               // one chunk at a time (raft_snapshot.go)
 	peerContact  map[string]time.Time     // leader: server ID → when its last answer arrived (peerStats)
 	dropLog      raftDropLog              // messages refused, logged per sender (also from receive's goroutines)
-}
-
-type snapResult struct {
-	index, term uint64
-	err         error
 }
 
 // newRaftNode starts a node from what storage holds (st) and fsm (already
@@ -642,35 +622,6 @@ func (n *raftNode) persist(rd *raftReady) error {
 	return n.storage.append(rd.Entries)
 }
 
-// installSnapshot makes a snapshot from the leader durable, drops the log it
-// replaces, and restores the store from it (Raft §7).
-func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
-	if err := n.storage.adoptSnapshot(sn.Path, sn.Index, sn.Term); err != nil {
-		return err
-	}
-	// The log after the snapshot does not match it (or the core would not
-	// install it): cut it before recording the compaction, so that a crash
-	// in between leaves nothing loadRaftState would keep.
-	if err := n.storage.truncate(sn.Index + 1); err != nil {
-		return err
-	}
-	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
-		return err
-	}
-	n.fsm.install(sn.State, sn.Index)
-	n.snapIndex, n.appliedIndex = sn.Index, sn.Index
-	n.learnAddrs(sn.Config)
-	for i, p := range n.pending {
-		if i <= sn.Index {
-			p.err = errLeadershipLost
-			close(p.done)
-			delete(n.pending, i)
-		}
-	}
-	n.wakeWaiters()
-	return nil
-}
-
 func (n *raftNode) applyCommitted(es []raftEntry) {
 	for _, e := range es {
 		res := n.fsm.apply(e)
@@ -777,392 +728,6 @@ func (n *raftNode) sendMessage(m raftMessage) {
 	n.transport.send(addr, encodeRaftMessage(nil, &m))
 }
 
-// --- snapshots ---
-
-// maybeSnapshot starts a snapshot once enough entries were applied since
-// the last one. The store's state is immutable, so the write happens on
-// another goroutine while the loop goes on.
-func (n *raftNode) maybeSnapshot() {
-	if n.snapshotting || n.appliedIndex < n.snapIndex+n.cfg.SnapshotThreshold && n.appliedBytes < snapshotBytes {
-		return
-	}
-	index, write := n.fsm.snapshot()
-	term, ok := n.core.log.term(index)
-	if !ok || index <= n.snapIndex {
-		return
-	}
-	config := n.core.configAt(index)
-	n.snapshotting = true
-	go func() {
-		err := n.storage.saveSnapshot(index, term, func(w io.Writer) error {
-			return writeSnapshotFileFunc(w, config, write)
-		})
-		n.snapDoneCh <- snapResult{index, term, err}
-	}()
-}
-
-func (n *raftNode) snapshotDone(res snapResult) {
-	n.snapshotting = false
-	if res.err != nil {
-		n.logger.Error("snapshot failed", "index", res.index, "error", res.err)
-		return
-	}
-	if res.index <= n.snapIndex {
-		return // a newer snapshot was installed meanwhile, from the leader or restored
-	}
-	if err := n.storage.compact(res.index, res.term); err != nil {
-		n.logger.Error("log compaction failed", "index", res.index, "error", err)
-		return
-	}
-	n.snapIndex, n.appliedBytes = res.index, 0
-	n.core.compact(res.index)
-	n.logger.Info("snapshot saved, log compacted", "index", res.index)
-}
-
-// snapshotBytes: a snapshot is also taken once the entries applied since
-// the last one hold this much data, so that a log of large transactions
-// does not grow to a long replay at restart.
-const snapshotBytes = 64 << 20
-
 // applyBudget: how long one pass of the loop applies committed entries
 // before it looks at its clock and its inbox again.
 const applyBudget = 50 * time.Millisecond
-
-// snapshotChunkSize: InstallSnapshot carries the file in pieces this large.
-const snapshotChunkSize = 4 << 20
-
-// snapshotTimeout bounds a call that may handle a whole snapshot of size
-// bytes (the last chunk: the file read and installed): a minute, and a
-// second more per 10 MB.
-func snapshotTimeout(size int64) time.Duration {
-	return time.Minute + time.Duration(size/10e6)*time.Second
-}
-
-// A snapshot file is the configuration at its index, then the store's
-// snapshot (snapshot.go): [uvarint length][configuration JSON][store].
-func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Writer) error) error {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	cb := encodeConfiguration(c)
-	bw.Write(binary.AppendUvarint(nil, uint64(len(cb))))
-	bw.Write(cb)
-	if err := write(bw); err != nil {
-		return err
-	}
-	return bw.Flush()
-}
-
-// readSnapshotFile reads a snapshot file: its configuration, and the state
-// fsm reads from the rest.
-func readSnapshotFile(r io.Reader, fsm raftFSM) (raftConfiguration, any, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	l, err := binary.ReadUvarint(br)
-	if err != nil || l > maxSnapshotField {
-		return raftConfiguration{}, nil, errors.New("snapshot file: bad configuration header")
-	}
-	cb := make([]byte, l)
-	if _, err := io.ReadFull(br, cb); err != nil {
-		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
-	}
-	c, err := decodeConfiguration(cb)
-	if err != nil {
-		return raftConfiguration{}, nil, fmt.Errorf("snapshot file: %w", err)
-	}
-	st, err := fsm.read(br)
-	return c, st, err
-}
-
-// loadRaftState reads what storage holds at start-up and restores fsm from
-// the newest snapshot.
-func loadRaftState(ws walState, storage raftStorage, fsm raftFSM) (raftRestored, error) {
-	st := raftRestored{HardState: ws.HardState, Entries: ws.Entries, SnapIndex: ws.SnapshotIndex, SnapTerm: ws.SnapshotTerm}
-	if ws.SnapshotIndex == 0 {
-		return st, nil
-	}
-	index, term, r, err := storage.openSnapshot()
-	if err != nil {
-		return st, fmt.Errorf("the log is compacted to %d but its snapshot cannot be read: %w", ws.SnapshotIndex, err)
-	}
-	defer r.Close()
-	if index != ws.SnapshotIndex || term != ws.SnapshotTerm {
-		// saveSnapshot happens before compact: a newer file may exist whose
-		// compaction did not happen. Its entries are still in the log, so
-		// starting from it is as good; an older one would lose entries.
-		if index < ws.SnapshotIndex {
-			return st, fmt.Errorf("the newest snapshot (%d) is older than the compacted log (%d)", index, ws.SnapshotIndex)
-		}
-	}
-	config, state, err := readSnapshotFile(r, fsm)
-	if err != nil {
-		return st, fmt.Errorf("restoring snapshot %d: %w", index, err)
-	}
-	fsm.install(state, index)
-	// Entries the snapshot covers are dropped. If the log holds the
-	// snapshot's last entry with its term, what follows is kept; otherwise
-	// the whole log goes (Raft §7): a crash while installing a leader's
-	// snapshot can leave a log that does not match it.
-	matches := index == ws.SnapshotIndex
-	for len(st.Entries) > 0 && st.Entries[0].Index <= index {
-		matches = st.Entries[0].Index == index && st.Entries[0].Term == term
-		st.Entries = st.Entries[1:]
-	}
-	if !matches && len(st.Entries) > 0 {
-		if err := storage.truncate(st.Entries[0].Index); err != nil {
-			return st, err
-		}
-		st.Entries = nil
-	}
-	if len(st.Entries) > 0 && st.Entries[0].Index != index+1 {
-		return st, fmt.Errorf("the log starts at %d, after the snapshot at %d", st.Entries[0].Index, index)
-	}
-	st.SnapIndex, st.SnapTerm, st.SnapConfig, st.AppliedIndex = index, term, config, index
-	return st, nil
-}
-
-// --- wire format ---
-//
-// A raft frame (the payload of an rpc.go raft-stream frame, or of a
-// Raft.InstallSnapshot call for a chunk) is a kind byte, then the fields
-// as uvarints and length-prefixed strings:
-//
-//	'm' message: type, from, fromAddr, to, term, logIndex, logTerm, commit,
-//	    seq, hint, hintTerm, flags (1 reject, 2 force), entry count, then
-//	    each entry: index, term, type, data
-//	'c' snapshot chunk: from, fromAddr, term, seq, index, snapTerm, offset,
-//	    total, data
-//
-// The decoder checks every length against what is left of the frame, so no
-// input makes it allocate more than the frame's own size.
-
-const (
-	raftFrameMessage = 'm'
-	raftFrameChunk   = 'c'
-)
-
-// snapChunk is one piece of an InstallSnapshot.
-type snapChunk struct {
-	From, FromAddr  string
-	Term, Seq       uint64
-	Index, SnapTerm uint64
-	Offset, Total   uint64
-	Data            []byte
-}
-
-func appendUvarints(b []byte, vs ...uint64) []byte {
-	for _, v := range vs {
-		b = binary.AppendUvarint(b, v)
-	}
-	return b
-}
-
-func appendBytes(b, s []byte) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-
-func encodeRaftMessage(b []byte, m *raftMessage) []byte {
-	b = append(b, raftFrameMessage, byte(m.Type))
-	b = appendBytes(b, []byte(m.From))
-	b = appendBytes(b, []byte(m.FromAddr))
-	b = appendBytes(b, []byte(m.To))
-	b = appendUvarints(b, m.Term, m.LogIndex, m.LogTerm, m.Commit, m.Seq, m.Hint, m.HintTerm)
-	var flags byte
-	if m.Reject {
-		flags |= 1
-	}
-	if m.Force {
-		flags |= 2
-	}
-	b = append(b, flags)
-	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
-	for _, e := range m.Entries {
-		b = appendUvarints(b, e.Index, e.Term)
-		b = append(b, byte(e.Type))
-		b = appendBytes(b, e.Data)
-	}
-	return b
-}
-
-func encodeSnapChunk(c *snapChunk) []byte {
-	b := make([]byte, 0, len(c.Data)+128)
-	b = append(b, raftFrameChunk)
-	b = appendBytes(b, []byte(c.From))
-	b = appendBytes(b, []byte(c.FromAddr))
-	b = appendUvarints(b, c.Term, c.Seq, c.Index, c.SnapTerm, c.Offset, c.Total)
-	return appendBytes(b, c.Data)
-}
-
-// frameReader decodes fields, remembering the first error.
-type frameReader struct {
-	b   []byte
-	err error
-}
-
-func (r *frameReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, k := binary.Uvarint(r.b)
-	if k <= 0 {
-		r.err = errors.New("bad varint")
-		return 0
-	}
-	r.b = r.b[k:]
-	return v
-}
-
-func (r *frameReader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.err = cmp.Or(r.err, errors.New("truncated"))
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *frameReader) bytes() []byte {
-	l := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if l > uint64(len(r.b)) {
-		r.err = fmt.Errorf("length %d beyond the frame", l)
-		return nil
-	}
-	v := r.b[:l:l]
-	r.b = r.b[l:]
-	return v
-}
-
-// decodeRaftFrame decodes a raft frame: a message, or a snapshot chunk.
-// Entry data and chunk data alias p.
-func decodeRaftFrame(p []byte) (raftMessage, *snapChunk, error) {
-	r := &frameReader{b: p}
-	var m raftMessage
-	switch r.byte() {
-	case raftFrameMessage:
-		m.Type = raftMsgType(r.byte())
-		m.From, m.FromAddr, m.To = string(r.bytes()), string(r.bytes()), string(r.bytes())
-		m.Term, m.LogIndex, m.LogTerm = r.uvarint(), r.uvarint(), r.uvarint()
-		m.Commit, m.Seq, m.Hint, m.HintTerm = r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
-		flags := r.byte()
-		m.Reject, m.Force = flags&1 != 0, flags&2 != 0
-		count := r.uvarint()
-		if r.err == nil && count > uint64(len(r.b))/4 { // an entry takes at least 4 bytes
-			r.err = fmt.Errorf("%d entries cannot fit in the frame", count)
-		}
-		if r.err == nil && count > 0 {
-			m.Entries = make([]raftEntry, 0, count)
-		}
-		for i := uint64(0); i < count && r.err == nil; i++ {
-			e := raftEntry{Index: r.uvarint(), Term: r.uvarint(), Type: raftEntryType(r.byte())}
-			e.Data = r.bytes()
-			m.Entries = append(m.Entries, e)
-		}
-		if r.err == nil && (m.Type == 0 || m.Type >= maxRaftMsgType || m.Type == msgSnap || m.Type == msgSnapStatus) {
-			r.err = fmt.Errorf("message type %d is not sent over the network", m.Type)
-		}
-		if r.err == nil && len(r.b) > 0 {
-			r.err = errors.New("trailing bytes")
-		}
-		if r.err != nil {
-			return raftMessage{}, nil, fmt.Errorf("raft message: %w", r.err)
-		}
-		return m, nil, nil
-	case raftFrameChunk:
-		c := &snapChunk{From: string(r.bytes()), FromAddr: string(r.bytes())}
-		c.Term, c.Seq, c.Index, c.SnapTerm, c.Offset, c.Total = r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
-		c.Data = r.bytes()
-		if r.err == nil && (len(r.b) > 0 || c.Offset+uint64(len(c.Data)) > c.Total || c.Offset > c.Total) {
-			r.err = errors.New("inconsistent offsets or trailing bytes")
-		}
-		if r.err != nil {
-			return raftMessage{}, nil, fmt.Errorf("snapshot chunk: %w", r.err)
-		}
-		return m, c, nil
-	}
-	return raftMessage{}, nil, cmp.Or(r.err, errors.New("unknown raft frame kind"))
-}
-
-// memRaftStorage keeps the Raft state in memory: -dev mode, where nothing
-// survives a restart, as in Consul's dev mode.
-type memRaftStorage struct {
-	hs        raftHardState
-	entries   []raftEntry
-	snapIndex uint64
-	snapTerm  uint64
-	snap      []byte
-	mu        sync.Mutex // guards snap, which saveSnapshot writes from another goroutine
-}
-
-func (s *memRaftStorage) append(es []raftEntry) error {
-	if len(es) == 0 {
-		return nil
-	}
-	first := es[0].Index
-	base := s.snapIndex
-	if len(s.entries) > 0 {
-		base = s.entries[0].Index - 1
-	}
-	if first <= base {
-		return fmt.Errorf("append at %d inside the snapshot at %d", first, base)
-	}
-	k := min(int(first-base-1), len(s.entries))
-	s.entries = append(s.entries[:k:k], es...)
-	return nil
-}
-
-func (s *memRaftStorage) setHardState(hs raftHardState) error { s.hs = hs; return nil }
-
-func (s *memRaftStorage) saveSnapshot(index, term uint64, write func(io.Writer) error) error {
-	var buf bytes.Buffer
-	if err := write(&buf); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.snap = buf.Bytes()
-	s.snapTerm, s.snapIndex = term, max(s.snapIndex, index)
-	return nil
-}
-
-func (s *memRaftStorage) adoptSnapshot(path string, index, term uint64) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	os.Remove(path)
-	return s.saveSnapshot(index, term, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
-}
-
-func (s *memRaftStorage) compact(index, term uint64) error {
-	for len(s.entries) > 0 && s.entries[0].Index <= index {
-		s.entries = s.entries[1:]
-	}
-	return nil
-}
-
-func (s *memRaftStorage) truncate(index uint64) error {
-	for len(s.entries) > 0 && s.entries[len(s.entries)-1].Index >= index {
-		s.entries = s.entries[:len(s.entries)-1]
-	}
-	return nil
-}
-
-// memSnapshotReader is a snapshot held in memory, opened.
-type memSnapshotReader struct{ *bytes.Reader }
-
-func (memSnapshotReader) Close() error { return nil }
-
-func (s *memRaftStorage) openSnapshot() (uint64, uint64, io.ReadSeekCloser, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.snap == nil {
-		return 0, 0, nil, errNoSnapshot
-	}
-	return s.snapIndex, s.snapTerm, memSnapshotReader{bytes.NewReader(s.snap)}, nil
-}
-
-func (s *memRaftStorage) close() error { return nil }

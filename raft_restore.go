@@ -14,7 +14,7 @@
 //	core.restoreUserSnapshot     the log starts at index; a no-op follows at index+1
 //
 // then, as after any step, handleReady persists the no-op and sends every
-// follower the snapshot in chunks (sendSnapshot, raft_install.go), since its
+// follower the snapshot in chunks (sendSnapshot, raft_snapshot.go), since its
 // next entry lies in the hole below index. The caller is answered when the
 // no-op commits: a quorum then holds the snapshot, and the restore is as
 // durable as any write.

@@ -4,6 +4,9 @@
 // read index, lease, check-quorum), and only a voter campaigns. A new
 // server catches up this way before autopilot promotes it (dissertation
 // §4.2.1; server_autopilot.go).
+//
+// Part of the pure consensus core (raft.go). Concurrency: none; methods of
+// a configuration value.
 package main
 
 import "slices"

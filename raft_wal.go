@@ -1,4 +1,4 @@
-// wal.go: the durable Raft log and state of one server.
+// raft_wal.go: the durable Raft log and state of one server.
 //
 // Raft keeps currentTerm, votedFor and the log on stable storage, and
 // updates them before answering any RPC (Figure 2; Raft §5; dissertation
@@ -71,28 +71,9 @@ var (
 	errNoSnapshot = errors.New("wal: no snapshot")
 )
 
-// The records the wal keeps, as the Raft core (raft.go) produces and
-// consumes them: log entries and the persistent state of Figure 2.
-
-// raftEntryType says what a log entry holds; the Raft core defines the kinds.
-type raftEntryType uint8
-
-// raftEntry is one entry of the replicated log: a store command (or a Raft
-// no-op or configuration change) at an index, from a leader's term.
-type raftEntry struct {
-	Index, Term uint64
-	Type        raftEntryType
-	Data        []byte
-}
-
-// raftHardState is what a server must not forget across a crash: its
-// currentTerm, whom it voted for in it, and how far it knows the log is
-// committed.
-type raftHardState struct {
-	Term   uint64
-	Vote   string
-	Commit uint64
-}
+// The records the wal keeps are the Raft core's own types, defined in
+// raft.go as the core produces and consumes them: log entries (raftEntry)
+// and the persistent state of Figure 2 (raftHardState).
 
 // walOptions tunes a wal; the zero value is the production setting.
 type walOptions struct {

@@ -1,0 +1,70 @@
+// raft_replication_test.go: log replication (raft_replication.go) on
+// raft_test.go's simulated network: snapshots to a lagging follower, fast
+// back-off.
+package main
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// A follower too far behind for the leader's log is brought up to date by
+// InstallSnapshot (Raft §7).
+func TestRaftLaggingFollowerGetsSnapshot(t *testing.T) {
+	s := newSimNet(t, testSeed(t), 3)
+	s.snapEvery, s.trailing = 10, 2
+	l := s.checkOneLeader(50)
+	f := s.others(l.id)[0]
+	s.crash(f)
+	var last uint64
+	for i := range 40 {
+		last = s.mustCommit(fmt.Sprint("s", i), 50)
+	}
+	if l.core.log.offset < 10 {
+		t.Fatalf("the leader did not compact its log (offset %d)", l.core.log.offset)
+	}
+	s.restart(f)
+	s.checkCommitted(last, 100)
+	if s.nodes[f].disk.snap == nil {
+		t.Fatal("the follower caught up without a snapshot")
+	}
+	if got, want := s.nodes[f].fsm.log, s.nodes[l.id].fsm.log; !slices.Equal(got, want) {
+		t.Fatalf("follower %v, leader %v", got, want)
+	}
+}
+
+// The log's fast back-off: a follower with a long conflicting tail is
+// repaired in a few round trips, not one per entry.
+func TestRaftFastBackoff(t *testing.T) {
+	s := newSimNet(t, testSeed(t), 3)
+	l := s.checkOneLeader(50)
+	s.mustCommit("base", 50)
+	// The leader, cut off, appends 100 entries that will never commit.
+	s.partition([]string{l.id}, s.others(l.id))
+	for i := range 100 {
+		l.core.propose([][]byte{[]byte(fmt.Sprint("junk", i))})
+	}
+	s.process(l)
+	s.checkOneLeader(100)
+	s.mustCommit("new", 50)
+	s.heal()
+	rejects := 0
+	for range 50 * simStepsPerTick {
+		for _, q := range s.queue {
+			if q.m.Type == msgAppResp && q.m.Reject && q.m.From == l.id && q.m.Term > 0 {
+				rejects++
+			}
+		}
+		s.step()
+		if s.nodes[l.id].core.role == roleFollower && slices.Equal(s.nodes[l.id].fsm.log, s.leader().fsm.log) {
+			break
+		}
+	}
+	if !slices.Equal(s.nodes[l.id].fsm.log, s.leader().fsm.log) {
+		t.Fatal("the old leader did not catch up")
+	}
+	if rejects > 20 {
+		t.Fatalf("%d rejected AppendEntries (counted per step in flight) to repair 100 conflicting entries", rejects)
+	}
+}
