@@ -1,4 +1,4 @@
-// keyring_test.go: gossip encryption: sealing, refusal of wrong keys and
+// serf_keyring_test.go: gossip encryption: sealing, refusal of wrong keys and
 // of another pool's messages, rotation, persistence.
 package main
 

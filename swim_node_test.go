@@ -1,4 +1,4 @@
-// gossip_test.go: real pools on loopback sockets: join through one member,
+// swim_node_test.go: real pools on loopback sockets: join through one member,
 // failure detection of a stopped member, a graceful leave, a user event,
 // and encryption (a member with the wrong key cannot join).
 package main
