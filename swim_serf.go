@@ -3,7 +3,7 @@
 // to every member that each answers to the source directly. Both belong to
 // the same pure state machine as swim.go (no goroutines, clock, I/O or
 // lock; owned by the gossip driver's goroutine), whose wire format and
-// bounded decoder carry them.
+// bounded decoder (swim_wire.go) carry them.
 //
 // Force-leave (Serf's RemoveFailedNode). The intent names a member at its
 // incarnation as the sender knows it. It is gossiped like any broadcast,

@@ -4,7 +4,10 @@
 // force-leave refutes it and is never left or failed anywhere; a query is
 // delivered once to every member, under loss, and each answer (a packet,
 // or a stream when large) reaches the source, which reports them all
-// before its timeout, or at the timeout when a member is dead.
+// before its timeout, or at the timeout when a member is dead. Then
+// /v1/agent/force-leave on three servers in one process (cluster_test.go's
+// harness): of a failed server (left, then pruned, out of the catalog),
+// of an alive one (it refutes), and of an unknown one (Consul's error).
 package main
 
 import (
@@ -228,4 +231,58 @@ func FuzzKeyAnswer(f *testing.F) {
 			t.Fatalf("%x decodes to %+v, which re-decodes as %+v, %v", b, a, again, err)
 		}
 	})
+}
+
+func TestClusterForceLeave(t *testing.T) {
+	c := startTestCluster(t, 3)
+	leader := c.waitLeader(5 * time.Second)
+	victim, other := (leader+1)%3, (leader+2)%3
+	name := c.configs[victim].NodeName
+	status := func(a *testAgent, node string) int {
+		var members []agentMember
+		a.must("GET", "/v1/agent/members", "", &members)
+		for _, m := range members {
+			if m.Name == node {
+				return m.Status
+			}
+		}
+		return 0 // not a member
+	}
+	inCatalog := func(node string) bool {
+		return c.agents[leader].do("GET", "/v1/catalog/node/"+node, "").body != "null"
+	}
+	c.agents[other].expect("PUT", "/v1/agent/force-leave/nope", "", 500, "agent: No node found with name 'nope'")
+
+	// An alive member named by a force-leave refutes it: still alive, still in the catalog.
+	alive := c.configs[leader].NodeName
+	incarnation := func() (inc uint64) { // read on the pool's loop, which owns the core
+		pool := c.agents[leader].lan
+		pool.do(func(time.Duration) { inc = pool.core.self.Incarnation })
+		return inc
+	}
+	inc0 := incarnation()
+	c.agents[other].must("PUT", "/v1/agent/force-leave/"+alive, "", nil)
+	eventually(t, 5*time.Second, alive+" refutes", func() bool { return incarnation() > inc0 })
+	for _, a := range c.live() {
+		if st := status(a, alive); a.cfg.NodeName != alive && st != memberAlive {
+			t.Fatalf("%s sees %s as %d after a force-leave of it alive", a.cfg.NodeName, alive, st)
+		}
+	}
+	if !inCatalog(alive) {
+		t.Fatalf("%s left the catalog", alive)
+	}
+
+	c.stop(victim)
+	for _, a := range c.live() {
+		eventually(t, 40*time.Second, a.cfg.NodeName+" sees "+name+" failed", func() bool { return status(a, name) == memberFailed })
+	}
+	c.agents[other].must("PUT", "/v1/agent/force-leave/"+name, "", nil)
+	for _, a := range c.live() {
+		eventually(t, 5*time.Second, a.cfg.NodeName+" sees "+name+" left", func() bool { return status(a, name) == memberLeft })
+	}
+	eventually(t, 10*time.Second, name+" out of the catalog", func() bool { return !inCatalog(name) })
+	c.agents[other].must("PUT", "/v1/agent/force-leave/"+name+"?prune", "", nil)
+	for _, a := range c.live() {
+		eventually(t, 5*time.Second, a.cfg.NodeName+" forgets "+name, func() bool { return status(a, name) == 0 })
+	}
 }

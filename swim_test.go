@@ -11,11 +11,13 @@
 // does not tick until it resumes), and UDP alone can be filtered. Accuracy
 // is checked at every event: a protected (healthy) member marked failed by
 // anyone fails the test at once. Tests name the property they check:
-// completeness and accuracy of failure detection (SWIM §3, §5), refutation
-// (SWIM §4.4), local health awareness against a control run without it
-// (Lifeguard §IV.A), dissemination (SWIM §4.1), the TCP ping fallback, and
-// the healing of partitions by push-pull. -swim.log prints every core's
-// narrative with the simulated time.
+// refutation (SWIM §4.4), dissemination (SWIM §4.1), and the healing of
+// partitions by push-pull here; completeness and accuracy of failure
+// detection (SWIM §3, §5), local health awareness against a control run
+// without it (Lifeguard §IV.A) and the TCP ping fallback in
+// swim_probe_test.go, which uses this harness; the codec in
+// swim_wire_test.go. -swim.log prints every core's narrative with the
+// simulated time.
 package main
 
 import (
@@ -26,7 +28,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -434,49 +435,6 @@ func TestBug_LoneLeaveWaits(t *testing.T) {
 	}
 }
 
-// SWIM §5 (completeness and accuracy): a killed member is marked failed by
-// every other member within the bound, at 50 members with 1% loss, and no
-// healthy member is ever marked failed. Lifeguard §IV.B: with confirmations
-// the typical detection is far below the maximum suspicion timeout.
-func TestSwimFailureDetection(t *testing.T) {
-	s := newSwimSim(t, swimTestSeed(t), 50, nil)
-	s.loss = 0.01
-	s.joinAll(35 * time.Second)
-	s.protectAll()
-	victim := s.nodes[17]
-	delete(s.protected, victim.name)
-	at := s.failedAt(victim.name)
-	victim.down = true
-	killed := s.now
-	cfg := swimLANConfig()
-	lo := victim.core.suspicionTimeout(50)
-	hi := lo * time.Duration(cfg.SuspicionMaxTimeoutMult)
-	// The first probe of the victim comes within a few periods (49 members
-	// probe one each per period), the suspicion lasts at most hi, and the
-	// failure spreads in about a second.
-	bound := 5*cfg.ProbeInterval + hi + 2*time.Second
-	if _, ok := s.runUntil(bound, func() bool { return len(at) == 49 }); !ok {
-		t.Fatalf("%d of 49 members marked %s failed within %v", len(at), victim.name, bound)
-	}
-	var ds []time.Duration
-	for _, when := range at {
-		ds = append(ds, when-killed)
-	}
-	med, mx := swimMedianMax(ds)
-	t.Logf("50 members, 1%% loss: failure detected in median %v, max %v (suspicion timeout %v..%v)", med, mx, lo, hi)
-	if med > hi/2 {
-		t.Errorf("median detection %v: confirmations did not shorten the suspicion (max %v)", med, hi)
-	}
-	s.run(30 * time.Second) // accuracy: keep watching the healthy members
-	for _, obs := range s.live() {
-		for _, m := range s.live() {
-			if st := s.view(obs.name, m.name); m != obs && st != swimAlive {
-				t.Errorf("%s sees healthy %s as %v", obs.name, m.name, st)
-			}
-		}
-	}
-}
-
 // SWIM §4.4: a member cut off for less than the suspicion timeout is
 // suspected, learns of it when it is reachable again, and refutes with a
 // higher incarnation; nobody marks it failed.
@@ -518,58 +476,6 @@ func TestSwimSuspicionRefuted(t *testing.T) {
 		t.Errorf("%s never refuted", x.name)
 	}
 	s.run(30 * time.Second) // the protected check runs at every event
-}
-
-// Lifeguard §IV.A: a member starved of CPU (it neither ticks nor reads its
-// socket for seconds at a time; packets queue) comes back with stale timers
-// that fire before it drains its backlog of acks. Lifeguard's claims: no
-// healthy member is declared failed by anyone, and local health awareness
-// makes the slow member raise fewer false suspicions: its health score
-// rises and stretches its own probe timeouts. The same run without it
-// (AwarenessMax 0) is the control. (The slow member itself was
-// unresponsive; it is not protected.)
-func TestSwimLifeguardSlowMember(t *testing.T) {
-	seed := swimTestSeed(t)
-	withLHA, maxScore := swimStarvedRun(t, seed, nil)
-	without, _ := swimStarvedRun(t, seed, func(c *swimConfig) { c.AwarenessMax = 0 })
-	t.Logf("false suspicions raised by the starved member: %d with local health awareness (score up to %d), %d without",
-		withLHA, maxScore, without)
-	if withLHA >= without {
-		t.Errorf("local health awareness did not reduce the starved member's false suspicions: %d vs %d", withLHA, without)
-	}
-}
-
-// swimStarvedRun starves one of 20 members for 3 s of every 5 for a minute
-// and returns the suspicions it raised and its highest health score.
-func swimStarvedRun(t *testing.T, seed uint64, tweak func(*swimConfig)) (suspicions, maxScore int) {
-	s := newSwimSim(t, seed, 20, tweak)
-	s.loss = 0.01
-	s.joinAll(35 * time.Second)
-	s.protectAll()
-	slow := s.nodes[7]
-	delete(s.protected, slow.name)
-	s.onEvent = append(s.onEvent, func(obs *swimSimNode, ev swimEvent) {
-		if ev.Type == swimEventSuspect && obs == slow {
-			suspicions++
-		}
-	})
-	for range 12 {
-		slow.paused = true
-		s.run(3 * time.Second)
-		slow.paused = false
-		slow.core.tick(s.now) // its timers fire before it reads the socket
-		s.process(slow)
-		s.runUntil(2*time.Second, func() bool {
-			maxScore = max(maxScore, slow.core.healthScore())
-			return false
-		})
-	}
-	s.run(40 * time.Second)
-	names := s.names()
-	if !s.everyoneSees(swimAlive, names...) {
-		t.Fatalf("not every member sees every other alive after the stalls: %v", s.stuck(swimAlive, names...))
-	}
-	return suspicions, maxScore
 }
 
 // A partition longer than the suspicion timeout makes each side mark the
@@ -773,28 +679,6 @@ func swimDetection64(t *testing.T, seed uint64) []time.Duration {
 	return ds
 }
 
-// The TCP ping: a member whose UDP is filtered is still probed successfully
-// over TCP and never suspected; without TCP pings (the control) it is.
-func TestSwimTCPFallback(t *testing.T) {
-	for _, tcp := range []bool{true, false} {
-		s := newSwimSim(t, swimTestSeed(t), 8, func(c *swimConfig) { c.DisableTCPPings = !tcp })
-		s.joinAll(35 * time.Second)
-		x := s.nodes[3]
-		suspected := 0
-		s.onEvent = append(s.onEvent, func(obs *swimSimNode, ev swimEvent) {
-			if ev.Type == swimEventSuspect && ev.Member.Name == x.name {
-				suspected++
-			}
-		})
-		s.udpBlocked[x.name] = true
-		s.run(20 * time.Second)
-		t.Logf("TCP pings %v: %s suspected %d times in 20 s with its UDP filtered", tcp, x.name, suspected)
-		if tcp && suspected > 0 || !tcp && suspected == 0 {
-			t.Errorf("TCP pings %v: %s suspected %d times", tcp, x.name, suspected)
-		}
-	}
-}
-
 // SWIM §4.1: broadcasts pack into compound packets of at most PacketSize
 // bytes, each goes out RetransmitMult·ceil(log10(N+1)) times, least sent
 // first, and a newer message about a member replaces the older one.
@@ -863,27 +747,6 @@ func TestSwimConfigDefaults(t *testing.T) {
 	}
 	if got := c.suspicionTimeout(99); got != 8*time.Second { // 4·log10(100)·1 s
 		t.Errorf("suspicion timeout at 99 members: %v", got)
-	}
-}
-
-// Lifeguard §IV.B: the suspicion timeout falls from max to min with the
-// logarithm of the confirmations.
-func TestSwimSuspicionTimeout(t *testing.T) {
-	sp := &suspicion{min: 2 * time.Second, max: 12 * time.Second, k: 3, accusers: map[string]bool{"a": true}}
-	want := []time.Duration{12 * time.Second, 7 * time.Second, 4075 * time.Millisecond, 2 * time.Second}
-	for i, w := range want {
-		if d := sp.deadline(); d/time.Millisecond != w/time.Millisecond {
-			t.Errorf("%d confirmations: timeout %v, want %v", i, d, w)
-		}
-		if i < 3 && !sp.confirm(fmt.Sprintf("c%d", i)) {
-			t.Fatalf("confirmation %d not counted", i)
-		}
-	}
-	if sp.confirm("a") || sp.confirm("c9") {
-		t.Error("the first accuser, or one more than k, counted as a confirmation")
-	}
-	if d := (&suspicion{min: time.Second, max: 6 * time.Second}).deadline(); d != time.Second {
-		t.Errorf("k=0: timeout %v, want the minimum", d)
 	}
 }
 
@@ -1002,143 +865,4 @@ func largePushPull(n int) []byte {
 		m.States = append(m.States, swimMember{Name: fmt.Sprintf("m%d", i), Addr: "a:1", Incarnation: 1})
 	}
 	return m.encode()
-}
-
-// --- wire format ---
-
-func swimSampleMsgs() []swimMsg {
-	return []swimMsg{
-		{Type: swimMsgPing, Seq: 7, Node: "n2", From: "n1"},
-		{Type: swimMsgPingReq, Seq: 300, Node: "n3", Addr: "10.0.0.3:8301", Nack: true},
-		{Type: swimMsgAck, Seq: 1 << 40},
-		{Type: swimMsgNack, Seq: 9},
-		{Type: swimMsgAlive, Incarnation: 4, Node: "n1", Addr: "10.0.0.1:8301", Tags: map[string]string{"role": "server", "dc": "dc1"}},
-		{Type: swimMsgSuspect, Incarnation: 5, Node: "n4", From: "n1"},
-		{Type: swimMsgDead, Incarnation: 6, Node: "n4", From: "n4"},
-		{Type: swimMsgUser, LTime: 12, Name: "deploy", Payload: []byte("v2")},
-		{Type: swimMsgPushPull, From: "n1", LTime: 3, States: []swimMember{
-			{Name: "n1", Addr: "a:1", State: swimAlive, Incarnation: 2, Tags: map[string]string{"a": "b"}},
-			{Name: "n2", Addr: "a:2", State: swimLeft, Incarnation: 9},
-		}, Events: []swimUserEvent{{LTime: 2, Name: "deploy", Payload: []byte("v1")}}, QLTime: 7},
-		{Type: swimMsgLeaveIntent, Incarnation: 3, Node: "n4", From: "n1", Prune: true},
-		{Type: swimMsgQuery, LTime: 5, Seq: 1 << 50, From: "n1", Addr: "10.0.0.1:8301", Timeout: 3200 * time.Millisecond,
-			Name: "_serf_list-keys", Payload: []byte("k")},
-		{Type: swimMsgQueryResponse, LTime: 5, Seq: 1 << 50, From: "n2", Payload: []byte("answer")},
-	}
-}
-
-func TestSwimWireRoundTrip(t *testing.T) {
-	msgs := swimSampleMsgs()
-	var parts [][]byte
-	for _, m := range msgs {
-		b := m.encode()
-		got, err := decodeSwimWhole(b)
-		if err != nil || !reflect.DeepEqual(got, m) {
-			t.Errorf("%d: round trip %+v → %+v, %v", m.Type, m, got, err)
-		}
-		if m.Type != swimMsgPushPull {
-			parts = append(parts, b)
-		}
-	}
-	got, err := decodeSwimPacket(encodeSwimCompound(parts))
-	if err != nil || len(got) != len(parts) {
-		t.Fatalf("compound: %d messages, %v", len(got), err)
-	}
-	if _, err := decodeSwimPacket(msgs[8].encode()); err == nil {
-		t.Error("push-pull accepted in a UDP packet")
-	}
-	if _, err := decodeSwimStream(msgs[8].encode()); err != nil {
-		t.Error(err)
-	}
-}
-
-// The decoder rejects oversize, truncated and garbage input, and lengths
-// or counts larger than the input, without allocating for them.
-func TestSwimDecoderRejects(t *testing.T) {
-	bad := [][]byte{
-		nil,
-		{0},
-		{255},
-		{byte(swimMsgPing)},
-		{byte(swimMsgPing), 1, 200, 1, 'x'}, // name longer than the input
-		{byte(swimMsgPing), 1, 0, 'x'},      // trailing byte
-		{byte(swimMsgPingReq), 1, 0, 0, 7},  // bad bool
-		{byte(swimMsgCompound), 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 3},    // count larger than the input
-		{byte(swimMsgCompound), 1, 1, byte(swimMsgCompound)},           // nested compound
-		{byte(swimMsgPushPull), 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}, // states larger than the input
-		{byte(swimMsgAlive), 1, 0, 0, 3, 0xff, 0xff, 0x0f},             // tag count larger than the block
-		{byte(swimMsgAlive), 1, 0, 0, 0xff, 0x07},                      // tag block over the limit and the input
-		append([]byte{byte(swimMsgAck), 1}, make([]byte, swimMaxPacket)...),
-	}
-	for i, b := range bad {
-		if _, err := decodeSwimPacket(b); err == nil {
-			t.Errorf("%d: %x accepted", i, b[:min(len(b), 16)])
-		}
-	}
-	allocs := testing.AllocsPerRun(100, func() { decodeSwimPacket(bad[9]) })
-	if allocs > 3 {
-		t.Errorf("%v allocations rejecting a huge claimed count", allocs)
-	}
-	// The core counts what it rejects and carries on.
-	c := newSwim(swimConfig{Name: "n1", Addr: "a:1"})
-	for _, b := range bad {
-		c.step(0, "x:1", b)
-	}
-	if c.statistics().BadPackets != uint64(len(bad)) {
-		t.Errorf("BadPackets %d, want %d", c.statistics().BadPackets, len(bad))
-	}
-}
-
-// FuzzSwimPacket: the decoders never panic, and what they accept
-// re-encodes to a message that decodes the same.
-func FuzzSwimPacket(f *testing.F) {
-	var parts [][]byte
-	for _, m := range swimSampleMsgs() {
-		f.Add(m.encode())
-		if m.Type != swimMsgPushPull {
-			parts = append(parts, m.encode())
-		}
-	}
-	f.Add(encodeSwimCompound(parts))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if msgs, err := decodeSwimPacket(b); err == nil {
-			for _, m := range msgs {
-				again, err := decodeSwimWhole(m.encode())
-				if err != nil || !reflect.DeepEqual(again, m) {
-					t.Fatalf("%+v re-decodes as %+v, %v", m, again, err)
-				}
-			}
-		}
-		if m, err := decodeSwimStream(b); err == nil {
-			if again, err := decodeSwimWhole(m.encode()); err != nil || !reflect.DeepEqual(again, m) {
-				t.Fatalf("stream %+v re-decodes as %+v, %v", m, again, err)
-			}
-		}
-		c := newSwim(swimConfig{Name: "n1", Addr: "a:1", Rand: rand.New(rand.NewPCG(1, 2))})
-		c.step(0, "x:1", b)
-		c.stepStream(0, "x:1", b)
-		c.streamReply(0, "x:1", b, nil)
-	})
-}
-
-// TestSwimNacksInTime: the relays of a probe of a dead member send their
-// nacks in time for the prober's period (Lifeguard §IV.A: at 80% of the
-// probe timeout), so probing a dead member costs the healthy ones no local
-// health: their scores stay 0.
-func TestSwimNacksInTime(t *testing.T) {
-	s := newSwimSim(t, swimTestSeed(t), 8, nil)
-	s.joinAll(35 * time.Second)
-	s.protectAll()
-	victim := s.nodes[3]
-	delete(s.protected, victim.name)
-	at := s.failedAt(victim.name)
-	victim.down = true
-	if _, ok := s.runUntil(60*time.Second, func() bool { return len(at) == 7 }); !ok {
-		t.Fatalf("%d of 7 members marked %s failed", len(at), victim.name)
-	}
-	for _, n := range s.live() {
-		if score := n.core.healthScore(); score != 0 {
-			t.Errorf("%s's health score is %d after probing a dead member", n.name, score)
-		}
-	}
 }

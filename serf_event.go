@@ -1,4 +1,4 @@
-// event.go: user events (/v1/event/fire, /v1/event/list).
+// serf_event.go: user events (/v1/event/fire, /v1/event/list).
 //
 // A user event is a small named message for every agent of the datacenter
 // (deploy hooks, cache flushes). Each agent keeps the last events it
@@ -7,7 +7,7 @@
 // node, service and tag filters (regular expressions): an agent keeps only
 // the events whose filters match it.
 //
-// Delivery: the LAN gossip pool broadcasts it (serf.go, swim.go) with a
+// Delivery: the LAN gossip pool broadcasts it (serf_lan.go, swim.go) with a
 // Lamport time, and every member, the one that fired it included,
 // delivers it once.
 //

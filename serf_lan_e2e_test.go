@@ -1,4 +1,4 @@
-// gossip_e2e_test.go: the LAN gossip pool with real processes (the built
+// serf_lan_e2e_test.go: the LAN gossip pool with real processes (the built
 // binary, cluster_e2e_test.go's helpers) on 127.0.0.71-75, each on ports
 // chosen at run time, all gossip encrypted, driven over HTTP only.
 package main

@@ -1,4 +1,4 @@
-// keyring.go: gossip encryption, the keys that seal every gossip message.
+// serf_keyring.go: gossip encryption, the keys that seal every gossip message.
 //
 // Consul encrypts its gossip (UDP packets and TCP streams of the LAN and
 // WAN pools) with a shared symmetric key given by -encrypt (base64 of 16,
@@ -315,7 +315,7 @@ func answerKeyQuery(k *keyring, name string, payload []byte) ([]byte, bool) {
 }
 
 // encode: [result 0|1][message][key count][keys...][primary key], strings
-// length-prefixed as in swim.go.
+// length-prefixed as in swim_wire.go.
 func (a keyAnswer) encode() []byte {
 	b := appendSwimString(appendSwimBool(nil, a.Result), a.Message)
 	b = binary.AppendUvarint(b, uint64(len(a.Keys)))

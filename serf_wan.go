@@ -1,4 +1,4 @@
-// wan.go: the servers' WAN gossip pool (Consul's Serf WAN pool). Every
+// serf_wan.go: the servers' WAN gossip pool (Consul's Serf WAN pool). Every
 // server of every datacenter is a member, so a server knows the servers of
 // the other datacenters, whether they are alive, and their RPC addresses:
 // the layer above forwards a request for another datacenter to one of them
@@ -12,17 +12,17 @@
 // 4; faster under -dev, as Consul's), and its own keyring,
 // <data_dir>/serf/remote.keyring, seeded with the -encrypt key, as Consul's.
 //
-// Data flow: the gossip driver (gossip.go over swim.go) publishes the
+// Data flow: the gossip driver (swim_node.go over swim.go) publishes the
 // membership; readers take it as last published (gossipPool.Members, an
 // atomic snapshot): dcServers, datacenters and /v1/agent/members?wan. The
 // pool's events are only logged (handleWANEvents): nothing goes into the
 // catalog, which holds the local datacenter alone. Joining: -retry-join-wan
-// addresses are tried until another member is known (retryJoin, serf.go),
+// addresses are tried until another member is known (retryJoin, serf_lan.go),
 // and PUT /v1/agent/join/<addr>?wan joins now. As Consul's, the servers of
 // a datacenter flood-join: each announces its WAN port on the LAN
 // (wan_join_port), and a server joins the WAN through any server of its
 // datacenter the LAN pool knows and the WAN pool does not, so one of them
-// joined to the WAN is enough. A graceful leave (serf.go) leaves the WAN
+// joined to the WAN is enough. A graceful leave (serf_lan.go) leaves the WAN
 // pool before the LAN pool; Shutdown stops it without a leave, as a crash
 // would look.
 //

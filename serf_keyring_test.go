@@ -1,13 +1,13 @@
-// gossip_agent_test.go: the gossip operations of the HTTP API on three
-// servers in one process (cluster_test.go's harness, 127.0.0.21-23), with
-// gossip encryption: key rotation across the WAN and LAN pools through
-// /v1/operator/keyring, with the pool talking throughout and each member's
-// keyring files following; and /v1/agent/force-leave of a failed server
-// (left, then pruned, out of the catalog), of an alive one (it refutes),
-// and of an unknown one (Consul's error).
+// serf_keyring_test.go: gossip encryption: sealing, refusal of wrong keys and
+// of another pool's messages, rotation, persistence; and key rotation
+// across the WAN and LAN pools through /v1/operator/keyring on three
+// servers in one process (cluster_test.go's harness), with the pool
+// talking throughout and each member's keyring files following.
 package main
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -16,6 +16,112 @@ import (
 	"testing"
 	"time"
 )
+
+func newTestKey(t testing.TB) string {
+	var out bytes.Buffer
+	if keygenCommand(&out, &out) != 0 {
+		t.Fatal(out.String())
+	}
+	k := strings.TrimSpace(out.String())
+	if raw, err := base64.StdEncoding.DecodeString(k); err != nil || len(raw) != 32 {
+		t.Fatalf("keygen printed %q", k)
+	}
+	return k
+}
+
+func TestKeyringSealOpen(t *testing.T) {
+	k1, k2 := newTestKey(t), newTestKey(t)
+	lan, err := openKeyring("lan", "", k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := lan.seal([]byte("ping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := lan.open(msg); err != nil || string(got) != "ping" {
+		t.Fatalf("open: %q %v", got, err)
+	}
+	other, _ := openKeyring("lan", "", k2)
+	if _, err := other.open(msg); err != errNoKeyOpens {
+		t.Fatalf("a wrong key opened the message: %v", err)
+	}
+	wan, _ := openKeyring("wan", "", k1)
+	if _, err := wan.open(msg); err == nil {
+		t.Fatal("the WAN pool accepted a LAN message")
+	}
+	tampered := bytes.Clone(msg)
+	tampered[len(tampered)-1] ^= 1
+	for _, bad := range [][]byte{nil, msg[:sealOverhead-1], tampered, append([]byte{2}, msg[1:]...)} {
+		if _, err := lan.open(bad); err == nil {
+			t.Fatalf("opened a bad message %x", bad)
+		}
+	}
+	if k, err := openKeyring("lan", "", ""); k != nil || err != nil {
+		t.Fatalf("no key: %v %v", k, err)
+	}
+}
+
+// Rotation as Consul's operator does it: install, use, remove; the file
+// keeps it across a restart, whatever -encrypt says then.
+func TestKeyringRotation(t *testing.T) {
+	old, next := newTestKey(t), newTestKey(t)
+	path := filepath.Join(t.TempDir(), "serf", "lan.keyring")
+	a, err := openKeyring("lan", path, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := openKeyring("lan", "", old) // a member that has not rotated yet
+	if err := a.install(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.use(next); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := a.seal([]byte("x"))
+	if _, err := b.open(msg); err == nil {
+		t.Fatal("a member without the new key opened a message sealed with it")
+	}
+	fromB, _ := b.seal([]byte("y"))
+	if got, err := a.open(fromB); err != nil || string(got) != "y" {
+		t.Fatalf("the old key no longer opens during rotation: %v", err)
+	}
+	if err := a.remove(next); err == nil {
+		t.Fatal("removed the primary key")
+	}
+	if err := a.use(newTestKey(t)); err == nil {
+		t.Fatal("used a key that is not installed")
+	}
+	if err := a.remove(old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.open(fromB); err == nil {
+		t.Fatal("a removed key still opens messages")
+	}
+	reopened, err := openKeyring("lan", path, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reopened.list(); len(got) != 1 || got[0] != next {
+		t.Fatalf("after restart the keyring holds %v, want [%s]", got, next)
+	}
+	if err := a.install("not base64!"); err == nil {
+		t.Fatal("installed a bad key")
+	}
+}
+
+// FuzzKeyringOpen: any bytes are refused or opened, never a panic.
+func FuzzKeyringOpen(f *testing.F) {
+	k, _ := openKeyring("lan", "", base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	msg, _ := k.seal([]byte("hello"))
+	f.Add(msg)
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if plain, err := k.open(b); err == nil && len(plain) > len(b) {
+			t.Fatal("opened to more bytes than it was given")
+		}
+	})
+}
 
 func TestClusterKeyringRotation(t *testing.T) {
 	k1, k2 := newTestKey(t), newTestKey(t)
@@ -96,58 +202,4 @@ func TestClusterKeyringRotation(t *testing.T) {
 	a.expect("POST", "/v1/operator/keyring", ``, 400, "Request decode failed")
 	a.expect("GET", "/v1/operator/keyring?relay-factor=9", "", 400, "Invalid relay-factor")
 	a.expect("PUT", "/v1/operator/keyring?local-only=true", `{"Key":"`+k2+`"}`, 400, "Invalid use of local-only")
-}
-
-func TestClusterForceLeave(t *testing.T) {
-	c := startTestCluster(t, 3)
-	leader := c.waitLeader(5 * time.Second)
-	victim, other := (leader+1)%3, (leader+2)%3
-	name := c.configs[victim].NodeName
-	status := func(a *testAgent, node string) int {
-		var members []agentMember
-		a.must("GET", "/v1/agent/members", "", &members)
-		for _, m := range members {
-			if m.Name == node {
-				return m.Status
-			}
-		}
-		return 0 // not a member
-	}
-	inCatalog := func(node string) bool {
-		return c.agents[leader].do("GET", "/v1/catalog/node/"+node, "").body != "null"
-	}
-	c.agents[other].expect("PUT", "/v1/agent/force-leave/nope", "", 500, "agent: No node found with name 'nope'")
-
-	// An alive member named by a force-leave refutes it: still alive, still in the catalog.
-	alive := c.configs[leader].NodeName
-	incarnation := func() (inc uint64) { // read on the pool's loop, which owns the core
-		pool := c.agents[leader].lan
-		pool.do(func(time.Duration) { inc = pool.core.self.Incarnation })
-		return inc
-	}
-	inc0 := incarnation()
-	c.agents[other].must("PUT", "/v1/agent/force-leave/"+alive, "", nil)
-	eventually(t, 5*time.Second, alive+" refutes", func() bool { return incarnation() > inc0 })
-	for _, a := range c.live() {
-		if st := status(a, alive); a.cfg.NodeName != alive && st != memberAlive {
-			t.Fatalf("%s sees %s as %d after a force-leave of it alive", a.cfg.NodeName, alive, st)
-		}
-	}
-	if !inCatalog(alive) {
-		t.Fatalf("%s left the catalog", alive)
-	}
-
-	c.stop(victim)
-	for _, a := range c.live() {
-		eventually(t, 40*time.Second, a.cfg.NodeName+" sees "+name+" failed", func() bool { return status(a, name) == memberFailed })
-	}
-	c.agents[other].must("PUT", "/v1/agent/force-leave/"+name, "", nil)
-	for _, a := range c.live() {
-		eventually(t, 5*time.Second, a.cfg.NodeName+" sees "+name+" left", func() bool { return status(a, name) == memberLeft })
-	}
-	eventually(t, 10*time.Second, name+" out of the catalog", func() bool { return !inCatalog(name) })
-	c.agents[other].must("PUT", "/v1/agent/force-leave/"+name+"?prune", "", nil)
-	for _, a := range c.live() {
-		eventually(t, 5*time.Second, a.cfg.NodeName+" forgets "+name, func() bool { return status(a, name) == 0 })
-	}
 }

@@ -1,4 +1,4 @@
-// wan_test.go: the WAN pool. Unit tests of what wan.go reads from the
+// serf_wan_test.go: the WAN pool. Unit tests of what serf_wan.go reads from the
 // pool's members (server addresses, the datacenter list), then datacenters
 // in one process on their own loopback addresses (dc1: three servers on
 // 127.0.0.81-83; dc2 and dc3: one server each on 127.0.0.91 and .92),

@@ -1,4 +1,4 @@
-// gossip.go: the gossip driver, which gives a SWIM core (swim.go) its
+// swim_node.go: the gossip driver, which gives a SWIM core (swim.go) its
 // sockets, its clock and its keys: one gossipPool per pool, the LAN pool
 // of a datacenter (port 8301) or the servers' WAN pool (8302).
 //
@@ -9,7 +9,7 @@
 //	loop: core.tick every gossipTick; after each input, core.ready():
 //	    packets → seal → UDP; streams → a goroutine dials, sends, reads the reply
 //	    → loop: core.streamReply; events → the pool's events channel;
-//	    queries → a goroutine answers (answerQuery) → loop: core.respond;
+//	    queries → a goroutine answers (answer) → loop: core.respond;
 //	    results of our own queries → the caller of Query waiting for them
 //
 // A TCP exchange is one frame each way, [u32 big-endian length][payload],
@@ -27,7 +27,7 @@
 // with the wrong key cannot join.
 //
 // Queries (swim_serf.go) are answered by the pool itself: those it knows
-// are the keyring's (keyring.go, Serf's internal key queries); others are
+// are the keyring's (serf_keyring.go, Serf's internal key queries); others are
 // ignored.
 //
 // Concurrency: the loop goroutine owns the core and the map of callers
@@ -56,7 +56,7 @@ const (
 	gossipMaxStreams    = 128                   // peer streams served at once (memberlist's maxPushPullRequests)
 	gossipAcceptBackoff = 50 * time.Millisecond // after an accept error (out of descriptors), as net/http
 	// gossipMaxMemberState is the most one member takes in a push-pull
-	// (swim.go's codec): name and address with their length prefixes,
+	// (swim_wire.go): name and address with their length prefixes,
 	// state, incarnation, tags.
 	gossipMaxMemberState = 2*(2+swimMaxName) + 1 + binary.MaxVarintLen64 + 2 + swimMaxTags
 	// gossipStreamFloor is what a push-pull needs besides its members: the
