@@ -2,7 +2,7 @@
 //
 // All of a datacenter's state (KV entries, nodes, services, health checks)
 // lives here, in memory, as one immutable value: a state, whose tables are
-// persistent trees (tree.go). Data flows one way:
+// persistent trees (store_tree.go). Data flows one way:
 //
 //	write:  HTTP/RPC handler → command → log (Raft) → Store.apply(index, cmd)
 //	          → new state published atomically → watchers of what changed woken
