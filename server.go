@@ -38,7 +38,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -101,31 +100,6 @@ func (w wireApplyResult) result() applyResult {
 	}
 	return r
 }
-
-// storeFSM is the store as Raft's state machine.
-type storeFSM struct{ store *Store }
-
-func (f storeFSM) apply(e raftEntry) any {
-	if e.Type != raftEntryCommand {
-		f.store.advance(e.Index)
-		return nil
-	}
-	cmd, err := decodeCommand(e.Data)
-	if err != nil {
-		f.store.advance(e.Index)
-		return applyResult{err: err}
-	}
-	return f.store.apply(e.Index, cmd)
-}
-
-func (f storeFSM) snapshot() (uint64, func(w io.Writer) error) {
-	st := f.store.snapshot()
-	return st.index, func(w io.Writer) error { return writeSnapshot(st, w) }
-}
-
-func (f storeFSM) read(r io.Reader) (any, error) { return readSnapshot(r) }
-
-func (f storeFSM) install(st any, index uint64) { f.store.install(st.(*state), index) }
 
 // poolTransport sends Raft frames over the RPC pool's raft streams.
 type poolTransport struct{ pool *rpcPool }
