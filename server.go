@@ -101,16 +101,6 @@ func (w wireApplyResult) result() applyResult {
 	return r
 }
 
-// poolTransport sends Raft frames over the RPC pool's raft streams.
-type poolTransport struct{ pool *rpcPool }
-
-func (t poolTransport) send(addr string, payload []byte) bool { return t.pool.sendRaft(addr, payload) }
-
-func (t poolTransport) sendChunk(ctx context.Context, addr string, payload []byte) error {
-	_, err := t.pool.call(ctx, addr, rpcRaftSnapshot, payload)
-	return err
-}
-
 // startServer opens the server port and the Raft storage and node. It
 // reports whether this server must still form or join a cluster
 // (formCluster, started once the LAN pool runs).
