@@ -650,68 +650,6 @@ func (a *Agent) askToJoin(cluster []string, attempt int) bool {
 	return false
 }
 
-// --- leadership ---
-
-// monitorLeadership does what changes with leadership: a new leader
-// (once it has applied everything committed before its term) restarts the
-// session TTL timers and reconciles the gossip pool into the catalog; a
-// server that stops leading drops the timers. Whenever a
-// leader becomes known, this agent's own registrations are pushed to it
-// (until the gossip layer's reconciliation and anti-entropy take over).
-// wasLeader and synced say what newAgent did already: took up leadership,
-// registered with the leader.
-func (a *Agent) monitorLeadership(wasLeader bool, synced string) {
-	defer a.wg.Done()
-	for {
-		changed := a.raft.changed()
-		st := a.raft.raftStatus()
-		isLeader := st.Role == roleLeader
-		if isLeader != wasLeader {
-			wasLeader = isLeader
-			if isLeader {
-				a.establishLeadership()
-			} else {
-				a.sessions.clearAll()
-			}
-		}
-		if st.Leader != "" && st.Leader != synced {
-			if err := a.syncSelf(); err != nil && !isShutdown(a.shutdownCh) {
-				a.logger.Warn("registering this agent with the leader failed; retrying", "error", err)
-			} else {
-				synced = st.Leader
-			}
-		}
-		retry := time.After(time.Second)
-		if st.Leader == synced {
-			retry = nil
-		}
-		select {
-		case <-a.shutdownCh:
-			return
-		case <-changed:
-		case <-retry:
-		}
-	}
-}
-
-func (a *Agent) establishLeadership() {
-	ctx, cancel := context.WithTimeout(context.Background(), rpcHoldTimeout)
-	defer cancel()
-	if err := a.readBarrier(ctx, queryOptions{consistent: true}); err != nil && !isShutdown(a.shutdownCh) {
-		a.logger.Warn("new leader could not catch up with the log", "error", err)
-		return
-	}
-	term := a.raft.raftStatus().Term
-	a.logger.Info("cluster leadership acquired", "term", term)
-	a.sessions.rebuild()
-	a.leaderTerm.Store(term)
-	a.autopilot.initConfig()
-	if a.lan != nil {
-		a.reconcileAll() // what changed in the pool while no one led
-		a.autopilot.kick()
-	}
-}
-
 func isShutdown(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
@@ -719,12 +657,4 @@ func isShutdown(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// syncSelf registers the agent's node and its services and checks.
-func (a *Agent) syncSelf() error {
-	if err := a.registerSelf(); err != nil {
-		return err
-	}
-	return a.local.syncAll()
 }
