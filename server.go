@@ -1,5 +1,7 @@
-// server.go: what makes an agent a server: its Raft node, the server RPC
-// port, forwarding to the leader, and forming the cluster.
+// server.go: what makes an agent a server: its Raft node and the server
+// RPC port, and the writes and reads that go through the leader. Forming
+// the cluster is server_join.go; what the leader does because it leads is
+// server_leader.go; the port's frames and pool are rpc.go and rpc_pool.go.
 //
 // Writes: Agent.apply encodes the command; on the leader it goes straight
 // to raftNode.apply; on a follower it is forwarded over the server port
@@ -14,23 +16,13 @@
 // only then read the local store: a follower serves linearizable reads
 // without shipping the query to the leader.
 //
-// Forming the cluster: -dev and -bootstrap start a one-server cluster. With
-// -bootstrap-expect=N, a new server asks the -retry-join addresses (and
-// every server they know of) about themselves until it knows N servers,
-// then bootstraps with exactly those: every one of the N does the same, so
-// all write the same first configuration, every server a voter. A new
-// server finding an existing cluster asks it to be added instead (one
-// server at a time, dissertation §4.1): as a non-voter, which the leader's
-// autopilot promotes once it is stable (server_autopilot.go). The servers
-// to ask come from the LAN pool (members tagged role=consul, with their
-// server port) and from the -retry-join entries given as a host alone, at
-// this server's own server port; an entry with a port names a gossip port,
-// which says nothing of the server port there, so that server is found
-// through the pool.
+// Calls: serveRPC dispatches every call the server port serves; those only
+// the leader serves (leaderRPCMethods) are refused by a follower, and the
+// caller's leaderCall asks again where the leader is now.
 //
-// Concurrency: the Raft node and the RPC pool have their own disciplines;
-// the goroutines here (discovery, leadership monitor) only call them and
-// stop with the agent.
+// Concurrency: none of its own. The Raft node and the RPC pool have their
+// own disciplines; the functions here only call them, from the caller's
+// goroutine or the RPC server's goroutine for the call.
 package main
 
 import (
@@ -38,11 +30,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -68,15 +58,6 @@ const (
 	applyTimeout = 30 * time.Second
 )
 
-// serverInfo is what Status.Self answers: enough for discovery.
-type serverInfo struct {
-	ID, Node, Address, Datacenter string
-	BootstrapExpect               int
-	Bootstrapped                  bool         // it has a configuration: a cluster exists
-	Known                         []raftServer // the servers it has heard of, itself included
-	Leader                        string       // the leader's address, "" if unknown
-}
-
 // wireApplyResult is applyResult over the wire, encoded by marshalExact:
 // a transaction's results may hold keys that are not UTF-8.
 type wireApplyResult struct {
@@ -100,41 +81,6 @@ func (w wireApplyResult) result() applyResult {
 		r.err = errors.New(w.Err)
 	}
 	return r
-}
-
-// storeFSM is the store as Raft's state machine.
-type storeFSM struct{ store *Store }
-
-func (f storeFSM) apply(e raftEntry) any {
-	if e.Type != raftEntryCommand {
-		f.store.advance(e.Index)
-		return nil
-	}
-	cmd, err := decodeCommand(e.Data)
-	if err != nil {
-		f.store.advance(e.Index)
-		return applyResult{err: err}
-	}
-	return f.store.apply(e.Index, cmd)
-}
-
-func (f storeFSM) snapshot() (uint64, func(w io.Writer) error) {
-	st := f.store.snapshot()
-	return st.index, func(w io.Writer) error { return writeSnapshot(st, w) }
-}
-
-func (f storeFSM) read(r io.Reader) (any, error) { return readSnapshot(r) }
-
-func (f storeFSM) install(st any, index uint64) { f.store.install(st.(*state), index) }
-
-// poolTransport sends Raft frames over the RPC pool's raft streams.
-type poolTransport struct{ pool *rpcPool }
-
-func (t poolTransport) send(addr string, payload []byte) bool { return t.pool.sendRaft(addr, payload) }
-
-func (t poolTransport) sendChunk(ctx context.Context, addr string, payload []byte) error {
-	_, err := t.pool.call(ctx, addr, rpcRaftSnapshot, payload)
-	return err
 }
 
 // startServer opens the server port and the Raft storage and node. It
@@ -466,288 +412,6 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 var leaderRPCMethods = []string{rpcRaftApply, rpcRaftReadIndex, rpcSessionRenew, rpcRaftAddServer, rpcRaftRemove, rpcRaftTransfer,
 	rpcAutopilotState}
 
-func (a *Agent) selfInfo() serverInfo {
-	st := a.raft.raftStatus()
-	info := serverInfo{
-		ID: a.nodeID, Node: a.cfg.NodeName, Address: a.serverAddr(), Datacenter: a.cfg.Datacenter,
-		BootstrapExpect: a.cfg.BootstrapExpect, Bootstrapped: len(st.Config.Servers) > 0,
-		Leader: a.raft.leaderAddr(),
-	}
-	a.discoveredMu.Lock()
-	info.Known = slices.Clone(a.discovered)
-	a.discoveredMu.Unlock()
-	if !slices.ContainsFunc(info.Known, func(s raftServer) bool { return s.ID == a.nodeID }) {
-		info.Known = append(info.Known, a.selfServer())
-	}
-	return info
-}
-
-// addServerLocal adds a server, or updates its address, on the leader. As
-// Consul's autopilot.AddServer, a new server joins as a non-voter (it
-// catches up first, dissertation §4.2.1), which autopilot promotes once it
-// is stable; an address update keeps its suffrage. Once it is added,
-// autopilot looks for failed servers it replaces.
-func (a *Agent) addServerLocal(ctx context.Context, s raftServer) error {
-	err := a.raft.changeConfig(ctx, func(c raftConfiguration) (raftConfiguration, error) {
-		for i, old := range c.Servers {
-			if old.ID == s.ID {
-				if old.Node == s.Node && old.Address == s.Address {
-					return c, errAlreadyMember
-				}
-				s.NonVoter = old.NonVoter
-				c.Servers[i] = s
-				a.logger.Info("updating server "+serverName(old)+" in the Raft configuration", "id", s.ID, "node", s.Node, "address", s.Address)
-				return c, nil
-			}
-			if old.Address == s.Address {
-				return c, fmt.Errorf("address %s is already used by server %s (%s): remove it first", s.Address, old.Node, old.ID)
-			}
-		}
-		s.NonVoter = true
-		c.Servers = append(c.Servers, s)
-		a.logger.Info("adding server "+serverName(s)+" to the Raft configuration as a non-voter", "id", s.ID)
-		return c, nil
-	})
-	if err == nil {
-		a.autopilot.noteAdded()
-	}
-	return err
-}
-
-var errAlreadyMember = errors.New("already a member of the Raft configuration")
-
-// removeServerLocal removes the voter with id, or at address, on the leader.
-func (a *Agent) removeServerLocal(ctx context.Context, id, address string) error {
-	return a.raft.changeConfig(ctx, func(c raftConfiguration) (raftConfiguration, error) {
-		i := slices.IndexFunc(c.Servers, func(s raftServer) bool {
-			return id != "" && s.ID == id || address != "" && s.Address == address
-		})
-		if i < 0 {
-			what := id
-			if what == "" {
-				what = address
-			}
-			return c, notFound("Raft peer %q not found", what)
-		}
-		a.logger.Info("removing server "+serverName(c.Servers[i])+" from the Raft configuration", "id", c.Servers[i].ID)
-		c.Servers = slices.Delete(c.Servers, i, i+1)
-		return c, nil
-	})
-}
-
-// --- forming the cluster ---
-
-// joinAddr turns a -retry-join entry given as a host alone into the server
-// RPC address on that host, assuming this server's own server port (the
-// servers of a datacenter usually share the default). An entry host:port
-// names a LAN gossip port, which says nothing of the server port on that
-// host (servers may use different ones, or the host may run other agents):
-// ok is false, and the server is found by its tags once the LAN pool has
-// joined it (lanServers).
-func (a *Agent) joinAddr(s string) (addr string, ok bool) {
-	if _, _, err := net.SplitHostPort(s); err == nil {
-		return "", false
-	}
-	return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(a.cfg.Ports.Server)), true
-}
-
-// formCluster discovers the other servers, then bootstraps with
-// -bootstrap-expect of them, or joins a cluster that exists already.
-func (a *Agent) formCluster() {
-	defer a.wg.Done()
-	known := map[string]raftServer{a.nodeID: a.selfServer()}
-	targets := map[string]bool{}
-	for _, j := range a.cfg.RetryJoin {
-		if addr, ok := a.joinAddr(j); ok {
-			targets[addr] = true
-		}
-	}
-	for attempt := 0; ; attempt++ {
-		if len(a.raft.raftStatus().Config.Servers) > 0 {
-			return // bootstrapped, or added by a leader
-		}
-		// Servers the LAN pool knows of, by their tags.
-		for _, addr := range a.lanServers() {
-			targets[addr] = true
-		}
-		var cluster []string // servers that belong to a cluster already
-		for addr := range targets {
-			if addr == a.serverAddr() {
-				continue
-			}
-			info, err := a.askServer(addr)
-			if err != nil {
-				if attempt%10 == 0 {
-					a.logger.Info("retry-join: server not reachable yet", "addr", addr, "error", err)
-				}
-				continue
-			}
-			if info.Datacenter != a.cfg.Datacenter {
-				a.logger.Warn("retry-join: server is in another datacenter", "addr", addr, "datacenter", info.Datacenter)
-				continue
-			}
-			if info.Bootstrapped {
-				cluster = append(cluster, addr)
-			}
-			for _, s := range info.Known {
-				if _, ok := known[s.ID]; !ok {
-					known[s.ID] = s
-					targets[s.Address] = true
-				}
-			}
-		}
-		a.discoveredMu.Lock()
-		a.discovered = mapValues(known)
-		a.discoveredMu.Unlock()
-		switch {
-		case len(cluster) > 0:
-			if a.askToJoin(cluster, attempt) {
-				return
-			}
-		case a.cfg.BootstrapExpect > 1 && len(known) >= a.cfg.BootstrapExpect:
-			servers := mapValues(known)
-			a.logger.Info("bootstrapping the cluster", "servers", len(servers), "expect", a.cfg.BootstrapExpect)
-			if err := a.raft.bootstrap(raftConfiguration{Servers: servers}); err != nil {
-				a.logger.Error("bootstrap failed", "error", err)
-			}
-			return
-		}
-		select {
-		case <-a.shutdownCh:
-			return
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// lanServers are the RPC addresses of the servers of this datacenter that
-// the LAN pool lists alive.
-func (a *Agent) lanServers() []string {
-	var out []string
-	if a.lan == nil {
-		return nil
-	}
-	for _, m := range a.lan.Members() {
-		if m.State != swimAlive || m.Tags["role"] != "consul" || m.Tags["dc"] != a.cfg.Datacenter || m.Tags["port"] == "" {
-			continue
-		}
-		host, _, err := net.SplitHostPort(m.Addr)
-		if err == nil {
-			out = append(out, net.JoinHostPort(host, m.Tags["port"]))
-		}
-	}
-	return out
-}
-
-func mapValues(m map[string]raftServer) []raftServer {
-	var out []raftServer
-	for _, s := range m {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(x, y raftServer) int { return strings.Compare(x.ID, y.ID) })
-	return out
-}
-
-func (a *Agent) askServer(addr string) (serverInfo, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	out, err := a.pool.call(ctx, addr, rpcStatusSelf, nil)
-	if err != nil {
-		return serverInfo{}, err
-	}
-	var info serverInfo
-	err = json.Unmarshal(out, &info)
-	return info, err
-}
-
-// askToJoin asks a server of an existing cluster to add this one; the
-// server forwards the request to its leader. Failures are logged at the
-// first attempt and every tenth, as formCluster's.
-func (a *Agent) askToJoin(cluster []string, attempt int) bool {
-	body, _ := json.Marshal(a.selfServer())
-	for _, addr := range cluster {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		info, err := a.askServer(addr)
-		if err == nil && info.Leader != "" {
-			_, err = a.pool.call(ctx, info.Leader, rpcRaftAddServer, body)
-		} else if err == nil {
-			err = errNoLeader
-		}
-		cancel()
-		var remote *rpcRemoteError
-		if err == nil || errors.As(err, &remote) && remote.Error() == errAlreadyMember.Error() {
-			a.logger.Info("joined the cluster", "via", addr)
-			return true
-		}
-		if attempt%10 == 0 {
-			a.logger.Info("retry-join: could not join yet", "via", addr, "attempt", attempt+1, "error", err)
-		}
-	}
-	return false
-}
-
-// --- leadership ---
-
-// monitorLeadership does what changes with leadership: a new leader
-// (once it has applied everything committed before its term) restarts the
-// session TTL timers and reconciles the gossip pool into the catalog; a
-// server that stops leading drops the timers. Whenever a
-// leader becomes known, this agent's own registrations are pushed to it
-// (until the gossip layer's reconciliation and anti-entropy take over).
-// wasLeader and synced say what newAgent did already: took up leadership,
-// registered with the leader.
-func (a *Agent) monitorLeadership(wasLeader bool, synced string) {
-	defer a.wg.Done()
-	for {
-		changed := a.raft.changed()
-		st := a.raft.raftStatus()
-		isLeader := st.Role == roleLeader
-		if isLeader != wasLeader {
-			wasLeader = isLeader
-			if isLeader {
-				a.establishLeadership()
-			} else {
-				a.sessions.clearAll()
-			}
-		}
-		if st.Leader != "" && st.Leader != synced {
-			if err := a.syncSelf(); err != nil && !isShutdown(a.shutdownCh) {
-				a.logger.Warn("registering this agent with the leader failed; retrying", "error", err)
-			} else {
-				synced = st.Leader
-			}
-		}
-		retry := time.After(time.Second)
-		if st.Leader == synced {
-			retry = nil
-		}
-		select {
-		case <-a.shutdownCh:
-			return
-		case <-changed:
-		case <-retry:
-		}
-	}
-}
-
-func (a *Agent) establishLeadership() {
-	ctx, cancel := context.WithTimeout(context.Background(), rpcHoldTimeout)
-	defer cancel()
-	if err := a.readBarrier(ctx, queryOptions{consistent: true}); err != nil && !isShutdown(a.shutdownCh) {
-		a.logger.Warn("new leader could not catch up with the log", "error", err)
-		return
-	}
-	term := a.raft.raftStatus().Term
-	a.logger.Info("cluster leadership acquired", "term", term)
-	a.sessions.rebuild()
-	a.leaderTerm.Store(term)
-	a.autopilot.initConfig()
-	if a.lan != nil {
-		a.reconcileAll() // what changed in the pool while no one led
-		a.autopilot.kick()
-	}
-}
-
 func isShutdown(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
@@ -755,12 +419,4 @@ func isShutdown(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// syncSelf registers the agent's node and its services and checks.
-func (a *Agent) syncSelf() error {
-	if err := a.registerSelf(); err != nil {
-		return err
-	}
-	return a.local.syncAll()
 }

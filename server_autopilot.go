@@ -3,8 +3,8 @@
 // in step with the servers of the LAN pool, and judges their health.
 //
 // Every autopilotInterval, and at once when a server's membership changes
-// in the pool (serf.go) or a server asks to join (server.go), the leader
-// runs one pass:
+// in the pool (serf.go) or a server asks to join (server_join.go), the
+// leader runs one pass:
 //
 //  1. the state: for each server of the configuration, its serf status,
 //     and the leader's Raft view of it (raftNode.peerStats: when it last

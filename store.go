@@ -2,7 +2,7 @@
 //
 // All of a datacenter's state (KV entries, nodes, services, health checks)
 // lives here, in memory, as one immutable value: a state, whose tables are
-// persistent trees (tree.go). Data flows one way:
+// persistent trees (store_tree.go). Data flows one way:
 //
 //	write:  HTTP/RPC handler → command → log (Raft) → Store.apply(index, cmd)
 //	          → new state published atomically → watchers of what changed woken
@@ -11,7 +11,9 @@
 // Nothing writes the store except apply, so replaying the same log on every
 // server yields the same state: apply is the state machine of Raft §5 (and
 // Consul's FSM). apply never looks at the clock or at anything outside the
-// command, and a command it refuses changes nothing.
+// command, and a command it refuses changes nothing. storeFSM, at the end of
+// this file, is the adapter the Raft node drives: committed entries in,
+// snapshots out and back in (store_snapshot.go).
 //
 // MVCC: apply builds the next state by path copying and publishes it with one
 // atomic pointer store. A reader loads the pointer once and works on that
@@ -36,6 +38,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -574,3 +577,30 @@ func (h *watchHub) notify(topics map[string]struct{}, kvKeys, kvCuts []string) {
 		}
 	}
 }
+
+// --- the store as Raft's state machine ---
+
+// storeFSM is the store as Raft's state machine.
+type storeFSM struct{ store *Store }
+
+func (f storeFSM) apply(e raftEntry) any {
+	if e.Type != raftEntryCommand {
+		f.store.advance(e.Index)
+		return nil
+	}
+	cmd, err := decodeCommand(e.Data)
+	if err != nil {
+		f.store.advance(e.Index)
+		return applyResult{err: err}
+	}
+	return f.store.apply(e.Index, cmd)
+}
+
+func (f storeFSM) snapshot() (uint64, func(w io.Writer) error) {
+	st := f.store.snapshot()
+	return st.index, func(w io.Writer) error { return writeSnapshot(st, w) }
+}
+
+func (f storeFSM) read(r io.Reader) (any, error) { return readSnapshot(r) }
+
+func (f storeFSM) install(st any, index uint64) { f.store.install(st.(*state), index) }

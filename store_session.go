@@ -2,10 +2,10 @@
 //
 // A session (Consul's) ties locks to the health of a node: it names a node
 // and some of its checks, and it is invalidated when it is destroyed, when
-// its TTL runs out (the leader's timers, leader.go), when one of its checks
-// turns critical, or when its node goes. Invalidation releases every key the
-// session holds, or deletes them (Behavior "delete"), and blocks those keys
-// from being acquired again for the session's LockDelay.
+// its TTL runs out (the leader's timers, server_leader.go), when one of its
+// checks turns critical, or when its node goes. Invalidation releases every
+// key the session holds, or deletes them (Behavior "delete"), and blocks
+// those keys from being acquired again for the session's LockDelay.
 //
 // Time: apply never reads the clock. Every command carries Now, the
 // proposer's wall-clock time, and the lock delay is stored as an absolute

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"slices"
 	"testing"
-	"time"
 )
 
 // testLog feeds commands to a store with consecutive indexes, the way the
@@ -314,66 +313,6 @@ func fillStore(t testing.TB, l *testLog, keys int) {
 	}
 }
 
-func TestSnapshotRoundTrip(t *testing.T) {
-	l := newTestLog(t)
-	fillStore(t, l, 500)
-	l.kv(kvDelete, "k/000007", "", 0)
-	l.register(registerWeb("n1", "10.0.0.1", healthPassing))
-	l.register(registerWeb("n2", "10.0.0.2", healthCritical))
-	var buf bytes.Buffer
-	if err := writeSnapshot(l.s.snapshot(), &buf); err != nil {
-		t.Fatal(err)
-	}
-	restored := newStore()
-	rst, err := readSnapshot(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored.install(rst, l.index)
-	// Same state: the restored store writes the identical snapshot.
-	var again bytes.Buffer
-	if err := writeSnapshot(restored.snapshot(), &again); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
-		t.Fatal("restored state differs from the original")
-	}
-	st := restored.snapshot()
-	if e, _ := st.kvGet("k/000042"); e == nil || e.Flags != 42 {
-		t.Fatalf("restored entry: %+v", e)
-	}
-	if len(st.checkServiceNodes("web")) != 2 || st.index != l.index {
-		t.Fatal("restored catalog or index wrong")
-	}
-}
-
-func TestSnapshotCorruptRefused(t *testing.T) {
-	l := newTestLog(t)
-	fillStore(t, l, 100)
-	var buf bytes.Buffer
-	if err := writeSnapshot(l.s.snapshot(), &buf); err != nil {
-		t.Fatal(err)
-	}
-	good := buf.Bytes()
-	target := newStore()
-	target.apply(1, &command{Type: cmdKV, KV: &kvRequest{Op: kvSet, Entry: KVEntry{Key: "keep", Value: []byte("me")}}})
-	cases := map[string][]byte{
-		"flipped byte": func() []byte { b := bytes.Clone(good); b[len(b)/2] ^= 0x40; return b }(),
-		"truncated":    good[:len(good)-10],
-		"no checksum":  good[:len(good)-32],
-		"empty":        nil,
-		"garbage":      []byte("miniconsul-snapshot-1\n\x07\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),
-	}
-	for name, b := range cases {
-		if _, err := readSnapshot(bytes.NewReader(b)); err == nil {
-			t.Errorf("%s: corrupt snapshot accepted", name)
-		}
-		if e, _ := target.snapshot().kvGet("keep"); e == nil {
-			t.Fatalf("%s: a refused restore changed the store", name)
-		}
-	}
-}
-
 func BenchmarkStorePut(b *testing.B) {
 	s := newStore()
 	val := bytes.Repeat([]byte("x"), 100)
@@ -440,26 +379,4 @@ func TestStoreMemoryPerKey(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	t.Logf("1M keys: live heap %d MiB (%d bytes per key)", (after.HeapAlloc-before.HeapAlloc)>>20, (after.HeapAlloc-before.HeapAlloc)/1_000_000)
 	runtime.KeepAlive(s)
-}
-
-func TestTombstoneAges(t *testing.T) {
-	g := &tombstoneAges{ttl: 15 * time.Minute}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	steps := []struct {
-		after time.Duration
-		index uint64
-		want  uint64
-	}{
-		{0, 5, 0},
-		{10 * time.Minute, 9, 0},
-		{15 * time.Minute, 12, 5}, // the first mark is now a TTL old
-		{20 * time.Minute, 14, 0}, // the mark at 10 min is only 10 min old
-		{25 * time.Minute, 20, 9},
-		{60 * time.Minute, 30, 20}, // the marks at 20 and 25 min expire at once: the newer counts
-	}
-	for _, s := range steps {
-		if got := g.tick(t0.Add(s.after), s.index); got != s.want {
-			t.Fatalf("at +%v: reap to %d, want %d", s.after, got, s.want)
-		}
-	}
 }

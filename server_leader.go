@@ -1,21 +1,105 @@
-// leader.go: the work a server does because it leads, beyond ordering the
-// log: session TTLs and tombstone GC.
+// server_leader.go: everything a server does because it leads, beyond
+// ordering the log, as Consul's leader.go: taking up and dropping
+// leadership, session TTLs, tombstone GC, and reconciling the LAN pool into
+// the catalog.
 //
-// Both are driven by the leader's clock and act only through commands in the
-// log, so every server's state stays the same. A new leader rebuilds them
-// from the state it inherits (a lone server is always the leader): each
-// session with a TTL gets a fresh full timer, so an election never expires
-// a session early (Consul does the same).
+// Data flow: monitorLeadership follows the Raft node's role. A new leader
+// first applies everything committed before its term (a consistent read
+// barrier), then restarts the session TTL timers, sets up autopilot's
+// configuration and reconciles the LAN pool into the catalog (reconcileAll);
+// a server that stops leading drops its timers. Whenever a leader becomes
+// known, this agent's own registrations are pushed to it (syncSelf).
 //
-// Concurrency: sessionTimers.mu guards the timer map; a timer's expiry runs
+// The timers and the GC are driven by the leader's clock and act only
+// through commands in the log, so every server's state stays the same. A
+// new leader rebuilds them from the state it inherits (a lone server is
+// always the leader): each session with a TTL gets a fresh full timer, so
+// an election never expires a session early (Consul does the same).
+//
+// Concurrency: monitorLeadership is one goroutine owned by the agent; it
+// only calls the Raft node, the timers and autopilot, which have their own
+// disciplines. sessionTimers.mu guards the timer map; a timer's expiry runs
 // on its own goroutine and goes through Agent.apply like any write. The
 // tombstone GC is one goroutine owned by the agent.
 package main
 
 import (
+	"context"
 	"sync"
 	"time"
 )
+
+// --- taking up and dropping leadership ---
+
+// monitorLeadership does what changes with leadership: a new leader
+// (once it has applied everything committed before its term) restarts the
+// session TTL timers and reconciles the gossip pool into the catalog; a
+// server that stops leading drops the timers. Whenever a
+// leader becomes known, this agent's own registrations are pushed to it
+// (until the gossip layer's reconciliation and anti-entropy take over).
+// wasLeader and synced say what newAgent did already: took up leadership,
+// registered with the leader.
+func (a *Agent) monitorLeadership(wasLeader bool, synced string) {
+	defer a.wg.Done()
+	for {
+		changed := a.raft.changed()
+		st := a.raft.raftStatus()
+		isLeader := st.Role == roleLeader
+		if isLeader != wasLeader {
+			wasLeader = isLeader
+			if isLeader {
+				a.establishLeadership()
+			} else {
+				a.sessions.clearAll()
+			}
+		}
+		if st.Leader != "" && st.Leader != synced {
+			if err := a.syncSelf(); err != nil && !isShutdown(a.shutdownCh) {
+				a.logger.Warn("registering this agent with the leader failed; retrying", "error", err)
+			} else {
+				synced = st.Leader
+			}
+		}
+		retry := time.After(time.Second)
+		if st.Leader == synced {
+			retry = nil
+		}
+		select {
+		case <-a.shutdownCh:
+			return
+		case <-changed:
+		case <-retry:
+		}
+	}
+}
+
+func (a *Agent) establishLeadership() {
+	ctx, cancel := context.WithTimeout(context.Background(), rpcHoldTimeout)
+	defer cancel()
+	if err := a.readBarrier(ctx, queryOptions{consistent: true}); err != nil && !isShutdown(a.shutdownCh) {
+		a.logger.Warn("new leader could not catch up with the log", "error", err)
+		return
+	}
+	term := a.raft.raftStatus().Term
+	a.logger.Info("cluster leadership acquired", "term", term)
+	a.sessions.rebuild()
+	a.leaderTerm.Store(term)
+	a.autopilot.initConfig()
+	if a.lan != nil {
+		a.reconcileAll() // what changed in the pool while no one led
+		a.autopilot.kick()
+	}
+}
+
+// syncSelf registers the agent's node and its services and checks.
+func (a *Agent) syncSelf() error {
+	if err := a.registerSelf(); err != nil {
+		return err
+	}
+	return a.local.syncAll()
+}
+
+// --- session TTL timers and tombstone GC ---
 
 // Tombstone GC, as Consul's: a tombstone is reaped once older than the TTL;
 // the age is tracked at the granularity of one mark per period.
@@ -169,3 +253,5 @@ func hasTombstonesUpTo(st *state, idx uint64) bool {
 	})
 	return found
 }
+
+// --- reconciling the LAN pool into the catalog ---

@@ -1,4 +1,4 @@
-// tree.go: the persistent ordered map under every table of the state store.
+// store_tree.go: the persistent ordered map under every table of the state store.
 //
 // A tree is a treap (Seidel & Aragon, "Randomized search trees", 1996): a
 // binary search tree on keys that is also a heap on priorities. Priorities are

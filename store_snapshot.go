@@ -1,4 +1,4 @@
-// snapshot.go: streaming the whole state store out and back in.
+// store_snapshot.go: streaming the whole state store out and back in.
 //
 // A snapshot is the state at one index, written table by table in key order:
 //
