@@ -2,7 +2,7 @@
 // hold: a client agent, which keeps no state, asks a server of its
 // datacenter; a server asks a server of the datacenter a request names.
 //
-// A client agent holds only its own services and checks (local.go). Every
+// A client agent holds only its own services and checks (agent_local.go). Every
 // other request, a KV read or write, a catalog or health query, a session,
 // goes to a server as one RPC, "HTTP.Request", that carries the HTTP
 // request itself. The server serves it with its own HTTP handler, the very
@@ -35,7 +35,7 @@
 //
 // DNS on a client, and for another datacenter, resolves names through
 // remoteCatalog: the same resolver as on a server, reading the catalog by
-// forwarded reads (or from the agent cache, cache.go, with
+// forwarded reads (or from the agent cache, agent_cache.go, with
 // dns_config.use_cache).
 //
 // Concurrency: serverRouter.mu guards the current server; the rest is

@@ -112,7 +112,7 @@ func newHTTPServer(h *httpAPI, logger *slog.Logger) *http.Server {
 	}
 }
 
-// ServeHTTP routes a request: ?cached reads to the agent cache (cache.go),
+// ServeHTTP routes a request: ?cached reads to the agent cache (agent_cache.go),
 // on a client agent everything on the data to a server, on a server a
 // request for another datacenter to one of its servers (forward.go), and KV
 // requests straight to their handler: a key may hold "//" or "/./", which

@@ -1,4 +1,4 @@
-// local.go: the agent's local state, the source of truth for its own node.
+// agent_local.go: the agent's local state, the source of truth for its own node.
 //
 // Services and checks registered through /v1/agent/... belong to the agent
 // that hosts them (Consul's agent/local). The agent keeps them here, runs
@@ -7,12 +7,12 @@
 // deregistration. A push always sends the current local view of the thing
 // that changed, never a delta, so pushes that race converge on the latest
 // state; syncAll pushes everything (after a snapshot restore or a new
-// leader), and antientropy.go compares the catalog with this state
+// leader), and agent_sync.go compares the catalog with this state
 // periodically and repairs every difference.
 //
 // Each definition remembers where it came from (config files or the HTTP
 // API): script checks are allowed for each source as Consul allows them,
-// and a reload (reload.go) replaces only what came from the config files.
+// and a reload (agent_reload.go) replaces only what came from the config files.
 // A service whose check carries DeregisterCriticalServiceAfter is removed by
 // reapCritical once the check has been critical that long.
 //
@@ -73,7 +73,7 @@ type localState struct {
 	stopped        bool
 
 	syncMu     sync.Mutex
-	syncNow    chan struct{} // triggerSync: a full sync now (antientropy.go)
+	syncNow    chan struct{} // triggerSync: a full sync now (agent_sync.go)
 	pushFailed chan struct{} // a push failed: a full sync soon
 }
 

@@ -1,7 +1,7 @@
-// antientropy.go: the periodic full sync of the agent's local state with
+// agent_sync.go: the periodic full sync of the agent's local state with
 // the catalog (Consul's agent/ae and the SyncFull of agent/local).
 //
-// The local state (local.go) is the source of truth for this node. Changes
+// The local state (agent_local.go) is the source of truth for this node. Changes
 // are pushed as they happen (edge-triggered); the full sync repairs what
 // those pushes missed or what others changed: it reads the catalog's view
 // of the node through Agent.nodeCatalog, compares it with the local state
