@@ -47,7 +47,7 @@ type Agent struct {
 	raft         *raftNode
 	rpcServer    *rpcServer
 	pool         *rpcPool      // calls to servers (both sides)
-	router       *serverRouter // a client's choice of server (forward.go)
+	router       *serverRouter // a client's choice of server (rpc_forward.go)
 	rpcPort      int           // the server port actually bound
 	discoveredMu sync.Mutex
 	discovered   []raftServer  // servers found while forming the cluster

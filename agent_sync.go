@@ -61,40 +61,6 @@ func aeScaleFactor(n int) int {
 	return int(math.Ceil(math.Log2(float64(n))-math.Log2(aeScaleThreshold))) + 1
 }
 
-// nodeCatalogView is the catalog's view of one node.
-type nodeCatalogView struct {
-	Node     *Node // nil when the catalog does not have the node
-	Services []*Service
-	Checks   []*HealthCheck
-	Index    uint64 // the node's index in the catalog
-}
-
-// nodeCatalog reads the catalog's view of a node. With index > 0 it blocks
-// until the node's index differs from index (a blocking query) or ctx ends.
-// Anti-entropy and alias checks read the catalog only through here: a
-// client agent, which has no store, reads it from a server (forward.go).
-func (a *Agent) nodeCatalog(ctx context.Context, node string, index uint64) (*nodeCatalogView, error) {
-	if !a.cfg.Server {
-		return a.nodeCatalogRemote(ctx, node, index)
-	}
-	for {
-		w := a.store.newWatch()
-		w.watchTopic(nodeIndexName(node), indexNodes)
-		st := a.store.snapshot()
-		if idx := st.nodeIndex(node); index == 0 || idx != index {
-			w.stop()
-			return &nodeCatalogView{Node: st.node(node), Services: st.nodeServices(node), Checks: st.nodeChecks(node), Index: idx}, nil
-		}
-		select {
-		case <-w.fired:
-			w.stop()
-		case <-ctx.Done():
-			w.stop()
-			return nil, ctx.Err()
-		}
-	}
-}
-
 // runAntiEntropy runs full syncs until the agent shuts down.
 func (a *Agent) runAntiEntropy() {
 	defer a.wg.Done()

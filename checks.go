@@ -13,7 +13,7 @@
 //     previous ended, so probes of one check never overlap.
 //   - alias: mirrors the worst status of another service's (or node's)
 //     checks, from this agent's local state when the alias names no node,
-//     otherwise from the catalog through Agent.nodeCatalog (agent_sync.go),
+//     otherwise from the catalog through Agent.nodeCatalog (agent_remote.go),
 //     with blocking reads.
 //
 // SuccessBeforePassing, FailuresBeforeWarning and FailuresBeforeCritical

@@ -6,7 +6,7 @@
 //	  → resolve the name against the catalog → build the answer → send
 //
 // The catalog is one store snapshot on a server; a client agent, which has
-// no store, reads what the question needs from a server (forward.go).
+// no store, reads what the question needs from a server (agent_remote.go).
 //
 // Names, all under the configured domain (default "consul."):
 //
@@ -82,7 +82,7 @@ const (
 
 // dnsSource is the catalog as name resolution reads it: on a server the
 // store's current snapshot (a *state), on a client agent a view read from a
-// server (remoteCatalog, forward.go). lookupErr reports a read that failed,
+// server (remoteCatalog, agent_remote.go). lookupErr reports a read that failed,
 // which makes the answer SERVFAIL.
 type dnsSource interface {
 	checkServiceNodes(service string) []CheckServiceNode

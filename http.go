@@ -114,7 +114,7 @@ func newHTTPServer(h *httpAPI, logger *slog.Logger) *http.Server {
 
 // ServeHTTP routes a request: ?cached reads to the agent cache (agent_cache.go),
 // on a client agent everything on the data to a server, on a server a
-// request for another datacenter to one of its servers (forward.go), and KV
+// request for another datacenter to one of its servers (rpc_forward.go), and KV
 // requests straight to their handler: a key may hold "//" or "/./", which
 // the mux would "clean" away with a redirect.
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -330,7 +330,7 @@ func (h *httpAPI) checkDatacenter(r *http.Request) error {
 // setQueryMeta writes the headers every read carries. Consul never reports
 // index 0; LastContact is how long ago this server heard from the leader
 // (0 on the leader), in milliseconds. (A client's reads of the data carry
-// its server's headers: forward.go.)
+// its server's headers: rpc_forward.go.)
 func (h *httpAPI) setQueryMeta(w http.ResponseWriter, q queryOptions, index uint64) {
 	hdr := w.Header()
 	hdr.Set("X-Consul-Index", strconv.FormatUint(max(index, 1), 10))
