@@ -12,8 +12,10 @@
 // X-Consul-* headers, blockingQuery implements ?index=&wait=, decodeBody
 // bounds and decodes bodies, and writeError answers with Consul's status
 // codes and messages. The endpoints themselves are in http_kv.go,
-// http_catalog.go (catalog and health) and http_agent.go (agent, status,
-// snapshot).
+// http_catalog.go (catalog and health), http_agent.go (agent, status,
+// snapshot), http_session.go, http_txn.go, http_operator.go (Raft
+// peers, keyring, leader transfer), http_operator_autopilot.go and
+// event.go (/v1/event).
 //
 // Concurrency: each request runs on its own net/http goroutine and reads a
 // store snapshot; nothing here is shared but the agent.
@@ -89,6 +91,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerStatus()
 	h.registerOperator()
 	h.registerSession()
+	h.registerTxn()
 	h.registerEvent()
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h
