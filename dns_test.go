@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -789,5 +791,49 @@ func TestDNSServeSockets(t *testing.T) {
 			t.Fatalf("%d goroutines left over %d:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestDNSThroughAgent asks a running agent over real sockets: the agent's
+// own "consul" service, and a service registered over HTTP, with a Go
+// client and with dig (which CI installs).
+func TestDNSThroughAgent(t *testing.T) {
+	ta := startTestAgent(t, nil)
+	dnsAddr := ta.DNSAddrs()[0]
+	ta.must("PUT", "/v1/catalog/register", `{"Node":"web-host","Address":"127.0.0.10",
+		"Service":{"Service":"web","Port":8080,"Tags":["v1"]},
+		"Check":{"CheckID":"web-ok","ServiceID":"web","Status":"passing"}}`, nil)
+
+	m := dnsAskUDP(t, dnsAddr, "consul.service.consul.", dnsmessage.TypeSRV)
+	if len(m.Answers) != 1 {
+		t.Fatalf("consul SRV: %+v", m.Answers)
+	}
+	srv, ok := m.Answers[0].Body.(*dnsmessage.SRVResource)
+	if !ok || int(srv.Port) != ta.rpcPort || srv.Target.String() != "node1.node.dc1.consul." {
+		t.Fatalf("consul SRV: %+v", m.Answers[0].Body)
+	}
+
+	dig, err := exec.LookPath("dig")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dig is not installed; .ci/run installs it")
+		}
+		t.Skip("dig not installed (apt-get install bind9-dnsutils)")
+	}
+	host, port, _ := net.SplitHostPort(dnsAddr)
+	for _, q := range []struct{ name, qtype, want string }{
+		{"web.service.consul", "A", "127.0.0.10"},
+		{"v1.web.service.consul", "SRV", "1 1 8080 web-host.node.dc1.consul."},
+		{"_web._tcp.service.consul", "SRV", "1 1 8080 web-host.node.dc1.consul."},
+		{"web-host.node.consul", "A", "127.0.0.10"},
+	} {
+		out, err := exec.Command(dig, "@"+host, "-p", port, "+short", "+tries=1", "+time=5", q.name, q.qtype).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != q.want {
+			t.Errorf("dig %s %s: %q %v, want %q", q.name, q.qtype, out, err, q.want)
+		}
+	}
+	out, _ := exec.Command(dig, "@"+host, "-p", port, "+tries=1", "+time=5", "nope.service.consul", "A").CombinedOutput()
+	if !strings.Contains(string(out), "NXDOMAIN") || !strings.Contains(string(out), "SOA") {
+		t.Errorf("dig for a missing service: want NXDOMAIN with an SOA:\n%s", out)
 	}
 }
