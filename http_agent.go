@@ -6,6 +6,10 @@
 // the catalog, as Consul does. Status endpoints describe the servers.
 // Snapshot streams the whole store out, or replaces it (agent_restore.go;
 // on a client agent too, which sends the snapshot on in chunks).
+//
+// Concurrency: none of its own; each request runs on its own net/http
+// goroutine (http.go) and goes through the local state, which has its lock
+// (agent_local.go).
 package main
 
 import (

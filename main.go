@@ -8,6 +8,10 @@
 // key, so flags and files share one set of checks. "version" prints the
 // version as Consul does. Nothing depends on the name the binary is run
 // under, so it can be installed as "consul".
+//
+// Concurrency: run is the process's main goroutine; after the agent starts
+// it only waits, in one select, for a signal (SIGHUP: a reload; SIGINT or
+// SIGTERM: a shutdown), the agent leaving, or its Raft storage failing.
 package main
 
 import (
