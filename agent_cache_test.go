@@ -1,3 +1,8 @@
+// agent_cache_test.go: tests of the agent cache (agent_cache.go): the
+// Cache-Control policy of a ?cached read, and the cache's bounds.
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

@@ -1,3 +1,8 @@
+// agent_local_test.go: tests of the agent's local state (agent_local.go):
+// services reaped once critical past DeregisterCriticalServiceAfter.
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

@@ -1,3 +1,8 @@
+// agent_reload_test.go: tests of the config files' services and checks,
+// registered at start and replaced on a reload (agent_reload.go).
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

@@ -1,3 +1,10 @@
+// dns_resolve_test.go: tests of DNS name resolution (dns_resolve.go):
+// services, tags, RFC 2782, nodes, addresses, reverse names, datacenters,
+// health filtering, case folding and shuffling. The catalog helpers are in
+// dns_test.go.
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

@@ -1,3 +1,8 @@
+// http_agent_test.go: tests of the agent endpoints (http_agent.go): local
+// services and TTL checks, and the snapshot round trip.
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

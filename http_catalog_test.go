@@ -1,3 +1,8 @@
+// http_catalog_test.go: tests of the catalog and health endpoints
+// (http_catalog.go).
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

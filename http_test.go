@@ -1,3 +1,8 @@
+// http_test.go: tests of the rules every endpoint shares (http.go): bad
+// input, and blocking queries.
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

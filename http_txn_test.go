@@ -1,3 +1,7 @@
+// http_txn_test.go: tests and benchmarks of /v1/txn (http_txn.go).
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

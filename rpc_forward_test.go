@@ -1,3 +1,9 @@
+// rpc_forward_test.go: tests of request forwarding (rpc_forward.go): the
+// codec, the server side, the choice of server, client agents and other
+// datacenters end to end in one process.
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (
