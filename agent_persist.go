@@ -8,7 +8,7 @@
 // Definitions from the config files are not persisted: the files give them
 // again.
 //
-//	PUT /v1/agent/service/register → local state → persistService: <data_dir>/services/<sha256(id)>.json
+//	PUT /v1/agent/service/register → local state → persistDefinition: <data_dir>/services/<sha256(id)>.json
 //	start: registerConfigured, then loadPersisted → local state (as from the API)
 //
 // Each file holds one definition as it was registered, written to a
