@@ -41,7 +41,8 @@ type nodeCatalogView struct {
 // nodeCatalog reads the catalog's view of a node. With index > 0 it blocks
 // until the node's index differs from index (a blocking query) or ctx ends.
 // Anti-entropy and alias checks read the catalog only through here: a
-// client agent, which has no store, reads it from a server (nodeCatalogRemote, below).
+// client agent, which has no store, reads it from a server
+// (nodeCatalogRemote, below).
 func (a *Agent) nodeCatalog(ctx context.Context, node string, index uint64) (*nodeCatalogView, error) {
 	if !a.cfg.Server {
 		return a.nodeCatalogRemote(ctx, node, index)
