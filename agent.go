@@ -3,7 +3,7 @@
 // An agent owns everything else: the state store and the Raft log that
 // orders writes into it (servers: server.go), its membership of the LAN
 // gossip pool (serf.go) and, on a server, of the WAN pool (wan.go), its own
-// services and checks (local.go), and the HTTP (http.go) and DNS (dns.go)
+// services and checks (agent_local.go), and the HTTP (http.go) and DNS (dns.go)
 // interfaces. newAgent builds and starts all of it; Shutdown stops it in
 // reverse order.
 //
@@ -47,7 +47,7 @@ type Agent struct {
 	raft         *raftNode
 	rpcServer    *rpcServer
 	pool         *rpcPool      // calls to servers (both sides)
-	router       *serverRouter // a client's choice of server (forward.go)
+	router       *serverRouter // a client's choice of server (rpc_forward.go)
 	rpcPort      int           // the server port actually bound
 	discoveredMu sync.Mutex
 	discovered   []raftServer  // servers found while forming the cluster
@@ -62,9 +62,9 @@ type Agent struct {
 
 	local           *localState
 	checkTransports checkTransports // shared by the HTTP and gRPC checks (checks.go)
-	reloadMu        sync.Mutex      // one reload at a time (reload.go)
+	reloadMu        sync.Mutex      // one reload at a time (agent_reload.go)
 	configured      configuredDefs  // what the config files registered; guarded by reloadMu
-	persistMu       sync.Mutex      // the kept API registrations' files (persist.go)
+	persistMu       sync.Mutex      // the kept API registrations' files (agent_persist.go)
 	sessions        *sessionTimers  // servers only
 	events          *eventRing
 	uploads         snapshotUploads // snapshots being received to restore (agent_restore.go)

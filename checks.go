@@ -1,11 +1,11 @@
 // checks.go: health check definitions and the checks an agent runs itself.
 //
 // A check belongs to the agent of the host it watches: the agent runs it and
-// sends only changes of its status to the servers (local.go records each
+// sends only changes of its status to the servers (agent_local.go records each
 // result and pushes the changes into the catalog). Kinds, as Consul's
 // (docs: "Health checks"):
 //   - TTL: the application reports in through /v1/agent/check/pass|warn|fail|
-//     update; silence past the TTL means critical (a timer in local.go).
+//     update; silence past the TTL means critical (a timer in agent_local.go).
 //   - HTTP, TCP, UDP, gRPC, script: probed every Interval by one goroutine per
 //     check (checkRunner), the first probe at a random point of the first
 //     interval so that many checks spread out (Consul's lib.RandomStagger).
@@ -13,7 +13,7 @@
 //     previous ended, so probes of one check never overlap.
 //   - alias: mirrors the worst status of another service's (or node's)
 //     checks, from this agent's local state when the alias names no node,
-//     otherwise from the catalog through Agent.nodeCatalog (antientropy.go),
+//     otherwise from the catalog through Agent.nodeCatalog (agent_remote.go),
 //     with blocking reads.
 //
 // SuccessBeforePassing, FailuresBeforeWarning and FailuresBeforeCritical
@@ -286,7 +286,7 @@ type probeFunc func(ctx context.Context) (status, output string)
 
 // startCheck starts the goroutine of a probed or alias check, reporting
 // through report; it returns nil for kinds the agent does not run (TTL has
-// its timer in local.go; docker, h2ping and os_service are not built).
+// its timer in agent_local.go; docker, h2ping and os_service are not built).
 func (a *Agent) startCheck(id string, def *checkDefinition, report func(status, output string)) *checkRunner {
 	var probe probeFunc
 	switch def.checkType() {

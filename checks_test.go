@@ -480,37 +480,6 @@ func TestCheckAliasRemoteNode(t *testing.T) {
 	waitCheck(t, ta, "db-alias", healthCritical, "Service db could not be found on node db-host")
 }
 
-func TestDeregisterCriticalServiceAfter(t *testing.T) {
-	ta := startCheckAgent(t, func(c *Config) { c.CheckDeregisterIntervalMin = 0 })
-	ta.must("PUT", "/v1/agent/service/register", `{"Name":"doomed","Check":{"TTL":"1h","DeregisterCriticalServiceAfter":"100ms"}}`, nil)
-	ta.must("PUT", "/v1/agent/service/register", `{"Name":"healthy","Check":{"TTL":"1h","Status":"passing","DeregisterCriticalServiceAfter":"100ms"}}`, nil)
-	ta.must("PUT", "/v1/agent/service/register", `{"Name":"patient","Check":{"TTL":"1h"}}`, nil)
-	start := time.Now()
-	eventually(t, 10*time.Second, "doomed reaped", func() bool {
-		return !ta.local.hasService("doomed") && len(ta.store.snapshot().serviceInstances("doomed")) == 0
-	})
-	if d := time.Since(start); d < 100*time.Millisecond {
-		t.Fatalf("reaped after %v, before DeregisterCriticalServiceAfter", d)
-	}
-	if !ta.local.hasService("healthy") || !ta.local.hasService("patient") {
-		t.Fatal("a passing service, or one without DeregisterCriticalServiceAfter, was reaped")
-	}
-}
-
-// check_deregister_interval_min raises a shorter DeregisterCriticalServiceAfter.
-func TestDeregisterCriticalServiceAfterMinimum(t *testing.T) {
-	ta := startCheckAgent(t, func(c *Config) { c.CheckReapInterval, c.CheckDeregisterIntervalMin = time.Hour, time.Hour })
-	ta.must("PUT", "/v1/agent/service/register", `{"Name":"web","Check":{"TTL":"1h","DeregisterCriticalServiceAfter":"1m"}}`, nil)
-	ta.local.reapCritical(time.Now().Add(30 * time.Minute))
-	if !ta.local.hasService("web") {
-		t.Fatal("reaped before check_deregister_interval_min")
-	}
-	ta.local.reapCritical(time.Now().Add(61 * time.Minute))
-	if ta.local.hasService("web") {
-		t.Fatal("not reaped after check_deregister_interval_min")
-	}
-}
-
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
 
 // BenchmarkHTTPChecks1000 measures the CPU one agent spends running 1,000

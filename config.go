@@ -22,6 +22,10 @@
 // source (file or flag), the key and the value. The agent's flags are
 // defined with the rest of the command line in main.go; each sets one of
 // these keys and goes through the same checks as a file.
+//
+// Concurrency: none; a configuration is loaded by one goroutine (at start,
+// or by a reload) into a new Config, which is only read once the agent has
+// it.
 package main
 
 import (

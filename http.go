@@ -12,8 +12,10 @@
 // X-Consul-* headers, blockingQuery implements ?index=&wait=, decodeBody
 // bounds and decodes bodies, and writeError answers with Consul's status
 // codes and messages. The endpoints themselves are in http_kv.go,
-// http_catalog.go (catalog and health) and http_agent.go (agent, status,
-// snapshot).
+// http_catalog.go (catalog and health), http_agent.go (agent, status,
+// snapshot), http_session.go, http_txn.go, http_operator.go (Raft
+// peers, keyring, leader transfer), http_operator_autopilot.go and
+// event.go (/v1/event).
 //
 // Concurrency: each request runs on its own net/http goroutine and reads a
 // store snapshot; nothing here is shared but the agent.
@@ -89,6 +91,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerStatus()
 	h.registerOperator()
 	h.registerSession()
+	h.registerTxn()
 	h.registerEvent()
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h
@@ -112,9 +115,9 @@ func newHTTPServer(h *httpAPI, logger *slog.Logger) *http.Server {
 	}
 }
 
-// ServeHTTP routes a request: ?cached reads to the agent cache (cache.go),
+// ServeHTTP routes a request: ?cached reads to the agent cache (agent_cache.go),
 // on a client agent everything on the data to a server, on a server a
-// request for another datacenter to one of its servers (forward.go), and KV
+// request for another datacenter to one of its servers (rpc_forward.go), and KV
 // requests straight to their handler: a key may hold "//" or "/./", which
 // the mux would "clean" away with a redirect.
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -330,7 +333,7 @@ func (h *httpAPI) checkDatacenter(r *http.Request) error {
 // setQueryMeta writes the headers every read carries. Consul never reports
 // index 0; LastContact is how long ago this server heard from the leader
 // (0 on the leader), in milliseconds. (A client's reads of the data carry
-// its server's headers: forward.go.)
+// its server's headers: rpc_forward.go.)
 func (h *httpAPI) setQueryMeta(w http.ResponseWriter, q queryOptions, index uint64) {
 	hdr := w.Header()
 	hdr.Set("X-Consul-Index", strconv.FormatUint(max(index, 1), 10))

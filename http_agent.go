@@ -1,11 +1,15 @@
 // http_agent.go: the agent's own endpoints (/v1/agent/...), /v1/status/...,
 // and /v1/snapshot.
 //
-// Agent endpoints read and change the agent's local state (local.go), which
+// Agent endpoints read and change the agent's local state (agent_local.go), which
 // pushes changes into the catalog; they answer from the local state, not
 // the catalog, as Consul does. Status endpoints describe the servers.
 // Snapshot streams the whole store out, or replaces it (agent_restore.go;
 // on a client agent too, which sends the snapshot on in chunks).
+//
+// Concurrency: none of its own; each request runs on its own net/http
+// goroutine (http.go) and goes through the local state, which has its lock
+// (agent_local.go).
 package main
 
 import (

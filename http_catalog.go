@@ -5,6 +5,9 @@
 // they read (see the index names in store_catalog.go), so a change to one
 // service wakes only the queries about that service. Registrations become
 // register/deregister commands through the log.
+//
+// Concurrency: none of its own; each request runs on its own net/http
+// goroutine (http.go) and reads an immutable store snapshot.
 package main
 
 import (

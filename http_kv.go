@@ -5,6 +5,9 @@
 // ?acquire or ?release) and DELETE become kv commands through the log and
 // answer true or false, as Consul. Values
 // are bounded by limits.kv_max_value_size (512 KiB) before they are read in.
+//
+// Concurrency: none of its own; each request runs on its own net/http
+// goroutine (http.go) and reads an immutable store snapshot.
 package main
 
 import (

@@ -108,3 +108,65 @@ func watched(s *Store, key string) bool {
 	defer s.hub.mu.Unlock()
 	return len(s.hub.kvKeys[key]) > 0
 }
+
+func TestHTTPKV(t *testing.T) {
+	ta := startTestAgent(t, nil)
+	if r := ta.must("PUT", "/v1/kv/greeting?flags=42", "hello", nil); r.body != "true" {
+		t.Fatalf("PUT answered %q", r.body)
+	}
+	if r := ta.must("GET", "/v1/kv/greeting?raw", "", nil); r.body != "hello" {
+		t.Fatalf("raw: %q", r.body)
+	}
+	var entries []KVEntry
+	r := ta.must("GET", "/v1/kv/greeting", "", &entries)
+	if len(entries) != 1 || string(entries[0].Value) != "hello" || entries[0].Flags != 42 || entries[0].CreateIndex == 0 {
+		t.Fatalf("get: %+v", entries)
+	}
+	if !strings.Contains(r.body, `"Value":"aGVsbG8="`) {
+		t.Fatalf("value not base64 in %s", r.body)
+	}
+	for _, h := range []string{"X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact"} {
+		if r.header.Get(h) == "" {
+			t.Fatalf("missing %s", h)
+		}
+	}
+	ta.must("PUT", "/v1/kv/dir/a", "1", nil)
+	ta.must("PUT", "/v1/kv/dir/sub/b", "2", nil)
+	ta.must("PUT", "/v1/kv/dir//double", "3", nil) // not "cleaned" into dir/double
+	var keys []string
+	ta.must("GET", "/v1/kv/dir/?keys&separator=/", "", &keys)
+	if strings.Join(keys, ",") != "dir//,dir/a,dir/sub/" {
+		t.Fatalf("keys: %v", keys)
+	}
+	ta.must("GET", "/v1/kv/?recurse", "", &entries)
+	if len(entries) != 4 {
+		t.Fatalf("recurse: %d entries", len(entries))
+	}
+	// A missing key is 404 with an empty body and the meta headers.
+	miss := ta.do("GET", "/v1/kv/nope", "")
+	if miss.code != 404 || miss.body != "" || miss.index() == 0 || miss.header.Get("X-Consul-LastContact") == "" {
+		t.Fatalf("missing key: %d %q %v", miss.code, miss.body, miss.header)
+	}
+	// Check-and-set.
+	cur := entries[0].ModifyIndex
+	if r := ta.must("PUT", fmt.Sprintf("/v1/kv/dir/a?cas=%d", cur-1), "x", nil); r.body != "false" {
+		t.Fatal("stale cas succeeded")
+	}
+	ta.must("GET", "/v1/kv/dir/a", "", &entries)
+	if r := ta.must("PUT", fmt.Sprintf("/v1/kv/dir/a?cas=%d", entries[0].ModifyIndex), "x", nil); r.body != "true" {
+		t.Fatal("current cas failed")
+	}
+	// Delete-tree.
+	if r := ta.must("DELETE", "/v1/kv/dir/?recurse", "", nil); r.body != "true" {
+		t.Fatalf("delete recurse: %q", r.body)
+	}
+	if r := ta.do("GET", "/v1/kv/dir/?recurse", ""); r.code != 404 {
+		t.Fatalf("after delete-tree: %d", r.code)
+	}
+	if r := ta.must("PUT", "/v1/kv/empty", "", nil); r.body != "true" {
+		t.Fatal(r.body)
+	}
+	if r := ta.must("GET", "/v1/kv/empty", "", nil); !strings.Contains(r.body, `"Value":null`) {
+		t.Fatalf("empty value: %s", r.body)
+	}
+}

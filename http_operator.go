@@ -9,6 +9,9 @@
 // requests go to every member of the WAN pool (a server) and of the LAN
 // pool as a gossip query (keyring.go, poolKeyringOp) from whichever agent
 // is asked.
+//
+// Concurrency: none of its own; each request runs on its own net/http
+// goroutine (http.go) and asks Raft, the leader or the gossip pools.
 package main
 
 import (

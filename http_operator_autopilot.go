@@ -7,6 +7,9 @@
 // apply forwards to the leader). health and state are the leader's last
 // autopilot pass: a follower asks the leader for it over the server port
 // (rpcAutopilotState), as Consul forwards Operator.ServerHealth.
+//
+// Concurrency: none of its own; each request runs on its own net/http
+// goroutine (http.go).
 package main
 
 import (

@@ -1,24 +1,25 @@
-// http_session.go: sessions (/v1/session/...) and transactions (/v1/txn).
+// http_session.go: sessions (/v1/session/...).
 //
 // Session create and destroy are commands through the log; renew only
-// restarts the leader's TTL timer (leader.go), as in Consul. A transaction
-// is one command; one that only reads is answered from a snapshot.
+// restarts the leader's TTL timer (leader.go), as in Consul; the reads are
+// blocking queries on a store snapshot. Transactions are in http_txn.go.
+//
+// Concurrency: none of its own; each request runs on its own net/http
+// goroutine (http.go).
 package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 )
 
-// Consul's limits for sessions and transactions.
+// Consul's limits for sessions.
 const (
 	defaultLockDelay  = 15 * time.Second
 	maxLockDelay      = 60 * time.Second
-	maxTxnOps         = 128
 	lockDelaySecondsC = 1000 // a numeric LockDelay below this is seconds, above it nanoseconds (Consul's rule)
 )
 
@@ -47,7 +48,6 @@ func (h *httpAPI) registerSession() {
 			return st.sessionList(""), st.tableIndex(indexSessions), nil
 		})
 	})
-	h.endpoint("/v1/txn", put, h.txn)
 }
 
 // sessionRead answers the session reads that take one path argument.
@@ -206,61 +206,4 @@ func (h *httpAPI) sessionRenew(w http.ResponseWriter, r *http.Request) (any, err
 		}
 	}
 	return []*Session{s}, nil
-}
-
-// txnResponse is /v1/txn's answer.
-type txnResponse struct {
-	Results []txnResult
-	Errors  []txnError
-}
-
-func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.a.cfg.TxnMaxReqLen)))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large, max size: %d bytes", h.a.cfg.TxnMaxReqLen)}
-		}
-		return nil, err
-	}
-	var ops []txnOp
-	if err := json.Unmarshal(body, &ops); err != nil {
-		return nil, badRequest("Failed to parse body: %v", err)
-	}
-	if len(ops) > maxTxnOps {
-		return nil, &httpError{http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("Transaction contains too many operations (%d > %d)", len(ops), maxTxnOps)}
-	}
-	for _, op := range ops {
-		if op.KV != nil && len(op.KV.Value) > h.a.cfg.KVMaxValueSize {
-			return nil, &httpError{http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("Value for key %q is too large (%d > %d bytes)", op.KV.Key, len(op.KV.Value), h.a.cfg.KVMaxValueSize)}
-		}
-	}
-	var res applyResult
-	if readOnly(ops) {
-		// Served without a Raft write, as fresh as ?stale/?consistent ask.
-		if err := h.a.readBarrier(r.Context(), q); err != nil {
-			return nil, err
-		}
-		st := h.a.store.snapshot()
-		res = st.readTxn(ops)
-		h.setQueryMeta(w, q, st.index)
-	} else if res, err = h.a.apply(&command{Type: cmdTxn, Txn: ops}); err != nil {
-		return nil, err
-	}
-	out := txnResponse{}
-	if len(res.txnErrors) > 0 {
-		out.Errors = res.txnErrors
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusConflict)
-		json.NewEncoder(w).Encode(out)
-		return nil, nil
-	}
-	out.Results = res.txnResults
-	return out, nil
 }

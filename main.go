@@ -4,10 +4,14 @@
 // here and from JSON files into a Config (loadConfig, config.go), which
 // newAgent turns into running listeners and services until SIGINT or SIGTERM
 // asks for a shutdown; SIGHUP reloads the services and checks of the config
-// files (reload.go). Each agent flag is Consul's and sets one Consul config
+// files (agent_reload.go). Each agent flag is Consul's and sets one Consul config
 // key, so flags and files share one set of checks. "version" prints the
 // version as Consul does. Nothing depends on the name the binary is run
 // under, so it can be installed as "consul".
+//
+// Concurrency: run is the process's main goroutine; after the agent starts
+// it only waits, in one select, for a signal (SIGHUP: a reload; SIGINT or
+// SIGTERM: a shutdown), the agent leaving, or its Raft storage failing.
 package main
 
 import (

@@ -500,9 +500,6 @@ func (st *state) nodeIndex(name string) uint64 {
 	return st.tableIndex(indexNodes)
 }
 
-// lookupErr: reads of a snapshot cannot fail (dnsSource).
-func (st *state) lookupErr() error { return nil }
-
 func (st *state) node(name string) *Node {
 	n, _ := st.nodes.get(name)
 	return n

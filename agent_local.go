@@ -1,20 +1,21 @@
-// local.go: the agent's local state, the source of truth for its own node.
+// agent_local.go: the agent's local state, the source of truth for its own
+// node (Consul's agent/local).
 //
-// Services and checks registered through /v1/agent/... belong to the agent
-// that hosts them (Consul's agent/local). The agent keeps them here, runs
-// the checks (checks.go), and pushes each change into the catalog: the
-// registration of a service with its checks, a check's new status, or a
-// deregistration. A push always sends the current local view of the thing
-// that changed, never a delta, so pushes that race converge on the latest
-// state; syncAll pushes everything (after a snapshot restore or a new
-// leader), and antientropy.go compares the catalog with this state
-// periodically and repairs every difference.
+// Services and checks registered through /v1/agent/... (http_agent.go) or
+// the config files (agent_reload.go) belong to the agent that hosts them.
+// The agent keeps them here and runs the checks (checks.go); every change
+// (a registration, a check's new status, a deregistration, maintenance
+// mode) is then pushed to the catalog by agent_sync.go, which also compares
+// the catalog with this state periodically and repairs every difference:
+//
+//	HTTP/config → addService/addCheck/setCheckStatus → services, checks
+//	  → syncService/syncCheck (agent_sync.go) → Agent.apply → catalog
 //
 // Each definition remembers where it came from (config files or the HTTP
 // API): script checks are allowed for each source as Consul allows them,
-// and a reload (reload.go) replaces only what came from the config files.
-// A service whose check carries DeregisterCriticalServiceAfter is removed by
-// reapCritical once the check has been critical that long.
+// and a reload (agent_reload.go) replaces only what came from the config
+// files. A service whose check carries DeregisterCriticalServiceAfter is
+// removed by reapCritical once the check has been critical that long.
 //
 // Concurrency: mu guards services, checks, serviceSources and changed; it is
 // never held while writing to the catalog. syncMu serialises the pushes.
@@ -22,10 +23,8 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -73,7 +72,7 @@ type localState struct {
 	stopped        bool
 
 	syncMu     sync.Mutex
-	syncNow    chan struct{} // triggerSync: a full sync now (antientropy.go)
+	syncNow    chan struct{} // triggerSync: a full sync now (agent_sync.go)
 	pushFailed chan struct{} // a push failed: a full sync soon
 }
 
@@ -592,107 +591,6 @@ func (a *Agent) runReaper() {
 			a.local.reapCritical(now)
 		}
 	}
-}
-
-// --- pushing to the catalog ---
-
-// commit writes to the catalog. A write the cluster could not take now is
-// left to anti-entropy, which retries it.
-func (l *localState) commit(cmd *command) error {
-	res, err := l.a.apply(cmd)
-	if err == nil {
-		err = res.err
-	}
-	if err != nil && isUnavailable(err) {
-		l.notePushFailed()
-	}
-	return err
-}
-
-// syncService pushes a service with its checks, or its removal.
-func (l *localState) syncService(id string) error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.mu.Lock()
-	svc := l.services[id]
-	var checks []*HealthCheck
-	for _, lc := range l.checks {
-		if lc.check.ServiceID == id {
-			c := lc.check
-			checks = append(checks, &c)
-		}
-	}
-	l.mu.Unlock()
-	if svc == nil {
-		return l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, ServiceID: id}})
-	}
-	req := l.a.nodeRegistration()
-	s := *svc
-	req.Service, req.Checks = &s, checks
-	if err := l.commit(&command{Type: cmdRegister, Register: req}); err != nil {
-		return err
-	}
-	// Checks of the service that the agent no longer has go from the catalog.
-	ctx, cancel := context.WithTimeout(context.Background(), rpcHoldTimeout)
-	inCatalog, err := l.a.nodeCatalog(ctx, l.a.cfg.NodeName, 0)
-	cancel()
-	if err != nil {
-		return err
-	}
-	for _, c := range inCatalog.Checks {
-		if c.ServiceID == id && !slices.ContainsFunc(checks, func(k *HealthCheck) bool { return k.CheckID == c.CheckID }) {
-			dereg := &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: c.CheckID}
-			if err := l.commit(&command{Type: cmdDeregister, Deregister: dereg}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// syncCheck pushes one check, or its removal.
-func (l *localState) syncCheck(id string) error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.mu.Lock()
-	lc := l.checks[id]
-	var c HealthCheck
-	if lc != nil {
-		c = lc.check
-	}
-	l.mu.Unlock()
-	if lc == nil {
-		return l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: id}})
-	}
-	req := l.a.nodeRegistration()
-	req.Check = &c
-	return l.commit(&command{Type: cmdRegister, Register: req})
-}
-
-// syncAll pushes every local service and check.
-func (l *localState) syncAll() error {
-	var ids, nodeChecks []string
-	l.mu.Lock()
-	for id := range l.services {
-		ids = append(ids, id)
-	}
-	for id, lc := range l.checks {
-		if lc.check.ServiceID == "" {
-			nodeChecks = append(nodeChecks, id)
-		}
-	}
-	l.mu.Unlock()
-	for _, id := range ids {
-		if err := l.syncService(id); err != nil {
-			return err
-		}
-	}
-	for _, id := range nodeChecks {
-		if err := l.syncCheck(id); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // stop ends every running check; no check runs or pushes after it returns.

@@ -1,3 +1,9 @@
+// rpc_forward_test.go: tests of request forwarding (rpc_forward.go): the
+// codec, the server side, the choice of server, client agents and other
+// datacenters end to end in one process.
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (
@@ -8,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -307,22 +312,6 @@ func TestServerRouter(t *testing.T) {
 	}
 }
 
-func TestCachePolicy(t *testing.T) {
-	r := httptest.NewRequest("GET", "/v1/health/service/web?cached&stale-if-error=1m&index=5&tag=v1", nil)
-	r.Header.Set("Cache-Control", "max-age=30, must-revalidate")
-	p, err := parseCachePolicy(r)
-	if err != nil || p.maxAge != 30*time.Second || p.staleIfError != time.Minute || !p.mustRevalidate {
-		t.Fatalf("policy: %+v %v", p, err)
-	}
-	if key := cacheKey(r); key != "/v1/health/service/web?tag=v1" {
-		t.Fatalf("key %q", key)
-	}
-	r.Header.Set("Cache-Control", "max-age=soon")
-	if _, err := parseCachePolicy(r); err == nil {
-		t.Fatal("a bad max-age was taken")
-	}
-}
-
 // BenchmarkClientHealth compares health reads through a client agent,
 // forwarded to its server or answered from the agent cache
 // (go test -bench ClientHealth -run ^$).
@@ -421,35 +410,5 @@ func TestForwardToOtherDatacenter(t *testing.T) {
 	cl.expect("GET", "/v1/kv/where?dc=dc9", "", http.StatusInternalServerError, "No path to datacenter")
 	if m := dnsAskUDP(t, s1.DNSAddrs()[0], "api.service.dc9.consul.", dnsmessage.TypeSRV); m.RCode != dnsmessage.RCodeNameError {
 		t.Fatalf("an unknown datacenter: %v", m.RCode)
-	}
-}
-
-// TestCacheBounds: the least recently read entry goes when the cache is
-// full, its refresh with it; a first fetch the servers refuse is passed on
-// and not kept.
-func TestCacheBounds(t *testing.T) {
-	ta := startTestAgent(t, nil)
-	ta.cache.maxEntries = 2
-	for _, tag := range []string{"a", "b", "c"} {
-		if r := ta.must("GET", "/v1/health/service/web?cached&tag="+tag, "", nil); r.header.Get("X-Cache") != "MISS" {
-			t.Fatalf("tag %s: X-Cache %q", tag, r.header.Get("X-Cache"))
-		}
-	}
-	ta.cache.mu.Lock()
-	_, first := ta.cache.entries["/v1/health/service/web?tag=a"]
-	n := len(ta.cache.entries)
-	ta.cache.mu.Unlock()
-	if n != 2 || first {
-		t.Fatalf("%d entries, the oldest kept: %v", n, first)
-	}
-	if r := ta.must("GET", "/v1/health/service/web?cached&tag=c", "", nil); r.header.Get("X-Cache") != "HIT" {
-		t.Fatalf("a kept entry missed: %v", r.header)
-	}
-	ta.expect("GET", "/v1/health/service/web?cached&dc=nowhere", "", http.StatusInternalServerError, "No path to datacenter")
-	ta.cache.mu.Lock()
-	_, kept := ta.cache.entries["/v1/health/service/web?dc=nowhere"]
-	ta.cache.mu.Unlock()
-	if kept {
-		t.Fatal("a refused fetch left an entry")
 	}
 }

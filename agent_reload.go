@@ -1,4 +1,4 @@
-// reload.go: the services and checks of the config files, registered at
+// agent_reload.go: the services and checks of the config files, registered at
 // start and replaced on a reload (SIGHUP, PUT /v1/agent/reload).
 //
 // A reload loads the configuration again from the same command line

@@ -1,3 +1,8 @@
+// agent_persist_test.go: tests of the API registrations kept in the data
+// directory across restarts (agent_persist.go).
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

@@ -1,3 +1,9 @@
+// agent_sync_test.go: tests of how the local state reaches the catalog
+// (agent_sync.go): the full sync's scale factor and repairs, and
+// maintenance mode surviving a full sync.
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (

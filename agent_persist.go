@@ -1,14 +1,14 @@
-// persist.go: the services and checks registered through the agent API,
+// agent_persist.go: the services and checks registered through the agent API,
 // kept in the data directory so that an agent that restarts still has
 // them (Consul's data_dir/services and data_dir/checks).
 //
 // Without this, a restarted agent would not know what applications had
-// registered with it, and its anti-entropy (antientropy.go), for which the
+// registered with it, and its anti-entropy (agent_sync.go), for which the
 // local state is the truth, would delete those entries from the catalog.
 // Definitions from the config files are not persisted: the files give them
 // again.
 //
-//	PUT /v1/agent/service/register → local state → persistService: <data_dir>/services/<sha256(id)>.json
+//	PUT /v1/agent/service/register → local state → persistDefinition: <data_dir>/services/<sha256(id)>.json
 //	start: registerConfigured, then loadPersisted → local state (as from the API)
 //
 // Each file holds one definition as it was registered, written to a

@@ -1,4 +1,4 @@
-// forward_e2e_test.go: client agents as real processes (the built binary,
+// rpc_forward_e2e_test.go: client agents as real processes (the built binary,
 // cluster_e2e_test.go's helpers) in front of three servers, each agent on
 // ports chosen at run time: service checks, DNS and cached reads through a
 // client, over HTTP and DNS only.

@@ -1,5 +1,6 @@
-// cache.go: the agent cache (Consul's agent caching, the background-refresh
-// kind), which answers ?cached reads from the agent's memory.
+// agent_cache.go: the agent cache (Consul's agent caching, the
+// background-refresh kind), which answers ?cached reads from the agent's
+// memory.
 //
 // The first ?cached read of a result is a miss: the agent fetches it from
 // the servers and starts, for that result, one background blocking query

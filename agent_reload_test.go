@@ -1,9 +1,15 @@
+// agent_reload_test.go: tests of the config files' services and checks,
+// registered at start and replaced on a reload (agent_reload.go).
+//
+// Concurrency: each test uses only what it starts (agents, servers);
+// nothing is shared between tests.
 package main
 
 import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -240,4 +246,40 @@ func TestBug_SIGHUPWhileStarting(t *testing.T) {
 		}
 	}
 	t.Fatalf("no reload after a SIGHUP sent while the agent started (%v):\n%s", cmd.Wait(), out.String())
+}
+
+// Services and checks in config files are registered at start, in Consul's
+// snake_case spelling; user data keys (meta) keep theirs.
+func TestConfigDefinedServices(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "services.json")
+	os.WriteFile(file, []byte(`{
+		"services": [{"name": "web", "port": 8080, "tags": ["v1"], "meta": {"git_sha": "abc"},
+		              "enable_tag_override": true,
+		              "check": {"check_id": "web-ttl", "ttl": "30s", "deregister_critical_service_after": "90m"}}],
+		"check": {"id": "disk", "name": "disk", "ttl": "1m", "status": "passing"}
+	}`), 0o644)
+	cfg, _, err := loadConfig([]string{"-dev", "-config-file", file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := startTestAgent(t, func(c *Config) { c.Services, c.Checks = cfg.Services, cfg.Checks })
+	var svcs map[string]Service
+	ta.must("GET", "/v1/agent/services", "", &svcs)
+	if web := svcs["web"]; web.Port != 8080 || web.Meta["git_sha"] != "abc" || !web.EnableTagOverride {
+		t.Fatalf("web from config: %+v", svcs)
+	}
+	var checks map[string]HealthCheck
+	ta.must("GET", "/v1/agent/checks", "", &checks)
+	if c := checks["web-ttl"]; c.ServiceID != "web" || time.Duration(c.Definition.DeregisterCriticalServiceAfter) != 90*time.Minute {
+		t.Fatalf("web check from config: %+v", checks)
+	}
+	if checks["disk"].Status != healthPassing {
+		t.Fatalf("node check from config: %+v", checks["disk"])
+	}
+	// A bad definition stops the agent with a message that names it.
+	bad := testConfig("bad")
+	bad.Services = []*serviceDefinition{{Port: 1}}
+	if _, err := newAgent(bad, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "Missing service name") {
+		t.Fatalf("bad service definition: %v", err)
+	}
 }

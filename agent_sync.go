@@ -1,16 +1,26 @@
-// antientropy.go: the periodic full sync of the agent's local state with
-// the catalog (Consul's agent/ae and the SyncFull of agent/local).
+// agent_sync.go: how the agent's local state reaches the catalog: the
+// per-change pushes and the periodic full sync (Consul's agent/ae and the
+// SyncChanges/SyncFull of agent/local).
 //
-// The local state (local.go) is the source of truth for this node. Changes
-// are pushed as they happen (edge-triggered); the full sync repairs what
-// those pushes missed or what others changed: it reads the catalog's view
-// of the node through Agent.nodeCatalog, compares it with the local state
-// and rewrites every difference: a service or check missing from the
-// catalog (deleted by hand through /v1/catalog/deregister, lost in a
-// restore) is registered again, one the catalog has but the agent does not
-// is deregistered, one whose fields differ is written again. The servers'
-// own entries for the node are left alone: the "consul" service and the
-// serfHealth check (Consul skips them the same way).
+// The local state (agent_local.go) is the source of truth for this node.
+// Changes are pushed as they happen (edge-triggered): the registration of a
+// service with its checks, a check's new status, or a deregistration. A
+// push always sends the current local view of the thing that changed,
+// never a delta, so pushes that race converge on the latest state; syncAll
+// pushes everything (after a snapshot restore or a new leader).
+//
+//	local change → syncService/syncCheck → commit → Agent.apply → catalog
+//	every ae_interval → syncFull: nodeCatalog (agent_remote.go) vs local → repairs
+//
+// The full sync repairs what those pushes missed or what others changed: it
+// reads the catalog's view of the node through Agent.nodeCatalog, compares
+// it with the local state and rewrites every difference: a service or
+// check missing from the catalog (deleted by hand through
+// /v1/catalog/deregister, lost in a restore) is registered again, one the
+// catalog has but the agent does not is deregistered, one whose fields
+// differ is written again. The servers' own entries for the node are left
+// alone: the "consul" service and the serfHealth check (Consul skips them
+// the same way).
 //
 // Timing, as Consul's StateSyncer: a full sync at start, then every
 // ae_interval (1 min) plus a random stagger of up to the interval scaled by
@@ -23,7 +33,7 @@
 //
 // Concurrency: runAntiEntropy is one goroutine of the agent; it holds no
 // lock of its own and goes through localState, whose pushes are serialised
-// by syncMu.
+// by syncMu (the local state's mu is never held while writing).
 package main
 
 import (
@@ -31,6 +41,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -48,40 +59,6 @@ func aeScaleFactor(n int) int {
 		return 1
 	}
 	return int(math.Ceil(math.Log2(float64(n))-math.Log2(aeScaleThreshold))) + 1
-}
-
-// nodeCatalogView is the catalog's view of one node.
-type nodeCatalogView struct {
-	Node     *Node // nil when the catalog does not have the node
-	Services []*Service
-	Checks   []*HealthCheck
-	Index    uint64 // the node's index in the catalog
-}
-
-// nodeCatalog reads the catalog's view of a node. With index > 0 it blocks
-// until the node's index differs from index (a blocking query) or ctx ends.
-// Anti-entropy and alias checks read the catalog only through here: a
-// client agent, which has no store, reads it from a server (forward.go).
-func (a *Agent) nodeCatalog(ctx context.Context, node string, index uint64) (*nodeCatalogView, error) {
-	if !a.cfg.Server {
-		return a.nodeCatalogRemote(ctx, node, index)
-	}
-	for {
-		w := a.store.newWatch()
-		w.watchTopic(nodeIndexName(node), indexNodes)
-		st := a.store.snapshot()
-		if idx := st.nodeIndex(node); index == 0 || idx != index {
-			w.stop()
-			return &nodeCatalogView{Node: st.node(node), Services: st.nodeServices(node), Checks: st.nodeChecks(node), Index: idx}, nil
-		}
-		select {
-		case <-w.fired:
-			w.stop()
-		case <-ctx.Done():
-			w.stop()
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // runAntiEntropy runs full syncs until the agent shuts down.
@@ -251,4 +228,105 @@ func sameEntry[T Service | HealthCheck](local, remote *T) bool {
 	a, errA := marshalExact(local)
 	b, errB := marshalExact(&r)
 	return errA == nil && errB == nil && string(a) == string(b)
+}
+
+// --- pushing to the catalog ---
+
+// commit writes to the catalog. A write the cluster could not take now is
+// left to anti-entropy, which retries it.
+func (l *localState) commit(cmd *command) error {
+	res, err := l.a.apply(cmd)
+	if err == nil {
+		err = res.err
+	}
+	if err != nil && isUnavailable(err) {
+		l.notePushFailed()
+	}
+	return err
+}
+
+// syncService pushes a service with its checks, or its removal.
+func (l *localState) syncService(id string) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	svc := l.services[id]
+	var checks []*HealthCheck
+	for _, lc := range l.checks {
+		if lc.check.ServiceID == id {
+			c := lc.check
+			checks = append(checks, &c)
+		}
+	}
+	l.mu.Unlock()
+	if svc == nil {
+		return l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, ServiceID: id}})
+	}
+	req := l.a.nodeRegistration()
+	s := *svc
+	req.Service, req.Checks = &s, checks
+	if err := l.commit(&command{Type: cmdRegister, Register: req}); err != nil {
+		return err
+	}
+	// Checks of the service that the agent no longer has go from the catalog.
+	ctx, cancel := context.WithTimeout(context.Background(), rpcHoldTimeout)
+	inCatalog, err := l.a.nodeCatalog(ctx, l.a.cfg.NodeName, 0)
+	cancel()
+	if err != nil {
+		return err
+	}
+	for _, c := range inCatalog.Checks {
+		if c.ServiceID == id && !slices.ContainsFunc(checks, func(k *HealthCheck) bool { return k.CheckID == c.CheckID }) {
+			dereg := &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: c.CheckID}
+			if err := l.commit(&command{Type: cmdDeregister, Deregister: dereg}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// syncCheck pushes one check, or its removal.
+func (l *localState) syncCheck(id string) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	lc := l.checks[id]
+	var c HealthCheck
+	if lc != nil {
+		c = lc.check
+	}
+	l.mu.Unlock()
+	if lc == nil {
+		return l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: id}})
+	}
+	req := l.a.nodeRegistration()
+	req.Check = &c
+	return l.commit(&command{Type: cmdRegister, Register: req})
+}
+
+// syncAll pushes every local service and check.
+func (l *localState) syncAll() error {
+	var ids, nodeChecks []string
+	l.mu.Lock()
+	for id := range l.services {
+		ids = append(ids, id)
+	}
+	for id, lc := range l.checks {
+		if lc.check.ServiceID == "" {
+			nodeChecks = append(nodeChecks, id)
+		}
+	}
+	l.mu.Unlock()
+	for _, id := range ids {
+		if err := l.syncService(id); err != nil {
+			return err
+		}
+	}
+	for _, id := range nodeChecks {
+		if err := l.syncCheck(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
