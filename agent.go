@@ -2,7 +2,7 @@
 //
 // An agent owns everything else: the state store and the Raft log that
 // orders writes into it (servers: server.go), its membership of the LAN
-// gossip pool (serf.go) and, on a server, of the WAN pool (wan.go), its own
+// gossip pool (serf_lan.go) and, on a server, of the WAN pool (serf_wan.go), its own
 // services and checks (agent_local.go), and the HTTP (http.go) and DNS (dns.go)
 // interfaces. newAgent builds and starts all of it; Shutdown stops it in
 // reverse order.
@@ -54,9 +54,9 @@ type Agent struct {
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
 	autopilot    *autopilot    // the leader's server management (server_autopilot.go)
 
-	lan      *gossipPool   // the LAN gossip pool (serf.go)
-	wan      *gossipPool   // the WAN gossip pool of the servers (wan.go); nil on a client
-	wanFlood chan struct{} // a LAN member joined or changed: look for servers to flood-join (wan.go)
+	lan      *gossipPool   // the LAN gossip pool (serf_lan.go)
+	wan      *gossipPool   // the WAN gossip pool of the servers (serf_wan.go); nil on a client
+	wanFlood chan struct{} // a LAN member joined or changed: look for servers to flood-join (serf_wan.go)
 	leaveMu  sync.Mutex    // one leave at a time
 	leftCh   chan struct{} // closed by a graceful leave
 
@@ -262,7 +262,7 @@ func (a *Agent) serverAddr() string {
 // registerSelf puts the agent's node in the catalog, as Consul does: the
 // node with its addresses and meta, and the "consul" service on servers.
 // Its serfHealth check is not the agent's to set: the leader keeps it as
-// the pool sees the member (serf.go), a lone server included.
+// the pool sees the member (server_leader.go), a lone server included.
 func (a *Agent) registerSelf() error {
 	req := a.nodeRegistration()
 	if a.cfg.Server {

@@ -1,8 +1,8 @@
 // http.go: Consul's HTTP API, the interface applications and tools use.
 //
 // Every agent serves /v1/... with Consul's paths, JSON field names, status
-// codes and headers, so Consul's own clients work unchanged (see
-// ../shared/COMPAT.md). A request flows:
+// codes and headers, so Consul's own clients work unchanged (the README's
+// "Compatibility" lists the rules they rely on). A request flows:
 //
 //	net/http → endpoint (method check) → handler
 //	  read:  parseQuery → blockingQuery(watch what it reads, snapshot, wait) → JSON
@@ -15,7 +15,7 @@
 // http_catalog.go (catalog and health), http_agent.go (agent, status,
 // snapshot), http_session.go, http_txn.go, http_operator.go (Raft
 // peers, keyring, leader transfer), http_operator_autopilot.go and
-// event.go (/v1/event).
+// serf_event.go (/v1/event).
 //
 // Concurrency: each request runs on its own net/http goroutine and reads a
 // store snapshot; nothing here is shared but the agent.

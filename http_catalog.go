@@ -152,7 +152,7 @@ func (h *httpAPI) applyCatalog(cmd *command) (any, error) {
 }
 
 // catalogDatacenters: the datacenters the WAN pool knows, in the order of
-// knownDatacenters (wan.go). As Consul's, it needs no leader.
+// knownDatacenters (serf_wan.go). As Consul's, it needs no leader.
 func (h *httpAPI) catalogDatacenters(w http.ResponseWriter, r *http.Request) (any, error) {
 	return h.a.datacenters(), nil
 }

@@ -7,7 +7,7 @@
 // peer, transferring leadership) are the leader's to make, so a follower
 // forwards them over the server port (server.go, leaderCall). Keyring
 // requests go to every member of the WAN pool (a server) and of the LAN
-// pool as a gossip query (keyring.go, poolKeyringOp) from whichever agent
+// pool as a gossip query (serf_keyring.go, poolKeyringOp) from whichever agent
 // is asked.
 //
 // Concurrency: none of its own; each request runs on its own net/http

@@ -1,7 +1,7 @@
 // http_session.go: sessions (/v1/session/...).
 //
 // Session create and destroy are commands through the log; renew only
-// restarts the leader's TTL timer (leader.go), as in Consul; the reads are
+// restarts the leader's TTL timer (server_leader.go), as in Consul; the reads are
 // blocking queries on a store snapshot. Transactions are in http_txn.go.
 //
 // Concurrency: none of its own; each request runs on its own net/http

@@ -9,7 +9,7 @@
 //     (saveSnapshot) while writes go on; snapshotDone then compacts the
 //     storage and the core.
 //   - the file: writeSnapshotFileFunc writes the configuration at the
-//     snapshot's index, then the store's snapshot (snapshot.go);
+//     snapshot's index, then the store's snapshot (store_snapshot.go);
 //     readSnapshotFile reads both back. At start, loadRaftState restores
 //     the store from the newest snapshot and keeps the log that follows it.
 //   - InstallSnapshot, as the driver carries it:
@@ -104,7 +104,7 @@ func snapshotTimeout(size int64) time.Duration {
 }
 
 // A snapshot file is the configuration at its index, then the store's
-// snapshot (snapshot.go): [uvarint length][configuration JSON][store].
+// snapshot (store_snapshot.go): [uvarint length][configuration JSON][store].
 func writeSnapshotFileFunc(w io.Writer, c raftConfiguration, write func(io.Writer) error) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	cb := encodeConfiguration(c)

@@ -1,7 +1,7 @@
 // rpc.go: the server RPC port (Consul's 8300).
 //
 // Servers talk to each other over it (Raft messages, forwarded writes,
-// status), and client agents call servers over it (forward.go). One TCP listener
+// status), and client agents call servers over it (rpc_forward.go). One TCP listener
 // serves two kinds of connection, told apart, as Consul does, by the first
 // byte the dialler writes:
 //

@@ -30,7 +30,7 @@
 //
 // Another datacenter (Consul's forwardDC): a server that gets a request on
 // the data with ?dc=<other> sends the same HTTP.Request to a server of that
-// datacenter, found in the WAN pool (wan.go), which serves it as its own; a
+// datacenter, found in the WAN pool (serf_wan.go), which serves it as its own; a
 // client sends such a request to its server like any other.
 //
 // DNS on a client, and for another datacenter, resolves names through

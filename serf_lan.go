@@ -1,27 +1,19 @@
 // serf_lan.go: the agent's side of the LAN gossip pool (Serf's role in
 // Consul): what this member announces (its tags), joining, what other
-// members are, user events across the pool, and the leader's reconciliation
-// of the pool into the catalog.
+// members are, user events across the pool, leaving.
 //
 // Data flow: the pool (swim_node.go over swim.go) delivers membership and
 // user events to handleLANEvents. A user event goes into this agent's event
 // ring (serf_event.go) if its filters match. A membership event, on the
-// leader, is reconciled into the catalog: every alive member is a node with a passing
-// serfHealth check, a failed one's serfHealth turns critical (so its
-// services drop out of ?passing and DNS, and its sessions are invalidated),
-// and a member that left, or was reaped, is deregistered; an event about a
-// server also wakes the leader's autopilot (server_autopilot.go), which
-// keeps the Raft configuration in step with the pool. The leader also
-// reconciles the whole pool when it takes office and every
-// reconcileInterval, which repairs any event it missed. That
-// reconciliation (reconcileAll, reconcileMember, setSerfHealth) is the
-// agent's view of the pool; it sits at the end of this file, to join the
-// rest of what the leader does in server_leader.go.
+// leader, is reconciled into the catalog (reconcileMember, in
+// server_leader.go with the rest of what the leader does); an event about
+// a server also wakes the leader's autopilot (server_autopilot.go), which
+// keeps the Raft configuration in step with the pool.
 //
 // Joining: -retry-join addresses are tried every retryJoinInterval until
 // one answers (retryJoin, which the WAN pool, serf_wan.go, shares). A host
 // without a port means the LAN port (8301), as in Consul; server discovery
-// over the server port (server.go) uses the same hosts.
+// over the server port (server_join.go) uses the hosts given alone.
 //
 // Concurrency: one goroutine (handleLANEvents) consumes the pool's events;
 // reconciliation goes through Agent.apply like any write.
@@ -305,84 +297,3 @@ func (a *Agent) leave() error {
 // Left is closed once the agent has left gracefully: the process should
 // shut it down and exit.
 func (a *Agent) Left() <-chan struct{} { return a.leftCh }
-
-// --- the leader's reconciliation (moves to server_leader.go) ---
-
-// reconcileAll reconciles every member of the pool into the catalog, and
-// deregisters the nodes the pool no longer knows (reaped while no leader
-// was watching; Consul's reconcileReaped). Only nodes with a serfHealth
-// check are the pool's: a node registered through /v1/catalog/register is
-// left alone. A pool younger than reconcileInterval may not have heard of
-// every member yet (it keeps no state across restarts, unlike Serf's
-// snapshot), so it reaps nothing.
-func (a *Agent) reconcileAll() {
-	known := map[string]bool{}
-	for _, m := range a.lan.Members() {
-		known[m.Name] = true
-		a.reconcileMember(m, 0)
-	}
-	if a.lan.now() < reconcileInterval {
-		return
-	}
-	st := a.store.snapshot()
-	for _, n := range st.nodeList() {
-		if known[n.Node] {
-			continue
-		}
-		for _, c := range st.nodeChecks(n.Node) {
-			if c.CheckID == serfHealthID {
-				a.reconcileMember(swimMember{Name: n.Node, State: swimLeft, Tags: map[string]string{"dc": a.cfg.Datacenter}}, swimEventReap)
-				break
-			}
-		}
-	}
-}
-
-// reconcileMember makes the catalog agree with what the pool says of one
-// member (Consul's leader: handleAliveMember, handleFailedMember,
-// handleLeftMember).
-func (a *Agent) reconcileMember(m swimMember, ev swimEventType) {
-	if m.Tags["dc"] != a.cfg.Datacenter || m.Name == "" {
-		return
-	}
-	st := a.store.snapshot()
-	var err error
-	switch {
-	case ev == swimEventReap || m.State == swimLeft:
-		if st.node(m.Name) == nil {
-			return
-		}
-		a.logger.Info("member left: deregistering its node", "node", m.Name)
-		_, err = a.apply(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: m.Name}})
-	case m.State == swimAlive:
-		err = a.setSerfHealth(st, m, healthPassing, "Agent alive and reachable")
-	case m.State == swimFailed:
-		err = a.setSerfHealth(st, m, healthCritical, "Agent not live or unreachable")
-	}
-	if err != nil && !isUnavailable(err) {
-		a.logger.Warn("reconciling a member into the catalog failed", "node", m.Name, "error", err)
-	}
-}
-
-// setSerfHealth registers the member's node if the catalog lacks it, and
-// sets its serfHealth check, unless it already says so.
-func (a *Agent) setSerfHealth(st *state, m swimMember, status, output string) error {
-	for _, c := range st.nodeChecks(m.Name) {
-		if c.CheckID == serfHealthID && c.Status == status {
-			return nil
-		}
-	}
-	host, _, _ := net.SplitHostPort(m.Addr)
-	req := &RegisterRequest{
-		Datacenter: a.cfg.Datacenter, ID: m.Tags["id"], Node: m.Name, Address: host, SkipNodeUpdate: true,
-		Check: &HealthCheck{CheckID: serfHealthID, Name: "Serf Health Status", Status: status, Output: output},
-	}
-	if status == healthCritical {
-		a.logger.Warn("member failed: its serfHealth is critical", "node", m.Name)
-	}
-	res, err := a.apply(&command{Type: cmdRegister, Register: req})
-	if err == nil {
-		err = res.err
-	}
-	return err
-}

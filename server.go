@@ -37,7 +37,7 @@ import (
 )
 
 // The calls servers serve on the server port (and, from clients and other
-// datacenters, rpcHTTPRequest and rpcClientApply: forward.go; from any
+// datacenters, rpcHTTPRequest and rpcClientApply: rpc_forward.go; from any
 // agent, rpcSnapshotRestore: agent_restore.go).
 const (
 	rpcRaftApply     = "Raft.Apply"
@@ -45,7 +45,7 @@ const (
 	rpcRaftAddServer = "Raft.AddServer"
 	rpcRaftRemove    = "Raft.RemoveServer"
 	rpcRaftTransfer  = "Raft.TransferLeader"
-	rpcRaftSnapshot  = "Raft.InstallSnapshot" // a chunk of one (raft_install.go), served by any server
+	rpcRaftSnapshot  = "Raft.InstallSnapshot" // a chunk of one (raft_snapshot.go), served by any server
 	rpcSessionRenew  = "Session.Renew"
 	rpcStatusSelf    = "Status.Self"
 )

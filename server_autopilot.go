@@ -3,7 +3,7 @@
 // in step with the servers of the LAN pool, and judges their health.
 //
 // Every autopilotInterval, and at once when a server's membership changes
-// in the pool (serf.go) or a server asks to join (server_join.go), the
+// in the pool (serf_lan.go) or a server asks to join (server_join.go), the
 // leader runs one pass:
 //
 //  1. the state: for each server of the configuration, its serf status,
