@@ -48,41 +48,15 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes one command and returns the process exit code.
+// run executes one command and returns the process exit code: the
+// command-line client's table (cli.go) holds every command, agent included.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printUsage(stderr)
-		return 1
-	}
-	switch args[0] {
-	case "agent":
-		return agentCommand(args[1:], stdout, stderr)
-	case "keygen":
-		return keygenCommand(stdout, stderr)
-	case "version", "-v", "-version", "--version":
-		return versionCommand(args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		printUsage(stdout)
-		return 0
-	}
-	fmt.Fprintf(stderr, "Unknown command: %q\n\n", args[0])
-	printUsage(stderr)
-	return 1
+	return cliDispatch(args, &cliEnv{stdout: stdout, stderr: stderr, stdin: os.Stdin, getenv: os.Getenv})
 }
 
 // programName is the name the binary was run under, for help texts.
 func programName() string {
 	return filepath.Base(os.Args[0])
-}
-
-func printUsage(w io.Writer) {
-	fmt.Fprintf(w, `Usage: %s [--version] [--help] <command> [<args>]
-
-Available commands are:
-    agent      Runs a Consul agent
-    keygen     Generates a new gossip encryption key
-    version    Prints the Consul version
-`, programName())
 }
 
 // agentCommand runs an agent until SIGINT or SIGTERM.

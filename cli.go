@@ -1,0 +1,453 @@
+// cli.go: the command-line client, Consul's commands in the same binary:
+// the table of commands, the dispatch of the process's arguments to one of
+// them, and what they share: the HTTP API client with Consul's flags and
+// environment variables, flag parsing with Consul's help and exit codes,
+// and column output as Consul's columnize.
+//
+// Data flow: run (main.go) → cliDispatch picks the longest run of words
+// that names a command ("operator raft list-peers") → the command parses
+// its flags, calls the local agent's HTTP API through cliClient (every
+// command is a thin client of the API, as Consul's are), and prints to
+// stdout, or an error to stderr. Exit codes as Consul 1.22's: 0, 1 for an
+// error and for bad flags or usage, 127 for an unknown command. A command
+// family with no action of its own ("kv") prints its subcommands and
+// exits 1; -h, -help and --help print a command's help on stdout, exit 0.
+//
+// The commands live one family per file (cli_kv.go, cli_catalog.go, …)
+// and register in cliCommands, the one table.
+//
+// Concurrency: none; a command runs on the process's main goroutine.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cliCommand is one command of the table.
+type cliCommand struct {
+	name     string // its words: "kv get"
+	synopsis string // one line, for the lists of commands
+	help     string // the whole help text, "Usage: consul …" first
+	// run runs the command with the arguments after its words; nil for a
+	// family, which has subcommands only.
+	run func(c *cliEnv, args []string) int
+}
+
+// cliEnv is what a command runs with: the process's streams and
+// environment, so that tests can run commands in-process.
+type cliEnv struct {
+	stdout, stderr io.Writer
+	stdin          io.Reader
+	getenv         func(string) string
+}
+
+// errorf prints an error line on stderr, as Consul's UI.Error.
+func (c *cliEnv) errorf(format string, args ...any) {
+	fmt.Fprintf(c.stderr, format+"\n", args...)
+}
+
+// cliCommands returns the table of commands, in one place. It is built on
+// each call: the process runs one command.
+func cliCommands() []cliCommand {
+	cmds := []cliCommand{
+		{name: "agent", synopsis: "Runs a Consul agent", run: func(c *cliEnv, args []string) int {
+			return agentCommand(args, c.stdout, c.stderr)
+		}},
+		{name: "keygen", synopsis: "Generates a new encryption key", run: func(c *cliEnv, args []string) int {
+			return keygenCommand(c.stdout, c.stderr)
+		}},
+		{name: "version", synopsis: "Prints the Consul version", run: func(c *cliEnv, args []string) int {
+			return versionCommand(args, c.stdout, c.stderr)
+		}},
+	}
+	for _, family := range cliFamilies {
+		cmds = append(cmds, family()...)
+	}
+	slices.SortFunc(cmds, func(a, b cliCommand) int { return strings.Compare(a.name, b.name) })
+	return cmds
+}
+
+// cliFamilies are the command families, one per cli_*.go file; each
+// returns its commands.
+var cliFamilies []func() []cliCommand
+
+// cliDispatch runs the command args name and returns the exit code.
+func cliDispatch(args []string, c *cliEnv) int {
+	cmds := cliCommands()
+	if len(args) == 0 {
+		cliUsage(c.stderr, cmds)
+		return 127
+	}
+	switch args[0] {
+	case "-v", "-version", "--version":
+		return versionCommand(args[1:], c.stdout, c.stderr)
+	case "-h", "-help", "--help", "help":
+		cliUsage(c.stdout, cmds)
+		return 0
+	}
+	var found *cliCommand
+	words := 0
+	for i := range cmds {
+		n := len(strings.Fields(cmds[i].name))
+		if n > words && n <= len(args) && strings.Join(args[:n], " ") == cmds[i].name {
+			found, words = &cmds[i], n
+		}
+	}
+	if found == nil {
+		cliUsage(c.stderr, cmds)
+		return 127
+	}
+	rest := args[words:]
+	if found.name != "agent" && slices.ContainsFunc(rest, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+		fmt.Fprint(c.stdout, cliHelp(found, cmds))
+		return 0
+	}
+	if found.run == nil {
+		fmt.Fprint(c.stderr, cliHelp(found, cmds))
+		return 1
+	}
+	return found.run(c, rest)
+}
+
+// cliUsage lists the top-level commands, as Consul's help does.
+func cliUsage(w io.Writer, cmds []cliCommand) {
+	fmt.Fprintf(w, "Usage: %s [--version] [--help] <command> [<args>]\n\nAvailable commands are:\n", programName())
+	cliList(w, cmds, "")
+}
+
+// cliList lists the commands one word below parent ("" for the top level),
+// names padded to the longest.
+func cliList(w io.Writer, cmds []cliCommand, parent string) {
+	var names []string
+	synopsis := map[string]string{}
+	for _, cmd := range cmds {
+		rest, ok := strings.CutPrefix(cmd.name, parent)
+		if parent != "" {
+			rest, ok = strings.CutPrefix(rest, " ")
+		}
+		if ok && rest != "" && !strings.Contains(rest, " ") {
+			names = append(names, rest)
+			synopsis[rest] = cmd.synopsis
+		}
+	}
+	width := 0
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "    %-*s %s\n", width, n, synopsis[n])
+	}
+}
+
+// cliHelp is a command's help text; a family's ends with its subcommands.
+func cliHelp(cmd *cliCommand, cmds []cliCommand) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(cmd.help, "\n"))
+	b.WriteString("\n")
+	var sub strings.Builder
+	cliList(&sub, cmds, cmd.name)
+	if sub.Len() > 0 {
+		b.WriteString("\nSubcommands:\n")
+		b.WriteString(sub.String())
+	}
+	return b.String()
+}
+
+// --- flags ---
+
+// cliFlags is a command's flag set: Consul's flags of the HTTP client
+// (if http is set) and the command's own.
+type cliFlags struct {
+	*flag.FlagSet
+	http *cliHTTP
+}
+
+// newCLIFlags makes the flag set of a command; withHTTP adds the HTTP
+// client's flags, withServer also -datacenter and -stale.
+func newCLIFlags(withHTTP, withServer bool) *cliFlags {
+	f := &cliFlags{FlagSet: flag.NewFlagSet("", flag.ContinueOnError)}
+	f.SetOutput(io.Discard)
+	if withHTTP {
+		f.http = &cliHTTP{}
+		f.StringVar(&f.http.addr, "http-addr", "", "The `address` and port of the Consul HTTP agent. The value can be an IP address or DNS address, but it must also include the port. This can also be specified via the CONSUL_HTTP_ADDR environment variable. The default value is http://127.0.0.1:8500. The scheme can also be set to HTTPS by setting the environment variable CONSUL_HTTP_SSL=true.")
+		f.StringVar(&f.http.token, "token", "", "ACL token to use in the request. This can also be specified via the CONSUL_HTTP_TOKEN environment variable. If unspecified, the query will default to the token of the Consul agent at the HTTP address.")
+		f.StringVar(&f.http.tokenFile, "token-file", "", "File containing the ACL token to use in the request instead of one specified via the -token argument or CONSUL_HTTP_TOKEN environment variable. This can also be specified via the CONSUL_HTTP_TOKEN_FILE environment variable.")
+		f.StringVar(&f.http.caFile, "ca-file", "", "Path to a CA file to use for TLS when communicating with Consul. This can also be specified via the CONSUL_CACERT environment variable.")
+		f.StringVar(&f.http.caPath, "ca-path", "", "Path to a directory of CA certificates to use for TLS when communicating with Consul. This can also be specified via the CONSUL_CAPATH environment variable.")
+		f.StringVar(&f.http.clientCert, "client-cert", "", "Path to a client cert file to use for TLS when 'verify_incoming' is enabled. This can also be specified via the CONSUL_CLIENT_CERT environment variable.")
+		f.StringVar(&f.http.clientKey, "client-key", "", "Path to a client key file to use for TLS when 'verify_incoming' is enabled. This can also be specified via the CONSUL_CLIENT_KEY environment variable.")
+		f.StringVar(&f.http.tlsServerName, "tls-server-name", "", "The server name to use as the SNI host when connecting via TLS. This can also be specified via the CONSUL_TLS_SERVER_NAME environment variable.")
+		if withServer {
+			f.StringVar(&f.http.datacenter, "datacenter", "", "Name of the datacenter to query. If unspecified, this will default to the datacenter of the queried agent.")
+			f.BoolVar(&f.http.stale, "stale", false, "Permit any Consul server (non-leader) to respond to this request. This allows for lower latency and higher throughput, but can result in stale data. This option has no effect on non-read operations. The default value is false.")
+		}
+	}
+	return f
+}
+
+// parse parses args; on a bad flag it prints Consul's message and the
+// command's usage of the flags on stderr, and returns false (exit 1).
+func (f *cliFlags) parse(c *cliEnv, args []string) bool {
+	if err := f.Parse(args); err != nil {
+		c.errorf("%v", err)
+		f.SetOutput(c.stderr)
+		fmt.Fprintln(c.stderr, "Usage:")
+		f.PrintDefaults()
+		f.SetOutput(io.Discard)
+		return false
+	}
+	return true
+}
+
+// cliHTTP are the HTTP client's flags; an empty one takes its environment
+// variable, as Consul's api.DefaultConfig.
+type cliHTTP struct {
+	addr, token, tokenFile, datacenter                   string
+	caFile, caPath, clientCert, clientKey, tlsServerName string
+	stale                                                bool
+}
+
+// cliClient calls the agent's HTTP API.
+type cliClient struct {
+	base       url.URL // scheme and host
+	http       *http.Client
+	token      string
+	datacenter string
+	stale      bool
+}
+
+// client makes the HTTP client the flags and the environment describe.
+func (h *cliHTTP) client(c *cliEnv) (*cliClient, error) {
+	env := func(v *string, name string) {
+		if *v == "" {
+			*v = c.getenv(name)
+		}
+	}
+	env(&h.addr, "CONSUL_HTTP_ADDR")
+	env(&h.token, "CONSUL_HTTP_TOKEN")
+	env(&h.tokenFile, "CONSUL_HTTP_TOKEN_FILE")
+	env(&h.caFile, "CONSUL_CACERT")
+	env(&h.caPath, "CONSUL_CAPATH")
+	env(&h.clientCert, "CONSUL_CLIENT_CERT")
+	env(&h.clientKey, "CONSUL_CLIENT_KEY")
+	env(&h.tlsServerName, "CONSUL_TLS_SERVER_NAME")
+	if h.addr == "" {
+		h.addr = "localhost:8500"
+	}
+	cl := &cliClient{token: h.token, datacenter: h.datacenter, stale: h.stale}
+	if cl.token == "" && h.tokenFile != "" {
+		b, err := os.ReadFile(h.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("Error loading token file: %w", err)
+		}
+		cl.token = strings.TrimSpace(string(b))
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	cl.http = &http.Client{Transport: transport}
+	scheme, rest, found := strings.Cut(h.addr, "://")
+	if !found {
+		scheme, rest = "http", h.addr
+		if ssl, _ := strconv.ParseBool(c.getenv("CONSUL_HTTP_SSL")); ssl {
+			scheme = "https"
+		}
+	}
+	switch scheme {
+	case "unix":
+		socket := rest
+		transport.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}
+		cl.base = url.URL{Scheme: "http", Host: "localhost"}
+	case "http", "https":
+		cl.base = url.URL{Scheme: scheme, Host: rest}
+	default:
+		return nil, fmt.Errorf("Unknown protocol scheme: %s", scheme)
+	}
+	if scheme == "https" {
+		cfg, err := h.tlsConfig(c)
+		if err != nil {
+			return nil, err
+		}
+		transport.TLSClientConfig = cfg
+	}
+	return cl, nil
+}
+
+// tlsConfig is the TLS client configuration of -ca-file, -ca-path,
+// -client-cert, -client-key, -tls-server-name and CONSUL_HTTP_SSL_VERIFY.
+func (h *cliHTTP) tlsConfig(c *cliEnv) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: h.tlsServerName}
+	if v := c.getenv("CONSUL_HTTP_SSL_VERIFY"); v != "" {
+		verify, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("Could not parse CONSUL_HTTP_SSL_VERIFY: %w", err)
+		}
+		cfg.InsecureSkipVerify = !verify
+	}
+	var pems []string
+	if h.caFile != "" {
+		pems = append(pems, h.caFile)
+	} else if h.caPath != "" {
+		matches, err := filepath.Glob(filepath.Join(h.caPath, "*"))
+		if err != nil {
+			return nil, err
+		}
+		pems = matches
+	}
+	if len(pems) > 0 {
+		cfg.RootCAs = x509.NewCertPool()
+		for _, p := range pems {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, fmt.Errorf("Error loading CA File: %w", err)
+			}
+			if !cfg.RootCAs.AppendCertsFromPEM(b) {
+				return nil, fmt.Errorf("Error loading CA File: no certificates in %s", p)
+			}
+		}
+	}
+	if h.clientCert != "" || h.clientKey != "" {
+		cert, err := tls.LoadX509KeyPair(h.clientCert, h.clientKey)
+		if err != nil {
+			return nil, fmt.Errorf("Error loading client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// cliResponse is an answer of the API, its body read.
+type cliResponse struct {
+	code   int
+	header http.Header
+	body   []byte
+}
+
+// index is the answer's X-Consul-Index.
+func (r *cliResponse) index() uint64 {
+	i, _ := strconv.ParseUint(r.header.Get("X-Consul-Index"), 10, 64)
+	return i
+}
+
+// do sends a request with the client's token, datacenter and staleness;
+// a transport failure is Go's error ("Get \"http://…\": dial tcp …"), as
+// Consul's client reports it. Any status is returned: see check.
+func (cl *cliClient) do(method, path string, query url.Values, body io.Reader) (*cliResponse, error) {
+	u := cl.base
+	u.Path = path
+	if query == nil {
+		query = url.Values{}
+	}
+	if cl.datacenter != "" {
+		query.Set("dc", cl.datacenter)
+	}
+	if cl.stale {
+		query.Set("stale", "")
+	}
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequest(method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	if cl.token != "" {
+		req.Header.Set("X-Consul-Token", cl.token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	resp, err := cl.http.Do(req.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &cliResponse{code: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// errCLIStatus is an answer other than 200, in Consul's client's words.
+type errCLIStatus struct {
+	code int
+	body string
+}
+
+func (e *errCLIStatus) Error() string {
+	return fmt.Sprintf("Unexpected response code: %d (%s)", e.code, e.body)
+}
+
+// call does a request that must answer 200 and decodes its JSON into out
+// (unless out is nil).
+func (cl *cliClient) call(method, path string, query url.Values, body io.Reader, out any) (*cliResponse, error) {
+	resp, err := cl.do(method, path, query, body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.code != http.StatusOK {
+		return resp, &errCLIStatus{resp.code, string(resp.body)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(resp.body, out); err != nil {
+			return resp, fmt.Errorf("error decoding the agent's answer: %w", err)
+		}
+	}
+	return resp, nil
+}
+
+// isCLIStatus says whether err is an answer with the status code.
+func isCLIStatus(err error, code int) bool {
+	var se *errCLIStatus
+	return errors.As(err, &se) && se.code == code
+}
+
+// --- output ---
+
+// columnize aligns lines of "|"-separated fields as Consul's output does
+// (ryanuber/columnize's defaults): each field trimmed, columns two spaces
+// apart, the last one not padded.
+func columnize(lines []string) string {
+	var rows [][]string
+	var widths []int
+	for _, l := range lines {
+		fields := strings.Split(l, "|")
+		for i := range fields {
+			fields[i] = strings.TrimSpace(fields[i])
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], len(fields[i]))
+		}
+		rows = append(rows, fields)
+	}
+	var b strings.Builder
+	for r, fields := range rows {
+		if r > 0 {
+			b.WriteByte('\n')
+		}
+		for i, f := range fields {
+			if i == len(fields)-1 {
+				b.WriteString(f)
+				break
+			}
+			fmt.Fprintf(&b, "%-*s  ", widths[i], f)
+		}
+	}
+	return b.String()
+}
