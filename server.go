@@ -271,9 +271,19 @@ func (a *Agent) apply(cmd *command) (applyResult, error) {
 	defer cancel()
 	var out []byte
 	if a.cfg.Server {
+		// On the leader the store's result comes back as it is; only a
+		// follower's call to the leader carries it in wire form.
+		var res applyResult
+		var applied bool
 		out, err = a.leaderCall(ctx, rpcRaftApply, data, func(ctx context.Context) ([]byte, error) {
-			return a.applyLocal(ctx, data)
+			var err error
+			res, err = a.applyOnLeader(ctx, data)
+			applied = err == nil
+			return nil, err
 		})
+		if err == nil && applied {
+			return res, nil
+		}
 	} else {
 		out, err = a.serverCall(ctx, rpcClientApply, data, false)
 	}
@@ -287,12 +297,23 @@ func (a *Agent) apply(cmd *command) (applyResult, error) {
 	return w.result(), nil
 }
 
-func (a *Agent) applyLocal(ctx context.Context, data []byte) ([]byte, error) {
+// applyOnLeader proposes an encoded command to this server's Raft node and
+// returns the store's result once it is committed and applied.
+func (a *Agent) applyOnLeader(ctx context.Context, data []byte) (applyResult, error) {
 	res, err := a.raft.apply(ctx, data)
+	if err != nil {
+		return applyResult{}, err
+	}
+	r, _ := res.(applyResult)
+	return r, nil
+}
+
+// applyLocal serves a follower's Raft.Apply: the result in wire form.
+func (a *Agent) applyLocal(ctx context.Context, data []byte) ([]byte, error) {
+	r, err := a.applyOnLeader(ctx, data)
 	if err != nil {
 		return nil, err
 	}
-	r, _ := res.(applyResult)
 	return marshalExact(toWire(r))
 }
 
