@@ -261,13 +261,13 @@ func remoteError(err error) error {
 
 // apply puts a command in the replicated log and returns the store's
 // result, from whichever agent this is: a client sends it to a server.
-func (a *Agent) apply(cmd *command) (applyResult, error) {
+func (a *Agent) apply(ctx context.Context, cmd *command) (applyResult, error) {
 	cmd.Now = time.Now().UnixNano()
 	data, err := cmd.encode()
 	if err != nil {
 		return applyResult{}, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
 	var out []byte
 	if a.cfg.Server {
@@ -374,7 +374,7 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 	case rpcHTTPRequest:
 		return a.serveForwarded(ctx, body)
 	case rpcClientApply:
-		return a.serveClientApply(body)
+		return a.serveClientApply(ctx, body)
 	case rpcSnapshotRestore:
 		return nil, a.receiveSnapshotChunk(ctx, body)
 	case rpcRaftSnapshot:
