@@ -139,6 +139,9 @@ func (l *localState) syncFull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// ctx bounds the read; each push below is bounded by Agent.apply's
+	// applyTimeout alone, and ends with the agent.
+	ctx = l.a.lifetime()
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
