@@ -261,6 +261,10 @@ func remoteError(err error) error {
 
 // apply puts a command in the replicated log and returns the store's
 // result, from whichever agent this is: a client sends it to a server.
+// ctx (the HTTP request's, or the agent's lifetime for a background write)
+// ends the wait, never the command: once proposed it is committed and
+// applied whole or not at all, whether anyone still waits; applyTimeout
+// bounds the wait in any case.
 func (a *Agent) apply(ctx context.Context, cmd *command) (applyResult, error) {
 	cmd.Now = time.Now().UnixNano()
 	data, err := cmd.encode()
