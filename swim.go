@@ -25,9 +25,9 @@
 //   - graceful leave, reaping, tags (Serf's meta) and user events with a
 //     Lamport clock (Serf).
 //
-// Data flow. The core is a pure state machine, like raft.go: no goroutines,
-// no clock, no I/O, no lock; it is owned by one goroutine (the gossip
-// driver). Time enters as the monotonic "now" passed to every input:
+// Data flow and concurrency. The core is a pure state machine, like
+// raft.go: no goroutines, no clock, no I/O, no lock; it is owned by one
+// goroutine (the gossip driver, swim_node.go). Time enters as the monotonic "now" passed to every input:
 //
 //	tick(now)                        timers: probes, suspicions, gossip, push-pull, reaping
 //	step(now, from, packet)          a UDP packet from address from
