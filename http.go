@@ -8,6 +8,9 @@
 //	  read:  parseQuery → blockingQuery(watch what it reads, snapshot, wait) → JSON
 //	  write: decodeBody (size-limited) → command → Agent.apply → true/false
 //
+// A handler waits with its request's context: a client that hangs up stops
+// the wait (never the write, which is in the log or not), answered 499.
+//
 // The rules every endpoint shares live here, once: setQueryMeta writes the
 // X-Consul-* headers, blockingQuery implements ?index=&wait=, decodeBody
 // bounds and decodes bodies, and writeError answers with Consul's status

@@ -18,7 +18,7 @@
 // A follower runs the same loop: entries arrive in msgApp, are persisted,
 // acknowledged, and applied once the leader's commit index covers them.
 //
-// Snapshots (Raft §7): every snapshotThreshold applied entries the loop
+// Snapshots (Raft §7): every SnapshotThreshold applied entries the loop
 // takes the store's current state (immutable, so free to take) and a
 // goroutine writes it to disk while writes go on; then the wal drops the
 // covered segments and the core the covered entries, less a trailing
