@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Agent is one miniconsul agent.
@@ -147,7 +148,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		// leadership and registers itself before it answers anyone, as a
 		// lone Consul server does.
 		a.establishLeadership()
-		if err := a.registerSelf(); err != nil {
+		if err := a.registerSelf(a.lifetime()); err != nil {
 			a.Shutdown()
 			return nil, err
 		}
@@ -263,7 +264,7 @@ func (a *Agent) serverAddr() string {
 // node with its addresses and meta, and the "consul" service on servers.
 // Its serfHealth check is not the agent's to set: the leader keeps it as
 // the pool sees the member (server_leader.go), a lone server included.
-func (a *Agent) registerSelf() error {
+func (a *Agent) registerSelf(ctx context.Context) error {
 	req := a.nodeRegistration()
 	if a.cfg.Server {
 		req.Service = &Service{
@@ -275,7 +276,7 @@ func (a *Agent) registerSelf() error {
 			},
 		}
 	}
-	res, err := a.apply(&command{Type: cmdRegister, Register: req})
+	res, err := a.apply(ctx, &command{Type: cmdRegister, Register: req})
 	if err == nil {
 		err = res.err
 	}
@@ -302,10 +303,31 @@ func (a *Agent) registerConfigured() error {
 }
 
 // isUnavailable: the error says the cluster could not take a write now, not
-// that the write was wrong.
+// that the write was wrong. A wait its caller gave up on (context.Canceled)
+// counts too: the write may or may not be in the log, and anti-entropy
+// settles it.
 func isUnavailable(err error) bool {
 	return errors.Is(err, errNoLeader) || errors.Is(err, errRaftStopped) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, errNoServers) || errors.Is(err, errServerUnreachable)
+		errors.Is(err, context.Canceled) || errors.Is(err, errNoServers) || errors.Is(err, errServerUnreachable)
+}
+
+// lifetime is the agent's life as a context, done when it shuts down: the
+// context of the writes no request waits for (timers, reconciliation,
+// checks' results, reloads). Agent.apply bounds each wait by applyTimeout.
+func (a *Agent) lifetime() context.Context { return lifetimeContext{a.shutdownCh} }
+
+// lifetimeContext is a context done when its channel closes, with no
+// goroutine and no cancel function to keep.
+type lifetimeContext struct{ done <-chan struct{} }
+
+func (c lifetimeContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c lifetimeContext) Done() <-chan struct{}       { return c.done }
+func (c lifetimeContext) Value(any) any               { return nil }
+func (c lifetimeContext) Err() error {
+	if isShutdown(c.done) {
+		return context.Canceled
+	}
+	return nil
 }
 
 // persistentNodeID is the node's ID: kept in <data_dir>/node-id so that a

@@ -23,6 +23,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -136,12 +137,12 @@ type serviceDefinition struct {
 // addService registers (or replaces) a service and its checks. The
 // service's other checks stay, unless replaceChecks (Consul's
 // ?replace-existing-checks) says to remove them.
-func (l *localState) addService(def *serviceDefinition, replaceChecks bool, src definitionSource) error {
+func (l *localState) addService(ctx context.Context, def *serviceDefinition, replaceChecks bool, src definitionSource) error {
 	svc, checks, err := l.prepareService(def, src)
 	if err != nil {
 		return err
 	}
-	return l.installService(svc, checks, replaceChecks, src)
+	return l.installService(ctx, svc, checks, replaceChecks, src)
 }
 
 // prepareService validates a service definition and makes the service and
@@ -221,7 +222,7 @@ func (def *serviceDefinition) checkDefinitions() ([]*checkDefinition, []string) 
 
 // installService puts a prepared service and its checks in place, starts
 // the checks and pushes the service.
-func (l *localState) installService(svc *Service, checks []*localCheck, replaceChecks bool, src definitionSource) error {
+func (l *localState) installService(ctx context.Context, svc *Service, checks []*localCheck, replaceChecks bool, src definitionSource) error {
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
@@ -250,7 +251,7 @@ func (l *localState) installService(svc *Service, checks []*localCheck, replaceC
 	l.notifyLocked()
 	l.mu.Unlock()
 	haltAll(replaced)
-	return l.syncService(svc.ID)
+	return l.syncService(ctx, svc.ID)
 }
 
 // newLocalCheck validates a definition and makes the check, not yet running.
@@ -282,12 +283,12 @@ func (l *localState) newLocalCheck(id, name string, def *checkDefinition, src de
 }
 
 // addCheck registers a check alone (/v1/agent/check/register).
-func (l *localState) addCheck(def *checkDefinition, src definitionSource) error {
+func (l *localState) addCheck(ctx context.Context, def *checkDefinition, src definitionSource) error {
 	lc, err := l.prepareCheck(def, src)
 	if err != nil {
 		return err
 	}
-	return l.installCheck(lc)
+	return l.installCheck(ctx, lc)
 }
 
 // checkID is the ID a check registered alone gets: its own, else its name.
@@ -302,7 +303,7 @@ func (l *localState) prepareCheck(def *checkDefinition, src definitionSource) (*
 }
 
 // installCheck puts a prepared check in place, starts it and pushes it.
-func (l *localState) installCheck(lc *localCheck) error {
+func (l *localState) installCheck(ctx context.Context, lc *localCheck) error {
 	id, def := lc.check.CheckID, lc.def
 	l.mu.Lock()
 	if l.stopped {
@@ -325,7 +326,7 @@ func (l *localState) installCheck(lc *localCheck) error {
 	if old != nil {
 		old.halt()
 	}
-	return l.syncCheck(id)
+	return l.syncCheck(ctx, id)
 }
 
 // startLocked starts a check's TTL timer or probe. Callers hold l.mu.
@@ -338,7 +339,7 @@ func (l *localState) startLocked(lc *localCheck) {
 		lc.ttl = time.AfterFunc(time.Duration(lc.def.TTL), func() { l.ttlExpired(id, lc) })
 		return
 	}
-	lc.runner = l.a.startCheck(id, lc.def, func(status, output string) { l.setCheckStatus(id, lc, status, output) })
+	lc.runner = l.a.startCheck(id, lc.def, func(status, output string) { l.setCheckStatus(l.a.lifetime(), id, lc, status, output) })
 }
 
 // halt stops whatever runs the check. It waits for a probe in flight, which
@@ -360,13 +361,13 @@ func haltAll(checks []*localCheck) {
 
 func (l *localState) ttlExpired(id string, lc *localCheck) {
 	l.a.logger.Warn("check TTL expired", "check", id)
-	l.setCheckStatus(id, lc, healthCritical, ttlExpiredOutput)
+	l.setCheckStatus(l.a.lifetime(), id, lc, healthCritical, ttlExpiredOutput)
 }
 
 // setCheckStatus records a check's result and pushes it if it changed. A
 // result from a runner or timer (owner set) is dropped if its check has
 // been replaced or removed meanwhile.
-func (l *localState) setCheckStatus(id string, owner *localCheck, status, output string) error {
+func (l *localState) setCheckStatus(ctx context.Context, id string, owner *localCheck, status, output string) error {
 	l.mu.Lock()
 	lc := l.checks[id]
 	if l.stopped || (owner != nil && lc != owner) {
@@ -392,12 +393,12 @@ func (l *localState) setCheckStatus(id string, owner *localCheck, status, output
 	if !changed {
 		return nil
 	}
-	return l.syncCheck(id)
+	return l.syncCheck(ctx, id)
 }
 
 // updateTTL is a TTL check's report (/v1/agent/check/pass|warn|fail|update):
 // it sets the status and restarts the TTL.
-func (l *localState) updateTTL(id, status, output string) error {
+func (l *localState) updateTTL(ctx context.Context, id, status, output string) error {
 	l.mu.Lock()
 	lc := l.checks[id]
 	if lc == nil {
@@ -410,11 +411,11 @@ func (l *localState) updateTTL(id, status, output string) error {
 	}
 	lc.ttl.Reset(time.Duration(lc.def.TTL))
 	l.mu.Unlock()
-	return l.setCheckStatus(id, nil, status, truncateOutput(output, l.a.cfg.CheckOutputMaxSize))
+	return l.setCheckStatus(ctx, id, nil, status, truncateOutput(output, l.a.cfg.CheckOutputMaxSize))
 }
 
 // removeService deregisters a local service and its checks.
-func (l *localState) removeService(id string) error {
+func (l *localState) removeService(ctx context.Context, id string) error {
 	l.mu.Lock()
 	if l.services[id] == nil {
 		l.mu.Unlock()
@@ -432,11 +433,11 @@ func (l *localState) removeService(id string) error {
 	l.notifyLocked()
 	l.mu.Unlock()
 	haltAll(removed)
-	return l.syncService(id)
+	return l.syncService(ctx, id)
 }
 
 // removeCheck deregisters a local check.
-func (l *localState) removeCheck(id string) error {
+func (l *localState) removeCheck(ctx context.Context, id string) error {
 	l.mu.Lock()
 	lc := l.checks[id]
 	if lc == nil {
@@ -447,13 +448,13 @@ func (l *localState) removeCheck(id string) error {
 	l.notifyLocked()
 	l.mu.Unlock()
 	lc.halt()
-	return l.syncCheck(id)
+	return l.syncCheck(ctx, id)
 }
 
 // setMaintenance turns maintenance mode on or off for the node (serviceID
 // "") or one service: a critical check that takes it out of every healthy
 // answer while it is on.
-func (l *localState) setMaintenance(serviceID string, enable bool, reason string) error {
+func (l *localState) setMaintenance(ctx context.Context, serviceID string, enable bool, reason string) error {
 	id, name, defaultReason := nodeMaintCheckID, "Node Maintenance Mode", defaultNodeMaintReason
 	var svc *Service
 	if serviceID != "" {
@@ -466,7 +467,7 @@ func (l *localState) setMaintenance(serviceID string, enable bool, reason string
 		id, name, defaultReason = serviceMaintCheckPrefix+serviceID, "Service Maintenance Mode", defaultServiceMaintReason
 	}
 	if !enable {
-		if err := l.removeCheck(id); err != nil && !errors.Is(err, errNotFound) {
+		if err := l.removeCheck(ctx, id); err != nil && !errors.Is(err, errNotFound) {
 			return err
 		}
 		return nil
@@ -494,7 +495,7 @@ func (l *localState) setMaintenance(serviceID string, enable bool, reason string
 	l.checks[id] = lc
 	l.notifyLocked()
 	l.mu.Unlock()
-	return l.syncCheck(id)
+	return l.syncCheck(ctx, id)
 }
 
 // hasService and hasCheck say whether the agent has a service or check.
@@ -567,7 +568,7 @@ func (l *localState) reapCritical(now time.Time) {
 	}
 	l.mu.Unlock()
 	for _, r := range due {
-		err := l.removeService(r.service)
+		err := l.removeService(l.a.lifetime(), r.service)
 		switch {
 		case errors.Is(err, errNotFound): // reaped already, through another of its checks
 		case err != nil:

@@ -113,7 +113,7 @@ func (a *Agent) loadPersisted() {
 		if a.local.serviceList()[def.serviceID()] != nil {
 			return def.serviceID(), errConfigured
 		}
-		return def.serviceID(), a.local.addService(&def, false, sourceAPI)
+		return def.serviceID(), a.local.addService(a.lifetime(), &def, false, sourceAPI)
 	})
 	a.loadKind("checks", func(b []byte) (string, error) {
 		var def checkDefinition
@@ -123,7 +123,7 @@ func (a *Agent) loadPersisted() {
 		if _, ok := a.local.checkList()[def.checkID()]; ok {
 			return def.checkID(), errConfigured
 		}
-		return def.checkID(), a.local.addCheck(&def, sourceAPI)
+		return def.checkID(), a.local.addCheck(a.lifetime(), &def, sourceAPI)
 	})
 }
 

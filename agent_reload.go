@@ -74,10 +74,10 @@ func (a *Agent) prepareConfigured(cfg *Config) (*preparedConfig, error) {
 // hold reloadMu.
 func (a *Agent) installConfigured(p *preparedConfig) {
 	for _, ps := range p.services {
-		a.logPushError(ps.svc.ID, a.local.installService(ps.svc, ps.checks, false, sourceConfig))
+		a.logPushError(ps.svc.ID, a.local.installService(a.lifetime(), ps.svc, ps.checks, false, sourceConfig))
 	}
 	for _, lc := range p.checks {
-		a.logPushError(lc.check.CheckID, a.local.installCheck(lc))
+		a.logPushError(lc.check.CheckID, a.local.installCheck(a.lifetime(), lc))
 	}
 	a.configured = p.defs
 }
@@ -110,13 +110,13 @@ func (a *Agent) reload() error {
 	removed := 0
 	for id := range old.services {
 		if p.defs.services[id] == nil {
-			a.logPushError(id, ignoreNotFound(a.local.removeService(id)))
+			a.logPushError(id, ignoreNotFound(a.local.removeService(a.lifetime(), id)))
 			removed++
 		}
 	}
 	for id := range old.checks {
 		if p.defs.checks[id] == nil {
-			a.logPushError(id, ignoreNotFound(a.local.removeCheck(id)))
+			a.logPushError(id, ignoreNotFound(a.local.removeCheck(a.lifetime(), id)))
 			removed++
 		}
 	}
@@ -128,7 +128,7 @@ func (a *Agent) reload() error {
 			continue
 		}
 		replaced++
-		a.logPushError(id, a.local.installService(ps.svc, ps.checks, false, sourceConfig))
+		a.logPushError(id, a.local.installService(a.lifetime(), ps.svc, ps.checks, false, sourceConfig))
 		if was == nil {
 			continue
 		}
@@ -140,7 +140,7 @@ func (a *Agent) reload() error {
 				kept = kept || lc.check.CheckID == cid
 			}
 			if !kept {
-				a.logPushError(cid, ignoreNotFound(a.local.removeCheck(cid)))
+				a.logPushError(cid, ignoreNotFound(a.local.removeCheck(a.lifetime(), cid)))
 			}
 		}
 	}
@@ -150,7 +150,7 @@ func (a *Agent) reload() error {
 			continue
 		}
 		replaced++
-		a.logPushError(id, a.local.installCheck(lc))
+		a.logPushError(id, a.local.installCheck(a.lifetime(), lc))
 	}
 	a.configured = p.defs
 	a.logger.Info("configuration reloaded", "services", len(p.defs.services), "checks", len(p.defs.checks),

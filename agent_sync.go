@@ -139,6 +139,9 @@ func (l *localState) syncFull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// ctx bounds the read; each push below is bounded by Agent.apply's
+	// applyTimeout alone, and ends with the agent.
+	ctx = l.a.lifetime()
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
@@ -157,7 +160,7 @@ func (l *localState) syncFull(ctx context.Context) error {
 	reg := l.a.nodeRegistration()
 	if n := remote.Node; n == nil || n.ID != reg.ID || n.Address != reg.Address ||
 		!reflect.DeepEqual(n.TaggedAddresses, reg.TaggedAddresses) || !reflect.DeepEqual(n.Meta, reg.NodeMeta) {
-		if err := l.commit(&command{Type: cmdRegister, Register: reg}); err != nil {
+		if err := l.commit(ctx, &command{Type: cmdRegister, Register: reg}); err != nil {
 			return fmt.Errorf("registering node %q: %w", node, err)
 		}
 	}
@@ -170,7 +173,7 @@ func (l *localState) syncFull(ctx context.Context) error {
 	for id, s := range remoteServices {
 		if _, ok := localServices[id]; !ok && id != "consul" {
 			l.a.logger.Info("anti-entropy: deregistering a service this agent does not have", "service", id)
-			if err := l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: node, ServiceID: id}}); err != nil {
+			if err := l.commit(ctx, &command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: node, ServiceID: id}}); err != nil {
 				return err
 			}
 			gone[s.ID] = true
@@ -180,7 +183,7 @@ func (l *localState) syncFull(ctx context.Context) error {
 	for id, s := range localServices {
 		if r := remoteServices[id]; r == nil || !sameEntry(&s, r) {
 			l.a.logger.Info("anti-entropy: registering service", "service", id)
-			if err := l.syncService(id); err != nil {
+			if err := l.syncService(ctx, id); err != nil {
 				return err
 			}
 			synced[id] = true
@@ -194,7 +197,7 @@ func (l *localState) syncFull(ctx context.Context) error {
 	for id, c := range remoteChecks {
 		if _, ok := localChecks[id]; !ok && id != "serfHealth" && !gone[c.ServiceID] && !synced[c.ServiceID] {
 			l.a.logger.Info("anti-entropy: deregistering a check this agent does not have", "check", id)
-			if err := l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: node, CheckID: id}}); err != nil {
+			if err := l.commit(ctx, &command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: node, CheckID: id}}); err != nil {
 				return err
 			}
 		}
@@ -205,7 +208,7 @@ func (l *localState) syncFull(ctx context.Context) error {
 		}
 		if r := remoteChecks[id]; r == nil || !sameEntry(&c, r) {
 			l.a.logger.Info("anti-entropy: registering check", "check", id)
-			if err := l.syncCheck(id); err != nil {
+			if err := l.syncCheck(ctx, id); err != nil {
 				return err
 			}
 		}
@@ -234,8 +237,8 @@ func sameEntry[T Service | HealthCheck](local, remote *T) bool {
 
 // commit writes to the catalog. A write the cluster could not take now is
 // left to anti-entropy, which retries it.
-func (l *localState) commit(cmd *command) error {
-	res, err := l.a.apply(cmd)
+func (l *localState) commit(ctx context.Context, cmd *command) error {
+	res, err := l.a.apply(ctx, cmd)
 	if err == nil {
 		err = res.err
 	}
@@ -246,7 +249,7 @@ func (l *localState) commit(cmd *command) error {
 }
 
 // syncService pushes a service with its checks, or its removal.
-func (l *localState) syncService(id string) error {
+func (l *localState) syncService(ctx context.Context, id string) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
@@ -260,12 +263,12 @@ func (l *localState) syncService(id string) error {
 	}
 	l.mu.Unlock()
 	if svc == nil {
-		return l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, ServiceID: id}})
+		return l.commit(ctx, &command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, ServiceID: id}})
 	}
 	req := l.a.nodeRegistration()
 	s := *svc
 	req.Service, req.Checks = &s, checks
-	if err := l.commit(&command{Type: cmdRegister, Register: req}); err != nil {
+	if err := l.commit(ctx, &command{Type: cmdRegister, Register: req}); err != nil {
 		return err
 	}
 	// Checks of the service that the agent no longer has go from the catalog.
@@ -278,7 +281,7 @@ func (l *localState) syncService(id string) error {
 	for _, c := range inCatalog.Checks {
 		if c.ServiceID == id && !slices.ContainsFunc(checks, func(k *HealthCheck) bool { return k.CheckID == c.CheckID }) {
 			dereg := &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: c.CheckID}
-			if err := l.commit(&command{Type: cmdDeregister, Deregister: dereg}); err != nil {
+			if err := l.commit(ctx, &command{Type: cmdDeregister, Deregister: dereg}); err != nil {
 				return err
 			}
 		}
@@ -287,7 +290,7 @@ func (l *localState) syncService(id string) error {
 }
 
 // syncCheck pushes one check, or its removal.
-func (l *localState) syncCheck(id string) error {
+func (l *localState) syncCheck(ctx context.Context, id string) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
@@ -298,15 +301,15 @@ func (l *localState) syncCheck(id string) error {
 	}
 	l.mu.Unlock()
 	if lc == nil {
-		return l.commit(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: id}})
+		return l.commit(ctx, &command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: l.a.cfg.NodeName, CheckID: id}})
 	}
 	req := l.a.nodeRegistration()
 	req.Check = &c
-	return l.commit(&command{Type: cmdRegister, Register: req})
+	return l.commit(ctx, &command{Type: cmdRegister, Register: req})
 }
 
 // syncAll pushes every local service and check.
-func (l *localState) syncAll() error {
+func (l *localState) syncAll(ctx context.Context) error {
 	var ids, nodeChecks []string
 	l.mu.Lock()
 	for id := range l.services {
@@ -319,12 +322,12 @@ func (l *localState) syncAll() error {
 	}
 	l.mu.Unlock()
 	for _, id := range ids {
-		if err := l.syncService(id); err != nil {
+		if err := l.syncService(ctx, id); err != nil {
 			return err
 		}
 	}
 	for _, id := range nodeChecks {
-		if err := l.syncCheck(id); err != nil {
+		if err := l.syncCheck(ctx, id); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -225,7 +226,7 @@ func TestCheckScript(t *testing.T) {
 		t.Fatalf("chatty output: %.80q ... %q", chatty.Output, chatty.Output[len(chatty.Output)-20:])
 	}
 	// The timed-out script's process group was killed, its child too.
-	ta.local.removeCheck("stuck")
+	ta.local.removeCheck(context.Background(), "stuck")
 	b, _ := os.ReadFile(pidFile)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
@@ -257,7 +258,7 @@ func TestBug_ScriptDetachedChild(t *testing.T) {
 	ta.must("PUT", "/v1/agent/check/register", fmt.Sprintf(`{"Name":"detached","Args":["/bin/sh","-c",%q],"Interval":"50ms","Timeout":"30s"}`, script), nil)
 	waitCheck(t, ta, "detached", healthPassing, "started")
 	done := make(chan struct{})
-	go func() { ta.local.removeCheck("detached"); close(done) }()
+	go func() { ta.local.removeCheck(context.Background(), "detached"); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -510,7 +511,7 @@ func BenchmarkHTTPChecks1000(b *testing.B) {
 	url := "http://" + strings.TrimSpace(addr) + "/health"
 	for i := range 1000 {
 		def := &checkDefinition{Name: fmt.Sprintf("check-%d", i), HTTP: url, Interval: duration(10 * time.Second)}
-		if err := a.local.addCheck(def, sourceAPI); err != nil {
+		if err := a.local.addCheck(context.Background(), def, sourceAPI); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -569,3 +569,6 @@ func TestClusterGracefulLeave(t *testing.T) {
 	// The last server leads alone.
 	c.live()[0].must("PUT", "/v1/kv/alone", "x", nil)
 }
+
+// compactedTo is the index of the newest durable snapshot (0: none yet).
+func (n *raftNode) compactedTo() uint64 { return n.snapIndexPub.Load() }

@@ -8,6 +8,9 @@
 //	  read:  parseQuery → blockingQuery(watch what it reads, snapshot, wait) → JSON
 //	  write: decodeBody (size-limited) → command → Agent.apply → true/false
 //
+// A handler waits with its request's context: a client that hangs up stops
+// the wait (never the write, which is in the log or not), answered 499.
+//
 // The rules every endpoint shares live here, once: setQueryMeta writes the
 // X-Consul-* headers, blockingQuery implements ?index=&wait=, decodeBody
 // bounds and decodes bodies, and writeError answers with Consul's status
@@ -22,6 +25,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -217,6 +221,10 @@ func writeJSON(w http.ResponseWriter, r *http.Request, obj any) {
 	w.Write(b)
 }
 
+// statusClientClosedRequest is the status of a request whose client went
+// away before its answer (nginx's 499; net/http has no name for it).
+const statusClientClosedRequest = 499
+
 // writeError answers with the error's status (500 unless it says otherwise)
 // and its message as a plain-text body, as Consul does.
 func writeError(w http.ResponseWriter, err error) {
@@ -230,6 +238,13 @@ func writeError(w http.ResponseWriter, err error) {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		code = http.StatusRequestEntityTooLarge
+	}
+	if errors.Is(err, context.Canceled) {
+		// The client hung up while its request waited (a write, a read
+		// barrier): no one reads this answer. Only the wait stopped: a write is
+		// in the log or not, as it would have been.
+		code = statusClientClosedRequest
+		err = errors.New("request cancelled: the client closed the connection")
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -245,7 +245,7 @@ func (h *httpAPI) agentServiceRegister(w http.ResponseWriter, r *http.Request) (
 	if err := decodeBody(w, r, &def); err != nil {
 		return nil, err
 	}
-	if err := localError(h.a.local.addService(&def, queryFlag(r, "replace-existing-checks"), sourceAPI)); err != nil {
+	if err := localError(h.a.local.addService(r.Context(), &def, queryFlag(r, "replace-existing-checks"), sourceAPI)); err != nil {
 		return nil, err
 	}
 	return nil, h.a.persistDefinition("services", def.serviceID(), &def)
@@ -256,7 +256,7 @@ func (h *httpAPI) agentServiceDeregister(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return nil, err
 	}
-	if err := localError(h.a.local.removeService(id)); err != nil {
+	if err := localError(h.a.local.removeService(r.Context(), id)); err != nil {
 		return nil, err
 	}
 	return nil, h.a.forgetDefinition("services", id)
@@ -267,7 +267,7 @@ func (h *httpAPI) agentCheckRegister(w http.ResponseWriter, r *http.Request) (an
 	if err := decodeBody(w, r, &def); err != nil {
 		return nil, err
 	}
-	if err := localError(h.a.local.addCheck(&def, sourceAPI)); err != nil {
+	if err := localError(h.a.local.addCheck(r.Context(), &def, sourceAPI)); err != nil {
 		return nil, err
 	}
 	return nil, h.a.persistDefinition("checks", def.checkID(), &def)
@@ -278,7 +278,7 @@ func (h *httpAPI) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (
 	if err != nil {
 		return nil, err
 	}
-	if err := localError(h.a.local.removeCheck(id)); err != nil {
+	if err := localError(h.a.local.removeCheck(r.Context(), id)); err != nil {
 		return nil, err
 	}
 	return nil, h.a.forgetDefinition("checks", id)
@@ -289,7 +289,7 @@ func (h *httpAPI) agentCheckTTL(r *http.Request, prefix, status, output string) 
 	if err != nil {
 		return nil, err
 	}
-	return nil, localError(h.a.local.updateTTL(id, status, output))
+	return nil, localError(h.a.local.updateTTL(r.Context(), id, status, output))
 }
 
 func (h *httpAPI) agentCheckUpdate(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -321,7 +321,7 @@ func (h *httpAPI) agentMaintenance(w http.ResponseWriter, r *http.Request) (any,
 	if err != nil {
 		return nil, err
 	}
-	return nil, localError(h.a.local.setMaintenance("", enable, reason))
+	return nil, localError(h.a.local.setMaintenance(r.Context(), "", enable, reason))
 }
 
 func (h *httpAPI) agentServiceMaintenance(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -333,7 +333,7 @@ func (h *httpAPI) agentServiceMaintenance(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return nil, err
 	}
-	return nil, localError(h.a.local.setMaintenance(id, enable, reason))
+	return nil, localError(h.a.local.setMaintenance(r.Context(), id, enable, reason))
 }
 
 // snapshot: GET streams the state at one index; PUT replaces the state with

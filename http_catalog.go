@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 )
@@ -114,7 +115,7 @@ func (h *httpAPI) catalogRegister(w http.ResponseWriter, r *http.Request) (any, 
 		}
 	}
 	req.Datacenter = h.a.cfg.Datacenter
-	return h.applyCatalog(&command{Type: cmdRegister, Register: &req})
+	return h.applyCatalog(r.Context(), &command{Type: cmdRegister, Register: &req})
 }
 
 func (h *httpAPI) catalogDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -128,7 +129,7 @@ func (h *httpAPI) catalogDeregister(w http.ResponseWriter, r *http.Request) (any
 	if req.Node == "" {
 		return nil, badRequest("Missing node name")
 	}
-	return h.applyCatalog(&command{Type: cmdDeregister, Deregister: &req})
+	return h.applyCatalog(r.Context(), &command{Type: cmdDeregister, Deregister: &req})
 }
 
 // checkDatacenterName refuses a body's Datacenter naming another datacenter.
@@ -140,8 +141,8 @@ func (h *httpAPI) checkDatacenterName(dc string) error {
 }
 
 // applyCatalog commits a catalog command; a refused one is a bad request.
-func (h *httpAPI) applyCatalog(cmd *command) (any, error) {
-	res, err := h.a.apply(cmd)
+func (h *httpAPI) applyCatalog(ctx context.Context, cmd *command) (any, error) {
+	res, err := h.a.apply(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -169,7 +170,7 @@ func (h *httpAPI) kvPut(w http.ResponseWriter, r *http.Request, key string) (any
 	case values.Has("release"):
 		req.Op, req.Entry.Session = kvUnlock, values.Get("release")
 	}
-	return h.applyKV(req)
+	return h.applyKV(r.Context(), req)
 }
 
 func (h *httpAPI) kvDelete(w http.ResponseWriter, r *http.Request, key string) (any, error) {
@@ -192,11 +193,11 @@ func (h *httpAPI) kvDelete(w http.ResponseWriter, r *http.Request, key string) (
 	case cas:
 		req.Op, req.Entry.ModifyIndex = kvDeleteCAS, casIndex
 	}
-	return h.applyKV(req)
+	return h.applyKV(r.Context(), req)
 }
 
-func (h *httpAPI) applyKV(req *kvRequest) (any, error) {
-	res, err := h.a.apply(&command{Type: cmdKV, KV: req})
+func (h *httpAPI) applyKV(ctx context.Context, req *kvRequest) (any, error) {
+	res, err := h.a.apply(ctx, &command{Type: cmdKV, KV: req})
 	if err == nil {
 		err = res.err
 	}

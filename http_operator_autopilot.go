@@ -71,7 +71,7 @@ func (h *httpAPI) autopilotConfiguration(w http.ResponseWriter, r *http.Request)
 		}
 		req.Config.ModifyIndex, req.CAS = cas, true
 	}
-	res, err := h.a.apply(&command{Type: cmdAutopilot, Autopilot: &req})
+	res, err := h.a.apply(r.Context(), &command{Type: cmdAutopilot, Autopilot: &req})
 	if err == nil {
 		err = res.err
 	}

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -156,7 +157,10 @@ func (h *httpAPI) sessionCreate(w http.ResponseWriter, r *http.Request) (any, er
 			s.TTL = ttl.String()
 		}
 	}
-	res, err := h.a.apply(&command{Type: cmdSession, Session: &sessionRequest{Session: s}})
+	// The session's TTL timer must follow a committed session, so its
+	// creation is waited for even if the client hangs up (a session in the
+	// store without a timer would never expire).
+	res, err := h.a.apply(context.WithoutCancel(r.Context()), &command{Type: cmdSession, Session: &sessionRequest{Session: s}})
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +181,7 @@ func (h *httpAPI) sessionDestroy(w http.ResponseWriter, r *http.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.a.apply(&command{Type: cmdSession, Session: &sessionRequest{DestroyID: id}}); err != nil {
+	if _, err := h.a.apply(r.Context(), &command{Type: cmdSession, Session: &sessionRequest{DestroyID: id}}); err != nil {
 		return nil, err
 	}
 	h.a.sessions.clear(id)

@@ -67,7 +67,7 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 		st := h.a.store.snapshot()
 		res = st.readTxn(ops)
 		h.setQueryMeta(w, q, st.index)
-	} else if res, err = h.a.apply(&command{Type: cmdTxn, Txn: ops}); err != nil {
+	} else if res, err = h.a.apply(r.Context(), &command{Type: cmdTxn, Txn: ops}); err != nil {
 		return nil, err
 	}
 	out := txnResponse{}

@@ -311,7 +311,7 @@ type raftCore struct {
 	seq          uint64            // the current round
 	seqTick      map[uint64]uint64 // round → the tick it began
 	leaderSince  uint64            // the tick it became leader
-	pendingReads []raftReadState   // read index requests waiting for round readSeq
+	pendingReads []raftReadState   // read index requests, each waiting for its round in readSeqs
 	readSeqs     []uint64
 	readRound    uint64 // the round pending reads wait for; ready() starts it
 	transferee   string // leadership transfer target, "" when none

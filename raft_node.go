@@ -18,7 +18,7 @@
 // A follower runs the same loop: entries arrive in msgApp, are persisted,
 // acknowledged, and applied once the leader's commit index covers them.
 //
-// Snapshots (Raft §7): every snapshotThreshold applied entries the loop
+// Snapshots (Raft §7): every SnapshotThreshold applied entries the loop
 // takes the store's current state (immutable, so free to take) and a
 // goroutine writes it to disk while writes go on; then the wal drops the
 // covered segments and the core the covered entries, less a trailing
@@ -134,7 +134,7 @@ type raftNode struct {
 	status       atomic.Pointer[raftStatus]
 	changedCh    atomic.Pointer[chan struct{}] // closed when the role, term or leader changes
 	lastContact  atomic.Int64                  // Unix nanoseconds of the last message from the leader
-	snapIndexPub atomic.Uint64                 // snapIndex, for other goroutines
+	snapIndexPub atomic.Uint64                 // snapIndex, for other goroutines (the tests' compactedTo)
 	appliedPub   atomic.Uint64                 // appliedIndex, for other goroutines
 
 	// Owned by the loop.
@@ -345,9 +345,6 @@ func (n *raftNode) onLoop(ctx context.Context, f func()) error {
 		return errRaftStopped
 	}
 }
-
-// compactedTo is the index of the newest durable snapshot (0: none yet).
-func (n *raftNode) compactedTo() uint64 { return n.snapIndexPub.Load() }
 
 // raftStatus returns the status the loop last published.
 func (n *raftNode) raftStatus() raftStatus { return *n.status.Load() }

@@ -37,8 +37,11 @@
 // refused with an error naming the file and offset: acknowledged entries
 // are never dropped silently.
 //
-// A wal is owned by one goroutine, the Raft driver, and has no lock. After
-// a failed write or fsync every later call fails: what reached the disk is
+// Concurrency: a wal is owned by one goroutine, the Raft driver, and has no
+// lock; the one exception is saveSnapshot, which the snapshot goroutine
+// calls while the loop goes on (raft_storage.go): it reads only w.dir and
+// works only in snapshots/, by whole-file renames and removals. After a
+// failed write or fsync every later call fails: what reached the disk is
 // unknown until openWAL reads it again.
 package main
 

@@ -239,7 +239,7 @@ func (w *responseRecorder) Write(p []byte) (int, error) {
 
 // serveClientApply applies a client's registration, forwarding it to the
 // leader. Only the commands a client's local state makes are accepted.
-func (a *Agent) serveClientApply(body []byte) ([]byte, error) {
+func (a *Agent) serveClientApply(ctx context.Context, body []byte) ([]byte, error) {
 	cmd, err := decodeCommand(body)
 	if err != nil {
 		return nil, err
@@ -247,7 +247,7 @@ func (a *Agent) serveClientApply(body []byte) ([]byte, error) {
 	if cmd.Type != cmdRegister && cmd.Type != cmdDeregister {
 		return nil, fmt.Errorf("Client.Apply: a %q command is not a registration", cmd.Type)
 	}
-	res, err := a.apply(cmd)
+	res, err := a.apply(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}

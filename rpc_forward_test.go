@@ -288,7 +288,7 @@ func TestServeForwarded(t *testing.T) {
 	if _, err := ta.serveLocal(ctx, forwardRequest{Method: "GET", URI: "http://elsewhere/v1/kv/x"}); err == nil {
 		t.Fatal("an absolute URI was served")
 	}
-	if _, err := ta.serveClientApply([]byte(`{"Type":"kv","KV":{"Op":"set","Key":"k"}}`)); err == nil {
+	if _, err := ta.serveClientApply(ctx, []byte(`{"Type":"kv","KV":{"Op":"set","Key":"k"}}`)); err == nil {
 		t.Fatal("Client.Apply took a KV command")
 	}
 }

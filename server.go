@@ -261,19 +261,33 @@ func remoteError(err error) error {
 
 // apply puts a command in the replicated log and returns the store's
 // result, from whichever agent this is: a client sends it to a server.
-func (a *Agent) apply(cmd *command) (applyResult, error) {
+// ctx (the HTTP request's, or the agent's lifetime for a background write)
+// ends the wait, never the command: once proposed it is committed and
+// applied whole or not at all, whether anyone still waits; applyTimeout
+// bounds the wait in any case.
+func (a *Agent) apply(ctx context.Context, cmd *command) (applyResult, error) {
 	cmd.Now = time.Now().UnixNano()
 	data, err := cmd.encode()
 	if err != nil {
 		return applyResult{}, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
 	var out []byte
 	if a.cfg.Server {
+		// On the leader the store's result comes back as it is; only a
+		// follower's call to the leader carries it in wire form.
+		var res applyResult
+		var applied bool
 		out, err = a.leaderCall(ctx, rpcRaftApply, data, func(ctx context.Context) ([]byte, error) {
-			return a.applyLocal(ctx, data)
+			var err error
+			res, err = a.applyOnLeader(ctx, data)
+			applied = err == nil
+			return nil, err
 		})
+		if err == nil && applied {
+			return res, nil
+		}
 	} else {
 		out, err = a.serverCall(ctx, rpcClientApply, data, false)
 	}
@@ -287,12 +301,23 @@ func (a *Agent) apply(cmd *command) (applyResult, error) {
 	return w.result(), nil
 }
 
-func (a *Agent) applyLocal(ctx context.Context, data []byte) ([]byte, error) {
+// applyOnLeader proposes an encoded command to this server's Raft node and
+// returns the store's result once it is committed and applied.
+func (a *Agent) applyOnLeader(ctx context.Context, data []byte) (applyResult, error) {
 	res, err := a.raft.apply(ctx, data)
+	if err != nil {
+		return applyResult{}, err
+	}
+	r, _ := res.(applyResult)
+	return r, nil
+}
+
+// applyLocal serves a follower's Raft.Apply: the result in wire form.
+func (a *Agent) applyLocal(ctx context.Context, data []byte) ([]byte, error) {
+	r, err := a.applyOnLeader(ctx, data)
 	if err != nil {
 		return nil, err
 	}
-	r, _ := res.(applyResult)
 	return marshalExact(toWire(r))
 }
 
@@ -353,7 +378,7 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 	case rpcHTTPRequest:
 		return a.serveForwarded(ctx, body)
 	case rpcClientApply:
-		return a.serveClientApply(body)
+		return a.serveClientApply(ctx, body)
 	case rpcSnapshotRestore:
 		return nil, a.receiveSnapshotChunk(ctx, body)
 	case rpcRaftSnapshot:

@@ -202,7 +202,7 @@ func (ap *autopilot) initConfig() {
 	if ap.a.store.snapshot().autopilotConfig() != nil {
 		return
 	}
-	res, err := ap.a.apply(&command{Type: cmdAutopilot, Autopilot: &autopilotRequest{Config: ap.seed()}})
+	res, err := ap.a.apply(ap.a.lifetime(), &command{Type: cmdAutopilot, Autopilot: &autopilotRequest{Config: ap.seed()}})
 	if err == nil {
 		err = res.err
 	}

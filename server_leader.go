@@ -94,10 +94,11 @@ func (a *Agent) establishLeadership() {
 
 // syncSelf registers the agent's node and its services and checks.
 func (a *Agent) syncSelf() error {
-	if err := a.registerSelf(); err != nil {
+	ctx := a.lifetime()
+	if err := a.registerSelf(ctx); err != nil {
 		return err
 	}
-	return a.local.syncAll()
+	return a.local.syncAll(ctx)
 }
 
 // --- session TTL timers and tombstone GC ---
@@ -151,7 +152,7 @@ func (s *sessionTimers) expire(id string) {
 		return
 	}
 	s.a.logger.Info("session TTL expired", "session", id)
-	if _, err := s.a.apply(&command{Type: cmdSession, Session: &sessionRequest{DestroyID: id}}); err != nil {
+	if _, err := s.a.apply(s.a.lifetime(), &command{Type: cmdSession, Session: &sessionRequest{DestroyID: id}}); err != nil {
 		s.a.logger.Warn("invalidating an expired session failed", "session", id, "error", err)
 	}
 }
@@ -238,7 +239,7 @@ func (a *Agent) reapTombstones() {
 			}
 			reapTo := ages.tick(now, a.store.snapshot().index)
 			if reapTo > 0 && hasTombstonesUpTo(a.store.snapshot(), reapTo) {
-				if _, err := a.apply(&command{Type: cmdReapTombstones, ReapIndex: reapTo}); err != nil {
+				if _, err := a.apply(a.lifetime(), &command{Type: cmdReapTombstones, ReapIndex: reapTo}); err != nil {
 					a.logger.Warn("tombstone reap failed", "error", err)
 				}
 			}
@@ -310,7 +311,7 @@ func (a *Agent) reconcileMember(m swimMember, ev swimEventType) {
 			return
 		}
 		a.logger.Info("member left: deregistering its node", "node", m.Name)
-		_, err = a.apply(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: m.Name}})
+		_, err = a.apply(a.lifetime(), &command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: m.Name}})
 	case m.State == swimAlive:
 		err = a.setSerfHealth(st, m, healthPassing, "Agent alive and reachable")
 	case m.State == swimFailed:
@@ -337,7 +338,7 @@ func (a *Agent) setSerfHealth(st *state, m swimMember, status, output string) er
 	if status == healthCritical {
 		a.logger.Warn("member failed: its serfHealth is critical", "node", m.Name)
 	}
-	res, err := a.apply(&command{Type: cmdRegister, Register: req})
+	res, err := a.apply(a.lifetime(), &command{Type: cmdRegister, Register: req})
 	if err == nil {
 		err = res.err
 	}

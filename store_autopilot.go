@@ -7,6 +7,9 @@
 // ModifyIndex. Snapshots carry it (tagAutopilot). The leader's autopilot
 // (server_autopilot.go) reads it on each pass; apply, as everywhere in the
 // store, never looks at anything but the command.
+//
+// Concurrency: same rules as store.go: written only inside apply, read from
+// immutable snapshots by any goroutine.
 package main
 
 import (

@@ -247,9 +247,3 @@ func (st *state) sessionList(node string) []*Session {
 	})
 	return out
 }
-
-// lockDelayUntil is the time before which key cannot be acquired (0: none).
-func (st *state) lockDelayUntil(key string) int64 {
-	until, _ := st.lockDelays.get(key)
-	return until
-}

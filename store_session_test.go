@@ -201,3 +201,9 @@ func TestSnapshotKeepsSessionsAndLocks(t *testing.T) {
 		t.Fatal("lock survived its session after a restore")
 	}
 }
+
+// lockDelayUntil is the time before which key cannot be acquired (0: none).
+func (st *state) lockDelayUntil(key string) int64 {
+	until, _ := st.lockDelays.get(key)
+	return until
+}

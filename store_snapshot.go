@@ -18,11 +18,11 @@
 // store: a corrupt or truncated snapshot is refused and the store is left
 // exactly as it was. Every length is bounded before anything is allocated.
 //
-// writeSnapshot works on an immutable state, so writers go on while it runs.
-// Restore, like apply, must be called from the single writer goroutine; it
-// is the FSM's Restore in Raft §7. A snapshot is also what PUT
-// /v1/snapshot takes (agent_restore.go), checked as it streams in: a body
-// that is not one is refused at its first bytes.
+// Concurrency: writeSnapshot works on an immutable state, so writers go on
+// while it runs. Restore, like apply, must be called from the single writer
+// goroutine; it is the FSM's Restore in Raft §7. A snapshot is also what
+// PUT /v1/snapshot takes (agent_restore.go), checked as it streams in: a
+// body that is not one is refused at its first bytes.
 package main
 
 import (

@@ -25,9 +25,9 @@
 //   - graceful leave, reaping, tags (Serf's meta) and user events with a
 //     Lamport clock (Serf).
 //
-// Data flow. The core is a pure state machine, like raft.go: no goroutines,
-// no clock, no I/O, no lock; it is owned by one goroutine (the gossip
-// driver). Time enters as the monotonic "now" passed to every input:
+// Data flow and concurrency. The core is a pure state machine, like
+// raft.go: no goroutines, no clock, no I/O, no lock; it is owned by one
+// goroutine (the gossip driver, swim_node.go). Time enters as the monotonic "now" passed to every input:
 //
 //	tick(now)                        timers: probes, suspicions, gossip, push-pull, reaping
 //	step(now, from, packet)          a UDP packet from address from
@@ -150,7 +150,7 @@ type swimReady struct {
 	Queries []swimQueryResult
 }
 
-// swimStats counts what the core rejected or did, for metrics and tests.
+// swimStats counts what the core rejected or did, for the tests (statistics).
 type swimStats struct {
 	BadPackets  uint64 // UDP packets the decoder rejected
 	BadStreams  uint64 // stream payloads or replies the decoder rejected
@@ -551,18 +551,6 @@ func (s *swim) members() []swimMember {
 	slices.SortFunc(out, func(a, b swimMember) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
-
-// member returns one member as this core sees it.
-func (s *swim) member(name string) (swimMember, bool) {
-	n, ok := s.nodes[name]
-	if !ok {
-		return swimMember{}, false
-	}
-	return n.copy(), true
-}
-
-func (s *swim) healthScore() int      { return s.awareness }
-func (s *swim) statistics() swimStats { return s.stats }
 
 func (n *swimNode) copy() swimMember {
 	m := n.swimMember

@@ -1,9 +1,9 @@
 // swim_serf.go: the two Serf messages of the membership core beyond user
 // events: leave intents, which a force-leave sends, and queries, a request
 // to every member that each answers to the source directly. Both belong to
-// the same pure state machine as swim.go (no goroutines, clock, I/O or
-// lock; owned by the gossip driver's goroutine), whose wire format and
-// bounded decoder (swim_wire.go) carry them.
+// the same pure state machine as swim.go, whose wire format and bounded
+// decoder (swim_wire.go) carry them. Concurrency: none of its own (no
+// goroutines, clock, I/O or lock); the gossip driver's goroutine owns it.
 //
 // Force-leave (Serf's RemoveFailedNode). The intent names a member at its
 // incarnation as the sender knows it. It is gossiped like any broadcast,

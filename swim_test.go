@@ -866,3 +866,15 @@ func largePushPull(n int) []byte {
 	}
 	return m.encode()
 }
+
+// member returns one member as this core sees it.
+func (s *swim) member(name string) (swimMember, bool) {
+	n, ok := s.nodes[name]
+	if !ok {
+		return swimMember{}, false
+	}
+	return n.copy(), true
+}
+
+func (s *swim) healthScore() int      { return s.awareness }
+func (s *swim) statistics() swimStats { return s.stats }
