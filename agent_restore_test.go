@@ -154,8 +154,19 @@ func TestBug_BigSnapshotRestore(t *testing.T) {
 		rand.Read(v)
 		key := fmt.Sprintf("big/%03d", i)
 		values[key] = v
-		if code, body, _ := leader.do(t, "PUT", "/v1/kv/"+key, bytes.NewReader(v), 30*time.Second); code != 200 {
-			t.Fatalf("PUT %s: %d %s", key, code, body)
+		// A set is idempotent: one refused while leadership moves (a
+		// loaded machine can starve a heartbeat) is sent again, as a
+		// client would.
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			code, body, _ := leader.do(t, "PUT", "/v1/kv/"+key, bytes.NewReader(v), 30*time.Second)
+			if code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("PUT %s: %d %s", key, code, body)
+			}
+			t.Logf("PUT %s: %d %s; sending it again", key, code, body)
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	code, snap, _ := leader.do(t, "GET", "/v1/snapshot", nil, time.Minute)
