@@ -269,12 +269,12 @@ func (c *snapshotUploadChunk) encode() []byte {
 		last = 1
 	}
 	b = append(b, last)
-	b = appendBytes(b, []byte(c.ID))
+	b = appendString(b, c.ID)
 	return appendBytes(b, c.Data)
 }
 
 func decodeSnapshotUploadChunk(p []byte) (snapshotUploadChunk, error) {
-	r := &frameReader{b: p}
+	r := newFrameReader(p)
 	c := snapshotUploadChunk{Offset: r.uvarint()}
 	last := r.byte()
 	c.ID, c.Data = string(r.bytes()), r.bytes()

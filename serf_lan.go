@@ -235,7 +235,7 @@ func decodeUserEvent(name string, p []byte) (*UserEvent, error) {
 		return nil, errors.New("too short")
 	}
 	id := hex.EncodeToString(p[:16])
-	r := &frameReader{b: p[16:]}
+	r := newFrameReader(p[16:])
 	e := &UserEvent{ID: id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:],
 		Name: name, Version: 1}
 	e.NodeFilter, e.ServiceFilter, e.TagFilter = string(r.bytes()), string(r.bytes()), string(r.bytes())
