@@ -580,7 +580,6 @@ func (l *localState) reapCritical(now time.Time) {
 
 // runReaper calls reapCritical every check_reap_interval.
 func (a *Agent) runReaper() {
-	defer a.wg.Done()
 	tick := time.NewTicker(a.cfg.CheckReapInterval)
 	defer tick.Stop()
 	for {

@@ -188,16 +188,14 @@ func (d *dnsServer) serve(pc net.PacketConn, ln net.Listener) {
 			workers = dnsClientUDPWorkers
 		}
 		for range workers {
-			d.wg.Add(1)
-			go d.serveUDP(uc)
+			d.wg.Go(func() { d.serveUDP(uc) })
 		}
 	} else if pc != nil {
 		d.logger.Error("dns: not serving UDP: not a UDP socket", "type", fmt.Sprintf("%T", pc))
 	}
 	if ln != nil {
 		d.ln = ln
-		d.wg.Add(1)
-		go d.acceptTCP(ln)
+		d.wg.Go(func() { d.acceptTCP(ln) })
 	}
 }
 
@@ -229,7 +227,6 @@ func (d *dnsServer) isClosed() bool {
 
 // serveUDP reads queries and answers each inline.
 func (d *dnsServer) serveUDP(uc *net.UDPConn) {
-	defer d.wg.Done()
 	s := &dnsScratch{}
 	buf := make([]byte, 65535)
 	for {
@@ -253,7 +250,6 @@ func (d *dnsServer) serveUDP(uc *net.UDPConn) {
 }
 
 func (d *dnsServer) acceptTCP(ln net.Listener) {
-	defer d.wg.Done()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -279,9 +275,8 @@ func (d *dnsServer) acceptTCP(ln net.Listener) {
 			return
 		}
 		d.conns[c] = struct{}{}
-		d.wg.Add(1)
+		d.wg.Go(func() { d.serveTCP(c) }) // under mu, so that shutdown's Wait counts it
 		d.mu.Unlock()
-		go d.serveTCP(c)
 	}
 }
 
@@ -294,7 +289,6 @@ func (d *dnsServer) serveTCP(c net.Conn) {
 		d.mu.Unlock()
 		c.Close()
 		<-d.tcpSlots
-		d.wg.Done()
 	}()
 	s := &dnsScratch{}
 	var prefix [2]byte

@@ -128,7 +128,6 @@ func (ap *autopilot) currentState() *autopilotState {
 }
 
 func (ap *autopilot) run() {
-	defer ap.a.wg.Done()
 	tick := time.NewTicker(autopilotInterval)
 	defer tick.Stop()
 	for {
