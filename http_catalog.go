@@ -45,6 +45,19 @@ func pathArg(r *http.Request, prefix, what string) (string, error) {
 	return arg, nil
 }
 
+// nodeQuery answers a blocking read of the node named at the end of the
+// path, after prefix: read builds the answer from one state, and the query
+// wakes when anything of that node changes.
+func (h *httpAPI) nodeQuery(w http.ResponseWriter, r *http.Request, prefix string, read func(st *state, name string) (any, uint64, error)) (any, error) {
+	q, name, _, err := h.readArgs(r, prefix, "node name")
+	if err != nil {
+		return nil, err
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+		return read(st, name)
+	})
+}
+
 // readArgs parses what every read of one named thing takes: the query
 // options, the name at the end of the path, and the ?node-meta filter.
 func (h *httpAPI) readArgs(r *http.Request, prefix, what string) (q queryOptions, name string, filter map[string]string, err error) {
@@ -267,15 +280,11 @@ func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, e
 }
 
 func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, _, err := h.readArgs(r, "/v1/catalog/node/", "node name")
-	if err != nil {
-		return nil, err
-	}
 	type nodeServices struct {
 		Node     *Node
 		Services map[string]*Service
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.nodeQuery(w, r, "/v1/catalog/node/", func(st *state, name string) (any, uint64, error) {
 		n := st.node(name)
 		if n == nil {
 			return (*nodeServices)(nil), st.nodeIndex(name), nil // Consul answers null
@@ -289,15 +298,11 @@ func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, erro
 }
 
 func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, _, err := h.readArgs(r, "/v1/catalog/node-services/", "node name")
-	if err != nil {
-		return nil, err
-	}
 	type nodeServiceList struct {
 		Node     *Node
 		Services []*Service
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.nodeQuery(w, r, "/v1/catalog/node-services/", func(st *state, name string) (any, uint64, error) {
 		n := st.node(name)
 		if n == nil {
 			return (*nodeServiceList)(nil), st.nodeIndex(name), nil
@@ -311,11 +316,7 @@ func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (a
 }
 
 func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, _, err := h.readArgs(r, "/v1/health/node/", "node name")
-	if err != nil {
-		return nil, err
-	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.nodeQuery(w, r, "/v1/health/node/", func(st *state, name string) (any, uint64, error) {
 		checks := st.nodeChecks(name)
 		if checks == nil {
 			checks = []*HealthCheck{}
