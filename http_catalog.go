@@ -45,16 +45,18 @@ func pathArg(r *http.Request, prefix, what string) (string, error) {
 	return arg, nil
 }
 
-// nodeQuery answers a blocking read of the node named at the end of the
-// path, after prefix: read builds the answer from one state, and the query
-// wakes when anything of that node changes.
-func (h *httpAPI) nodeQuery(w http.ResponseWriter, r *http.Request, prefix string, read func(st *state, name string) (any, uint64, error)) (any, error) {
-	q, name, _, err := h.readArgs(r, prefix, "node name")
+// namedQuery answers a blocking read of the one thing named at the end of
+// the path, after prefix (readArgs: the node or service name, and the
+// ?node-meta filter): read builds the answer from one state, and the query
+// wakes when topic(name) changes.
+func (h *httpAPI) namedQuery(w http.ResponseWriter, r *http.Request, prefix, what string, topic func(string) string,
+	read func(st *state, name string, filter map[string]string) (any, uint64, error)) (any, error) {
+	q, name, filter, err := h.readArgs(r, prefix, what)
 	if err != nil {
 		return nil, err
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
-		return read(st, name)
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(topic(name)) }, func(st *state) (any, uint64, error) {
+		return read(st, name, filter)
 	})
 }
 
@@ -253,12 +255,8 @@ type catalogServiceNode struct {
 }
 
 func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, filter, err := h.readArgs(r, "/v1/catalog/service/", "service name")
-	if err != nil {
-		return nil, err
-	}
 	tags := query(r)["tag"]
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/catalog/service/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
 		out := []catalogServiceNode{}
 		for _, in := range st.serviceInstances(name) {
 			n, s := in.Node, in.Service
@@ -284,7 +282,7 @@ func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, erro
 		Node     *Node
 		Services map[string]*Service
 	}
-	return h.nodeQuery(w, r, "/v1/catalog/node/", func(st *state, name string) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/catalog/node/", "node name", nodeIndexName, func(st *state, name string, _ map[string]string) (any, uint64, error) {
 		n := st.node(name)
 		if n == nil {
 			return (*nodeServices)(nil), st.nodeIndex(name), nil // Consul answers null
@@ -302,7 +300,7 @@ func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (a
 		Node     *Node
 		Services []*Service
 	}
-	return h.nodeQuery(w, r, "/v1/catalog/node-services/", func(st *state, name string) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/catalog/node-services/", "node name", nodeIndexName, func(st *state, name string, _ map[string]string) (any, uint64, error) {
 		n := st.node(name)
 		if n == nil {
 			return (*nodeServiceList)(nil), st.nodeIndex(name), nil
@@ -316,7 +314,7 @@ func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (a
 }
 
 func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.nodeQuery(w, r, "/v1/health/node/", func(st *state, name string) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/health/node/", "node name", nodeIndexName, func(st *state, name string, _ map[string]string) (any, uint64, error) {
 		checks := st.nodeChecks(name)
 		if checks == nil {
 			checks = []*HealthCheck{}
@@ -326,11 +324,7 @@ func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error
 }
 
 func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, filter, err := h.readArgs(r, "/v1/health/checks/", "service name")
-	if err != nil {
-		return nil, err
-	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/health/checks/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
 		out := []*HealthCheck{}
 		for _, c := range st.serviceChecks(name) {
 			if n := st.node(c.Node); n != nil && metaMatches(n.Meta, filter) {
@@ -342,13 +336,9 @@ func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, err
 }
 
 func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, filter, err := h.readArgs(r, "/v1/health/service/", "service name")
-	if err != nil {
-		return nil, err
-	}
 	tags := query(r)["tag"]
 	passing := queryFlag(r, "passing")
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/health/service/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
 		out := []CheckServiceNode{}
 		for _, csn := range st.checkServiceNodes(name) {
 			if !hasTags(csn.Service, tags) || !metaMatches(csn.Node.Meta, filter) {
