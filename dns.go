@@ -250,34 +250,25 @@ func (d *dnsServer) serveUDP(uc *net.UDPConn) {
 }
 
 func (d *dnsServer) acceptTCP(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || d.isClosed() {
-				return
-			}
-			// Out of descriptors, typically: let some close, as net/http does.
-			d.logger.Warn("dns: accepting TCP connection", "error", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
+	acceptConns(ln, d.isClosed, d.logger, "dns: accepting TCP connection", func(c net.Conn) bool {
 		select {
 		case d.tcpSlots <- struct{}{}:
 		default:
 			d.shed.Add(1)
 			c.Close()
-			continue
+			return true
 		}
 		d.mu.Lock()
 		if d.closed {
 			d.mu.Unlock()
 			c.Close()
-			return
+			return false
 		}
 		d.conns[c] = struct{}{}
 		d.wg.Go(func() { d.serveTCP(c) }) // under mu, so that shutdown's Wait counts it
 		d.mu.Unlock()
-	}
+		return true
+	})
 }
 
 // serveTCP answers the queries of one connection in order (RFC 1035 §4.2.2,

@@ -53,8 +53,7 @@ import (
 const (
 	gossipTick          = 20 * time.Millisecond // the core's timers are no finer than this
 	gossipStreamTimeout = 10 * time.Second
-	gossipMaxStreams    = 128                   // peer streams served at once (memberlist's maxPushPullRequests)
-	gossipAcceptBackoff = 50 * time.Millisecond // after an accept error (out of descriptors), as net/http
+	gossipMaxStreams    = 128 // peer streams served at once (memberlist's maxPushPullRequests)
 	// gossipMaxMemberState is the most one member takes in a push-pull
 	// (swim_wire.go): name and address with their length prefixes,
 	// state, incarnation, tags.
@@ -474,17 +473,7 @@ func (p *gossipPool) readUDP() {
 // acceptStreams serves each peer stream on its own goroutine, at most
 // gossipMaxStreams at once.
 func (p *gossipPool) acceptStreams() {
-	for {
-		c, err := p.tcp.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of descriptors, typically: let some close, as net/http does.
-			p.logger.Warn("gossip: accepting a stream", "error", err)
-			time.Sleep(gossipAcceptBackoff)
-			continue
-		}
+	acceptConns(p.tcp, nil, p.logger, "gossip: accepting a stream", func(c net.Conn) bool {
 		select {
 		case p.streams <- struct{}{}:
 		default:
@@ -493,10 +482,11 @@ func (p *gossipPool) acceptStreams() {
 					"limit", gossipMaxStreams, "refused", p.counters.Refused.Load())
 			}
 			c.Close()
-			continue
+			return true
 		}
 		p.wg.Go(func() { p.serveStream(c) })
-	}
+		return true
+	})
 }
 
 // serveStream answers one TCP exchange opened by another member.
