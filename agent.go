@@ -135,8 +135,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		}
 	}
 	if form {
-		a.wg.Add(1)
-		go a.formCluster()
+		a.wg.Go(a.formCluster)
 	}
 	if err := a.listen(); err != nil {
 		a.Shutdown()
@@ -159,16 +158,13 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	}
 	a.loadPersisted()
 	if cfg.Server {
-		a.wg.Add(1)
-		go a.monitorLeadership(leading, a.raft.raftStatus().Leader)
-		a.wg.Add(1)
-		go a.reapTombstones()
-		a.wg.Add(1)
-		go a.autopilot.run()
+		synced := a.raft.raftStatus().Leader
+		a.wg.Go(func() { a.monitorLeadership(leading, synced) })
+		a.wg.Go(a.reapTombstones)
+		a.wg.Go(a.autopilot.run)
 	}
-	a.wg.Add(2)
-	go a.runAntiEntropy()
-	go a.runReaper()
+	a.wg.Go(a.runAntiEntropy)
+	a.wg.Go(a.runReaper)
 	logger.Info("agent started", "node", cfg.NodeName, "datacenter", cfg.Datacenter, "server", cfg.Server,
 		"http", a.HTTPAddrs(), "dns", a.DNSAddrs())
 	return a, nil
@@ -187,14 +183,12 @@ func (a *Agent) listen() error {
 		}
 		a.httpServer = newHTTPServer(a.http, a.logger)
 		for _, ln := range a.httpListeners {
-			a.wg.Add(1)
 			limited := newConnLimiter(ln, a.cfg.HTTPMaxConnsPerClient, "limits.http_max_conns_per_client", refuseHTTP, a.logger)
-			go func() {
-				defer a.wg.Done()
+			a.wg.Go(func() {
 				if err := a.httpServer.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 					a.logger.Error("HTTP server stopped", "addr", ln.Addr(), "error", err)
 				}
-			}()
+			})
 		}
 	}
 	if a.cfg.Ports.DNS >= 0 {

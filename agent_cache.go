@@ -137,8 +137,7 @@ func (c *agentCache) entry(ctx context.Context, uri string) (e *cacheEntry, miss
 			c.evictLocked()
 		}
 		c.entries[uri] = e
-		c.a.wg.Add(1)
-		go c.refresh(e)
+		c.a.wg.Go(func() { c.refresh(e) })
 	}
 	e.lastRead = time.Now()
 	for !e.valid && e.err == nil {
@@ -183,7 +182,6 @@ func (c *agentCache) dropLocked(e *cacheEntry) {
 // refresh keeps an entry's result current with blocking queries until the
 // entry goes unread for cacheEntryTTL, is evicted, or the agent stops.
 func (c *agentCache) refresh(e *cacheEntry) {
-	defer c.a.wg.Done()
 	defer func() {
 		c.mu.Lock()
 		if !e.valid && e.err == nil { // dropped before its first result: wake its readers

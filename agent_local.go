@@ -581,17 +581,7 @@ func (l *localState) reapCritical(now time.Time) {
 
 // runReaper calls reapCritical every check_reap_interval.
 func (a *Agent) runReaper() {
-	defer a.wg.Done()
-	tick := time.NewTicker(a.cfg.CheckReapInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-a.shutdownCh:
-			return
-		case now := <-tick.C:
-			a.local.reapCritical(now)
-		}
-	}
+	every(a.shutdownCh, a.cfg.CheckReapInterval, a.local.reapCritical)
 }
 
 // stop ends every running check; no check runs or pushes after it returns.

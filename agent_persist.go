@@ -11,9 +11,9 @@
 //	PUT /v1/agent/service/register → local state → persistDefinition: <data_dir>/services/<sha256(id)>.json
 //	start: registerConfigured, then loadPersisted → local state (as from the API)
 //
-// Each file holds one definition as it was registered, written to a
-// temporary file, synced and renamed, so a crash leaves the old file or
-// the new one. A file that cannot be read back is logged and skipped; one
+// Each file holds one definition as it was registered, written through
+// writeFileAtomic (durable.go: temp file, fsync, rename, fsync the
+// directory), so a crash leaves the old file or the new one. A file that cannot be read back is logged and skipped; one
 // whose definition is refused now (a check of a service that is gone) is
 // removed. Nothing is kept under -dev.
 //
@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -62,22 +63,12 @@ func (a *Agent) persistDefinition(kind, id string, def any) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
+	path := persistFile(dir, id)
+	err = writeFileAtomic(path, path+".tmp", func(w io.Writer) error {
+		_, err := w.Write(b)
 		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), persistFile(dir, id))
-	}
+	})
 	if err != nil {
-		os.Remove(f.Name())
 		return fmt.Errorf("keeping %s %q in the data dir: %w", strings.TrimSuffix(kind, "s"), id, err)
 	}
 	return nil

@@ -185,21 +185,17 @@ func (a *Agent) restoreSpooled(ctx context.Context, path string, st *state) erro
 // state was written elsewhere, rebuild what the leader keeps beside it.
 func (a *Agent) restoreLocal(ctx context.Context, path string, st *state) error {
 	start := time.Now()
-	f, err := os.Open(path)
+	f, size, err := openSpooled(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	if st == nil { // it became the leader after the snapshot was spooled
 		if st, err = readSnapshot(f); err != nil {
 			return fmt.Errorf("failed to read snapshot file: %w", err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, snapshotTimeout(fi.Size()))
+	ctx, cancel := context.WithTimeout(ctx, snapshotTimeout(size))
 	defer cancel()
 	index, err := a.raft.restoreUserSnapshot(ctx, path, st)
 	if err != nil {
@@ -215,20 +211,30 @@ func (a *Agent) restoreLocal(ctx context.Context, path string, st *state) error 
 	return a.syncSelf()
 }
 
+// openSpooled opens the spooled snapshot at path, with its size.
+func openSpooled(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
 // pushSnapshot sends the snapshot file at path to the server at addr in
 // chunks, each one "Snapshot.Restore" call, and returns that server's
 // answer to the last, which comes once it has restored it.
 func (a *Agent) pushSnapshot(ctx context.Context, addr, path string) error {
-	f, err := os.Open(path)
+	f, size, err := openSpooled(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	a.logger.Info("sending the snapshot to restore to a server", "server", addr, "bytes", fi.Size())
+	a.logger.Info("sending the snapshot to restore to a server", "server", addr, "bytes", size)
 	id, buf := newUUID(), make([]byte, snapshotChunkSize)
 	for offset := uint64(0); ; {
 		k, err := io.ReadFull(f, buf)
@@ -237,7 +243,7 @@ func (a *Agent) pushSnapshot(ctx context.Context, addr, path string) error {
 			return err
 		}
 		c := snapshotUploadChunk{ID: id, Offset: offset, Last: last, Data: buf[:k]}
-		callCtx, cancel := context.WithTimeout(ctx, snapshotTimeout(fi.Size()))
+		callCtx, cancel := context.WithTimeout(ctx, snapshotTimeout(size))
 		_, err = a.pool.call(callCtx, addr, rpcSnapshotRestore, c.encode())
 		cancel()
 		if err != nil {
@@ -269,12 +275,12 @@ func (c *snapshotUploadChunk) encode() []byte {
 		last = 1
 	}
 	b = append(b, last)
-	b = appendBytes(b, []byte(c.ID))
+	b = appendString(b, c.ID)
 	return appendBytes(b, c.Data)
 }
 
 func decodeSnapshotUploadChunk(p []byte) (snapshotUploadChunk, error) {
-	r := &frameReader{b: p}
+	r := newFrameReader(p)
 	c := snapshotUploadChunk{Offset: r.uvarint()}
 	last := r.byte()
 	c.ID, c.Data = string(r.bytes()), r.bytes()

@@ -63,7 +63,6 @@ func aeScaleFactor(n int) int {
 
 // runAntiEntropy runs full syncs until the agent shuts down.
 func (a *Agent) runAntiEntropy() {
-	defer a.wg.Done()
 	retry := aeRetryMin
 	backoff := func() time.Duration {
 		d := retry + randomStagger(retry)

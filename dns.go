@@ -188,16 +188,14 @@ func (d *dnsServer) serve(pc net.PacketConn, ln net.Listener) {
 			workers = dnsClientUDPWorkers
 		}
 		for range workers {
-			d.wg.Add(1)
-			go d.serveUDP(uc)
+			d.wg.Go(func() { d.serveUDP(uc) })
 		}
 	} else if pc != nil {
 		d.logger.Error("dns: not serving UDP: not a UDP socket", "type", fmt.Sprintf("%T", pc))
 	}
 	if ln != nil {
 		d.ln = ln
-		d.wg.Add(1)
-		go d.acceptTCP(ln)
+		d.wg.Go(func() { d.acceptTCP(ln) })
 	}
 }
 
@@ -229,7 +227,6 @@ func (d *dnsServer) isClosed() bool {
 
 // serveUDP reads queries and answers each inline.
 func (d *dnsServer) serveUDP(uc *net.UDPConn) {
-	defer d.wg.Done()
 	s := &dnsScratch{}
 	buf := make([]byte, 65535)
 	for {
@@ -253,36 +250,25 @@ func (d *dnsServer) serveUDP(uc *net.UDPConn) {
 }
 
 func (d *dnsServer) acceptTCP(ln net.Listener) {
-	defer d.wg.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || d.isClosed() {
-				return
-			}
-			// Out of descriptors, typically: let some close, as net/http does.
-			d.logger.Warn("dns: accepting TCP connection", "error", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
+	acceptConns(ln, d.isClosed, d.logger, "dns: accepting TCP connection", func(c net.Conn) bool {
 		select {
 		case d.tcpSlots <- struct{}{}:
 		default:
 			d.shed.Add(1)
 			c.Close()
-			continue
+			return true
 		}
 		d.mu.Lock()
 		if d.closed {
 			d.mu.Unlock()
 			c.Close()
-			return
+			return false
 		}
 		d.conns[c] = struct{}{}
-		d.wg.Add(1)
+		d.wg.Go(func() { d.serveTCP(c) }) // under mu, so that shutdown's Wait counts it
 		d.mu.Unlock()
-		go d.serveTCP(c)
-	}
+		return true
+	})
 }
 
 // serveTCP answers the queries of one connection in order (RFC 1035 §4.2.2,
@@ -294,7 +280,6 @@ func (d *dnsServer) serveTCP(c net.Conn) {
 		d.mu.Unlock()
 		c.Close()
 		<-d.tcpSlots
-		d.wg.Done()
 	}()
 	s := &dnsScratch{}
 	var prefix [2]byte

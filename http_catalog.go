@@ -46,6 +46,21 @@ func pathArg(r *http.Request, prefix, what string) (string, error) {
 	return arg, nil
 }
 
+// namedQuery answers a blocking read of the one thing named at the end of
+// the path, after prefix (readArgs: the node or service name, and the
+// ?node-meta filter): read builds the answer from one state, and the query
+// wakes when topic(name) changes.
+func (h *httpAPI) namedQuery(w http.ResponseWriter, r *http.Request, prefix, what string, topic func(string) string,
+	read func(st *state, name string, filter map[string]string) (any, uint64, error)) (any, error) {
+	q, name, filter, err := h.readArgs(r, prefix, what)
+	if err != nil {
+		return nil, err
+	}
+	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(topic(name)) }, func(st *state) (any, uint64, error) {
+		return read(st, name, filter)
+	})
+}
+
 // readArgs parses what every read of one named thing takes: the query
 // options, the name at the end of the path, and the ?node-meta filter.
 func (h *httpAPI) readArgs(r *http.Request, prefix, what string) (q queryOptions, name string, filter map[string]string, err error) {
@@ -241,12 +256,8 @@ type catalogServiceNode struct {
 }
 
 func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, filter, err := h.readArgs(r, "/v1/catalog/service/", "service name")
-	if err != nil {
-		return nil, err
-	}
 	tags := query(r)["tag"]
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/catalog/service/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
 		out := []catalogServiceNode{}
 		for _, in := range st.serviceInstances(name) {
 			n, s := in.Node, in.Service
@@ -268,15 +279,11 @@ func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, e
 }
 
 func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, _, err := h.readArgs(r, "/v1/catalog/node/", "node name")
-	if err != nil {
-		return nil, err
-	}
 	type nodeServices struct {
 		Node     *Node
 		Services map[string]*Service
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/catalog/node/", "node name", nodeIndexName, func(st *state, name string, _ map[string]string) (any, uint64, error) {
 		n := st.node(name)
 		if n == nil {
 			return (*nodeServices)(nil), st.nodeIndex(name), nil // Consul answers null
@@ -290,15 +297,11 @@ func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, erro
 }
 
 func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, _, err := h.readArgs(r, "/v1/catalog/node-services/", "node name")
-	if err != nil {
-		return nil, err
-	}
 	type nodeServiceList struct {
 		Node     *Node
 		Services []*Service
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/catalog/node-services/", "node name", nodeIndexName, func(st *state, name string, _ map[string]string) (any, uint64, error) {
 		n := st.node(name)
 		if n == nil {
 			return (*nodeServiceList)(nil), st.nodeIndex(name), nil
@@ -312,11 +315,7 @@ func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (a
 }
 
 func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, _, err := h.readArgs(r, "/v1/health/node/", "node name")
-	if err != nil {
-		return nil, err
-	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(nodeIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/health/node/", "node name", nodeIndexName, func(st *state, name string, _ map[string]string) (any, uint64, error) {
 		checks := st.nodeChecks(name)
 		if checks == nil {
 			checks = []*HealthCheck{}
@@ -326,11 +325,7 @@ func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error
 }
 
 func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, filter, err := h.readArgs(r, "/v1/health/checks/", "service name")
-	if err != nil {
-		return nil, err
-	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/health/checks/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
 		out := []*HealthCheck{}
 		for _, c := range st.serviceChecks(name) {
 			if n := st.node(c.Node); n != nil && metaMatches(n.Meta, filter) {
@@ -342,13 +337,9 @@ func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, err
 }
 
 func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
-	q, name, filter, err := h.readArgs(r, "/v1/health/service/", "service name")
-	if err != nil {
-		return nil, err
-	}
 	tags := query(r)["tag"]
 	passing := queryFlag(r, "passing")
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(serviceIndexName(name)) }, func(st *state) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/health/service/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
 		out := []CheckServiceNode{}
 		for _, csn := range st.checkServiceNodes(name) {
 			if !hasTags(csn.Service, tags) || !metaMatches(csn.Node.Meta, filter) {

@@ -16,10 +16,7 @@
 // one goroutine that drives it (the Raft loop, or a test).
 package main
 
-import (
-	"fmt"
-	"slices"
-)
+import "fmt"
 
 // newRound starts round seq+1; rounds older than what a quorum has
 // acknowledged are forgotten.
@@ -37,24 +34,7 @@ func (r *raftCore) newRound() {
 // quorumSeq is the newest round acknowledged by a quorum (the leader
 // acknowledges its own rounds at once).
 func (r *raftCore) quorumSeq() uint64 {
-	var seqs []uint64
-	for _, s := range r.config.Servers {
-		if s.NonVoter {
-			continue
-		}
-		if s.ID == r.id {
-			seqs = append(seqs, r.seq)
-		} else if pr := r.progress[s.ID]; pr != nil {
-			seqs = append(seqs, pr.ackedSeq)
-		} else {
-			seqs = append(seqs, 0)
-		}
-	}
-	if len(seqs) == 0 {
-		return 0
-	}
-	slices.Sort(seqs)
-	return seqs[len(seqs)-r.quorum()]
+	return r.quorumValue(r.seq, func(pr *progress) uint64 { return pr.ackedSeq })
 }
 
 // quorumContact is the tick at which the newest round a quorum acknowledged

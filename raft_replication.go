@@ -243,31 +243,38 @@ func (r *raftCore) stepSnapStatus(m raftMessage) {
 // that entry is from the current term (Raft §5.4.2: entries of earlier
 // terms are committed only indirectly, Figure 8).
 func (r *raftCore) maybeCommit() bool {
-	var matches []uint64
-	for _, s := range r.config.Servers {
-		if s.NonVoter {
-			continue
-		}
-		if s.ID == r.id {
-			matches = append(matches, r.log.lastIndex())
-		} else if pr := r.progress[s.ID]; pr != nil {
-			matches = append(matches, pr.match)
-		}
-	}
-	for len(matches) < r.config.voters() {
-		matches = append(matches, 0)
-	}
-	if len(matches) == 0 {
-		return false
-	}
-	slices.Sort(matches)
-	n := matches[len(matches)-r.quorum()]
+	n := r.quorumValue(r.log.lastIndex(), func(pr *progress) uint64 { return pr.match })
 	if t, _ := r.log.term(n); n > r.commit && t == r.term {
 		r.commit = n
 		r.afterCommit()
 		return true
 	}
 	return false
+}
+
+// quorumValue is the highest value a quorum of the voters has reached: own
+// is this server's, of reads another's from its progress (a voter without
+// progress counts as 0). It is 0 without voters. maybeCommit takes the
+// match indexes, quorumSeq (raft_read.go) the acknowledged read rounds.
+func (r *raftCore) quorumValue(own uint64, of func(*progress) uint64) uint64 {
+	var vs []uint64
+	for _, s := range r.config.Servers {
+		if s.NonVoter {
+			continue
+		}
+		if s.ID == r.id {
+			vs = append(vs, own)
+		} else if pr := r.progress[s.ID]; pr != nil {
+			vs = append(vs, of(pr))
+		} else {
+			vs = append(vs, 0)
+		}
+	}
+	if len(vs) == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	return vs[len(vs)-r.quorum()]
 }
 
 // afterCommit: a leader whose removal from the configuration (or from its

@@ -678,17 +678,6 @@ func snapshotName(index, term uint64) string {
 	return fmt.Sprintf("snap-%020d-%020d.snap", index, term)
 }
 
-// syncAndClose fsyncs and closes f, unless err already says a step before failed.
-func syncAndClose(f *os.File, err error) error {
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // truncateFile durably cuts the file at path to size bytes.
 func truncateFile(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
@@ -696,33 +685,4 @@ func truncateFile(path string, size int64) error {
 		return err
 	}
 	return syncAndClose(f, f.Truncate(size))
-}
-
-// writeFileAtomic replaces path with what write produces, through the
-// temp file tmp: a reader, or a crash, sees the old file or the new one,
-// never a mix.
-func writeFileAtomic(path, tmp string, write func(io.Writer) error) error {
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	err = syncAndClose(f, write(f))
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir fsyncs a directory, making the names created, renamed or
-// removed in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return syncAndClose(d, nil)
 }

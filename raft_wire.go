@@ -10,7 +10,8 @@
 //
 // Concurrency: none. Pure functions over byte slices, called from any
 // goroutine (the loop, the snapshot sender, the RPC server's readers); a
-// frameReader belongs to the one call that made it.
+// frame's reader (newFrameReader, wire.go) belongs to the one call that
+// made it.
 package main
 
 import (
@@ -49,22 +50,11 @@ type snapChunk struct {
 	Data            []byte
 }
 
-func appendUvarints(b []byte, vs ...uint64) []byte {
-	for _, v := range vs {
-		b = binary.AppendUvarint(b, v)
-	}
-	return b
-}
-
-func appendBytes(b, s []byte) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-
 func encodeRaftMessage(b []byte, m *raftMessage) []byte {
 	b = append(b, raftFrameMessage, byte(m.Type))
-	b = appendBytes(b, []byte(m.From))
-	b = appendBytes(b, []byte(m.FromAddr))
-	b = appendBytes(b, []byte(m.To))
+	b = appendString(b, m.From)
+	b = appendString(b, m.FromAddr)
+	b = appendString(b, m.To)
 	b = appendUvarints(b, m.Term, m.LogIndex, m.LogTerm, m.Commit, m.Seq, m.Hint, m.HintTerm)
 	var flags byte
 	if m.Reject {
@@ -86,59 +76,31 @@ func encodeRaftMessage(b []byte, m *raftMessage) []byte {
 func encodeSnapChunk(c *snapChunk) []byte {
 	b := make([]byte, 0, len(c.Data)+128)
 	b = append(b, raftFrameChunk)
-	b = appendBytes(b, []byte(c.From))
-	b = appendBytes(b, []byte(c.FromAddr))
+	b = appendString(b, c.From)
+	b = appendString(b, c.FromAddr)
 	b = appendUvarints(b, c.Term, c.Seq, c.Index, c.SnapTerm, c.Offset, c.Total)
 	return appendBytes(b, c.Data)
 }
 
-// frameReader decodes fields, remembering the first error.
-type frameReader struct {
-	b   []byte
-	err error
+// raftWireErrors are the errors of the frames read by newFrameReader.
+var raftWireErrors = wireErrors{
+	truncated: errors.New("truncated"),
+	badVarint: errors.New("bad varint"),
+	length:    func(n uint64, _, _ int) error { return fmt.Errorf("length %d beyond the frame", n) },
 }
 
-func (r *frameReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, k := binary.Uvarint(r.b)
-	if k <= 0 {
-		r.err = errors.New("bad varint")
-		return 0
-	}
-	r.b = r.b[k:]
-	return v
-}
-
-func (r *frameReader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.err = cmp.Or(r.err, errors.New("truncated"))
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *frameReader) bytes() []byte {
-	l := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if l > uint64(len(r.b)) {
-		r.err = fmt.Errorf("length %d beyond the frame", l)
-		return nil
-	}
-	v := r.b[:l:l]
-	r.b = r.b[l:]
-	return v
+// newFrameReader reads the fields of a frame (wire.go), every length
+// bounded by what is left of it; the first error sticks. Raft's frames,
+// the forwarded HTTP requests (rpc_forward.go), user events (serf_lan.go)
+// and snapshot upload chunks (agent_restore.go) share its errors.
+func newFrameReader(p []byte) *wireReader {
+	return &wireReader{b: p, errs: &raftWireErrors}
 }
 
 // decodeRaftFrame decodes a raft frame: a message, or a snapshot chunk.
 // Entry data and chunk data alias p.
 func decodeRaftFrame(p []byte) (raftMessage, *snapChunk, error) {
-	r := &frameReader{b: p}
+	r := newFrameReader(p)
 	var m raftMessage
 	switch r.byte() {
 	case raftFrameMessage:

@@ -309,31 +309,23 @@ func (s *rpcServer) close() {
 }
 
 func (s *rpcServer) accept() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of descriptors, typically: let some close, as net/http does.
-			s.logger.Warn("rpc: accepting connection", "error", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
+	stopped := func() bool {
 		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.closed
+	}
+	acceptConns(s.ln, stopped, s.logger, "rpc: accepting connection", func(c net.Conn) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.closed {
-			s.mu.Unlock()
 			c.Close()
-			return
+			return false
 		}
 		s.conns[c] = struct{}{}
 		idle := s.idleTimeout
 		s.wg.Go(func() { s.serveConn(c, idle) })
-		s.mu.Unlock()
-	}
+		return true
+	})
 }
 
 // serveConn reads the connection's kind and serves it until it ends.

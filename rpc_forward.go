@@ -107,13 +107,13 @@ func appendHeader(b []byte, h http.Header) []byte {
 	b = appendUvarints(b, uint64(n))
 	for k, vs := range h {
 		for _, v := range vs {
-			b = appendBytes(appendBytes(b, []byte(k)), []byte(v))
+			b = appendString(appendString(b, k), v)
 		}
 	}
 	return b
 }
 
-func (r *frameReader) header() http.Header {
+func (r *wireReader) header() http.Header {
 	n := r.uvarint()
 	if n > uint64(len(r.b)) { // each value takes at least a byte: a bound before allocating
 		r.err = fmt.Errorf("%d headers in a %d-byte frame", n, len(r.b))
@@ -132,14 +132,14 @@ func (r *frameReader) header() http.Header {
 
 func (f *forwardRequest) encode() []byte {
 	b := make([]byte, 0, len(f.URI)+len(f.Body)+64)
-	b = appendBytes(b, []byte(f.Method))
-	b = appendBytes(b, []byte(f.URI))
+	b = appendString(b, f.Method)
+	b = appendString(b, f.URI)
 	b = appendHeader(b, f.Header)
 	return appendBytes(b, f.Body)
 }
 
 func decodeForwardRequest(p []byte) (forwardRequest, error) {
-	r := &frameReader{b: p}
+	r := newFrameReader(p)
 	f := forwardRequest{Method: string(r.bytes()), URI: string(r.bytes())}
 	f.Header = r.header()
 	f.Body = r.bytes()
@@ -160,7 +160,7 @@ func (f *forwardResponse) encode() []byte {
 }
 
 func decodeForwardResponse(p []byte) (forwardResponse, error) {
-	r := &frameReader{b: p}
+	r := newFrameReader(p)
 	f := forwardResponse{Status: int(r.uvarint())}
 	f.Header = r.header()
 	f.Body = r.bytes()

@@ -317,19 +317,19 @@ func answerKeyQuery(k *keyring, name string, payload []byte) ([]byte, bool) {
 // encode: [result 0|1][message][key count][keys...][primary key], strings
 // length-prefixed as in swim_wire.go.
 func (a keyAnswer) encode() []byte {
-	b := appendSwimString(appendSwimBool(nil, a.Result), a.Message)
+	b := appendString(appendBool(nil, a.Result), a.Message)
 	b = binary.AppendUvarint(b, uint64(len(a.Keys)))
 	for _, key := range a.Keys {
-		b = appendSwimString(b, key)
+		b = appendString(b, key)
 	}
-	return appendSwimString(b, a.PrimaryKey)
+	return appendString(b, a.PrimaryKey)
 }
 
 // decodeKeyAnswer decodes an answer, bounded by its own length like every
 // gossip decoder.
 func decodeKeyAnswer(b []byte) (keyAnswer, error) {
-	r := swimReader{b: b}
-	a := keyAnswer{Result: r.bool(), Message: string(r.bytes(swimMaxUserEvent))}
+	r := newSwimReader(b)
+	a := keyAnswer{Result: r.bool(), Message: string(r.bytesMax(swimMaxUserEvent))}
 	n := r.uvarint()
 	if n > uint64(len(r.b)) { // every key takes at least a byte
 		r.fail(errSwimTruncated)

@@ -90,11 +90,9 @@ func (a *Agent) startLAN() error {
 	if a.lan, err = a.openPool("lan", "local.keyring", sc, a.cfg.Ports.SerfLAN); err != nil {
 		return err
 	}
-	a.wg.Add(1)
-	go a.handleLANEvents()
+	a.wg.Go(a.handleLANEvents)
 	if len(a.cfg.RetryJoin) > 0 {
-		a.wg.Add(1)
-		go a.retryJoin(a.lan, a.cfg.RetryJoin, a.cfg.Ports.SerfLAN)
+		a.wg.Go(func() { a.retryJoin(a.lan, a.cfg.RetryJoin, a.cfg.Ports.SerfLAN) })
 	}
 	return nil
 }
@@ -112,7 +110,6 @@ func joinAddr(s string, port int) string {
 // retryJoin joins the pool through the addresses of a -retry-join or
 // -retry-join-wan until some other member is known.
 func (a *Agent) retryJoin(pool *gossipPool, entries []string, port int) {
-	defer a.wg.Done()
 	var addrs []string
 	for _, j := range entries {
 		if addr := joinAddr(j, port); addr != pool.Addr() {
@@ -160,7 +157,6 @@ func (a *Agent) joinLAN(addrs []string) error {
 
 // handleLANEvents consumes the pool's events until the agent stops.
 func (a *Agent) handleLANEvents() {
-	defer a.wg.Done()
 	tick := time.NewTicker(reconcileInterval)
 	defer tick.Stop()
 	for {
@@ -235,7 +231,7 @@ func decodeUserEvent(name string, p []byte) (*UserEvent, error) {
 		return nil, errors.New("too short")
 	}
 	id := hex.EncodeToString(p[:16])
-	r := &frameReader{b: p[16:]}
+	r := newFrameReader(p[16:])
 	e := &UserEvent{ID: id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:],
 		Name: name, Version: 1}
 	e.NodeFilter, e.ServiceFilter, e.TagFilter = string(r.bytes()), string(r.bytes()), string(r.bytes())

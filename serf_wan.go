@@ -63,11 +63,9 @@ func (a *Agent) startWAN() error {
 	if err := a.lan.SetTags(a.memberTags()); err != nil {
 		return err
 	}
-	a.wg.Add(1)
-	go a.handleWANEvents()
+	a.wg.Go(a.handleWANEvents)
 	if len(a.cfg.RetryJoinWAN) > 0 {
-		a.wg.Add(1)
-		go a.retryJoin(a.wan, a.cfg.RetryJoinWAN, a.cfg.Ports.SerfWAN)
+		a.wg.Go(func() { a.retryJoin(a.wan, a.cfg.RetryJoinWAN, a.cfg.Ports.SerfWAN) })
 	}
 	return nil
 }
@@ -78,7 +76,6 @@ func (a *Agent) startWAN() error {
 // LAN side asks (floodWAN), and every reconcileInterval, which retries a
 // flood join that failed.
 func (a *Agent) handleWANEvents() {
-	defer a.wg.Done()
 	tick := time.NewTicker(reconcileInterval)
 	defer tick.Stop()
 	for {

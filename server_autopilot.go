@@ -128,25 +128,16 @@ func (ap *autopilot) currentState() *autopilotState {
 }
 
 func (ap *autopilot) run() {
-	defer ap.a.wg.Done()
-	tick := time.NewTicker(autopilotInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ap.a.shutdownCh:
-			return
-		case <-tick.C:
-		case <-ap.kickCh:
-		}
+	everyOrWhen(ap.a.shutdownCh, autopilotInterval, ap.kickCh, func(time.Time) {
 		if !ap.a.raft.isLeader() {
 			ap.mu.Lock()
 			ap.state = nil
 			ap.mu.Unlock()
 			clear(ap.missingSince)
-			continue
+			return
 		}
 		ap.pass()
-	}
+	})
 }
 
 // raftPeerStats is what the leader knows of another server, as autopilot

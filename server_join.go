@@ -68,7 +68,6 @@ func (a *Agent) joinAddr(s string) (addr string, ok bool) {
 // formCluster discovers the other servers, then bootstraps with
 // -bootstrap-expect of them, or joins a cluster that exists already.
 func (a *Agent) formCluster() {
-	defer a.wg.Done()
 	known := map[string]raftServer{a.nodeID: a.selfServer()}
 	targets := map[string]bool{}
 	for _, j := range a.cfg.RetryJoin {

@@ -41,7 +41,6 @@ import (
 // wasLeader and synced say what newAgent did already: took up leadership,
 // registered with the leader.
 func (a *Agent) monitorLeadership(wasLeader bool, synced string) {
-	defer a.wg.Done()
 	for {
 		changed := a.raft.changed()
 		st := a.raft.raftStatus()
@@ -224,7 +223,6 @@ func (g *tombstoneAges) tick(now time.Time, index uint64) (reapTo uint64) {
 // reaps, through the log like any other write, the tombstones older than
 // the TTL.
 func (a *Agent) reapTombstones() {
-	defer a.wg.Done()
 	ages := &tombstoneAges{ttl: tombstoneTTL}
 	tick := time.NewTicker(tombstoneGranularity)
 	defer tick.Stop()

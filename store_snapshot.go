@@ -171,75 +171,29 @@ func writeSnapshot(st *state, w io.Writer) error {
 	return sw.w.Flush()
 }
 
-type snapshotReader struct {
-	r   *bufio.Reader
-	sum hash.Hash
-	err error
+// snapshotWireErrors are a snapshot's errors: each is errCorruptSnapshot.
+var snapshotWireErrors = wireErrors{
+	truncated: fmt.Errorf("%w: truncated", errCorruptSnapshot),
+	badVarint: fmt.Errorf("%w: bad integer", errCorruptSnapshot),
+	length:    func(n uint64, _, _ int) error { return fmt.Errorf("%w: field of %d bytes", errCorruptSnapshot, n) },
 }
 
-func (sr *snapshotReader) fail(format string, args ...any) {
+// snapshotReader reads a snapshot's records from a stream (a wireReader,
+// wire.go), summing every byte it reads; a field is at most
+// maxSnapshotField bytes.
+type snapshotReader struct{ wireReader }
+
+func (sr *snapshotReader) failf(format string, args ...any) {
 	if sr.err == nil {
 		sr.err = fmt.Errorf("%w: "+format, append([]any{errCorruptSnapshot}, args...)...)
 	}
 }
 
-func (sr *snapshotReader) readByte() byte {
-	if sr.err != nil {
-		return 0
-	}
-	b, err := sr.r.ReadByte()
-	if err != nil {
-		sr.fail("truncated")
-		return 0
-	}
-	sr.sum.Write([]byte{b})
-	return b
-}
-
-func (sr *snapshotReader) uvarint() uint64 {
-	var v uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		b := sr.readByte()
-		if sr.err != nil {
-			return 0
-		}
-		v |= uint64(b&0x7f) << shift
-		if b < 0x80 {
-			return v
-		}
-	}
-	sr.fail("bad integer")
-	return 0
-}
-
-func (sr *snapshotReader) bytes() []byte {
-	n := sr.uvarint()
-	if sr.err != nil {
-		return nil
-	}
-	if n > maxSnapshotField {
-		sr.fail("field of %d bytes", n)
-		return nil
-	}
-	if n == 0 {
-		return nil
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(sr.r, b); err != nil {
-		sr.fail("truncated")
-		return nil
-	}
-	sr.sum.Write(b)
-	return b
-}
-
-func (sr *snapshotReader) str() string { return string(sr.bytes()) }
-
 func (sr *snapshotReader) json(v any) {
 	b := sr.bytes()
 	if sr.err == nil {
 		if err := unmarshalExact(b, v); err != nil {
-			sr.fail("bad record: %v", err)
+			sr.failf("bad record: %v", err)
 		}
 	}
 }
@@ -287,9 +241,9 @@ func checkSnapshot(r io.Reader) error {
 // readSnapshot builds a state from r. It returns an error, and no state,
 // unless the whole stream is well formed and its checksum matches.
 func readSnapshot(r io.Reader) (*state, error) {
-	sr := &snapshotReader{r: bufio.NewReaderSize(r, 64<<10), sum: sha256.New()}
+	sr := &snapshotReader{wireReader{src: bufio.NewReaderSize(r, 64<<10), sum: sha256.New(), maxField: maxSnapshotField, errs: &snapshotWireErrors}}
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(sr.r, magic); err != nil || string(magic) != snapshotMagic {
+	if _, err := io.ReadFull(sr.src, magic); err != nil || string(magic) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not a miniconsul snapshot", errCorruptSnapshot)
 	}
 	sr.sum.Write(magic)
@@ -310,12 +264,12 @@ func readSnapshot(r io.Reader) (*state, error) {
 		sawMeta             bool
 	)
 	for sr.err == nil {
-		tag := sr.readByte()
+		tag := sr.byte()
 		if sr.err != nil {
 			break
 		}
 		if tag > tagLast || (tag != tagEnd && tag < lastTag) || (tag == tagMeta && sawMeta) {
-			sr.fail("unexpected record %d", tag)
+			sr.failf("unexpected record %d", tag)
 			break
 		}
 		lastTag = max(tag, tagMeta)
@@ -323,14 +277,14 @@ func readSnapshot(r io.Reader) (*state, error) {
 		case tagEnd:
 			want := sr.sum.Sum(nil)
 			got := make([]byte, len(want))
-			if _, err := io.ReadFull(sr.r, got); err != nil {
-				sr.fail("truncated checksum")
+			if _, err := io.ReadFull(sr.src, got); err != nil {
+				sr.failf("truncated checksum")
 			} else if string(got) != string(want) {
-				sr.fail("checksum mismatch")
+				sr.failf("checksum mismatch")
 			}
 			if sr.err == nil {
-				if _, err := sr.r.ReadByte(); err != io.EOF {
-					sr.fail("data after the checksum")
+				if _, err := sr.src.ReadByte(); err != io.EOF {
+					sr.failf("data after the checksum")
 				}
 			}
 			if sr.err != nil {
@@ -350,22 +304,22 @@ func readSnapshot(r io.Reader) (*state, error) {
 			st.index = sr.uvarint()
 			st.reapedIndex = sr.uvarint()
 		case tagKV:
-			e := &KVEntry{Key: sr.str(), Flags: sr.uvarint(), Value: sr.bytes()}
+			e := &KVEntry{Key: sr.string(), Flags: sr.uvarint(), Value: sr.bytes()}
 			e.CreateIndex, e.ModifyIndex, e.LockIndex = sr.uvarint(), sr.uvarint(), sr.uvarint()
-			e.Session = sr.str()
+			e.Session = sr.string()
 			inOrder = inOrder && kvs.add(e.Key, e)
 			if e.Session != "" {
 				sessionKeys = sessionKeys.set(itemKey(e.Session, e.Key), struct{}{})
 			}
 		case tagTombstone:
-			k := sr.str()
+			k := sr.string()
 			inOrder = inOrder && tombstones.add(k, sr.uvarint())
 		case tagNode:
 			n := &Node{}
 			sr.json(n)
 			inOrder = inOrder && nodes.add(n.Node, n)
 		case tagService:
-			node := sr.str()
+			node := sr.string()
 			s := &Service{}
 			sr.json(s)
 			inOrder = inOrder && services.add(itemKey(node, s.ID), s)
@@ -375,7 +329,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 			sr.json(c)
 			inOrder = inOrder && checks.add(itemKey(c.Node, c.CheckID), c)
 		case tagIndex:
-			k := sr.str()
+			k := sr.string()
 			inOrder = inOrder && indexes.add(k, sr.uvarint())
 		case tagSession:
 			s := &Session{}
@@ -383,17 +337,17 @@ func readSnapshot(r io.Reader) (*state, error) {
 			inOrder = inOrder && sessions.add(s.ID, s)
 			nodeSessions = nodeSessions.set(itemKey(s.Node, s.ID), struct{}{})
 		case tagLockDelay:
-			k := sr.str()
+			k := sr.string()
 			inOrder = inOrder && lockDelays.add(k, int64(sr.uvarint()))
 		case tagAutopilot:
 			if st.autopilot != nil {
-				sr.fail("two autopilot records")
+				sr.failf("two autopilot records")
 			}
 			st.autopilot = &AutopilotConfiguration{}
 			sr.json(st.autopilot)
 		}
 		if !inOrder {
-			sr.fail("records out of order")
+			sr.failf("records out of order")
 		}
 	}
 	return nil, sr.err

@@ -53,8 +53,7 @@ import (
 const (
 	gossipTick          = 20 * time.Millisecond // the core's timers are no finer than this
 	gossipStreamTimeout = 10 * time.Second
-	gossipMaxStreams    = 128                   // peer streams served at once (memberlist's maxPushPullRequests)
-	gossipAcceptBackoff = 50 * time.Millisecond // after an accept error (out of descriptors), as net/http
+	gossipMaxStreams    = 128 // peer streams served at once (memberlist's maxPushPullRequests)
 	// gossipMaxMemberState is the most one member takes in a push-pull
 	// (swim_wire.go): name and address with their length prefixes,
 	// state, incarnation, tags.
@@ -165,10 +164,9 @@ func startGossip(cfg gossipConfig) (*gossipPool, error) {
 	cfg.Swim.Logger = p.logger
 	p.core = newSwim(cfg.Swim)
 	p.publish()
-	p.wg.Add(3)
-	go p.readUDP()
-	go p.acceptStreams()
-	go p.loop()
+	p.wg.Go(p.readUDP)
+	p.wg.Go(p.acceptStreams)
+	p.wg.Go(p.loop)
 	return p, nil
 }
 
@@ -304,7 +302,6 @@ func (p *gossipPool) Query(ctx context.Context, name string, payload []byte) (sw
 
 // answer runs the pool's handler for a query and sends its answer, if any.
 func (p *gossipPool) answer(q swimQuery) {
-	defer p.wg.Done()
 	payload, ok := answerKeyQuery(p.cfg.Keyring, q.Name, q.Payload)
 	if !ok {
 		p.logger.Debug("query ignored", "name", q.Name, "from", q.From)
@@ -345,7 +342,6 @@ func (p *gossipPool) Stop() {
 // --- the loop ---
 
 func (p *gossipPool) loop() {
-	defer p.wg.Done()
 	ticker := time.NewTicker(gossipTick)
 	defer ticker.Stop()
 	for {
@@ -379,8 +375,7 @@ func (p *gossipPool) handleReady() {
 		p.sendPacket(pk)
 	}
 	for _, st := range rd.Streams {
-		p.wg.Add(1)
-		go p.exchange(st)
+		p.wg.Go(func() { p.exchange(st) })
 	}
 	for _, res := range rd.Queries {
 		if ch := p.waiting[res.ID]; ch != nil {
@@ -390,8 +385,7 @@ func (p *gossipPool) handleReady() {
 	}
 	for _, ev := range rd.Events {
 		if ev.Type == swimEventQuery {
-			p.wg.Add(1)
-			go p.answer(ev.Query)
+			p.wg.Go(func() { p.answer(ev.Query) })
 			continue
 		}
 		select {
@@ -453,7 +447,6 @@ func (p *gossipPool) sendPacket(pk swimPacket) {
 // readUDP passes every packet to the loop; when the loop is behind, the
 // packet is dropped, as a lossy network would.
 func (p *gossipPool) readUDP() {
-	defer p.wg.Done()
 	buf := make([]byte, swimMaxPacket+sealOverhead)
 	for {
 		n, from, err := p.udp.ReadFromUDP(buf)
@@ -480,18 +473,7 @@ func (p *gossipPool) readUDP() {
 // acceptStreams serves each peer stream on its own goroutine, at most
 // gossipMaxStreams at once.
 func (p *gossipPool) acceptStreams() {
-	defer p.wg.Done()
-	for {
-		c, err := p.tcp.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of descriptors, typically: let some close, as net/http does.
-			p.logger.Warn("gossip: accepting a stream", "error", err)
-			time.Sleep(gossipAcceptBackoff)
-			continue
-		}
+	acceptConns(p.tcp, nil, p.logger, "gossip: accepting a stream", func(c net.Conn) bool {
 		select {
 		case p.streams <- struct{}{}:
 		default:
@@ -500,16 +482,15 @@ func (p *gossipPool) acceptStreams() {
 					"limit", gossipMaxStreams, "refused", p.counters.Refused.Load())
 			}
 			c.Close()
-			continue
+			return true
 		}
-		p.wg.Add(1)
-		go p.serveStream(c)
-	}
+		p.wg.Go(func() { p.serveStream(c) })
+		return true
+	})
 }
 
 // serveStream answers one TCP exchange opened by another member.
 func (p *gossipPool) serveStream(c net.Conn) {
-	defer p.wg.Done()
 	defer func() { <-p.streams }()
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(gossipStreamTimeout))
@@ -541,7 +522,6 @@ func (p *gossipPool) serveStream(c net.Conn) {
 // exchange performs a TCP exchange the core asked for, and hands the reply
 // (or the error) back to it.
 func (p *gossipPool) exchange(st swimStream) {
-	defer p.wg.Done()
 	reply, err := p.roundTrip(st)
 	select {
 	case p.streamOut <- gossipStreamOut{to: st.To, reply: reply, err: err}:

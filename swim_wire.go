@@ -72,41 +72,41 @@ func (m *swimMsg) encode() []byte {
 	b := []byte{byte(m.Type)}
 	switch m.Type {
 	case swimMsgPing:
-		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Seq), m.Node), m.From)
+		b = appendString(appendString(binary.AppendUvarint(b, m.Seq), m.Node), m.From)
 	case swimMsgPingReq:
-		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Seq), m.Node), m.Addr)
-		b = appendSwimBool(b, m.Nack)
+		b = appendString(appendString(binary.AppendUvarint(b, m.Seq), m.Node), m.Addr)
+		b = appendBool(b, m.Nack)
 	case swimMsgAck, swimMsgNack:
 		b = binary.AppendUvarint(b, m.Seq)
 	case swimMsgAlive:
-		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.Addr)
+		b = appendString(appendString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.Addr)
 		b = appendSwimTags(b, m.Tags)
 	case swimMsgSuspect, swimMsgDead:
-		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.From)
+		b = appendString(appendString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.From)
 	case swimMsgUser:
-		b = appendSwimString(binary.AppendUvarint(b, m.LTime), m.Name)
+		b = appendString(binary.AppendUvarint(b, m.LTime), m.Name)
 		b = appendBytes(b, m.Payload)
 	case swimMsgLeaveIntent:
-		b = appendSwimString(appendSwimString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.From)
-		b = appendSwimBool(b, m.Prune)
+		b = appendString(appendString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.From)
+		b = appendBool(b, m.Prune)
 	case swimMsgQuery:
-		b = appendSwimString(appendSwimString(binary.AppendUvarint(binary.AppendUvarint(b, m.LTime), m.Seq), m.From), m.Addr)
+		b = appendString(appendString(binary.AppendUvarint(binary.AppendUvarint(b, m.LTime), m.Seq), m.From), m.Addr)
 		b = binary.AppendUvarint(b, uint64(m.Timeout/time.Millisecond))
-		b = appendBytes(appendSwimString(b, m.Name), m.Payload)
+		b = appendBytes(appendString(b, m.Name), m.Payload)
 	case swimMsgQueryResponse:
-		b = appendSwimString(binary.AppendUvarint(binary.AppendUvarint(b, m.LTime), m.Seq), m.From)
+		b = appendString(binary.AppendUvarint(binary.AppendUvarint(b, m.LTime), m.Seq), m.From)
 		b = appendBytes(b, m.Payload)
 	case swimMsgPushPull:
-		b = binary.AppendUvarint(binary.AppendUvarint(appendSwimString(b, m.From), m.LTime), m.QLTime)
+		b = binary.AppendUvarint(binary.AppendUvarint(appendString(b, m.From), m.LTime), m.QLTime)
 		b = binary.AppendUvarint(b, uint64(len(m.States)))
 		for _, st := range m.States {
-			b = appendSwimString(appendSwimString(b, st.Name), st.Addr)
+			b = appendString(appendString(b, st.Name), st.Addr)
 			b = binary.AppendUvarint(append(b, byte(st.State)), st.Incarnation)
 			b = appendSwimTags(b, st.Tags)
 		}
 		b = binary.AppendUvarint(b, uint64(len(m.Events)))
 		for _, e := range m.Events {
-			b = appendBytes(appendSwimString(binary.AppendUvarint(b, e.LTime), e.Name), e.Payload)
+			b = appendBytes(appendString(binary.AppendUvarint(b, e.LTime), e.Name), e.Payload)
 		}
 	}
 	return b
@@ -124,23 +124,12 @@ func encodeSwimCompound(msgs [][]byte) []byte {
 	return b
 }
 
-func appendSwimBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
-
-func appendSwimString(b []byte, v string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
-}
-
 // encodeSwimTags writes tags as a count and key, value pairs, keys sorted;
 // alive messages carry the block length-prefixed.
 func encodeSwimTags(tags map[string]string) []byte {
 	t := binary.AppendUvarint(nil, uint64(len(tags)))
 	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		t = appendSwimString(appendSwimString(t, k), tags[k])
+		t = appendString(appendString(t, k), tags[k])
 	}
 	return t
 }
@@ -151,54 +140,24 @@ func appendSwimTags(b []byte, tags map[string]string) []byte {
 
 var errSwimTruncated = errors.New("swim: truncated or malformed message")
 
-// swimReader decodes against what is left of the input; the first error
-// sticks and empties it, so later reads return zero values.
-type swimReader struct {
-	b   []byte
-	err error
+// swimWireErrors are the gossip decoders' errors.
+var swimWireErrors = wireErrors{
+	truncated: errSwimTruncated,
+	badVarint: errSwimTruncated,
+	length: func(n uint64, left, limit int) error {
+		return fmt.Errorf("swim: field of %d bytes, with %d left and a limit of %d", n, left, limit)
+	},
 }
 
-func (r *swimReader) fail(err error) {
-	if r.err == nil {
-		r.err = err
-	}
-	r.b = nil
-}
+// swimReader decodes against what is left of the input (a wireReader,
+// wire.go); the first error sticks and empties it, so later reads return
+// zero values. A string is at most swimMaxName bytes; other fields name
+// their limit (bytesMax).
+type swimReader struct{ wireReader }
 
-func (r *swimReader) byte() byte {
-	if len(r.b) < 1 {
-		r.fail(errSwimTruncated)
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
+func newSwimReader(b []byte) swimReader {
+	return swimReader{wireReader{b: b, maxField: swimMaxName, errs: &swimWireErrors}}
 }
-
-func (r *swimReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(errSwimTruncated)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-// bytes reads a length-prefixed field of at most limit bytes, without
-// copying.
-func (r *swimReader) bytes(limit int) []byte {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) || n > uint64(limit) {
-		r.fail(fmt.Errorf("swim: field of %d bytes, with %d left and a limit of %d", n, len(r.b), limit))
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *swimReader) string() string { return string(r.bytes(swimMaxName)) }
 
 func (r *swimReader) bool() bool {
 	v := r.byte()
@@ -209,7 +168,7 @@ func (r *swimReader) bool() bool {
 }
 
 func (r *swimReader) tags() map[string]string {
-	t := swimReader{b: r.bytes(swimMaxTags)}
+	t := newSwimReader(r.bytesMax(swimMaxTags))
 	n := t.uvarint()
 	if n > uint64(len(t.b))/2 { // every tag takes at least two bytes
 		r.fail(errSwimTruncated)
@@ -245,7 +204,7 @@ func (r *swimReader) msg() swimMsg {
 		m.Incarnation, m.Node, m.From = r.uvarint(), r.string(), r.string()
 	case swimMsgUser:
 		m.LTime, m.Name = r.uvarint(), r.string()
-		m.Payload = slices.Clone(r.bytes(swimMaxUserEvent))
+		m.Payload = slices.Clone(r.bytesMax(swimMaxUserEvent))
 	case swimMsgLeaveIntent:
 		m.Incarnation, m.Node, m.From, m.Prune = r.uvarint(), r.string(), r.string(), r.bool()
 	case swimMsgQuery:
@@ -256,10 +215,10 @@ func (r *swimReader) msg() swimMsg {
 		}
 		m.Timeout = time.Duration(ms) * time.Millisecond
 		m.Name = r.string()
-		m.Payload = slices.Clone(r.bytes(swimMaxUserEvent))
+		m.Payload = slices.Clone(r.bytesMax(swimMaxUserEvent))
 	case swimMsgQueryResponse:
 		m.LTime, m.Seq, m.From = r.uvarint(), r.uvarint(), r.string()
-		m.Payload = slices.Clone(r.bytes(swimMaxQueryResponse))
+		m.Payload = slices.Clone(r.bytesMax(swimMaxQueryResponse))
 	case swimMsgPushPull:
 		m.From, m.LTime, m.QLTime = r.string(), r.uvarint(), r.uvarint()
 		n := r.uvarint()
@@ -284,7 +243,7 @@ func (r *swimReader) msg() swimMsg {
 			break
 		}
 		for range n {
-			e := swimUserEvent{LTime: r.uvarint(), Name: r.string(), Payload: slices.Clone(r.bytes(swimMaxUserEvent))}
+			e := swimUserEvent{LTime: r.uvarint(), Name: r.string(), Payload: slices.Clone(r.bytesMax(swimMaxUserEvent))}
 			if r.err != nil {
 				break
 			}
@@ -298,7 +257,7 @@ func (r *swimReader) msg() swimMsg {
 
 // decodeSwimWhole decodes one message that must use all of b.
 func decodeSwimWhole(b []byte) (swimMsg, error) {
-	r := swimReader{b: b}
+	r := newSwimReader(b)
 	m := r.msg()
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(errors.New("swim: trailing bytes"))
@@ -314,10 +273,10 @@ func decodeSwimPacket(b []byte) ([]swimMsg, error) {
 	}
 	parts := [][]byte{b}
 	if len(b) > 0 && swimMsgType(b[0]) == swimMsgCompound {
-		r := swimReader{b: b[1:]}
+		r := newSwimReader(b[1:])
 		parts = nil
 		for n := r.uvarint(); n > 0 && r.err == nil; n-- {
-			parts = append(parts, r.bytes(swimMaxPacket)) // stops at the end of the input
+			parts = append(parts, r.bytesMax(swimMaxPacket)) // stops at the end of the input
 		}
 		if r.err == nil && len(r.b) != 0 {
 			r.fail(errors.New("swim: trailing bytes"))
