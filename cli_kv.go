@@ -674,6 +674,9 @@ func kvImportCommand(c *cliEnv, args []string) int {
 		if e.Namespace != "" {
 			q.Set("ns", e.Namespace)
 		}
+		if e.Flags != 0 {
+			q.Set("flags", strconv.FormatUint(e.Flags, 10))
+		}
 		if _, err := kvWrite(cl, http.MethodPut, key, q, value); err != nil {
 			c.errorf("Error! Failed writing data for key %s: %s", key, err)
 			return 1
