@@ -67,16 +67,16 @@ func newKVFlags() (*cliFlags, *kvTenancy) {
 // of CONSUL_NAMESPACE and CONSUL_PARTITION.
 func (t *kvTenancy) query(c *cliEnv) url.Values {
 	q := url.Values{}
-	if ns := cmpOr(t.namespace, c.getenv("CONSUL_NAMESPACE")); ns != "" {
+	if ns := kvOr(t.namespace, c.getenv("CONSUL_NAMESPACE")); ns != "" {
 		q.Set("ns", ns)
 	}
-	if p := cmpOr(t.partition, c.getenv("CONSUL_PARTITION")); p != "" {
+	if p := kvOr(t.partition, c.getenv("CONSUL_PARTITION")); p != "" {
 		q.Set("partition", p)
 	}
 	return q
 }
 
-func cmpOr(a, b string) string {
+func kvOr(a, b string) string {
 	if a != "" {
 		return a
 	}
@@ -339,7 +339,7 @@ func kvDetailed(p *KVEntry, b64, keysOnly bool) string {
 	fmt.Fprintf(tw, "Key\t%s\n", p.Key)
 	fmt.Fprintf(tw, "LockIndex\t%d\n", p.LockIndex)
 	fmt.Fprintf(tw, "ModifyIndex\t%d\n", p.ModifyIndex)
-	fmt.Fprintf(tw, "Session\t%s\n", cmpOr(p.Session, "-"))
+	fmt.Fprintf(tw, "Session\t%s\n", kvOr(p.Session, "-"))
 	switch {
 	case keysOnly:
 	case b64:

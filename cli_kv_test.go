@@ -87,11 +87,11 @@ func TestCLIKVGetPutDelete(t *testing.T) {
 	kvExpect(t, ta, 0, "Success! Data written to: new\n", "", "kv", "put", "-cas", "new", "x")
 	var e []KVEntry
 	ta.must("GET", "/v1/kv/a", "", &e)
-	idx := itoa(e[0].ModifyIndex)
+	idx := kvItoa(e[0].ModifyIndex)
 	kvExpect(t, ta, 0, "Success! Data written to: a\n", "", "kv", "put", "-cas", "-modify-index="+idx, "a", "x")
 	kvExpect(t, ta, 1, "", "Error! Did not delete key a: CAS failed\n", "kv", "delete", "-cas", "-modify-index="+idx, "a")
 	ta.must("GET", "/v1/kv/a", "", &e)
-	kvExpect(t, ta, 0, "Success! Deleted key: a\n", "", "kv", "delete", "-cas", "-modify-index="+itoa(e[0].ModifyIndex), "a")
+	kvExpect(t, ta, 0, "Success! Deleted key: a\n", "", "kv", "delete", "-cas", "-modify-index="+kvItoa(e[0].ModifyIndex), "a")
 
 	// Delete: a missing key succeeds; usage errors.
 	kvExpect(t, ta, 0, "Success! Deleted key: missing\n", "", "kv", "delete", "missing")
@@ -107,7 +107,7 @@ func TestCLIKVGetPutDelete(t *testing.T) {
 	kvExpect(t, ta, 0, "", "", "kv", "get", "-recurse")
 }
 
-func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+func kvItoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
 func TestCLIKVListingsGolden(t *testing.T) {
 	t.Parallel()
