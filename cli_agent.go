@@ -45,7 +45,7 @@ func agentCLICommands() []cliCommand {
 // --- members ---
 
 type membersOpts struct {
-	detailed, wan                       bool
+	detailed, wan                      bool
 	status, segment, filter, partition string
 }
 
