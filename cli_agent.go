@@ -494,7 +494,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 type eventOpts struct{ name, node, service, tag string }
 
 func eventFlags(o *eventOpts) *cliFlags {
-	f := newCLIFlags(true, true)
+	f := newCLIFlags(true, false)
 	f.StringVar(&o.name, "name", "", "Name of the event.")
 	f.StringVar(&o.node, "node", "", "Regular expression to filter on node names.")
 	f.StringVar(&o.service, "service", "", "Regular expression to filter on service instances.")
