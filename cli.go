@@ -85,7 +85,7 @@ func cliCommands() []cliCommand {
 
 // cliFamilies are the command families, one per cli_*.go file; each
 // returns its commands.
-var cliFamilies = []func() []cliCommand{operatorCommands}
+var cliFamilies = []func() []cliCommand{operatorCommands, lockCommands}
 
 // cliDispatch runs the command args name and returns the exit code.
 func cliDispatch(args []string, c *cliEnv) int {

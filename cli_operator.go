@@ -103,10 +103,16 @@ const autopilotSetHelp = `Usage: consul operator autopilot set-config [options]
 
 // --- help in Consul's shape ---
 
-// cliHTTPFlagNames are the HTTP client's flags, which Consul's help lists
-// under "HTTP API Options" with a <value> example.
-var cliHTTPFlagNames = []string{"ca-file", "ca-path", "client-cert", "client-key", "datacenter",
-	"http-addr", "stale", "tls-server-name", "token", "token-file"}
+// isCLIHTTPFlag says whether name is one of the HTTP client's flags, which
+// Consul's help lists under "HTTP API Options" with a <value> example.
+func isCLIHTTPFlag(name string) bool {
+	switch name {
+	case "ca-file", "ca-path", "client-cert", "client-key", "datacenter",
+		"http-addr", "stale", "tls-server-name", "token", "token-file":
+		return true
+	}
+	return false
+}
 
 // opUsage is a command's help as Consul's flags.Usage writes it: the text,
 // then "HTTP API Options" and "Command Options", each flag as
@@ -115,7 +121,7 @@ func opUsage(text string, f *cliFlags) string {
 	var httpSec, cmdSec strings.Builder
 	f.VisitAll(func(fl *flag.Flag) {
 		example, _ := flag.UnquoteUsage(fl)
-		isHTTP := slices.Contains(cliHTTPFlagNames, fl.Name)
+		isHTTP := isCLIHTTPFlag(fl.Name)
 		if isHTTP && example != "" && !strings.Contains(fl.Usage, "`") {
 			example = "value" // Consul's HTTP flags are its own flag.Value types
 		}
