@@ -405,7 +405,7 @@ func (o *optionalValue) Set(s string) error {
 // autopilotSetValues are set-config's flags.
 type autopilotSetValues struct {
 	cleanup, maxTrailing, minQuorum, lastContact, stabilization optionalValue
-	zoneTag, disableMigration, versionTag                      optionalValue
+	zoneTag, disableMigration, versionTag                       optionalValue
 }
 
 func newAutopilotSetFlags(v *autopilotSetValues) *cliFlags {
