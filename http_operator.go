@@ -35,6 +35,7 @@ type raftServerInfo struct {
 	Leader          bool
 	ProtocolVersion string
 	Voter           bool
+	LastIndex       uint64 // the last index of its log the leader's autopilot knows (0 unknown)
 }
 
 func (h *httpAPI) registerOperator() {
@@ -58,9 +59,19 @@ func (h *httpAPI) raftConfiguration(w http.ResponseWriter, r *http.Request) (any
 		Servers []raftServerInfo
 		Index   uint64
 	}{Servers: []raftServerInfo{}, Index: st.Commit}
+	// Each server's last index is this server's autopilot's, as Consul's
+	// (known while it leads).
+	var ap *autopilotState
+	if h.a.autopilot != nil {
+		ap = h.a.autopilot.currentState()
+	}
 	for _, s := range st.Config.Servers {
-		out.Servers = append(out.Servers, raftServerInfo{ID: s.ID, Node: s.Node, Address: s.Address,
-			Leader: s.ID == st.Leader, ProtocolVersion: "3", Voter: !s.NonVoter})
+		info := raftServerInfo{ID: s.ID, Node: s.Node, Address: s.Address,
+			Leader: s.ID == st.Leader, ProtocolVersion: "3", Voter: !s.NonVoter}
+		if ap != nil {
+			info.LastIndex = ap.Servers[s.ID].LastIndex
+		}
+		out.Servers = append(out.Servers, info)
 	}
 	return out, nil
 }
