@@ -150,8 +150,12 @@ func cliList(w io.Writer, cmds []cliCommand, parent string) {
 	for _, n := range names {
 		width = max(width, len(n))
 	}
+	gap := " " // Consul's top-level list; a family's subcommands are 4 apart
+	if parent != "" {
+		gap = "    "
+	}
 	for _, n := range names {
-		fmt.Fprintf(w, "    %-*s %s\n", width, n, synopsis[n])
+		fmt.Fprintf(w, "    %-*s%s%s\n", width, n, gap, synopsis[n])
 	}
 }
 
@@ -185,21 +189,28 @@ func newCLIFlags(withHTTP, withServer bool) *cliFlags {
 	f.SetOutput(io.Discard)
 	if withHTTP {
 		f.http = &cliHTTP{}
-		f.StringVar(&f.http.addr, "http-addr", "", "The `address` and port of the Consul HTTP agent. The value can be an IP address or DNS address, but it must also include the port. This can also be specified via the CONSUL_HTTP_ADDR environment variable. The default value is http://127.0.0.1:8500. The scheme can also be set to HTTPS by setting the environment variable CONSUL_HTTP_SSL=true.")
-		f.StringVar(&f.http.token, "token", "", "ACL token to use in the request. This can also be specified via the CONSUL_HTTP_TOKEN environment variable. If unspecified, the query will default to the token of the Consul agent at the HTTP address.")
-		f.StringVar(&f.http.tokenFile, "token-file", "", "File containing the ACL token to use in the request instead of one specified via the -token argument or CONSUL_HTTP_TOKEN environment variable. This can also be specified via the CONSUL_HTTP_TOKEN_FILE environment variable.")
-		f.StringVar(&f.http.caFile, "ca-file", "", "Path to a CA file to use for TLS when communicating with Consul. This can also be specified via the CONSUL_CACERT environment variable.")
-		f.StringVar(&f.http.caPath, "ca-path", "", "Path to a directory of CA certificates to use for TLS when communicating with Consul. This can also be specified via the CONSUL_CAPATH environment variable.")
-		f.StringVar(&f.http.clientCert, "client-cert", "", "Path to a client cert file to use for TLS when 'verify_incoming' is enabled. This can also be specified via the CONSUL_CLIENT_CERT environment variable.")
-		f.StringVar(&f.http.clientKey, "client-key", "", "Path to a client key file to use for TLS when 'verify_incoming' is enabled. This can also be specified via the CONSUL_CLIENT_KEY environment variable.")
-		f.StringVar(&f.http.tlsServerName, "tls-server-name", "", "The server name to use as the SNI host when connecting via TLS. This can also be specified via the CONSUL_TLS_SERVER_NAME environment variable.")
+		f.Var((*cliString)(&f.http.addr), "http-addr", "The `address` and port of the Consul HTTP agent. The value can be an IP address or DNS address, but it must also include the port. This can also be specified via the CONSUL_HTTP_ADDR environment variable. The default value is http://localhost:8500. The scheme can also be set to HTTPS by setting the environment variable CONSUL_HTTP_SSL=true.")
+		f.Var((*cliString)(&f.http.token), "token", "ACL token to use in the request. This can also be specified via the CONSUL_HTTP_TOKEN environment variable. If unspecified, the query will default to the token of the Consul agent at the HTTP address.")
+		f.Var((*cliString)(&f.http.tokenFile), "token-file", "File containing the ACL token to use in the request instead of one specified via the -token argument or CONSUL_HTTP_TOKEN environment variable. This can also be specified via the CONSUL_HTTP_TOKEN_FILE environment variable.")
+		f.Var((*cliString)(&f.http.caFile), "ca-file", "Path to a CA file to use for TLS when communicating with Consul. This can also be specified via the CONSUL_CACERT environment variable.")
+		f.Var((*cliString)(&f.http.caPath), "ca-path", "Path to a directory of CA certificates to use for TLS when communicating with Consul. This can also be specified via the CONSUL_CAPATH environment variable.")
+		f.Var((*cliString)(&f.http.clientCert), "client-cert", "Path to a client cert file to use for TLS when 'verify_incoming' is enabled. This can also be specified via the CONSUL_CLIENT_CERT environment variable.")
+		f.Var((*cliString)(&f.http.clientKey), "client-key", "Path to a client key file to use for TLS when 'verify_incoming' is enabled. This can also be specified via the CONSUL_CLIENT_KEY environment variable.")
+		f.Var((*cliString)(&f.http.tlsServerName), "tls-server-name", "The server name to use as the SNI host when connecting via TLS. This can also be specified via the CONSUL_TLS_SERVER_NAME environment variable.")
 		if withServer {
-			f.StringVar(&f.http.datacenter, "datacenter", "", "Name of the datacenter to query. If unspecified, this will default to the datacenter of the queried agent.")
+			f.Var((*cliString)(&f.http.datacenter), "datacenter", "Name of the datacenter to query. If unspecified, this will default to the datacenter of the queried agent.")
 			f.BoolVar(&f.http.stale, "stale", false, "Permit any Consul server (non-leader) to respond to this request. This allows for lower latency and higher throughput, but can result in stale data. This option has no effect on non-read operations. The default value is false.")
 		}
 	}
 	return f
 }
+
+// cliString is a string flag that its usage shows as "value", as
+// Consul's flag types show.
+type cliString string
+
+func (v *cliString) String() string     { return string(*v) }
+func (v *cliString) Set(s string) error { *v = cliString(s); return nil }
 
 // parse parses args; on a bad flag it prints Consul's message and the
 // command's usage of the flags on stderr, and returns false (exit 1).
@@ -401,7 +412,7 @@ func (cl *cliClient) call(method, path string, query url.Values, body io.Reader,
 		return nil, err
 	}
 	if resp.code != http.StatusOK {
-		return resp, &errCLIStatus{resp.code, string(resp.body)}
+		return resp, &errCLIStatus{resp.code, strings.TrimSpace(string(resp.body))}
 	}
 	if out != nil {
 		if err := json.Unmarshal(resp.body, out); err != nil {

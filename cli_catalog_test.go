@@ -119,7 +119,7 @@ func TestCLICatalog(t *testing.T) {
 		t.Errorf("catalog: %q", errOut)
 	}
 	if out, _ := run(0, "catalog", "nodes", "-h"); !strings.HasPrefix(out, "Usage: consul catalog nodes [options]") ||
-		!strings.Contains(out, "HTTP API Options\n\n  -ca-file=<string>\n") || !strings.Contains(out, "Command Options\n\n  -detailed\n") ||
+		!strings.Contains(out, "HTTP API Options\n\n  -ca-file=<value>\n") || !strings.Contains(out, "Command Options\n\n  -detailed\n") ||
 		!strings.Contains(out, "  -node-meta=<key=value>\n") {
 		t.Errorf("nodes -h: %q", out)
 	}

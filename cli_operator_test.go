@@ -17,7 +17,7 @@ import (
 )
 
 // golden reads testdata/cli/name.
-func golden(t *testing.T, name string) string {
+func opGolden(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile("testdata/cli/" + name)
 	if err != nil {
@@ -67,7 +67,7 @@ func TestCLIOperatorRaftListPeers(t *testing.T) {
 	// The golden table, its fields replaced by this agent's and aligned
 	// again as Consul's columnize does.
 	var lines []string
-	for r, l := range strings.Split(strings.TrimSuffix(golden(t, "operator_raft_list_peers.golden"), "\n"), "\n") {
+	for r, l := range strings.Split(strings.TrimSuffix(opGolden(t, "operator_raft_list_peers.golden"), "\n"), "\n") {
 		fields := regexp.MustCompile(`  +`).Split(strings.TrimSpace(l), -1)
 		for i, f := range fields {
 			switch {
@@ -133,7 +133,7 @@ func TestCLIOperatorAutopilot(t *testing.T) {
 	t.Parallel()
 	ta, env := opAgent(t)
 	out, errOut, code := runCLI(t, env, "", "operator", "autopilot", "get-config")
-	if code != 0 || errOut != "" || out != golden(t, "operator_autopilot_get_config.golden") {
+	if code != 0 || errOut != "" || out != opGolden(t, "operator_autopilot_get_config.golden") {
 		t.Errorf("get-config: %d %q\n%s", code, errOut, out)
 	}
 
@@ -143,7 +143,7 @@ func TestCLIOperatorAutopilot(t *testing.T) {
 	}
 	out, _, _ = runCLI(t, env, "", "operator", "autopilot", "get-config")
 	want := strings.NewReplacer("CleanupDeadServers = true", "CleanupDeadServers = false",
-		"200ms", "300ms", "250", "300").Replace(golden(t, "operator_autopilot_get_config.golden"))
+		"200ms", "300ms", "250", "300").Replace(opGolden(t, "operator_autopilot_get_config.golden"))
 	if out != want {
 		t.Errorf("after set-config:\n%s\nwant\n%s", out, want)
 	}
@@ -166,7 +166,7 @@ func TestCLIOperatorAutopilot(t *testing.T) {
 		}
 		return m[1]
 	}
-	g := golden(t, "operator_autopilot_state.golden")
+	g := opGolden(t, "operator_autopilot_state.golden")
 	want = strings.NewReplacer(goldenID, st.ID, goldenAddress, self.Address, "1.22.7", field("Version"),
 		"Last Term:       2", "Last Term:       "+field("Last Term"),
 		"Last Index:      119", "Last Index:      "+field("Last Index")).Replace(g)

@@ -284,9 +284,9 @@ func snapshotStats(f *os.File, o snapshotInspectOpts) (*snapshotInfo, error) {
 		return nil, err
 	}
 	cr := &snapshotCounter{r: f}
-	sr := &snapshotReader{r: bufio.NewReaderSize(cr, 64<<10), sum: sha256.New()}
-	pos := func() int64 { return cr.n - int64(sr.r.Buffered()) }
-	if _, err := io.ReadFull(sr.r, make([]byte, len(snapshotMagic))); err != nil {
+	sr := &snapshotReader{wireReader{src: bufio.NewReaderSize(cr, 64<<10), sum: sha256.New(), maxField: maxSnapshotField, errs: &snapshotWireErrors}}
+	pos := func() int64 { return cr.n - int64(sr.src.Buffered()) }
+	if _, err := io.ReadFull(sr.src, make([]byte, len(snapshotMagic))); err != nil {
 		return nil, err
 	}
 	info := &snapshotInfo{}
@@ -304,12 +304,12 @@ func snapshotStats(f *os.File, o snapshotInspectOpts) (*snapshotInfo, error) {
 	}
 	for {
 		start := pos()
-		tag := sr.readByte()
+		tag := sr.byte()
 		var key string
 		switch tag {
 		case tagEnd:
 			sum := make([]byte, sha256.Size)
-			if _, err := io.ReadFull(sr.r, sum); err != nil {
+			if _, err := io.ReadFull(sr.src, sum); err != nil {
 				return nil, err
 			}
 			info.Meta.ID = strconv.FormatUint(info.Meta.Index, 10) + "-" + hex.EncodeToString(sum[:6])
@@ -323,23 +323,23 @@ func snapshotStats(f *os.File, o snapshotInspectOpts) (*snapshotInfo, error) {
 			sr.uvarint()
 			continue
 		case tagKV:
-			key = sr.str()
+			key = sr.string()
 			sr.uvarint()
 			sr.bytes()
 			sr.uvarint()
 			sr.uvarint()
 			sr.uvarint()
-			sr.str()
+			sr.string()
 		case tagTombstone, tagIndex, tagLockDelay:
-			sr.str()
+			sr.string()
 			sr.uvarint()
 		case tagService:
-			sr.str()
+			sr.string()
 			sr.bytes()
 		case tagNode, tagCheck, tagSession, tagAutopilot:
 			sr.bytes()
 		default:
-			sr.fail("unexpected record %d", tag)
+			sr.failf("unexpected record %d", tag)
 		}
 		if sr.err != nil {
 			return nil, sr.err
