@@ -17,7 +17,7 @@ import (
 // the typical detection is far below the maximum suspicion timeout.
 func TestSwimFailureDetection(t *testing.T) {
 	s := newSwimSim(t, swimTestSeed(t), 50, nil)
-	s.loss = 0.01
+	s.net.drop = 0.01
 	s.joinAll(35 * time.Second)
 	s.protectAll()
 	victim := s.nodes[17]
@@ -77,7 +77,7 @@ func TestSwimLifeguardSlowMember(t *testing.T) {
 // and returns the suspicions it raised and its highest health score.
 func swimStarvedRun(t *testing.T, seed uint64, tweak func(*swimConfig)) (suspicions, maxScore int) {
 	s := newSwimSim(t, seed, 20, tweak)
-	s.loss = 0.01
+	s.net.drop = 0.01
 	s.joinAll(35 * time.Second)
 	s.protectAll()
 	slow := s.nodes[7]

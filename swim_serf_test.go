@@ -21,7 +21,7 @@ import (
 // the leader's catalog follows from the left and reap events.
 func TestSwimForceLeave(t *testing.T) {
 	s := newSwimSim(t, swimTestSeed(t), 10, nil)
-	s.loss = 0.02
+	s.net.drop = 0.02
 	s.joinAll(35 * time.Second)
 	s.protectAll()
 	failed := func(nd *swimSimNode) {
@@ -163,12 +163,12 @@ func TestSwimQuery(t *testing.T) {
 	s.run(10 * time.Second) // the rebroadcasts die down: still delivered once each
 	checkOnce("ask")
 
-	s.loss = 0.02
+	s.net.drop = 0.02
 	res, _ = ask("lossy", nil)
 	s.run(10 * time.Second)
 	checkOnce("lossy")
 	t.Logf("2%% loss: %d of 20 answers", len(res.Answers))
-	s.loss = 0
+	s.net.drop = 0
 
 	// A member dies just before the next query, before anyone notices: the
 	// query waits out its timeout and reports the 19 answers.
