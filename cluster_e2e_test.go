@@ -3,7 +3,7 @@
 // chosen at run time (testPorts) and told by flags, driven only over HTTP
 // and killed with SIGKILL, as a crash is.
 //
-// Everything waits by polling with a deadline (e2eWaitFor) and fails with
+// Everything waits by polling with a deadline (eventually) and fails with
 // what it last saw; each server's output goes to a file that the test
 // prints when it fails; every process is killed by its PID on cleanup.
 package main
@@ -87,7 +87,7 @@ func TestClusterE2E(t *testing.T) {
 
 	// Kill the leader a quarter of the way in, and time the first write
 	// made after that to be acknowledged.
-	e2eWaitFor(t, 20*time.Second, "600 acknowledged writes before the kill", func() (bool, string) {
+	eventually(t, 20*time.Second, "600 acknowledged writes before the kill", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(acked) >= 600, fmt.Sprintf("%d acknowledged", len(acked))
@@ -97,7 +97,7 @@ func TestClusterE2E(t *testing.T) {
 	killed := time.Now()
 	survivors := c.others(crashed)
 	var failover time.Duration
-	e2eWaitFor(t, 15*time.Second, "a write acknowledged after the leader's kill", func() (bool, string) {
+	eventually(t, 15*time.Second, "a write acknowledged after the leader's kill", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, w := range acked {
@@ -142,7 +142,7 @@ func TestClusterE2E(t *testing.T) {
 	for _, s := range c.others(leader) {
 		c.kill(s)
 	}
-	e2eWaitFor(t, 10*time.Second, leader.name+" alone to know no leader", func() (bool, string) {
+	eventually(t, 10*time.Second, leader.name+" alone to know no leader", func() (bool, string) {
 		code, body, err := c.do(http.MethodGet, leader, "/v1/status/leader", "", 2*time.Second)
 		return err == nil && code == http.StatusOK && body == `""`, fmt.Sprintf("%d %s %v", code, body, err)
 	})
@@ -277,7 +277,7 @@ func (c *e2eCluster) start(s *e2eServer) {
 	}
 	s.cmd, s.exited = cmd, make(chan struct{})
 	go func(done chan struct{}) { cmd.Wait(); close(done) }(s.exited)
-	e2eWaitFor(c.t, 10*time.Second, s.name+" to log \"agent started\"", func() (bool, string) {
+	eventually(c.t, 10*time.Second, s.name+" to log \"agent started\"", func() (bool, string) {
 		select {
 		case <-s.exited:
 			c.t.Fatalf("%s exited while starting (its log is below)", s.name)
@@ -346,7 +346,7 @@ func (c *e2eCluster) do(method string, s *e2eServer, path, body string, timeout 
 func (c *e2eCluster) waitLeader(live ...*e2eServer) *e2eServer {
 	c.t.Helper()
 	var leader *e2eServer
-	e2eWaitFor(c.t, 20*time.Second, "one leader agreed on by all live servers", func() (bool, string) {
+	eventually(c.t, 20*time.Second, "one leader agreed on by all live servers", func() (bool, string) {
 		var seen []string
 		leader = nil
 		agreed := true
@@ -466,23 +466,4 @@ func (c *e2eCluster) checkRaftConfiguration(s, leader *e2eServer) {
 	if len(conf.Servers) != 3 || !slices.Equal(voters, want) || !slices.Equal(leaders, []string{leader.serverAddr()}) {
 		c.t.Errorf("%s: raft configuration %s: want voters %s, leader %s alone", s.name, body, want, leader.name)
 	}
-}
-
-// e2eWaitFor polls cond every 50 ms until it holds, and fails the test
-// with what and cond's last word if it does not within timeout.
-func e2eWaitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for try := 0; try <= int(timeout/(50*time.Millisecond)); try++ {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		if !time.Now().Before(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("waited %v for %s; last: %s", timeout, what, last)
 }

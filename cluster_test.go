@@ -242,12 +242,9 @@ func TestClusterSessionSurvivesFailover(t *testing.T) {
 	if r := f.do("PUT", "/v1/session/renew/"+sid, ""); r.code != 200 {
 		t.Fatalf("renew after failover: %d %s", r.code, r.body)
 	}
-	for deadline := time.Now().Add(5 * time.Second); nl.leaderTerm.Load() != nl.raft.raftStatus().Term; {
-		if time.Now().After(deadline) {
-			t.Fatal("the new leader did not take up its leadership")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 5*time.Second, "the new leader takes up its leadership", func() bool {
+		return nl.leaderTerm.Load() == nl.raft.raftStatus().Term
+	})
 	if !hasTimer(nl.sessions, sid) {
 		t.Fatal("the new leader has no TTL timer for the session")
 	}
@@ -311,17 +308,10 @@ func TestClusterRemovePeerAndRejoin(t *testing.T) {
 	// Back with an empty data directory: it asks the cluster to add it.
 	c.configs[victim].DataDir = t.TempDir()
 	c.start(victim)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, "the server rejoins", func() (bool, string) {
 		c.agents[leader].must("GET", "/v1/status/peers", "", &peers)
-		if len(peers) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not rejoin: peers %v", peers)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(peers) == 3, fmt.Sprintf("peers %v", peers)
+	})
 	if r := c.agents[victim].must("GET", "/v1/kv/after-removal?raw", "", nil); r.body != "x" {
 		t.Fatalf("the rejoined server reads %q", r.body)
 	}
@@ -401,16 +391,10 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 		t.Fatal("the leader never compacted its log")
 	}
 	c.start(lagging)
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	eventually(t, 10*time.Second, "the lagging server catches up", func() (bool, string) {
 		r := c.agents[lagging].do("GET", "/v1/kv/s/119?raw&stale", "")
-		if r.code == 200 && r.body == "119" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the lagging server did not catch up: %d %q", r.code, r.body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return r.code == 200 && r.body == "119", fmt.Sprintf("%d %q", r.code, r.body)
+	})
 	if c.agents[lagging].raft.raftStatus().Applied < 100 || c.agents[lagging].raft.compactedTo() == 0 {
 		t.Fatalf("the lagging server caught up without a snapshot: %+v", c.agents[lagging].raft.raftStatus())
 	}
@@ -520,17 +504,6 @@ func TestClusterGossip(t *testing.T) {
 	eventually(t, 40*time.Second, name+"'s serfHealth critical", serfHealth(healthCritical))
 	c.start(victim)
 	eventually(t, 40*time.Second, name+"'s serfHealth passing again", serfHealth(healthPassing))
-}
-
-// eventually polls cond until it holds, failing the test after within.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(within); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestClusterGracefulLeave: a server that leaves takes itself out of the

@@ -54,7 +54,7 @@ func TestClientE2E(t *testing.T) {
 
 	reg := fmt.Sprintf(`{"Name":"web","Port":8080,"Tags":["v1"],
 		"Check":{"HTTP":"http://%s/health","Interval":"1s","Timeout":"1s"}}`, appAddr)
-	e2eWaitFor(t, 20*time.Second, "web1 registers its service", func() (bool, string) {
+	eventually(t, 20*time.Second, "web1 registers its service", func() (bool, string) {
 		code, body, err := c.do("PUT", web1, "/v1/agent/service/register", reg, 5*time.Second)
 		return err == nil && code == 200, fmt.Sprint(code, body, err)
 	})
@@ -98,25 +98,25 @@ func TestClientE2E(t *testing.T) {
 		}
 	}
 	srv := "1 1 8080 web1.node.dc1.consul."
-	e2eWaitFor(t, 20*time.Second, "web passing, seen through web2", passing(1))
-	e2eWaitFor(t, 10*time.Second, "web in DNS through web2", dig(srv))
+	eventually(t, 20*time.Second, "web passing, seen through web2", passing(1))
+	eventually(t, 10*time.Second, "web in DNS through web2", dig(srv))
 	// Warm web2's cache for the end.
 	if code, body, _ := c.do("GET", web2, "/v1/health/service/web?cached", "", 5*time.Second); code != 200 {
 		t.Fatalf("cached read: %d %s", code, body)
 	}
 
 	app.Close()
-	e2eWaitFor(t, 10*time.Second, "web critical once its HTTP server stops", passing(0))
-	e2eWaitFor(t, 10*time.Second, "web out of DNS", dig(""))
+	eventually(t, 10*time.Second, "web critical once its HTTP server stops", passing(0))
+	eventually(t, 10*time.Second, "web out of DNS", dig(""))
 	if ln, err = net.Listen("tcp", appAddr); err != nil {
 		t.Fatal(err)
 	}
 	app = serve(ln)
-	e2eWaitFor(t, 10*time.Second, "web passing again", passing(1))
-	e2eWaitFor(t, 10*time.Second, "web back in DNS", dig(srv))
+	eventually(t, 10*time.Second, "web passing again", passing(1))
+	eventually(t, 10*time.Second, "web back in DNS", dig(srv))
 
 	c.kill(web1)
-	e2eWaitFor(t, 30*time.Second, "web1's node failed through serfHealth", func() (bool, string) {
+	eventually(t, 30*time.Second, "web1's node failed through serfHealth", func() (bool, string) {
 		code, body, err := c.do("GET", web2, "/v1/health/node/web1", "", 5*time.Second)
 		var checks []HealthCheck
 		if err != nil || code != 200 || json.Unmarshal([]byte(body), &checks) != nil {
@@ -129,7 +129,7 @@ func TestClientE2E(t *testing.T) {
 		}
 		return false, body
 	})
-	e2eWaitFor(t, 10*time.Second, "web out of ?passing", passing(0))
+	eventually(t, 10*time.Second, "web out of ?passing", passing(0))
 
 	for _, s := range servers {
 		c.kill(s)

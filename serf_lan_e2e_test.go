@@ -69,7 +69,7 @@ func TestGossipE2E(t *testing.T) {
 	}
 	start := time.Now()
 	for _, s := range append(servers, late) {
-		e2eWaitFor(t, 20*time.Second, s.name+" to list g1-g4 alive", func() (bool, string) { return allAlive(s, "g1", "g2", "g3", "g4") })
+		eventually(t, 20*time.Second, s.name+" to list g1-g4 alive", func() (bool, string) { return allAlive(s, "g1", "g2", "g3", "g4") })
 	}
 	t.Logf("g4 joined through g1: listed alive by all four %v after it started", time.Since(start))
 	serfHealth := func(s *e2eServer, node string) string {
@@ -85,7 +85,7 @@ func TestGossipE2E(t *testing.T) {
 		}
 		return "none"
 	}
-	e2eWaitFor(t, 20*time.Second, "g4 in the catalog, serfHealth passing", func() (bool, string) {
+	eventually(t, 20*time.Second, "g4 in the catalog, serfHealth passing", func() (bool, string) {
 		st := serfHealth(leader, "g4")
 		return st == healthPassing, st
 	})
@@ -94,13 +94,13 @@ func TestGossipE2E(t *testing.T) {
 	logOffset := func(s *e2eServer) int { b, _ := os.ReadFile(s.logPath); return len(b) }
 	from := logOffset(g1)
 	c.start(outsider)
-	e2eWaitFor(t, 20*time.Second, "g1 to drop gossip no key opens", func() (bool, string) {
+	eventually(t, 20*time.Second, "g1 to drop gossip no key opens", func() (bool, string) {
 		b, _ := os.ReadFile(g1.logPath)
 		return strings.Contains(string(b[from:]), "dropping gossip that no key decrypts"), "not yet"
 	})
 	// Two of its join attempts failed (it retries every 2 s): had one been
 	// accepted, the pool would list it by now.
-	e2eWaitFor(t, 20*time.Second, "two failed join attempts by the wrong-key agent", func() (bool, string) {
+	eventually(t, 20*time.Second, "two failed join attempts by the wrong-key agent", func() (bool, string) {
 		b, _ := os.ReadFile(outsider.logPath)
 		n := 0
 		for _, line := range strings.Split(string(b), "\n") {
@@ -126,12 +126,12 @@ func TestGossipE2E(t *testing.T) {
 	}
 	c.waitExit(late, 15*time.Second)
 	for _, s := range servers {
-		e2eWaitFor(t, 10*time.Second, s.name+" to list g4 left", func() (bool, string) {
+		eventually(t, 10*time.Second, s.name+" to list g4 left", func() (bool, string) {
 			m := members(s)
 			return m["g4"] == memberLeft, fmt.Sprint(m)
 		})
 	}
-	e2eWaitFor(t, 20*time.Second, "g4 out of the catalog", func() (bool, string) {
+	eventually(t, 20*time.Second, "g4 out of the catalog", func() (bool, string) {
 		code, body, err := c.do(http.MethodGet, leader, "/v1/catalog/node/g4", "", 2*time.Second)
 		return err == nil && code == http.StatusOK && body == "null", fmt.Sprintf("%d %.100s %v", code, body, err)
 	})
@@ -140,7 +140,7 @@ func TestGossipE2E(t *testing.T) {
 	victim := c.others(leader, late, outsider)[0]
 	c.kill(victim)
 	killed := time.Now()
-	e2eWaitFor(t, 30*time.Second, victim.name+"'s serfHealth critical", func() (bool, string) {
+	eventually(t, 30*time.Second, victim.name+"'s serfHealth critical", func() (bool, string) {
 		st := serfHealth(leader, victim.name)
 		return st == healthCritical, st
 	})

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // consulDefaultPorts are the ports a Consul agent binds unless told
@@ -142,4 +143,34 @@ func testPorts(t testing.TB, ip string) agentPorts {
 // another agent's -retry-join or /v1/agent/join names.
 func lanAddr(t testing.TB, ip string) string {
 	return net.JoinHostPort(ip, strconv.Itoa(testPorts(t, ip).SerfLAN))
+}
+
+// eventually polls cond every 20 ms until it holds, and fails the test
+// after within with what and, for a condition that says why it does not
+// hold yet (func() (bool, string)), its last word. It is the one way the
+// tests wait for something they cannot be told about.
+func eventually[C func() bool | func() (bool, string)](t testing.TB, within time.Duration, what string, cond C) {
+	t.Helper()
+	check := func() (bool, string) {
+		switch c := any(cond).(type) {
+		case func() bool:
+			return c(), ""
+		case func() (bool, string):
+			return c()
+		}
+		panic("unreachable")
+	}
+	for deadline := time.Now().Add(within); ; {
+		ok, last := check()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			if last != "" {
+				t.Fatalf("%s: not within %v; last: %s", what, within, last)
+			}
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
