@@ -18,11 +18,21 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -143,6 +153,265 @@ func testPorts(t testing.TB, ip string) agentPorts {
 // another agent's -retry-join or /v1/agent/join names.
 func lanAddr(t testing.TB, ip string) string {
 	return net.JoinHostPort(ip, strconv.Itoa(testPorts(t, ip).SerfLAN))
+}
+
+// startAgentProcess runs the real command line (this test binary,
+// re-executed as "consul", see TestMain) until the agent has started. The
+// process is interrupted and waited for at cleanup; logs returns its output
+// so far, and exited is closed once the process has closed its output
+// (it exited: Wait may be called). If the test failed, its output is
+// printed at cleanup.
+func startAgentProcess(t *testing.T, args ...string) (cmd *exec.Cmd, logs func() string, exited <-chan struct{}) {
+	t.Helper()
+	return startAgentProcessAfter(t, "", args...)
+}
+
+// startAgentProcessAfter is startAgentProcess with shell commands run
+// before the agent in its process ("ulimit -n 256"); "" runs none.
+func startAgentProcessAfter(t *testing.T, setup string, args ...string) (cmd *exec.Cmd, logs func() string, exited <-chan struct{}) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	consul := filepath.Join(t.TempDir(), "consul")
+	if err := os.Symlink(self, consul); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(consul, args...)
+	if setup != "" {
+		cmd = exec.Command("sh", append([]string{"-c", setup + ` && exec "$0" "$@"`, consul}, args...)...)
+	}
+	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var out strings.Builder // guarded by mu
+	logs = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
+	started, scanned := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if strings.Contains(sc.Text(), "agent started") {
+				close(started)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-scanned:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-scanned
+		}
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("the agent's output (%v):\n%s", cmd.ProcessState, logs())
+		}
+	})
+	select {
+	case <-started:
+	case <-scanned:
+		t.Fatalf("agent exited before starting:\n%s", logs())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("agent did not start within 10 s:\n%s", logs())
+	}
+	return cmd, logs, scanned
+}
+
+// e2eServer is one agent process of a test (a server or a client): its
+// address and ports, data dir, and while it runs, its command and output.
+type e2eServer struct {
+	name, ip string
+	ports    agentPorts // the same across restarts
+	dataDir  string
+	args     []string // the agent's flags besides -node, -bind, -client, -data-dir and the ports
+	cmd      *exec.Cmd
+	logs     func() string   // the output of its last start
+	exited   <-chan struct{} // closed once the process has exited
+}
+
+func (s *e2eServer) httpAddr() string   { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.HTTP)) }
+func (s *e2eServer) dnsAddr() string    { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.DNS)) }
+func (s *e2eServer) serverAddr() string { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.Server)) }
+func (s *e2eServer) lanAddr() string    { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.SerfLAN)) }
+func (s *e2eServer) wanAddr() string    { return net.JoinHostPort(s.ip, strconv.Itoa(s.ports.SerfWAN)) }
+
+type e2eCluster struct {
+	t       *testing.T
+	dir     string // the data dirs
+	servers []*e2eServer
+	client  *http.Client
+}
+
+// add names one more agent process, with its flags, on ip with the ports
+// testPorts chose for it.
+func (c *e2eCluster) add(name, ip string, args ...string) *e2eServer {
+	s := &e2eServer{name: name, ip: ip, ports: testPorts(c.t, ip), dataDir: filepath.Join(c.dir, name), args: args}
+	c.servers = append(c.servers, s)
+	return s
+}
+
+// agentArgs are s's command line. A -retry-join or -retry-join-wan that
+// names an agent of c by its address alone is given that agent's port
+// (its host:port form): the agents here do not share the default ports.
+func (c *e2eCluster) agentArgs(s *e2eServer) []string {
+	args := []string{"agent", "-node=" + s.name, "-bind=" + s.ip, "-client=" + s.ip,
+		"-data-dir=" + s.dataDir, "-http-port=" + strconv.Itoa(s.ports.HTTP),
+		"-dns-port=" + strconv.Itoa(s.ports.DNS), "-server-port=" + strconv.Itoa(s.ports.Server),
+		"-serf-lan-port=" + strconv.Itoa(s.ports.SerfLAN), "-serf-wan-port=" + strconv.Itoa(s.ports.SerfWAN)}
+	for _, arg := range s.args {
+		name, host, _ := strings.Cut(arg, "=")
+		if i := slices.IndexFunc(c.servers, func(o *e2eServer) bool { return o.ip == host }); i >= 0 {
+			switch strings.TrimLeft(name, "-") {
+			case "retry-join":
+				arg = name + "=" + c.servers[i].lanAddr()
+			case "retry-join-wan":
+				arg = name + "=" + c.servers[i].wanAddr()
+			}
+		}
+		args = append(args, arg)
+	}
+	return args
+}
+
+// newE2EProcesses is an empty cluster, for agents named with add; the
+// cleanup kills whichever still runs (startAgentProcess prints the output
+// of each start if the test failed).
+func newE2EProcesses(t *testing.T) *e2eCluster {
+	c := &e2eCluster{t: t, dir: t.TempDir(),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
+	t.Cleanup(func() {
+		for _, s := range c.servers {
+			c.kill(s)
+		}
+		c.client.CloseIdleConnections()
+	})
+	return c
+}
+
+// start runs s from its data dir (startAgentProcess: until it says it has
+// bound every port; until then the addresses could be another process's).
+// At cleanup it is killed, as a crash is, before startAgentProcess's
+// interrupt.
+func (c *e2eCluster) start(s *e2eServer) {
+	c.t.Helper()
+	s.cmd, s.logs, s.exited = startAgentProcess(c.t, c.agentArgs(s)...)
+	c.t.Cleanup(func() { c.kill(s) })
+}
+
+// stop interrupts s and waits for it to exit (killing it after 15 s).
+func (c *e2eCluster) stop(s *e2eServer) {
+	s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// waitExit waits until s's process has exited by itself (after a leave).
+func (c *e2eCluster) waitExit(s *e2eServer, within time.Duration) {
+	c.t.Helper()
+	select {
+	case <-s.exited:
+		s.cmd = nil
+	case <-time.After(within):
+		c.t.Fatalf("%s still running %v after it was told to leave", s.name, within)
+	}
+}
+
+// kill sends SIGKILL to s's process, if it runs, and waits until it is gone.
+func (c *e2eCluster) kill(s *e2eServer) {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		c.t.Errorf("%s (pid %d) still there 10 s after SIGKILL", s.name, s.cmd.Process.Pid)
+	}
+	s.cmd = nil
+}
+
+// others returns the servers that are not in not.
+func (c *e2eCluster) others(not ...*e2eServer) []*e2eServer {
+	var out []*e2eServer
+	for _, s := range c.servers {
+		if !slices.Contains(not, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// do makes one request to s and reads the answer; the test's end cancels it.
+func (c *e2eCluster) do(method string, s *e2eServer, path, body string, timeout time.Duration) (int, string, error) {
+	ctx, cancel := context.WithTimeout(c.t.Context(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.httpAddr()+path, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// waitLeader waits until every server in live names the same leader, one
+// of live, and returns it.
+func (c *e2eCluster) waitLeader(live ...*e2eServer) *e2eServer {
+	c.t.Helper()
+	var leader *e2eServer
+	eventually(c.t, 20*time.Second, "one leader agreed on by all live servers", func() (bool, string) {
+		var seen []string
+		leader = nil
+		agreed := true
+		for _, s := range live {
+			select {
+			case <-s.exited:
+				c.t.Fatalf("%s exited by itself", s.name)
+			default:
+			}
+			code, body, err := c.do(http.MethodGet, s, "/v1/status/leader", "", 2*time.Second)
+			var addr string
+			if err == nil && code == http.StatusOK {
+				json.Unmarshal([]byte(body), &addr)
+			}
+			seen = append(seen, fmt.Sprintf("%s→%q", s.name, addr))
+			i := slices.IndexFunc(live, func(l *e2eServer) bool { return l.serverAddr() == addr })
+			if i < 0 || leader != nil && live[i] != leader {
+				agreed = false
+			} else {
+				leader = live[i]
+			}
+		}
+		return agreed, strings.Join(seen, " ")
+	})
+	return leader
 }
 
 // eventually polls cond every 20 ms until it holds, and fails the test

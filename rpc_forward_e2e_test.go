@@ -1,5 +1,5 @@
-// rpc_forward_e2e_test.go: client agents as real processes (the built binary,
-// cluster_e2e_test.go's helpers) in front of three servers, each agent on
+// rpc_forward_e2e_test.go: client agents as real processes (e2e_test.go's
+// harness) in front of three servers, each agent on
 // ports chosen at run time: service checks, DNS and cached reads through a
 // client, over HTTP and DNS only.
 package main
@@ -16,8 +16,8 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 )
 
-// TestClientE2E: three server processes and two client processes (the
-// built binary) on loopback addresses. A client given one gossip address
+// TestClientE2E: three server processes and two client processes (this
+// test binary re-executed as the agent) on loopback addresses. A client given one gossip address
 // registers a service with an HTTP check served by this test; the instance
 // passes, goes critical when the test's HTTP server stops (out of
 // ?passing and DNS on the other client), passes again when it returns;
@@ -25,7 +25,7 @@ import (
 // server killed, the other client's cached read still answers.
 func TestClientE2E(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary and runs five agents")
+		t.Skip("runs five agents")
 	}
 	c := newE2ECluster(t)
 	servers := c.servers
@@ -33,8 +33,8 @@ func TestClientE2E(t *testing.T) {
 		c.start(s)
 	}
 	c.waitLeader(servers...)
-	web1 := c.add("web1", "127.0.0.61", "-retry-join="+servers[1].lanAddr())
-	web2 := c.add("web2", "127.0.0.62", "-retry-join="+web1.lanAddr()) // a client will do
+	web1 := c.add("web1", "127.0.0.61", "-log-level=debug", "-retry-join="+servers[1].lanAddr())
+	web2 := c.add("web2", "127.0.0.62", "-log-level=debug", "-retry-join="+web1.lanAddr()) // a client will do
 	c.start(web1)
 	c.start(web2)
 

@@ -1,5 +1,5 @@
-// serf_lan_e2e_test.go: the LAN gossip pool with real processes (the built
-// binary, cluster_e2e_test.go's helpers) on 127.0.0.71-75, each on ports
+// serf_lan_e2e_test.go: the LAN gossip pool with real processes
+// (e2e_test.go's harness) on 127.0.0.71-75, each on ports
 // chosen at run time, all gossip encrypted, driven over HTTP only.
 package main
 
@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,13 +24,13 @@ import (
 //     /v1/health/node/<name> within seconds.
 func TestGossipE2E(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary and runs five agents")
+		t.Skip("runs five agents")
 	}
 	key, wrong := newTestKey(t), newTestKey(t)
 	c := newE2EProcesses(t)
 	var servers []*e2eServer
 	for i := 1; i <= 3; i++ {
-		servers = append(servers, c.add(fmt.Sprintf("g%d", i), fmt.Sprintf("127.0.0.7%d", i), "-server", "-bootstrap-expect=3", "-encrypt="+key))
+		servers = append(servers, c.add(fmt.Sprintf("g%d", i), fmt.Sprintf("127.0.0.7%d", i), "-log-level=debug", "-server", "-bootstrap-expect=3", "-encrypt="+key))
 	}
 	for _, s := range servers {
 		for _, other := range servers {
@@ -39,8 +38,8 @@ func TestGossipE2E(t *testing.T) {
 		}
 	}
 	g1 := servers[0]
-	late := c.add("g4", "127.0.0.74", "-server", "-bootstrap-expect=3", "-encrypt="+key, "-retry-join="+g1.lanAddr())
-	outsider := c.add("bad", "127.0.0.75", "-dev", "-encrypt="+wrong, "-retry-join="+g1.lanAddr())
+	late := c.add("g4", "127.0.0.74", "-log-level=debug", "-server", "-bootstrap-expect=3", "-encrypt="+key, "-retry-join="+g1.lanAddr())
+	outsider := c.add("bad", "127.0.0.75", "-log-level=debug", "-dev", "-encrypt="+wrong, "-retry-join="+g1.lanAddr())
 	for _, s := range servers {
 		c.start(s)
 	}
@@ -91,19 +90,16 @@ func TestGossipE2E(t *testing.T) {
 	})
 
 	// The wrong key: its join reaches g1 and is dropped there.
-	logOffset := func(s *e2eServer) int { b, _ := os.ReadFile(s.logPath); return len(b) }
-	from := logOffset(g1)
+	from := len(g1.logs())
 	c.start(outsider)
 	eventually(t, 20*time.Second, "g1 to drop gossip no key opens", func() (bool, string) {
-		b, _ := os.ReadFile(g1.logPath)
-		return strings.Contains(string(b[from:]), "dropping gossip that no key decrypts"), "not yet"
+		return strings.Contains(g1.logs()[from:], "dropping gossip that no key decrypts"), "not yet"
 	})
 	// Two of its join attempts failed (it retries every 2 s): had one been
 	// accepted, the pool would list it by now.
 	eventually(t, 20*time.Second, "two failed join attempts by the wrong-key agent", func() (bool, string) {
-		b, _ := os.ReadFile(outsider.logPath)
 		n := 0
-		for _, line := range strings.Split(string(b), "\n") {
+		for _, line := range strings.Split(outsider.logs(), "\n") {
 			if strings.Contains(line, `msg="stream failed"`) && strings.Contains(line, "to="+g1.lanAddr()) {
 				n++
 			}
