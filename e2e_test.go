@@ -381,12 +381,31 @@ func (c *e2eCluster) do(method string, s *e2eServer, path, body string, timeout 
 	return resp.StatusCode, string(b), err
 }
 
+// do makes one request to s with a body of any size and reads the answer
+// and its headers; an error is the answer's body, with code 0.
+func (s *e2eServer) do(t *testing.T, method, path string, body io.Reader, timeout time.Duration) (int, []byte, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.httpAddr()+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error()), nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
 // waitLeader waits until every server in live names the same leader, one
 // of live, and returns it.
 func (c *e2eCluster) waitLeader(live ...*e2eServer) *e2eServer {
 	c.t.Helper()
 	var leader *e2eServer
-	eventually(c.t, 20*time.Second, "one leader agreed on by all live servers", func() (bool, string) {
+	eventually(c.t, 30*time.Second, "one leader agreed on by all live servers", func() (bool, string) {
 		var seen []string
 		leader = nil
 		agreed := true

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -194,12 +195,11 @@ func TestBug_RPCConnsPerClient(t *testing.T) {
 // item 6). The API stays reachable from another IP and the agent lives.
 func TestBug_HTTPDescriptorFlood(t *testing.T) {
 	t.Parallel()
-	freePort := func() string { return strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:") }
-	port := freePort()
+	ports := testPorts(t, "127.0.0.1")
 	_, logs, exited := startAgentProcessAfter(t, "ulimit -n 256", "agent", "-dev", "-node", "flood",
-		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", port, "-dns-port", "-1",
-		"-server-port", freePort(), "-serf-lan-port", freePort(), "-serf-wan-port", freePort())
-	addr := "127.0.0.1:" + port
+		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", strconv.Itoa(ports.HTTP), "-dns-port", "-1",
+		"-server-port", strconv.Itoa(ports.Server), "-serf-lan-port", strconv.Itoa(ports.SerfLAN), "-serf-wan-port", strconv.Itoa(ports.SerfWAN))
+	addr := "127.0.0.1:" + strconv.Itoa(ports.HTTP)
 	conns := make([]net.Conn, 300) // bounded; every one is closed at cleanup
 	for i := range conns {
 		conns[i] = dialFrom(t, "127.0.0.1", addr)
