@@ -11,6 +11,7 @@ import (
 )
 
 func TestDeregisterCriticalServiceAfter(t *testing.T) {
+	t.Parallel()
 	ta := startCheckAgent(t, func(c *Config) { c.CheckDeregisterIntervalMin = 0 })
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"doomed","Check":{"TTL":"1h","DeregisterCriticalServiceAfter":"100ms"}}`, nil)
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"healthy","Check":{"TTL":"1h","Status":"passing","DeregisterCriticalServiceAfter":"100ms"}}`, nil)
@@ -29,6 +30,7 @@ func TestDeregisterCriticalServiceAfter(t *testing.T) {
 
 // check_deregister_interval_min raises a shorter DeregisterCriticalServiceAfter.
 func TestDeregisterCriticalServiceAfterMinimum(t *testing.T) {
+	t.Parallel()
 	ta := startCheckAgent(t, func(c *Config) { c.CheckReapInterval, c.CheckDeregisterIntervalMin = time.Hour, time.Hour })
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"web","Check":{"TTL":"1h","DeregisterCriticalServiceAfter":"1m"}}`, nil)
 	ta.local.reapCritical(time.Now().Add(30 * time.Minute))

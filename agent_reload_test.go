@@ -27,6 +27,7 @@ func writeServices(t *testing.T, dir, content string) {
 }
 
 func TestReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeServices(t, dir, `{"services": [
 		{"name": "web", "port": 80, "check": {"check_id": "web-ttl", "ttl": "1h"}},
@@ -90,6 +91,7 @@ func TestReload(t *testing.T) {
 // TestSIGHUPReload runs the real binary with -config-dir and reloads it
 // with SIGHUP.
 func TestSIGHUPReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeServices(t, dir, `{"service": {"name": "before"}}`)
 	ports := testPorts(t, "127.0.0.1")
@@ -123,6 +125,7 @@ func TestSIGHUPReload(t *testing.T) {
 // agent so about once in 40 runs: "signal: hangup"). Sent as soon as the
 // agent says it is starting, a SIGHUP must be a reload once it runs.
 func TestBug_SIGHUPWhileStarting(t *testing.T) {
+	t.Parallel()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +174,7 @@ func TestBug_SIGHUPWhileStarting(t *testing.T) {
 // Services and checks in config files are registered at start, in Consul's
 // snake_case spelling; user data keys (meta) keep theirs.
 func TestConfigDefinedServices(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "services.json")
 	os.WriteFile(file, []byte(`{
 		"services": [{"name": "web", "port": 8080, "tags": ["v1"], "meta": {"git_sha": "abc"},

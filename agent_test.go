@@ -20,7 +20,7 @@ import (
 // or with MINICONSUL_HEALTH_SERVER=1 as a plain HTTP server answering 200
 // on a free loopback port, which it prints (BenchmarkHTTPChecks1000). With
 // MINICONSUL_HOLD_DEFAULT_PORTS=1 the tests run while this process holds
-// Consul's default ports (agent_ports_test.go).
+// Consul's default ports (e2e_test.go).
 func TestMain(m *testing.M) {
 	if os.Getenv("MINICONSUL_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 		os.Exit(1)
 	}
-	if os.Getenv("MINICONSUL_HOLD_DEFAULT_PORTS") == "1" { // the proof that no test needs them (agent_ports_test.go)
+	if os.Getenv("MINICONSUL_HOLD_DEFAULT_PORTS") == "1" { // the proof that no test needs them (e2e_test.go)
 		release, err := holdDefaultPorts()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -148,6 +148,7 @@ func (ta *testAgent) expect(method, path, body string, code int, msg string) {
 // TestSIGINT runs the real binary (this test binary, re-executed as
 // "consul") and checks that SIGINT stops it promptly with exit status 0.
 func TestSIGINT(t *testing.T) {
+	t.Parallel()
 	ports := testPorts(t, "127.0.0.1")
 	cmd, logs, exited := startAgentProcess(t, "agent", "-dev", "-node", "sigtest", "-bind", "127.0.0.1",
 		"-http-port", "-1", "-dns-port", "-1", "-server-port", fmt.Sprint(ports.Server),

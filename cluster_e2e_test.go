@@ -36,6 +36,7 @@ import (
 //   - with two of three gone, the leader left alone steps down, and a write
 //     answers 500 "No cluster leader".
 func TestClusterE2E(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs three servers")
 	}

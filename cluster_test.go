@@ -168,6 +168,7 @@ func (c *testCluster) follower(leader int) *testAgent {
 // reports the same leader and peers; reads in every consistency mode see an
 // acknowledged write.
 func TestClusterForwardingAndStatus(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader(5 * time.Second)
 	f := c.follower(leader)
@@ -222,6 +223,7 @@ func TestClusterForwardingAndStatus(t *testing.T) {
 // timer, so when the holder stops renewing the lock is released by the TTL
 // rule, and another session gets it only after the lock delay.
 func TestClusterSessionSurvivesFailover(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader(5 * time.Second)
 	f := c.follower(leader)
@@ -285,6 +287,7 @@ func hasTimer(s *sessionTimers, id string) bool {
 // TestClusterLockContention: the contention test of the single server, with
 // the clients spread over three servers.
 func TestClusterLockContention(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	lockContention(t, c.live())
 }
@@ -292,6 +295,7 @@ func TestClusterLockContention(t *testing.T) {
 // TestClusterRemovePeerAndRejoin: the operator API removes a server; the
 // cluster goes on with two; the server, restarted empty, joins again.
 func TestClusterRemovePeerAndRejoin(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader(5 * time.Second)
 	victim := (leader + 1) % 3
@@ -320,6 +324,7 @@ func TestClusterRemovePeerAndRejoin(t *testing.T) {
 // TestClusterRestartKeepsData: every server stopped and started again from
 // its data directory; the data and the configuration are all there.
 func TestClusterRestartKeepsData(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	for i := range 50 {
 		c.agents[i%3].must("PUT", fmt.Sprintf("/v1/kv/r/%d", i), fmt.Sprint(i), nil)
@@ -336,6 +341,7 @@ func TestClusterRestartKeepsData(t *testing.T) {
 // leader" (after the hold timeout) and reads say KnownLeader false, except
 // ?stale, which any server answers.
 func TestClusterNoLeader(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits out the RPC hold timeout")
 	}
@@ -373,6 +379,7 @@ func TestClusterNoLeader(t *testing.T) {
 // down longer than the leader's log reaches is brought back by
 // InstallSnapshot, and a restart of every server loads its snapshot.
 func TestClusterSnapshotCatchUp(t *testing.T) {
+	t.Parallel()
 	c := &testCluster{t: t}
 	for i := 1; i <= 3; i++ {
 		cfg := clusterConfig(t, i, 3, t.TempDir())
@@ -462,6 +469,7 @@ func BenchmarkClusterLockHandoff(b *testing.B) {
 // marked failed by the pool and its serfHealth turns critical in the
 // catalog (reconciled by the leader), and passing again when it returns.
 func TestClusterGossip(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	for _, a := range c.live() {
 		eventually(t, 10*time.Second, a.cfg.NodeName+" sees 3 alive members", func() bool {
@@ -510,6 +518,7 @@ func TestClusterGossip(t *testing.T) {
 // Raft configuration, the pool records it as left (not failed), and the
 // leader deregisters its node from the catalog.
 func TestClusterGracefulLeave(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader(5 * time.Second)
 	for _, leaving := range []int{(leader + 1) % 3, leader} { // a follower, then the leader itself

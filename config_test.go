@@ -37,6 +37,7 @@ func loadConfigFixtures(t *testing.T, files []string, args ...string) (*Config, 
 }
 
 func TestDefaultConfig(t *testing.T) {
+	t.Parallel()
 	want := &Config{
 		Datacenter:  "dc1",
 		BindAddr:    "0.0.0.0",
@@ -73,6 +74,7 @@ func TestDefaultConfig(t *testing.T) {
 }
 
 func TestLoadConfigDerivedDefaults(t *testing.T) {
+	t.Parallel()
 	host, err := os.Hostname()
 	if err != nil {
 		t.Skip("no host name:", err)
@@ -98,6 +100,7 @@ func TestLoadConfigDerivedDefaults(t *testing.T) {
 }
 
 func TestLoadConfigDev(t *testing.T) {
+	t.Parallel()
 	host, err := os.Hostname()
 	if err != nil {
 		t.Skip("no host name:", err)
@@ -121,6 +124,7 @@ func TestLoadConfigDev(t *testing.T) {
 }
 
 func TestLoadConfigPrecedence(t *testing.T) {
+	t.Parallel()
 	cfg, _, err := loadConfigFixtures(t, []string{
 		`{"datacenter": "east", "node_name": "a", "log_level": "WARN", "retry_join": ["10.0.0.1"],
 		  "node_meta": {"rack": "1", "zone": "z1"}, "ports": {"http": 8000, "dns": 53},
@@ -158,6 +162,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 }
 
 func TestLoadConfigImplementedKeys(t *testing.T) {
+	t.Parallel()
 	const key = "MTIzNDU2Nzg5MDEyMzQ1Ng==" // 16 bytes
 	cfg, ignored, err := loadConfigFixtures(t, []string{`{
 		"node_id": "ADF4238A-882B-9DDC-4A9D-5B6758E4159E", "primary_datacenter": "dc0",
@@ -207,6 +212,7 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 }
 
 func TestLoadConfigEmptyFiles(t *testing.T) {
+	t.Parallel()
 	for _, content := range []string{"", " \n\t\n"} {
 		cfg, _, err := loadConfigFixtures(t, []string{content}, "-dev")
 		if err != nil {
@@ -219,6 +225,7 @@ func TestLoadConfigEmptyFiles(t *testing.T) {
 }
 
 func TestLoadConfigDirLexicalOrder(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeConfigFixture(t, dir, "b.json", `{"node_name": "b", "retry_join": ["b"]}`)
 	writeConfigFixture(t, dir, "a.json", `{"node_name": "a", "retry_join": ["a"]}`)
@@ -238,6 +245,7 @@ func TestLoadConfigDirLexicalOrder(t *testing.T) {
 }
 
 func TestLoadConfigConfigFormat(t *testing.T) {
+	t.Parallel()
 	path := writeConfigFixture(t, t.TempDir(), "agent.conf", `{"node_name": "n1"}`)
 	if _, _, err := loadConfig([]string{"-dev", "-config-file", path}); err == nil || !strings.Contains(err.Error(), "must end in .json") {
 		t.Errorf("without -config-format: err = %v", err)
@@ -249,6 +257,7 @@ func TestLoadConfigConfigFormat(t *testing.T) {
 }
 
 func TestLoadConfigIgnoredKeys(t *testing.T) {
+	t.Parallel()
 	cfg, ignored, err := loadConfigFixtures(t, []string{
 		`{"acl": {"enabled": true}, "telemetry": {"statsd_address": "x"}, "ports": {"https": -1, "http": 8000},
 		  "config_entries": {"bootstrap": []}, "acl_datacenter": "", "limits": {"rpc_rate": 10}}`,
@@ -309,6 +318,7 @@ func TestBug_SecurityConfigRefused(t *testing.T) {
 }
 
 func TestIgnoredTopLevelKeysTable(t *testing.T) {
+	t.Parallel()
 	if !slices.IsSorted(ignoredTopLevelKeys) {
 		t.Error("ignoredTopLevelKeys is not sorted")
 	}
@@ -323,6 +333,7 @@ func TestIgnoredTopLevelKeysTable(t *testing.T) {
 }
 
 func TestAgentFlagsMapToKnownKeys(t *testing.T) {
+	t.Parallel()
 	for _, f := range agentFlags {
 		if f.key == "" {
 			continue
@@ -340,6 +351,7 @@ func TestAgentFlagsMapToKnownKeys(t *testing.T) {
 }
 
 func TestLoadConfigErrors(t *testing.T) {
+	t.Parallel()
 	dataDirFile := writeConfigFixture(t, t.TempDir(), "file", "")
 	tests := []struct {
 		name  string
@@ -426,6 +438,7 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func TestLoadConfigRefusesHCLFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	hcl := writeConfigFixture(t, dir, "agent.hcl", `server = true`)
 	for _, args := range [][]string{{"-config-file", hcl}, {"-config-dir", dir}} {
@@ -437,6 +450,7 @@ func TestLoadConfigRefusesHCLFiles(t *testing.T) {
 }
 
 func TestPrivateIPv4(t *testing.T) {
+	t.Parallel()
 	cidr := func(s string) net.Addr {
 		ip, n, err := net.ParseCIDR(s)
 		if err != nil {
@@ -455,6 +469,7 @@ func TestPrivateIPv4(t *testing.T) {
 }
 
 func TestRunVersion(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"version", "-format=json"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
@@ -486,6 +501,7 @@ func TestRunVersion(t *testing.T) {
 }
 
 func TestRunUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"frobnicate"}, {}, {"version", "-format=xml"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 1 || stderr.Len() == 0 {
@@ -495,6 +511,7 @@ func TestRunUsageErrors(t *testing.T) {
 }
 
 func TestRunAgentConfigError(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"agent", "-dev", "-http-port=70000"}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "flag -http-port") || !strings.Contains(stderr.String(), "70000") {
@@ -503,6 +520,7 @@ func TestRunAgentConfigError(t *testing.T) {
 }
 
 func TestAgentLoggerLevels(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	logger := newAgentLogger(&Config{LogLevel: "trace"}, &out)
 	logger.Log(t.Context(), levelTrace, "deep detail")

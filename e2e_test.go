@@ -1,5 +1,22 @@
-// agent_ports_test.go: the ports of the agents the tests run, chosen at
-// run time. No test relies on a fixed port being free: an in-process agent
+// e2e_test.go: the harness the tests share for what runs outside one
+// goroutine: ports, agent processes, and waiting.
+//
+// Data flow: a test names its agents (e2eCluster.add: a name, a loopback
+// address, flags), each given its ports by testPorts; e2eCluster.start runs
+// one as a process (startAgentProcess: this test binary re-executed as
+// "consul", TestMain's MINICONSUL_MAIN=1) and waits for "agent started";
+// the test talks to it over HTTP (e2eCluster.do, e2eServer.do), waits with
+// eventually, and kills (SIGKILL, a crash), stops (SIGINT) or restarts it
+// from its data dir with the same ports. At cleanup every process still
+// running is killed, and the output of each start is printed if the test
+// failed.
+//
+// Concurrency: each test owns its cluster and processes; a process's
+// output is gathered by one goroutine under a mutex (startAgentProcess's
+// mu guards the output so far); testAgentPorts is a sync.Map shared by
+// parallel tests, keyed by test.
+//
+// Ports: chosen at run time. No test relies on a fixed port being free: an in-process agent
 // binds port 0 and reports what it bound (testConfig), and an agent that
 // others must find before it starts, or that keeps its addresses across a
 // restart (the servers of a cluster, a process told its ports by flags),

@@ -24,6 +24,7 @@ func (ta *testAgent) createSession(body string) string {
 }
 
 func TestHTTPSessionsAndLocks(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	sid := ta.createSession(`{"TTL":"15s","LockDelay":"5s","Name":"leader-election"}`)
 	var info []Session
@@ -72,6 +73,7 @@ func TestHTTPSessionsAndLocks(t *testing.T) {
 }
 
 func TestHTTPSessionTTLExpires(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	sid := ta.createSession(`{"TTL":"10s"}`)
 	ta.must("PUT", "/v1/kv/held?acquire="+sid, "x", nil)
@@ -92,6 +94,7 @@ func TestHTTPSessionTTLExpires(t *testing.T) {
 // times in all. The final value is exactly 500, and the lock is never held
 // by two at once.
 func TestLockContention(t *testing.T) {
+	t.Parallel()
 	lockContention(t, []*testAgent{startTestAgent(t, nil)})
 }
 
@@ -202,6 +205,7 @@ func BenchmarkLockHandoff(b *testing.B) {
 }
 
 func TestHTTPEvents(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, func(c *Config) { c.NodeName = "web-1" })
 	var fired UserEvent
 	ta.must("PUT", "/v1/event/fire/deploy", "v1.2", &fired)

@@ -15,6 +15,7 @@ import (
 )
 
 func TestHTTPBadInput(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.expect("PUT", "/v1/kv/big", strings.Repeat("x", 512*1024+1), 413, "too large")
 	ta.expect("PUT", "/v1/kv/", "v", 400, "Missing key name")
@@ -62,6 +63,7 @@ func (ta *testAgent) blockingGet(path string) <-chan response {
 }
 
 func TestHTTPBlockingQueries(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.must("PUT", "/v1/kv/watched", "0", nil)
 	idx := ta.must("GET", "/v1/kv/watched", "", nil).index()

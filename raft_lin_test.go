@@ -28,6 +28,7 @@ type simClient struct {
 }
 
 func TestRaftLinearizableUnderFaults(t *testing.T) {
+	t.Parallel()
 	for round := range 4 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) { runLinearizability(t, testSeed(t), round%2 == 0) })
 	}

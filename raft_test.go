@@ -470,6 +470,7 @@ func (s *simNet) others(id string) []string {
 
 // Raft §5.2: a leader is elected, and stays while nothing fails.
 func TestRaftInitialElection(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	term := l.core.term
@@ -482,6 +483,7 @@ func TestRaftInitialElection(t *testing.T) {
 // Raft §5.2: the leader crashes, the others elect a new one; the old one
 // returns as a follower.
 func TestRaftReElection(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	s.mustCommit("a", 50)
@@ -500,6 +502,7 @@ func TestRaftReElection(t *testing.T) {
 
 // No quorum, no leader and no commit (Raft §5.2, §5.3).
 func TestRaftNoQuorum(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 5)
 	l := s.checkOneLeader(50)
 	s.mustCommit("a", 50)
@@ -524,6 +527,7 @@ func TestRaftNoQuorum(t *testing.T) {
 
 // Agreement with a follower down and back: it catches up.
 func TestRaftFollowerDownAndBack(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	f := s.others(l.id)[0]
@@ -543,6 +547,7 @@ func TestRaftFollowerDownAndBack(t *testing.T) {
 // by counting replicas; on an unreliable network with crashes, no two
 // servers ever apply different entries (checked at every apply).
 func TestRaftFigure8Unreliable(t *testing.T) {
+	t.Parallel()
 	seed := testSeed(t)
 	s := newSimNet(t, seed, 5)
 	s.drop, s.dup, s.maxDelay = 0.1, 0.05, 30
@@ -575,6 +580,7 @@ func TestRaftFigure8Unreliable(t *testing.T) {
 // appended there is never committed and is overwritten by the majority's
 // log when it returns (Raft §5.3).
 func TestRaftIsolatedLeaderOverwritten(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 5)
 	l := s.checkOneLeader(50)
 	s.mustCommit("before", 50)
@@ -615,6 +621,7 @@ func TestRaftIsolatedLeaderOverwritten(t *testing.T) {
 // A server partitioned away for a long time does not disrupt the cluster
 // when it returns (pre-vote, dissertation §9.6): the leader keeps its term.
 func TestRaftPreVotePartitionedServerRejoins(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	f := s.others(l.id)[0]
@@ -634,6 +641,7 @@ func TestRaftPreVotePartitionedServerRejoins(t *testing.T) {
 // Restarting every server keeps every committed entry (Raft §5.4, with the
 // durable state of Figure 2).
 func TestRaftRestartAllKeepsCommitted(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	s.snapEvery = 7
 	s.checkOneLeader(50)
@@ -660,6 +668,7 @@ func TestRaftRestartAllKeepsCommitted(t *testing.T) {
 // Single-server membership changes while writes go on (dissertation §4.1):
 // a fourth server is added and catches up, then an original one removed.
 func TestRaftMembershipChangeUnderWrites(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	s.drop = 0.05
 	l := s.checkOneLeader(50)

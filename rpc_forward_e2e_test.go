@@ -24,6 +24,7 @@ import (
 // kill -9 of the client fails its node through serfHealth; with every
 // server killed, the other client's cached read still answers.
 func TestClientE2E(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs five agents")
 	}

@@ -23,6 +23,7 @@ import (
 //   - kill -9 of a server: its serfHealth turns critical on
 //     /v1/health/node/<name> within seconds.
 func TestGossipE2E(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs five agents")
 	}

@@ -57,6 +57,7 @@ func fired(w *watch) bool {
 }
 
 func TestSnapshotIsolation(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	l.kv(kvSet, "a", "1", 0)
 	before := l.s.snapshot()
@@ -75,6 +76,7 @@ func TestSnapshotIsolation(t *testing.T) {
 }
 
 func TestKVIndexRules(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	if _, idx := l.s.snapshot().kvGet("x"); idx != 1 {
 		t.Fatalf("empty store reports index %d, want 1 (never 0)", idx)
@@ -124,6 +126,7 @@ func TestKVIndexRules(t *testing.T) {
 }
 
 func TestKVCheckAndSet(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	if res := l.kv(kvCAS, "k", "v1", 0); !res.ok {
 		t.Fatal("cas 0 on a missing key must create it")
@@ -153,6 +156,7 @@ func TestKVCheckAndSet(t *testing.T) {
 }
 
 func TestKVKeysWithSeparator(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	for _, k := range []string{"a/1", "a/b/2", "a/b/3", "a/c/4", "a/d", "b"} {
 		l.kv(kvSet, k, "", 0)
@@ -168,6 +172,7 @@ func TestKVKeysWithSeparator(t *testing.T) {
 }
 
 func TestWatchesWakeOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	key, prefix, other := l.s.newWatch(), l.s.newWatch(), l.s.newWatch()
 	key.watchKVKey("app/a")
@@ -187,6 +192,7 @@ func TestWatchesWakeOnlyWhatChanged(t *testing.T) {
 }
 
 func TestWatchDeleteTreeWakesKeysUnderIt(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	l.kv(kvSet, "app/a", "1", 0)
 	key, outside := l.s.newWatch(), l.s.newWatch()
@@ -215,6 +221,7 @@ func registerWeb(node, addr, status string) *RegisterRequest {
 }
 
 func TestCatalogRegisterAndHealth(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	l.register(registerWeb("n1", "10.0.0.1", healthPassing))
 	l.register(registerWeb("n2", "10.0.0.2", healthCritical))
@@ -253,6 +260,7 @@ func TestCatalogRegisterAndHealth(t *testing.T) {
 }
 
 func TestCatalogIndexesAndWatchesPerService(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	l.register(registerWeb("n1", "10.0.0.1", healthPassing))
 	l.register(&RegisterRequest{Node: "n2", Address: "10.0.0.2", Service: &Service{Service: "db", Port: 5432}})
@@ -288,6 +296,7 @@ func TestCatalogIndexesAndWatchesPerService(t *testing.T) {
 }
 
 func TestCatalogDeregister(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	l.register(registerWeb("n1", "10.0.0.1", healthPassing))
 	l.apply(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: "n1", ServiceID: "web1"}})

@@ -70,6 +70,7 @@ func stateOf(name string, st swimState) func(map[string]swimMember) bool {
 }
 
 func TestGossipJoinFailLeave(t *testing.T) {
+	t.Parallel()
 	a, b, c := startTestPool(t, "a", nil), startTestPool(t, "b", nil), startTestPool(t, "c", nil)
 	d := startTestPool(t, "d", nil)
 	// Everyone joins through a alone.
@@ -124,6 +125,7 @@ func waitEvent(t *testing.T, p *gossipPool, within time.Duration, ok func(swimEv
 // another key, or none, never joins it, and its packets are dropped and
 // counted, not crashed on.
 func TestGossipEncryption(t *testing.T) {
+	t.Parallel()
 	key := newTestKey(t)
 	ring := func(k string) *keyring {
 		kr, err := openKeyring("lan", "", k)

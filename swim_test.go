@@ -340,6 +340,7 @@ func swimMedianMax(ds []time.Duration) (time.Duration, time.Duration) {
 // is recorded as left by everyone, never as failed, and reaped after the
 // tombstone timeout.
 func TestSwimJoinAndLeave(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 3, nil)
 	s.joinAll(35 * time.Second)
 	for _, nd := range s.nodes {
@@ -386,6 +387,7 @@ func TestSwimJoinAndLeave(t *testing.T) {
 // A graceful leave at 20 members with 1% loss: the leaving member gossips
 // until its message is out, stops, and nobody ever marks it failed.
 func TestSwimLeaveUnderLoss(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 20, nil)
 	s.net.drop = 0.01
 	s.joinAll(35 * time.Second)
@@ -407,6 +409,7 @@ func TestSwimLeaveUnderLoss(t *testing.T) {
 // a lone server's WAN pool) waited out the whole leave timeout for a
 // broadcast nobody could receive.
 func TestBug_LoneLeaveWaits(t *testing.T) {
+	t.Parallel()
 	cfg := swimWANConfig()
 	cfg.Name, cfg.Addr = "alone", "a:1"
 	core := newSwim(cfg)
@@ -421,6 +424,7 @@ func TestBug_LoneLeaveWaits(t *testing.T) {
 // suspected, learns of it when it is reachable again, and refutes with a
 // higher incarnation; nobody marks it failed.
 func TestSwimSuspicionRefuted(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 10, nil)
 	s.joinAll(35 * time.Second)
 	s.protectAll()
@@ -465,6 +469,7 @@ func TestSwimSuspicionRefuted(t *testing.T) {
 // member) and refutations bring everyone back alive in every view, at
 // higher incarnations.
 func TestSwimPartitionHeals(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 20, nil)
 	s.joinAll(35 * time.Second)
 	names := s.names()
@@ -665,6 +670,7 @@ func swimDetection64(t *testing.T, seed uint64) []time.Duration {
 // bytes, each goes out RetransmitMult·ceil(log10(N+1)) times, least sent
 // first, and a newer message about a member replaces the older one.
 func TestSwimBroadcastQueue(t *testing.T) {
+	t.Parallel()
 	cfg := swimLANConfig()
 	cfg.Name, cfg.Addr, cfg.Rand = "n0", "a:0", rand.New(rand.NewPCG(1, 2))
 	c := newSwim(cfg)
@@ -708,6 +714,7 @@ func TestSwimBroadcastQueue(t *testing.T) {
 
 // Consul's defaults, and the formulas that scale with the pool.
 func TestSwimConfigDefaults(t *testing.T) {
+	t.Parallel()
 	lan, wan := swimLANConfig(), swimWANConfig()
 	if lan.ProbeInterval != time.Second || lan.ProbeTimeout != 500*time.Millisecond || lan.IndirectChecks != 3 ||
 		lan.SuspicionMult != 4 || lan.RetransmitMult != 4 || lan.GossipInterval != 200*time.Millisecond ||
@@ -735,6 +742,7 @@ func TestSwimConfigDefaults(t *testing.T) {
 // Tags travel with alive messages; a change is an update event everywhere;
 // oversize tags are refused.
 func TestSwimTags(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 5, nil)
 	s.joinAll(35 * time.Second)
 	n2 := s.nodes[1]
@@ -770,6 +778,7 @@ func TestSwimTags(t *testing.T) {
 // User events: delivered once each, even when received many times; the
 // Lamport clock advances past every event seen.
 func TestSwimUserEventsOnce(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 8, nil)
 	s.net.drop = 0.05
 	s.joinAll(35 * time.Second)
