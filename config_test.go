@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -465,73 +463,5 @@ func TestPrivateIPv4(t *testing.T) {
 	}
 	if got := privateIPv4(addrs[:3]); got != "" {
 		t.Errorf("privateIPv4 without private IPv4 = %q, want empty", got)
-	}
-}
-
-func TestRunVersion(t *testing.T) {
-	t.Parallel()
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"version", "-format=json"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d, stderr %q", code, stderr.String())
-	}
-	var got struct {
-		Version    string
-		Revision   *string
-		Prerelease *string
-		BuildDate  time.Time
-		RPC        struct{ Default, Min, Max int }
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
-		t.Fatalf("output %q: %v", stdout.String(), err)
-	}
-	if got.Version != consulVersion || got.Revision == nil || got.Prerelease == nil || got.BuildDate.IsZero() ||
-		got.RPC.Default != 2 || got.RPC.Min != 2 || got.RPC.Max != 3 {
-		t.Errorf("version JSON = %s", stdout.String())
-	}
-
-	stdout.Reset()
-	if code := run([]string{"version"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	out := stdout.String()
-	if !strings.HasPrefix(out, "Consul v"+consulVersion+"\n") || !strings.Contains(out, "\nBuild Date ") ||
-		!strings.HasSuffix(out, "Protocol 2 spoken by default, understands 2 to 3 (agent will automatically use protocol >2 when speaking to compatible agents)\n") {
-		t.Errorf("version output = %q", out)
-	}
-}
-
-func TestRunUsageErrors(t *testing.T) {
-	t.Parallel()
-	for _, args := range [][]string{{"frobnicate"}, {}, {"version", "-format=xml"}} {
-		var stdout, stderr bytes.Buffer
-		if code := run(args, &stdout, &stderr); code != 1 || stderr.Len() == 0 {
-			t.Errorf("run(%q) = %d, stderr %q; want 1 and a message", args, code, stderr.String())
-		}
-	}
-}
-
-func TestRunAgentConfigError(t *testing.T) {
-	t.Parallel()
-	var stdout, stderr bytes.Buffer
-	code := run([]string{"agent", "-dev", "-http-port=70000"}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "flag -http-port") || !strings.Contains(stderr.String(), "70000") {
-		t.Errorf("exit %d, stderr %q; want 1 naming the flag and value", code, stderr.String())
-	}
-}
-
-func TestAgentLoggerLevels(t *testing.T) {
-	t.Parallel()
-	var out bytes.Buffer
-	logger := newAgentLogger(&Config{LogLevel: "trace"}, &out)
-	logger.Log(t.Context(), levelTrace, "deep detail")
-	if !strings.Contains(out.String(), "level=TRACE") {
-		t.Errorf("trace line = %q", out.String())
-	}
-	out.Reset()
-	logger = newAgentLogger(&Config{LogLevel: "err", LogJSON: true}, &out)
-	logger.Warn("hidden")
-	logger.Error("shown")
-	if strings.Contains(out.String(), "hidden") || !strings.Contains(out.String(), `"level":"ERROR"`) {
-		t.Errorf("err-level JSON output = %q", out.String())
 	}
 }
