@@ -1,6 +1,7 @@
 // main_test.go: tests of the command line (main.go): TestMain, which lets
 // a test re-execute this binary as the agent, the subcommands and their
-// exit codes, the agent's logger, the descriptor limit checked at start,
+// exit codes, the agent's flags (each maps to a configuration key), the
+// agent's logger, the descriptor limit checked at start,
 // and a shutdown on SIGINT.
 //
 // Concurrency: each test uses only what it starts; nothing is shared
@@ -156,5 +157,23 @@ func TestAgentFileLimitTooLow(t *testing.T) {
 	const want = "error starting agent: system allows a max of 100 file descriptors, but limits.http_max_conns_per_client: 200 needs at least 220"
 	if err == nil || !strings.Contains(string(out), want) {
 		t.Fatalf("exit %v, output:\n%s\nwant %q", err, out, want)
+	}
+}
+
+func TestAgentFlagsMapToKnownKeys(t *testing.T) {
+	t.Parallel()
+	for _, f := range agentFlags {
+		if f.key == "" {
+			continue
+		}
+		key := configRoot
+		for name := range strings.SplitSeq(f.key, ".") {
+			sub, ok := key.fields[name]
+			if !ok {
+				t.Errorf("flag -%s: key %q unknown", f.name, f.key)
+				break
+			}
+			key = sub
+		}
 	}
 }
