@@ -64,8 +64,8 @@ func TestBug_RaftForgedFrameKeepsLeader(t *testing.T) {
 	}
 }
 
-// A server removed from the configuration keeps campaigning (it never
-// learns of its removal); even a forced vote request (leadership transfer's,
+// Disruptive servers (dissertation §4.2.3): a server removed from the
+// configuration keeps campaigning (it never learns of its removal); even a forced vote request (leadership transfer's,
 // which bypasses the lease) must not disturb the cluster.
 func TestBug_RaftRemovedServerIgnored(t *testing.T) {
 	t.Parallel()

@@ -66,8 +66,8 @@ func TestRaftReadIndex(t *testing.T) {
 	}
 }
 
-// With leases, a leader serves reads without a round while a quorum
-// acknowledged it within the lease; not after.
+// Lease reads (dissertation §6.4.1): a leader serves reads without a round
+// while a quorum acknowledged it within the lease; not after.
 func TestRaftLeaseRead(t *testing.T) {
 	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)

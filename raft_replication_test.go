@@ -35,8 +35,9 @@ func TestRaftLaggingFollowerGetsSnapshot(t *testing.T) {
 	}
 }
 
-// The log's fast back-off: a follower with a long conflicting tail is
-// repaired in a few round trips, not one per entry.
+// The log's fast back-off (Raft §5.3, its last paragraphs): a follower
+// with a long conflicting tail is repaired in a few round trips, not one
+// per entry.
 func TestRaftFastBackoff(t *testing.T) {
 	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)

@@ -525,7 +525,8 @@ func TestRaftNoQuorum(t *testing.T) {
 	s.mustCommit("b", 100)
 }
 
-// Agreement with a follower down and back: it catches up.
+// Raft §5.3: agreement with a follower down and back; the leader retries
+// until it catches up.
 func TestRaftFollowerDownAndBack(t *testing.T) {
 	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
