@@ -11,12 +11,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,7 +31,7 @@ import (
 // or with MINICONSUL_HEALTH_SERVER=1 as a plain HTTP server answering 200
 // on a free loopback port, which it prints (BenchmarkHTTPChecks1000). With
 // MINICONSUL_HOLD_DEFAULT_PORTS=1 the tests run while this process holds
-// Consul's default ports (e2e_test.go).
+// Consul's default ports (e2e_test.go). It sets the default of -parallel.
 func TestMain(m *testing.M) {
 	if os.Getenv("MINICONSUL_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -41,6 +44,15 @@ func TestMain(m *testing.M) {
 		fmt.Println(ln.Addr())
 		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 		os.Exit(1)
+	}
+	// The parallel tests mostly wait on clocks (gossip and Raft rounds,
+	// timeouts), not on the CPU: unless -parallel says otherwise, run up to
+	// 8 at once rather than GOMAXPROCS.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", strconv.Itoa(max(8, runtime.GOMAXPROCS(0))))
 	}
 	if os.Getenv("MINICONSUL_HOLD_DEFAULT_PORTS") == "1" { // the proof that no test needs them (e2e_test.go)
 		release, err := holdDefaultPorts()
