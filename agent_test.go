@@ -1,3 +1,10 @@
+// agent_test.go: the in-process agent of the tests (agent.go's Agent on
+// 127.0.0.1, every port 0): testConfig, startTestAgent, and the HTTP
+// helpers do, must and expect that the endpoint tests speak through. The
+// processes, ports and waiting the tests share are e2e_test.go's.
+//
+// Concurrency: each testAgent belongs to one test; nothing is shared
+// between tests.
 package main
 
 import (
