@@ -130,6 +130,10 @@ func TestClusterE2E(t *testing.T) {
 		c.checkAcked(s, acked, "consistent", 0)
 	}
 	c.checkKeys(leader, acked)
+	// The reads above take seconds; on a loaded machine a missed heartbeat
+	// may have moved leadership meanwhile: check the configuration against
+	// the leader all agree on now.
+	leader = c.waitLeader(c.servers...)
 	c.checkRaftConfiguration(c.others(leader)[0], leader)
 
 	// Last: with two servers gone, the one left (the leader) must step

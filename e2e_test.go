@@ -251,6 +251,40 @@ func startAgentProcessAfter(t *testing.T, setup string, args ...string) (cmd *ex
 	return cmd, logs, scanned
 }
 
+// runAgentToExit runs the agent and returns its output once it exits,
+// failing if it runs on (it started) or exits 0: the process of a test
+// that the agent refuses to start.
+func runAgentToExit(t *testing.T, args ...string) string {
+	t.Helper()
+	return runAgentToExitAfter(t, "", args...)
+}
+
+// runAgentToExitAfter is runAgentToExit with shell commands run before the
+// agent in its process ("ulimit -n 100"); "" runs none.
+func runAgentToExitAfter(t *testing.T, setup string, args ...string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, args...)
+	if setup != "" {
+		cmd = exec.CommandContext(ctx, "sh", append([]string{"-c", setup + ` && exec "$0" "$@"`, self}, args...)...)
+	}
+	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the agent ran on instead of refusing to start:\n%s", out)
+	}
+	if err == nil {
+		t.Fatalf("the agent exited 0:\n%s", out)
+	}
+	return string(out)
+}
+
 // e2eServer is one agent process of a test (a server or a client): its
 // address and ports, data dir, and while it runs, its command and output.
 type e2eServer struct {

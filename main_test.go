@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -159,16 +158,10 @@ func TestAgentLoggerLevels(t *testing.T) {
 // descriptor limit cannot hold limits.http_max_conns_per_client and 20.
 func TestAgentFileLimitTooLow(t *testing.T) {
 	t.Parallel()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("sh", "-c", `ulimit -n 100 && exec "$0" "$@"`, self, "agent", "-dev", "-http-port", "-1", "-dns-port", "-1")
-	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
-	out, err := cmd.CombinedOutput()
+	out := runAgentToExitAfter(t, "ulimit -n 100", "agent", "-dev", "-http-port", "-1", "-dns-port", "-1")
 	const want = "error starting agent: system allows a max of 100 file descriptors, but limits.http_max_conns_per_client: 200 needs at least 220"
-	if err == nil || !strings.Contains(string(out), want) {
-		t.Fatalf("exit %v, output:\n%s\nwant %q", err, out, want)
+	if !strings.Contains(out, want) {
+		t.Fatalf("output:\n%s\nwant %q", out, want)
 	}
 }
 

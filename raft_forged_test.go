@@ -5,15 +5,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -175,29 +172,6 @@ func TestBug_ForgedRaftFrameThreeServers(t *testing.T) {
 	}
 	leader, term = waitRaftLeader(c, 30*time.Second)
 	t.Logf("after restarting all three: leader %s in term %d", leader.name, term)
-}
-
-// runAgentToExit runs the agent and returns its output once it exits,
-// failing if it runs on (it started).
-func runAgentToExit(t *testing.T, args ...string) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, self, args...)
-	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("the agent ran on instead of refusing to start:\n%s", out)
-	}
-	if err == nil {
-		t.Fatalf("the agent exited 0:\n%s", out)
-	}
-	return string(out)
 }
 
 // Issue 11, item 1: a term of 2^64-1 persisted in the data dir (as the
