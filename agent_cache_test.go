@@ -13,6 +13,7 @@ import (
 )
 
 func TestCachePolicy(t *testing.T) {
+	t.Parallel()
 	r := httptest.NewRequest("GET", "/v1/health/service/web?cached&stale-if-error=1m&index=5&tag=v1", nil)
 	r.Header.Set("Cache-Control", "max-age=30, must-revalidate")
 	p, err := parseCachePolicy(r)
@@ -32,6 +33,7 @@ func TestCachePolicy(t *testing.T) {
 // full, its refresh with it; a first fetch the servers refuse is passed on
 // and not kept.
 func TestCacheBounds(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.cache.maxEntries = 2
 	for _, tag := range []string{"a", "b", "c"} {

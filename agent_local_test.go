@@ -11,11 +11,15 @@ import (
 )
 
 func TestDeregisterCriticalServiceAfter(t *testing.T) {
+	t.Parallel()
 	ta := startCheckAgent(t, func(c *Config) { c.CheckDeregisterIntervalMin = 0 })
+	// doomed is critical from its registration on: the 100 ms count from
+	// before it, not from after the two registrations that follow (which
+	// can take that long on a loaded machine).
+	start := time.Now()
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"doomed","Check":{"TTL":"1h","DeregisterCriticalServiceAfter":"100ms"}}`, nil)
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"healthy","Check":{"TTL":"1h","Status":"passing","DeregisterCriticalServiceAfter":"100ms"}}`, nil)
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"patient","Check":{"TTL":"1h"}}`, nil)
-	start := time.Now()
 	eventually(t, 10*time.Second, "doomed reaped", func() bool {
 		return !ta.local.hasService("doomed") && len(ta.store.snapshot().serviceInstances("doomed")) == 0
 	})
@@ -29,6 +33,7 @@ func TestDeregisterCriticalServiceAfter(t *testing.T) {
 
 // check_deregister_interval_min raises a shorter DeregisterCriticalServiceAfter.
 func TestDeregisterCriticalServiceAfterMinimum(t *testing.T) {
+	t.Parallel()
 	ta := startCheckAgent(t, func(c *Config) { c.CheckReapInterval, c.CheckDeregisterIntervalMin = time.Hour, time.Hour })
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"web","Check":{"TTL":"1h","DeregisterCriticalServiceAfter":"1m"}}`, nil)
 	ta.local.reapCritical(time.Now().Add(30 * time.Minute))

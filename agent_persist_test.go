@@ -16,6 +16,7 @@ import (
 // does not come back; a definition that the config files also give is the
 // config's; an unreadable file is skipped.
 func TestPersistedRegistrations(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mutate := func(c *Config) { c.DevMode, c.Bootstrap, c.DataDir = false, true, dir }
 	ta := startTestAgent(t, mutate)

@@ -14,90 +14,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// startAgentProcess runs the real command line (this test binary,
-// re-executed as "consul", see TestMain) until the agent has started. The
-// process is interrupted and waited for at cleanup; logs returns its output
-// so far, and exited is closed once the process has closed its output
-// (it exited: Wait may be called). If the test failed, its output is
-// printed at cleanup.
-func startAgentProcess(t *testing.T, args ...string) (cmd *exec.Cmd, logs func() string, exited <-chan struct{}) {
-	t.Helper()
-	return startAgentProcessAfter(t, "", args...)
-}
-
-// startAgentProcessAfter is startAgentProcess with shell commands run
-// before the agent in its process ("ulimit -n 256"); "" runs none.
-func startAgentProcessAfter(t *testing.T, setup string, args ...string) (cmd *exec.Cmd, logs func() string, exited <-chan struct{}) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	consul := filepath.Join(t.TempDir(), "consul")
-	if err := os.Symlink(self, consul); err != nil {
-		t.Fatal(err)
-	}
-	cmd = exec.Command(consul, args...)
-	if setup != "" {
-		cmd = exec.Command("sh", append([]string{"-c", setup + ` && exec "$0" "$@"`, consul}, args...)...)
-	}
-	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var out strings.Builder // guarded by mu
-	logs = func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.String()
-	}
-	started, scanned := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			mu.Lock()
-			out.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if strings.Contains(sc.Text(), "agent started") {
-				close(started)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-scanned:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-scanned
-		}
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("the agent's output (%v):\n%s", cmd.ProcessState, logs())
-		}
-	})
-	select {
-	case <-started:
-	case <-scanned:
-		t.Fatalf("agent exited before starting:\n%s", logs())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("agent did not start within 10 s:\n%s", logs())
-	}
-	return cmd, logs, scanned
-}
 
 func writeServices(t *testing.T, dir, content string) {
 	t.Helper()
@@ -107,6 +27,7 @@ func writeServices(t *testing.T, dir, content string) {
 }
 
 func TestReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeServices(t, dir, `{"services": [
 		{"name": "web", "port": 80, "check": {"check_id": "web-ttl", "ttl": "1h"}},
@@ -170,6 +91,7 @@ func TestReload(t *testing.T) {
 // TestSIGHUPReload runs the real binary with -config-dir and reloads it
 // with SIGHUP.
 func TestSIGHUPReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeServices(t, dir, `{"service": {"name": "before"}}`)
 	ports := testPorts(t, "127.0.0.1")
@@ -203,6 +125,7 @@ func TestSIGHUPReload(t *testing.T) {
 // agent so about once in 40 runs: "signal: hangup"). Sent as soon as the
 // agent says it is starting, a SIGHUP must be a reload once it runs.
 func TestBug_SIGHUPWhileStarting(t *testing.T) {
+	t.Parallel()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +174,7 @@ func TestBug_SIGHUPWhileStarting(t *testing.T) {
 // Services and checks in config files are registered at start, in Consul's
 // snake_case spelling; user data keys (meta) keep theirs.
 func TestConfigDefinedServices(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "services.json")
 	os.WriteFile(file, []byte(`{
 		"services": [{"name": "web", "port": 8080, "tags": ["v1"], "meta": {"git_sha": "abc"},

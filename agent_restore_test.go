@@ -2,17 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,120 +16,25 @@ import (
 	"time"
 )
 
-// sharedFreePorts returns n ports free, TCP and UDP, on every one of ips:
-// servers whose -retry-join names only a host find each other at their
-// own ports.
-func sharedFreePorts(t *testing.T, ips []string, n int) []string {
-	t.Helper()
-	var ports []string
-	for len(ports) < n {
-		ln, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-		ln.Close()
-		free := true
-		for _, ip := range ips {
-			l, err1 := net.Listen("tcp", net.JoinHostPort(ip, port))
-			p, err2 := net.ListenPacket("udp", net.JoinHostPort(ip, port))
-			if l != nil {
-				l.Close()
-			}
-			if p != nil {
-				p.Close()
-			}
-			free = free && err1 == nil && err2 == nil
-		}
-		if free && !strings.Contains(strings.Join(ports, ","), port) {
-			ports = append(ports, port)
-		}
-	}
-	return ports
-}
-
-// procServer is one agent process of a test, reached over HTTP.
-type procServer struct {
-	name, ip, http, dataDir string
-	cmd                     *exec.Cmd
-	logs                    func() string
-	exited                  <-chan struct{}
-}
-
-func (s *procServer) do(t *testing.T, method, path string, body io.Reader, timeout time.Duration) (int, []byte, http.Header) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.ip+":"+s.http+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error()), nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, resp.Header
-}
-
 // startProcCluster starts three servers as processes on ips, and a client
-// agent on clientIP, with free ports, and returns the servers, the leader
-// they agree on, and the client.
-func startProcCluster(t *testing.T, ips []string, clientIP string, extra ...string) ([]*procServer, *procServer, *procServer) {
-	ports := sharedFreePorts(t, append([]string{clientIP}, ips...), 5)
-	var join []string
-	for _, ip := range ips {
-		join = append(join, "-retry-join="+ip+":"+ports[2])
-	}
-	var servers []*procServer
+// agent on clientIP (e2e_test.go's harness, each with ports of its own),
+// and returns the servers, the leader they agree on, and the client.
+func startProcCluster(t *testing.T, ips []string, clientIP string, extra ...string) ([]*e2eServer, *e2eServer, *e2eServer) {
+	c := newE2EProcesses(t)
+	var servers []*e2eServer
 	for i, ip := range ips {
-		name, dataDir := fmt.Sprintf("s%d", i+1), t.TempDir()
-		args := append([]string{"agent", "-server", "-bootstrap-expect=3", "-node=" + name, "-bind=" + ip, "-client=" + ip,
-			"-data-dir=" + dataDir, "-http-port=" + ports[0], "-dns-port=-1", "-server-port=" + ports[1],
-			"-serf-lan-port=" + ports[2], "-serf-wan-port=" + ports[3]}, join...)
-		cmd, logs, exited := startAgentProcess(t, append(args, extra...)...)
-		servers = append(servers, &procServer{name: name, ip: ip, http: ports[0], dataDir: dataDir, cmd: cmd, logs: logs, exited: exited})
+		servers = append(servers, c.add(fmt.Sprintf("s%d", i+1), ip, append([]string{"-server", "-bootstrap-expect=3", "-dns-port=-1"}, extra...)...))
 	}
-	_, logs, exited := startAgentProcess(t, "agent", "-node=c1", "-bind="+clientIP, "-client="+clientIP,
-		"-data-dir="+t.TempDir(), "-http-port="+ports[0], "-dns-port=-1", "-serf-lan-port="+ports[2], join[0])
-	client := &procServer{name: "c1", ip: clientIP, http: ports[0], logs: logs, exited: exited}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, s := range append(servers, client) {
-				t.Logf("--- %s's log:\n%s", s.name, s.logs())
-			}
+	for _, s := range servers {
+		for _, ip := range ips {
+			s.args = append(s.args, "-retry-join="+ip) // the harness adds the port
 		}
-	})
-	return servers, waitProcLeader(t, servers, ports[1]), client
-}
-
-// waitProcLeader waits until every server names the same leader.
-func waitProcLeader(t *testing.T, servers []*procServer, serverPort string) *procServer {
-	t.Helper()
-	var leader *procServer
-	eventually(t, 30*time.Second, "one leader agreed on by all", func() bool {
-		leader = nil
-		for _, s := range servers {
-			code, body, _ := s.do(t, "GET", "/v1/status/leader", nil, 2*time.Second)
-			var addr string
-			if code != 200 || json.Unmarshal(body, &addr) != nil {
-				return false
-			}
-			var l *procServer
-			for _, c := range servers {
-				if c.ip+":"+serverPort == addr {
-					l = c
-				}
-			}
-			if l == nil || leader != nil && l != leader {
-				return false
-			}
-			leader = l
-		}
-		return true
-	})
-	return leader
+	}
+	client := c.add("c1", clientIP, "-dns-port=-1", "-retry-join="+ips[0])
+	for _, s := range c.servers {
+		c.start(s)
+	}
+	return servers, c.waitLeader(servers...), client
 }
 
 // TestBug_BigSnapshotRestore: a 60 MB snapshot (110 values of 512 KiB),
@@ -175,7 +75,7 @@ func TestBug_BigSnapshotRestore(t *testing.T) {
 	}
 	t.Logf("snapshot: %.1f MB", float64(len(snap))/1e6)
 
-	restoreVia := func(s *procServer, marker string) {
+	restoreVia := func(s *e2eServer, marker string) {
 		t.Helper()
 		if code, body, _ := leader.do(t, "PUT", "/v1/kv/"+marker, strings.NewReader("x"), 10*time.Second); code != 200 {
 			t.Fatalf("PUT %s: %d %s", marker, code, body)
@@ -219,11 +119,11 @@ func TestBug_BigSnapshotRestore(t *testing.T) {
 // into memory (RSS 821 MB).
 func TestBug_SnapshotRestoreRefusesGarbageEarly(t *testing.T) {
 	t.Parallel()
-	port := strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:")
-	cmd, _, _ := startAgentProcess(t, "agent", "-dev", "-node", "garbage", "-bind", "127.0.0.1", "-http-port", port,
-		"-dns-port", "-1", "-server-port", strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:"),
-		"-serf-lan-port", strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:"))
-	s := &procServer{name: "garbage", ip: "127.0.0.1", http: port}
+	ports := testPorts(t, "127.0.0.1")
+	cmd, _, _ := startAgentProcess(t, "agent", "-dev", "-node", "garbage", "-bind", "127.0.0.1", "-http-port", strconv.Itoa(ports.HTTP),
+		"-dns-port", "-1", "-server-port", strconv.Itoa(ports.Server),
+		"-serf-lan-port", strconv.Itoa(ports.SerfLAN), "-serf-wan-port", strconv.Itoa(ports.SerfWAN))
+	s := &e2eServer{name: "garbage", ip: "127.0.0.1", ports: ports}
 	body := &countingReader{left: 300 << 20}
 	code, msg, _ := s.do(t, "PUT", "/v1/snapshot", body, time.Minute)
 	if code != 500 || !strings.Contains(string(msg), "failed to read snapshot file: corrupt snapshot: not a miniconsul snapshot") {
@@ -316,12 +216,11 @@ func TestBug_RaftStorageFailureExits(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(`{"raft_snapshot_threshold": 8}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	free := func() string { return strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:") }
-	port := free()
+	ports := testPorts(t, "127.0.0.1")
 	cmd, logs, exited := startAgentProcess(t, "agent", "-server", "-bootstrap", "-node", "failing", "-bind", "127.0.0.1",
-		"-data-dir", dataDir, "-config-file", cfg, "-http-port", port, "-dns-port", "-1", "-server-port", free(),
-		"-serf-lan-port", free(), "-serf-wan-port", free())
-	s := &procServer{name: "failing", ip: "127.0.0.1", http: port}
+		"-data-dir", dataDir, "-config-file", cfg, "-http-port", strconv.Itoa(ports.HTTP), "-dns-port", "-1",
+		"-server-port", strconv.Itoa(ports.Server), "-serf-lan-port", strconv.Itoa(ports.SerfLAN), "-serf-wan-port", strconv.Itoa(ports.SerfWAN))
+	s := &e2eServer{name: "failing", ip: "127.0.0.1", ports: ports}
 	eventually(t, 10*time.Second, "a leader", func() bool {
 		code, body, _ := s.do(t, "GET", "/v1/status/leader", nil, time.Second)
 		return code == 200 && len(body) > 2
@@ -393,7 +292,7 @@ func TestBug_RaftStorageFailureClientMovesOn(t *testing.T) {
 	if code := leader.cmd.ProcessState.ExitCode(); code != 1 {
 		t.Fatalf("the failed leader exited with %d, want 1", code)
 	}
-	var rest []*procServer
+	var rest []*e2eServer
 	for _, s := range servers {
 		if s != leader {
 			rest = append(rest, s)

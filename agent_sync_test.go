@@ -13,6 +13,7 @@ import (
 )
 
 func TestAEScaleFactor(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ nodes, want int }{{1, 1}, {128, 1}, {129, 2}, {256, 2}, {257, 3}, {512, 3}, {1024, 4}, {8192, 7}} {
 		if got := aeScaleFactor(tc.nodes); got != tc.want {
 			t.Errorf("aeScaleFactor(%d) = %d, want %d", tc.nodes, got, tc.want)
@@ -42,6 +43,7 @@ func catalogCheck(ta *testAgent, id string) *HealthCheck {
 // TestAntiEntropyRepair: the local state wins over every hand-made change
 // to the catalog's view of this node, except the servers' own entries.
 func TestAntiEntropyRepair(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, func(c *Config) { c.AEInterval = time.Hour })
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"web","Port":80,"Check":{"CheckID":"web-ttl","TTL":"1h"}}`, nil)
 	ta.must("PUT", "/v1/agent/check/register", `{"Name":"disk","TTL":"1h","Status":"passing"}`, nil)
@@ -81,6 +83,7 @@ func TestAntiEntropyRepair(t *testing.T) {
 // Maintenance mode, as Consul's: a second enable keeps the first reason;
 // the maintenance check survives a full sync (it is local state).
 func TestMaintenanceKeepsFirstReason(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.must("PUT", "/v1/agent/maintenance?enable=true&reason=first", "", nil)
 	ta.must("PUT", "/v1/agent/maintenance?enable=true&reason=second", "", nil)

@@ -1,51 +1,21 @@
+// agent_test.go: the in-process agent of the tests (agent.go's Agent on
+// 127.0.0.1, every port 0): testConfig, startTestAgent, and the HTTP
+// helpers do, must and expect that the endpoint tests speak through. The
+// processes, ports and waiting the tests share are e2e_test.go's.
+//
+// Concurrency: each testAgent belongs to one test; nothing is shared
+// between tests.
 package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
-
-// TestMain lets a test run the real command line in a child process: the
-// test binary re-executes itself with MINICONSUL_MAIN=1 (see TestSIGINT),
-// or with MINICONSUL_HEALTH_SERVER=1 as a plain HTTP server answering 200
-// on a free loopback port, which it prints (BenchmarkHTTPChecks1000). With
-// MINICONSUL_HOLD_DEFAULT_PORTS=1 the tests run while this process holds
-// Consul's default ports (agent_ports_test.go).
-func TestMain(m *testing.M) {
-	if os.Getenv("MINICONSUL_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-	}
-	if os.Getenv("MINICONSUL_HEALTH_SERVER") == "1" {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			os.Exit(1)
-		}
-		fmt.Println(ln.Addr())
-		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-		os.Exit(1)
-	}
-	if os.Getenv("MINICONSUL_HOLD_DEFAULT_PORTS") == "1" { // the proof that no test needs them (agent_ports_test.go)
-		release, err := holdDefaultPorts()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		code := m.Run()
-		release()
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
-}
 
 // testAgent is a running agent on 127.0.0.1 with free ports.
 type testAgent struct {
@@ -142,24 +112,5 @@ func (ta *testAgent) expect(method, path, body string, code int, msg string) {
 	r := ta.do(method, path, body)
 	if r.code != code || !strings.Contains(r.body, msg) {
 		ta.t.Fatalf("%s %s: got %d %q, want %d containing %q", method, path, r.code, r.body, code, msg)
-	}
-}
-
-// TestSIGINT runs the real binary (this test binary, re-executed as
-// "consul") and checks that SIGINT stops it promptly with exit status 0.
-func TestSIGINT(t *testing.T) {
-	ports := testPorts(t, "127.0.0.1")
-	cmd, logs, exited := startAgentProcess(t, "agent", "-dev", "-node", "sigtest", "-bind", "127.0.0.1",
-		"-http-port", "-1", "-dns-port", "-1", "-server-port", fmt.Sprint(ports.Server),
-		"-serf-lan-port", fmt.Sprint(ports.SerfLAN), "-serf-wan-port", fmt.Sprint(ports.SerfWAN))
-	start := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("agent still running 5 s after SIGINT")
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGINT: %v after %v\n%s", err, time.Since(start), logs())
 	}
 }

@@ -80,6 +80,7 @@ func closedAddr(t *testing.T, network string) string {
 }
 
 func TestCheckHTTP(t *testing.T) {
+	t.Parallel()
 	var conns, okProbes atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
@@ -145,6 +146,7 @@ func TestCheckHTTP(t *testing.T) {
 }
 
 func TestCheckHTTPS(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(srv.Close)
 	ta := startCheckAgent(t, nil)
@@ -155,6 +157,7 @@ func TestCheckHTTPS(t *testing.T) {
 }
 
 func TestCheckTCP(t *testing.T) {
+	t.Parallel()
 	ln := listenTCP(t)
 	go func() {
 		for {
@@ -173,6 +176,7 @@ func TestCheckTCP(t *testing.T) {
 }
 
 func TestCheckUDP(t *testing.T) {
+	t.Parallel()
 	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +209,7 @@ func TestCheckUDP(t *testing.T) {
 }
 
 func TestCheckScript(t *testing.T) {
+	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	ta := startCheckAgent(t, func(c *Config) { c.EnableScriptChecks = true })
 	for _, c := range []struct{ id, script, timeout string }{
@@ -241,6 +246,7 @@ func TestCheckScript(t *testing.T) {
 // group and keeps the output pipe open is still reported once the script
 // ends, and its check can be removed (the probe waited for the child).
 func TestBug_ScriptDetachedChild(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("setsid"); err != nil {
 		t.Skip("no setsid")
 	}
@@ -270,6 +276,7 @@ func TestBug_ScriptDetachedChild(t *testing.T) {
 // enable_script_checks from the API (500, Consul's message), and without
 // either flag from the config files.
 func TestCheckScriptPermission(t *testing.T) {
+	t.Parallel()
 	script := `{"Name":"s","Args":["/bin/true"],"Interval":"10s"}`
 	ta := startCheckAgent(t, func(c *Config) { c.EnableLocalScriptChecks = true })
 	ta.expect("PUT", "/v1/agent/check/register", script, 500,
@@ -325,6 +332,7 @@ func grpcHealthServer(t *testing.T) string {
 }
 
 func TestCheckGRPC(t *testing.T) {
+	t.Parallel()
 	addr := grpcHealthServer(t)
 	ta := startCheckAgent(t, nil)
 	ta.must("PUT", "/v1/agent/check/register", `{"Name":"grpc-all","GRPC":"`+addr+`","Interval":"20ms"}`, nil)
@@ -361,6 +369,7 @@ func TestReadGRPCHealthMalformed(t *testing.T) {
 
 // TestStatusThresholds follows Consul's StatusHandler.
 func TestStatusThresholds(t *testing.T) {
+	t.Parallel()
 	const P, W, C, none = healthPassing, healthWarning, healthCritical, ""
 	for _, tc := range []struct {
 		name             string
@@ -388,6 +397,7 @@ func TestStatusThresholds(t *testing.T) {
 
 // The thresholds hold back what a real probe reports.
 func TestCheckThresholdsEndToEnd(t *testing.T) {
+	t.Parallel()
 	var healthy atomic.Bool
 	ln := listenTCP(t)
 	var probes atomic.Int32
@@ -416,6 +426,7 @@ func TestCheckThresholdsEndToEnd(t *testing.T) {
 }
 
 func TestCheckTTLOutputTruncated(t *testing.T) {
+	t.Parallel()
 	ta := startCheckAgent(t, nil)
 	ta.must("PUT", "/v1/agent/check/register", `{"Name":"ttl","TTL":"1h"}`, nil)
 	long := strings.Repeat("é", 2500) // 5000 bytes: the cut falls inside a rune
@@ -427,6 +438,7 @@ func TestCheckTTLOutputTruncated(t *testing.T) {
 }
 
 func TestCheckAliasLocal(t *testing.T) {
+	t.Parallel()
 	ta := startCheckAgent(t, nil)
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"web","Check":{"CheckID":"web-ttl","TTL":"1h"}}`, nil)
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"proxy","Check":{"CheckID":"proxy-alias","AliasService":"web"}}`, nil)
@@ -445,6 +457,7 @@ func TestCheckAliasLocal(t *testing.T) {
 // check_output_max_size, so the pair settles instead of growing (and
 // writing to the catalog) forever.
 func TestBug_AliasCycle(t *testing.T) {
+	t.Parallel()
 	ta := startCheckAgent(t, func(c *Config) { c.CheckOutputMaxSize = 256 })
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"a","Check":{"CheckID":"a-alias","AliasService":"b"}}`, nil)
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"b","Check":{"CheckID":"b-alias","AliasService":"a"}}`, nil)
@@ -466,6 +479,7 @@ func TestBug_AliasCycle(t *testing.T) {
 }
 
 func TestCheckAliasRemoteNode(t *testing.T) {
+	t.Parallel()
 	ta := startCheckAgent(t, nil)
 	register := func(status string) {
 		ta.must("PUT", "/v1/catalog/register", `{"Node":"db-host","Address":"127.0.0.20",

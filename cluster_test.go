@@ -168,6 +168,7 @@ func (c *testCluster) follower(leader int) *testAgent {
 // reports the same leader and peers; reads in every consistency mode see an
 // acknowledged write.
 func TestClusterForwardingAndStatus(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader(5 * time.Second)
 	f := c.follower(leader)
@@ -222,6 +223,7 @@ func TestClusterForwardingAndStatus(t *testing.T) {
 // timer, so when the holder stops renewing the lock is released by the TTL
 // rule, and another session gets it only after the lock delay.
 func TestClusterSessionSurvivesFailover(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader(5 * time.Second)
 	f := c.follower(leader)
@@ -242,12 +244,9 @@ func TestClusterSessionSurvivesFailover(t *testing.T) {
 	if r := f.do("PUT", "/v1/session/renew/"+sid, ""); r.code != 200 {
 		t.Fatalf("renew after failover: %d %s", r.code, r.body)
 	}
-	for deadline := time.Now().Add(5 * time.Second); nl.leaderTerm.Load() != nl.raft.raftStatus().Term; {
-		if time.Now().After(deadline) {
-			t.Fatal("the new leader did not take up its leadership")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 5*time.Second, "the new leader takes up its leadership", func() bool {
+		return nl.leaderTerm.Load() == nl.raft.raftStatus().Term
+	})
 	if !hasTimer(nl.sessions, sid) {
 		t.Fatal("the new leader has no TTL timer for the session")
 	}
@@ -288,6 +287,7 @@ func hasTimer(s *sessionTimers, id string) bool {
 // TestClusterLockContention: the contention test of the single server, with
 // the clients spread over three servers.
 func TestClusterLockContention(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	lockContention(t, c.live())
 }
@@ -295,6 +295,7 @@ func TestClusterLockContention(t *testing.T) {
 // TestClusterRemovePeerAndRejoin: the operator API removes a server; the
 // cluster goes on with two; the server, restarted empty, joins again.
 func TestClusterRemovePeerAndRejoin(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader(5 * time.Second)
 	victim := (leader + 1) % 3
@@ -311,17 +312,10 @@ func TestClusterRemovePeerAndRejoin(t *testing.T) {
 	// Back with an empty data directory: it asks the cluster to add it.
 	c.configs[victim].DataDir = t.TempDir()
 	c.start(victim)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, "the server rejoins", func() (bool, string) {
 		c.agents[leader].must("GET", "/v1/status/peers", "", &peers)
-		if len(peers) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not rejoin: peers %v", peers)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(peers) == 3, fmt.Sprintf("peers %v", peers)
+	})
 	if r := c.agents[victim].must("GET", "/v1/kv/after-removal?raw", "", nil); r.body != "x" {
 		t.Fatalf("the rejoined server reads %q", r.body)
 	}
@@ -330,6 +324,7 @@ func TestClusterRemovePeerAndRejoin(t *testing.T) {
 // TestClusterRestartKeepsData: every server stopped and started again from
 // its data directory; the data and the configuration are all there.
 func TestClusterRestartKeepsData(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	for i := range 50 {
 		c.agents[i%3].must("PUT", fmt.Sprintf("/v1/kv/r/%d", i), fmt.Sprint(i), nil)
@@ -346,6 +341,7 @@ func TestClusterRestartKeepsData(t *testing.T) {
 // leader" (after the hold timeout) and reads say KnownLeader false, except
 // ?stale, which any server answers.
 func TestClusterNoLeader(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits out the RPC hold timeout")
 	}
@@ -383,6 +379,7 @@ func TestClusterNoLeader(t *testing.T) {
 // down longer than the leader's log reaches is brought back by
 // InstallSnapshot, and a restart of every server loads its snapshot.
 func TestClusterSnapshotCatchUp(t *testing.T) {
+	t.Parallel()
 	c := &testCluster{t: t}
 	for i := 1; i <= 3; i++ {
 		cfg := clusterConfig(t, i, 3, t.TempDir())
@@ -401,16 +398,10 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 		t.Fatal("the leader never compacted its log")
 	}
 	c.start(lagging)
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	eventually(t, 10*time.Second, "the lagging server catches up", func() (bool, string) {
 		r := c.agents[lagging].do("GET", "/v1/kv/s/119?raw&stale", "")
-		if r.code == 200 && r.body == "119" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the lagging server did not catch up: %d %q", r.code, r.body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return r.code == 200 && r.body == "119", fmt.Sprintf("%d %q", r.code, r.body)
+	})
 	if c.agents[lagging].raft.raftStatus().Applied < 100 || c.agents[lagging].raft.compactedTo() == 0 {
 		t.Fatalf("the lagging server caught up without a snapshot: %+v", c.agents[lagging].raft.raftStatus())
 	}
@@ -478,6 +469,7 @@ func BenchmarkClusterLockHandoff(b *testing.B) {
 // marked failed by the pool and its serfHealth turns critical in the
 // catalog (reconciled by the leader), and passing again when it returns.
 func TestClusterGossip(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	for _, a := range c.live() {
 		eventually(t, 10*time.Second, a.cfg.NodeName+" sees 3 alive members", func() bool {
@@ -522,21 +514,11 @@ func TestClusterGossip(t *testing.T) {
 	eventually(t, 40*time.Second, name+"'s serfHealth passing again", serfHealth(healthPassing))
 }
 
-// eventually polls cond until it holds, failing the test after within.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(within); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestClusterGracefulLeave: a server that leaves takes itself out of the
 // Raft configuration, the pool records it as left (not failed), and the
 // leader deregisters its node from the catalog.
 func TestClusterGracefulLeave(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader(5 * time.Second)
 	for _, leaving := range []int{(leader + 1) % 3, leader} { // a follower, then the leader itself

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,6 +34,7 @@ func loadConfigFixtures(t *testing.T, files []string, args ...string) (*Config, 
 }
 
 func TestDefaultConfig(t *testing.T) {
+	t.Parallel()
 	want := &Config{
 		Datacenter:  "dc1",
 		BindAddr:    "0.0.0.0",
@@ -73,6 +71,7 @@ func TestDefaultConfig(t *testing.T) {
 }
 
 func TestLoadConfigDerivedDefaults(t *testing.T) {
+	t.Parallel()
 	host, err := os.Hostname()
 	if err != nil {
 		t.Skip("no host name:", err)
@@ -98,6 +97,7 @@ func TestLoadConfigDerivedDefaults(t *testing.T) {
 }
 
 func TestLoadConfigDev(t *testing.T) {
+	t.Parallel()
 	host, err := os.Hostname()
 	if err != nil {
 		t.Skip("no host name:", err)
@@ -121,6 +121,7 @@ func TestLoadConfigDev(t *testing.T) {
 }
 
 func TestLoadConfigPrecedence(t *testing.T) {
+	t.Parallel()
 	cfg, _, err := loadConfigFixtures(t, []string{
 		`{"datacenter": "east", "node_name": "a", "log_level": "WARN", "retry_join": ["10.0.0.1"],
 		  "node_meta": {"rack": "1", "zone": "z1"}, "ports": {"http": 8000, "dns": 53},
@@ -158,6 +159,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 }
 
 func TestLoadConfigImplementedKeys(t *testing.T) {
+	t.Parallel()
 	const key = "MTIzNDU2Nzg5MDEyMzQ1Ng==" // 16 bytes
 	cfg, ignored, err := loadConfigFixtures(t, []string{`{
 		"node_id": "ADF4238A-882B-9DDC-4A9D-5B6758E4159E", "primary_datacenter": "dc0",
@@ -207,6 +209,7 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 }
 
 func TestLoadConfigEmptyFiles(t *testing.T) {
+	t.Parallel()
 	for _, content := range []string{"", " \n\t\n"} {
 		cfg, _, err := loadConfigFixtures(t, []string{content}, "-dev")
 		if err != nil {
@@ -219,6 +222,7 @@ func TestLoadConfigEmptyFiles(t *testing.T) {
 }
 
 func TestLoadConfigDirLexicalOrder(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeConfigFixture(t, dir, "b.json", `{"node_name": "b", "retry_join": ["b"]}`)
 	writeConfigFixture(t, dir, "a.json", `{"node_name": "a", "retry_join": ["a"]}`)
@@ -238,6 +242,7 @@ func TestLoadConfigDirLexicalOrder(t *testing.T) {
 }
 
 func TestLoadConfigConfigFormat(t *testing.T) {
+	t.Parallel()
 	path := writeConfigFixture(t, t.TempDir(), "agent.conf", `{"node_name": "n1"}`)
 	if _, _, err := loadConfig([]string{"-dev", "-config-file", path}); err == nil || !strings.Contains(err.Error(), "must end in .json") {
 		t.Errorf("without -config-format: err = %v", err)
@@ -249,6 +254,7 @@ func TestLoadConfigConfigFormat(t *testing.T) {
 }
 
 func TestLoadConfigIgnoredKeys(t *testing.T) {
+	t.Parallel()
 	cfg, ignored, err := loadConfigFixtures(t, []string{
 		`{"acl": {"enabled": true}, "telemetry": {"statsd_address": "x"}, "ports": {"https": -1, "http": 8000},
 		  "config_entries": {"bootstrap": []}, "acl_datacenter": "", "limits": {"rpc_rate": 10}}`,
@@ -267,79 +273,8 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 	}
 }
 
-// TestBug_SecurityConfigRefused: a config with acl.enabled = true only
-// logged "ignored config key key=acl", and the agent ran wide open. Every
-// security setting miniconsul does not implement yet stops the agent when
-// it asks for something, on its final value (a later file may turn it off).
-func TestBug_SecurityConfigRefused(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		files []string
-		key   string
-	}{
-		{[]string{`{"acl": {"enabled": true, "default_policy": "deny"}}`}, "acl.enabled"},
-		{[]string{`{"acl": {"enabled": true}}`, `{"acl": {"default_policy": "deny"}}`}, "acl.enabled"},
-		{[]string{`{"acl_datacenter": "dc1"}`}, "acl_datacenter"},
-		{[]string{`{"connect": {"enabled": true}}`}, "connect.enabled"},
-		{[]string{`{"tls": {"defaults": {"verify_incoming": true}}}`}, "tls.defaults.verify_incoming"},
-		{[]string{`{"tls": {"internal_rpc": {"cert_file": "/x.pem", "key_file": "/x.key"}}}`}, "tls.internal_rpc.cert_file"},
-		{[]string{`{"verify_outgoing": true}`}, "verify_outgoing"},
-		{[]string{`{"key_file": "/x.key"}`}, "key_file"},
-		{[]string{`{"auto_encrypt": {"allow_tls": true}}`}, "auto_encrypt.allow_tls"},
-		{[]string{`{"auto_config": {"enabled": true}}`}, "auto_config.enabled"},
-		{[]string{`{"ports": {"https": 8501}}`}, "ports.https"},
-		{[]string{`{"http_config": {"allow_write_http_from": ["127.0.0.0/8"]}}`}, "http_config.allow_write_http_from"},
-		{[]string{`{"serf_lan_allowed_cidrs": ["10.0.0.0/8"]}`}, "serf_lan_allowed_cidrs"},
-	} {
-		_, _, err := loadConfigFixtures(t, tc.files, "-dev")
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("key %q", tc.key)) || !strings.Contains(err.Error(), "not implemented by miniconsul yet") {
-			t.Errorf("%s: err = %v, want a refusal naming %s", tc.files, err, tc.key)
-		}
-	}
-	// Asking for nothing, or turning it off later, runs.
-	for _, files := range [][]string{
-		{`{"acl": {"enabled": true}}`, `{"acl": {"enabled": false}}`},
-		{`{"acl": {"enabled": false, "tokens": {"agent": "x"}}, "connect": {"enabled": false}, "tls": {"defaults": {"verify_incoming": false, "tls_min_version": "TLSv1_2"}}}`},
-		{`{"ports": {"https": -1}, "serf_lan_allowed_cidrs": [], "verify_incoming": "false"}`},
-	} {
-		if _, _, err := loadConfigFixtures(t, files, "-dev"); err != nil {
-			t.Errorf("%s: %v", files, err)
-		}
-	}
-}
-
-func TestIgnoredTopLevelKeysTable(t *testing.T) {
-	if !slices.IsSorted(ignoredTopLevelKeys) {
-		t.Error("ignoredTopLevelKeys is not sorted")
-	}
-	if len(slices.Compact(slices.Clone(ignoredTopLevelKeys))) != len(ignoredTopLevelKeys) {
-		t.Error("ignoredTopLevelKeys has duplicates")
-	}
-	for _, name := range ignoredTopLevelKeys {
-		if configRoot.fields[name].set != nil || configRoot.fields[name].fields != nil {
-			t.Errorf("%q is both implemented and ignored", name)
-		}
-	}
-}
-
-func TestAgentFlagsMapToKnownKeys(t *testing.T) {
-	for _, f := range agentFlags {
-		if f.key == "" {
-			continue
-		}
-		key := configRoot
-		for name := range strings.SplitSeq(f.key, ".") {
-			sub, ok := key.fields[name]
-			if !ok {
-				t.Errorf("flag -%s: key %q unknown", f.name, f.key)
-				break
-			}
-			key = sub
-		}
-	}
-}
-
 func TestLoadConfigErrors(t *testing.T) {
+	t.Parallel()
 	dataDirFile := writeConfigFixture(t, t.TempDir(), "file", "")
 	tests := []struct {
 		name  string
@@ -426,6 +361,7 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func TestLoadConfigRefusesHCLFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	hcl := writeConfigFixture(t, dir, "agent.hcl", `server = true`)
 	for _, args := range [][]string{{"-config-file", hcl}, {"-config-dir", dir}} {
@@ -437,6 +373,7 @@ func TestLoadConfigRefusesHCLFiles(t *testing.T) {
 }
 
 func TestPrivateIPv4(t *testing.T) {
+	t.Parallel()
 	cidr := func(s string) net.Addr {
 		ip, n, err := net.ParseCIDR(s)
 		if err != nil {
@@ -451,69 +388,5 @@ func TestPrivateIPv4(t *testing.T) {
 	}
 	if got := privateIPv4(addrs[:3]); got != "" {
 		t.Errorf("privateIPv4 without private IPv4 = %q, want empty", got)
-	}
-}
-
-func TestRunVersion(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"version", "-format=json"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d, stderr %q", code, stderr.String())
-	}
-	var got struct {
-		Version    string
-		Revision   *string
-		Prerelease *string
-		BuildDate  time.Time
-		RPC        struct{ Default, Min, Max int }
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
-		t.Fatalf("output %q: %v", stdout.String(), err)
-	}
-	if got.Version != consulVersion || got.Revision == nil || got.Prerelease == nil || got.BuildDate.IsZero() ||
-		got.RPC.Default != 2 || got.RPC.Min != 2 || got.RPC.Max != 3 {
-		t.Errorf("version JSON = %s", stdout.String())
-	}
-
-	stdout.Reset()
-	if code := run([]string{"version"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	out := stdout.String()
-	if !strings.HasPrefix(out, "Consul v"+consulVersion+"\n") || !strings.Contains(out, "\nBuild Date ") ||
-		!strings.HasSuffix(out, "Protocol 2 spoken by default, understands 2 to 3 (agent will automatically use protocol >2 when speaking to compatible agents)\n") {
-		t.Errorf("version output = %q", out)
-	}
-}
-
-func TestRunUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"frobnicate"}, {}, {"version", "-format=xml"}} {
-		var stdout, stderr bytes.Buffer
-		if code := run(args, &stdout, &stderr); code != 1 || stderr.Len() == 0 {
-			t.Errorf("run(%q) = %d, stderr %q; want 1 and a message", args, code, stderr.String())
-		}
-	}
-}
-
-func TestRunAgentConfigError(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	code := run([]string{"agent", "-dev", "-http-port=70000"}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "flag -http-port") || !strings.Contains(stderr.String(), "70000") {
-		t.Errorf("exit %d, stderr %q; want 1 naming the flag and value", code, stderr.String())
-	}
-}
-
-func TestAgentLoggerLevels(t *testing.T) {
-	var out bytes.Buffer
-	logger := newAgentLogger(&Config{LogLevel: "trace"}, &out)
-	logger.Log(t.Context(), levelTrace, "deep detail")
-	if !strings.Contains(out.String(), "level=TRACE") {
-		t.Errorf("trace line = %q", out.String())
-	}
-	out.Reset()
-	logger = newAgentLogger(&Config{LogLevel: "err", LogJSON: true}, &out)
-	logger.Warn("hidden")
-	logger.Error("shown")
-	if strings.Contains(out.String(), "hidden") || !strings.Contains(out.String(), `"level":"ERROR"`) {
-		t.Errorf("err-level JSON output = %q", out.String())
 	}
 }

@@ -16,6 +16,7 @@ import (
 )
 
 func TestDNSServiceA(t *testing.T) {
+	t.Parallel()
 	d := webCatalog(t).server(dnsTestConfig())
 	m := dnsAsk(t, d, "web.service.consul.", dnsmessage.TypeA)
 	dnsCheck(t, m, dnsmessage.RCodeSuccess, "A 10.1.2.3", "A 127.0.0.10", "A 127.0.0.11")
@@ -38,6 +39,7 @@ func TestDNSServiceA(t *testing.T) {
 }
 
 func TestDNSServiceSRV(t *testing.T) {
+	t.Parallel()
 	c := webCatalog(t)
 	c.instance("node4", "127.0.0.13", Service{Service: "api", Port: 9000, Weights: Weights{Passing: 7, Warning: 2}}, healthPassing)
 	c.instance("node5", "127.0.0.14", Service{Service: "api", Port: 9001, Weights: Weights{Passing: 7, Warning: 2}}, healthWarning)
@@ -80,6 +82,7 @@ func TestDNSServiceSRV(t *testing.T) {
 }
 
 func TestDNSTags(t *testing.T) {
+	t.Parallel()
 	d := webCatalog(t).server(dnsTestConfig())
 	dnsCheck(t, dnsAsk(t, d, "primary.web.service.consul.", dnsmessage.TypeA), dnsmessage.RCodeSuccess, "A 127.0.0.10")
 	dnsCheck(t, dnsAsk(t, d, "PRIMARY.web.service.dc1.consul.", dnsmessage.TypeSRV), dnsmessage.RCodeSuccess, "SRV node1.node.dc1.consul.")
@@ -87,6 +90,7 @@ func TestDNSTags(t *testing.T) {
 }
 
 func TestDNSRFC2782(t *testing.T) {
+	t.Parallel()
 	d := webCatalog(t).server(dnsTestConfig())
 	all := []string{"SRV 0a010203.addr.dc1.consul.", "SRV node1.node.dc1.consul.", "SRV node2.node.dc1.consul."}
 	for _, name := range []string{"_web._tcp.service.consul.", "_web._tcp.service.dc1.consul.", "_web._tcp.consul.", "_web._tcp.dc1.consul."} {
@@ -102,6 +106,7 @@ func TestDNSRFC2782(t *testing.T) {
 }
 
 func TestDNSOtherDatacenter(t *testing.T) {
+	t.Parallel()
 	d := webCatalog(t).server(dnsTestConfig())
 	// No path to another datacenter: Consul answers NXDOMAIN.
 	for _, name := range []string{"web.service.dc2.consul.", "node1.node.dc2.consul.", "7f00000a.addr.dc2.consul.",
@@ -111,6 +116,7 @@ func TestDNSOtherDatacenter(t *testing.T) {
 }
 
 func TestDNSHealthFiltering(t *testing.T) {
+	t.Parallel()
 	c := newDNSCatalog(t)
 	c.instance("n1", "10.0.0.1", Service{Service: "app", Port: 1}, healthPassing)
 	c.instance("n2", "10.0.0.2", Service{Service: "app", Port: 1}, healthWarning)
@@ -131,6 +137,7 @@ func TestDNSHealthFiltering(t *testing.T) {
 }
 
 func TestDNSNode(t *testing.T) {
+	t.Parallel()
 	d := webCatalog(t).server(dnsTestConfig())
 	dnsCheck(t, dnsAsk(t, d, "node1.node.consul.", dnsmessage.TypeA), dnsmessage.RCodeSuccess, "A 127.0.0.10")
 	dnsCheck(t, dnsAsk(t, d, "node1.node.dc1.consul.", dnsmessage.TypeALL), dnsmessage.RCodeSuccess, "A 127.0.0.10")
@@ -145,6 +152,7 @@ func TestDNSNode(t *testing.T) {
 }
 
 func TestDNSMetaTXT(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ k, v, want string }{
 		{"rack", "r1", "rack=r1"},
 		{"a=b", "c`d", "a`=b=c``d"},
@@ -158,6 +166,7 @@ func TestDNSMetaTXT(t *testing.T) {
 }
 
 func TestDNSAddr(t *testing.T) {
+	t.Parallel()
 	d := newDNSCatalog(t).server(dnsTestConfig())
 	dnsCheck(t, dnsAsk(t, d, "7f00000a.addr.consul.", dnsmessage.TypeA), dnsmessage.RCodeSuccess, "A 127.0.0.10")
 	dnsCheck(t, dnsAsk(t, d, "7F00000A.addr.dc1.consul.", dnsmessage.TypeALL), dnsmessage.RCodeSuccess, "A 127.0.0.10")
@@ -170,6 +179,7 @@ func TestDNSAddr(t *testing.T) {
 }
 
 func TestDNSReverse(t *testing.T) {
+	t.Parallel()
 	d := webCatalog(t).server(dnsTestConfig())
 	m := dnsAsk(t, d, "10.0.0.127.in-addr.arpa.", dnsmessage.TypePTR)
 	dnsCheck(t, m, dnsmessage.RCodeSuccess, "PTR node1.node.dc1.consul.")
@@ -185,6 +195,7 @@ func TestDNSReverse(t *testing.T) {
 }
 
 func TestDNSApexAndRefused(t *testing.T) {
+	t.Parallel()
 	d := webCatalog(t).server(dnsTestConfig())
 	m := dnsAsk(t, d, "consul.", dnsmessage.TypeSOA)
 	dnsCheck(t, m, dnsmessage.RCodeSuccess, "SOA ns.consul.")
@@ -204,6 +215,7 @@ func TestDNSApexAndRefused(t *testing.T) {
 }
 
 func TestDNSCaseInsensitive(t *testing.T) {
+	t.Parallel()
 	c := webCatalog(t)
 	c.instance("Node7", "10.0.0.7", Service{Service: "Api", Port: 1}, healthPassing)
 	d := c.server(dnsTestConfig())
@@ -222,6 +234,7 @@ func TestDNSCaseInsensitive(t *testing.T) {
 }
 
 func TestDNSShuffle(t *testing.T) {
+	t.Parallel()
 	d := manyCatalog(t, 5).server(dnsTestConfig())
 	// 5! = 120 orders: the chance that 200 uniform shuffles all agree is 120^-199.
 	orders := map[string]bool{}

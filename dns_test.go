@@ -187,6 +187,7 @@ func webCatalog(t testing.TB) *dnsCatalog {
 // --- name forms ---
 
 func TestDNSTTLs(t *testing.T) {
+	t.Parallel()
 	c := webCatalog(t)
 	c.instance("node1", "127.0.0.10", Service{Service: "db-main", Port: 1}, "")
 	cfg := dnsTestConfig()
@@ -265,6 +266,7 @@ func checkGlue(t *testing.T, m *dnsmessage.Message) {
 }
 
 func TestDNSTruncation(t *testing.T) {
+	t.Parallel()
 	c := manyCatalog(t, 40)
 	cfg := dnsTestConfig()
 	d := c.server(cfg)
@@ -335,6 +337,7 @@ func TestDNSTruncation(t *testing.T) {
 // --- protocol errors ---
 
 func TestDNSProtocolErrors(t *testing.T) {
+	t.Parallel()
 	d := webCatalog(t).server(dnsTestConfig())
 	valid := dnsQuery("web.service.consul.", dnsmessage.TypeA, 0)
 	withHeader := func(edit func(h []byte)) []byte {
@@ -415,6 +418,7 @@ func dnsCheckAnyInput(t testing.TB, d *dnsServer, s *dnsScratch, b []byte) {
 }
 
 func TestDNSMalformedInput(t *testing.T) {
+	t.Parallel()
 	d := manyCatalog(t, 10).server(dnsTestConfig())
 	s := &dnsScratch{}
 	valid := dnsQuery("many.service.consul.", dnsmessage.TypeSRV, 1232)
@@ -569,6 +573,7 @@ func TestDNSServeSockets(t *testing.T) {
 // own "consul" service, and a service registered over HTTP, with a Go
 // client and with dig (which CI installs).
 func TestDNSThroughAgent(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	dnsAddr := ta.DNSAddrs()[0]
 	ta.must("PUT", "/v1/catalog/register", `{"Node":"web-host","Address":"127.0.0.10",

@@ -15,6 +15,7 @@ import (
 )
 
 func TestHTTPAgentServicesAndTTL(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"api","ID":"api-1","Port":9000,"Tags":["v2"],
 		"Check":{"TTL":"30s"}}`, nil)
@@ -63,6 +64,7 @@ func TestHTTPAgentServicesAndTTL(t *testing.T) {
 }
 
 func TestHTTPTTLExpires(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.must("PUT", "/v1/agent/check/register", `{"Name":"heartbeat","TTL":"100ms","Status":"passing"}`, nil)
 	h := ta.must("GET", "/v1/health/state/critical", "", nil)
@@ -82,6 +84,7 @@ func TestHTTPTTLExpires(t *testing.T) {
 }
 
 func TestHTTPSnapshotRoundTrip(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.must("PUT", "/v1/kv/snap", "before", nil)
 	snap := ta.must("GET", "/v1/snapshot", "", nil)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestHTTPCatalogAndHealth(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	reg := `{"Node":"ext1","Address":"10.0.0.1","NodeMeta":{"rack":"r1"},
 		"Service":{"ID":"web-1","Service":"web","Port":8080,"Tags":["blue","v1"]},

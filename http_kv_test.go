@@ -110,6 +110,7 @@ func watched(s *Store, key string) bool {
 }
 
 func TestHTTPKV(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	if r := ta.must("PUT", "/v1/kv/greeting?flags=42", "hello", nil); r.body != "true" {
 		t.Fatalf("PUT answered %q", r.body)

@@ -24,6 +24,7 @@ func (ta *testAgent) createSession(body string) string {
 }
 
 func TestHTTPSessionsAndLocks(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	sid := ta.createSession(`{"TTL":"15s","LockDelay":"5s","Name":"leader-election"}`)
 	var info []Session
@@ -72,6 +73,7 @@ func TestHTTPSessionsAndLocks(t *testing.T) {
 }
 
 func TestHTTPSessionTTLExpires(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	sid := ta.createSession(`{"TTL":"10s"}`)
 	ta.must("PUT", "/v1/kv/held?acquire="+sid, "x", nil)
@@ -92,6 +94,7 @@ func TestHTTPSessionTTLExpires(t *testing.T) {
 // times in all. The final value is exactly 500, and the lock is never held
 // by two at once.
 func TestLockContention(t *testing.T) {
+	t.Parallel()
 	lockContention(t, []*testAgent{startTestAgent(t, nil)})
 }
 
@@ -199,31 +202,4 @@ func BenchmarkLockHandoff(b *testing.B) {
 		total += (<-acquired).Sub(start)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/handoff")
-}
-
-func TestHTTPEvents(t *testing.T) {
-	ta := startTestAgent(t, func(c *Config) { c.NodeName = "web-1" })
-	var fired UserEvent
-	ta.must("PUT", "/v1/event/fire/deploy", "v1.2", &fired)
-	if fired.ID == "" || fired.Name != "deploy" || string(fired.Payload) != "v1.2" || fired.LTime == 0 {
-		t.Fatalf("fired: %+v", fired)
-	}
-	// A node filter that does not match this agent: not delivered here.
-	ta.must("PUT", "/v1/event/fire/deploy?node=^db-", "", nil)
-	var events []UserEvent
-	r := ta.must("GET", "/v1/event/list?name=deploy", "", &events)
-	if len(events) != 1 || events[0].ID != fired.ID {
-		t.Fatalf("list: %+v", events)
-	}
-	// A blocking list answers at the next event of its name, not before.
-	ch := ta.blockingGet(fmt.Sprintf("/v1/event/list?name=deploy&index=%d&wait=10s", r.index()))
-	ta.must("PUT", "/v1/event/fire/other", "", nil)
-	var next UserEvent
-	ta.must("POST", "/v1/event/fire/deploy", "v1.3", &next)
-	got := <-ch
-	if !strings.Contains(got.body, next.ID) || got.index() == r.index() {
-		t.Fatalf("blocking list: %s", got.body)
-	}
-	ta.expect("PUT", "/v1/event/fire/big", strings.Repeat("x", 600), 413, "Payload too large")
-	ta.expect("PUT", "/v1/event/fire/bad?node=(", "", 400, "Invalid filter")
 }

@@ -1,11 +1,14 @@
 // http_test.go: tests of the rules every endpoint shares (http.go): bad
-// input, and blocking queries.
+// input, blocking queries, and the HTTP server's timeouts (idle keep-alive
+// connections, slowly sent or stalled bodies; the helpers dialFrom, getOn
+// and readUntilClosed are agent_limits_test.go's).
 //
 // Concurrency: each test uses only what it starts (agents, servers);
 // nothing is shared between tests.
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +18,7 @@ import (
 )
 
 func TestHTTPBadInput(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.expect("PUT", "/v1/kv/big", strings.Repeat("x", 512*1024+1), 413, "too large")
 	ta.expect("PUT", "/v1/kv/", "v", 400, "Missing key name")
@@ -62,6 +66,7 @@ func (ta *testAgent) blockingGet(path string) <-chan response {
 }
 
 func TestHTTPBlockingQueries(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ta.must("PUT", "/v1/kv/watched", "0", nil)
 	idx := ta.must("GET", "/v1/kv/watched", "", nil).index()
@@ -102,5 +107,79 @@ func TestHTTPBlockingQueries(t *testing.T) {
 	ta.must("PUT", "/v1/catalog/register", `{"Node":"ext","Address":"10.1.1.1","Check":{"CheckID":"web-down","ServiceID":"web","Status":"critical"}}`, nil)
 	if r = <-ch; r.index() <= h.index() || !strings.Contains(r.body, "web-down") {
 		t.Fatalf("health of web after its check changed: %s", r.body)
+	}
+}
+
+// TestBug_HTTPIdleTimeout: an idle keep-alive connection stayed open for
+// good (issue 11, item 6); http_config.idle_timeout closes it.
+func TestBug_HTTPIdleTimeout(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, func(c *Config) { c.HTTPIdleTimeout = 300 * time.Millisecond })
+	c := dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
+	br := bufio.NewReader(c)
+	if resp := getOn(t, c, br, "/v1/status/leader"); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("first request: %s, close %v", resp.Status, resp.Close)
+	}
+	start := time.Now()
+	readUntilClosed(t, c, 5*time.Second)
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("closed after %v, before the idle timeout", d)
+	}
+}
+
+// TestBug_HTTPSlowBody: a body sent slowly was held for good (issue 11,
+// item 6); http_config.read_timeout cuts it off, and nothing is written.
+func TestBug_HTTPSlowBody(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, func(c *Config) { c.HTTPReadTimeout = 500 * time.Millisecond })
+	c := dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
+	fmt.Fprintf(c, "PUT /v1/kv/slow HTTP/1.1\r\nHost: agent\r\nContent-Length: 1000\r\n\r\nsome")
+	readUntilClosed(t, c, 5*time.Second)
+	ta.expect("GET", "/v1/kv/slow", "", 404, "")
+}
+
+// TestBug_HTTPStalledBody: within read_timeout (15m by default), a body
+// that stops arriving is cut off once it has sent nothing for the stall
+// timeout; a body that keeps arriving, however slowly, is read.
+func TestBug_HTTPStalledBody(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.http.bodyStall = 300 * time.Millisecond
+	c := dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
+	fmt.Fprintf(c, "PUT /v1/kv/stalled HTTP/1.1\r\nHost: agent\r\nContent-Length: 1000\r\n\r\nsome")
+	readUntilClosed(t, c, 5*time.Second)
+	ta.expect("GET", "/v1/kv/stalled", "", 404, "")
+
+	c = dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
+	fmt.Fprintf(c, "PUT /v1/kv/trickled HTTP/1.1\r\nHost: agent\r\nContent-Length: 5\r\n\r\n")
+	for _, b := range []byte("slow!") {
+		time.Sleep(100 * time.Millisecond) // each byte within the stall timeout; the whole body beyond it
+		c.Write([]byte{b})
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("trickled body: %v %v", resp, err)
+	}
+	if r := ta.do("GET", "/v1/kv/trickled?raw", ""); r.body != "slow!" {
+		t.Errorf("trickled value: %q", r.body)
+	}
+}
+
+// TestHTTPBlockingQueryOutlastsReadTimeout: the read timeout covers the
+// request, not the wait of a blocking query, on a kept-alive connection.
+func TestHTTPBlockingQueryOutlastsReadTimeout(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, func(c *Config) { c.HTTPReadTimeout = 300 * time.Millisecond })
+	ta.must("PUT", "/v1/kv/k", "v", nil)
+	c := dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
+	br := bufio.NewReader(c)
+	resp := getOn(t, c, br, "/v1/kv/k")
+	start := time.Now()
+	path := fmt.Sprintf("/v1/kv/k?index=%s&wait=1s", resp.Header.Get("X-Consul-Index"))
+	if resp := getOn(t, c, br, path); resp.StatusCode != 200 {
+		t.Fatalf("blocking query: %s", resp.Status)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Fatalf("the blocking query returned after %v, before its wait", d)
 	}
 }

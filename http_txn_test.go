@@ -12,6 +12,7 @@ import (
 )
 
 func TestHTTPTxn(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	var out txnResponse
 	ta.must("PUT", "/v1/txn", `[{"KV":{"Verb":"cas","Key":"a","Value":"eA==","Index":0}},{"KV":{"Verb":"set","Key":"b","Value":"eQ=="}}]`, &out)

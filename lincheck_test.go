@@ -628,6 +628,7 @@ func lLost(o linOp) linOp {
 }
 
 func TestLinCheckAccepts(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		h    []linOp
@@ -693,6 +694,7 @@ func TestLinCheckAccepts(t *testing.T) {
 }
 
 func TestLinCheckRejects(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		h    []linOp
@@ -746,6 +748,7 @@ func TestLinCheckRejects(t *testing.T) {
 // exponential time: twenty puts at once, then reads that need two of them to
 // both come last. It must give up with an error, not pass.
 func TestLinCheckInconclusive(t *testing.T) {
+	t.Parallel()
 	var h []linOp
 	for i := range 20 {
 		h = append(h, lPut(i, "x", fmt.Sprint("p", i), 0, 100))
@@ -845,6 +848,7 @@ func linSimulate(rng *rand.Rand, clients, n int, keys []string, unknown float64)
 }
 
 func TestLinCheckRandom(t *testing.T) {
+	t.Parallel()
 	seed := linSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	keys := []string{"k0", "k1", "k2", "k3", "k4"}
@@ -920,6 +924,7 @@ func linDone(o linOp, key string) bool {
 // plain search over every order of small random histories, most of them
 // not linearizable: duplicate and empty values, lost ops, any overlap.
 func TestLinCheckBruteForce(t *testing.T) {
+	t.Parallel()
 	seed := linSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	values := []string{"a", "b", ""}
@@ -1019,6 +1024,7 @@ func linBruteForce(h []linOp, done []bool, present bool, val string) bool {
 // TestLinCheckLarge checks the step budget suffices for the largest
 // histories expected: thousands of ops on one key from 32 clients.
 func TestLinCheckLarge(t *testing.T) {
+	t.Parallel()
 	seed := linSeed(t)
 	h := linSimulate(rand.New(rand.NewPCG(seed, seed)), 32, 4000, []string{"x"}, 0.02)
 	if err := checkLinearizable(h); err != nil {

@@ -35,6 +35,7 @@ func (s *simNet) checkTermsBelow(limit uint64) {
 // and the next election's term wrapped to 0: no leader ever again. Messages
 // from outside the configuration, and terms at the limit, are now dropped.
 func TestBug_RaftForgedFrameKeepsLeader(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	term := l.core.term
@@ -63,10 +64,11 @@ func TestBug_RaftForgedFrameKeepsLeader(t *testing.T) {
 	}
 }
 
-// A server removed from the configuration keeps campaigning (it never
-// learns of its removal); even a forced vote request (leadership transfer's,
+// Disruptive servers (dissertation §4.2.3): a server removed from the
+// configuration keeps campaigning (it never learns of its removal); even a forced vote request (leadership transfer's,
 // which bypasses the lease) must not disturb the cluster.
 func TestBug_RaftRemovedServerIgnored(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 4)
 	l := s.checkOneLeader(50)
 	s.mustCommit("w", 50)
@@ -101,6 +103,7 @@ func TestBug_RaftRemovedServerIgnored(t *testing.T) {
 // servers it knows, and takes the new leader's messages at that term,
 // though the entry adding it is not in its log yet (dissertation §4.1).
 func TestRaftFollowsLeaderItMissedTheAddingOf(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	s.mustCommit("w0", 50)
@@ -146,6 +149,7 @@ func TestRaftFollowsLeaderItMissedTheAddingOf(t *testing.T) {
 // next term would be refused by every other server, and the one after
 // would wrap.
 func TestBug_RaftNoCampaignIntoTermLimit(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	cfg := s.nodes["s1"].core.config
 	r := newRaftCore(s.coreConfig("s1"), raftRestored{HardState: raftHardState{Term: maxRaftTerm - 1},
@@ -163,6 +167,7 @@ func TestBug_RaftNoCampaignIntoTermLimit(t *testing.T) {
 
 // A persisted term at the limit stops the start with the recovery step.
 func TestBug_RaftPersistedTermLimit(t *testing.T) {
+	t.Parallel()
 	if err := checkPersistedTerm(maxRaftTerm-1, "/d"); err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +179,7 @@ func TestBug_RaftPersistedTermLimit(t *testing.T) {
 }
 
 func TestRaftConfigurationDescribe(t *testing.T) {
+	t.Parallel()
 	c := raftConfiguration{Servers: []raftServer{{ID: "u1", Node: "s1", Address: "127.0.0.11:8300"}}}
 	if got := c.describe("u1"); got != "s1 (127.0.0.11:8300)" {
 		t.Fatal(got)
@@ -262,6 +268,7 @@ func TestBug_RaftNodeDropsForeignChunksAndFrames(t *testing.T) {
 // resent only from there, for ever; it now replicates from where the
 // follower's log really ends.
 func TestBug_RaftFollowerRestartedEmptyCatchesUp(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	for i := range 20 {

@@ -1,18 +1,16 @@
-// raft_forged_test.go: issue 11, item 1, against real processes (this test
-// binary re-executed as the agent, startAgentProcess): three servers on
-// three loopback addresses of their own, with ports picked free at run time.
+// raft_forged_test.go: issue 11, item 1, against real processes
+// (e2e_test.go's harness: this test binary re-executed as the agent): three
+// servers on three loopback addresses of their own, with ports picked free
+// at run time.
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,103 +19,27 @@ import (
 	"time"
 )
 
-// raftProcServer is one server process of a test cluster.
-type raftProcServer struct {
-	name, ip, dir string
-	args          []string
-	cmd           *exec.Cmd
-	logs          func() string
-	exited        <-chan struct{}
-}
-
-type procCluster struct {
-	t                                      *testing.T
-	servers                                []*raftProcServer
-	httpPort, serverPort, lanPort, wanPort string
-}
-
-// newProcCluster picks n addresses in a random 127.a.b.0/24 (nobody else
-// uses them) and ports free on all of them.
-func newProcCluster(t *testing.T, n int) *procCluster {
-	c := &procCluster{t: t}
+// newProcCluster names n servers, on addresses in a random 127.a.b.0/24
+// (nobody else uses them), each with ports of its own (testPorts), each
+// retry-joining the others; e2eCluster.start runs one.
+func newProcCluster(t *testing.T, n int) *e2eCluster {
+	c := newE2EProcesses(t)
 	base := fmt.Sprintf("127.%d.%d.", 100+rand.IntN(150), rand.IntN(250))
-	var ips []string
 	for i := 1; i <= n; i++ {
-		ips = append(ips, base+strconv.Itoa(i))
+		c.add(fmt.Sprintf("s%d", i), base+strconv.Itoa(i), "-server", "-bootstrap-expect="+strconv.Itoa(n), "-dns-port=-1")
 	}
-	c.httpPort, c.serverPort, c.lanPort, c.wanPort = commonFreePort(t, ips), commonFreePort(t, ips), commonFreePort(t, ips), commonFreePort(t, ips)
-	var join []string
-	for _, ip := range ips {
-		join = append(join, "-retry-join="+ip+":"+c.lanPort)
-	}
-	for i, ip := range ips {
-		s := &raftProcServer{name: fmt.Sprintf("s%d", i+1), ip: ip, dir: t.TempDir()}
-		s.args = append([]string{"agent", "-server", "-bootstrap-expect=" + strconv.Itoa(n), "-node=" + s.name,
-			"-bind=" + ip, "-client=" + ip, "-data-dir=" + s.dir, "-dns-port=-1", "-http-port=" + c.httpPort,
-			"-server-port=" + c.serverPort, "-serf-lan-port=" + c.lanPort, "-serf-wan-port=" + c.wanPort}, join...)
-		c.servers = append(c.servers, s)
+	for _, s := range c.servers {
+		for _, other := range c.servers {
+			s.args = append(s.args, "-retry-join="+other.lanAddr())
+		}
 	}
 	return c
 }
 
-// commonFreePort returns a TCP and UDP port free on every one of ips.
-func commonFreePort(t *testing.T, ips []string) string {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-		held := []interface{ Close() error }{ln}
-		ok := true
-		for i, ip := range ips {
-			if i > 0 {
-				l, err := net.Listen("tcp", net.JoinHostPort(ip, port))
-				if err != nil {
-					ok = false
-					break
-				}
-				held = append(held, l)
-			}
-			pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, port))
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, pc)
-		}
-		for _, h := range held {
-			h.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no port free on every address")
-	return ""
-}
-
-func (c *procCluster) start(s *raftProcServer) {
-	s.cmd, s.logs, s.exited = startAgentProcess(c.t, s.args...)
-}
-
-// stop interrupts the server and waits for it to exit.
-func (c *procCluster) stop(s *raftProcServer) {
-	s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.exited:
-	case <-time.After(15 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
-	s.cmd.Wait()
-}
-
 // raftStats reads a server's Raft state from /v1/agent/self.
-func (c *procCluster) raftStats(s *raftProcServer) (state string, term uint64, err error) {
+func raftStats(s *e2eServer) (state string, term uint64, err error) {
 	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + net.JoinHostPort(s.ip, c.httpPort) + "/v1/agent/self")
+	resp, err := client.Get("http://" + s.httpAddr() + "/v1/agent/self")
 	if err != nil {
 		return "", 0, err
 	}
@@ -132,15 +54,15 @@ func (c *procCluster) raftStats(s *raftProcServer) (state string, term uint64, e
 
 // waitLeader waits until one server leads and the others follow in its
 // term, which must be sane, and returns the leader and the term.
-func (c *procCluster) waitLeader(within time.Duration) (*raftProcServer, uint64) {
+func waitRaftLeader(c *e2eCluster, within time.Duration) (*e2eServer, uint64) {
 	c.t.Helper()
 	var last string
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var leader *raftProcServer
+		var leader *e2eServer
 		terms := map[uint64]bool{}
 		var seen []string
 		for _, s := range c.servers {
-			state, term, err := c.raftStats(s)
+			state, term, err := raftStats(s)
 			seen = append(seen, fmt.Sprintf("%s: %s term %d %v", s.name, state, term, err))
 			if err != nil {
 				continue
@@ -205,23 +127,23 @@ func TestBug_ForgedRaftFrameThreeServers(t *testing.T) {
 	for _, s := range c.servers {
 		c.start(s)
 	}
-	leader, term := c.waitLeader(30 * time.Second)
+	leader, term := waitRaftLeader(c, 30*time.Second)
 	t.Logf("leader %s in term %d", leader.name, term)
 
 	frame := forgedFrame()
 	t.Logf("forged frame: %d bytes", len(frame))
 	for range 20 { // many times: the drop is logged once
 		for _, s := range c.servers {
-			sendRaw(t, net.JoinHostPort(s.ip, c.serverPort), frame)
+			sendRaw(t, s.serverAddr(), frame)
 		}
 	}
 	for _, s := range c.servers { // until each has taken the frame, one way or the other
 		eventually(t, 10*time.Second, s.name+" takes the frame", func() bool {
-			_, term, err := c.raftStats(s)
+			_, term, err := raftStats(s)
 			return strings.Contains(s.logs(), "dropping a raft message") || err == nil && term > 1000
 		})
 	}
-	after, term2 := c.waitLeader(15 * time.Second)
+	after, term2 := waitRaftLeader(c, 15*time.Second)
 	if after != leader || term2 != term {
 		t.Errorf("the forged frame moved leadership: %s term %d → %s term %d", leader.name, term, after.name, term2)
 	}
@@ -248,31 +170,8 @@ func TestBug_ForgedRaftFrameThreeServers(t *testing.T) {
 	for _, s := range c.servers {
 		c.start(s)
 	}
-	leader, term = c.waitLeader(30 * time.Second)
+	leader, term = waitRaftLeader(c, 30*time.Second)
 	t.Logf("after restarting all three: leader %s in term %d", leader.name, term)
-}
-
-// runAgentToExit runs the agent and returns its output once it exits,
-// failing if it runs on (it started).
-func runAgentToExit(t *testing.T, args ...string) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, self, args...)
-	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("the agent ran on instead of refusing to start:\n%s", out)
-	}
-	if err == nil {
-		t.Fatalf("the agent exited 0:\n%s", out)
-	}
-	return string(out)
 }
 
 // Issue 11, item 1: a term of 2^64-1 persisted in the data dir (as the
@@ -286,9 +185,9 @@ func TestBug_RaftPersistedTermBeyondLimit(t *testing.T) {
 	c := newProcCluster(t, 1)
 	s := c.servers[0]
 	c.start(s)
-	c.waitLeader(15 * time.Second)
+	waitRaftLeader(c, 15*time.Second)
 	c.stop(s)
-	w, ws, err := openWAL(s.dir, walOptions{})
+	w, ws, err := openWAL(s.dataDir, walOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,9 +197,9 @@ func TestBug_RaftPersistedTermBeyondLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.close()
-	out := runAgentToExit(t, s.args...)
-	want := fmt.Sprintf("the Raft state in %s has term %d, beyond the limit", filepath.Join(s.dir, "raft"), uint64(math.MaxUint64))
-	if !strings.Contains(out, want) || !strings.Contains(out, "move "+s.dir+"/raft aside") {
+	out := runAgentToExit(t, c.agentArgs(s)...)
+	want := fmt.Sprintf("the Raft state in %s has term %d, beyond the limit", filepath.Join(s.dataDir, "raft"), uint64(math.MaxUint64))
+	if !strings.Contains(out, want) || !strings.Contains(out, "move "+s.dataDir+"/raft aside") {
 		t.Fatalf("the agent's output does not say what is wrong and how to recover:\n%s", out)
 	}
 	t.Logf("the agent refused to start: %s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))

@@ -27,7 +27,11 @@ type simClient struct {
 	lastVal map[string]string
 }
 
+// Raft §8 and dissertation §6.3, §6.4: every history of client operations
+// is linearizable, with reads by a quorum round and by the lease, under
+// drops, duplicates, delays, partitions, crashes and restarts.
 func TestRaftLinearizableUnderFaults(t *testing.T) {
+	t.Parallel()
 	for round := range 4 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) { runLinearizability(t, testSeed(t), round%2 == 0) })
 	}

@@ -9,6 +9,7 @@ import (
 // Leadership transfer (dissertation §3.10): the target leads in the next
 // term, quickly, and nothing committed is lost.
 func TestRaftLeadershipTransfer(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	i := s.mustCommit("x", 50)
@@ -37,6 +38,7 @@ func TestRaftLeadershipTransfer(t *testing.T) {
 // Read index (dissertation §6.4): a read is confirmed by a quorum round;
 // an isolated leader's reads never are.
 func TestRaftReadIndex(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	s.noLease = true
 	for _, nd := range s.nodes {
@@ -64,9 +66,10 @@ func TestRaftReadIndex(t *testing.T) {
 	}
 }
 
-// With leases, a leader serves reads without a round while a quorum
-// acknowledged it within the lease; not after.
+// Lease reads (dissertation §6.4.1): a leader serves reads without a round
+// while a quorum acknowledged it within the lease; not after.
 func TestRaftLeaseRead(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	var got []raftReadState
 	s.readHooks = append(s.readHooks, func(n *simNode, rs raftReadState) { got = append(got, rs) })

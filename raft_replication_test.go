@@ -12,6 +12,7 @@ import (
 // A follower too far behind for the leader's log is brought up to date by
 // InstallSnapshot (Raft §7).
 func TestRaftLaggingFollowerGetsSnapshot(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	s.snapEvery, s.trailing = 10, 2
 	l := s.checkOneLeader(50)
@@ -34,9 +35,11 @@ func TestRaftLaggingFollowerGetsSnapshot(t *testing.T) {
 	}
 }
 
-// The log's fast back-off: a follower with a long conflicting tail is
-// repaired in a few round trips, not one per entry.
+// The log's fast back-off (Raft §5.3, its last paragraphs): a follower
+// with a long conflicting tail is repaired in a few round trips, not one
+// per entry.
 func TestRaftFastBackoff(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	s.mustCommit("base", 50)

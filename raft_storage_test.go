@@ -9,6 +9,7 @@ import (
 // The in-memory storage of -dev behaves like the wal for the driver:
 // overwrite on conflict, compaction, truncation.
 func TestMemRaftStorage(t *testing.T) {
+	t.Parallel()
 	s := &memRaftStorage{}
 	es := func(from, to, term uint64) []raftEntry {
 		var out []raftEntry

@@ -41,6 +41,7 @@ func (s *simNet) changeConfig(f func(c *raftConfiguration)) {
 // in no quorum and never campaign, even when a quorum of the voters is cut
 // off from the leader they follow.
 func TestRaftNonVoterReplicatesButNeverCounts(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	s.mustCommit("w0", 50)
@@ -85,6 +86,7 @@ func TestRaftNonVoterReplicatesButNeverCounts(t *testing.T) {
 // Promotion (dissertation §4.2.1): a caught-up non-voter becomes a voter
 // in one single-server change; then it counts, and may lead.
 func TestRaftNonVoterPromotion(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	s.checkOneLeader(50)
 	s.mustCommit("w0", 50)
@@ -122,6 +124,7 @@ func TestRaftNonVoterPromotion(t *testing.T) {
 // A configuration written before non-voters existed has no NonVoter
 // field: every server in it is a voter.
 func TestRaftConfigurationWithoutSuffrageIsAllVoters(t *testing.T) {
+	t.Parallel()
 	c, err := decodeConfiguration([]byte(`{"Servers":[{"ID":"a","Node":"s1","Address":"127.0.0.1:8300"},{"ID":"b","Node":"s2","Address":"127.0.0.2:8300"}]}`))
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,8 @@
 //
 // The harness, simNet, owns every server's core and "disk" (what the core
 // asked to persist: term, vote, entries, snapshot) and a network that drops,
-// duplicates, delays (so reorders) and partitions messages. Time advances in
+// duplicates, delays (so reorders) and partitions messages (simnet_test.go's
+// simNetwork, shared with the SWIM simulation). Time advances in
 // steps of a tenth of a tick. It checks the paper's safety properties
 // continuously (Raft Figure 3): election safety (one leader per term) and
 // state machine safety (every server applies the same entry at an index).
@@ -114,22 +115,12 @@ type simNode struct {
 	reads map[uint64]raftReadState
 }
 
-type simMsg struct {
-	at int64
-	m  raftMessage
-}
-
 type simNet struct {
-	t     *testing.T
-	rng   *rand.Rand
+	t *testing.T
+	*simNetwork[raftMessage]
 	nodes map[string]*simNode
 	ids   []string
-	now   int64 // in steps
-	queue []simMsg
 
-	drop, dup  float64 // probabilities
-	maxDelay   int64   // steps; delays are uniform in [1, maxDelay]
-	group      map[string]int
 	snapEvery  uint64 // a server snapshots after this many applied entries (0: never)
 	trailing   uint64
 	noLease    bool
@@ -145,8 +136,8 @@ type simNet struct {
 
 func newSimNet(t *testing.T, seed uint64, n int) *simNet {
 	s := &simNet{
-		t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		nodes: map[string]*simNode{}, maxDelay: 3, group: map[string]int{},
+		t: t, simNetwork: newSimNetwork[raftMessage](seed),
+		nodes:   map[string]*simNode{},
 		leaders: map[uint64]string{}, applied: map[uint64]raftEntry{}, trailing: 5,
 	}
 	var cfg raftConfiguration
@@ -193,42 +184,16 @@ func (s *simNet) crash(id string) {
 
 func (s *simNet) restart(id string) { s.start(s.nodes[id]) }
 
-// partition splits the servers into groups that cannot reach each other.
-func (s *simNet) partition(groups ...[]string) {
-	s.group = map[string]int{}
-	for g, ids := range groups {
-		for _, id := range ids {
-			s.group[id] = g + 1
-		}
-	}
-}
-
-func (s *simNet) heal() { s.group = map[string]int{} }
-
-func (s *simNet) reachable(a, b string) bool { return s.group[a] == s.group[b] }
-
 // step advances the simulation by one step: deliver what is due, tick
 // every tick, process every server's ready.
 func (s *simNet) step() {
-	s.now++
-	var due []simMsg
-	rest := s.queue[:0]
-	for _, q := range s.queue {
-		if q.at <= s.now {
-			due = append(due, q)
-		} else {
-			rest = append(rest, q)
-		}
-	}
-	s.queue = rest
-	s.rng.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
-	for _, q := range due {
-		if s.paused(q.m.To) {
-			s.queue = append(s.queue, simMsg{at: s.now + 1, m: q.m})
+	for _, m := range s.advance() {
+		if s.paused(m.To) {
+			s.later(m)
 			continue
 		}
-		if nd := s.nodes[q.m.To]; nd.up {
-			nd.core.step(q.m)
+		if nd := s.nodes[m.To]; nd.up {
+			nd.core.step(m)
 			s.process(nd)
 		}
 	}
@@ -327,18 +292,9 @@ func (s *simNet) send(from *simNode, m raftMessage) {
 		m.Snapshot = &sn
 		// The driver reports the send's outcome back to the core.
 		status := raftMessage{Type: msgSnapStatus, From: m.To, To: from.id}
-		s.queue = append(s.queue, simMsg{at: s.now + 1 + s.rng.Int64N(s.maxDelay), m: status})
+		s.deliver(status)
 	}
-	if !s.reachable(m.From, m.To) || s.rng.Float64() < s.drop {
-		return
-	}
-	copies := 1
-	if s.rng.Float64() < s.dup {
-		copies = 2
-	}
-	for range copies {
-		s.queue = append(s.queue, simMsg{at: s.now + 1 + s.rng.Int64N(s.maxDelay), m: m})
-	}
+	s.simNetwork.send(m.From, m.To, m)
 }
 
 // checkApplied: state machine safety (Raft §5.4.3): no two servers apply
@@ -514,6 +470,7 @@ func (s *simNet) others(id string) []string {
 
 // Raft §5.2: a leader is elected, and stays while nothing fails.
 func TestRaftInitialElection(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	term := l.core.term
@@ -526,6 +483,7 @@ func TestRaftInitialElection(t *testing.T) {
 // Raft §5.2: the leader crashes, the others elect a new one; the old one
 // returns as a follower.
 func TestRaftReElection(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	s.mustCommit("a", 50)
@@ -544,6 +502,7 @@ func TestRaftReElection(t *testing.T) {
 
 // No quorum, no leader and no commit (Raft §5.2, §5.3).
 func TestRaftNoQuorum(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 5)
 	l := s.checkOneLeader(50)
 	s.mustCommit("a", 50)
@@ -566,8 +525,10 @@ func TestRaftNoQuorum(t *testing.T) {
 	s.mustCommit("b", 100)
 }
 
-// Agreement with a follower down and back: it catches up.
+// Raft §5.3: agreement with a follower down and back; the leader retries
+// until it catches up.
 func TestRaftFollowerDownAndBack(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	f := s.others(l.id)[0]
@@ -587,6 +548,7 @@ func TestRaftFollowerDownAndBack(t *testing.T) {
 // by counting replicas; on an unreliable network with crashes, no two
 // servers ever apply different entries (checked at every apply).
 func TestRaftFigure8Unreliable(t *testing.T) {
+	t.Parallel()
 	seed := testSeed(t)
 	s := newSimNet(t, seed, 5)
 	s.drop, s.dup, s.maxDelay = 0.1, 0.05, 30
@@ -619,6 +581,7 @@ func TestRaftFigure8Unreliable(t *testing.T) {
 // appended there is never committed and is overwritten by the majority's
 // log when it returns (Raft §5.3).
 func TestRaftIsolatedLeaderOverwritten(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 5)
 	l := s.checkOneLeader(50)
 	s.mustCommit("before", 50)
@@ -659,6 +622,7 @@ func TestRaftIsolatedLeaderOverwritten(t *testing.T) {
 // A server partitioned away for a long time does not disrupt the cluster
 // when it returns (pre-vote, dissertation §9.6): the leader keeps its term.
 func TestRaftPreVotePartitionedServerRejoins(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	l := s.checkOneLeader(50)
 	f := s.others(l.id)[0]
@@ -678,6 +642,7 @@ func TestRaftPreVotePartitionedServerRejoins(t *testing.T) {
 // Restarting every server keeps every committed entry (Raft §5.4, with the
 // durable state of Figure 2).
 func TestRaftRestartAllKeepsCommitted(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	s.snapEvery = 7
 	s.checkOneLeader(50)
@@ -704,6 +669,7 @@ func TestRaftRestartAllKeepsCommitted(t *testing.T) {
 // Single-server membership changes while writes go on (dissertation §4.1):
 // a fourth server is added and catches up, then an original one removed.
 func TestRaftMembershipChangeUnderWrites(t *testing.T) {
+	t.Parallel()
 	s := newSimNet(t, testSeed(t), 3)
 	s.drop = 0.05
 	l := s.checkOneLeader(50)

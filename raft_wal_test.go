@@ -76,6 +76,7 @@ func segmentFiles(t *testing.T, dir string) []string {
 }
 
 func TestWALRoundTripAcrossSegments(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, st := openTestWAL(t, dir)
 	if len(st.Entries) != 0 || st.SnapshotIndex != 0 || st.HardState != (raftHardState{}) {
@@ -99,6 +100,7 @@ func TestWALRoundTripAcrossSegments(t *testing.T) {
 
 // Raft §5.3: a follower deletes a conflicting entry and all that follow it.
 func TestWALTruncateConflictingSuffix(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		at   uint64
@@ -132,6 +134,7 @@ func TestWALTruncateConflictingSuffix(t *testing.T) {
 }
 
 func TestWALAppendRefusesGap(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, _ := openTestWAL(t, dir)
 	if err := w.append(makeEntries(2, 3, 1)); err == nil {
@@ -158,6 +161,7 @@ func TestWALAppendRefusesGap(t *testing.T) {
 // After a failed write the disk holds an unknown part of it: the wal stops
 // until it is reopened, and the reopen sees every acknowledged entry.
 func TestWALFailedWriteIsSticky(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, _ := openTestWAL(t, dir)
 	mustAppend(t, w, makeEntries(1, 5, 1))
@@ -173,6 +177,7 @@ func TestWALFailedWriteIsSticky(t *testing.T) {
 }
 
 func TestWALTornTailIsCut(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		tear func(b []byte, lastRecord int) []byte
@@ -219,6 +224,7 @@ func TestWALTornTailIsCut(t *testing.T) {
 }
 
 func TestWALMidLogCorruptionRefused(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		corrupt func(t *testing.T, segs []string) string // returns the file to blame
@@ -281,6 +287,7 @@ func flipByte(t *testing.T, path string, off int) string {
 
 // Figure 2: currentTerm and votedFor are persistent state.
 func TestWALHardState(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, _ := openTestWAL(t, dir)
 	hs := raftHardState{Term: 3, Vote: "s2", Commit: 17}
@@ -321,6 +328,7 @@ func TestWALHardState(t *testing.T) {
 
 // Raft §7: the log before a snapshot is discarded.
 func TestWALCompaction(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, _ := openTestWAL(t, dir)
 	all := makeEntries(1, 60, 1)
@@ -361,6 +369,7 @@ func TestWALCompaction(t *testing.T) {
 // A crash inside compact, after the state file and before the segments go,
 // leaves covered segments: open skips and removes them.
 func TestWALCompactionCrash(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, _ := openTestWAL(t, dir)
 	all := makeEntries(1, 60, 1)
@@ -376,6 +385,7 @@ func TestWALCompactionCrash(t *testing.T) {
 }
 
 func TestWALSnapshots(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, _ := openTestWAL(t, dir)
 	if _, _, _, err := w.openSnapshot(); !errors.Is(err, errNoSnapshot) {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestRaftFrameRoundTrip(t *testing.T) {
+	t.Parallel()
 	m := raftMessage{Type: msgApp, From: "a", FromAddr: "127.0.0.1:8300", To: "b", Term: 3, LogIndex: 7,
 		LogTerm: 2, Commit: 6, Seq: 9, Hint: 4, HintTerm: 1, Reject: true, Force: true,
 		Entries: []raftEntry{{Index: 8, Term: 3, Type: raftEntryCommand, Data: []byte("x")}, {Index: 9, Term: 3, Type: raftEntryNoop, Data: []byte{}}}}

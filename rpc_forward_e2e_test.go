@@ -1,5 +1,5 @@
-// rpc_forward_e2e_test.go: client agents as real processes (the built binary,
-// cluster_e2e_test.go's helpers) in front of three servers, each agent on
+// rpc_forward_e2e_test.go: client agents as real processes (e2e_test.go's
+// harness) in front of three servers, each agent on
 // ports chosen at run time: service checks, DNS and cached reads through a
 // client, over HTTP and DNS only.
 package main
@@ -16,16 +16,17 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 )
 
-// TestClientE2E: three server processes and two client processes (the
-// built binary) on loopback addresses. A client given one gossip address
+// TestClientE2E: three server processes and two client processes (this
+// test binary re-executed as the agent) on loopback addresses. A client given one gossip address
 // registers a service with an HTTP check served by this test; the instance
 // passes, goes critical when the test's HTTP server stops (out of
 // ?passing and DNS on the other client), passes again when it returns;
 // kill -9 of the client fails its node through serfHealth; with every
 // server killed, the other client's cached read still answers.
 func TestClientE2E(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
-		t.Skip("builds the binary and runs five agents")
+		t.Skip("runs five agents")
 	}
 	c := newE2ECluster(t)
 	servers := c.servers
@@ -33,8 +34,8 @@ func TestClientE2E(t *testing.T) {
 		c.start(s)
 	}
 	c.waitLeader(servers...)
-	web1 := c.add("web1", "127.0.0.61", "-retry-join="+servers[1].lanAddr())
-	web2 := c.add("web2", "127.0.0.62", "-retry-join="+web1.lanAddr()) // a client will do
+	web1 := c.add("web1", "127.0.0.61", "-log-level=debug", "-retry-join="+servers[1].lanAddr())
+	web2 := c.add("web2", "127.0.0.62", "-log-level=debug", "-retry-join="+web1.lanAddr()) // a client will do
 	c.start(web1)
 	c.start(web2)
 
@@ -54,7 +55,7 @@ func TestClientE2E(t *testing.T) {
 
 	reg := fmt.Sprintf(`{"Name":"web","Port":8080,"Tags":["v1"],
 		"Check":{"HTTP":"http://%s/health","Interval":"1s","Timeout":"1s"}}`, appAddr)
-	e2eWaitFor(t, 20*time.Second, "web1 registers its service", func() (bool, string) {
+	eventually(t, 20*time.Second, "web1 registers its service", func() (bool, string) {
 		code, body, err := c.do("PUT", web1, "/v1/agent/service/register", reg, 5*time.Second)
 		return err == nil && code == 200, fmt.Sprint(code, body, err)
 	})
@@ -98,25 +99,25 @@ func TestClientE2E(t *testing.T) {
 		}
 	}
 	srv := "1 1 8080 web1.node.dc1.consul."
-	e2eWaitFor(t, 20*time.Second, "web passing, seen through web2", passing(1))
-	e2eWaitFor(t, 10*time.Second, "web in DNS through web2", dig(srv))
+	eventually(t, 20*time.Second, "web passing, seen through web2", passing(1))
+	eventually(t, 10*time.Second, "web in DNS through web2", dig(srv))
 	// Warm web2's cache for the end.
 	if code, body, _ := c.do("GET", web2, "/v1/health/service/web?cached", "", 5*time.Second); code != 200 {
 		t.Fatalf("cached read: %d %s", code, body)
 	}
 
 	app.Close()
-	e2eWaitFor(t, 10*time.Second, "web critical once its HTTP server stops", passing(0))
-	e2eWaitFor(t, 10*time.Second, "web out of DNS", dig(""))
+	eventually(t, 10*time.Second, "web critical once its HTTP server stops", passing(0))
+	eventually(t, 10*time.Second, "web out of DNS", dig(""))
 	if ln, err = net.Listen("tcp", appAddr); err != nil {
 		t.Fatal(err)
 	}
 	app = serve(ln)
-	e2eWaitFor(t, 10*time.Second, "web passing again", passing(1))
-	e2eWaitFor(t, 10*time.Second, "web back in DNS", dig(srv))
+	eventually(t, 10*time.Second, "web passing again", passing(1))
+	eventually(t, 10*time.Second, "web back in DNS", dig(srv))
 
 	c.kill(web1)
-	e2eWaitFor(t, 30*time.Second, "web1's node failed through serfHealth", func() (bool, string) {
+	eventually(t, 30*time.Second, "web1's node failed through serfHealth", func() (bool, string) {
 		code, body, err := c.do("GET", web2, "/v1/health/node/web1", "", 5*time.Second)
 		var checks []HealthCheck
 		if err != nil || code != 200 || json.Unmarshal([]byte(body), &checks) != nil {
@@ -129,7 +130,7 @@ func TestClientE2E(t *testing.T) {
 		}
 		return false, body
 	})
-	e2eWaitFor(t, 10*time.Second, "web out of ?passing", passing(0))
+	eventually(t, 10*time.Second, "web out of ?passing", passing(0))
 
 	for _, s := range servers {
 		c.kill(s)

@@ -78,6 +78,7 @@ func dnsAskUDP(t testing.TB, addr, name string, qt dnsmessage.Type) dnsmessage.M
 // its node, the agent cache; when its server dies it moves to another, and
 // with every server gone its cached reads still answer.
 func TestClientAgent(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	cl := startTestClient(t, "web1", "127.0.0.31", lanAddr(t, "127.0.0.22"))
 	eventually(t, 10*time.Second, "the client knows the 3 servers", func() bool { return len(cl.lanServers()) == 3 })
@@ -236,6 +237,7 @@ func TestClientAgent(t *testing.T) {
 }
 
 func TestForwardCodec(t *testing.T) {
+	t.Parallel()
 	req := forwardRequest{Method: "PUT", URI: "/v1/kv/a%2Fb?cas=3", Header: http.Header{"X-Consul-Token": {"t"}}, Body: []byte("v")}
 	got, err := decodeForwardRequest(req.encode())
 	if err != nil || got.Method != req.Method || got.URI != req.URI || got.Header.Get("X-Consul-Token") != "t" || string(got.Body) != "v" {
@@ -275,6 +277,7 @@ func FuzzForwardRequest(f *testing.F) {
 // A forwarded request on a server goes through its own HTTP handler, with
 // its method checks and errors; a bad URI is refused.
 func TestServeForwarded(t *testing.T) {
+	t.Parallel()
 	ta := startTestAgent(t, nil)
 	ctx := context.Background()
 	resp, err := ta.serveLocal(ctx, forwardRequest{Method: "PUT", URI: "/v1/kv/x", Body: []byte("1")})
@@ -294,6 +297,7 @@ func TestServeForwarded(t *testing.T) {
 }
 
 func TestServerRouter(t *testing.T) {
+	t.Parallel()
 	servers := []string{"a:1", "b:1", "c:1"}
 	rt := &serverRouter{servers: func() []string { return slices.Clone(servers) }}
 	first := rt.pick(nil)
@@ -353,6 +357,7 @@ func BenchmarkClientHealth(b *testing.B) {
 // dc1's server or to a dc1 client is served by dc2's server; an unknown
 // datacenter is "No path to datacenter", or NXDOMAIN.
 func TestForwardToOtherDatacenter(t *testing.T) {
+	t.Parallel()
 	cfg1 := wanDCServer("dc1", "127.0.0.86")
 	cfg1.Ports.DNS, cfg1.Addresses.DNS = 0, []string{"127.0.0.86"}
 	s1 := startWANAgent(t, cfg1)

@@ -27,6 +27,7 @@ func (p *rpcPool) muxConnCount() int {
 }
 
 func TestRPCCallDeadline(t *testing.T) {
+	t.Parallel()
 	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
 		if method == "Test.Hang" {
 			<-ctx.Done()
@@ -54,6 +55,7 @@ func TestRPCCallDeadline(t *testing.T) {
 }
 
 func TestRPCServerCloseFailsPendingCallsAndPoolRecovers(t *testing.T) {
+	t.Parallel()
 	const pending = 8
 	started := make(chan struct{}, pending)
 	s, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
@@ -96,6 +98,7 @@ func TestRPCServerCloseFailsPendingCallsAndPoolRecovers(t *testing.T) {
 }
 
 func TestRPCDialRefused(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +118,7 @@ func TestRPCDialRefused(t *testing.T) {
 
 // A server that answers with a bad frame fails the calls on that connection.
 func TestRPCPoolRefusesBadAnswer(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +147,7 @@ func TestRPCPoolRefusesBadAnswer(t *testing.T) {
 }
 
 func TestRPCPoolClose(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{})
 	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
 		close(started)
@@ -169,6 +174,7 @@ func TestRPCPoolClose(t *testing.T) {
 }
 
 func TestRPCIdleConnections(t *testing.T) {
+	t.Parallel()
 	const idle = 50 * time.Millisecond
 	s, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
 		if method == "Test.Slow" {
@@ -210,6 +216,7 @@ func TestRPCIdleConnections(t *testing.T) {
 }
 
 func TestRPCRaftPeerDownThenUp(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

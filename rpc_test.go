@@ -94,6 +94,7 @@ func mustAppendFrame(t testing.TB, f rpcFrame) []byte {
 // --- framing ---
 
 func TestRPCFrameRoundTrip(t *testing.T) {
+	t.Parallel()
 	frames := []rpcFrame{
 		{typ: rpcFrameRequest, id: 1, method: "Status.Leader", body: []byte(`{"x":1}`)},
 		{typ: rpcFrameRequest, id: 2},
@@ -179,6 +180,7 @@ func TestRPCFrameTooLarge(t *testing.T) {
 }
 
 func TestRPCFrameMalformed(t *testing.T) {
+	t.Parallel()
 	request := func(payload ...byte) []byte { return rawFrame(byte(rpcFrameRequest), 9, payload) }
 	cases := []struct {
 		name  string
@@ -246,6 +248,7 @@ func FuzzRPCFrame(f *testing.F) {
 // --- mux calls ---
 
 func TestRPCMuxConcurrentCallsAnsweredOutOfOrder(t *testing.T) {
+	t.Parallel()
 	const callers = 64
 	type held struct {
 		n       int
@@ -304,6 +307,7 @@ func TestRPCMuxConcurrentCallsAnsweredOutOfOrder(t *testing.T) {
 }
 
 func TestRPCRemoteError(t *testing.T) {
+	t.Parallel()
 	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
 		if method == "KVS.Get" {
 			return nil, fmt.Errorf("no key %q", body)
@@ -328,6 +332,7 @@ func TestRPCRemoteError(t *testing.T) {
 }
 
 func TestRPCUnknownConnectionKindRefused(t *testing.T) {
+	t.Parallel()
 	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{})
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -340,6 +345,7 @@ func TestRPCUnknownConnectionKindRefused(t *testing.T) {
 
 // A bad frame closes its own connection and no other.
 func TestRPCBadFrameClosesOnlyItsConnection(t *testing.T) {
+	t.Parallel()
 	started, release := make(chan struct{}), make(chan struct{})
 	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
 		close(started)
@@ -389,6 +395,7 @@ func TestRPCBadFrameClosesOnlyItsConnection(t *testing.T) {
 // --- raft streams ---
 
 func TestRPCRaftStreamInOrder(t *testing.T) {
+	t.Parallel()
 	const frames = 1000
 	got := make(chan []byte, frames)
 	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{raft: func(_ string, payload []byte) { got <- payload }})
@@ -470,6 +477,7 @@ func BenchmarkRPCConnPerCall(b *testing.B) {
 // the server, whose handler's context ends at once, not when the handler
 // would have returned; other calls on the connection are unharmed.
 func TestRPCCancel(t *testing.T) {
+	t.Parallel()
 	started, cancelled := make(chan struct{}), make(chan struct{})
 	_, ln := startRPCServer(t, "127.0.0.1:0", rpcHandlers{call: func(ctx context.Context, method string, body []byte) ([]byte, error) {
 		if method == "Block" {

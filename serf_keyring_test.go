@@ -30,6 +30,7 @@ func newTestKey(t testing.TB) string {
 }
 
 func TestKeyringSealOpen(t *testing.T) {
+	t.Parallel()
 	k1, k2 := newTestKey(t), newTestKey(t)
 	lan, err := openKeyring("lan", "", k1)
 	if err != nil {
@@ -65,6 +66,7 @@ func TestKeyringSealOpen(t *testing.T) {
 // Rotation as Consul's operator does it: install, use, remove; the file
 // keeps it across a restart, whatever -encrypt says then.
 func TestKeyringRotation(t *testing.T) {
+	t.Parallel()
 	old, next := newTestKey(t), newTestKey(t)
 	path := filepath.Join(t.TempDir(), "serf", "lan.keyring")
 	a, err := openKeyring("lan", path, old)
@@ -124,6 +126,7 @@ func FuzzKeyringOpen(f *testing.F) {
 }
 
 func TestClusterKeyringRotation(t *testing.T) {
+	t.Parallel()
 	k1, k2 := newTestKey(t), newTestKey(t)
 	c := startTestClusterWith(t, 3, func(cfg *Config) { cfg.Encrypt = k1 })
 	a := c.agents[1]

@@ -1,5 +1,5 @@
-// serf_lan_e2e_test.go: the LAN gossip pool with real processes (the built
-// binary, cluster_e2e_test.go's helpers) on 127.0.0.71-75, each on ports
+// serf_lan_e2e_test.go: the LAN gossip pool with real processes
+// (e2e_test.go's harness) on 127.0.0.71-75, each on ports
 // chosen at run time, all gossip encrypted, driven over HTTP only.
 package main
 
@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,14 +23,15 @@ import (
 //   - kill -9 of a server: its serfHealth turns critical on
 //     /v1/health/node/<name> within seconds.
 func TestGossipE2E(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
-		t.Skip("builds the binary and runs five agents")
+		t.Skip("runs five agents")
 	}
 	key, wrong := newTestKey(t), newTestKey(t)
 	c := newE2EProcesses(t)
 	var servers []*e2eServer
 	for i := 1; i <= 3; i++ {
-		servers = append(servers, c.add(fmt.Sprintf("g%d", i), fmt.Sprintf("127.0.0.7%d", i), "-server", "-bootstrap-expect=3", "-encrypt="+key))
+		servers = append(servers, c.add(fmt.Sprintf("g%d", i), fmt.Sprintf("127.0.0.7%d", i), "-log-level=debug", "-server", "-bootstrap-expect=3", "-encrypt="+key))
 	}
 	for _, s := range servers {
 		for _, other := range servers {
@@ -39,8 +39,8 @@ func TestGossipE2E(t *testing.T) {
 		}
 	}
 	g1 := servers[0]
-	late := c.add("g4", "127.0.0.74", "-server", "-bootstrap-expect=3", "-encrypt="+key, "-retry-join="+g1.lanAddr())
-	outsider := c.add("bad", "127.0.0.75", "-dev", "-encrypt="+wrong, "-retry-join="+g1.lanAddr())
+	late := c.add("g4", "127.0.0.74", "-log-level=debug", "-server", "-bootstrap-expect=3", "-encrypt="+key, "-retry-join="+g1.lanAddr())
+	outsider := c.add("bad", "127.0.0.75", "-log-level=debug", "-dev", "-encrypt="+wrong, "-retry-join="+g1.lanAddr())
 	for _, s := range servers {
 		c.start(s)
 	}
@@ -69,7 +69,7 @@ func TestGossipE2E(t *testing.T) {
 	}
 	start := time.Now()
 	for _, s := range append(servers, late) {
-		e2eWaitFor(t, 20*time.Second, s.name+" to list g1-g4 alive", func() (bool, string) { return allAlive(s, "g1", "g2", "g3", "g4") })
+		eventually(t, 20*time.Second, s.name+" to list g1-g4 alive", func() (bool, string) { return allAlive(s, "g1", "g2", "g3", "g4") })
 	}
 	t.Logf("g4 joined through g1: listed alive by all four %v after it started", time.Since(start))
 	serfHealth := func(s *e2eServer, node string) string {
@@ -85,25 +85,22 @@ func TestGossipE2E(t *testing.T) {
 		}
 		return "none"
 	}
-	e2eWaitFor(t, 20*time.Second, "g4 in the catalog, serfHealth passing", func() (bool, string) {
+	eventually(t, 20*time.Second, "g4 in the catalog, serfHealth passing", func() (bool, string) {
 		st := serfHealth(leader, "g4")
 		return st == healthPassing, st
 	})
 
 	// The wrong key: its join reaches g1 and is dropped there.
-	logOffset := func(s *e2eServer) int { b, _ := os.ReadFile(s.logPath); return len(b) }
-	from := logOffset(g1)
+	from := len(g1.logs())
 	c.start(outsider)
-	e2eWaitFor(t, 20*time.Second, "g1 to drop gossip no key opens", func() (bool, string) {
-		b, _ := os.ReadFile(g1.logPath)
-		return strings.Contains(string(b[from:]), "dropping gossip that no key decrypts"), "not yet"
+	eventually(t, 20*time.Second, "g1 to drop gossip no key opens", func() (bool, string) {
+		return strings.Contains(g1.logs()[from:], "dropping gossip that no key decrypts"), "not yet"
 	})
 	// Two of its join attempts failed (it retries every 2 s): had one been
 	// accepted, the pool would list it by now.
-	e2eWaitFor(t, 20*time.Second, "two failed join attempts by the wrong-key agent", func() (bool, string) {
-		b, _ := os.ReadFile(outsider.logPath)
+	eventually(t, 20*time.Second, "two failed join attempts by the wrong-key agent", func() (bool, string) {
 		n := 0
-		for _, line := range strings.Split(string(b), "\n") {
+		for _, line := range strings.Split(outsider.logs(), "\n") {
 			if strings.Contains(line, `msg="stream failed"`) && strings.Contains(line, "to="+g1.lanAddr()) {
 				n++
 			}
@@ -126,12 +123,12 @@ func TestGossipE2E(t *testing.T) {
 	}
 	c.waitExit(late, 15*time.Second)
 	for _, s := range servers {
-		e2eWaitFor(t, 10*time.Second, s.name+" to list g4 left", func() (bool, string) {
+		eventually(t, 10*time.Second, s.name+" to list g4 left", func() (bool, string) {
 			m := members(s)
 			return m["g4"] == memberLeft, fmt.Sprint(m)
 		})
 	}
-	e2eWaitFor(t, 20*time.Second, "g4 out of the catalog", func() (bool, string) {
+	eventually(t, 20*time.Second, "g4 out of the catalog", func() (bool, string) {
 		code, body, err := c.do(http.MethodGet, leader, "/v1/catalog/node/g4", "", 2*time.Second)
 		return err == nil && code == http.StatusOK && body == "null", fmt.Sprintf("%d %.100s %v", code, body, err)
 	})
@@ -140,7 +137,7 @@ func TestGossipE2E(t *testing.T) {
 	victim := c.others(leader, late, outsider)[0]
 	c.kill(victim)
 	killed := time.Now()
-	e2eWaitFor(t, 30*time.Second, victim.name+"'s serfHealth critical", func() (bool, string) {
+	eventually(t, 30*time.Second, victim.name+"'s serfHealth critical", func() (bool, string) {
 		st := serfHealth(leader, victim.name)
 		return st == healthCritical, st
 	})

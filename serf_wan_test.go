@@ -26,6 +26,7 @@ func wanTestMember(name, dc, port string, st swimState) swimMember {
 }
 
 func TestWANServerAddrs(t *testing.T) {
+	t.Parallel()
 	a := wanTestMember("a", "dc1", "8300", swimAlive)
 	b := wanTestMember("b", "dc1", "9300", swimSuspect) // still alive as far as routing goes
 	b.Addr = "10.0.0.2:8302"
@@ -56,6 +57,7 @@ func TestWANServerAddrs(t *testing.T) {
 }
 
 func TestKnownDatacenters(t *testing.T) {
+	t.Parallel()
 	members := []swimMember{
 		wanTestMember("a", "dc2", "8300", swimAlive),
 		wanTestMember("b", "dc1", "8300", swimAlive),
@@ -73,6 +75,7 @@ func TestKnownDatacenters(t *testing.T) {
 }
 
 func TestWANFloodTargets(t *testing.T) {
+	t.Parallel()
 	server := func(name, dc, addr, wanPort string, st swimState) swimMember {
 		return swimMember{Name: name, Addr: addr, State: st,
 			Tags: map[string]string{"role": "consul", "dc": dc, "port": "8300", "wan_join_port": wanPort}}
@@ -148,6 +151,7 @@ func wanStatus(a *testAgent, name string) int { return wanMemberList(a)[name].St
 // marked failed and drops out of dcServers; dc3's server leaving gracefully
 // is marked left.
 func TestWANTwoDatacenters(t *testing.T) {
+	t.Parallel()
 	// dc2's and dc3's servers share a WAN port, so that dc3 can join dc2
 	// naming its host alone (below).
 	wanPort := freePort(t, "127.0.0.91", "127.0.0.92")

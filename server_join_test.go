@@ -16,6 +16,7 @@ import (
 // LAN pool's tags, which carry each server's RPC port, without dialing the
 // guess.
 func TestBug_RetryJoinPortIsNotAServerPort(t *testing.T) {
+	t.Parallel()
 	ips := []string{"127.0.0.26", "127.0.0.27"}
 	// s1's server port, free on s2's address too: there this test listens
 	// where the guess would dial.

@@ -6,6 +6,7 @@ import (
 )
 
 func TestTombstoneAges(t *testing.T) {
+	t.Parallel()
 	g := &tombstoneAges{ttl: 15 * time.Minute}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	steps := []struct {

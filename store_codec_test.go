@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"reflect"
 	"slices"
 	"strconv"
@@ -143,44 +142,6 @@ func TestBug_KVKeyInvalidUTF8Snapshot(t *testing.T) {
 	}
 }
 
-// freePorts returns n distinct ports, each free for TCP and UDP on every
-// one of ips (a gossip port is both).
-func freePorts(t *testing.T, n int, ips ...string) []int {
-	t.Helper()
-	var ports []int
-	for range 200 {
-		ln, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		free := !slices.Contains(ports, port)
-		for _, ip := range ips {
-			if !free {
-				break
-			}
-			addr := net.JoinHostPort(ip, strconv.Itoa(port))
-			l, err1 := net.Listen("tcp", addr)
-			pc, err2 := net.ListenPacket("udp", addr)
-			free = err1 == nil && err2 == nil
-			if l != nil {
-				l.Close()
-			}
-			if pc != nil {
-				pc.Close()
-			}
-		}
-		if free {
-			if ports = append(ports, port); len(ports) == n {
-				return ports
-			}
-		}
-	}
-	t.Fatalf("no %d ports free on %v", n, ips)
-	return nil
-}
-
 // TestBug_KVKeyInvalidUTF8Cluster: keys that are not UTF-8 (/v1/kv/x%ff)
 // are stored as the bytes sent, through the leader, a follower (Raft.Apply)
 // and a client agent (HTTP.Request forwarding), replicated, read back by
@@ -191,21 +152,19 @@ func TestBug_KVKeyInvalidUTF8Cluster(t *testing.T) {
 	t.Parallel()
 	ips := []string{"127.0.0.141", "127.0.0.142", "127.0.0.143"}
 	clientIP := "127.0.0.144"
-	ports := freePorts(t, 2, append(ips, clientIP)...)
-	serverPort, serfPort := ports[0], ports[1]
 	c := startTestClusterWith(t, 3, func(cfg *Config) {
 		ip := ips[cfg.NodeName[1]-'1']
 		cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
 		cfg.Addresses = AddressesConfig{HTTP: []string{ip}}
-		cfg.Ports.Server, cfg.Ports.SerfLAN = serverPort, serfPort
+		cfg.Ports.Server, cfg.Ports.SerfLAN = testPorts(t, ip).Server, testPorts(t, ip).SerfLAN
 		cfg.RetryJoin = nil
 		for _, j := range ips {
-			cfg.RetryJoin = append(cfg.RetryJoin, net.JoinHostPort(j, strconv.Itoa(serfPort)))
+			cfg.RetryJoin = append(cfg.RetryJoin, lanAddr(t, j))
 		}
 	})
 	cl := startTestClientWith(t, "c1", clientIP, func(cfg *Config) {
-		cfg.Ports.SerfLAN, cfg.Ports.DNS = serfPort, -1
-		cfg.RetryJoin = []string{net.JoinHostPort(ips[1], strconv.Itoa(serfPort))}
+		cfg.Ports.SerfLAN, cfg.Ports.DNS = testPorts(t, clientIP).SerfLAN, -1
+		cfg.RetryJoin = []string{lanAddr(t, ips[1])}
 	})
 	eventually(t, 10*time.Second, "the client knows the 3 servers", func() bool { return len(cl.lanServers()) == 3 })
 	leader := c.waitLeader(5 * time.Second)

@@ -47,6 +47,7 @@ func (l *sessionLog) entry(key string) *KVEntry {
 }
 
 func TestLockAcquireRelease(t *testing.T) {
+	t.Parallel()
 	l := newSessionLog(t)
 	l.createSession("s1", 0, sessionRelease)
 	l.createSession("s2", 0, sessionRelease)
@@ -83,6 +84,7 @@ func TestLockAcquireRelease(t *testing.T) {
 
 // Every way a session ends releases its locks (or deletes the keys).
 func TestSessionInvalidation(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		behavior string
@@ -136,6 +138,7 @@ func TestSessionInvalidation(t *testing.T) {
 }
 
 func TestSessionLockDelay(t *testing.T) {
+	t.Parallel()
 	l := newSessionLog(t)
 	l.createSession("s1", 5*time.Second, sessionRelease)
 	l.createSession("s2", 0, sessionRelease)
@@ -157,6 +160,7 @@ func TestSessionLockDelay(t *testing.T) {
 }
 
 func TestSessionCreateRefused(t *testing.T) {
+	t.Parallel()
 	l := newSessionLog(t)
 	l.register(&RegisterRequest{Node: "n1", SkipNodeUpdate: true, Check: &HealthCheck{CheckID: "disk", Status: healthCritical}})
 	for name, s := range map[string]*Session{
@@ -174,6 +178,7 @@ func TestSessionCreateRefused(t *testing.T) {
 }
 
 func TestSnapshotKeepsSessionsAndLocks(t *testing.T) {
+	t.Parallel()
 	l := newSessionLog(t)
 	l.createSession("s1", 5*time.Second, sessionRelease)
 	l.createSession("s2", 5*time.Second, sessionRelease)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestSnapshotRoundTrip(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	fillStore(t, l, 500)
 	l.kv(kvDelete, "k/000007", "", 0)
@@ -39,6 +40,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 func TestSnapshotCorruptRefused(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	fillStore(t, l, 100)
 	var buf bytes.Buffer

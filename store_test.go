@@ -57,6 +57,7 @@ func fired(w *watch) bool {
 }
 
 func TestSnapshotIsolation(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	l.kv(kvSet, "a", "1", 0)
 	before := l.s.snapshot()
@@ -75,6 +76,7 @@ func TestSnapshotIsolation(t *testing.T) {
 }
 
 func TestKVIndexRules(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	if _, idx := l.s.snapshot().kvGet("x"); idx != 1 {
 		t.Fatalf("empty store reports index %d, want 1 (never 0)", idx)
@@ -124,6 +126,7 @@ func TestKVIndexRules(t *testing.T) {
 }
 
 func TestKVCheckAndSet(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	if res := l.kv(kvCAS, "k", "v1", 0); !res.ok {
 		t.Fatal("cas 0 on a missing key must create it")
@@ -153,6 +156,7 @@ func TestKVCheckAndSet(t *testing.T) {
 }
 
 func TestKVKeysWithSeparator(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	for _, k := range []string{"a/1", "a/b/2", "a/b/3", "a/c/4", "a/d", "b"} {
 		l.kv(kvSet, k, "", 0)
@@ -168,6 +172,7 @@ func TestKVKeysWithSeparator(t *testing.T) {
 }
 
 func TestWatchesWakeOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	key, prefix, other := l.s.newWatch(), l.s.newWatch(), l.s.newWatch()
 	key.watchKVKey("app/a")
@@ -187,6 +192,7 @@ func TestWatchesWakeOnlyWhatChanged(t *testing.T) {
 }
 
 func TestWatchDeleteTreeWakesKeysUnderIt(t *testing.T) {
+	t.Parallel()
 	l := newTestLog(t)
 	l.kv(kvSet, "app/a", "1", 0)
 	key, outside := l.s.newWatch(), l.s.newWatch()
@@ -211,98 +217,6 @@ func registerWeb(node, addr, status string) *RegisterRequest {
 			{CheckID: "serfHealth", Name: "Serf Health Status", Status: healthPassing},
 			{CheckID: "web-alive", ServiceID: "web1", Status: status},
 		},
-	}
-}
-
-func TestCatalogRegisterAndHealth(t *testing.T) {
-	l := newTestLog(t)
-	l.register(registerWeb("n1", "10.0.0.1", healthPassing))
-	l.register(registerWeb("n2", "10.0.0.2", healthCritical))
-	l.register(&RegisterRequest{Node: "n3", Address: "10.0.0.3", Service: &Service{Service: "db", Port: 5432}})
-	st := l.s.snapshot()
-	if got := st.serviceTags(); len(got) != 2 || !slices.Equal(got["web"], []string{"v1"}) || len(got["db"]) != 0 {
-		t.Fatalf("service tags: %v", got)
-	}
-	csn := st.checkServiceNodes("web")
-	if len(csn) != 2 || csn[0].Node.Node != "n1" || len(csn[0].Checks) != 2 {
-		t.Fatalf("health web: %+v", csn)
-	}
-	if aggregateStatus(csn[0].Checks) != healthPassing || aggregateStatus(csn[1].Checks) != healthCritical {
-		t.Fatal("aggregate status wrong")
-	}
-	if c := csn[0].Checks[1]; c.ServiceName != "web" || !slices.Equal(c.ServiceTags, []string{"v1"}) {
-		t.Fatalf("service check lacks its service's name and tags: %+v", c)
-	}
-	if db := st.serviceInstances("db"); len(db) != 1 || db[0].Service.ID != "db" {
-		t.Fatalf("service ID must default to the name: %+v", db)
-	}
-	if got := st.checksInState(healthCritical); len(got) != 1 || got[0].Node != "n2" {
-		t.Fatalf("critical checks: %+v", got)
-	}
-	// A check on an unknown service is refused, and nothing of that
-	// registration is written.
-	before := l.s.snapshot().index
-	res := l.apply(&command{Type: cmdRegister, Register: &RegisterRequest{
-		Node: "n4", Address: "10.0.0.4", Check: &HealthCheck{CheckID: "c", ServiceID: "nope"}}})
-	if res.err == nil || l.s.snapshot().node("n4") != nil {
-		t.Fatalf("bad registration half-applied: %v", res.err)
-	}
-	if l.s.snapshot().nodeIndex("n4") > before+1 {
-		t.Fatal("refused registration bumped an index")
-	}
-}
-
-func TestCatalogIndexesAndWatchesPerService(t *testing.T) {
-	l := newTestLog(t)
-	l.register(registerWeb("n1", "10.0.0.1", healthPassing))
-	l.register(&RegisterRequest{Node: "n2", Address: "10.0.0.2", Service: &Service{Service: "db", Port: 5432}})
-	webIdx := l.s.snapshot().serviceIndex("web")
-	web, db := l.s.newWatch(), l.s.newWatch()
-	web.watchTopic(serviceIndexName("web"))
-	db.watchTopic(serviceIndexName("db"))
-	defer web.stop()
-	defer db.stop()
-
-	// Re-registering the same thing changes nothing and wakes no one.
-	l.register(registerWeb("n1", "10.0.0.1", healthPassing))
-	if fired(web) || fired(db) || l.s.snapshot().serviceIndex("web") != webIdx {
-		t.Fatal("an unchanged re-registration bumped or woke")
-	}
-	// A change to web's check wakes web's watchers only.
-	l.register(registerWeb("n1", "10.0.0.1", healthWarning))
-	if !fired(web) || fired(db) {
-		t.Fatalf("check change: web=%v db=%v", fired(web), fired(db))
-	}
-	if idx := l.s.snapshot().serviceIndex("web"); idx != l.index {
-		t.Fatalf("web index %d, want %d", idx, l.index)
-	}
-	// A node-level check on n2 changes db's health, not web's.
-	web2 := l.s.newWatch()
-	web2.watchTopic(serviceIndexName("web"))
-	defer web2.stop()
-	l.register(&RegisterRequest{Node: "n2", Address: "10.0.0.2", SkipNodeUpdate: true,
-		Check: &HealthCheck{CheckID: "serfHealth", Status: healthCritical}})
-	if !fired(db) || fired(web2) {
-		t.Fatalf("node check: db=%v web=%v", fired(db), fired(web2))
-	}
-}
-
-func TestCatalogDeregister(t *testing.T) {
-	l := newTestLog(t)
-	l.register(registerWeb("n1", "10.0.0.1", healthPassing))
-	l.apply(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: "n1", ServiceID: "web1"}})
-	st := l.s.snapshot()
-	if len(st.serviceInstances("web")) != 0 || len(st.nodeChecks("n1")) != 1 {
-		t.Fatal("service deregistration must remove the service and its checks only")
-	}
-	extinct := st.serviceIndex("web")
-	if extinct != l.index {
-		t.Fatalf("index of an extinct service: %d, want %d", extinct, l.index)
-	}
-	l.apply(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: "n1"}})
-	st = l.s.snapshot()
-	if st.node("n1") != nil || len(st.nodeChecks("n1")) != 0 || st.nodeIndex("n1") != l.index {
-		t.Fatal("node deregistration incomplete")
 	}
 }
 

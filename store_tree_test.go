@@ -32,6 +32,7 @@ func treeKeys[V any](tr tree[V]) []string {
 }
 
 func TestTreeAgainstMap(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewSource(1))
 	var tr tree[int]
 	model := map[string]int{}
@@ -68,6 +69,7 @@ func TestTreeAgainstMap(t *testing.T) {
 }
 
 func TestTreeOldVersionsUnchanged(t *testing.T) {
+	t.Parallel()
 	var v1 tree[string]
 	v1 = v1.set("a", "1").set("b", "1")
 	v2 := v1.set("a", "2").set("c", "2")
@@ -87,6 +89,7 @@ func TestTreeOldVersionsUnchanged(t *testing.T) {
 }
 
 func TestTreePrefixWalkAndCut(t *testing.T) {
+	t.Parallel()
 	var tr tree[int]
 	keys := []string{"a", "ab", "ab/c", "ab\xff", "ab\xff\xff", "abc", "ac", "b", "\xff", "\xff\xffz"}
 	for i, k := range keys {
@@ -124,6 +127,7 @@ func TestTreePrefixWalkAndCut(t *testing.T) {
 }
 
 func TestTreeBuilderMatchesInserts(t *testing.T) {
+	t.Parallel()
 	var b treeBuilder[int]
 	var tr tree[int]
 	for i := 0; i < 5000; i++ {

@@ -11,6 +11,7 @@ func txnKV(verb kvOp, key, value string, index uint64, session string) txnOp {
 }
 
 func TestTxnVerbs(t *testing.T) {
+	t.Parallel()
 	l := newSessionLog(t)
 	l.createSession("s1", 0, sessionRelease)
 	l.kv(kvSet, "a", "1", 0)
@@ -58,6 +59,7 @@ func TestTxnVerbs(t *testing.T) {
 }
 
 func TestTxnRollback(t *testing.T) {
+	t.Parallel()
 	l := newSessionLog(t)
 	l.kv(kvSet, "a", "1", 0)
 	var before bytes.Buffer
@@ -84,6 +86,7 @@ func TestTxnRollback(t *testing.T) {
 }
 
 func TestTxnCatalogOperations(t *testing.T) {
+	t.Parallel()
 	l := newSessionLog(t)
 	res := l.do(&command{Type: cmdTxn, Txn: []txnOp{
 		{Node: &txnNodeOp{Verb: kvSet, Node: Node{Node: "n2", Address: "10.0.0.2"}}},

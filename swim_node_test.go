@@ -45,20 +45,13 @@ func startTestPool(t *testing.T, name string, kr *keyring) *gossipPool {
 // waitMembers waits until p sees want(name) hold for every member named.
 func waitMembers(t *testing.T, p *gossipPool, within time.Duration, what string, ok func(map[string]swimMember) bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	eventually(t, within, p.cfg.Swim.Name+": "+what, func() (bool, string) {
 		m := map[string]swimMember{}
 		for _, mm := range p.Members() {
 			m[mm.Name] = mm
 		}
-		if ok(m) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s not reached within %v; members %+v", p.cfg.Swim.Name, what, within, m)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ok(m), fmt.Sprintf("members %+v", m)
+	})
 }
 
 func allAlive(names ...string) func(map[string]swimMember) bool {
@@ -77,6 +70,7 @@ func stateOf(name string, st swimState) func(map[string]swimMember) bool {
 }
 
 func TestGossipJoinFailLeave(t *testing.T) {
+	t.Parallel()
 	a, b, c := startTestPool(t, "a", nil), startTestPool(t, "b", nil), startTestPool(t, "c", nil)
 	d := startTestPool(t, "d", nil)
 	// Everyone joins through a alone.
@@ -131,6 +125,7 @@ func waitEvent(t *testing.T, p *gossipPool, within time.Duration, ok func(swimEv
 // another key, or none, never joins it, and its packets are dropped and
 // counted, not crashed on.
 func TestGossipEncryption(t *testing.T) {
+	t.Parallel()
 	key := newTestKey(t)
 	ring := func(k string) *keyring {
 		kr, err := openKeyring("lan", "", k)
@@ -152,12 +147,10 @@ func TestGossipEncryption(t *testing.T) {
 	waitMembers(t, a, 5*time.Second, "b alive", allAlive("a", "b"))
 	waitMembers(t, b, 5*time.Second, "a alive", allAlive("a", "b"))
 	// Both bad joins reached a and were refused: a push-pull each at least.
-	for deadline := time.Now().Add(5 * time.Second); a.counters.Undecryptable.Load() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("a refused %d messages, want the two bad joins", a.counters.Undecryptable.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 5*time.Second, "a refuses the two bad joins", func() (bool, string) {
+		n := a.counters.Undecryptable.Load()
+		return n >= 2, fmt.Sprintf("a refused %d messages", n)
+	})
 	for _, p := range []*gossipPool{a, b} {
 		for _, m := range p.Members() {
 			if m.Name == "wrong" || m.Name == "clear" {

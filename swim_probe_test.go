@@ -16,8 +16,9 @@ import (
 // healthy member is ever marked failed. Lifeguard §IV.B: with confirmations
 // the typical detection is far below the maximum suspicion timeout.
 func TestSwimFailureDetection(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 50, nil)
-	s.loss = 0.01
+	s.net.drop = 0.01
 	s.joinAll(35 * time.Second)
 	s.protectAll()
 	victim := s.nodes[17]
@@ -63,6 +64,7 @@ func TestSwimFailureDetection(t *testing.T) {
 // (AwarenessMax 0) is the control. (The slow member itself was
 // unresponsive; it is not protected.)
 func TestSwimLifeguardSlowMember(t *testing.T) {
+	t.Parallel()
 	seed := swimTestSeed(t)
 	withLHA, maxScore := swimStarvedRun(t, seed, nil)
 	without, _ := swimStarvedRun(t, seed, func(c *swimConfig) { c.AwarenessMax = 0 })
@@ -77,7 +79,7 @@ func TestSwimLifeguardSlowMember(t *testing.T) {
 // and returns the suspicions it raised and its highest health score.
 func swimStarvedRun(t *testing.T, seed uint64, tweak func(*swimConfig)) (suspicions, maxScore int) {
 	s := newSwimSim(t, seed, 20, tweak)
-	s.loss = 0.01
+	s.net.drop = 0.01
 	s.joinAll(35 * time.Second)
 	s.protectAll()
 	slow := s.nodes[7]
@@ -109,6 +111,7 @@ func swimStarvedRun(t *testing.T, seed uint64, tweak func(*swimConfig)) (suspici
 // The TCP ping: a member whose UDP is filtered is still probed successfully
 // over TCP and never suspected; without TCP pings (the control) it is.
 func TestSwimTCPFallback(t *testing.T) {
+	t.Parallel()
 	for _, tcp := range []bool{true, false} {
 		s := newSwimSim(t, swimTestSeed(t), 8, func(c *swimConfig) { c.DisableTCPPings = !tcp })
 		s.joinAll(35 * time.Second)
@@ -131,6 +134,7 @@ func TestSwimTCPFallback(t *testing.T) {
 // Lifeguard §IV.B: the suspicion timeout falls from max to min with the
 // logarithm of the confirmations.
 func TestSwimSuspicionTimeout(t *testing.T) {
+	t.Parallel()
 	sp := &suspicion{min: 2 * time.Second, max: 12 * time.Second, k: 3, accusers: map[string]bool{"a": true}}
 	want := []time.Duration{12 * time.Second, 7 * time.Second, 4075 * time.Millisecond, 2 * time.Second}
 	for i, w := range want {
@@ -154,6 +158,7 @@ func TestSwimSuspicionTimeout(t *testing.T) {
 // probe timeout), so probing a dead member costs the healthy ones no local
 // health: their scores stay 0.
 func TestSwimNacksInTime(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 8, nil)
 	s.joinAll(35 * time.Second)
 	s.protectAll()

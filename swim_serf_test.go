@@ -20,8 +20,9 @@ import (
 // Serf's RemoveFailedNode: left everywhere, then (prune) gone everywhere;
 // the leader's catalog follows from the left and reap events.
 func TestSwimForceLeave(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 10, nil)
-	s.loss = 0.02
+	s.net.drop = 0.02
 	s.joinAll(35 * time.Second)
 	s.protectAll()
 	failed := func(nd *swimSimNode) {
@@ -72,6 +73,7 @@ func TestSwimForceLeave(t *testing.T) {
 // A force-leave of a member that is alive: it refutes with a higher
 // incarnation, and nobody ever records it as left or failed.
 func TestSwimForceLeaveAliveRefutes(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 10, nil)
 	s.joinAll(35 * time.Second)
 	s.protectAll()
@@ -105,6 +107,7 @@ func TestSwimForceLeaveAliveRefutes(t *testing.T) {
 // loss, the query still reaches everyone once, but an answer is a single
 // UDP packet and may be lost, as in Serf.
 func TestSwimQuery(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 20, nil)
 	s.joinAll(35 * time.Second)
 	big := bytes.Repeat([]byte("k"), 3000)
@@ -163,12 +166,12 @@ func TestSwimQuery(t *testing.T) {
 	s.run(10 * time.Second) // the rebroadcasts die down: still delivered once each
 	checkOnce("ask")
 
-	s.loss = 0.02
+	s.net.drop = 0.02
 	res, _ = ask("lossy", nil)
 	s.run(10 * time.Second)
 	checkOnce("lossy")
 	t.Logf("2%% loss: %d of 20 answers", len(res.Answers))
-	s.loss = 0
+	s.net.drop = 0
 
 	// A member dies just before the next query, before anyone notices: the
 	// query waits out its timeout and reports the 19 answers.
@@ -189,6 +192,7 @@ func TestSwimQuery(t *testing.T) {
 // The new messages' wire format round-trips, and an answer decodes as the
 // keyring's key answer it encodes.
 func TestSwimSerfWire(t *testing.T) {
+	t.Parallel()
 	for _, m := range swimSampleMsgs()[9:] {
 		got, err := decodeSwimWhole(m.encode())
 		if err != nil || !reflect.DeepEqual(got, m) {
@@ -234,6 +238,7 @@ func FuzzKeyAnswer(f *testing.F) {
 }
 
 func TestClusterForceLeave(t *testing.T) {
+	t.Parallel()
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader(5 * time.Second)
 	victim, other := (leader+1)%3, (leader+2)%3

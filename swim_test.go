@@ -2,7 +2,8 @@
 // clock. Every run is decided by its seed (printed; replay one with
 // -swim.seed=N).
 //
-// The harness, swimSim, owns every member's core and a network that loses
+// The harness, swimSim, owns every member's core and a network
+// (simnet_test.go's simNetwork, shared with the Raft simulation) that loses
 // UDP packets, delays (so reorders) them, partitions members into groups,
 // and completes TCP exchanges after a delay (the TCP path is reliable
 // unless partitioned). Virtual time advances in steps of 10 ms; every
@@ -62,7 +63,6 @@ type swimSimNode struct {
 
 // swimSimMsg is a UDP packet, a TCP request (stream) or its reply.
 type swimSimMsg struct {
-	at       time.Duration
 	from, to string // addresses
 	data     []byte
 	stream   bool  // a TCP request: the receiver's reply travels back
@@ -71,16 +71,15 @@ type swimSimMsg struct {
 }
 
 type swimSim struct {
-	t          *testing.T
-	rng        *rand.Rand
-	now        time.Duration
+	t *testing.T
+	// net carries the messages between members' addresses; its partition
+	// groups members by name, its drop is the UDP packet loss.
+	net        *simNetwork[swimSimMsg]
+	rng        *rand.Rand    // net's
+	now        time.Duration // net's steps, in swimSimStep
 	nodes      []*swimSimNode
 	byAddr     map[string]*swimSimNode
 	byName     map[string]*swimSimNode
-	queue      []swimSimMsg
-	loss       float64 // UDP packet loss
-	maxDelay   int     // steps; delays are uniform in [1, maxDelay]
-	group      map[string]int
 	blocked    map[string]bool // all traffic to and from these members is dropped
 	udpBlocked map[string]bool // UDP to and from these members is dropped (a firewall); TCP passes
 	// protected members must never be marked failed by anyone (SWIM §5's
@@ -92,9 +91,10 @@ type swimSim struct {
 var errSwimSimUnreachable = errors.New("sim: connection timed out")
 
 func newSwimSim(t *testing.T, seed uint64, n int, tweak func(*swimConfig)) *swimSim {
-	s := &swimSim{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), byAddr: map[string]*swimSimNode{},
-		byName: map[string]*swimSimNode{}, maxDelay: 3, group: map[string]int{}, blocked: map[string]bool{},
+	s := &swimSim{t: t, net: newSimNetwork[swimSimMsg](seed), byAddr: map[string]*swimSimNode{},
+		byName: map[string]*swimSimNode{}, blocked: map[string]bool{},
 		protected: map[string]bool{}, udpBlocked: map[string]bool{}}
+	s.rng = s.net.rng
 	for range n {
 		s.add(tweak)
 	}
@@ -144,49 +144,31 @@ func (s *swimSim) names() []string {
 	return out
 }
 
-func (s *swimSim) partition(groups ...[]string) {
-	s.group = map[string]int{}
-	for g, names := range groups {
-		for _, n := range names {
-			s.group[n] = g + 1
-		}
-	}
-}
+// partition splits the members, by name, into groups that cannot reach
+// each other.
+func (s *swimSim) partition(groups ...[]string) { s.net.partition(groups...) }
 
-func (s *swimSim) heal() { s.group = map[string]int{} }
+func (s *swimSim) heal() { s.net.heal() }
 
 func (s *swimSim) reachable(a, b *swimSimNode) bool {
-	return s.group[a.name] == s.group[b.name] && !s.blocked[a.name] && !s.blocked[b.name]
+	return s.net.reachable(a.name, b.name) && !s.blocked[a.name] && !s.blocked[b.name]
 }
-
-func (s *swimSim) delay() time.Duration { return time.Duration(1+s.rng.IntN(s.maxDelay)) * swimSimStep }
 
 // step advances time by one step: deliver what is due, tick every running
 // member, do what each ready asks.
 func (s *swimSim) step() {
-	s.now += swimSimStep
-	var due []swimSimMsg
-	rest := s.queue[:0]
-	for _, q := range s.queue {
-		if q.at <= s.now {
-			due = append(due, q)
-		} else {
-			rest = append(rest, q)
-		}
-	}
-	s.queue = rest
-	s.rng.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
+	due := s.net.advance()
+	s.now = time.Duration(s.net.now) * swimSimStep
 	for _, q := range due {
 		nd := s.byAddr[q.to]
 		if nd == nil || nd.down {
 			if q.stream {
-				s.queue = append(s.queue, swimSimMsg{at: s.now + s.delay(), from: q.to, to: q.from, reply: true, err: errSwimSimUnreachable})
+				s.net.deliver(swimSimMsg{from: q.to, to: q.from, reply: true, err: errSwimSimUnreachable})
 			}
 			continue
 		}
 		if nd.paused {
-			q.at = s.now + swimSimStep
-			s.queue = append(s.queue, q)
+			s.net.later(q)
 			continue
 		}
 		switch {
@@ -197,7 +179,7 @@ func (s *swimSim) step() {
 			if reply == nil {
 				err = errors.New("sim: connection closed")
 			}
-			s.queue = append(s.queue, swimSimMsg{at: s.now + s.delay(), from: q.to, to: q.from, data: reply, reply: true, err: err})
+			s.net.deliver(swimSimMsg{from: q.to, to: q.from, data: reply, reply: true, err: err})
 		case q.reply:
 			nd.core.streamReply(s.now, q.from, q.data, q.err)
 		default:
@@ -219,19 +201,19 @@ func (s *swimSim) process(nd *swimSimNode) {
 	for _, p := range rd.Packets {
 		nd.udpSent += int64(len(p.Data))
 		to := s.byAddr[p.To]
-		if to == nil || !s.reachable(nd, to) || s.udpBlocked[nd.name] || s.udpBlocked[to.name] || s.rng.Float64() < s.loss {
+		if to == nil || s.blocked[nd.name] || s.blocked[to.name] || s.udpBlocked[nd.name] || s.udpBlocked[to.name] {
 			continue
 		}
-		s.queue = append(s.queue, swimSimMsg{at: s.now + s.delay(), from: nd.addr, to: p.To, data: p.Data})
+		s.net.send(nd.name, to.name, swimSimMsg{from: nd.addr, to: p.To, data: p.Data})
 	}
 	for _, st := range rd.Streams {
 		nd.tcpSent += int64(len(st.Payload))
 		to := s.byAddr[st.To]
 		if to == nil || !s.reachable(nd, to) {
-			s.queue = append(s.queue, swimSimMsg{at: s.now + s.delay(), from: st.To, to: nd.addr, reply: true, err: errSwimSimUnreachable})
+			s.net.deliver(swimSimMsg{from: st.To, to: nd.addr, reply: true, err: errSwimSimUnreachable})
 			continue
 		}
-		s.queue = append(s.queue, swimSimMsg{at: s.now + s.delay(), from: nd.addr, to: st.To, data: st.Payload, stream: true})
+		s.net.deliver(swimSimMsg{from: nd.addr, to: st.To, data: st.Payload, stream: true})
 	}
 	nd.results = append(nd.results, rd.Queries...)
 	for _, ev := range rd.Events {
@@ -358,6 +340,7 @@ func swimMedianMax(ds []time.Duration) (time.Duration, time.Duration) {
 // is recorded as left by everyone, never as failed, and reaped after the
 // tombstone timeout.
 func TestSwimJoinAndLeave(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 3, nil)
 	s.joinAll(35 * time.Second)
 	for _, nd := range s.nodes {
@@ -404,8 +387,9 @@ func TestSwimJoinAndLeave(t *testing.T) {
 // A graceful leave at 20 members with 1% loss: the leaving member gossips
 // until its message is out, stops, and nobody ever marks it failed.
 func TestSwimLeaveUnderLoss(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 20, nil)
-	s.loss = 0.01
+	s.net.drop = 0.01
 	s.joinAll(35 * time.Second)
 	s.protectAll() // the leaver too: left, never failed
 	l := s.nodes[9]
@@ -425,6 +409,7 @@ func TestSwimLeaveUnderLoss(t *testing.T) {
 // a lone server's WAN pool) waited out the whole leave timeout for a
 // broadcast nobody could receive.
 func TestBug_LoneLeaveWaits(t *testing.T) {
+	t.Parallel()
 	cfg := swimWANConfig()
 	cfg.Name, cfg.Addr = "alone", "a:1"
 	core := newSwim(cfg)
@@ -439,6 +424,7 @@ func TestBug_LoneLeaveWaits(t *testing.T) {
 // suspected, learns of it when it is reachable again, and refutes with a
 // higher incarnation; nobody marks it failed.
 func TestSwimSuspicionRefuted(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 10, nil)
 	s.joinAll(35 * time.Second)
 	s.protectAll()
@@ -483,6 +469,7 @@ func TestSwimSuspicionRefuted(t *testing.T) {
 // member) and refutations bring everyone back alive in every view, at
 // higher incarnations.
 func TestSwimPartitionHeals(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 20, nil)
 	s.joinAll(35 * time.Second)
 	names := s.names()
@@ -683,6 +670,7 @@ func swimDetection64(t *testing.T, seed uint64) []time.Duration {
 // bytes, each goes out RetransmitMult·ceil(log10(N+1)) times, least sent
 // first, and a newer message about a member replaces the older one.
 func TestSwimBroadcastQueue(t *testing.T) {
+	t.Parallel()
 	cfg := swimLANConfig()
 	cfg.Name, cfg.Addr, cfg.Rand = "n0", "a:0", rand.New(rand.NewPCG(1, 2))
 	c := newSwim(cfg)
@@ -726,6 +714,7 @@ func TestSwimBroadcastQueue(t *testing.T) {
 
 // Consul's defaults, and the formulas that scale with the pool.
 func TestSwimConfigDefaults(t *testing.T) {
+	t.Parallel()
 	lan, wan := swimLANConfig(), swimWANConfig()
 	if lan.ProbeInterval != time.Second || lan.ProbeTimeout != 500*time.Millisecond || lan.IndirectChecks != 3 ||
 		lan.SuspicionMult != 4 || lan.RetransmitMult != 4 || lan.GossipInterval != 200*time.Millisecond ||
@@ -753,6 +742,7 @@ func TestSwimConfigDefaults(t *testing.T) {
 // Tags travel with alive messages; a change is an update event everywhere;
 // oversize tags are refused.
 func TestSwimTags(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 5, nil)
 	s.joinAll(35 * time.Second)
 	n2 := s.nodes[1]
@@ -788,8 +778,9 @@ func TestSwimTags(t *testing.T) {
 // User events: delivered once each, even when received many times; the
 // Lamport clock advances past every event seen.
 func TestSwimUserEventsOnce(t *testing.T) {
+	t.Parallel()
 	s := newSwimSim(t, swimTestSeed(t), 8, nil)
-	s.loss = 0.05
+	s.net.drop = 0.05
 	s.joinAll(35 * time.Second)
 	got := map[string][]string{}
 	s.onEvent = append(s.onEvent, func(obs *swimSimNode, ev swimEvent) {

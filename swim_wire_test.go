@@ -33,6 +33,7 @@ func swimSampleMsgs() []swimMsg {
 }
 
 func TestSwimWireRoundTrip(t *testing.T) {
+	t.Parallel()
 	msgs := swimSampleMsgs()
 	var parts [][]byte
 	for _, m := range msgs {

@@ -1,7 +1,12 @@
-// http_limits_test.go: what one client can hold of the agent's listeners
-// (issue 11, item 6): connections per source IP on the HTTP API and the
-// server port, idle keep-alive connections, slowly sent bodies, and a
-// descriptor flood against the real binary within a lowered ulimit -n.
+// agent_limits_test.go: tests of agent_limits.go, what one client can hold
+// of the agent's listeners (issue 11, item 6): connections per source IP on
+// the HTTP API and the server port, and a descriptor flood against the real
+// binary within a lowered ulimit -n. The HTTP server's own timeouts (idle
+// keep-alive connections, slowly sent bodies) are tested in http_test.go,
+// the descriptor limit checked at start in main_test.go.
+//
+// Concurrency: each test uses only what it starts (agents, processes,
+// connections); nothing is shared between tests.
 package main
 
 import (
@@ -11,8 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -95,80 +99,6 @@ func TestBug_HTTPConnsPerClient(t *testing.T) {
 	})
 }
 
-// TestBug_HTTPIdleTimeout: an idle keep-alive connection stayed open for
-// good (issue 11, item 6); http_config.idle_timeout closes it.
-func TestBug_HTTPIdleTimeout(t *testing.T) {
-	t.Parallel()
-	ta := startTestAgent(t, func(c *Config) { c.HTTPIdleTimeout = 300 * time.Millisecond })
-	c := dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
-	br := bufio.NewReader(c)
-	if resp := getOn(t, c, br, "/v1/status/leader"); resp.StatusCode != 200 || resp.Close {
-		t.Fatalf("first request: %s, close %v", resp.Status, resp.Close)
-	}
-	start := time.Now()
-	readUntilClosed(t, c, 5*time.Second)
-	if d := time.Since(start); d < 200*time.Millisecond {
-		t.Errorf("closed after %v, before the idle timeout", d)
-	}
-}
-
-// TestBug_HTTPSlowBody: a body sent slowly was held for good (issue 11,
-// item 6); http_config.read_timeout cuts it off, and nothing is written.
-func TestBug_HTTPSlowBody(t *testing.T) {
-	t.Parallel()
-	ta := startTestAgent(t, func(c *Config) { c.HTTPReadTimeout = 500 * time.Millisecond })
-	c := dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
-	fmt.Fprintf(c, "PUT /v1/kv/slow HTTP/1.1\r\nHost: agent\r\nContent-Length: 1000\r\n\r\nsome")
-	readUntilClosed(t, c, 5*time.Second)
-	ta.expect("GET", "/v1/kv/slow", "", 404, "")
-}
-
-// TestBug_HTTPStalledBody: within read_timeout (15m by default), a body
-// that stops arriving is cut off once it has sent nothing for the stall
-// timeout; a body that keeps arriving, however slowly, is read.
-func TestBug_HTTPStalledBody(t *testing.T) {
-	t.Parallel()
-	ta := startTestAgent(t, nil)
-	ta.http.bodyStall = 300 * time.Millisecond
-	c := dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
-	fmt.Fprintf(c, "PUT /v1/kv/stalled HTTP/1.1\r\nHost: agent\r\nContent-Length: 1000\r\n\r\nsome")
-	readUntilClosed(t, c, 5*time.Second)
-	ta.expect("GET", "/v1/kv/stalled", "", 404, "")
-
-	c = dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
-	fmt.Fprintf(c, "PUT /v1/kv/trickled HTTP/1.1\r\nHost: agent\r\nContent-Length: 5\r\n\r\n")
-	for _, b := range []byte("slow!") {
-		time.Sleep(100 * time.Millisecond) // each byte within the stall timeout; the whole body beyond it
-		c.Write([]byte{b})
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("trickled body: %v %v", resp, err)
-	}
-	if r := ta.do("GET", "/v1/kv/trickled?raw", ""); r.body != "slow!" {
-		t.Errorf("trickled value: %q", r.body)
-	}
-}
-
-// TestHTTPBlockingQueryOutlastsReadTimeout: the read timeout covers the
-// request, not the wait of a blocking query, on a kept-alive connection.
-func TestHTTPBlockingQueryOutlastsReadTimeout(t *testing.T) {
-	t.Parallel()
-	ta := startTestAgent(t, func(c *Config) { c.HTTPReadTimeout = 300 * time.Millisecond })
-	ta.must("PUT", "/v1/kv/k", "v", nil)
-	c := dialFrom(t, "127.0.0.1", ta.HTTPAddrs()[0])
-	br := bufio.NewReader(c)
-	resp := getOn(t, c, br, "/v1/kv/k")
-	start := time.Now()
-	path := fmt.Sprintf("/v1/kv/k?index=%s&wait=1s", resp.Header.Get("X-Consul-Index"))
-	if resp := getOn(t, c, br, path); resp.StatusCode != 200 {
-		t.Fatalf("blocking query: %s", resp.Status)
-	}
-	if d := time.Since(start); d < 900*time.Millisecond {
-		t.Fatalf("the blocking query returned after %v, before its wait", d)
-	}
-}
-
 // TestBug_RPCConnsPerClient: limits.rpc_max_conns_per_client: beyond it a
 // connection to the server port is closed at once, as Consul does; another
 // IP still connects.
@@ -194,12 +124,11 @@ func TestBug_RPCConnsPerClient(t *testing.T) {
 // item 6). The API stays reachable from another IP and the agent lives.
 func TestBug_HTTPDescriptorFlood(t *testing.T) {
 	t.Parallel()
-	freePort := func() string { return strings.TrimPrefix(closedAddr(t, "tcp"), "127.0.0.1:") }
-	port := freePort()
+	ports := testPorts(t, "127.0.0.1")
 	_, logs, exited := startAgentProcessAfter(t, "ulimit -n 256", "agent", "-dev", "-node", "flood",
-		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", port, "-dns-port", "-1",
-		"-server-port", freePort(), "-serf-lan-port", freePort(), "-serf-wan-port", freePort())
-	addr := "127.0.0.1:" + port
+		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", strconv.Itoa(ports.HTTP), "-dns-port", "-1",
+		"-server-port", strconv.Itoa(ports.Server), "-serf-lan-port", strconv.Itoa(ports.SerfLAN), "-serf-wan-port", strconv.Itoa(ports.SerfWAN))
+	addr := "127.0.0.1:" + strconv.Itoa(ports.HTTP)
 	conns := make([]net.Conn, 300) // bounded; every one is closed at cleanup
 	for i := range conns {
 		conns[i] = dialFrom(t, "127.0.0.1", addr)
@@ -232,22 +161,5 @@ func TestBug_HTTPDescriptorFlood(t *testing.T) {
 	case <-exited:
 		t.Fatalf("the agent died:\n%s", logs())
 	default:
-	}
-}
-
-// TestAgentFileLimitTooLow: as Consul, the agent refuses to start when its
-// descriptor limit cannot hold limits.http_max_conns_per_client and 20.
-func TestAgentFileLimitTooLow(t *testing.T) {
-	t.Parallel()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("sh", "-c", `ulimit -n 100 && exec "$0" "$@"`, self, "agent", "-dev", "-http-port", "-1", "-dns-port", "-1")
-	cmd.Env = append(os.Environ(), "MINICONSUL_MAIN=1")
-	out, err := cmd.CombinedOutput()
-	const want = "error starting agent: system allows a max of 100 file descriptors, but limits.http_max_conns_per_client: 200 needs at least 220"
-	if err == nil || !strings.Contains(string(out), want) {
-		t.Fatalf("exit %v, output:\n%s\nwant %q", err, out, want)
 	}
 }
