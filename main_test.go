@@ -118,12 +118,17 @@ func TestRunVersion(t *testing.T) {
 	}
 }
 
+// Exit codes as Consul 1.22's: 127 for no command or an unknown one, 1
+// for bad usage of a known one; the message on stderr.
 func TestRunUsageErrors(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"frobnicate"}, {}, {"version", "-format=xml"}} {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{{[]string{"frobnicate"}, 127}, {nil, 127}, {[]string{"version", "-format=xml"}, 1}} {
 		var stdout, stderr bytes.Buffer
-		if code := run(args, &stdout, &stderr); code != 1 || stderr.Len() == 0 {
-			t.Errorf("run(%q) = %d, stderr %q; want 1 and a message", args, code, stderr.String())
+		if code := run(tc.args, &stdout, &stderr); code != tc.code || stderr.Len() == 0 {
+			t.Errorf("run(%q) = %d, stderr %q; want %d and a message", tc.args, code, stderr.String(), tc.code)
 		}
 	}
 }
