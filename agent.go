@@ -58,7 +58,8 @@ type Agent struct {
 	lan      *gossipPool   // the LAN gossip pool (serf_lan.go)
 	wan      *gossipPool   // the WAN gossip pool of the servers (serf_wan.go); nil on a client
 	wanFlood chan struct{} // a LAN member joined or changed: look for servers to flood-join (serf_wan.go)
-	leaveMu  sync.Mutex    // one leave at a time
+	leaveMu  sync.Mutex    // one leave at a time; guards hasLeft
+	hasLeft  bool          // the leave is done (Left closes once it is answered)
 	leftCh   chan struct{} // closed by a graceful leave
 
 	local           *localState

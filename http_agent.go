@@ -27,7 +27,16 @@ func (h *httpAPI) registerAgent() {
 	h.endpoint("/v1/agent/join/", put, h.agentJoin)
 	h.endpoint("/v1/agent/force-leave/", put, h.agentForceLeave)
 	h.endpoint("/v1/agent/leave", put, func(w http.ResponseWriter, r *http.Request) (any, error) {
-		return nil, h.a.leave()
+		if err := h.a.leave(); err != nil {
+			return nil, err
+		}
+		// Answer before the process shuts down (it waits on Left), which
+		// closes every connection: a whole answer, sent now.
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		h.a.announceLeft()
+		return nil, nil
 	})
 	h.endpoint("/v1/agent/services", get, h.agentServices)
 	h.endpoint("/v1/agent/service/", get, h.agentService)

@@ -251,15 +251,13 @@ func decodeUserEvent(name string, p []byte) (*UserEvent, error) {
 // commits the change; a leader removing itself steps down once it is
 // committed), then the agent announces its leave to the WAN pool (a
 // server) and to the LAN pool, so the others record it as left, not
-// failed, and the leader deregisters its node. Then the agent stops (Left
-// is closed).
+// failed, and the leader deregisters its node. Then the caller answers and
+// calls announceLeft, which closes Left: the agent stops.
 func (a *Agent) leave() error {
 	a.leaveMu.Lock()
 	defer a.leaveMu.Unlock()
-	select {
-	case <-a.leftCh:
+	if a.hasLeft {
 		return nil // left already
-	default:
 	}
 	if a.cfg.Server && len(a.raft.raftStatus().Config.Servers) > 1 {
 		self := a.selfServer()
@@ -286,8 +284,18 @@ func (a *Agent) leave() error {
 		cancel()
 	}
 	a.logger.Info("left the cluster")
-	close(a.leftCh)
+	a.hasLeft = true
 	return nil
+}
+
+// announceLeft closes Left, once a leave's caller has answered (the
+// process shuts down then, closing every connection).
+func (a *Agent) announceLeft() {
+	a.leaveMu.Lock()
+	defer a.leaveMu.Unlock()
+	if a.hasLeft && !isShutdown(a.leftCh) {
+		close(a.leftCh)
+	}
 }
 
 // Left is closed once the agent has left gracefully: the process should

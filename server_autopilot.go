@@ -93,6 +93,7 @@ type autopilot struct {
 	// Owned by run.
 	missingSince map[string]time.Time // live servers missing from the configuration → first seen so
 	pruneDue     bool                 // a server was added: look for dead servers to remove
+	clashLogged  map[string]bool      // servers in bootstrap mode not added, said once each
 
 	mu    sync.Mutex
 	state *autopilotState // the last pass's, nil before the first pass as leader
@@ -100,7 +101,7 @@ type autopilot struct {
 }
 
 func newAutopilot(a *Agent) *autopilot {
-	return &autopilot{a: a, kickCh: make(chan struct{}, 1), missingSince: map[string]time.Time{}}
+	return &autopilot{a: a, kickCh: make(chan struct{}, 1), missingSince: map[string]time.Time{}, clashLogged: map[string]bool{}}
 }
 
 // kick asks for a pass now.
@@ -361,6 +362,17 @@ func (ap *autopilot) addMissing(ctx context.Context, members map[string]swimMemb
 		if now.Sub(since) < autopilotInterval {
 			continue
 		}
+		if other, clash := bootstrapClash(m, members); clash {
+			// Two servers that each bootstrapped a cluster of their own (two
+			// -dev agents joined, say): adding one to the other would
+			// merge two logs that never agreed. Consul refuses it too.
+			if !ap.clashLogged[id] {
+				ap.clashLogged[id] = true
+				ap.a.logger.Error("autopilot: two servers are in bootstrap mode; only one should be: not adding server "+m.Name+" to the Raft configuration",
+					"other", other)
+			}
+			continue
+		}
 		s, err := memberServer(m)
 		if err != nil {
 			ap.a.logger.Warn("autopilot: a server of the pool has bad tags", "node", m.Name, "error", err)
@@ -380,6 +392,20 @@ func (ap *autopilot) addMissing(ctx context.Context, members map[string]swimMemb
 		}
 	}
 	return false
+}
+
+// bootstrapClash: m is in bootstrap mode (-bootstrap, or -dev) and so is
+// another server of the pool, which it names (Consul's joinConsulServer).
+func bootstrapClash(m swimMember, members map[string]swimMember) (string, bool) {
+	if m.Tags["bootstrap"] != "1" {
+		return "", false
+	}
+	for _, o := range members {
+		if o.Name != m.Name && o.Tags["bootstrap"] == "1" {
+			return o.Name, true
+		}
+	}
+	return "", false
 }
 
 // memberServer is the Raft server a pool member announces (its id and

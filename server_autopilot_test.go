@@ -368,3 +368,39 @@ func TestAutopilotReplacementRemovesFailedServer(t *testing.T) {
 		return !c.has(deadID) && c.hasVoter(s4.nodeID) && c.voters() == 3
 	})
 }
+
+// TestBug_AutopilotKeepsBootstrappedClustersApart: two -dev agents joined
+// in one LAN pool each lead a cluster of their own; autopilot added the
+// other as a non-voter, merging two logs that never agreed (and the first
+// lost its leadership on leave). As Consul, a server in bootstrap mode is
+// not added while another is.
+func TestBug_AutopilotKeepsBootstrappedClustersApart(t *testing.T) {
+	t.Parallel()
+	tags := func(name, bootstrap string) swimMember {
+		return swimMember{Name: name, State: swimAlive, Tags: map[string]string{"role": "consul", "bootstrap": bootstrap}}
+	}
+	members := map[string]swimMember{"a": tags("n1", "1"), "b": tags("n2", "1"), "c": tags("n3", "")}
+	if other, clash := bootstrapClash(members["b"], members); !clash || other != "n1" {
+		t.Errorf("n2 beside n1, both bootstrapping: %q %v", other, clash)
+	}
+	if _, clash := bootstrapClash(members["c"], members); clash {
+		t.Error("a server not in bootstrap mode is refused")
+	}
+	n1, n2 := startTestAgent(t, nil), startTestAgent(t, func(c *Config) { c.NodeName = "node2" })
+	if _, err := n2.lan.Join([]string{n1.lan.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "node2 alive in node1's pool", func() bool {
+		for _, m := range n1.lan.Members() {
+			if m.Name == "node2" && m.State == swimAlive {
+				return true
+			}
+		}
+		return false
+	})
+	// Autopilot adds a missing server after one whole pass: give it three.
+	time.Sleep(3 * autopilotInterval)
+	if c := n1.raft.raftStatus().Config; len(c.Servers) != 1 {
+		t.Fatalf("node1's configuration took the other cluster's server: %+v", c.Servers)
+	}
+}
