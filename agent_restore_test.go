@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io/fs"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -227,9 +228,7 @@ func TestBug_RaftStorageFailureExits(t *testing.T) {
 	})
 	// The state file can no longer be replaced: the compaction after the
 	// next snapshot fails, and the log with it.
-	if err := os.Mkdir(filepath.Join(dataDir, "raft", "state.tmp"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	breakStateFile(t, dataDir)
 	for i := 0; i < 100; i++ {
 		select {
 		case <-exited:
@@ -271,9 +270,7 @@ func TestBug_RaftStorageFailureClientMovesOn(t *testing.T) {
 		code, _, _ := client.do(t, "PUT", "/v1/kv/warmup", strings.NewReader("v"), 5*time.Second)
 		return code == 200
 	})
-	if err := os.Mkdir(filepath.Join(leader.dataDir, "raft", "state.tmp"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	breakStateFile(t, leader.dataDir)
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; ; i++ {
 		select {
@@ -379,4 +376,19 @@ func TestCheckSnapshot(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+}
+
+// breakStateFile makes a server's Raft state file impossible to replace: a
+// directory where its temp file goes. The server may be writing that temp
+// file at this very moment: then the directory goes in once it is renamed.
+func breakStateFile(t *testing.T, dataDir string) {
+	t.Helper()
+	path := filepath.Join(dataDir, "raft", "state.tmp")
+	eventually(t, 5*time.Second, "a directory at "+path, func() (bool, string) {
+		err := os.Mkdir(path, 0o700)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			t.Fatal(err)
+		}
+		return err == nil, fmt.Sprint(err)
+	})
 }
