@@ -289,15 +289,22 @@ func (r *raftCore) afterCommit() {
 	r.confirmReads()
 }
 
+// broadcastAppend and broadcastHeartbeat go through the followers in the
+// configuration's order, not the progress map's: the same run sends the
+// same messages in the same order, so a simulation replays from its seed.
 func (r *raftCore) broadcastAppend() {
-	for id := range r.progress {
-		r.sendAppend(id)
+	for _, s := range r.config.Servers {
+		if r.progress[s.ID] != nil {
+			r.sendAppend(s.ID)
+		}
 	}
 }
 
 func (r *raftCore) broadcastHeartbeat() {
-	for id, pr := range r.progress {
-		r.send(raftMessage{Type: msgHeartbeat, To: id, Commit: min(pr.match, r.commit), Seq: r.seq})
+	for _, s := range r.config.Servers {
+		if pr := r.progress[s.ID]; pr != nil {
+			r.send(raftMessage{Type: msgHeartbeat, To: s.ID, Commit: min(pr.match, r.commit), Seq: r.seq})
+		}
 	}
 }
 
