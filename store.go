@@ -300,10 +300,12 @@ func (t *txn) kvWrite(req *kvRequest) (failure string, err error) {
 	case kvDelete:
 		t.deleteKV(existing)
 	case kvDeleteCAS:
-		if !exists || existing.ModifyIndex != e.ModifyIndex {
+		// A key that is gone already is deleted, whatever the index: Consul
+		// answers true (its kvsDeleteCASTxn), in a transaction too.
+		if exists && existing.ModifyIndex != e.ModifyIndex {
 			return fmt.Sprintf("failed to delete key %q, index is stale", e.Key), nil
 		}
-		t.deleteKV(existing)
+		t.deleteKV(existing) // nil: nothing to delete
 	case kvDeleteTree:
 		t.deleteKVTree(e.Key)
 	default:

@@ -150,6 +150,9 @@ func TestKVCheckAndSet(t *testing.T) {
 	if res := l.kv(kvDeleteCAS, "k", "", 4); !res.ok {
 		t.Fatal("delete-cas with the current index must succeed")
 	}
+	if res := l.kv(kvDeleteCAS, "k", "", 9); !res.ok || res.err != nil {
+		t.Fatalf("delete-cas of a key that is gone: %+v, want true as Consul", res) // TestBug: it answered false
+	}
 	if res := l.kv(kvSet, "", "x", 0); res.err == nil {
 		t.Fatal("empty key accepted")
 	}
