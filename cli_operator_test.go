@@ -112,8 +112,8 @@ func TestCLIOperatorRaftRemovePeerAndTransfer(t *testing.T) {
 	}{
 		{[]string{"operator", "raft", "remove-peer"}, 1, "", "Error removing peer: an address or id is required for the peer to remove\n"},
 		{[]string{"operator", "raft", "remove-peer", "-id", "x", "-address", "y"}, 1, "", "Error removing peer: cannot give both an address and id\n"},
-		{[]string{"operator", "raft", "remove-peer", "-id", "nope"}, 1, "", "Error removing peer: Unexpected response code: 404 ("},
-		{[]string{"operator", "raft", "remove-peer", "-address", "1.2.3.4:5"}, 1, "", "Error removing peer: Unexpected response code: 404 ("},
+		{[]string{"operator", "raft", "remove-peer", "-id", "nope"}, 1, "", "Error removing peer: Unexpected response code: 500 (id \"nope\" was not found in the Raft configuration)"},
+		{[]string{"operator", "raft", "remove-peer", "-address", "1.2.3.4:5"}, 1, "", "Error removing peer: Unexpected response code: 500 (address \"1.2.3.4:5\" was not found in the Raft configuration)"},
 		{[]string{"operator", "raft", "transfer-leader"}, 1, "", "Error transfering leadership: Failed to transfer leadership Unexpected response code: 500 ("},
 		{[]string{"operator", "raft", "transfer-leader", "-id", "nope"}, 1, "", "Error transfering leadership: Failed to transfer leadership Unexpected response code: 500 ("},
 		{[]string{"operator", "raft", "transfer-leader", "-x"}, 1, "", "flag provided but not defined: -x\n"},

@@ -301,7 +301,7 @@ func TestClusterRemovePeerAndRejoin(t *testing.T) {
 	victim := (leader + 1) % 3
 	addr := c.agents[victim].serverAddr()
 	c.stop(victim)
-	c.agents[leader].expect("DELETE", "/v1/operator/raft/peer?address=127.0.0.99:1", "", 404, "not found")
+	c.agents[leader].expect("DELETE", "/v1/operator/raft/peer?address=127.0.0.99:1", "", 500, `address "127.0.0.99:1" was not found in the Raft configuration`)
 	c.agents[(leader+2)%3].must("DELETE", "/v1/operator/raft/peer?address="+addr, "", nil)
 	var peers []string
 	c.agents[leader].must("GET", "/v1/status/peers", "", &peers)

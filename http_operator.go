@@ -94,7 +94,7 @@ func (h *httpAPI) raftRemovePeer(w http.ResponseWriter, r *http.Request) (any, e
 	_, err := h.a.leaderCall(ctx, rpcRaftRemove, body, func(ctx context.Context) ([]byte, error) {
 		return nil, h.a.removeServerLocal(ctx, id, address)
 	})
-	return nil, remoteNotFound(err)
+	return nil, err
 }
 
 // raftTransferLeader: POST /v1/operator/raft/transfer-leader[?id=…]
@@ -113,16 +113,6 @@ func (h *httpAPI) raftTransferLeader(w http.ResponseWriter, r *http.Request) (an
 		return nil, err
 	}
 	return map[string]bool{"Success": true}, nil
-}
-
-// remoteNotFound keeps a peer-not-found answer a 404 when it came back from
-// the leader over RPC.
-func remoteNotFound(err error) error {
-	var remote *rpcRemoteError
-	if errors.As(err, &remote) && strings.HasPrefix(remote.Error(), "Raft peer ") {
-		return notFound("%s", remote.Error())
-	}
-	return err
 }
 
 // operatorKeyring: GET lists the keys of every member, POST installs

@@ -304,7 +304,7 @@ func (n *raftNode) transferLeadership(ctx context.Context, id string) error {
 				}
 			}
 			if id == "" {
-				err = errors.New("no other voter to transfer leadership to")
+				err = errors.New("cannot find peer") // Consul's (hashicorp/raft's) words: no other voter to transfer to
 				return
 			}
 		}

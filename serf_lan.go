@@ -267,8 +267,7 @@ func (a *Agent) leave() error {
 			return nil, a.removeServerLocal(ctx, self.ID, "")
 		})
 		cancel()
-		var he *httpError
-		if err != nil && !(errors.As(remoteNotFound(err), &he) && he.code == 404) { // 404: removed already
+		if err != nil && !isPeerNotFound(err) { // removed already: fine
 			return fmt.Errorf("leaving the Raft configuration: %w", err) // not left: it may be tried again
 		}
 	}

@@ -253,18 +253,23 @@ func (a *Agent) addServerLocal(ctx context.Context, s raftServer) error {
 
 var errAlreadyMember = errors.New("already a member of the Raft configuration")
 
+// isPeerNotFound: err is removeServerLocal's answer for a server that is
+// not in the configuration, here or from the leader over RPC (its text).
+func isPeerNotFound(err error) bool {
+	return err != nil && strings.HasSuffix(err.Error(), "was not found in the Raft configuration")
+}
+
 // removeServerLocal removes the voter with id, or at address, on the leader.
 func (a *Agent) removeServerLocal(ctx context.Context, id, address string) error {
 	return a.raft.changeConfig(ctx, func(c raftConfiguration) (raftConfiguration, error) {
 		i := slices.IndexFunc(c.Servers, func(s raftServer) bool {
 			return id != "" && s.ID == id || address != "" && s.Address == address
 		})
-		if i < 0 {
-			what := id
-			if what == "" {
-				what = address
+		if i < 0 { // Consul's words, and its 500
+			if id != "" {
+				return c, fmt.Errorf("id %q was not found in the Raft configuration", id)
 			}
-			return c, notFound("Raft peer %q not found", what)
+			return c, fmt.Errorf("address %q was not found in the Raft configuration", address)
 		}
 		a.logger.Info("removing server "+serverName(c.Servers[i])+" from the Raft configuration", "id", c.Servers[i].ID)
 		c.Servers = slices.Delete(c.Servers, i, i+1)
