@@ -99,13 +99,16 @@ func (r *eventRing) list(name string) ([]*UserEvent, uint64, <-chan struct{}) {
 	return out, idx, r.changed
 }
 
-// eventIndex folds an event's UUID into a uint64 (Consul's uuidToUint64).
+// eventIndex folds an event's UUID into a uint64 as Consul's uuidToUint64
+// does, and its clients' Event.IDToIndex, which watches compare with the
+// X-Consul-Index to skip the events they have seen: the first 16 hex
+// digits as a big-endian number, XOR the last 16.
 func eventIndex(id string) uint64 {
 	b, err := hex.DecodeString(strings.ReplaceAll(id, "-", ""))
 	if err != nil || len(b) < 16 {
 		return 0
 	}
-	return binary.LittleEndian.Uint64(b[0:8]) ^ binary.LittleEndian.Uint64(b[8:16])
+	return binary.BigEndian.Uint64(b[0:8]) ^ binary.BigEndian.Uint64(b[8:16])
 }
 
 // eventMatches reports whether the event's filters select this agent.

@@ -38,3 +38,22 @@ func TestHTTPEvents(t *testing.T) {
 	ta.expect("PUT", "/v1/event/fire/big", strings.Repeat("x", 600), 413, "Payload too large")
 	ta.expect("PUT", "/v1/event/fire/bad?node=(", "", 400, "Invalid filter")
 }
+
+// TestBug_EventIndexAsConsul: the X-Consul-Index of /v1/event/list is the
+// newest event's ID folded as Consul's clients fold it (api.Event.IDToIndex:
+// the two halves of the hex digits as big-endian numbers, XORed), so that
+// `consul watch -type=event` and the Go client skip the events they have
+// seen; it was folded little-endian, which no client matches.
+func TestBug_EventIndexAsConsul(t *testing.T) {
+	t.Parallel()
+	for id, want := range map[string]uint64{
+		"00000000-0000-0001-0000-000000000002": 3,
+		"01234567-89ab-cdef-0123-456789abcdef": 0,
+		"ffffffff-ffff-ffff-0000-000000000000": 0xffffffffffffffff,
+		"12345678-9abc-def0-0fed-cba987654321": 0x123456789abcdef0 ^ 0x0fedcba987654321,
+	} {
+		if got := eventIndex(id); got != want {
+			t.Errorf("eventIndex(%s) = %#x, want %#x", id, got, want)
+		}
+	}
+}
