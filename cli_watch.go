@@ -307,7 +307,7 @@ func watchRun(c *cliEnv, args []string, stop <-chan struct{}) int {
 	if o.watchType == "" {
 		c.errorf("Watch type must be specified")
 		c.errorf("")
-		c.errorf("%s", kvUsage(watchHelpText, f))
+		c.errorf("%s", strings.TrimRight(kvUsage(watchHelpText, f), "\n"))
 		return 1
 	}
 	var passing *bool
