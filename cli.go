@@ -85,7 +85,7 @@ func cliCommands() []cliCommand {
 
 // cliFamilies are the command families, one per cli_*.go file; each
 // returns its commands.
-var cliFamilies = []func() []cliCommand{kvCommands, agentCLICommands, catalogCommands, servicesCommands, snapshotCommands, operatorCommands, lockCommands, watchCommands}
+var cliFamilies = []func() []cliCommand{kvCommands, agentCLICommands, catalogCommands, servicesCommands, snapshotCommands, operatorCommands, lockCommands, watchCommands, monitorCommands}
 
 // cliDispatch runs the command args name and returns the exit code.
 func cliDispatch(args []string, c *cliEnv) int {

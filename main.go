@@ -154,7 +154,8 @@ func raiseFileLimit(cfg *Config, logger *slog.Logger) error {
 	return nil
 }
 
-// newAgentLogger logs one line per event to w, at the configured level.
+// newAgentLogger logs one line per event to w, at the configured level,
+// and to the agent's monitors at theirs.
 func newAgentLogger(cfg *Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{
 		Level: slogLevel(cfg.LogLevel),
@@ -165,10 +166,12 @@ func newAgentLogger(cfg *Config, w io.Writer) *slog.Logger {
 			return a
 		},
 	}
+	// The agent's log fans out to the monitors of /v1/agent/monitor
+	// (agent_monitor.go).
 	if cfg.LogJSON {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(newMonitorHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(newMonitorHandler(slog.NewTextHandler(w, opts)))
 }
 
 // slogLevel maps a validated Consul log level to slog's.
