@@ -205,6 +205,120 @@ func newCLIFlags(withHTTP, withServer bool) *cliFlags {
 	return f
 }
 
+// cliFlagsUsage renders a command's help as Consul's flags.Usage: the text,
+// then "HTTP API Options" (the flags newCLIFlags adds) and "Command
+// Options", each flag as "  -name=<example>" ("  -name" for a boolean)
+// and its usage wrapped at 72 columns with minimal raggedness, indented 5.
+func cliFlagsUsage(text string, f *cliFlags) string {
+	httpNames := map[string]bool{}
+	if f.http != nil {
+		newCLIFlags(true, true).VisitAll(func(fl *flag.Flag) { httpNames[fl.Name] = true })
+	}
+	var httpPart, cmdPart strings.Builder
+	f.VisitAll(func(fl *flag.Flag) {
+		w := &cmdPart
+		if httpNames[fl.Name] {
+			w = &httpPart
+		}
+		example, _ := flag.UnquoteUsage(fl)
+		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			example = ""
+		}
+		if example != "" {
+			fmt.Fprintf(w, "  -%s=<%s>\n", fl.Name, example)
+		} else {
+			fmt.Fprintf(w, "  -%s\n", fl.Name)
+		}
+		for _, line := range cliWrap(fl.Usage, 72-5) {
+			fmt.Fprintf(w, "     %s\n", line)
+		}
+		w.WriteString("\n")
+	})
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(text))
+	b.WriteString("\n\n")
+	if httpPart.Len() > 0 {
+		b.WriteString("HTTP API Options\n\n" + httpPart.String())
+	}
+	if cmdPart.Len() > 0 {
+		b.WriteString("Command Options\n\n" + cmdPart.String())
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// cliWrap breaks s into lines of at most width bytes with the least
+// raggedness, as Consul's help does (kr/text): the sum over all lines but
+// the last of the squared shortfall is minimal (on a tie the earlier
+// break wins); a word longer than the width makes a line of its own, at a
+// large penalty.
+func cliWrap(s string, width int) []string {
+	words := strings.Fields(s)
+	n := len(words)
+	if n == 0 {
+		return []string{""}
+	}
+	const penalty = 100000
+	// span(i, j) is the length of words[i:j] joined by single spaces.
+	span := func(i, j int) int {
+		l := j - i - 1
+		for _, w := range words[i:j] {
+			l += len(w)
+		}
+		return l
+	}
+	cost := make([]int, n+1)
+	next := make([]int, n+1)
+	for i := n - 1; i >= 0; i-- {
+		if span(i, n) <= width || i == n-1 {
+			cost[i], next[i] = 0, n
+			continue
+		}
+		cost[i] = int(^uint(0) >> 1)
+		for j := i + 1; j < n; j++ {
+			l := span(i, j)
+			c := (width-l)*(width-l) + cost[j]
+			if l > width {
+				c += penalty
+			}
+			if c < cost[i] {
+				cost[i], next[i] = c, j
+			}
+		}
+	}
+	var lines []string
+	for i := 0; i < n; i = next[i] {
+		lines = append(lines, strings.Join(words[i:next[i]], " "))
+	}
+	return lines
+}
+
+// cliMapFlag is a repeatable key=value flag (Consul's FlagMapValue).
+type cliMapFlag map[string]string
+
+func (m *cliMapFlag) String() string { return "" }
+
+func (m *cliMapFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("Missing \"=\" value in argument: %s", v)
+	}
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	(*m)[k] = val
+	return nil
+}
+
+// cliListFlag is a repeatable flag (Consul's AppendSliceValue).
+type cliListFlag []string
+
+func (l *cliListFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *cliListFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
 // cliString is a string flag that its usage shows as "value", as
 // Consul's flag types show.
 type cliString string

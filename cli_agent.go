@@ -16,7 +16,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net"
 	"net/url"
@@ -29,16 +28,16 @@ import (
 // agentCLICommands is the agent family of commands.
 func agentCLICommands() []cliCommand {
 	return []cliCommand{
-		{name: "members", synopsis: "Lists the members of a Consul cluster", help: cliAgentUsage(membersHelp, membersFlags(&membersOpts{})), run: membersCommand},
-		{name: "join", synopsis: "Tell Consul agent to join cluster", help: cliAgentUsage(joinHelp, joinFlags(&joinOpts{})), run: joinCommand},
-		{name: "leave", synopsis: "Gracefully leaves the Consul cluster and shuts down", help: cliAgentUsage(leaveHelp, newCLIFlags(true, false)), run: leaveCommand},
-		{name: "force-leave", synopsis: "Forces a member of the cluster to enter the \"left\" state", help: cliAgentUsage(forceLeaveHelp, forceLeaveFlags(&forceLeaveOpts{})), run: forceLeaveCommand},
-		{name: "reload", synopsis: "Triggers the agent to reload configuration files", help: cliAgentUsage(reloadHelp, newCLIFlags(true, false)), run: reloadCommand},
-		{name: "maint", synopsis: "Controls node or service maintenance mode", help: cliAgentUsage(maintHelp, maintFlags(&maintOpts{})), run: maintCommand},
-		{name: "info", synopsis: "Provides debugging information for operators.", help: cliAgentUsage(infoHelp, newCLIFlags(true, false)), run: infoCommand},
-		{name: "event", synopsis: "Fire a new event", help: cliAgentUsage(eventHelp, eventFlags(&eventOpts{})), run: eventCommand},
-		{name: "keyring", synopsis: "Manages gossip layer encryption keys", help: cliAgentUsage(keyringHelp, keyringFlags(&keyringOpts{})), run: keyringCommand},
-		{name: "validate", synopsis: "Validate config files/directories", help: cliAgentUsage(validateHelp, validateFlags(&validateOpts{})), run: validateCommand},
+		{name: "members", synopsis: "Lists the members of a Consul cluster", help: cliFlagsUsage(membersHelp, membersFlags(&membersOpts{})), run: membersCommand},
+		{name: "join", synopsis: "Tell Consul agent to join cluster", help: cliFlagsUsage(joinHelp, joinFlags(&joinOpts{})), run: joinCommand},
+		{name: "leave", synopsis: "Gracefully leaves the Consul cluster and shuts down", help: cliFlagsUsage(leaveHelp, newCLIFlags(true, false)), run: leaveCommand},
+		{name: "force-leave", synopsis: "Forces a member of the cluster to enter the \"left\" state", help: cliFlagsUsage(forceLeaveHelp, forceLeaveFlags(&forceLeaveOpts{})), run: forceLeaveCommand},
+		{name: "reload", synopsis: "Triggers the agent to reload configuration files", help: cliFlagsUsage(reloadHelp, newCLIFlags(true, false)), run: reloadCommand},
+		{name: "maint", synopsis: "Controls node or service maintenance mode", help: cliFlagsUsage(maintHelp, maintFlags(&maintOpts{})), run: maintCommand},
+		{name: "info", synopsis: "Provides debugging information for operators.", help: cliFlagsUsage(infoHelp, newCLIFlags(true, false)), run: infoCommand},
+		{name: "event", synopsis: "Fire a new event", help: cliFlagsUsage(eventHelp, eventFlags(&eventOpts{})), run: eventCommand},
+		{name: "keyring", synopsis: "Manages gossip layer encryption keys", help: cliFlagsUsage(keyringHelp, keyringFlags(&keyringOpts{})), run: keyringCommand},
+		{name: "validate", synopsis: "Validate config files/directories", help: cliFlagsUsage(validateHelp, validateFlags(&validateOpts{})), run: validateCommand},
 	}
 }
 
@@ -231,7 +230,7 @@ func joinCommand(c *cliEnv, args []string) int {
 	if len(addrs) == 0 {
 		c.errorf("At least one address to join must be specified.")
 		c.errorf("")
-		c.errorf("%s", cliAgentUsage(joinHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(joinHelp, f))
 		return 1
 	}
 	cl, err := f.http.client(c)
@@ -271,7 +270,7 @@ func leaveCommand(c *cliEnv, args []string) int {
 	}
 	if f.NArg() > 0 {
 		c.errorf("Error found unexpected args: %v", f.Args())
-		fmt.Fprintln(c.stdout, cliAgentUsage(leaveHelp, f))
+		fmt.Fprint(c.stdout, cliFlagsUsage(leaveHelp, f))
 		return 1
 	}
 	cl, err := f.http.client(c)
@@ -329,7 +328,7 @@ func forceLeaveCommand(c *cliEnv, args []string) int {
 	if f.NArg() != 1 {
 		c.errorf("A single node name must be specified to force leave.")
 		c.errorf("")
-		c.errorf("%s", cliAgentUsage(forceLeaveHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(forceLeaveHelp, f))
 		return 1
 	}
 	cl, err := f.http.client(c)
@@ -511,7 +510,7 @@ func eventCommand(c *cliEnv, args []string) int {
 	if o.name == "" {
 		c.errorf("Event name must be specified")
 		c.errorf("")
-		c.errorf("%s", cliAgentUsage(eventHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(eventHelp, f))
 		return 1
 	}
 	for _, re := range []struct{ what, expr string }{{"node", o.node}, {"service", o.service}, {"tag", o.tag}} {
@@ -535,7 +534,7 @@ func eventCommand(c *cliEnv, args []string) int {
 	default:
 		c.errorf("Too many command line arguments.")
 		c.errorf("")
-		c.errorf("%s", cliAgentUsage(eventHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(eventHelp, f))
 		return 1
 	}
 	cl, err := f.http.client(c)
@@ -597,7 +596,7 @@ func keyringCommand(c *cliEnv, args []string) int {
 	}
 	switch {
 	case actions == 0:
-		c.errorf("%s", cliAgentUsage(keyringHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(keyringHelp, f))
 		return 1
 	case actions > 1:
 		c.errorf("Only a single action is allowed")
@@ -727,96 +726,6 @@ func validateCommand(c *cliEnv, args []string) int {
 		fmt.Fprintln(c.stdout, "Configuration is valid!")
 	}
 	return 0
-}
-
-// --- help ---
-
-// cliAgentHTTPFlags are the flags newCLIFlags adds: Consul's help lists
-// them apart, under "HTTP API Options".
-var cliAgentHTTPFlags = []string{"ca-file", "ca-path", "client-cert", "client-key", "datacenter", "http-addr", "stale", "tls-server-name", "token", "token-file"}
-
-// cliAgentUsage is a command's help in Consul's shape: the text, then the
-// HTTP API options and the command's options, each flag with its
-// placeholder and its usage wrapped at 72 columns, indented by 5.
-func cliAgentUsage(text string, f *cliFlags) string {
-	var httpPart, cmdPart strings.Builder
-	f.VisitAll(func(fl *flag.Flag) {
-		isHTTP := slices.Contains(cliAgentHTTPFlags, fl.Name)
-		out := &cmdPart
-		if isHTTP {
-			out = &httpPart
-		}
-		example, _ := flag.UnquoteUsage(fl)
-		if isHTTP && example == "string" {
-			example = "value" // Consul's HTTP flags are of its own Value type
-		}
-		if example != "" {
-			fmt.Fprintf(out, "  -%s=<%s>\n", fl.Name, example)
-		} else {
-			fmt.Fprintf(out, "  -%s\n", fl.Name)
-		}
-		for _, line := range cliAgentWrap(fl.Usage, 72-5) {
-			fmt.Fprintf(out, "     %s\n", line)
-		}
-		out.WriteString("\n")
-	})
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(text))
-	b.WriteString("\n\n")
-	if httpPart.Len() > 0 {
-		b.WriteString("HTTP API Options\n\n")
-		b.WriteString(httpPart.String())
-	}
-	if cmdPart.Len() > 0 {
-		b.WriteString("Command Options\n\n")
-		b.WriteString(cmdPart.String())
-	}
-	return strings.TrimRight(b.String(), "\n")
-}
-
-// cliAgentWrap breaks s into lines of at most width bytes with the least
-// raggedness, as Consul's help does (kr/text): the sum over all lines but
-// the last of the squared shortfall is minimal; a word longer than the
-// width makes a line of its own, at a large penalty.
-func cliAgentWrap(s string, width int) []string {
-	words := strings.Fields(s)
-	n := len(words)
-	if n == 0 {
-		return []string{""}
-	}
-	const penalty = 100000
-	// span(i, j) is the length of words[i:j] joined by single spaces.
-	span := func(i, j int) int {
-		l := j - i - 1
-		for _, w := range words[i:j] {
-			l += len(w)
-		}
-		return l
-	}
-	cost := make([]int, n+1)
-	next := make([]int, n+1)
-	for i := n - 1; i >= 0; i-- {
-		if span(i, n) <= width || i == n-1 {
-			cost[i], next[i] = 0, n
-			continue
-		}
-		cost[i] = int(^uint(0) >> 1)
-		for j := i + 1; j < n; j++ {
-			l := span(i, j)
-			c := (width-l)*(width-l) + cost[j]
-			if l > width {
-				c += penalty
-			}
-			if c < cost[i] {
-				cost[i], next[i] = c, j
-			}
-		}
-	}
-	var lines []string
-	for i := 0; i < n; i = next[i] {
-		lines = append(lines, strings.Join(words[i:next[i]], " "))
-	}
-	return lines
 }
 
 const membersHelp = `

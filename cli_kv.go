@@ -18,7 +18,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,15 +34,15 @@ func kvCommands() []cliCommand {
 	return []cliCommand{
 		{name: "kv", synopsis: "Interact with the key-value store", help: kvFamilyHelp},
 		{name: "kv get", synopsis: "Retrieves or lists data from the KV store",
-			help: kvUsage(kvGetHelp, newKVGetFlags().f), run: kvGetCommand},
+			help: cliFlagsUsage(kvGetHelp, newKVGetFlags().f), run: kvGetCommand},
 		{name: "kv put", synopsis: "Sets or updates data in the KV store",
-			help: kvUsage(kvPutHelp, newKVPutFlags().f), run: kvPutCommand},
+			help: cliFlagsUsage(kvPutHelp, newKVPutFlags().f), run: kvPutCommand},
 		{name: "kv delete", synopsis: "Removes data from the KV store",
-			help: kvUsage(kvDeleteHelp, newKVDeleteFlags().f), run: kvDeleteCommand},
+			help: cliFlagsUsage(kvDeleteHelp, newKVDeleteFlags().f), run: kvDeleteCommand},
 		{name: "kv export", synopsis: "Exports a tree from the KV store as JSON",
-			help: kvUsage(kvExportHelp, newKVExportFlags()), run: kvExportCommand},
+			help: cliFlagsUsage(kvExportHelp, newKVExportFlags()), run: kvExportCommand},
 		{name: "kv import", synopsis: "Imports a tree stored as JSON to the KV store",
-			help: kvUsage(kvImportHelp, newKVImportFlags().f), run: kvImportCommand},
+			help: cliFlagsUsage(kvImportHelp, newKVImportFlags().f), run: kvImportCommand},
 	}
 }
 
@@ -81,86 +80,6 @@ func kvOr(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// kvUsage renders a command's help as Consul's flags.Usage: the text, then
-// "HTTP API Options" (the client's and server's flags), then "Command
-// Options", each flag's usage wrapped at 72 columns with minimal raggedness.
-func kvUsage(text string, f *cliFlags) string {
-	httpNames := map[string]bool{}
-	newCLIFlags(true, true).VisitAll(func(fl *flag.Flag) { httpNames[fl.Name] = true })
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(text))
-	b.WriteString("\n\n")
-	for _, section := range []struct {
-		title string
-		http  bool
-	}{{"HTTP API Options", true}, {"Command Options", false}} {
-		first := true
-		f.VisitAll(func(fl *flag.Flag) {
-			if httpNames[fl.Name] != section.http {
-				return
-			}
-			if first {
-				b.WriteString(section.title + "\n\n")
-				first = false
-			}
-			name, _ := flag.UnquoteUsage(fl)
-			if section.http && name == "string" {
-				name = "value" // Consul's HTTP flags are flag.Values
-			}
-			if name != "" {
-				fmt.Fprintf(&b, "  -%s=<%s>\n", fl.Name, name)
-			} else {
-				fmt.Fprintf(&b, "  -%s\n", fl.Name)
-			}
-			for _, line := range kvWrap(fl.Usage, 72-5) {
-				b.WriteString("     " + line + "\n")
-			}
-			b.WriteString("\n")
-		})
-	}
-	return strings.TrimRight(b.String(), "\n") + "\n"
-}
-
-// kvWrap breaks text into lines of at most width bytes (a longer word
-// stands alone) so that the sum of the squares of the lines' unused room,
-// the last line's excepted, is least: Knuth's minimal raggedness, as the
-// wrapping of Consul's help.
-func kvWrap(text string, width int) []string {
-	words := strings.Split(strings.ReplaceAll(strings.TrimSpace(text), "\n", " "), " ")
-	n := len(words)
-	// lineLen(i, j): the length of words[i..j] joined by single spaces.
-	prefix := make([]int, n+1)
-	for i, w := range words {
-		prefix[i+1] = prefix[i] + len(w)
-	}
-	lineLen := func(i, j int) int { return prefix[j+1] - prefix[i] + (j - i) }
-	const tooLong = 100000
-	best := make([]int, n+1) // best[i]: least cost of words[i:]
-	next := make([]int, n+1) // next[i]: where the line from i ends
-	for i := n - 1; i >= 0; i-- {
-		if lineLen(i, n-1) <= width || i == n-1 {
-			best[i], next[i] = 0, n
-			continue
-		}
-		best[i] = int(^uint(0) >> 2)
-		for j := i + 1; j < n; j++ {
-			room := width - lineLen(i, j-1)
-			cost := room*room + best[j]
-			if room < 0 {
-				cost += tooLong
-			}
-			if cost < best[i] {
-				best[i], next[i] = cost, j
-			}
-		}
-	}
-	var lines []string
-	for i := 0; i < n; i = next[i] {
-		lines = append(lines, strings.Join(words[i:next[i]], " "))
-	}
-	return lines
 }
 
 // --- talking to the agent ---

@@ -64,7 +64,7 @@ var (
 
 func lockCommands() []cliCommand {
 	return []cliCommand{{name: "lock", synopsis: "Execute a command holding a lock",
-		help: opUsage(lockHelp, newLockFlags(&lockOptions{})), run: runLock}}
+		help: cliFlagsUsage(lockHelp, newLockFlags(&lockOptions{})), run: runLock}}
 }
 
 const lockHelp = `Usage: consul lock [options] prefix child...

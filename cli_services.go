@@ -26,17 +26,17 @@ func servicesCommands() []cliCommand {
 	return []cliCommand{
 		{name: "services", synopsis: "Interact with services", help: servicesHelp},
 		{name: "services register", synopsis: "Register services with the local agent",
-			help: catalogUsage(servicesRegisterHelp, newServicesRegisterFlags(&servicesRegisterOpts{})), run: servicesRegister},
+			help: cliFlagsUsage(servicesRegisterHelp, newServicesRegisterFlags(&servicesRegisterOpts{})), run: servicesRegister},
 		{name: "services deregister", synopsis: "Deregister services with the local agent",
-			help: catalogUsage(servicesDeregisterHelp, newServicesDeregisterFlags(new(string))), run: servicesDeregister},
+			help: cliFlagsUsage(servicesDeregisterHelp, newServicesDeregisterFlags(new(string))), run: servicesDeregister},
 	}
 }
 
 type servicesRegisterOpts struct {
 	id, name, address string
 	port              int
-	tags              catalogListFlag
-	meta              catalogMapFlag
+	tags              cliListFlag
+	meta              cliMapFlag
 }
 
 func newServicesRegisterFlags(o *servicesRegisterOpts) *cliFlags {

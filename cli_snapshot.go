@@ -42,11 +42,11 @@ func snapshotCommands() []cliCommand {
 	return []cliCommand{
 		{name: "snapshot", synopsis: "Saves, restores and inspects snapshots of Consul server state", help: snapshotHelp},
 		{name: "snapshot save", synopsis: "Saves snapshot of Consul server state",
-			help: catalogUsage(snapshotSaveHelp, newCLIFlags(true, true)), run: snapshotSave},
+			help: cliFlagsUsage(snapshotSaveHelp, newCLIFlags(true, true)), run: snapshotSave},
 		{name: "snapshot restore", synopsis: "Restores snapshot of Consul server state",
-			help: catalogUsage(snapshotRestoreHelp, newCLIFlags(true, true)), run: snapshotRestore},
+			help: cliFlagsUsage(snapshotRestoreHelp, newCLIFlags(true, true)), run: snapshotRestore},
 		{name: "snapshot inspect", synopsis: "Displays information about a Consul snapshot file",
-			help: catalogUsage(snapshotInspectHelp, newSnapshotInspectFlags(&snapshotInspectOpts{})), run: snapshotInspect},
+			help: cliFlagsUsage(snapshotInspectHelp, newSnapshotInspectFlags(&snapshotInspectOpts{})), run: snapshotInspect},
 	}
 }
 
