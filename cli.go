@@ -66,7 +66,7 @@ func (c *cliEnv) errorf(format string, args ...any) {
 // each call: the process runs one command.
 func cliCommands() []cliCommand {
 	cmds := []cliCommand{
-		{name: "agent", synopsis: "Runs a Consul agent", run: func(c *cliEnv, args []string) int {
+		{name: "agent", synopsis: "Runs a Consul agent", help: cliAgentHelp(), run: func(c *cliEnv, args []string) int {
 			return agentCommand(args, c.stdout, c.stderr)
 		}},
 		{name: "keygen", synopsis: "Generates a new encryption key", run: func(c *cliEnv, args []string) int {
@@ -81,6 +81,15 @@ func cliCommands() []cliCommand {
 	}
 	slices.SortFunc(cmds, func(a, b cliCommand) int { return strings.Compare(a.name, b.name) })
 	return cmds
+}
+
+// cliAgentHelp is the help of "agent": every flag of agentFlags in
+// Consul's layout, -datacenter under "HTTP API Options" as Consul's.
+func cliAgentHelp() string {
+	return cliUsageText(`Usage: consul agent [options]
+
+  Starts the Consul agent and runs until an interrupt is received. The
+  agent represents a single node in a cluster.`, newAgentFlagSet(nil), map[string]bool{"datacenter": true})
 }
 
 // cliFamilies are the command families, one per cli_*.go file; each
@@ -114,7 +123,7 @@ func cliDispatch(args []string, c *cliEnv) int {
 		return 127
 	}
 	rest := args[words:]
-	if found.name != "agent" && slices.ContainsFunc(rest, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+	if slices.ContainsFunc(rest, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
 		fmt.Fprint(c.stdout, cliHelp(found, cmds))
 		return 0
 	}
@@ -205,8 +214,8 @@ func newCLIFlags(withHTTP, withServer bool) *cliFlags {
 	return f
 }
 
-// cliFlagsUsage renders a command's help as Consul's flags.Usage: the text,
-// then "HTTP API Options" (the flags newCLIFlags adds) and "Command
+// cliFlagsUsage renders a command's help as Consul's flags.Usage: the
+// text, then "HTTP API Options" (the flags newCLIFlags adds) and "Command
 // Options", each flag as "  -name=<example>" ("  -name" for a boolean)
 // and its usage wrapped at 72 columns with minimal raggedness, indented 5.
 func cliFlagsUsage(text string, f *cliFlags) string {
@@ -214,8 +223,14 @@ func cliFlagsUsage(text string, f *cliFlags) string {
 	if f.http != nil {
 		newCLIFlags(true, true).VisitAll(func(fl *flag.Flag) { httpNames[fl.Name] = true })
 	}
+	return cliUsageText(text, f.FlagSet, httpNames)
+}
+
+// cliUsageText is cliFlagsUsage of any flag set: the flags httpNames
+// names go under "HTTP API Options".
+func cliUsageText(text string, fs *flag.FlagSet, httpNames map[string]bool) string {
 	var httpPart, cmdPart strings.Builder
-	f.VisitAll(func(fl *flag.Flag) {
+	fs.VisitAll(func(fl *flag.Flag) {
 		w := &cmdPart
 		if httpNames[fl.Name] {
 			w = &httpPart
