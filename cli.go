@@ -355,6 +355,17 @@ func (f *cliFlags) parse(c *cliEnv, args []string) bool {
 	return true
 }
 
+// connect makes the HTTP client of the flags and the environment, or
+// prints Consul's message and returns nil.
+func (f *cliFlags) connect(c *cliEnv) *cliClient {
+	cl, err := f.http.client(c)
+	if err != nil {
+		c.errorf("Error connecting to Consul agent: %s", err)
+		return nil
+	}
+	return cl
+}
+
 // cliHTTP are the HTTP client's flags; an empty one takes its environment
 // variable, as Consul's api.DefaultConfig.
 type cliHTTP struct {

@@ -92,9 +92,8 @@ func membersCommand(c *cliEnv, args []string) int {
 		c.errorf("Failed to compile status regexp: %v", err)
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	q := url.Values{}
@@ -233,9 +232,8 @@ func joinCommand(c *cliEnv, args []string) int {
 		fmt.Fprint(c.stderr, cliFlagsUsage(joinHelp, f))
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	q := url.Values{}
@@ -273,9 +271,8 @@ func leaveCommand(c *cliEnv, args []string) int {
 		fmt.Fprint(c.stdout, cliFlagsUsage(leaveHelp, f))
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	if _, err := cl.call("PUT", "/v1/agent/leave", nil, nil, nil); err != nil {
@@ -291,9 +288,8 @@ func reloadCommand(c *cliEnv, args []string) int {
 	if !f.parse(c, args) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	if _, err := cl.call("PUT", "/v1/agent/reload", nil, nil, nil); err != nil {
@@ -331,9 +327,8 @@ func forceLeaveCommand(c *cliEnv, args []string) int {
 		fmt.Fprint(c.stderr, cliFlagsUsage(forceLeaveHelp, f))
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	q := url.Values{}
@@ -386,9 +381,8 @@ func maintCommand(c *cliEnv, args []string) int {
 		c.errorf("Service requires either -enable or -disable")
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	if !o.enable && !o.disable {
@@ -453,9 +447,8 @@ func infoCommand(c *cliEnv, args []string) int {
 	if !f.parse(c, args) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	var self map[string]json.RawMessage
@@ -537,9 +530,8 @@ func eventCommand(c *cliEnv, args []string) int {
 		fmt.Fprint(c.stderr, cliFlagsUsage(eventHelp, f))
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	if _, err := cl.call("GET", "/v1/agent/self", nil, nil, nil); err != nil {
@@ -608,9 +600,8 @@ func keyringCommand(c *cliEnv, args []string) int {
 		c.errorf("Error validating local-only: local-only can only be set for list requests")
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	q := url.Values{}

@@ -51,9 +51,8 @@ func catalogDatacenters(c *cliEnv, args []string) int {
 	if !f.parse(c, args) || catalogTooMany(c, 0, f.Args()) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	var dcs []string
@@ -88,9 +87,8 @@ func catalogNodes(c *cliEnv, args []string) int {
 	if !f.parse(c, args) || catalogTooMany(c, 0, f.Args()) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	q := o.nodeMeta.query()
@@ -206,9 +204,8 @@ func catalogServices(c *cliEnv, args []string) int {
 	if !f.parse(c, args) || catalogTooMany(c, 0, f.Args()) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	var services map[string][]string

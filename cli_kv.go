@@ -84,16 +84,6 @@ func kvOr(a, b string) string {
 
 // --- talking to the agent ---
 
-// kvClient opens the agent's client, or prints Consul's message.
-func kvClient(c *cliEnv, f *cliFlags) *cliClient {
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
-		return nil
-	}
-	return cl
-}
-
 // kvAPIPath is the API path of a key (escaped by cliClient.do).
 func kvAPIPath(key string) string { return kvPath + key }
 
@@ -183,7 +173,7 @@ func kvGetCommand(c *cliEnv, args []string) int {
 		c.errorf("Error! Missing KEY argument")
 		return 1
 	}
-	cl := kvClient(c, g.f)
+	cl := g.f.connect(c)
 	if cl == nil {
 		return 1
 	}
@@ -348,7 +338,7 @@ func kvPutCommand(c *cliEnv, args []string) int {
 		c.errorf("Error! Missing -session (required with -acquire and -release)")
 		return 1
 	}
-	cl := kvClient(c, p.f)
+	cl := p.f.connect(c)
 	if cl == nil {
 		return 1
 	}
@@ -448,7 +438,7 @@ func kvDeleteCommand(c *cliEnv, args []string) int {
 		c.errorf("Cannot specify both -cas and -recurse!")
 		return 1
 	}
-	cl := kvClient(c, d.f)
+	cl := d.f.connect(c)
 	if cl == nil {
 		return 1
 	}
@@ -509,7 +499,7 @@ func kvExportCommand(c *cliEnv, args []string) int {
 		return 1
 	}
 	key = kvTrimSlash(key)
-	cl := kvClient(c, f)
+	cl := f.connect(c)
 	if cl == nil {
 		return 1
 	}
@@ -570,7 +560,7 @@ func kvImportCommand(c *cliEnv, args []string) int {
 			return 1
 		}
 	}
-	cl := kvClient(c, im.f)
+	cl := im.f.connect(c)
 	if cl == nil {
 		return 1
 	}

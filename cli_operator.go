@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strconv"
@@ -106,7 +107,7 @@ const autopilotSetHelp = `Usage: consul operator autopilot set-config [options]
 // args: …", exit 1.
 func opParse(c *cliEnv, f *cliFlags, args []string) bool {
 	probe := *f.FlagSet // a copy to learn the error without printing twice
-	probe.SetOutput(nopWriter{})
+	probe.SetOutput(io.Discard)
 	if err := probe.Parse(args); err != nil {
 		f.parse(c, args)
 		c.errorf("Failed to parse args: %v", err)
@@ -114,11 +115,6 @@ func opParse(c *cliEnv, f *cliFlags, args []string) bool {
 	}
 	return f.parse(c, args)
 }
-
-// nopWriter discards what the flag package writes.
-type nopWriter struct{}
-
-func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // opClient parses the flags and makes the HTTP client; false after an
 // error has been printed.

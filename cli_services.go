@@ -79,9 +79,8 @@ func servicesRegister(c *cliEnv, args []string) int {
 			return 1
 		}
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	for _, def := range defs {
@@ -127,9 +126,8 @@ func servicesDeregister(c *cliEnv, args []string) int {
 			return 1
 		}
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	for _, def := range defs {

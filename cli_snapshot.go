@@ -72,9 +72,8 @@ func snapshotSave(c *cliEnv, args []string) int {
 	if !ok {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	resp, err := cl.call("GET", "/v1/snapshot", nil, nil, nil)
@@ -144,9 +143,8 @@ func snapshotRestore(c *cliEnv, args []string) int {
 	if !ok {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	in, err := os.Open(file)
