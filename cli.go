@@ -366,6 +366,25 @@ func (f *cliFlags) connect(c *cliEnv) *cliClient {
 	return cl
 }
 
+// cliQuery is the query of the pairs name, value whose value is set.
+func cliQuery(pairs ...string) url.Values {
+	q := url.Values{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			q.Set(pairs[i], pairs[i+1])
+		}
+	}
+	return q
+}
+
+// cliIf is v if set, else "" (a flag cliQuery leaves out).
+func cliIf(set bool, v string) string {
+	if set {
+		return v
+	}
+	return ""
+}
+
 // cliHTTP are the HTTP client's flags; an empty one takes its environment
 // variable, as Consul's api.DefaultConfig.
 type cliHTTP struct {

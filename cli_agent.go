@@ -96,19 +96,7 @@ func membersCommand(c *cliEnv, args []string) int {
 	if cl == nil {
 		return 1
 	}
-	q := url.Values{}
-	if o.wan {
-		q.Set("wan", "1")
-	}
-	if o.segment != "" {
-		q.Set("segment", o.segment)
-	}
-	if o.filter != "" {
-		q.Set("filter", o.filter)
-	}
-	if o.partition != "" {
-		q.Set("partition", o.partition)
-	}
+	q := cliQuery("wan", cliIf(o.wan, "1"), "segment", o.segment, "filter", o.filter, "partition", o.partition)
 	var members []agentMember
 	if _, err := cl.call("GET", "/v1/agent/members", q, nil, &members); err != nil {
 		c.errorf("Error retrieving members: %s", err)
@@ -236,13 +224,7 @@ func joinCommand(c *cliEnv, args []string) int {
 	if cl == nil {
 		return 1
 	}
-	q := url.Values{}
-	if o.wan {
-		q.Set("wan", "1")
-	}
-	if o.partition != "" {
-		q.Set("partition", o.partition)
-	}
+	q := cliQuery("wan", cliIf(o.wan, "1"), "partition", o.partition)
 	joins := 0
 	for _, addr := range addrs {
 		if _, err := cl.call("PUT", "/v1/agent/join/"+addr, q, nil, nil); err != nil {
@@ -331,16 +313,7 @@ func forceLeaveCommand(c *cliEnv, args []string) int {
 	if cl == nil {
 		return 1
 	}
-	q := url.Values{}
-	if o.prune {
-		q.Set("prune", "1")
-	}
-	if o.wan {
-		q.Set("wan", "1")
-	}
-	if o.partition != "" {
-		q.Set("partition", o.partition)
-	}
+	q := cliQuery("prune", cliIf(o.prune, "1"), "wan", cliIf(o.wan, "1"), "partition", o.partition)
 	if _, err := cl.call("PUT", "/v1/agent/force-leave/"+f.Arg(0), q, nil, nil); err != nil {
 		c.errorf("Error force leaving: %s", err)
 		return 1
@@ -538,12 +511,7 @@ func eventCommand(c *cliEnv, args []string) int {
 		c.errorf("Error querying Consul agent: %s", err)
 		return 1
 	}
-	q := url.Values{}
-	for k, v := range map[string]string{"node": o.node, "service": o.service, "tag": o.tag} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
+	q := cliQuery("node", o.node, "service", o.service, "tag", o.tag)
 	var fired struct{ ID string }
 	if _, err := cl.call("PUT", "/v1/event/fire/"+o.name, q, strings.NewReader(payload), &fired); err != nil {
 		c.errorf("Error firing event: %s", err)

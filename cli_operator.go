@@ -16,7 +16,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -315,7 +314,7 @@ func newAutopilotSetFlags(v *autopilotSetValues) *cliFlags {
 	v.cleanup.parse, v.disableMigration.parse = isBool, isBool
 	v.maxTrailing.parse, v.minQuorum.parse = isUint, isUint
 	v.lastContact.parse, v.stabilization.parse = isDuration, isDuration
-	f := newCLIFlags(false, false)
+	f := newCLIFlags(true, true)
 	f.Var(&v.cleanup, "cleanup-dead-servers", "Controls whether Consul will automatically remove dead servers when new ones are successfully added. Must be one of `true|false`.")
 	f.Var(&v.maxTrailing, "max-trailing-logs", "Controls the maximum number of log entries that a server can trail the leader by before being considered unhealthy.")
 	f.Var(&v.minQuorum, "min-quorum", "Sets the minimum number of servers required in a cluster before autopilot is allowed to prune dead servers.")
@@ -324,9 +323,6 @@ func newAutopilotSetFlags(v *autopilotSetValues) *cliFlags {
 	f.Var(&v.zoneTag, "redundancy-zone-tag", "(Enterprise-only) Controls the node_meta tag name used for separating servers into different redundancy zones.")
 	f.Var(&v.disableMigration, "disable-upgrade-migration", "(Enterprise-only) Controls whether Consul will avoid promoting new servers until it can perform a migration. Must be one of `true|false`.")
 	f.Var(&v.versionTag, "upgrade-version-tag", "(Enterprise-only) The node_meta tag to use for version info when performing upgrade migrations. If left blank, the Consul version will be used.")
-	h := newCLIFlags(true, true)
-	h.VisitAll(func(fl *flag.Flag) { f.Var(fl.Value, fl.Name, fl.Usage) })
-	f.http = h.http
 	return f
 }
 
@@ -388,11 +384,8 @@ func runAutopilotSet(c *cliEnv, args []string) int {
 }
 
 func newAutopilotStateFlags(format *string) *cliFlags {
-	f := newCLIFlags(false, false)
+	f := newCLIFlags(true, true)
 	f.StringVar(format, "format", "pretty", "Output format {pretty|json}")
-	h := newCLIFlags(true, true)
-	h.VisitAll(func(fl *flag.Flag) { f.Var(fl.Value, fl.Name, fl.Usage) })
-	f.http = h.http
 	return f
 }
 

@@ -63,16 +63,22 @@ func snapshotFileArg(c *cliEnv, args []string) (string, bool) {
 	return "", false
 }
 
-func snapshotSave(c *cliEnv, args []string) int {
+// snapshotFileClient parses save's and restore's flags and their one
+// file argument, and makes the client; nil after the error is printed.
+func snapshotFileClient(c *cliEnv, args []string) (string, *cliClient) {
 	f := newCLIFlags(true, true)
 	if !f.parse(c, args) {
-		return 1
+		return "", nil
 	}
 	file, ok := snapshotFileArg(c, f.Args())
 	if !ok {
-		return 1
+		return "", nil
 	}
-	cl := f.connect(c)
+	return file, f.connect(c)
+}
+
+func snapshotSave(c *cliEnv, args []string) int {
+	file, cl := snapshotFileClient(c, args)
 	if cl == nil {
 		return 1
 	}
@@ -135,15 +141,7 @@ func snapshotWriteFile(path string, data []byte) error {
 }
 
 func snapshotRestore(c *cliEnv, args []string) int {
-	f := newCLIFlags(true, true)
-	if !f.parse(c, args) {
-		return 1
-	}
-	file, ok := snapshotFileArg(c, f.Args())
-	if !ok {
-		return 1
-	}
-	cl := f.connect(c)
+	file, cl := snapshotFileClient(c, args)
 	if cl == nil {
 		return 1
 	}
