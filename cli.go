@@ -307,6 +307,12 @@ func cliWrap(s string, width int) []string {
 	return lines
 }
 
+// partitionVar adds Consul's -partition flag (Enterprise's admin
+// partition, passed on as the query's partition).
+func (f *cliFlags) partitionVar(p *string) {
+	f.StringVar(p, "partition", "", "Specifies the admin partition to query. If not provided, the admin partition will be inferred from the request's ACL token, or will default to the `default` admin partition. Admin Partitions are a Consul Enterprise feature.")
+}
+
 // cliMapFlag is a repeatable key=value flag (Consul's FlagMapValue).
 type cliMapFlag map[string]string
 

@@ -55,13 +55,8 @@ func membersFlags(o *membersOpts) *cliFlags {
 	f.StringVar(&o.status, "status", ".*", "If provided, output is filtered to only nodes matching the regular expression for status.")
 	f.StringVar(&o.segment, "segment", "_all", "(Enterprise-only) If provided, output is filtered to only nodes inthe given segment.")
 	f.StringVar(&o.filter, "filter", "", "Filter to use with the request")
-	cliAgentPartitionFlag(f, &o.partition)
+	f.partitionVar(&o.partition)
 	return f
-}
-
-// cliAgentPartitionFlag adds Consul's -partition (Enterprise; sent as is).
-func cliAgentPartitionFlag(f *cliFlags, p *string) {
-	f.StringVar(p, "partition", "", "Specifies the admin partition to query. If not provided, the admin partition will be inferred from the request's ACL token, or will default to the `default` admin partition. Admin Partitions are a Consul Enterprise feature.")
 }
 
 // serfStatus is Serf's name of a member status.
@@ -203,7 +198,7 @@ type joinOpts struct {
 func joinFlags(o *joinOpts) *cliFlags {
 	f := newCLIFlags(true, false)
 	f.BoolVar(&o.wan, "wan", false, "Joins a server to another server in the WAN pool.")
-	cliAgentPartitionFlag(f, &o.partition)
+	f.partitionVar(&o.partition)
 	return f
 }
 
@@ -293,7 +288,7 @@ func forceLeaveFlags(o *forceLeaveOpts) *cliFlags {
 	f := newCLIFlags(true, false)
 	f.BoolVar(&o.prune, "prune", false, "Remove agent completely from list of members")
 	f.BoolVar(&o.wan, "wan", false, "Exclusively leave the agent from the WAN serf pool.")
-	cliAgentPartitionFlag(f, &o.partition)
+	f.partitionVar(&o.partition)
 	return f
 }
 

@@ -58,7 +58,7 @@ func newKVFlags() (*cliFlags, *kvTenancy) {
 	f := newCLIFlags(true, true)
 	t := &kvTenancy{}
 	f.StringVar(&t.namespace, "namespace", "", "Specifies the namespace to query. If not provided, the namespace will be inferred from the request's ACL token, or will default to the `default` namespace. Namespaces are a Consul Enterprise feature.")
-	f.StringVar(&t.partition, "partition", "", "Specifies the admin partition to query. If not provided, the admin partition will be inferred from the request's ACL token, or will default to the `default` admin partition. Admin Partitions are a Consul Enterprise feature.")
+	f.partitionVar(&t.partition)
 	return f, t
 }
 
