@@ -66,7 +66,7 @@ func (c *cliEnv) errorf(format string, args ...any) {
 // each call: the process runs one command.
 func cliCommands() []cliCommand {
 	cmds := []cliCommand{
-		{name: "agent", synopsis: "Runs a Consul agent", run: func(c *cliEnv, args []string) int {
+		{name: "agent", synopsis: "Runs a Consul agent", help: cliAgentHelp(), run: func(c *cliEnv, args []string) int {
 			return agentCommand(args, c.stdout, c.stderr)
 		}},
 		{name: "keygen", synopsis: "Generates a new encryption key", run: func(c *cliEnv, args []string) int {
@@ -81,6 +81,15 @@ func cliCommands() []cliCommand {
 	}
 	slices.SortFunc(cmds, func(a, b cliCommand) int { return strings.Compare(a.name, b.name) })
 	return cmds
+}
+
+// cliAgentHelp is the help of "agent": every flag of agentFlags in
+// Consul's layout, -datacenter under "HTTP API Options" as Consul's.
+func cliAgentHelp() string {
+	return cliUsageText(`Usage: consul agent [options]
+
+  Starts the Consul agent and runs until an interrupt is received. The
+  agent represents a single node in a cluster.`, newAgentFlagSet(nil), map[string]bool{"datacenter": true})
 }
 
 // cliFamilies are the command families, one per cli_*.go file; each
@@ -114,7 +123,7 @@ func cliDispatch(args []string, c *cliEnv) int {
 		return 127
 	}
 	rest := args[words:]
-	if found.name != "agent" && slices.ContainsFunc(rest, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+	if slices.ContainsFunc(rest, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
 		fmt.Fprint(c.stdout, cliHelp(found, cmds))
 		return 0
 	}
@@ -205,6 +214,132 @@ func newCLIFlags(withHTTP, withServer bool) *cliFlags {
 	return f
 }
 
+// cliFlagsUsage renders a command's help as Consul's flags.Usage: the
+// text, then "HTTP API Options" (the flags newCLIFlags adds) and "Command
+// Options", each flag as "  -name=<example>" ("  -name" for a boolean)
+// and its usage wrapped at 72 columns with minimal raggedness, indented 5.
+func cliFlagsUsage(text string, f *cliFlags) string {
+	httpNames := map[string]bool{}
+	if f.http != nil {
+		newCLIFlags(true, true).VisitAll(func(fl *flag.Flag) { httpNames[fl.Name] = true })
+	}
+	return cliUsageText(text, f.FlagSet, httpNames)
+}
+
+// cliUsageText is cliFlagsUsage of any flag set: the flags httpNames
+// names go under "HTTP API Options".
+func cliUsageText(text string, fs *flag.FlagSet, httpNames map[string]bool) string {
+	var httpPart, cmdPart strings.Builder
+	fs.VisitAll(func(fl *flag.Flag) {
+		w := &cmdPart
+		if httpNames[fl.Name] {
+			w = &httpPart
+		}
+		example, _ := flag.UnquoteUsage(fl)
+		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			example = ""
+		}
+		if example != "" {
+			fmt.Fprintf(w, "  -%s=<%s>\n", fl.Name, example)
+		} else {
+			fmt.Fprintf(w, "  -%s\n", fl.Name)
+		}
+		for _, line := range cliWrap(fl.Usage, 72-5) {
+			fmt.Fprintf(w, "     %s\n", line)
+		}
+		w.WriteString("\n")
+	})
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(text))
+	b.WriteString("\n\n")
+	if httpPart.Len() > 0 {
+		b.WriteString("HTTP API Options\n\n" + httpPart.String())
+	}
+	if cmdPart.Len() > 0 {
+		b.WriteString("Command Options\n\n" + cmdPart.String())
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// cliWrap breaks s into lines of at most width bytes with the least
+// raggedness, as Consul's help does (kr/text): the sum over all lines but
+// the last of the squared shortfall is minimal (on a tie the earlier
+// break wins); a word longer than the width makes a line of its own, at a
+// large penalty.
+func cliWrap(s string, width int) []string {
+	words := strings.Fields(s)
+	n := len(words)
+	if n == 0 {
+		return []string{""}
+	}
+	const penalty = 100000
+	// span(i, j) is the length of words[i:j] joined by single spaces.
+	span := func(i, j int) int {
+		l := j - i - 1
+		for _, w := range words[i:j] {
+			l += len(w)
+		}
+		return l
+	}
+	cost := make([]int, n+1)
+	next := make([]int, n+1)
+	for i := n - 1; i >= 0; i-- {
+		if span(i, n) <= width || i == n-1 {
+			cost[i], next[i] = 0, n
+			continue
+		}
+		cost[i] = int(^uint(0) >> 1)
+		for j := i + 1; j < n; j++ {
+			l := span(i, j)
+			c := (width-l)*(width-l) + cost[j]
+			if l > width {
+				c += penalty
+			}
+			if c < cost[i] {
+				cost[i], next[i] = c, j
+			}
+		}
+	}
+	var lines []string
+	for i := 0; i < n; i = next[i] {
+		lines = append(lines, strings.Join(words[i:next[i]], " "))
+	}
+	return lines
+}
+
+// partitionVar adds Consul's -partition flag (Enterprise's admin
+// partition, passed on as the query's partition).
+func (f *cliFlags) partitionVar(p *string) {
+	f.StringVar(p, "partition", "", "Specifies the admin partition to query. If not provided, the admin partition will be inferred from the request's ACL token, or will default to the `default` admin partition. Admin Partitions are a Consul Enterprise feature.")
+}
+
+// cliMapFlag is a repeatable key=value flag (Consul's FlagMapValue).
+type cliMapFlag map[string]string
+
+func (m *cliMapFlag) String() string { return "" }
+
+func (m *cliMapFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("Missing \"=\" value in argument: %s", v)
+	}
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	(*m)[k] = val
+	return nil
+}
+
+// cliListFlag is a repeatable flag (Consul's AppendSliceValue).
+type cliListFlag []string
+
+func (l *cliListFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *cliListFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
 // cliString is a string flag that its usage shows as "value", as
 // Consul's flag types show.
 type cliString string
@@ -224,6 +359,36 @@ func (f *cliFlags) parse(c *cliEnv, args []string) bool {
 		return false
 	}
 	return true
+}
+
+// connect makes the HTTP client of the flags and the environment, or
+// prints Consul's message and returns nil.
+func (f *cliFlags) connect(c *cliEnv) *cliClient {
+	cl, err := f.http.client(c)
+	if err != nil {
+		c.errorf("Error connecting to Consul agent: %s", err)
+		return nil
+	}
+	return cl
+}
+
+// cliQuery is the query of the pairs name, value whose value is set.
+func cliQuery(pairs ...string) url.Values {
+	q := url.Values{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			q.Set(pairs[i], pairs[i+1])
+		}
+	}
+	return q
+}
+
+// cliIf is v if set, else "" (a flag cliQuery leaves out).
+func cliIf(set bool, v string) string {
+	if set {
+		return v
+	}
+	return ""
 }
 
 // cliHTTP are the HTTP client's flags; an empty one takes its environment

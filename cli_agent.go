@@ -16,7 +16,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net"
 	"net/url"
@@ -29,16 +28,16 @@ import (
 // agentCLICommands is the agent family of commands.
 func agentCLICommands() []cliCommand {
 	return []cliCommand{
-		{name: "members", synopsis: "Lists the members of a Consul cluster", help: cliAgentUsage(membersHelp, membersFlags(&membersOpts{})), run: membersCommand},
-		{name: "join", synopsis: "Tell Consul agent to join cluster", help: cliAgentUsage(joinHelp, joinFlags(&joinOpts{})), run: joinCommand},
-		{name: "leave", synopsis: "Gracefully leaves the Consul cluster and shuts down", help: cliAgentUsage(leaveHelp, newCLIFlags(true, false)), run: leaveCommand},
-		{name: "force-leave", synopsis: "Forces a member of the cluster to enter the \"left\" state", help: cliAgentUsage(forceLeaveHelp, forceLeaveFlags(&forceLeaveOpts{})), run: forceLeaveCommand},
-		{name: "reload", synopsis: "Triggers the agent to reload configuration files", help: cliAgentUsage(reloadHelp, newCLIFlags(true, false)), run: reloadCommand},
-		{name: "maint", synopsis: "Controls node or service maintenance mode", help: cliAgentUsage(maintHelp, maintFlags(&maintOpts{})), run: maintCommand},
-		{name: "info", synopsis: "Provides debugging information for operators.", help: cliAgentUsage(infoHelp, newCLIFlags(true, false)), run: infoCommand},
-		{name: "event", synopsis: "Fire a new event", help: cliAgentUsage(eventHelp, eventFlags(&eventOpts{})), run: eventCommand},
-		{name: "keyring", synopsis: "Manages gossip layer encryption keys", help: cliAgentUsage(keyringHelp, keyringFlags(&keyringOpts{})), run: keyringCommand},
-		{name: "validate", synopsis: "Validate config files/directories", help: cliAgentUsage(validateHelp, validateFlags(&validateOpts{})), run: validateCommand},
+		{name: "members", synopsis: "Lists the members of a Consul cluster", help: cliFlagsUsage(membersHelp, membersFlags(&membersOpts{})), run: membersCommand},
+		{name: "join", synopsis: "Tell Consul agent to join cluster", help: cliFlagsUsage(joinHelp, joinFlags(&joinOpts{})), run: joinCommand},
+		{name: "leave", synopsis: "Gracefully leaves the Consul cluster and shuts down", help: cliFlagsUsage(leaveHelp, newCLIFlags(true, false)), run: leaveCommand},
+		{name: "force-leave", synopsis: "Forces a member of the cluster to enter the \"left\" state", help: cliFlagsUsage(forceLeaveHelp, forceLeaveFlags(&forceLeaveOpts{})), run: forceLeaveCommand},
+		{name: "reload", synopsis: "Triggers the agent to reload configuration files", help: cliFlagsUsage(reloadHelp, newCLIFlags(true, false)), run: reloadCommand},
+		{name: "maint", synopsis: "Controls node or service maintenance mode", help: cliFlagsUsage(maintHelp, maintFlags(&maintOpts{})), run: maintCommand},
+		{name: "info", synopsis: "Provides debugging information for operators.", help: cliFlagsUsage(infoHelp, newCLIFlags(true, false)), run: infoCommand},
+		{name: "event", synopsis: "Fire a new event", help: cliFlagsUsage(eventHelp, eventFlags(&eventOpts{})), run: eventCommand},
+		{name: "keyring", synopsis: "Manages gossip layer encryption keys", help: cliFlagsUsage(keyringHelp, keyringFlags(&keyringOpts{})), run: keyringCommand},
+		{name: "validate", synopsis: "Validate config files/directories", help: cliFlagsUsage(validateHelp, validateFlags(&validateOpts{})), run: validateCommand},
 	}
 }
 
@@ -56,13 +55,8 @@ func membersFlags(o *membersOpts) *cliFlags {
 	f.StringVar(&o.status, "status", ".*", "If provided, output is filtered to only nodes matching the regular expression for status.")
 	f.StringVar(&o.segment, "segment", "_all", "(Enterprise-only) If provided, output is filtered to only nodes inthe given segment.")
 	f.StringVar(&o.filter, "filter", "", "Filter to use with the request")
-	cliAgentPartitionFlag(f, &o.partition)
+	f.partitionVar(&o.partition)
 	return f
-}
-
-// cliAgentPartitionFlag adds Consul's -partition (Enterprise; sent as is).
-func cliAgentPartitionFlag(f *cliFlags, p *string) {
-	f.StringVar(p, "partition", "", "Specifies the admin partition to query. If not provided, the admin partition will be inferred from the request's ACL token, or will default to the `default` admin partition. Admin Partitions are a Consul Enterprise feature.")
 }
 
 // serfStatus is Serf's name of a member status.
@@ -93,24 +87,11 @@ func membersCommand(c *cliEnv, args []string) int {
 		c.errorf("Failed to compile status regexp: %v", err)
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
-	q := url.Values{}
-	if o.wan {
-		q.Set("wan", "1")
-	}
-	if o.segment != "" {
-		q.Set("segment", o.segment)
-	}
-	if o.filter != "" {
-		q.Set("filter", o.filter)
-	}
-	if o.partition != "" {
-		q.Set("partition", o.partition)
-	}
+	q := cliQuery("wan", cliIf(o.wan, "1"), "segment", o.segment, "filter", o.filter, "partition", o.partition)
 	var members []agentMember
 	if _, err := cl.call("GET", "/v1/agent/members", q, nil, &members); err != nil {
 		c.errorf("Error retrieving members: %s", err)
@@ -217,7 +198,7 @@ type joinOpts struct {
 func joinFlags(o *joinOpts) *cliFlags {
 	f := newCLIFlags(true, false)
 	f.BoolVar(&o.wan, "wan", false, "Joins a server to another server in the WAN pool.")
-	cliAgentPartitionFlag(f, &o.partition)
+	f.partitionVar(&o.partition)
 	return f
 }
 
@@ -231,21 +212,14 @@ func joinCommand(c *cliEnv, args []string) int {
 	if len(addrs) == 0 {
 		c.errorf("At least one address to join must be specified.")
 		c.errorf("")
-		c.errorf("%s", cliAgentUsage(joinHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(joinHelp, f))
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
-	q := url.Values{}
-	if o.wan {
-		q.Set("wan", "1")
-	}
-	if o.partition != "" {
-		q.Set("partition", o.partition)
-	}
+	q := cliQuery("wan", cliIf(o.wan, "1"), "partition", o.partition)
 	joins := 0
 	for _, addr := range addrs {
 		if _, err := cl.call("PUT", "/v1/agent/join/"+addr, q, nil, nil); err != nil {
@@ -271,12 +245,11 @@ func leaveCommand(c *cliEnv, args []string) int {
 	}
 	if f.NArg() > 0 {
 		c.errorf("Error found unexpected args: %v", f.Args())
-		fmt.Fprintln(c.stdout, cliAgentUsage(leaveHelp, f))
+		fmt.Fprint(c.stdout, cliFlagsUsage(leaveHelp, f))
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	if _, err := cl.call("PUT", "/v1/agent/leave", nil, nil, nil); err != nil {
@@ -292,9 +265,8 @@ func reloadCommand(c *cliEnv, args []string) int {
 	if !f.parse(c, args) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	if _, err := cl.call("PUT", "/v1/agent/reload", nil, nil, nil); err != nil {
@@ -316,7 +288,7 @@ func forceLeaveFlags(o *forceLeaveOpts) *cliFlags {
 	f := newCLIFlags(true, false)
 	f.BoolVar(&o.prune, "prune", false, "Remove agent completely from list of members")
 	f.BoolVar(&o.wan, "wan", false, "Exclusively leave the agent from the WAN serf pool.")
-	cliAgentPartitionFlag(f, &o.partition)
+	f.partitionVar(&o.partition)
 	return f
 }
 
@@ -329,24 +301,14 @@ func forceLeaveCommand(c *cliEnv, args []string) int {
 	if f.NArg() != 1 {
 		c.errorf("A single node name must be specified to force leave.")
 		c.errorf("")
-		c.errorf("%s", cliAgentUsage(forceLeaveHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(forceLeaveHelp, f))
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
-	q := url.Values{}
-	if o.prune {
-		q.Set("prune", "1")
-	}
-	if o.wan {
-		q.Set("wan", "1")
-	}
-	if o.partition != "" {
-		q.Set("partition", o.partition)
-	}
+	q := cliQuery("prune", cliIf(o.prune, "1"), "wan", cliIf(o.wan, "1"), "partition", o.partition)
 	if _, err := cl.call("PUT", "/v1/agent/force-leave/"+f.Arg(0), q, nil, nil); err != nil {
 		c.errorf("Error force leaving: %s", err)
 		return 1
@@ -387,9 +349,8 @@ func maintCommand(c *cliEnv, args []string) int {
 		c.errorf("Service requires either -enable or -disable")
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	if !o.enable && !o.disable {
@@ -454,9 +415,8 @@ func infoCommand(c *cliEnv, args []string) int {
 	if !f.parse(c, args) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	var self map[string]json.RawMessage
@@ -511,7 +471,7 @@ func eventCommand(c *cliEnv, args []string) int {
 	if o.name == "" {
 		c.errorf("Event name must be specified")
 		c.errorf("")
-		c.errorf("%s", cliAgentUsage(eventHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(eventHelp, f))
 		return 1
 	}
 	for _, re := range []struct{ what, expr string }{{"node", o.node}, {"service", o.service}, {"tag", o.tag}} {
@@ -535,24 +495,18 @@ func eventCommand(c *cliEnv, args []string) int {
 	default:
 		c.errorf("Too many command line arguments.")
 		c.errorf("")
-		c.errorf("%s", cliAgentUsage(eventHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(eventHelp, f))
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	if _, err := cl.call("GET", "/v1/agent/self", nil, nil, nil); err != nil {
 		c.errorf("Error querying Consul agent: %s", err)
 		return 1
 	}
-	q := url.Values{}
-	for k, v := range map[string]string{"node": o.node, "service": o.service, "tag": o.tag} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
+	q := cliQuery("node", o.node, "service", o.service, "tag", o.tag)
 	var fired struct{ ID string }
 	if _, err := cl.call("PUT", "/v1/event/fire/"+o.name, q, strings.NewReader(payload), &fired); err != nil {
 		c.errorf("Error firing event: %s", err)
@@ -597,7 +551,7 @@ func keyringCommand(c *cliEnv, args []string) int {
 	}
 	switch {
 	case actions == 0:
-		c.errorf("%s", cliAgentUsage(keyringHelp, f))
+		fmt.Fprint(c.stderr, cliFlagsUsage(keyringHelp, f))
 		return 1
 	case actions > 1:
 		c.errorf("Only a single action is allowed")
@@ -609,9 +563,8 @@ func keyringCommand(c *cliEnv, args []string) int {
 		c.errorf("Error validating local-only: local-only can only be set for list requests")
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	q := url.Values{}
@@ -727,96 +680,6 @@ func validateCommand(c *cliEnv, args []string) int {
 		fmt.Fprintln(c.stdout, "Configuration is valid!")
 	}
 	return 0
-}
-
-// --- help ---
-
-// cliAgentHTTPFlags are the flags newCLIFlags adds: Consul's help lists
-// them apart, under "HTTP API Options".
-var cliAgentHTTPFlags = []string{"ca-file", "ca-path", "client-cert", "client-key", "datacenter", "http-addr", "stale", "tls-server-name", "token", "token-file"}
-
-// cliAgentUsage is a command's help in Consul's shape: the text, then the
-// HTTP API options and the command's options, each flag with its
-// placeholder and its usage wrapped at 72 columns, indented by 5.
-func cliAgentUsage(text string, f *cliFlags) string {
-	var httpPart, cmdPart strings.Builder
-	f.VisitAll(func(fl *flag.Flag) {
-		isHTTP := slices.Contains(cliAgentHTTPFlags, fl.Name)
-		out := &cmdPart
-		if isHTTP {
-			out = &httpPart
-		}
-		example, _ := flag.UnquoteUsage(fl)
-		if isHTTP && example == "string" {
-			example = "value" // Consul's HTTP flags are of its own Value type
-		}
-		if example != "" {
-			fmt.Fprintf(out, "  -%s=<%s>\n", fl.Name, example)
-		} else {
-			fmt.Fprintf(out, "  -%s\n", fl.Name)
-		}
-		for _, line := range cliAgentWrap(fl.Usage, 72-5) {
-			fmt.Fprintf(out, "     %s\n", line)
-		}
-		out.WriteString("\n")
-	})
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(text))
-	b.WriteString("\n\n")
-	if httpPart.Len() > 0 {
-		b.WriteString("HTTP API Options\n\n")
-		b.WriteString(httpPart.String())
-	}
-	if cmdPart.Len() > 0 {
-		b.WriteString("Command Options\n\n")
-		b.WriteString(cmdPart.String())
-	}
-	return strings.TrimRight(b.String(), "\n")
-}
-
-// cliAgentWrap breaks s into lines of at most width bytes with the least
-// raggedness, as Consul's help does (kr/text): the sum over all lines but
-// the last of the squared shortfall is minimal; a word longer than the
-// width makes a line of its own, at a large penalty.
-func cliAgentWrap(s string, width int) []string {
-	words := strings.Fields(s)
-	n := len(words)
-	if n == 0 {
-		return []string{""}
-	}
-	const penalty = 100000
-	// span(i, j) is the length of words[i:j] joined by single spaces.
-	span := func(i, j int) int {
-		l := j - i - 1
-		for _, w := range words[i:j] {
-			l += len(w)
-		}
-		return l
-	}
-	cost := make([]int, n+1)
-	next := make([]int, n+1)
-	for i := n - 1; i >= 0; i-- {
-		if span(i, n) <= width || i == n-1 {
-			cost[i], next[i] = 0, n
-			continue
-		}
-		cost[i] = int(^uint(0) >> 1)
-		for j := i + 1; j < n; j++ {
-			l := span(i, j)
-			c := (width-l)*(width-l) + cost[j]
-			if l > width {
-				c += penalty
-			}
-			if c < cost[i] {
-				cost[i], next[i] = c, j
-			}
-		}
-	}
-	var lines []string
-	for i := 0; i < n; i = next[i] {
-		lines = append(lines, strings.Join(words[i:next[i]], " "))
-	}
-	return lines
 }
 
 const membersHelp = `

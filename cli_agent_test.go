@@ -317,7 +317,7 @@ func TestCLIAgentHelp(t *testing.T) {
 		t.Errorf("force-leave -h: %d\n%s", code, out)
 	}
 	// Consul's text, where a greedy wrap would put "TLS." on the first line.
-	got := cliAgentWrap("The server name to use as the SNI host when connecting via TLS. This can also be specified via the CONSUL_TLS_SERVER_NAME environment variable.", 67)
+	got := cliWrap("The server name to use as the SNI host when connecting via TLS. This can also be specified via the CONSUL_TLS_SERVER_NAME environment variable.", 67)
 	want := []string{"The server name to use as the SNI host when connecting via", "TLS. This can also be specified via the CONSUL_TLS_SERVER_NAME", "environment variable."}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("wrap: %q", got)

@@ -15,7 +15,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"maps"
 	"net/url"
@@ -30,11 +29,11 @@ func catalogCommands() []cliCommand {
 	return []cliCommand{
 		{name: "catalog", synopsis: "Interact with the catalog", help: catalogHelp},
 		{name: "catalog datacenters", synopsis: "Lists all known datacenters",
-			help: catalogUsage(catalogDCHelp, newCLIFlags(true, true)), run: catalogDatacenters},
+			help: cliFlagsUsage(catalogDCHelp, newCLIFlags(true, true)), run: catalogDatacenters},
 		{name: "catalog nodes", synopsis: "Lists all nodes in the given datacenter",
-			help: catalogUsage(catalogNodesHelp, newCatalogNodesFlags(&catalogNodesOpts{})), run: catalogNodes},
+			help: cliFlagsUsage(catalogNodesHelp, newCatalogNodesFlags(&catalogNodesOpts{})), run: catalogNodes},
 		{name: "catalog services", synopsis: "Lists all registered services in a datacenter",
-			help: catalogUsage(catalogServicesHelp, newCatalogServicesFlags(&catalogServicesOpts{})), run: catalogServices},
+			help: cliFlagsUsage(catalogServicesHelp, newCatalogServicesFlags(&catalogServicesOpts{})), run: catalogServices},
 	}
 }
 
@@ -52,9 +51,8 @@ func catalogDatacenters(c *cliEnv, args []string) int {
 	if !f.parse(c, args) || catalogTooMany(c, 0, f.Args()) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	var dcs []string
@@ -71,7 +69,7 @@ func catalogDatacenters(c *cliEnv, args []string) int {
 type catalogNodesOpts struct {
 	detailed      bool
 	near, service string
-	nodeMeta      catalogMapFlag
+	nodeMeta      cliMapFlag
 }
 
 func newCatalogNodesFlags(o *catalogNodesOpts) *cliFlags {
@@ -89,9 +87,8 @@ func catalogNodes(c *cliEnv, args []string) int {
 	if !f.parse(c, args) || catalogTooMany(c, 0, f.Args()) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	q := o.nodeMeta.query()
@@ -189,7 +186,7 @@ func catalogKV(m map[string]string) string {
 
 type catalogServicesOpts struct {
 	node     string
-	nodeMeta catalogMapFlag
+	nodeMeta cliMapFlag
 	tags     bool
 }
 
@@ -207,9 +204,8 @@ func catalogServices(c *cliEnv, args []string) int {
 	if !f.parse(c, args) || catalogTooMany(c, 0, f.Args()) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	var services map[string][]string
@@ -263,90 +259,13 @@ func catalogServices(c *cliEnv, args []string) int {
 
 // --- shared by the catalog, services and snapshot commands ---
 
-// catalogMapFlag is a repeatable key=value flag (Consul's FlagMapValue).
-type catalogMapFlag map[string]string
-
-func (m *catalogMapFlag) String() string { return "" }
-
-func (m *catalogMapFlag) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok {
-		return fmt.Errorf("Missing \"=\" value in argument: %s", v)
-	}
-	if *m == nil {
-		*m = map[string]string{}
-	}
-	(*m)[k] = val
-	return nil
-}
-
 // query is the node-meta filter as the API takes it: node-meta=k:v.
-func (m catalogMapFlag) query() url.Values {
+func (m cliMapFlag) query() url.Values {
 	q := url.Values{}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		q.Add("node-meta", k+":"+m[k])
 	}
 	return q
-}
-
-// catalogListFlag is a repeatable flag (Consul's AppendSliceValue).
-type catalogListFlag []string
-
-func (l *catalogListFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *catalogListFlag) Set(v string) error {
-	*l = append(*l, v)
-	return nil
-}
-
-// catalogUsage is a command's help: its text, then its flags in Consul's
-// two sections, "HTTP API Options" and "Command Options", each flag's
-// description wrapped under it.
-func catalogUsage(text string, f *cliFlags) string {
-	httpNames := map[string]bool{}
-	newCLIFlags(true, true).VisitAll(func(fl *flag.Flag) { httpNames[fl.Name] = true })
-	var httpPart, cmdPart strings.Builder
-	f.VisitAll(func(fl *flag.Flag) {
-		w := &cmdPart
-		if f.http != nil && httpNames[fl.Name] {
-			w = &httpPart
-		}
-		if example, _ := flag.UnquoteUsage(fl); example != "" {
-			fmt.Fprintf(w, "  -%s=<%s>\n", fl.Name, example)
-		} else {
-			fmt.Fprintf(w, "  -%s\n", fl.Name)
-		}
-		fmt.Fprintf(w, "%s\n\n", catalogWrap(fl.Usage, 5, 72))
-	})
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(text))
-	b.WriteString("\n\n")
-	if httpPart.Len() > 0 {
-		b.WriteString("HTTP API Options\n\n" + httpPart.String())
-	}
-	if cmdPart.Len() > 0 {
-		b.WriteString("Command Options\n\n" + cmdPart.String())
-	}
-	return strings.TrimRight(b.String(), "\n") + "\n"
-}
-
-// catalogWrap wraps s into lines of at most width-pad characters, each
-// indented by pad spaces.
-func catalogWrap(s string, pad, width int) string {
-	indent := strings.Repeat(" ", pad)
-	var lines []string
-	line := ""
-	for _, word := range strings.Fields(s) {
-		if line != "" && len(line)+1+len(word) > width-pad {
-			lines = append(lines, indent+line)
-			line = ""
-		}
-		if line != "" {
-			line += " "
-		}
-		line += word
-	}
-	return strings.Join(append(lines, indent+line), "\n")
 }
 
 const catalogHelp = `Usage: consul catalog <subcommand> [options] [args]

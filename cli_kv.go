@@ -18,7 +18,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,15 +34,15 @@ func kvCommands() []cliCommand {
 	return []cliCommand{
 		{name: "kv", synopsis: "Interact with the key-value store", help: kvFamilyHelp},
 		{name: "kv get", synopsis: "Retrieves or lists data from the KV store",
-			help: kvUsage(kvGetHelp, newKVGetFlags().f), run: kvGetCommand},
+			help: cliFlagsUsage(kvGetHelp, newKVGetFlags().f), run: kvGetCommand},
 		{name: "kv put", synopsis: "Sets or updates data in the KV store",
-			help: kvUsage(kvPutHelp, newKVPutFlags().f), run: kvPutCommand},
+			help: cliFlagsUsage(kvPutHelp, newKVPutFlags().f), run: kvPutCommand},
 		{name: "kv delete", synopsis: "Removes data from the KV store",
-			help: kvUsage(kvDeleteHelp, newKVDeleteFlags().f), run: kvDeleteCommand},
+			help: cliFlagsUsage(kvDeleteHelp, newKVDeleteFlags().f), run: kvDeleteCommand},
 		{name: "kv export", synopsis: "Exports a tree from the KV store as JSON",
-			help: kvUsage(kvExportHelp, newKVExportFlags()), run: kvExportCommand},
+			help: cliFlagsUsage(kvExportHelp, newKVExportFlags()), run: kvExportCommand},
 		{name: "kv import", synopsis: "Imports a tree stored as JSON to the KV store",
-			help: kvUsage(kvImportHelp, newKVImportFlags().f), run: kvImportCommand},
+			help: cliFlagsUsage(kvImportHelp, newKVImportFlags().f), run: kvImportCommand},
 	}
 }
 
@@ -59,7 +58,7 @@ func newKVFlags() (*cliFlags, *kvTenancy) {
 	f := newCLIFlags(true, true)
 	t := &kvTenancy{}
 	f.StringVar(&t.namespace, "namespace", "", "Specifies the namespace to query. If not provided, the namespace will be inferred from the request's ACL token, or will default to the `default` namespace. Namespaces are a Consul Enterprise feature.")
-	f.StringVar(&t.partition, "partition", "", "Specifies the admin partition to query. If not provided, the admin partition will be inferred from the request's ACL token, or will default to the `default` admin partition. Admin Partitions are a Consul Enterprise feature.")
+	f.partitionVar(&t.partition)
 	return f, t
 }
 
@@ -83,97 +82,7 @@ func kvOr(a, b string) string {
 	return b
 }
 
-// kvUsage renders a command's help as Consul's flags.Usage: the text, then
-// "HTTP API Options" (the client's and server's flags), then "Command
-// Options", each flag's usage wrapped at 72 columns with minimal raggedness.
-func kvUsage(text string, f *cliFlags) string {
-	httpNames := map[string]bool{}
-	newCLIFlags(true, true).VisitAll(func(fl *flag.Flag) { httpNames[fl.Name] = true })
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(text))
-	b.WriteString("\n\n")
-	for _, section := range []struct {
-		title string
-		http  bool
-	}{{"HTTP API Options", true}, {"Command Options", false}} {
-		first := true
-		f.VisitAll(func(fl *flag.Flag) {
-			if httpNames[fl.Name] != section.http {
-				return
-			}
-			if first {
-				b.WriteString(section.title + "\n\n")
-				first = false
-			}
-			name, _ := flag.UnquoteUsage(fl)
-			if section.http && name == "string" {
-				name = "value" // Consul's HTTP flags are flag.Values
-			}
-			if name != "" {
-				fmt.Fprintf(&b, "  -%s=<%s>\n", fl.Name, name)
-			} else {
-				fmt.Fprintf(&b, "  -%s\n", fl.Name)
-			}
-			for _, line := range kvWrap(fl.Usage, 72-5) {
-				b.WriteString("     " + line + "\n")
-			}
-			b.WriteString("\n")
-		})
-	}
-	return strings.TrimRight(b.String(), "\n") + "\n"
-}
-
-// kvWrap breaks text into lines of at most width bytes (a longer word
-// stands alone) so that the sum of the squares of the lines' unused room,
-// the last line's excepted, is least: Knuth's minimal raggedness, as the
-// wrapping of Consul's help.
-func kvWrap(text string, width int) []string {
-	words := strings.Split(strings.ReplaceAll(strings.TrimSpace(text), "\n", " "), " ")
-	n := len(words)
-	// lineLen(i, j): the length of words[i..j] joined by single spaces.
-	prefix := make([]int, n+1)
-	for i, w := range words {
-		prefix[i+1] = prefix[i] + len(w)
-	}
-	lineLen := func(i, j int) int { return prefix[j+1] - prefix[i] + (j - i) }
-	const tooLong = 100000
-	best := make([]int, n+1) // best[i]: least cost of words[i:]
-	next := make([]int, n+1) // next[i]: where the line from i ends
-	for i := n - 1; i >= 0; i-- {
-		if lineLen(i, n-1) <= width || i == n-1 {
-			best[i], next[i] = 0, n
-			continue
-		}
-		best[i] = int(^uint(0) >> 2)
-		for j := i + 1; j < n; j++ {
-			room := width - lineLen(i, j-1)
-			cost := room*room + best[j]
-			if room < 0 {
-				cost += tooLong
-			}
-			if cost < best[i] {
-				best[i], next[i] = cost, j
-			}
-		}
-	}
-	var lines []string
-	for i := 0; i < n; i = next[i] {
-		lines = append(lines, strings.Join(words[i:next[i]], " "))
-	}
-	return lines
-}
-
 // --- talking to the agent ---
-
-// kvClient opens the agent's client, or prints Consul's message.
-func kvClient(c *cliEnv, f *cliFlags) *cliClient {
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
-		return nil
-	}
-	return cl
-}
 
 // kvAPIPath is the API path of a key (escaped by cliClient.do).
 func kvAPIPath(key string) string { return kvPath + key }
@@ -264,7 +173,7 @@ func kvGetCommand(c *cliEnv, args []string) int {
 		c.errorf("Error! Missing KEY argument")
 		return 1
 	}
-	cl := kvClient(c, g.f)
+	cl := g.f.connect(c)
 	if cl == nil {
 		return 1
 	}
@@ -429,7 +338,7 @@ func kvPutCommand(c *cliEnv, args []string) int {
 		c.errorf("Error! Missing -session (required with -acquire and -release)")
 		return 1
 	}
-	cl := kvClient(c, p.f)
+	cl := p.f.connect(c)
 	if cl == nil {
 		return 1
 	}
@@ -529,7 +438,7 @@ func kvDeleteCommand(c *cliEnv, args []string) int {
 		c.errorf("Cannot specify both -cas and -recurse!")
 		return 1
 	}
-	cl := kvClient(c, d.f)
+	cl := d.f.connect(c)
 	if cl == nil {
 		return 1
 	}
@@ -590,7 +499,7 @@ func kvExportCommand(c *cliEnv, args []string) int {
 		return 1
 	}
 	key = kvTrimSlash(key)
-	cl := kvClient(c, f)
+	cl := f.connect(c)
 	if cl == nil {
 		return 1
 	}
@@ -651,7 +560,7 @@ func kvImportCommand(c *cliEnv, args []string) int {
 			return 1
 		}
 	}
-	cl := kvClient(c, im.f)
+	cl := im.f.connect(c)
 	if cl == nil {
 		return 1
 	}

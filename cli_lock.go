@@ -64,7 +64,7 @@ var (
 
 func lockCommands() []cliCommand {
 	return []cliCommand{{name: "lock", synopsis: "Execute a command holding a lock",
-		help: opUsage(lockHelp, newLockFlags(&lockOptions{})), run: runLock}}
+		help: cliFlagsUsage(lockHelp, newLockFlags(&lockOptions{})), run: runLock}}
 }
 
 const lockHelp = `Usage: consul lock [options] prefix child...
@@ -480,6 +480,20 @@ func (l *lockRun) monitor(key string, held func([]lockKV) bool) <-chan struct{} 
 	return lost
 }
 
+// nextWait is the wait of the next blocking read of api.Lock's and
+// api.Semaphore's loops: false once shutdown is closed or the timeout
+// has passed.
+func (l *lockRun) nextWait(shutdown <-chan struct{}, start time.Time, attempts *int) (time.Duration, bool) {
+	select {
+	case <-shutdown:
+		return 0, false
+	default:
+	}
+	wait, ok := l.waitTime(start, *attempts)
+	*attempts++
+	return wait, ok
+}
+
 // --- lock ---
 
 // acquireLock takes <prefix>/.lock as api.Lock.Lock does: nil, nil when
@@ -498,16 +512,10 @@ func (l *lockRun) acquireLock(shutdown <-chan struct{}) (<-chan struct{}, error)
 	start, attempts := time.Now(), 0
 	var index uint64
 	for {
-		select {
-		case <-shutdown:
-			return nil, nil
-		default:
-		}
-		wait, ok := l.waitTime(start, attempts)
+		wait, ok := l.nextWait(shutdown, start, &attempts)
 		if !ok {
 			return nil, nil
 		}
-		attempts++
 		kvs, idx, err := l.kvGet(key, false, false, index, wait)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read lock: %v", err)
@@ -655,16 +663,10 @@ func (l *lockRun) acquireSemaphore(shutdown <-chan struct{}) (<-chan struct{}, e
 	start, attempts := time.Now(), 0
 	var index uint64
 	for {
-		select {
-		case <-shutdown:
-			return nil, nil
-		default:
-		}
-		wait, ok := l.waitTime(start, attempts)
+		wait, ok := l.nextWait(shutdown, start, &attempts)
 		if !ok {
 			return nil, nil
 		}
-		attempts++
 		kvs, idx, err := l.kvGet(l.prefix, true, false, index, wait)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read prefix: %v", err)

@@ -16,8 +16,8 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strconv"
@@ -32,17 +32,17 @@ func operatorCommands() []cliCommand {
 		{name: "operator raft", synopsis: "Provides cluster-level tools for Consul operators", help: operatorRaftHelp},
 		{name: "operator autopilot", synopsis: "Provides tools for modifying Autopilot configuration", help: operatorAutopilotHelp},
 		{name: "operator raft list-peers", synopsis: "Display the current Raft peer configuration",
-			help: opUsage(listPeersHelp, newCLIFlags(true, true)), run: runListPeers},
+			help: cliFlagsUsage(listPeersHelp, newCLIFlags(true, true)), run: runListPeers},
 		{name: "operator raft remove-peer", synopsis: "Remove a Consul server from the Raft configuration",
-			help: opUsage(removePeerHelp, newRemovePeerFlags(new(string), new(string))), run: runRemovePeer},
+			help: cliFlagsUsage(removePeerHelp, newRemovePeerFlags(new(string), new(string))), run: runRemovePeer},
 		{name: "operator raft transfer-leader", synopsis: "Transfer raft leadership to another node",
-			help: opUsage(transferLeaderHelp, newTransferLeaderFlags(new(string))), run: runTransferLeader},
+			help: cliFlagsUsage(transferLeaderHelp, newTransferLeaderFlags(new(string))), run: runTransferLeader},
 		{name: "operator autopilot get-config", synopsis: "Display the current Autopilot configuration",
-			help: opUsage(autopilotGetHelp, newCLIFlags(true, true)), run: runAutopilotGet},
+			help: cliFlagsUsage(autopilotGetHelp, newCLIFlags(true, true)), run: runAutopilotGet},
 		{name: "operator autopilot set-config", synopsis: "Modify the current Autopilot configuration",
-			help: opUsage(autopilotSetHelp, newAutopilotSetFlags(&autopilotSetValues{})), run: runAutopilotSet},
+			help: cliFlagsUsage(autopilotSetHelp, newAutopilotSetFlags(&autopilotSetValues{})), run: runAutopilotSet},
 		{name: "operator autopilot state", synopsis: "Display the current Autopilot configuration",
-			help: opUsage(autopilotGetHelp, newAutopilotStateFlags(new(string))), run: runAutopilotState},
+			help: cliFlagsUsage(autopilotGetHelp, newAutopilotStateFlags(new(string))), run: runAutopilotState},
 	}
 }
 
@@ -101,108 +101,12 @@ const autopilotSetHelp = `Usage: consul operator autopilot set-config [options]
 
   Modifies the current Autopilot configuration.`
 
-// --- help in Consul's shape ---
-
-// isCLIHTTPFlag says whether name is one of the HTTP client's flags, which
-// Consul's help lists under "HTTP API Options" with a <value> example.
-func isCLIHTTPFlag(name string) bool {
-	switch name {
-	case "ca-file", "ca-path", "client-cert", "client-key", "datacenter",
-		"http-addr", "stale", "tls-server-name", "token", "token-file":
-		return true
-	}
-	return false
-}
-
-// opUsage is a command's help as Consul's flags.Usage writes it: the text,
-// then "HTTP API Options" and "Command Options", each flag as
-// "  -name=<example>" and its usage wrapped at 72 columns, indented 5.
-func opUsage(text string, f *cliFlags) string {
-	var httpSec, cmdSec strings.Builder
-	f.VisitAll(func(fl *flag.Flag) {
-		example, _ := flag.UnquoteUsage(fl)
-		isHTTP := isCLIHTTPFlag(fl.Name)
-		if isHTTP && example != "" && !strings.Contains(fl.Usage, "`") {
-			example = "value" // Consul's HTTP flags are its own flag.Value types
-		}
-		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-			example = ""
-		}
-		w := &cmdSec
-		if isHTTP {
-			w = &httpSec
-		}
-		if example != "" {
-			fmt.Fprintf(w, "  -%s=<%s>\n", fl.Name, example)
-		} else {
-			fmt.Fprintf(w, "  -%s\n", fl.Name)
-		}
-		for _, line := range wrapWords(strings.Fields(fl.Usage), 72-5) {
-			fmt.Fprintf(w, "     %s\n", line)
-		}
-		w.WriteString("\n")
-	})
-	out := strings.TrimSpace(text) + "\n\n"
-	if httpSec.Len() > 0 {
-		out += "HTTP API Options\n\n" + httpSec.String()
-	}
-	if cmdSec.Len() > 0 {
-		out += "Command Options\n\n" + cmdSec.String()
-	}
-	return strings.TrimRight(out, "\n") + "\n"
-}
-
-// wrapWords breaks words into lines of at most lim characters (a longer
-// word stands alone) with the least raggedness: the sum over the lines
-// but the last of the square of each one's shortfall, as the wrapping
-// of Consul's help (kr/text) does; on a tie the earlier break wins.
-func wrapWords(words []string, lim int) []string {
-	n := len(words)
-	if n == 0 {
-		return nil
-	}
-	// width(i, j): words i..j-1 on one line.
-	width := func(i, j int) int {
-		w := j - i - 1
-		for _, word := range words[i:j] {
-			w += len([]rune(word))
-		}
-		return w
-	}
-	const penalty = 100000
-	cost := make([]int, n+1)
-	next := make([]int, n+1)
-	for i := n - 1; i >= 0; i-- {
-		if width(i, n) <= lim {
-			cost[i], next[i] = 0, n
-			continue
-		}
-		cost[i] = int(^uint(0) >> 1)
-		for j := i + 1; j < n; j++ {
-			w := width(i, j)
-			d := lim - w
-			c := d*d + cost[j]
-			if w > lim {
-				c += penalty
-			}
-			if c < cost[i] {
-				cost[i], next[i] = c, j
-			}
-		}
-	}
-	var lines []string
-	for i := 0; i < n; i = next[i] {
-		lines = append(lines, strings.Join(words[i:next[i]], " "))
-	}
-	return lines
-}
-
 // opParse parses a command's flags as Consul's operator commands do: on
 // a bad flag, the flag package's message and usage, then "Failed to parse
 // args: …", exit 1.
 func opParse(c *cliEnv, f *cliFlags, args []string) bool {
 	probe := *f.FlagSet // a copy to learn the error without printing twice
-	probe.SetOutput(nopWriter{})
+	probe.SetOutput(io.Discard)
 	if err := probe.Parse(args); err != nil {
 		f.parse(c, args)
 		c.errorf("Failed to parse args: %v", err)
@@ -210,11 +114,6 @@ func opParse(c *cliEnv, f *cliFlags, args []string) bool {
 	}
 	return f.parse(c, args)
 }
-
-// nopWriter discards what the flag package writes.
-type nopWriter struct{}
-
-func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // opClient parses the flags and makes the HTTP client; false after an
 // error has been printed.
@@ -415,7 +314,7 @@ func newAutopilotSetFlags(v *autopilotSetValues) *cliFlags {
 	v.cleanup.parse, v.disableMigration.parse = isBool, isBool
 	v.maxTrailing.parse, v.minQuorum.parse = isUint, isUint
 	v.lastContact.parse, v.stabilization.parse = isDuration, isDuration
-	f := newCLIFlags(false, false)
+	f := newCLIFlags(true, true)
 	f.Var(&v.cleanup, "cleanup-dead-servers", "Controls whether Consul will automatically remove dead servers when new ones are successfully added. Must be one of `true|false`.")
 	f.Var(&v.maxTrailing, "max-trailing-logs", "Controls the maximum number of log entries that a server can trail the leader by before being considered unhealthy.")
 	f.Var(&v.minQuorum, "min-quorum", "Sets the minimum number of servers required in a cluster before autopilot is allowed to prune dead servers.")
@@ -424,9 +323,6 @@ func newAutopilotSetFlags(v *autopilotSetValues) *cliFlags {
 	f.Var(&v.zoneTag, "redundancy-zone-tag", "(Enterprise-only) Controls the node_meta tag name used for separating servers into different redundancy zones.")
 	f.Var(&v.disableMigration, "disable-upgrade-migration", "(Enterprise-only) Controls whether Consul will avoid promoting new servers until it can perform a migration. Must be one of `true|false`.")
 	f.Var(&v.versionTag, "upgrade-version-tag", "(Enterprise-only) The node_meta tag to use for version info when performing upgrade migrations. If left blank, the Consul version will be used.")
-	h := newCLIFlags(true, true)
-	h.VisitAll(func(fl *flag.Flag) { f.Var(fl.Value, fl.Name, fl.Usage) })
-	f.http = h.http
 	return f
 }
 
@@ -488,11 +384,8 @@ func runAutopilotSet(c *cliEnv, args []string) int {
 }
 
 func newAutopilotStateFlags(format *string) *cliFlags {
-	f := newCLIFlags(false, false)
+	f := newCLIFlags(true, true)
 	f.StringVar(format, "format", "pretty", "Output format {pretty|json}")
-	h := newCLIFlags(true, true)
-	h.VisitAll(func(fl *flag.Flag) { f.Var(fl.Value, fl.Name, fl.Usage) })
-	f.http = h.http
 	return f
 }
 

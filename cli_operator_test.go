@@ -3,7 +3,7 @@
 // golden files written from Consul 1.22.7's output (this agent's node,
 // ID, address, version and indexes put in place of Consul's), remove-peer
 // and transfer-leader's errors, set-config, the family helps, bad flags,
-// a dead agent, and every exit code; wrapWords against Consul's wrapping.
+// a dead agent, and every exit code; cliWrap against Consul's wrapping.
 package main
 
 import (

@@ -26,17 +26,17 @@ func servicesCommands() []cliCommand {
 	return []cliCommand{
 		{name: "services", synopsis: "Interact with services", help: servicesHelp},
 		{name: "services register", synopsis: "Register services with the local agent",
-			help: catalogUsage(servicesRegisterHelp, newServicesRegisterFlags(&servicesRegisterOpts{})), run: servicesRegister},
+			help: cliFlagsUsage(servicesRegisterHelp, newServicesRegisterFlags(&servicesRegisterOpts{})), run: servicesRegister},
 		{name: "services deregister", synopsis: "Deregister services with the local agent",
-			help: catalogUsage(servicesDeregisterHelp, newServicesDeregisterFlags(new(string))), run: servicesDeregister},
+			help: cliFlagsUsage(servicesDeregisterHelp, newServicesDeregisterFlags(new(string))), run: servicesDeregister},
 	}
 }
 
 type servicesRegisterOpts struct {
 	id, name, address string
 	port              int
-	tags              catalogListFlag
-	meta              catalogMapFlag
+	tags              cliListFlag
+	meta              cliMapFlag
 }
 
 func newServicesRegisterFlags(o *servicesRegisterOpts) *cliFlags {
@@ -71,17 +71,8 @@ func servicesRegister(c *cliEnv, args []string) int {
 		c.errorf("Service registration requires arguments or -id, not both.")
 		return 1
 	}
-	defs := []*serviceDefinition{{ID: o.id, Name: o.name, Address: o.address, Port: o.port, Tags: o.tags, Meta: o.meta}}
-	if len(files) > 0 {
-		var err error
-		if defs, err = servicesFromFiles(files); err != nil {
-			c.errorf("Error: %s", err)
-			return 1
-		}
-	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	defs, cl := servicesLoad(c, f, files, []*serviceDefinition{{ID: o.id, Name: o.name, Address: o.address, Port: o.port, Tags: o.tags, Meta: o.meta}})
+	if cl == nil {
 		return 1
 	}
 	for _, def := range defs {
@@ -119,17 +110,8 @@ func servicesDeregister(c *cliEnv, args []string) int {
 		c.errorf("Service deregistration requires arguments or -id, not both.")
 		return 1
 	}
-	defs := []*serviceDefinition{{ID: id}}
-	if len(files) > 0 {
-		var err error
-		if defs, err = servicesFromFiles(files); err != nil {
-			c.errorf("Error: %s", err)
-			return 1
-		}
-	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	defs, cl := servicesLoad(c, f, files, []*serviceDefinition{{ID: id}})
+	if cl == nil {
 		return 1
 	}
 	for _, def := range defs {
@@ -215,3 +197,16 @@ const servicesDeregisterHelp = `Usage: consul services deregister [options] [FIL
   Services are deregistered from the local agent catalog. This command must
   be run against the same agent where the service was registered.
 `
+
+// servicesLoad is the definitions of files, or defs (the flags') if
+// there are none, and the client; nil after the error is printed.
+func servicesLoad(c *cliEnv, f *cliFlags, files []string, defs []*serviceDefinition) ([]*serviceDefinition, *cliClient) {
+	if len(files) > 0 {
+		var err error
+		if defs, err = servicesFromFiles(files); err != nil {
+			c.errorf("Error: %s", err)
+			return nil, nil
+		}
+	}
+	return defs, f.connect(c)
+}

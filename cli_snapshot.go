@@ -42,11 +42,11 @@ func snapshotCommands() []cliCommand {
 	return []cliCommand{
 		{name: "snapshot", synopsis: "Saves, restores and inspects snapshots of Consul server state", help: snapshotHelp},
 		{name: "snapshot save", synopsis: "Saves snapshot of Consul server state",
-			help: catalogUsage(snapshotSaveHelp, newCLIFlags(true, true)), run: snapshotSave},
+			help: cliFlagsUsage(snapshotSaveHelp, newCLIFlags(true, true)), run: snapshotSave},
 		{name: "snapshot restore", synopsis: "Restores snapshot of Consul server state",
-			help: catalogUsage(snapshotRestoreHelp, newCLIFlags(true, true)), run: snapshotRestore},
+			help: cliFlagsUsage(snapshotRestoreHelp, newCLIFlags(true, true)), run: snapshotRestore},
 		{name: "snapshot inspect", synopsis: "Displays information about a Consul snapshot file",
-			help: catalogUsage(snapshotInspectHelp, newSnapshotInspectFlags(&snapshotInspectOpts{})), run: snapshotInspect},
+			help: cliFlagsUsage(snapshotInspectHelp, newSnapshotInspectFlags(&snapshotInspectOpts{})), run: snapshotInspect},
 	}
 }
 
@@ -63,18 +63,23 @@ func snapshotFileArg(c *cliEnv, args []string) (string, bool) {
 	return "", false
 }
 
-func snapshotSave(c *cliEnv, args []string) int {
+// snapshotFileClient parses save's and restore's flags and their one
+// file argument, and makes the client; nil after the error is printed.
+func snapshotFileClient(c *cliEnv, args []string) (string, *cliClient) {
 	f := newCLIFlags(true, true)
 	if !f.parse(c, args) {
-		return 1
+		return "", nil
 	}
 	file, ok := snapshotFileArg(c, f.Args())
 	if !ok {
-		return 1
+		return "", nil
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	return file, f.connect(c)
+}
+
+func snapshotSave(c *cliEnv, args []string) int {
+	file, cl := snapshotFileClient(c, args)
+	if cl == nil {
 		return 1
 	}
 	resp, err := cl.call("GET", "/v1/snapshot", nil, nil, nil)
@@ -136,17 +141,8 @@ func snapshotWriteFile(path string, data []byte) error {
 }
 
 func snapshotRestore(c *cliEnv, args []string) int {
-	f := newCLIFlags(true, true)
-	if !f.parse(c, args) {
-		return 1
-	}
-	file, ok := snapshotFileArg(c, f.Args())
-	if !ok {
-		return 1
-	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	file, cl := snapshotFileClient(c, args)
+	if cl == nil {
 		return 1
 	}
 	in, err := os.Open(file)

@@ -5,6 +5,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -86,5 +88,55 @@ func TestColumnize(t *testing.T) {
 	want := "Node         Address         Status\ns1           127.0.0.1:8301  alive\na-long-name  10.0.0.2:8301   failed"
 	if got != want {
 		t.Errorf("columnize:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// "agent -h", "-help" and "--help" print, on stdout with exit 0, every
+// flag of the README's table and of agentFlags, in Consul's layout.
+func TestCLIAgentCommandHelp(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(readme), "\n## Flags\n")
+	table, _, _ = strings.Cut(table, "\n## ")
+	var names []string
+	for _, line := range strings.Split(table, "\n") {
+		first, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+		for _, m := range regexp.MustCompile("`-([a-z-]+)").FindAllStringSubmatch(first, -1) {
+			names = append(names, m[1])
+		}
+	}
+	if len(names) < 20 {
+		t.Fatalf("README's flag table: only %v", names)
+	}
+	for _, f := range agentFlags {
+		names = append(names, f.name)
+	}
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		out, errOut, code := runCLI(t, nil, "", "agent", arg)
+		if code != 0 || errOut != "" {
+			t.Fatalf("agent %s: %d %q", arg, code, errOut)
+		}
+		if !strings.HasPrefix(out, "Usage: consul agent [options]\n\n  Starts the Consul agent") ||
+			!strings.Contains(out, "\nHTTP API Options\n\n  -datacenter=<value>\n") || !strings.Contains(out, "\nCommand Options\n\n") {
+			t.Errorf("agent %s: not Consul's layout:\n%s", arg, out)
+		}
+		for _, name := range names {
+			if !strings.Contains(out, "\n  -"+name+"\n") && !strings.Contains(out, "\n  -"+name+"=<value>\n") {
+				t.Errorf("agent %s: -%s missing", arg, name)
+			}
+		}
+	}
+}
+
+// cliWrap wraps as Consul's help (kr/text): least raggedness, not greedy.
+func TestCLIWrap(t *testing.T) {
+	t.Parallel()
+	got := strings.Join(cliWrap("Path to a client cert file to use for TLS when 'verify_incoming' is enabled. This can also be specified via the CONSUL_CLIENT_CERT environment variable.", 67), "\n")
+	want := "Path to a client cert file to use for TLS when 'verify_incoming'\nis enabled. This can also be specified via the CONSUL_CLIENT_CERT\nenvironment variable."
+	if got != want {
+		t.Errorf("cliWrap:\n%s\nwant\n%s", got, want)
 	}
 }
