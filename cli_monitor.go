@@ -26,7 +26,7 @@ import (
 
 func monitorCommands() []cliCommand {
 	return []cliCommand{
-		{name: "monitor", synopsis: "Stream logs from a Consul agent", help: cliAgentUsage(monitorHelp, monitorFlags(&monitorOpts{})), run: monitorCommand},
+		{name: "monitor", synopsis: "Stream logs from a Consul agent", help: cliFlagsUsage(monitorHelp, monitorFlags(&monitorOpts{})), run: monitorCommand},
 	}
 }
 

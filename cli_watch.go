@@ -51,13 +51,13 @@ Usage: consul watch [options] [child...]
 // watchCommands is the watch family: one command.
 func watchCommands() []cliCommand {
 	f, _ := newWatchFlags()
-	return []cliCommand{{name: "watch", synopsis: "Watch for changes in Consul", help: kvUsage(watchHelpText, f), run: watchCommand}}
+	return []cliCommand{{name: "watch", synopsis: "Watch for changes in Consul", help: cliFlagsUsage(watchHelpText, f), run: watchCommand}}
 }
 
 // watchOptions are the command's own flags.
 type watchOptions struct {
 	watchType, key, prefix, service, passingOnly, state, name, filter string
-	tags                                                              catalogListFlag
+	tags                                                              cliListFlag
 	shell                                                             bool
 }
 
@@ -307,7 +307,7 @@ func watchRun(c *cliEnv, args []string, stop <-chan struct{}) int {
 	if o.watchType == "" {
 		c.errorf("Watch type must be specified")
 		c.errorf("")
-		c.errorf("%s", strings.TrimRight(kvUsage(watchHelpText, f), "\n"))
+		c.errorf("%s", strings.TrimRight(cliFlagsUsage(watchHelpText, f), "\n"))
 		return 1
 	}
 	var passing *bool

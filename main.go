@@ -63,7 +63,7 @@ func programName() string {
 func agentCommand(args []string, stdout, stderr io.Writer) int {
 	cfg, ignored, err := loadConfig(args)
 	if errors.Is(err, flag.ErrHelp) {
-		printAgentUsage(stdout, programName())
+		fmt.Fprint(stdout, cliAgentHelp()) // -h=true and the like: cliDispatch answers plain -h
 		return 0
 	}
 	if err != nil {
@@ -394,12 +394,4 @@ func parseAgentFlags(args []string) (*agentArgs, error) {
 		return nil, fmt.Errorf("config: flag -config-format: invalid format %q, only json is supported", parsed.configFormat)
 	}
 	return parsed, nil
-}
-
-// printAgentUsage writes the help of "agent".
-func printAgentUsage(w io.Writer, program string) {
-	fmt.Fprintf(w, "Usage: %s agent [options]\n\n  Starts a Consul agent and runs until interrupted.\n\nOptions:\n\n", program)
-	fs := newAgentFlagSet(nil)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
 }
