@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -203,7 +204,8 @@ func (def *serviceDefinition) serviceID() string {
 // with the IDs they get: their own, else "service:<id>" (":<n>" added
 // when there are several), as Consul names them.
 func (def *serviceDefinition) checkDefinitions() ([]*checkDefinition, []string) {
-	defs := def.Checks
+	// A null in "Checks" (JSON allows it) is no check, not a crash.
+	defs := slices.DeleteFunc(slices.Clone(def.Checks), func(cd *checkDefinition) bool { return cd == nil })
 	if def.Check != nil {
 		defs = append([]*checkDefinition{def.Check}, defs...)
 	}

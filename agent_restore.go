@@ -45,6 +45,10 @@ const (
 	rpcSnapshotRestore = "Snapshot.Restore"
 	// snapshotUploadIdle: how long an upload waits for its next chunk.
 	snapshotUploadIdle = time.Minute
+	// maxSnapshotUploads bounds the restores being uploaded at once (each
+	// a spool file and, on the leader, a state being built): a restore is
+	// exclusive anyway, and a retry may overlap an abandoned attempt.
+	maxSnapshotUploads = 2
 )
 
 // errConsulSnapshot: what a Consul snapshot (a gzip stream) gets.
@@ -322,6 +326,10 @@ func (a *Agent) receiveSnapshotChunk(ctx context.Context, body []byte) error {
 	}
 	a.uploads.mu.Lock()
 	u := a.uploads.m[c.ID]
+	if u == nil && c.Offset == 0 && len(a.uploads.m) >= maxSnapshotUploads {
+		a.uploads.mu.Unlock()
+		return fmt.Errorf("snapshot upload %s refused: %d restores are being uploaded already", c.ID, maxSnapshotUploads)
+	}
 	if u == nil && c.Offset == 0 {
 		u = a.startUpload(c.ID)
 		if a.uploads.m == nil {
@@ -355,7 +363,9 @@ func (a *Agent) receiveSnapshotChunk(ctx context.Context, body []byte) error {
 	}
 	u.pw.Close()
 	<-u.done
-	a.forgetUpload(c.ID, u)
+	if !a.forgetUpload(c.ID, u) {
+		return fmt.Errorf("snapshot upload %s: aborted while it ended (no chunk for %v)", c.ID, snapshotUploadIdle)
+	}
 	if u.err != nil {
 		return u.err
 	}
@@ -383,7 +393,12 @@ func (a *Agent) startUpload(id string) *snapshotUpload {
 }
 
 // abortUpload ends an upload that will not complete; its spool goes.
+// Whoever forgets the upload first owns its end: an abort that comes too
+// late (the last chunk is being restored) does nothing.
 func (a *Agent) abortUpload(id string, u *snapshotUpload, why error) {
+	if !a.forgetUpload(id, u) {
+		return
+	}
 	a.logger.Warn("snapshot upload aborted", "upload", id, "error", why)
 	u.pw.CloseWithError(fmt.Errorf("snapshot upload aborted: %w", why))
 	go func() {
@@ -392,14 +407,17 @@ func (a *Agent) abortUpload(id string, u *snapshotUpload, why error) {
 			os.Remove(u.path)
 		}
 	}()
-	a.forgetUpload(id, u)
 }
 
-func (a *Agent) forgetUpload(id string, u *snapshotUpload) {
+// forgetUpload takes the upload out of the table, and says whether this
+// call did.
+func (a *Agent) forgetUpload(id string, u *snapshotUpload) bool {
 	u.idle.Stop()
 	a.uploads.mu.Lock()
 	defer a.uploads.mu.Unlock()
-	if a.uploads.m[id] == u {
-		delete(a.uploads.m, id)
+	if a.uploads.m[id] != u {
+		return false
 	}
+	delete(a.uploads.m, id)
+	return true
 }

@@ -26,6 +26,10 @@ import (
 // (Consul's 200ms).
 const monitorFlushEvery = 200 * time.Millisecond
 
+// monitorWriteTimeout: a monitor whose client takes no bytes for this long
+// is ended (its lines are dropped meanwhile, never the agent's logging).
+const monitorWriteTimeout = 30 * time.Second
+
 // monitorLevel maps a monitor's ?loglevel to slog's; ok is false for a
 // level Consul does not know.
 func monitorLevel(s string) (slog.Level, bool) {
@@ -82,10 +86,14 @@ func (h *httpAPI) agentMonitor(w http.ResponseWriter, r *http.Request) (any, err
 			rc.Flush()
 			return nil, nil
 		case line := <-sub.lines:
+			// A client that stops reading, with its connection open, must not
+			// hold this handler for ever once the send buffer is full.
+			rc.SetWriteDeadline(time.Now().Add(monitorWriteTimeout))
 			if _, err := io.WriteString(w, line); err != nil {
 				return nil, nil
 			}
 		case <-ticker.C:
+			rc.SetWriteDeadline(time.Now().Add(monitorWriteTimeout))
 			if err := rc.Flush(); err != nil {
 				return nil, nil
 			}

@@ -108,3 +108,17 @@ func TestHTTPSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("self registration lost: %s", r.body)
 	}
 }
+
+// TestBug_ServiceRegisterNullCheck: a service whose "Checks" holds a null
+// made the handler dereference it (net/http recovered the panic and the
+// client saw EOF); a null is no check.
+func TestBug_ServiceRegisterNullCheck(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.must("PUT", "/v1/agent/service/register", `{"Name":"w","Checks":[null,{"TTL":"10s"}]}`, nil)
+	var checks map[string]*HealthCheck
+	ta.must("GET", "/v1/agent/checks", "", &checks)
+	if len(checks) != 1 || checks["service:w"] == nil {
+		t.Errorf("checks: %v", checks)
+	}
+}

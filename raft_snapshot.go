@@ -268,7 +268,7 @@ func (n *raftNode) receiveSnapshotChunk(remote string, payload []byte) error {
 	}
 	n.chunksMu.Lock()
 	defer n.chunksMu.Unlock()
-	a := n.chunks[c.From]
+	a := n.chunks[c.From] // at most one entry: see Offset 0 below
 	if refused != nil {
 		if a != nil {
 			a.discard()
@@ -278,8 +278,12 @@ func (n *raftNode) receiveSnapshotChunk(remote string, payload []byte) error {
 		return fmt.Errorf("raft: %w", refused)
 	}
 	if c.Offset == 0 {
-		if a != nil {
-			a.discard() // the leader started over
+		// One snapshot arrives at a time: a new one (the leader starting
+		// over, or a new leader) replaces whatever was arriving, so no
+		// sender, admitted or not, can hold more than one spool file.
+		for from, old := range n.chunks {
+			old.discard()
+			delete(n.chunks, from)
 		}
 		f, err := os.CreateTemp(n.cfg.SpoolDir, "install-*.snap")
 		if err != nil {

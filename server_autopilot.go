@@ -386,7 +386,13 @@ func (ap *autopilot) addMissing(ctx context.Context, members map[string]swimMemb
 		s.NonVoter = true
 		ap.a.logger.Info("autopilot: adding server "+serverName(s)+" as a non-voter: it is alive in the LAN pool but not in the Raft configuration", "id", id)
 		delete(ap.missingSince, id)
-		if ap.change(ctx, s, func(c *raftConfiguration) { c.Servers = append(c.Servers, s) }) {
+		if ap.change(ctx, s, func(c *raftConfiguration) {
+			// Worked out again if another change went first (changeConfig):
+			// the server's own join may have added it meanwhile.
+			if !slices.ContainsFunc(c.Servers, func(x raftServer) bool { return x.ID == s.ID || x.Address == s.Address }) {
+				c.Servers = append(c.Servers, s)
+			}
+		}) {
 			ap.pruneDue = true
 			return true
 		}
