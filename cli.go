@@ -69,10 +69,19 @@ func cliCommands() []cliCommand {
 		{name: "agent", synopsis: "Runs a Consul agent", help: cliAgentHelp(), run: func(c *cliEnv, args []string) int {
 			return agentCommand(args, c.stdout, c.stderr)
 		}},
-		{name: "keygen", synopsis: "Generates a new encryption key", run: func(c *cliEnv, args []string) int {
+		{name: "keygen", synopsis: "Generates a new encryption key", help: `Usage: consul keygen
+
+  Generates a new 32-byte encryption key that can be used to configure the
+  agent to encrypt traffic. The output of this command is already
+  in the proper format that the agent expects.`, run: func(c *cliEnv, args []string) int {
 			return keygenCommand(c.stdout, c.stderr)
 		}},
-		{name: "version", synopsis: "Prints the Consul version", run: func(c *cliEnv, args []string) int {
+		{name: "version", synopsis: "Prints the Consul version", help: `Usage: consul version [options]
+
+Command Options
+
+  -format=<string>
+     Output format {pretty|json}`, run: func(c *cliEnv, args []string) int {
 			return versionCommand(args, c.stdout, c.stderr)
 		}},
 	}
@@ -106,9 +115,12 @@ func cliDispatch(args []string, c *cliEnv) int {
 	switch args[0] {
 	case "-v", "-version", "--version":
 		return versionCommand(args[1:], c.stdout, c.stderr)
-	case "-h", "-help", "--help", "help":
-		cliUsage(c.stdout, cmds)
-		return 0
+	case "-h", "-help", "--help":
+		if len(args) == 1 {
+			cliUsage(c.stdout, cmds)
+			return 0
+		}
+		args = append(args[1:], args[0]) // "consul -h kv": kv's help
 	}
 	var found *cliCommand
 	words := 0
@@ -123,7 +135,11 @@ func cliDispatch(args []string, c *cliEnv) int {
 		return 127
 	}
 	rest := args[words:]
-	if slices.ContainsFunc(rest, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+	flags := rest
+	if i := slices.Index(rest, "--"); i >= 0 {
+		flags = rest[:i] // after "--", a -h is an argument, not a flag
+	}
+	if slices.ContainsFunc(flags, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
 		fmt.Fprint(c.stdout, cliHelp(found, cmds))
 		return 0
 	}
@@ -401,9 +417,10 @@ type cliHTTP struct {
 
 // cliClient calls the agent's HTTP API.
 type cliClient struct {
-	base       url.URL // scheme and host
+	base       url.URL // scheme, host, and the path prefix of an address like http://host:port/prefix
 	http       *http.Client
 	token      string
+	auth       *url.Userinfo // CONSUL_HTTP_AUTH's user:password, sent as basic auth
 	datacenter string
 	stale      bool
 }
@@ -416,8 +433,6 @@ func (h *cliHTTP) client(c *cliEnv) (*cliClient, error) {
 		}
 	}
 	env(&h.addr, "CONSUL_HTTP_ADDR")
-	env(&h.token, "CONSUL_HTTP_TOKEN")
-	env(&h.tokenFile, "CONSUL_HTTP_TOKEN_FILE")
 	env(&h.caFile, "CONSUL_CACERT")
 	env(&h.caPath, "CONSUL_CAPATH")
 	env(&h.clientCert, "CONSUL_CLIENT_CERT")
@@ -426,22 +441,41 @@ func (h *cliHTTP) client(c *cliEnv) (*cliClient, error) {
 	if h.addr == "" {
 		h.addr = "localhost:8500"
 	}
-	cl := &cliClient{token: h.token, datacenter: h.datacenter, stale: h.stale}
-	if cl.token == "" && h.tokenFile != "" {
-		b, err := os.ReadFile(h.tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("Error loading token file: %w", err)
+	cl := &cliClient{datacenter: h.datacenter, stale: h.stale}
+	// The token, in Consul's order: -token-file, -token,
+	// CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_TOKEN.
+	for _, src := range []struct{ token, file string }{
+		{file: h.tokenFile}, {token: h.token}, {file: c.getenv("CONSUL_HTTP_TOKEN_FILE")}, {token: c.getenv("CONSUL_HTTP_TOKEN")},
+	} {
+		if src.file != "" {
+			b, err := os.ReadFile(src.file)
+			if err != nil {
+				return nil, fmt.Errorf("Error loading token file %s : %s", src.file, err)
+			}
+			cl.token = strings.TrimSpace(string(b))
+			break
 		}
-		cl.token = strings.TrimSpace(string(b))
+		if src.token != "" {
+			cl.token = src.token
+			break
+		}
+	}
+	if auth := c.getenv("CONSUL_HTTP_AUTH"); auth != "" {
+		user, pass, hasPass := strings.Cut(auth, ":")
+		cl.auth = url.User(user)
+		if hasPass {
+			cl.auth = url.UserPassword(user, pass)
+		}
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	cl.http = &http.Client{Transport: transport}
+	ssl, _ := strconv.ParseBool(c.getenv("CONSUL_HTTP_SSL"))
 	scheme, rest, found := strings.Cut(h.addr, "://")
 	if !found {
 		scheme, rest = "http", h.addr
-		if ssl, _ := strconv.ParseBool(c.getenv("CONSUL_HTTP_SSL")); ssl {
-			scheme = "https"
-		}
+	}
+	if scheme == "http" && ssl {
+		scheme = "https" // never back to http once TLS is asked for, as Consul's client
 	}
 	switch scheme {
 	case "unix":
@@ -452,7 +486,8 @@ func (h *cliHTTP) client(c *cliEnv) (*cliClient, error) {
 		}
 		cl.base = url.URL{Scheme: "http", Host: "localhost"}
 	case "http", "https":
-		cl.base = url.URL{Scheme: scheme, Host: rest}
+		host, prefix, _ := strings.Cut(rest, "/")
+		cl.base = url.URL{Scheme: scheme, Host: host, Path: strings.TrimSuffix("/"+prefix, "/")}
 	default:
 		return nil, fmt.Errorf("Unknown protocol scheme: %s", scheme)
 	}
@@ -526,28 +561,19 @@ func (r *cliResponse) index() uint64 {
 // a transport failure is Go's error ("Get \"http://…\": dial tcp …"), as
 // Consul's client reports it. Any status is returned: see check.
 func (cl *cliClient) do(method, path string, query url.Values, body io.Reader) (*cliResponse, error) {
-	u := cl.base
-	u.Path = path
 	if query == nil {
 		query = url.Values{}
-	}
-	if cl.datacenter != "" {
-		query.Set("dc", cl.datacenter)
 	}
 	if cl.stale {
 		query.Set("stale", "")
 	}
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequest(method, u.String(), body)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	req, err := cl.request(ctx, method, path, query, body)
 	if err != nil {
 		return nil, err
 	}
-	if cl.token != "" {
-		req.Header.Set("X-Consul-Token", cl.token)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	resp, err := cl.http.Do(req.WithContext(ctx))
+	resp, err := cl.http.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -557,6 +583,29 @@ func (cl *cliClient) do(method, path string, query url.Values, body io.Reader) (
 		return nil, err
 	}
 	return &cliResponse{code: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// request builds a request to the agent: the address's path prefix, the
+// datacenter, the token, and basic auth if CONSUL_HTTP_AUTH asks for it.
+func (cl *cliClient) request(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Request, error) {
+	u := cl.base
+	u.Path += path
+	if cl.datacenter != "" {
+		query.Set("dc", cl.datacenter)
+	}
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	if cl.token != "" {
+		req.Header.Set("X-Consul-Token", cl.token)
+	}
+	if cl.auth != nil {
+		pass, _ := cl.auth.Password()
+		req.SetBasicAuth(cl.auth.Username(), pass)
+	}
+	return req, nil
 }
 
 // errCLIStatus is an answer other than 200, in Consul's client's words.

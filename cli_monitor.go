@@ -129,18 +129,9 @@ func runMonitor(c *cliEnv, args []string, interrupt <-chan struct{}) int {
 // stream sends a GET whose answer is read as it comes: the body of a 200,
 // to close; any other answer is an errCLIStatus, as call's.
 func (cl *cliClient) stream(ctx context.Context, path string, query url.Values) (io.ReadCloser, error) {
-	u := cl.base
-	u.Path = path
-	if cl.datacenter != "" {
-		query.Set("dc", cl.datacenter)
-	}
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := cl.request(ctx, http.MethodGet, path, query, nil)
 	if err != nil {
 		return nil, err
-	}
-	if cl.token != "" {
-		req.Header.Set("X-Consul-Token", cl.token)
 	}
 	resp, err := cl.http.Do(req)
 	if err != nil {

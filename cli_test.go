@@ -5,7 +5,9 @@ package main
 
 import (
 	"bytes"
+	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -138,5 +140,59 @@ func TestCLIWrap(t *testing.T) {
 	want := "Path to a client cert file to use for TLS when 'verify_incoming'\nis enabled. This can also be specified via the CONSUL_CLIENT_CERT\nenvironment variable."
 	if got != want {
 		t.Errorf("cliWrap:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Consul's client rules the reviewers checked against real Consul: the
+// token's precedence (-token-file, -token, CONSUL_HTTP_TOKEN_FILE,
+// CONSUL_HTTP_TOKEN), CONSUL_HTTP_SSL keeping https over an http://
+// address, an address's path prefix, CONSUL_HTTP_AUTH as basic auth.
+func TestBug_CLIClientAsConsuls(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("file-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client := func(env map[string]string, args ...string) *cliClient {
+		t.Helper()
+		c := &cliEnv{getenv: func(k string) string { return env[k] }}
+		f := newCLIFlags(true, true)
+		if !f.parse(c, args) {
+			t.Fatal("parse")
+		}
+		cl, err := f.http.client(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"CONSUL_HTTP_TOKEN": "env"}, []string{"-token-file", file}, "file-token"},
+		{nil, []string{"-token", "flag", "-token-file", file}, "file-token"},
+		{map[string]string{"CONSUL_HTTP_TOKEN": "env", "CONSUL_HTTP_TOKEN_FILE": file}, nil, "file-token"},
+		{map[string]string{"CONSUL_HTTP_TOKEN_FILE": file}, []string{"-token", "flag"}, "flag"},
+		{map[string]string{"CONSUL_HTTP_TOKEN": "env"}, nil, "env"},
+	} {
+		if got := client(tc.env, tc.args...).token; got != tc.want {
+			t.Errorf("env %v args %v: token %q, want %q", tc.env, tc.args, got, tc.want)
+		}
+	}
+	cl := client(map[string]string{"CONSUL_HTTP_ADDR": "http://10.0.0.1:8500/pfx/", "CONSUL_HTTP_SSL": "true", "CONSUL_HTTP_AUTH": "u:p"})
+	req, err := cl.request(t.Context(), "GET", "/v1/kv/a", url.Values{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user, pass, ok := req.BasicAuth(); req.URL.String() != "https://10.0.0.1:8500/pfx/v1/kv/a" || !ok || user != "u" || pass != "p" {
+		t.Errorf("request: %s, basic auth %q %q %v", req.URL, user, pass, ok)
+	}
+	if _, _, code := runCLI(t, nil, "", "help"); code != 127 {
+		t.Errorf("help: exit %d, want 127 as Consul", code)
+	}
+	if out, _, code := runCLI(t, nil, "", "kv", "put", "k", "--", "-h"); code == 0 || strings.HasPrefix(out, "Usage:") {
+		t.Errorf("a -h after --: exit %d, output %q", code, out)
 	}
 }
