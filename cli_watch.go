@@ -430,8 +430,25 @@ func watchHandle(c *cliEnv, handler []string, shell bool, index uint64, result [
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("Error starting handler: %s", err)
 	}
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("Error executing handler: %s", err)
+	// SIGINT and SIGTERM reach the handler too, as Consul forwards them: a
+	// handler that never ends must not keep the watch from stopping (the
+	// watch's own channel gets them as well, and stops it).
+	sigCh := make(chan os.Signal, 2)
+	signal.Notify(sigCh, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigCh)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	forwarded := false
+	for {
+		select {
+		case sig := <-sigCh:
+			forwarded = true
+			cmd.Process.Signal(sig)
+		case err := <-done:
+			if err != nil && !forwarded {
+				return fmt.Errorf("Error executing handler: %s", err)
+			}
+			return nil
+		}
 	}
-	return nil
 }
