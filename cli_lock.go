@@ -153,9 +153,7 @@ func runLock(c *cliEnv, args []string) int {
 		c.errorf("Number for 'monitor-retry' must be >= 0")
 		return 1
 	}
-	var err error
-	if l.cl, err = f.http.client(c); err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	if l.cl = f.connect(c); l.cl == nil {
 		return 1
 	}
 	if _, err := l.cl.call("GET", "/v1/agent/self", nil, nil, nil); err != nil {
@@ -198,6 +196,7 @@ func runLock(c *cliEnv, args []string) int {
 	}
 	l.info("Attempting lock acquisition")
 	var lost <-chan struct{}
+	var err error
 	if semaphore {
 		lost, err = l.acquireSemaphore(shutdown)
 	} else {

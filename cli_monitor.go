@@ -68,9 +68,8 @@ func runMonitor(c *cliEnv, args []string, interrupt <-chan struct{}) int {
 	if !f.parse(c, args) {
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	what := "monitor"

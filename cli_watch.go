@@ -324,9 +324,8 @@ func watchRun(c *cliEnv, args []string, stop <-chan struct{}) int {
 		c.errorf("%s", err)
 		return 1
 	}
-	cl, err := f.http.client(c)
-	if err != nil {
-		c.errorf("Error connecting to Consul agent: %s", err)
+	cl := f.connect(c)
+	if cl == nil {
 		return 1
 	}
 	if _, err := cl.call(http.MethodGet, "/v1/status/leader", nil, nil, nil); err != nil {
