@@ -149,7 +149,7 @@ func TestBug_HTTPDescriptorFlood(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 5*time.Second, "100 of 300 connections refused with 429", func() bool { return refused() >= 100 })
+	eventually(t, 30*time.Second, "100 of 300 connections refused with 429", func() bool { return refused() >= 100 })
 	if n := refused(); n != 100 {
 		t.Errorf("%d of 300 connections refused with 429, want the 100 over the 200 allowed", n)
 	}

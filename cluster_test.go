@@ -32,7 +32,8 @@ func clusterConfig(t testing.TB, i, n int, dir string) *Config {
 // clusterServerConfig is server i (from 1) of the servers on ips, with the
 // server and LAN ports testPorts chose for its address, expecting all of
 // them, and retry-joining each one's LAN gossip address (host:port, as
-// their ports differ). HTTP binds port 0, DNS is off.
+// their ports differ), with the test's gossip key. HTTP binds port 0,
+// DNS is off.
 func clusterServerConfig(t testing.TB, ips []string, i int, dir string) *Config {
 	cfg := testConfig(fmt.Sprintf("s%d", i))
 	ip := ips[i-1]
@@ -43,6 +44,11 @@ func clusterServerConfig(t testing.TB, ips []string, i int, dir string) *Config 
 	cfg.Addresses = AddressesConfig{HTTP: []string{ip}}
 	ports := testPorts(t, ip)
 	cfg.Ports.Server, cfg.Ports.SerfLAN, cfg.Ports.DNS = ports.Server, ports.SerfLAN, -1
+	cfg.Encrypt = testGossipKey(t)
+	// Consul's production WAN timing, not -dev's 100 ms probe timeout, which
+	// a machine loaded by the race detector misses: every server would be
+	// suspected and refute, over and over, for the whole test.
+	cfg.GossipWAN = defaultConfig().GossipWAN
 	for _, other := range ips {
 		cfg.RetryJoin = append(cfg.RetryJoin, lanAddr(t, other))
 	}

@@ -13,8 +13,8 @@
 //
 // Concurrency: each test owns its cluster and processes; a process's
 // output is gathered by one goroutine under a mutex (startAgentProcess's
-// mu guards the output so far); testAgentPorts is a sync.Map shared by
-// parallel tests, keyed by test.
+// mu guards the output so far); testAgentPorts, shared by parallel tests
+// and keyed by test, is guarded by testPortsMu.
 //
 // Ports: chosen at run time. No test relies on a fixed port being free: an in-process agent
 // binds port 0 and reports what it bound (testConfig), and an agent that
@@ -37,6 +37,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -134,8 +136,14 @@ func freePort(t testing.TB, ips ...string) int {
 type agentPorts struct{ HTTP, DNS, Server, SerfLAN, SerfWAN int }
 
 // testAgentPorts remembers, per test and per loopback address, the ports
-// testPorts chose; each entry is dropped when its test ends.
-var testAgentPorts sync.Map // testPortsKey → agentPorts
+// testPorts chose; each entry is dropped when its test ends. testPortsMu
+// makes choosing and remembering one step, so that no two tests are given
+// the same port on one address, even while the agent holding it is stopped
+// for a restart (another test's agent there would be joined in its place).
+var (
+	testPortsMu    sync.Mutex
+	testAgentPorts = map[testPortsKey]agentPorts{}
+)
 
 type testPortsKey struct {
 	t  testing.TB
@@ -148,22 +156,45 @@ type testPortsKey struct {
 // restarts. Two tests using the same address get different ports.
 func testPorts(t testing.TB, ip string) agentPorts {
 	t.Helper()
+	testPortsMu.Lock()
+	defer testPortsMu.Unlock()
 	key := testPortsKey{t, ip}
-	if p, ok := testAgentPorts.Load(key); ok {
-		return p.(agentPorts)
+	if p, ok := testAgentPorts[key]; ok {
+		return p
+	}
+	reserved := map[int]bool{}
+	for k, p := range testAgentPorts {
+		if k.ip == ip {
+			for _, port := range []int{p.HTTP, p.DNS, p.Server, p.SerfLAN, p.SerfWAN} {
+				reserved[port] = true
+			}
+		}
 	}
 	var picked []int // five different ports: a port just closed may be found free again
 	for len(picked) < 5 {
-		if port := freePort(t, ip); !slices.Contains(picked, port) {
+		if port := freePort(t, ip); !slices.Contains(picked, port) && !reserved[port] {
 			picked = append(picked, port)
 		}
 	}
 	p := agentPorts{HTTP: picked[0], DNS: picked[1], Server: picked[2], SerfLAN: picked[3], SerfWAN: picked[4]}
-	if got, loaded := testAgentPorts.LoadOrStore(key, p); loaded {
-		return got.(agentPorts)
-	}
-	t.Cleanup(func() { testAgentPorts.Delete(key) })
+	testAgentPorts[key] = p
+	t.Cleanup(func() {
+		testPortsMu.Lock()
+		defer testPortsMu.Unlock()
+		delete(testAgentPorts, key)
+	})
 	return p
+}
+
+// testGossipKey is the gossip encryption key of the test t's agents. The
+// tests run agents with the same names (s1, s2, s3) on the same loopback
+// addresses, and a port one test's agent bound by port 0 may have been
+// another's before: one test's pool, reconnecting to a member it lost,
+// would merge with another's, and two members named s2 would then refute
+// each other without end. A key per test keeps every test's pools apart.
+func testGossipKey(t testing.TB) string {
+	sum := sha256.Sum256([]byte("miniconsul test " + t.Name()))
+	return base64.StdEncoding.EncodeToString(sum[:16])
 }
 
 // lanAddr is the LAN gossip address of the agent on ip in the test t: what
@@ -318,7 +349,8 @@ func (c *e2eCluster) add(name, ip string, args ...string) *e2eServer {
 	return s
 }
 
-// agentArgs are s's command line. A -retry-join or -retry-join-wan that
+// agentArgs are s's command line, with this test's gossip key unless s
+// has its own -encrypt. A -retry-join or -retry-join-wan that
 // names an agent of c by its address alone is given that agent's port
 // (its host:port form): the agents here do not share the default ports.
 func (c *e2eCluster) agentArgs(s *e2eServer) []string {
@@ -337,6 +369,9 @@ func (c *e2eCluster) agentArgs(s *e2eServer) []string {
 			}
 		}
 		args = append(args, arg)
+	}
+	if !slices.ContainsFunc(s.args, func(a string) bool { return strings.HasPrefix(a, "-encrypt") }) {
+		args = append(args, "-encrypt="+testGossipKey(c.t)) // this test's pools only
 	}
 	return args
 }

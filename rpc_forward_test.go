@@ -38,6 +38,7 @@ func startTestClientWith(t testing.TB, name, ip string, mutate func(*Config)) *t
 	cfg.BindAddr, cfg.AdvertiseAddr = ip, ip
 	cfg.Addresses = AddressesConfig{HTTP: []string{ip}, DNS: []string{ip}}
 	cfg.Ports.SerfLAN = testPorts(t, ip).SerfLAN // others may be told it before it starts
+	cfg.Encrypt = testGossipKey(t)
 	mutate(cfg)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", name)
 	a, err := newAgent(cfg, logger)

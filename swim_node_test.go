@@ -253,6 +253,11 @@ func TestBug_GossipStreamCap(t *testing.T) {
 	for _, c := range held {
 		c.Close()
 	}
+	// The pool gives a stream's token back once its handler has seen the
+	// close: wait for that, not for a guess at how long it takes.
+	eventually(t, 5*time.Second, "the closed streams given back", func() (bool, string) {
+		return len(a.streams) == 0, fmt.Sprintf("%d streams still served", len(a.streams))
+	})
 	if _, err := b.Join([]string{a.Addr()}); err != nil {
 		t.Fatal(err)
 	}
