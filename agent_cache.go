@@ -51,7 +51,7 @@ const (
 )
 
 // cachedPaths are the reads ?cached applies to.
-var cachedPaths = []string{"/v1/health/service/", "/v1/catalog/services", "/v1/catalog/service/"}
+var cachedPaths = []string{"/v1/health/service/", "/v1/health/connect/", "/v1/catalog/services", "/v1/catalog/service/"}
 
 type agentCache struct {
 	a          *Agent

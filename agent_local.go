@@ -73,6 +73,8 @@ type localState struct {
 	changed        chan struct{} // closed (and replaced) at each change, for alias checks
 	stopped        bool
 
+	sidecarMu sync.Mutex // sidecar port allocation (agent_sidecar.go); taken before mu
+
 	syncMu     sync.Mutex
 	syncNow    chan struct{} // triggerSync: a full sync now (agent_sync.go)
 	pushFailed chan struct{} // a push failed: a full sync soon
@@ -131,6 +133,8 @@ type serviceDefinition struct {
 	EnableTagOverride bool
 	Meta              map[string]string
 	Weights           *Weights
+	Proxy             *ConnectProxyConfig // connect_service.go
+	Connect           *connectDefinition
 	Check             *checkDefinition
 	Checks            []*checkDefinition
 }
@@ -171,6 +175,16 @@ func (l *localState) prepareService(def *serviceDefinition, src definitionSource
 		svc.Weights = *def.Weights
 	}
 	if err := checkName("service ID", svc.ID); err != nil {
+		return nil, nil, err
+	}
+	if def.Proxy != nil {
+		svc.Proxy = normalizeProxy(*def.Proxy)
+	}
+	var sidecar *serviceDefinition
+	if def.Connect != nil {
+		svc.Connect.Native, sidecar = def.Connect.Native, def.Connect.SidecarService
+	}
+	if err := validateRegistration(svc, sidecar); err != nil {
 		return nil, nil, err
 	}
 	defs, ids := def.checkDefinitions()
@@ -435,7 +449,11 @@ func (l *localState) removeService(ctx context.Context, id string) error {
 	l.notifyLocked()
 	l.mu.Unlock()
 	haltAll(removed)
-	return l.syncService(ctx, id)
+	err := l.syncService(ctx, id)
+	if sidecar := l.sidecarOf(id); sidecar != "" { // its sidecar goes with it (agent_sidecar.go)
+		err = cmp.Or(err, l.removeService(ctx, sidecar))
+	}
+	return err
 }
 
 // removeCheck deregisters a local check.

@@ -47,13 +47,17 @@ type preparedService struct {
 // previous config files had is about to go. Callers hold reloadMu.
 func (a *Agent) prepareConfigured(cfg *Config) (*preparedConfig, error) {
 	p := &preparedConfig{defs: configuredDefs{services: map[string]*serviceDefinition{}, checks: map[string]*checkDefinition{}}}
+	sidecarPorts := map[int]bool{}
 	for _, def := range cfg.Services {
 		svc, checks, err := a.local.prepareService(def, sourceConfig)
+		if err == nil {
+			p.services = append(p.services, preparedService{svc, checks})
+			p.defs.services[svc.ID] = def
+			err = a.prepareConfiguredSidecar(p, def, svc, sidecarPorts)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("service %q in the configuration: %w", def.Name, err)
 		}
-		p.services = append(p.services, preparedService{svc, checks})
-		p.defs.services[svc.ID] = def
 	}
 	for _, def := range cfg.Checks {
 		lc, err := a.local.prepareCheck(def, sourceConfig)

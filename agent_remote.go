@@ -146,6 +146,11 @@ func (c *remoteCatalog) checkServiceNodes(service string) []CheckServiceNode {
 	return out
 }
 
+func (c *remoteCatalog) connectServiceNodes(service string) []CheckServiceNode {
+	out, _ := remoteGet[[]CheckServiceNode](c, "/v1/health/connect/"+url.PathEscape(service))
+	return out
+}
+
 func (c *remoteCatalog) node(name string) *Node {
 	if name == "" {
 		return nil

@@ -125,6 +125,9 @@ type PortsConfig struct {
 	Server  int // ports.server, -server-port: server RPC
 	SerfLAN int // ports.serf_lan, -serf-lan-port
 	SerfWAN int // ports.serf_wan, -serf-wan-port
+	// ports.sidecar_min_port..sidecar_max_port: sidecar ports the agent
+	// gives out (agent_sidecar.go); -1 (any value ≤ 0) disables, as Consul
+	SidecarMinPort, SidecarMaxPort int
 }
 
 // GossipConfig is a gossip_wan block: the timing of a pool's SWIM core
@@ -191,7 +194,7 @@ func defaultConfig() *Config {
 		Datacenter:  "dc1",
 		BindAddr:    "0.0.0.0",
 		ClientAddrs: []string{"127.0.0.1"},
-		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302},
+		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302, SidecarMinPort: 21000, SidecarMaxPort: 21255},
 		LogLevel:    "info",
 		Domain:      "consul.",
 		DNS: DNSConfig{
@@ -307,6 +310,8 @@ func (c *Config) finish() error {
 		return errors.New("'bootstrap_expect > 0' not allowed in dev mode")
 	case c.BootstrapExpect > 0 && c.Bootstrap:
 		return errors.New("'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive")
+	case c.Ports.SidecarMaxPort < c.Ports.SidecarMinPort:
+		return errors.New("sidecar_min_port must be less than sidecar_max_port. To disable, set both to zero.")
 	}
 	return nil
 }
@@ -722,6 +727,21 @@ func cfgCheckGossipKey(key string) error {
 	return nil
 }
 
+// cfgSidecarPort decodes a sidecar range bound as Consul's portVal: ≤ 0
+// disables (-1), above 65535 is refused.
+func cfgSidecarPort(v any) (int, error) {
+	p, err := cfgInt(v)
+	switch {
+	case err != nil:
+		return 0, err
+	case p > 65535:
+		return 0, fmt.Errorf("invalid port: %d", p)
+	case p <= 0:
+		return -1, nil
+	}
+	return p, nil
+}
+
 // cfgPort decodes a port: 1..65535, or -1 (disabled) where allowed.
 func cfgPort(allowDisabled bool) func(any) (int, error) {
 	return cfgValidated(cfgInt, func(p int) error {
@@ -881,7 +901,7 @@ func cfgAPIKeys(v any) any {
 		for k, val := range x {
 			name := strings.ReplaceAll(k, "_", "")
 			switch strings.ToLower(name) {
-			case "meta", "header", "taggedaddresses":
+			case "meta", "header", "taggedaddresses", "config": // config: a proxy's or upstream's
 				out[name] = val
 			default:
 				out[name] = cfgAPIKeys(val)

@@ -10,6 +10,7 @@
 // Names, all under the configured domain (default "consul."):
 //
 //	[<tag>.]<service>.service[.<dc>]         A, AAAA, SRV, ANY: healthy instances
+//	<service>.connect[.<dc>]                 the same of its healthy mesh instances (proxies, native)
 //	_<service>._<tag|tcp>[.service][.<dc>]   RFC 2782 SRV form ("tcp": any tag)
 //	<node>.node[.<dc>]                       A, AAAA, ANY, TXT (node meta, RFC 1464)
 //	<hex-ip>.addr[.<dc>]                     the address spelled in hex
@@ -45,6 +46,7 @@ import (
 // which makes the answer SERVFAIL.
 type dnsSource interface {
 	checkServiceNodes(service string) []CheckServiceNode
+	connectServiceNodes(service string) []CheckServiceNode // store_connect.go
 	node(name string) *Node
 	nodeList() []*Node
 	serviceTags() map[string][]string
@@ -104,7 +106,7 @@ func (d *dnsServer) resolve(s *dnsScratch, st dnsSource, q *dnsmessage.Question)
 	kind, parts, suffix := "", labels[:0], labels[:0]
 	for i := len(labels) - 1; i >= 0 && kind == ""; i-- {
 		switch l := labels[i]; {
-		case l == "service" || l == "node" || l == "addr":
+		case l == "service" || l == "node" || l == "addr" || l == "connect":
 			kind, parts, suffix = l, labels[:i], labels[i+1:]
 		case q.Type == dnsmessage.TypeSRV && strings.HasPrefix(l, "_"):
 			kind, parts, suffix = "service", labels[:i+1], labels[i+1:]
@@ -130,7 +132,9 @@ func (d *dnsServer) resolve(s *dnsScratch, st dnsSource, q *dnsmessage.Question)
 				tag = "" // the protocol, not a tag: any instance
 			}
 		}
-		found = d.resolveService(s, st, service, tag, q.Type)
+		found = d.resolveService(s, st, service, tag, q.Type, false)
+	case "connect":
+		found = len(parts) == 1 && d.resolveService(s, st, parts[0], "", q.Type, true)
 	case "node":
 		found = d.resolveNode(s, st, strings.Join(parts, "."), q.Type)
 	case "addr":
@@ -157,10 +161,11 @@ func (d *dnsServer) datacenter(suffix []string) (string, bool) {
 	return "", false
 }
 
-// resolveService adds the records of a service's healthy instances in random
-// order; it reports false when there is none.
-func (d *dnsServer) resolveService(s *dnsScratch, st dnsSource, service, tag string, qt dnsmessage.Type) bool {
-	insts := d.healthyInstances(s, st, service, tag)
+// resolveService adds the records of a service's healthy instances (with
+// connect, its mesh instances') in random order; it reports false when
+// there is none.
+func (d *dnsServer) resolveService(s *dnsScratch, st dnsSource, service, tag string, qt dnsmessage.Type, connect bool) bool {
+	insts := d.healthyInstances(s, st, service, tag, connect)
 	if len(insts) == 0 {
 		return false
 	}
@@ -184,11 +189,15 @@ func (d *dnsServer) resolveService(s *dnsScratch, st dnsSource, service, tag str
 // healthyInstances lists the instances of a service carrying tag (if any),
 // leaving out the critical ones, and with only_passing the warning ones too.
 // Service names and tags match case-insensitively, as in Consul.
-func (d *dnsServer) healthyInstances(s *dnsScratch, st dnsSource, service, tag string) []dnsInstance {
-	csns := st.checkServiceNodes(service)
+func (d *dnsServer) healthyInstances(s *dnsScratch, st dnsSource, service, tag string, connect bool) []dnsInstance {
+	lookup := dnsSource.checkServiceNodes
+	if connect {
+		lookup = dnsSource.connectServiceNodes
+	}
+	csns := lookup(st, service)
 	if len(csns) == 0 {
 		for _, stored := range d.folded(s.dc, st).services[service] {
-			csns = append(csns, st.checkServiceNodes(stored)...)
+			csns = append(csns, lookup(st, stored)...)
 		}
 	}
 	s.insts = s.insts[:0]

@@ -230,7 +230,11 @@ func (h *httpAPI) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, 
 }
 
 func (h *httpAPI) agentServices(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.a.local.serviceList(), nil
+	out := map[string]agentServiceView{}
+	for id, s := range h.a.local.serviceList() {
+		out[id] = agentView(s)
+	}
+	return out, nil
 }
 
 func (h *httpAPI) agentService(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -242,7 +246,7 @@ func (h *httpAPI) agentService(w http.ResponseWriter, r *http.Request) (any, err
 	if svc == nil {
 		return nil, notFound("unknown service ID: %s", id)
 	}
-	return svc, nil
+	return agentView(svc), nil
 }
 
 func (h *httpAPI) agentChecks(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -254,8 +258,14 @@ func (h *httpAPI) agentServiceRegister(w http.ResponseWriter, r *http.Request) (
 	if err := decodeBody(w, r, &def); err != nil {
 		return nil, err
 	}
-	if err := localError(h.a.local.addService(r.Context(), &def, queryFlag(r, "replace-existing-checks"), sourceAPI)); err != nil {
+	sidecar, err := h.a.local.registerService(r.Context(), &def, queryFlag(r, "replace-existing-checks"), sourceAPI)
+	if err := localError(err); err != nil {
 		return nil, err
+	}
+	if sidecar != nil {
+		if err := h.a.persistDefinition("services", sidecar.ID, sidecar); err != nil {
+			return nil, err
+		}
 	}
 	return nil, h.a.persistDefinition("services", def.serviceID(), &def)
 }
@@ -265,8 +275,14 @@ func (h *httpAPI) agentServiceDeregister(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return nil, err
 	}
+	sidecar := h.a.local.sidecarOf(id) // removed with it
 	if err := localError(h.a.local.removeService(r.Context(), id)); err != nil {
 		return nil, err
+	}
+	if sidecar != "" {
+		if err := h.a.forgetDefinition("services", sidecar); err != nil {
+			return nil, err
+		}
 	}
 	return nil, h.a.forgetDefinition("services", id)
 }

@@ -27,6 +27,7 @@ func (h *httpAPI) registerCatalog() {
 	h.endpoint("/v1/catalog/service/", get, h.catalogService)
 	h.endpoint("/v1/catalog/node/", get, h.catalogNode)
 	h.endpoint("/v1/catalog/node-services/", get, h.catalogNodeServices)
+	h.endpoint("/v1/catalog/connect/", get, h.catalogConnect)
 }
 
 func (h *httpAPI) registerHealth() {
@@ -35,6 +36,7 @@ func (h *httpAPI) registerHealth() {
 	h.endpoint("/v1/health/checks/", get, h.healthChecks)
 	h.endpoint("/v1/health/service/", get, h.healthService)
 	h.endpoint("/v1/health/state/", get, h.healthState)
+	h.endpoint("/v1/health/connect/", get, h.healthConnect)
 }
 
 // pathArg is the rest of the path after prefix; it must not be empty.
@@ -251,8 +253,23 @@ type catalogServiceNode struct {
 	ServiceMeta              map[string]string
 	ServicePort              int
 	ServiceEnableTagOverride bool
+	ServiceProxy             ConnectProxyConfig
+	ServiceConnect           ServiceConnect
 	CreateIndex              uint64
 	ModifyIndex              uint64
+}
+
+// catalogEntry flattens an instance into a catalogServiceNode.
+func catalogEntry(n *Node, s *Service) catalogServiceNode {
+	return catalogServiceNode{
+		ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: n.Datacenter,
+		TaggedAddresses: n.TaggedAddresses, NodeMeta: n.Meta,
+		ServiceKind: s.Kind, ServiceID: s.ID, ServiceName: s.Service, ServiceTags: s.Tags,
+		ServiceAddress: s.Address, ServiceTaggedAddresses: s.TaggedAddresses,
+		ServiceWeights: s.Weights, ServiceMeta: s.Meta, ServicePort: s.Port,
+		ServiceEnableTagOverride: s.EnableTagOverride, ServiceProxy: s.Proxy, ServiceConnect: s.Connect,
+		CreateIndex: s.CreateIndex, ModifyIndex: s.ModifyIndex,
+	}
 }
 
 func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -264,15 +281,7 @@ func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, e
 			if !hasTags(s, tags) || !metaMatches(n.Meta, filter) {
 				continue
 			}
-			out = append(out, catalogServiceNode{
-				ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: n.Datacenter,
-				TaggedAddresses: n.TaggedAddresses, NodeMeta: n.Meta,
-				ServiceKind: s.Kind, ServiceID: s.ID, ServiceName: s.Service, ServiceTags: s.Tags,
-				ServiceAddress: s.Address, ServiceTaggedAddresses: s.TaggedAddresses,
-				ServiceWeights: s.Weights, ServiceMeta: s.Meta, ServicePort: s.Port,
-				ServiceEnableTagOverride: s.EnableTagOverride,
-				CreateIndex:              s.CreateIndex, ModifyIndex: s.ModifyIndex,
-			})
+			out = append(out, catalogEntry(n, s))
 		}
 		return out, st.serviceIndex(name), nil
 	})
@@ -337,23 +346,31 @@ func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, err
 }
 
 func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
+	if queryFlag(r, "connect") { // the service's mesh instances (http_catalog_connect.go)
+		return h.healthConnectAt(w, r, "/v1/health/service/")
+	}
 	tags := query(r)["tag"]
 	passing := queryFlag(r, "passing")
 	return h.namedQuery(w, r, "/v1/health/service/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
-		out := []CheckServiceNode{}
-		for _, csn := range st.checkServiceNodes(name) {
-			if !hasTags(csn.Service, tags) || !metaMatches(csn.Node.Meta, filter) {
-				continue
-			}
-			// ?passing leaves out any instance with a check not passing,
-			// warnings included (Consul's filterNonPassing).
-			if passing && aggregateStatus(csn.Checks) != healthPassing {
-				continue
-			}
-			out = append(out, csn)
-		}
-		return out, st.serviceIndex(name), nil
+		return filterHealth(st.checkServiceNodes(name), tags, filter, passing), st.serviceIndex(name), nil
 	})
+}
+
+// filterHealth keeps the instances with every tag and node meta asked for,
+// and with ?passing only those whose checks all pass, warnings left out
+// too (Consul's filterNonPassing).
+func filterHealth(csns []CheckServiceNode, tags []string, filter map[string]string, passing bool) []CheckServiceNode {
+	out := []CheckServiceNode{}
+	for _, csn := range csns {
+		if !hasTags(csn.Service, tags) || !metaMatches(csn.Node.Meta, filter) {
+			continue
+		}
+		if passing && aggregateStatus(csn.Checks) != healthPassing {
+			continue
+		}
+		out = append(out, csn)
+	}
+	return out
 }
 
 func (h *httpAPI) healthState(w http.ResponseWriter, r *http.Request) (any, error) {

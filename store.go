@@ -154,6 +154,7 @@ type state struct {
 	nodes        tree[*Node]
 	services     tree[*Service]     // node \x00 service ID
 	serviceNames tree[serviceRef]   // service name \x00 node \x00 service ID
+	connectNames tree[serviceRef]   // mesh destination \x00 node \x00 service ID (store_connect.go)
 	checks       tree[*HealthCheck] // node \x00 check ID
 
 	sessions     tree[*Session]

@@ -62,6 +62,8 @@ type Service struct {
 	TaggedAddresses   map[string]ServiceAddress `json:",omitempty"`
 	Weights           Weights
 	EnableTagOverride bool
+	Proxy             ConnectProxyConfig // connect_service.go
+	Connect           ServiceConnect
 	CreateIndex       uint64 `json:",omitempty"`
 	ModifyIndex       uint64 `json:",omitempty"`
 }
@@ -284,6 +286,7 @@ func (t *txn) upsertService(node string, s Service) error {
 		s.CreateIndex, s.ModifyIndex = t.index, t.index
 	}
 	stored := &s
+	t.reindexConnect(node, old, stored) // old: nil when new
 	t.st.services = t.st.services.set(key, stored)
 	t.st.serviceNames = t.st.serviceNames.set(serviceNameKey(s.Service, node, s.ID), serviceRef{node, stored})
 	t.bump(indexServices, serviceIndexName(s.Service), nodeIndexName(node))
@@ -439,6 +442,7 @@ func (t *txn) deleteService(node, serviceID string) {
 	t.st.services, _ = t.st.services.delete(key)
 	t.bump(indexServices, nodeIndexName(node))
 	t.removeServiceName(node, s)
+	t.reindexConnect(node, s, nil)
 }
 
 func (t *txn) deleteNode(node string) {
@@ -571,15 +575,21 @@ func (st *state) checkServiceNodes(name string) []CheckServiceNode {
 	insts := st.serviceInstances(name)
 	out := make([]CheckServiceNode, 0, len(insts))
 	for _, in := range insts {
-		checks := []*HealthCheck{}
-		for _, c := range st.nodeChecks(in.Node.Node) {
-			if c.ServiceID == "" || c.ServiceID == in.Service.ID {
-				checks = append(checks, c)
-			}
-		}
-		out = append(out, CheckServiceNode{Node: in.Node, Service: in.Service, Checks: checks})
+		out = append(out, st.withChecks(in))
 	}
 	return out
+}
+
+// withChecks is an instance with the checks that decide its health: its
+// node's and its own.
+func (st *state) withChecks(in ServiceInstance) CheckServiceNode {
+	checks := []*HealthCheck{}
+	for _, c := range st.nodeChecks(in.Node.Node) {
+		if c.ServiceID == "" || c.ServiceID == in.Service.ID {
+			checks = append(checks, c)
+		}
+	}
+	return CheckServiceNode{Node: in.Node, Service: in.Service, Checks: checks}
 }
 
 // serviceChecks lists the checks that belong to instances of a service.

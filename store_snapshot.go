@@ -295,7 +295,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 			}
 			st.kvs, st.tombstones, st.indexes = kvs.tree(), tombstones.tree(), indexes.tree()
 			st.nodes, st.services, st.checks = nodes.tree(), services.tree(), checks.tree()
-			st.serviceNames = buildServiceNames(names)
+			st.serviceNames, st.connectNames = buildServiceNames(names), buildConnectNames(names)
 			st.sessions, st.lockDelays = sessions.tree(), lockDelays.tree()
 			st.nodeSessions, st.sessionKeys = nodeSessions, sessionKeys
 			return &st, nil
