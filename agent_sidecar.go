@@ -31,7 +31,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -157,7 +156,7 @@ func mergeProxyDefaults(config map[string]any) map[string]any {
 func (l *localState) sidecarPort(id string, taken map[int]bool) (int, error) {
 	lo, hi := l.a.cfg.Ports.SidecarMinPort, l.a.cfg.Ports.SidecarMaxPort
 	if lo < 1 || hi < 1 {
-		return 0, errors.New("no port provided for sidecar_service and auto-assignment disabled in config")
+		return 0, sidecarPortError("no port provided for sidecar_service and auto-assignment disabled in config")
 	}
 	used := maps.Clone(taken)
 	if used == nil {
@@ -179,8 +178,15 @@ func (l *localState) sidecarPort(id string, taken map[int]bool) (int, error) {
 			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("no port provided for sidecar_service and none left in the configured range [%d, %d]", lo, hi)
+	return 0, sidecarPortError(fmt.Sprintf("no port provided for sidecar_service and none left in the configured range [%d, %d]", lo, hi))
 }
+
+// sidecarPortError: no port for a sidecar. The HTTP API answers it with
+// 500, as Consul does; here nothing of the registration is kept (Consul
+// keeps the parent without its sidecar).
+type sidecarPortError string
+
+func (e sidecarPortError) Error() string { return string(e) }
 
 // sidecarDefaultChecks are Consul's two checks of a sidecar given none: its
 // public listener accepts TCP, and the service it fronts is healthy (an

@@ -81,11 +81,12 @@ func (h *httpAPI) registerStatus() {
 }
 
 // localError maps a local-state error to its HTTP answer: unknown IDs are
-// 404, disabled scripts 500 (as Consul), anything else the caller's fault 400.
+// 404, disabled scripts and no sidecar port 500 (as Consul), anything else the caller's fault 400.
 func localError(err error) error {
 	var scripts scriptsDisabledError
+	var ports sidecarPortError
 	switch {
-	case err == nil || errors.Is(err, errNotFound) || errors.As(err, &scripts):
+	case err == nil || errors.Is(err, errNotFound) || errors.As(err, &scripts) || errors.As(err, &ports):
 		return err
 	case isUnavailable(err):
 		return nil // the agent keeps the change; anti-entropy pushes it once the servers answer
