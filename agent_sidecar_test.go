@@ -405,12 +405,17 @@ func TestSidecarThroughClient(t *testing.T) {
 		t.Fatalf("web.connect SRV through the client (the sidecar is critical): %v %+v", m.RCode, m.Answers)
 	}
 
-	// Anti-entropy finds the catalog's copy equal: over four of its
-	// intervals the sidecar is not written again.
-	_, before := proxyIndex(srv)
-	r := srv.must("GET", fmt.Sprintf("/v1/catalog/service/web-sidecar-proxy?index=%d&wait=2s", before), "", nil)
-	if _, now := proxyIndex(srv); r.index() != before || now != before {
-		t.Fatalf("anti-entropy rewrote an unchanged sidecar: index %d → %d (ModifyIndex %d)", before, r.index(), now)
+	// Anti-entropy finds the catalog's copy (read back as JSON) equal to
+	// its own, so it leaves it alone.
+	view, err := cl.nodeCatalog(t.Context(), "web-host", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := cl.local.serviceList()
+	for _, remote := range view.Services {
+		if mine := local[remote.ID]; mine == nil || !sameEntry(mine, remote) {
+			t.Fatalf("anti-entropy sees %s differ:\nlocal   %+v\ncatalog %+v", remote.ID, mine, remote)
+		}
 	}
 
 	// Gone from the catalog behind the agent's back: anti-entropy restores it.
@@ -440,4 +445,57 @@ func TestSidecarThroughClient(t *testing.T) {
 	cl.Shutdown()
 	cl = start()
 	cl.expect("GET", "/v1/agent/service/web1-sidecar-proxy", "", http.StatusNotFound, "")
+}
+
+// TestSidecarFromConfigFiles: a service of the config files with
+// connect.sidecar_service (snake_case, a proxy Config keeping its own keys)
+// registers its sidecar; the ports.sidecar_* keys are read and checked as
+// Consul's.
+func TestSidecarFromConfigFiles(t *testing.T) {
+	t.Parallel()
+	port := freePort(t, "127.0.0.1")
+	cfg, _, err := loadConfigFixtures(t, []string{fmt.Sprintf(`{"ports":{"sidecar_min_port":%d,"sidecar_max_port":%d},
+		"services":[{"name":"web","port":8080,"connect":{"sidecar_service":{"proxy":{"config":{"Some_Key":1},
+		"upstreams":[{"destination_name":"api","local_bind_port":9191}]}}}},
+		{"name":"api","port":9090,"connect":{"sidecar_service":{}}}]}`, port, port+1)}, "-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := startTestAgent(t, func(c *Config) { c.Ports.SidecarMinPort, c.Ports.SidecarMaxPort, c.Services = cfg.Ports.SidecarMinPort, cfg.Ports.SidecarMaxPort, cfg.Services })
+	var web, api Service
+	ta.must("GET", "/v1/agent/service/web-sidecar-proxy", "", &web)
+	ta.must("GET", "/v1/agent/service/api-sidecar-proxy", "", &api)
+	if web.Port != port || api.Port != port+1 || web.Proxy.Config["Some_Key"] != 1.0 ||
+		len(web.Proxy.Upstreams) != 1 || web.Proxy.Upstreams[0].DestinationName != "api" || web.Proxy.Upstreams[0].LocalBindPort != 9191 {
+		t.Fatalf("sidecars of the config files: %+v %+v", web, api)
+	}
+
+	for _, tc := range []struct {
+		ports string
+		want  string
+	}{
+		{`{"sidecar_min_port":21300,"sidecar_max_port":21200}`, "sidecar_min_port must be less than sidecar_max_port. To disable, set both to zero."},
+		{`{"sidecar_max_port":70000}`, "invalid port: 70000"},
+		{`{"sidecar_max_port":20000}`, "sidecar_min_port must be less than sidecar_max_port"},
+	} {
+		if _, _, err := loadConfigFixtures(t, []string{`{"ports":` + tc.ports + `}`}, "-dev"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ports %s: %v, want %q", tc.ports, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		ports    string
+		min, max int
+	}{
+		{`{}`, 21000, 21255},
+		{`{"sidecar_min_port":0,"sidecar_max_port":0}`, -1, -1},
+		{`{"sidecar_min_port":0,"sidecar_max_port":21000}`, -1, 21000},
+		{`{"sidecar_min_port":21500,"sidecar_max_port":21500}`, 21500, 21500},
+	} {
+		cfg, _, err := loadConfigFixtures(t, []string{`{"ports":` + tc.ports + `}`}, "-dev")
+		if err != nil {
+			t.Errorf("ports %s: %v", tc.ports, err)
+		} else if cfg.Ports.SidecarMinPort != tc.min || cfg.Ports.SidecarMaxPort != tc.max {
+			t.Errorf("ports %s: %d..%d, want %d..%d", tc.ports, cfg.Ports.SidecarMinPort, cfg.Ports.SidecarMaxPort, tc.min, tc.max)
+		}
+	}
 }
