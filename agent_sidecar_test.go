@@ -461,7 +461,9 @@ func TestSidecarFromConfigFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta := startTestAgent(t, func(c *Config) { c.Ports.SidecarMinPort, c.Ports.SidecarMaxPort, c.Services = cfg.Ports.SidecarMinPort, cfg.Ports.SidecarMaxPort, cfg.Services })
+	ta := startTestAgent(t, func(c *Config) {
+		c.Ports.SidecarMinPort, c.Ports.SidecarMaxPort, c.Services = cfg.Ports.SidecarMinPort, cfg.Ports.SidecarMaxPort, cfg.Services
+	})
 	var web, api Service
 	ta.must("GET", "/v1/agent/service/web-sidecar-proxy", "", &web)
 	ta.must("GET", "/v1/agent/service/api-sidecar-proxy", "", &api)

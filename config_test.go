@@ -39,7 +39,7 @@ func TestDefaultConfig(t *testing.T) {
 		Datacenter:  "dc1",
 		BindAddr:    "0.0.0.0",
 		ClientAddrs: []string{"127.0.0.1"},
-		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302},
+		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302, SidecarMinPort: 21000, SidecarMaxPort: 21255},
 		LogLevel:    "info",
 		Domain:      "consul.",
 		DNS: DNSConfig{
@@ -174,7 +174,7 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 		"retry_join_wan": ["192.0.2.9"], "start_join_wan": ["192.0.2.10"],
 		"gossip_wan": {"gossip_interval": "1s", "gossip_nodes": 5, "probe_interval": "2s", "probe_timeout": "3s",
 			"retransmit_mult": 6, "suspicion_mult": 7},
-		"ports": {"server": 1, "serf_lan": 2, "serf_wan": 3, "dns": -1, "http": -1},
+		"ports": {"server": 1, "serf_lan": 2, "serf_wan": 3, "dns": -1, "http": -1, "sidecar_min_port": 4, "sidecar_max_port": 5},
 		"dns_config": {"allow_stale": false, "max_stale": "1s", "udp_answer_limit": 0, "a_record_limit": 2,
 			"only_passing": true, "enable_truncate": true, "soa": {"retry": 1, "expire": 2, "min_ttl": 3}}
 	}`}, "-data-dir", t.TempDir())
@@ -198,7 +198,7 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 	want.RetryJoinWAN = []string{"192.0.2.9", "192.0.2.10"}
 	want.HTTPMaxConnsPerClient, want.RPCMaxConnsPerClient = 0, 7
 	want.HTTPReadTimeout, want.HTTPReadHeaderTimeout, want.HTTPWriteTimeout, want.HTTPIdleTimeout = time.Second, 2*time.Second, 3*time.Second, 10*time.Second
-	want.Ports = PortsConfig{HTTP: -1, DNS: -1, Server: 1, SerfLAN: 2, SerfWAN: 3}
+	want.Ports = PortsConfig{HTTP: -1, DNS: -1, Server: 1, SerfLAN: 2, SerfWAN: 3, SidecarMinPort: 4, SidecarMaxPort: 5}
 	want.GossipWAN = GossipConfig{GossipInterval: time.Second, GossipNodes: 5, ProbeInterval: 2 * time.Second,
 		ProbeTimeout: 3 * time.Second, RetransmitMult: 6, SuspicionMult: 7}
 	want.DNS = DNSConfig{MaxStale: time.Second, ARecordLimit: 2, OnlyPassing: true, EnableTruncate: true,
