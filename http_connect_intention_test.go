@@ -81,7 +81,9 @@ func TestAgentConnectAuthorize(t *testing.T) {
 	ta := startTestAgent(t, nil)
 	ta.must("PUT", "/v1/config", `{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Action":"deny"},{"Name":"db","Action":"allow"}]}`, nil)
 	ta.must("PUT", "/v1/config", `{"Kind":"service-intentions","Name":"*","Sources":[{"Name":"web","Action":"allow"}]}`, nil)
-	uri := func(svc string) string { return "spiffe://11111111-2222-3333-4444-555555555555.consul/ns/default/dc/dc1/svc/" + svc }
+	uri := func(svc string) string {
+		return "spiffe://11111111-2222-3333-4444-555555555555.consul/ns/default/dc/dc1/svc/" + svc
+	}
 	for _, c := range []struct{ body, want string }{
 		{`{"Target":"api","ClientCertURI":"` + uri("web") + `"}`,
 			`{"Authorized":false,"Reason":"Matched L4 intention: default/web =\u003e default/api (Precedence: 9, Action: DENY)"}`},
