@@ -56,7 +56,27 @@ func (h *httpAPI) configEntryPut(w http.ResponseWriter, r *http.Request) (any, e
 	if err := entry.validate(); err != nil {
 		return nil, err
 	}
+	if unchanged(h.a.store.snapshot(), entry) {
+		return true, nil // as Consul's shouldSkipOperation: no write, CAS or not
+	}
 	return h.applyConfigEntry(r, req)
+}
+
+// unchanged reports whether the stored entry of that kind and name has
+// entry's content already (its Hash, taken as apply takes it).
+func unchanged(st *state, entry *configEntry) bool {
+	cur, _ := st.configEntryGet(entry.kindName())
+	if cur == nil {
+		return false
+	}
+	c, err := cloneConfigEntry(entry)
+	if err != nil {
+		return false
+	}
+	_, _, create, modify, hash := c.meta()
+	*create, *modify, *hash = 0, 0, 0
+	_, _, _, _, curHash := cur.meta()
+	return configEntryHash(c) == *curHash
 }
 
 // casParam reads ?cas=; a bad value is Consul's 500 with strconv's message.

@@ -21,6 +21,8 @@ func TestConfigEntryAPI(t *testing.T) {
 		{"PUT", "/v1/config", `{"Kind":"service-defaults","Name":"api","Protocol":"HTTP"}`, 200, `true`},
 		{"GET", "/v1/config/service-defaults/api", "", 200,
 			`{"Kind":"service-defaults","Name":"api","Protocol":"http","TransparentProxy":{},"MeshGateway":{},"Expose":{},"Hash":…`},
+		// A write that changes nothing is skipped as done, CAS or not (Consul's shouldSkipOperation).
+		{"PUT", "/v1/config?cas=1", `{"Kind":"service-defaults","Name":"api","Protocol":"http"}`, 200, `true`},
 		{"PUT", "/v1/config?cas=0", `{"Kind":"service-defaults","Name":"api"}`, 200, `false`},
 		{"PUT", "/v1/config?cas=99999", `{"Kind":"service-defaults","Name":"api"}`, 200, `false`},
 		{"PUT", "/v1/config?cas=0", `{"Kind":"service-defaults","Name":"new"}`, 200, `true`},
