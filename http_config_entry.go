@@ -192,6 +192,8 @@ func decodeConfigEntry(body []byte) (*configEntry, error) {
 	default:
 		return nil, fmt.Errorf("invalid config entry kind: %s", kind)
 	}
+	delete(obj, "kind") // the Kind found above is the entry's
+	obj["Kind"] = kind
 	var unused []string
 	canon := canonicalKeys(obj, reflect.TypeOf(target).Elem(), "", &unused)
 	if len(unused) > 0 {
@@ -238,7 +240,13 @@ func canonicalKeys(v any, t reflect.Type, path string, unused *[]string) any {
 			return v // json.Unmarshal reports the type
 		}
 		out := map[string]any{}
-		for k, val := range obj {
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // two spellings of one field: the last in this order wins, every time
+		for _, k := range keys {
+			val := obj[k]
 			f, ok := fieldByKey(t, k)
 			if !ok {
 				*unused = append(*unused, fmt.Sprintf("invalid config key %q", path+k))

@@ -154,8 +154,8 @@ func TestConfigEntrySnapshot(t *testing.T) {
 	}
 }
 
-// FuzzConfigEntryDecode: the decoder never panics, and what it accepts
-// and validates encodes and decodes to itself.
+// FuzzConfigEntryDecode: the decoder and apply never panic, apply refuses
+// what validate refuses, and a valid entry encodes and decodes to itself.
 func FuzzConfigEntryDecode(f *testing.F) {
 	for _, seed := range []string{
 		`{"Kind":"service-defaults","Name":"api","Protocol":"http","Expose":{"Paths":[{"Path":"/x","ListenerPort":1}]}}`,
@@ -172,7 +172,12 @@ func FuzzConfigEntryDecode(f *testing.F) {
 			return
 		}
 		e.normalize()
+		// apply validates again: whatever was decoded, it never panics.
+		res := newStore().apply(1, &command{Type: cmdConfigEntry, ConfigEntry: &configEntryRequest{Op: "set", Entry: e}})
 		if e.validate() != nil {
+			if res.err == nil {
+				t.Fatalf("%s: an invalid entry was applied", body)
+			}
 			return
 		}
 		b, err := marshalExact(e) // as the log carries it
@@ -190,4 +195,21 @@ func FuzzConfigEntryDecode(f *testing.F) {
 			t.Fatalf("%s: hash changed over a round trip", b)
 		}
 	})
+}
+
+// TestConfigEntryKindMismatch: an entry whose Kind does not name the kind
+// it is stored as is refused, never applied.
+func TestConfigEntryKindMismatch(t *testing.T) {
+	t.Parallel()
+	e, err := decodeConfigEntry([]byte(`{"Kind":"proxy-defaults","kind":"service-defaults","Name":"global"}`))
+	if err != nil || e.ProxyDefaults == nil || e.ProxyDefaults.Kind != kindProxyDefaults {
+		t.Fatalf("decoded %+v, %v", e, err)
+	}
+	bad := &configEntry{ProxyDefaults: &ProxyDefaultsEntry{Kind: kindServiceDefaults, Name: "global"}}
+	if err := bad.validate(); err == nil || err.Error() != "invalid config entry kind: service-defaults" {
+		t.Fatalf("validate: %v", err)
+	}
+	if res := newStore().apply(1, &command{Type: cmdConfigEntry, ConfigEntry: &configEntryRequest{Op: "set", Entry: bad}}); res.err == nil {
+		t.Fatal("applied")
+	}
 }

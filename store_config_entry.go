@@ -213,14 +213,17 @@ func (e *configEntry) normalize() {
 
 // validate checks an entry with Consul's messages (its Validate methods).
 func (e *configEntry) validate() error {
+	// Exactly one kind's entry, whose Kind names it.
+	kinds := map[string]bool{kindServiceDefaults: e.ServiceDefaults != nil,
+		kindProxyDefaults: e.ProxyDefaults != nil, kindServiceIntentions: e.ServiceIntentions != nil}
 	n := 0
-	for _, set := range []bool{e.ServiceDefaults != nil, e.ProxyDefaults != nil, e.ServiceIntentions != nil} {
+	for _, set := range kinds {
 		if set {
 			n++
 		}
 	}
-	if n != 1 {
-		return errors.New("config entry must have exactly one kind")
+	if k, _ := e.kindName(); n != 1 || !kinds[k] {
+		return fmt.Errorf("invalid config entry kind: %s", k)
 	}
 	kind, name := e.kindName()
 	if name == "" {
