@@ -63,20 +63,18 @@ func (h *httpAPI) configEntryPut(w http.ResponseWriter, r *http.Request) (any, e
 }
 
 // unchanged reports whether the stored entry of that kind and name has
-// entry's content already (its Hash, taken as apply takes it).
+// entry's content already (its Hash).
 func unchanged(st *state, entry *configEntry) bool {
 	cur, _ := st.configEntryGet(entry.kindName())
 	if cur == nil {
 		return false
 	}
-	c, err := cloneConfigEntry(entry)
+	c, err := entry.withoutIndexes()
 	if err != nil {
 		return false
 	}
-	_, _, create, modify, hash := c.meta()
-	*create, *modify, *hash = 0, 0, 0
 	_, _, _, _, curHash := cur.meta()
-	return configEntryHash(c) == *curHash
+	return c.contentHash() == *curHash
 }
 
 // casParam reads ?cas=; a bad value is Consul's 500 with strconv's message.

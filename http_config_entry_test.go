@@ -191,7 +191,9 @@ func FuzzConfigEntryDecode(f *testing.F) {
 		if err := back.validate(); err != nil {
 			t.Fatalf("%s: valid entry invalid after a round trip: %v", b, err)
 		}
-		if configEntryHash(&back) != configEntryHash(e) {
+		h1, err1 := back.withoutIndexes()
+		h2, err2 := e.withoutIndexes()
+		if err1 != nil || err2 != nil || h1.contentHash() != h2.contentHash() {
 			t.Fatalf("%s: hash changed over a round trip", b)
 		}
 	})

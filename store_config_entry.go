@@ -297,13 +297,12 @@ func (t *txn) applyConfigEntry(r *configEntryRequest) (ok bool, err error) {
 		if r.CAS && (exists != (r.Index != 0) || exists && cur.modifyIndex() != r.Index) {
 			return false, nil
 		}
-		next, err := cloneConfigEntry(r.Entry)
+		next, err := r.Entry.withoutIndexes()
 		if err != nil {
 			return false, err
 		}
 		_, _, create, modify, hash := next.meta()
-		*create, *modify, *hash = 0, 0, 0
-		*hash = configEntryHash(next)
+		*hash = next.contentHash()
 		*create, *modify = t.index, t.index
 		if exists {
 			_, _, c, _, _ := cur.meta()
@@ -331,9 +330,10 @@ func (t *txn) applyConfigEntry(r *configEntryRequest) (ok bool, err error) {
 	return false, fmt.Errorf("unknown config entry operation %q", r.Op)
 }
 
-// cloneConfigEntry is a deep copy, so the stored record shares nothing
-// with the command (whose decoding a leader keeps).
-func cloneConfigEntry(e *configEntry) (*configEntry, error) {
+// withoutIndexes is a deep copy of the entry with its indexes and hash
+// zero: the stored record shares nothing with the command (whose decoding
+// a leader keeps), and the hash covers the content alone.
+func (e *configEntry) withoutIndexes() (*configEntry, error) {
 	b, err := marshalExact(e)
 	if err != nil {
 		return nil, err
@@ -342,13 +342,15 @@ func cloneConfigEntry(e *configEntry) (*configEntry, error) {
 	if err := unmarshalExact(b, &out); err != nil {
 		return nil, err
 	}
+	_, _, create, modify, hash := out.meta()
+	*create, *modify, *hash = 0, 0, 0
 	return &out, nil
 }
 
-// configEntryHash is the entry's content Hash, taken while its indexes
-// and hash are zero: Consul reports one (of its own hashing), ours is
-// FNV-1a of the JSON, the same on every server.
-func configEntryHash(e *configEntry) uint64 {
+// contentHash is the Hash of an entry whose indexes and hash are zero
+// (withoutIndexes). Consul reports one, of its own hashing; ours is
+// FNV-1a of the JSON (map keys sorted), the same on every server.
+func (e *configEntry) contentHash() uint64 {
 	b, _ := marshalExact(e.body())
 	h := fnv.New64a()
 	h.Write(b)
