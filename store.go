@@ -86,6 +86,8 @@ const (
 	cmdSession        commandType = "session"
 	cmdTxn            commandType = "txn"
 	cmdAutopilot      commandType = "autopilot" // store_autopilot.go
+
+	cmdConfigEntry commandType = "config-entry" // store_config_entry.go
 )
 
 // command is one state change, the unit the log orders and replicates.
@@ -101,6 +103,8 @@ type command struct {
 	Register   *RegisterRequest   `json:",omitempty"`
 	Deregister *DeregisterRequest `json:",omitempty"`
 	Autopilot  *autopilotRequest  `json:",omitempty"`
+
+	ConfigEntry *configEntryRequest `json:",omitempty"` // store_config_entry.go
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
 }
@@ -165,6 +169,8 @@ type state struct {
 	indexes tree[uint64] // table or name → index of its last change
 
 	autopilot *AutopilotConfiguration // nil until the first leader stores one (store_autopilot.go)
+
+	configEntries tree[*configEntry] // kind \x00 name (store_config_entry.go)
 }
 
 // Store holds the current state and the watchers waiting for it to change.
@@ -253,6 +259,12 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 			break
 		}
 		res.ok, res.err = t.applyAutopilot(cmd.Autopilot)
+	case cmdConfigEntry:
+		if cmd.ConfigEntry == nil {
+			res.err = errors.New("config entry command without a body")
+			break
+		}
+		res.ok, res.err = t.applyConfigEntry(cmd.ConfigEntry)
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)
 	}

@@ -53,8 +53,9 @@ const (
 	tagIndex
 	tagSession
 	tagLockDelay
-	tagAutopilot // the autopilot configuration, when one is stored (store_autopilot.go)
-	tagLast      = tagAutopilot
+	tagAutopilot   // the autopilot configuration, when one is stored (store_autopilot.go)
+	tagConfigEntry // store_config_entry.go
+	tagLast        = tagConfigEntry
 )
 
 var errCorruptSnapshot = errors.New("corrupt snapshot")
@@ -161,6 +162,11 @@ func writeSnapshot(st *state, w io.Writer) error {
 		sw.write([]byte{tagAutopilot})
 		sw.json(st.autopilot)
 	}
+	st.configEntries.each(func(_ string, e *configEntry) bool {
+		sw.write([]byte{tagConfigEntry})
+		sw.json(e)
+		return sw.err == nil
+	})
 	sw.write([]byte{tagEnd})
 	if sw.err != nil {
 		return sw.err
@@ -256,6 +262,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 		checks              treeBuilder[*HealthCheck]
 		sessions            treeBuilder[*Session]
 		lockDelays          treeBuilder[int64]
+		configEntries       treeBuilder[*configEntry]
 		nodeSessions        tree[struct{}]
 		sessionKeys         tree[struct{}]
 		names               = map[string]serviceRef{}
@@ -298,6 +305,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 			st.serviceNames, st.connectNames = buildServiceNames(names), buildConnectNames(names)
 			st.sessions, st.lockDelays = sessions.tree(), lockDelays.tree()
 			st.nodeSessions, st.sessionKeys = nodeSessions, sessionKeys
+			st.configEntries = configEntries.tree()
 			return &st, nil
 		case tagMeta:
 			sawMeta = true
@@ -345,6 +353,15 @@ func readSnapshot(r io.Reader) (*state, error) {
 			}
 			st.autopilot = &AutopilotConfiguration{}
 			sr.json(st.autopilot)
+		case tagConfigEntry:
+			e := &configEntry{}
+			sr.json(e)
+			if sr.err == nil && e.validate() != nil {
+				sr.failf("bad config entry")
+			}
+			if sr.err == nil {
+				inOrder = inOrder && configEntries.add(configEntryKey(e.kindName()), e)
+			}
 		}
 		if !inOrder {
 			sr.failf("records out of order")
