@@ -38,30 +38,10 @@ const (
 	indexConfigKindPrefix = "config-entries."
 )
 
-// TransparentProxyConfig, MeshGatewayConfig, ExposeConfig, ExposePath and
-// AccessLogsConfig are the shared blocks of service- and proxy-defaults, in
-// Consul's JSON shapes: a block always appears, as {} when empty.
-type TransparentProxyConfig struct {
-	OutboundListenerPort int  `json:",omitempty"`
-	DialedDirectly       bool `json:",omitempty"`
-}
-
-type MeshGatewayConfig struct {
-	Mode string `json:",omitempty"`
-}
-
-type ExposeConfig struct {
-	Checks bool         `json:",omitempty"`
-	Paths  []ExposePath `json:",omitempty"`
-}
-
-type ExposePath struct {
-	ListenerPort  int    `json:",omitempty"`
-	Path          string `json:",omitempty"`
-	LocalPathPort int    `json:",omitempty"`
-	Protocol      string `json:",omitempty"`
-}
-
+// AccessLogsConfig is proxy-defaults' access log block. The blocks shared
+// with a proxy's own configuration (TransparentProxyConfig,
+// MeshGatewayConfig, ExposeConfig) are connect_service.go's; a block always
+// appears, as {} when empty.
 type AccessLogsConfig struct {
 	Enabled             bool   `json:",omitempty"`
 	DisableListenerLogs bool   `json:",omitempty"`
