@@ -321,7 +321,7 @@ func TestServerRouter(t *testing.T) {
 // forwarded to its server or answered from the agent cache
 // (go test -bench ClientHealth -run ^$).
 func BenchmarkClientHealth(b *testing.B) {
-	srv := startTestAgent(b, nil)
+	srv := startTestAgent(b, func(c *Config) { c.Encrypt = testGossipKey(b) }) // the client's key
 	srv.must("PUT", "/v1/catalog/register", `{"Node":"node1","Address":"127.0.0.10",
 		"Service":{"Service":"web","Port":8080},"Check":{"CheckID":"web","ServiceID":"web","Status":"passing"}}`, nil)
 	cl := startTestClient(b, "bench", "127.0.0.32", srv.lan.Addr())
