@@ -473,7 +473,7 @@ func writeForwarded(w http.ResponseWriter, resp forwardResponse) {
 // a server: everything on the data, not the agent's own endpoints.
 func forwardedPath(path string) bool {
 	for _, p := range []string{"/v1/kv/", "/v1/catalog/", "/v1/health/", "/v1/session/", "/v1/txn",
-		"/v1/snapshot", "/v1/status/", "/v1/operator/raft/", "/v1/coordinate/", "/v1/query"} {
+		"/v1/snapshot", "/v1/status/", "/v1/operator/raft/", "/v1/coordinate/", "/v1/query", "/v1/connect/"} {
 		if strings.HasPrefix(path, p) {
 			return true
 		}

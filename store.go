@@ -101,6 +101,7 @@ type command struct {
 	Register   *RegisterRequest   `json:",omitempty"`
 	Deregister *DeregisterRequest `json:",omitempty"`
 	Autopilot  *autopilotRequest  `json:",omitempty"`
+	ConnectCA  *connectCARequest  `json:",omitempty"`
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
 }
@@ -126,6 +127,7 @@ type applyResult struct {
 	err        error
 	txnResults []txnResult
 	txnErrors  []txnError
+	index      uint64 // the log index it was applied at (on the server that applied it)
 }
 
 // Index names in the indexes table.
@@ -164,6 +166,7 @@ type state struct {
 	indexes tree[uint64] // table or name → index of its last change
 
 	autopilot *AutopilotConfiguration // nil until the first leader stores one (store_autopilot.go)
+	connectCA *connectCAState         // nil until the first leader makes the CA (store_connect_ca.go)
 }
 
 // Store holds the current state and the watchers waiting for it to change.
@@ -252,6 +255,12 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 			break
 		}
 		res.ok, res.err = t.applyAutopilot(cmd.Autopilot)
+	case cmdConnectCA:
+		if cmd.ConnectCA == nil {
+			res.err = errors.New("connect-ca command without a body")
+			break
+		}
+		res.ok, res.err = t.applyConnectCA(cmd.ConnectCA)
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)
 	}
@@ -266,6 +275,7 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 	next.index = idx
 	s.current.Store(next)
 	s.hub.notify(t.topics, t.kvKeys, t.kvCuts)
+	res.index = idx
 	return res
 }
 

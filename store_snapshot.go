@@ -54,7 +54,8 @@ const (
 	tagSession
 	tagLockDelay
 	tagAutopilot // the autopilot configuration, when one is stored (store_autopilot.go)
-	tagLast      = tagAutopilot
+	tagConnectCA // the CA's record, once the first leader made it (store_connect_ca.go)
+	tagLast      = tagConnectCA
 )
 
 var errCorruptSnapshot = errors.New("corrupt snapshot")
@@ -160,6 +161,10 @@ func writeSnapshot(st *state, w io.Writer) error {
 	if st.autopilot != nil {
 		sw.write([]byte{tagAutopilot})
 		sw.json(st.autopilot)
+	}
+	if st.connectCA != nil {
+		sw.write([]byte{tagConnectCA})
+		sw.json(st.connectCA)
 	}
 	sw.write([]byte{tagEnd})
 	if sw.err != nil {
@@ -345,6 +350,12 @@ func readSnapshot(r io.Reader) (*state, error) {
 			}
 			st.autopilot = &AutopilotConfiguration{}
 			sr.json(st.autopilot)
+		case tagConnectCA:
+			if st.connectCA != nil {
+				sr.failf("two connect CA records")
+			}
+			st.connectCA = &connectCAState{}
+			sr.json(st.connectCA)
 		}
 		if !inOrder {
 			sr.failf("records out of order")
