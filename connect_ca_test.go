@@ -559,3 +559,34 @@ func BenchmarkConnectCASign(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "CSRs/s")
 }
+
+// BenchmarkConnectCARotationToLeaf: from a PUT of a new root key until the
+// agent holds a leaf of the new root (its blocking leaf read returns it).
+func BenchmarkConnectCARotationToLeaf(b *testing.B) {
+	a, base := benchAgent(b)
+	ctx := context.Background()
+	var leaf *IssuedCert
+	for leaf == nil {
+		leaf, _, _ = a.connectLeaf(ctx, "web", 0, 0)
+	}
+	var total time.Duration
+	for b.Loop() {
+		key, _ := generateCAKey("ec", 256)
+		body, _ := json.Marshal(CAConfiguration{Provider: "consul", Config: map[string]any{"PrivateKey": key}})
+		req, _ := http.NewRequest("PUT", base+"/v1/connect/ca/configuration", strings.NewReader(string(body)))
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatal(err, resp)
+		}
+		resp.Body.Close()
+		active := a.store.snapshot().connectCA.activeRoot().SigningKeyID
+		for colonHex(pemCerts(b, leaf.CertPEM)[0].AuthorityKeyId) != active {
+			if leaf, _, err = a.connectLeaf(ctx, "web", leaf.ModifyIndex, time.Minute); err != nil {
+				b.Fatal(err)
+			}
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/rotation-to-leaf")
+}
