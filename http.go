@@ -97,7 +97,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerSession()
 	h.registerTxn()
 	h.registerEvent()
-	h.registerConnectCA() // http_connect_ca.go
+	h.registerConnectCA()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h
