@@ -143,6 +143,19 @@ func (c ConnectConfig) checkProvider() error {
 	return fmt.Errorf("unknown CA provider %q", c.CAProvider)
 }
 
+// caLeafTTL is the configuration's leaf TTL, checked when it was stored
+// (parseCASettings), read here without parsing the key on every signature.
+func caLeafTTL(m map[string]any) time.Duration {
+	for k, v := range m {
+		if strings.ToLower(strings.ReplaceAll(k, "_", "")) == "leafcertttl" {
+			if d, err := caDuration(k, v); err == nil {
+				return d
+			}
+		}
+	}
+	return caDefaultLeafTTL
+}
+
 // rootSerial is the serial of a root made from st: the next log index.
 func rootSerial(st *state) uint64 { return st.index + 1 }
 
@@ -325,8 +338,7 @@ func (a *Agent) signCSR(ctx context.Context, csrPEM string) (*IssuedCert, error)
 	if err != nil {
 		return nil, err
 	}
-	settings, _ := parseCASettings(ca.Config.Config)
-	certPEM, cert, err := signLeafWith(csr, root, signer, res.index, settings.LeafTTL, time.Now())
+	certPEM, cert, err := signLeafWith(csr, root, signer, res.index, caLeafTTL(ca.Config.Config), time.Now())
 	if err != nil {
 		return nil, err
 	}
