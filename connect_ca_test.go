@@ -590,3 +590,18 @@ func BenchmarkConnectCARotationToLeaf(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/rotation-to-leaf")
 }
+
+// TestConnectCALeafTTL: ca_config.leaf_cert_ttl sets the leaves' lifetime
+// and shows in the configuration.
+func TestConnectCALeafTTL(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, func(c *Config) { c.Connect.LeafCertTTL = 2 * time.Hour })
+	leaf, _ := getLeaf(t, ta, "/v1/agent/connect/ca/leaf/web")
+	if life := leaf.ValidBefore.Sub(leaf.ValidAfter); life != 2*time.Hour {
+		t.Fatalf("leaf lifetime %v, want 2h", life)
+	}
+	var conf CAConfiguration
+	if ta.must("GET", "/v1/connect/ca/configuration", "", &conf); conf.Config["LeafCertTTL"] != "2h" {
+		t.Fatalf("configuration %+v", conf.Config)
+	}
+}
