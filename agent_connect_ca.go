@@ -167,8 +167,7 @@ func (a *Agent) renewLeaf(e *leafEntry) {
 			next = min(time.Second<<min(failures, 6), time.Minute)
 		} else {
 			failures = 0
-			life := cert.ValidBefore.Sub(cert.ValidAfter)
-			next = time.Until(cert.ValidAfter.Add(life*6/10 + rand.N(life*3/10+1)))
+			next = time.Until(leafRenewAt(cert))
 		}
 		timer := time.NewTimer(next)
 		select {
@@ -178,6 +177,14 @@ func (a *Agent) renewLeaf(e *leafEntry) {
 		}
 		timer.Stop()
 	}
+}
+
+// leafRenewAt is when to renew a leaf: at a random point between 60% and
+// 90% of its lifetime, so that agents that got theirs together do not all
+// come back together, and well before it expires.
+func leafRenewAt(cert *IssuedCert) time.Time {
+	life := cert.ValidBefore.Sub(cert.ValidAfter)
+	return cert.ValidAfter.Add(life*6/10 + rand.N(life*3/10+1))
 }
 
 // issueLeaf makes a key and CSR for the service and has a server sign it.

@@ -605,3 +605,22 @@ func TestConnectCALeafTTL(t *testing.T) {
 		t.Fatalf("configuration %+v", conf.Config)
 	}
 }
+
+// TestConnectCALeafRenewAt: a leaf is renewed between 60% and 90% of its
+// lifetime, at a different point each time.
+func TestConnectCALeafRenewAt(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	cert := &IssuedCert{ValidAfter: start, ValidBefore: start.Add(72 * time.Hour)}
+	seen := map[time.Time]bool{}
+	for range 100 {
+		at := leafRenewAt(cert)
+		if at.Before(start.Add(43*time.Hour+12*time.Minute)) || at.After(start.Add(64*time.Hour+48*time.Minute)) {
+			t.Fatalf("renewal at %v after issue", at.Sub(start))
+		}
+		seen[at] = true
+	}
+	if len(seen) < 90 {
+		t.Fatalf("only %d distinct renewal times in 100", len(seen))
+	}
+}
