@@ -72,6 +72,8 @@ type Agent struct {
 	uploads         snapshotUploads // snapshots being received to restore (agent_restore.go)
 	spool           string          // where restores and received snapshots are written (openSpoolDir)
 	cache           *agentCache
+	ca              caSigning // the leader's parsed signing root (server_connect_ca.go)
+	leaves          leafCerts // the agent's leaf certificates (agent_connect_ca.go)
 
 	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
 	httpServer    *http.Server

@@ -252,6 +252,10 @@ func snapshotRecordName(tag byte) string {
 		return "LockDelay"
 	case tagAutopilot:
 		return "Autopilot"
+	case tagConfigEntry:
+		return "ConfigEntry"
+	case tagConnectCA:
+		return "ConnectCA"
 	}
 	return fmt.Sprintf("Unknown(%d)", tag)
 }
@@ -332,7 +336,7 @@ func snapshotStats(f *os.File, o snapshotInspectOpts) (*snapshotInfo, error) {
 		case tagService:
 			sr.string()
 			sr.bytes()
-		case tagNode, tagCheck, tagSession, tagAutopilot:
+		case tagNode, tagCheck, tagSession, tagAutopilot, tagConfigEntry, tagConnectCA:
 			sr.bytes()
 		default:
 			sr.failf("unexpected record %d", tag)

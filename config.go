@@ -91,6 +91,7 @@ type Config struct {
 	GossipWAN               GossipConfig // gossip_wan: the WAN pool's timing (servers only)
 
 	Autopilot AutopilotConfig // autopilot: seeds the cluster's autopilot configuration (server_autopilot.go)
+	Connect   ConnectConfig   // connect: the service mesh and its CA (server_connect_ca.go)
 
 	Services []*serviceDefinition // service, services: registered by the agent at start
 	Checks   []*checkDefinition   // check, checks: registered by the agent at start
@@ -150,6 +151,21 @@ type AutopilotConfig struct {
 	MaxTrailingLogs         int           // max_trailing_logs (250)
 	MinQuorum               int           // min_quorum (0)
 	ServerStabilizationTime time.Duration // server_stabilization_time (10s)
+}
+
+// ConnectConfig is the connect block. The first leader makes the CA from
+// ca_config; from then on /v1/connect/ca/configuration changes it, as in
+// Consul. A duration or size left at zero takes the CA's default (connect_ca.go).
+type ConnectConfig struct {
+	Enabled             bool          // enabled (true: Consul 1.22's default, in -dev and out)
+	CAProvider          string        // ca_provider: only "consul", the built-in CA
+	PrivateKey          string        // ca_config.private_key (PEM): the root's key; generated when empty
+	RootCert            string        // ca_config.root_cert (PEM): a root for private_key; made when empty
+	LeafCertTTL         time.Duration // ca_config.leaf_cert_ttl (72h)
+	IntermediateCertTTL time.Duration // ca_config.intermediate_cert_ttl (8760h)
+	RootCertTTL         time.Duration // ca_config.root_cert_ttl (87600h)
+	PrivateKeyType      string        // ca_config.private_key_type: "ec" (default) or "rsa"
+	PrivateKeyBits      int           // ca_config.private_key_bits: 256 for ec, 2048 or 4096 for rsa
 }
 
 // gossipDefaults takes a pool's timing from its SWIM defaults.
@@ -223,6 +239,7 @@ func defaultConfig() *Config {
 		GossipWAN:                  gossipDefaults(swimWANConfig()),
 		Autopilot: AutopilotConfig{CleanupDeadServers: true, LastContactThreshold: 200 * time.Millisecond,
 			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
+		Connect: ConnectConfig{Enabled: true, CAProvider: "consul"},
 	}
 }
 
@@ -274,6 +291,9 @@ func loadConfig(args []string) (cfg *Config, ignored []string, err error) {
 // finish derives the defaults that depend on other settings and checks the
 // rules that involve more than one key.
 func (c *Config) finish() error {
+	if err := c.Connect.check(); err != nil {
+		return err
+	}
 	if c.NodeName == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {

@@ -111,6 +111,19 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 		"write_timeout":       cfgStore(cfgDurationAtLeast(time.Second), func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),
 		"idle_timeout":        cfgStore(cfgDurationAtLeast(10*time.Second), func(c *Config) *time.Duration { return &c.HTTPIdleTimeout }),
 	}, "allow_write_http_from", "block_endpoints", "max_header_bytes", "response_headers", "use_cache"),
+	"connect": cfgBlock(map[string]configKey{
+		"enabled":     cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Connect.Enabled }),
+		"ca_provider": cfgStore(cfgValidated(cfgAs[string], cfgCheckCAProvider), func(c *Config) *string { return &c.Connect.CAProvider }),
+		"ca_config": cfgBlock(map[string]configKey{
+			"private_key":           cfgStore(cfgAs[string], func(c *Config) *string { return &c.Connect.PrivateKey }),
+			"root_cert":             cfgStore(cfgAs[string], func(c *Config) *string { return &c.Connect.RootCert }),
+			"leaf_cert_ttl":         cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.Connect.LeafCertTTL }),
+			"intermediate_cert_ttl": cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.Connect.IntermediateCertTTL }),
+			"root_cert_ttl":         cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.Connect.RootCertTTL }),
+			"private_key_type":      cfgStore(cfgAs[string], func(c *Config) *string { return &c.Connect.PrivateKeyType }),
+			"private_key_bits":      cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.Connect.PrivateKeyBits }),
+		}, "csr_max_concurrent", "csr_max_per_second"),
+	}, "enable_mesh_gateway_wan_federation", "enable_serverless_plugin"),
 }, ignoredTopLevelKeys...)}
 
 // ignoredTopLevelKeys lists, sorted, the top-level keys Consul accepts
@@ -123,7 +136,7 @@ var ignoredTopLevelKeys = []string{
 	"advertise_addr_wan_ipv6", "advertise_addrs", "advertise_reconnect_timeout",
 	"alt_domain", "audit", "auto_config", "auto_encrypt", "auto_reload_config",
 	"build_date", "ca_file", "ca_path", "cache", "cert_file", "check_update_interval", "cloud",
-	"config_entries", "connect",
+	"config_entries",
 	"consul", "default_query_time", "disable_anonymous_signature", "disable_coordinates",
 	"disable_host_node_id", "disable_http_unprintable_char_filter", "disable_keyring_file",
 	"disable_remote_exec", "disable_update_check", "discard_check_output", "discovery_max_stale",

@@ -34,7 +34,6 @@ var securityGuards = func() map[string]func(v any) error {
 		"acl.enabled":                       acl,
 		"acl_datacenter":                    cfgRefuseWhenSet("ACLs (legacy acl_datacenter) are"),
 		"enable_acl_replication":            cfgRefuseWhenTrue("ACL replication is"),
-		"connect.enabled":                   cfgRefuseWhenTrue("the service mesh (Connect, with its mTLS) is"),
 		"auto_encrypt.tls":                  cfgRefuseWhenTrue("auto-encrypt (TLS) is"),
 		"auto_encrypt.allow_tls":            cfgRefuseWhenTrue("auto-encrypt (TLS) is"),
 		"auto_config.enabled":               cfgRefuseWhenTrue("auto-config (TLS and ACL bootstrap) is"),

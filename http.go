@@ -99,6 +99,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerEvent()
 	h.registerConfigEntries()
 	h.registerIntentions()
+	h.registerConnectCA()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h

@@ -474,7 +474,7 @@ func writeForwarded(w http.ResponseWriter, resp forwardResponse) {
 func forwardedPath(path string) bool {
 	for _, p := range []string{"/v1/kv/", "/v1/catalog/", "/v1/health/", "/v1/session/", "/v1/txn",
 		"/v1/snapshot", "/v1/status/", "/v1/operator/raft/", "/v1/coordinate/", "/v1/query",
-		"/v1/config", "/v1/connect/intentions"} {
+		"/v1/config", "/v1/connect/"} {
 		if strings.HasPrefix(path, p) {
 			return true
 		}

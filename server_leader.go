@@ -85,6 +85,7 @@ func (a *Agent) establishLeadership() {
 	a.sessions.rebuild()
 	a.leaderTerm.Store(term)
 	a.autopilot.initConfig()
+	a.initConnectCA()
 	if a.lan != nil {
 		a.reconcileAll() // what changed in the pool while no one led
 		a.autopilot.kick()

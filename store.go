@@ -105,6 +105,7 @@ type command struct {
 	Autopilot  *autopilotRequest  `json:",omitempty"`
 
 	ConfigEntry *configEntryRequest `json:",omitempty"` // store_config_entry.go
+	ConnectCA   *connectCARequest   `json:",omitempty"`
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
 }
@@ -130,6 +131,7 @@ type applyResult struct {
 	err        error
 	txnResults []txnResult
 	txnErrors  []txnError
+	index      uint64 // the log index it was applied at (on the server that applied it)
 }
 
 // Index names in the indexes table.
@@ -171,6 +173,7 @@ type state struct {
 	autopilot *AutopilotConfiguration // nil until the first leader stores one (store_autopilot.go)
 
 	configEntries tree[*configEntry] // kind \x00 name (store_config_entry.go)
+	connectCA     *connectCAState    // nil until the first leader makes the CA (store_connect_ca.go)
 }
 
 // Store holds the current state and the watchers waiting for it to change.
@@ -265,6 +268,12 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 			break
 		}
 		res.ok, res.err = t.applyConfigEntry(cmd.ConfigEntry)
+	case cmdConnectCA:
+		if cmd.ConnectCA == nil {
+			res.err = errors.New("connect-ca command without a body")
+			break
+		}
+		res.ok, res.err = t.applyConnectCA(cmd.ConnectCA)
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)
 	}
@@ -279,6 +288,7 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 	next.index = idx
 	s.current.Store(next)
 	s.hub.notify(t.topics, t.kvKeys, t.kvCuts)
+	res.index = idx
 	return res
 }
 

@@ -55,7 +55,8 @@ const (
 	tagLockDelay
 	tagAutopilot   // the autopilot configuration, when one is stored (store_autopilot.go)
 	tagConfigEntry // store_config_entry.go
-	tagLast        = tagConfigEntry
+	tagConnectCA   // the CA's record, once the first leader made it (store_connect_ca.go)
+	tagLast        = tagConnectCA
 )
 
 var errCorruptSnapshot = errors.New("corrupt snapshot")
@@ -167,6 +168,10 @@ func writeSnapshot(st *state, w io.Writer) error {
 		sw.json(e)
 		return sw.err == nil
 	})
+	if st.connectCA != nil {
+		sw.write([]byte{tagConnectCA})
+		sw.json(st.connectCA)
+	}
 	sw.write([]byte{tagEnd})
 	if sw.err != nil {
 		return sw.err
@@ -362,6 +367,12 @@ func readSnapshot(r io.Reader) (*state, error) {
 			if sr.err == nil {
 				inOrder = inOrder && configEntries.add(configEntryKey(e.kindName()), e)
 			}
+		case tagConnectCA:
+			if st.connectCA != nil {
+				sr.failf("two connect CA records")
+			}
+			st.connectCA = &connectCAState{}
+			sr.json(st.connectCA)
 		}
 		if !inOrder {
 			sr.failf("records out of order")
