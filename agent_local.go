@@ -17,8 +17,12 @@
 // files. A service whose check carries DeregisterCriticalServiceAfter is
 // removed by reapCritical once the check has been critical that long.
 //
-// Concurrency: mu guards services, checks, serviceSources and changed; it is
-// never held while writing to the catalog. syncMu serialises the pushes.
+// A proxy's Proxy.Config is completed by the config entries
+// (agent_proxy_config.go) when it is installed and whenever they change.
+//
+// Concurrency: mu guards services, checks, serviceSources, changed and the
+// proxies' configuration; it is never held while writing to the catalog.
+// syncMu serialises the pushes.
 package main
 
 import (
@@ -75,6 +79,11 @@ type localState struct {
 
 	sidecarMu sync.Mutex // sidecar port allocation (agent_sidecar.go); taken before mu
 
+	// Central proxy configuration (agent_proxy_config.go), guarded by mu.
+	proxyOwnConfig map[string]map[string]any // a local proxy's registered Config, by service ID
+	proxyEntries   proxyEntries              // the config entries last heard
+	proxyWatching  bool                      // the watcher runs
+
 	syncMu     sync.Mutex
 	syncNow    chan struct{} // triggerSync: a full sync now (agent_sync.go)
 	pushFailed chan struct{} // a push failed: a full sync soon
@@ -82,7 +91,7 @@ type localState struct {
 
 func newLocalState(a *Agent) *localState {
 	return &localState{a: a, services: map[string]*Service{}, serviceSources: map[string]definitionSource{},
-		checks: map[string]*localCheck{}, changed: make(chan struct{}),
+		checks: map[string]*localCheck{}, changed: make(chan struct{}), proxyOwnConfig: map[string]map[string]any{},
 		syncNow: make(chan struct{}, 1), pushFailed: make(chan struct{}, 1)}
 }
 
@@ -239,11 +248,13 @@ func (def *serviceDefinition) checkDefinitions() ([]*checkDefinition, []string) 
 // installService puts a prepared service and its checks in place, starts
 // the checks and pushes the service.
 func (l *localState) installService(ctx context.Context, svc *Service, checks []*localCheck, replaceChecks bool, src definitionSource) error {
+	l.prepareProxyConfig(ctx, svc, src)
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
 		return errors.New("agent is shutting down")
 	}
+	l.mergeProxyConfigLocked(svc)
 	l.services[svc.ID] = svc
 	l.serviceSources[svc.ID] = src
 	var replaced []*localCheck
@@ -439,6 +450,7 @@ func (l *localState) removeService(ctx context.Context, id string) error {
 	}
 	delete(l.services, id)
 	delete(l.serviceSources, id)
+	delete(l.proxyOwnConfig, id)
 	var removed []*localCheck
 	for cid, lc := range l.checks {
 		if lc.check.ServiceID == id {

@@ -9,7 +9,8 @@
 //	  → sidecarDefinition: ID <id>-sidecar-proxy, name <name>-sidecar-proxy,
 //	    Kind connect-proxy, the parent's address, tags and meta unless its own,
 //	    Proxy.Destination*, LocalServiceAddress 127.0.0.1, LocalServicePort
-//	    the parent's port, proxy-defaults merged into Proxy.Config
+//	    the parent's port (proxy-defaults are merged into Proxy.Config when
+//	    it is installed: agent_proxy_config.go)
 //	  → under sidecarMu: a port from ports.sidecar_min_port..sidecar_max_port
 //	    (sidecarPort), Consul's two default checks (sidecarDefaultChecks)
 //	  → both installed in the local state, pushed to the catalog; both
@@ -129,7 +130,6 @@ func sidecarDefinition(parent *serviceDefinition, svc *Service) (*serviceDefinit
 			proxy.LocalServicePort = svc.Port
 		}
 	}
-	proxy.Config = mergeProxyDefaults(proxy.Config)
 	sc.Proxy = &proxy
 	check := Service{Kind: sc.Kind, Proxy: normalizeProxy(proxy)}
 	if sc.Connect != nil {
@@ -139,14 +139,6 @@ func sidecarDefinition(parent *serviceDefinition, svc *Service) (*serviceDefinit
 		return nil, err
 	}
 	return &sc, nil
-}
-
-// mergeProxyDefaults is where the proxy-defaults config entry ("global")
-// joins a sidecar's Proxy.Config: its Config's keys are defaults the
-// sidecar's own keys override (Consul's proxy-defaults). Config entries are
-// not in this tree yet; until they are, a sidecar's Config is its own.
-func mergeProxyDefaults(config map[string]any) map[string]any {
-	return config
 }
 
 // sidecarPort picks a sidecar's port as Consul's
