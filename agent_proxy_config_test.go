@@ -19,9 +19,13 @@ func TestProxyConfigFromConfigEntries(t *testing.T) {
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"web","Port":8080,"Connect":{"SidecarService":{"Proxy":{"Config":{"own":1,"local_connect_timeout_ms":5}}}}}`, nil)
 	ta.must("PUT", "/v1/agent/service/register", `{"Name":"api","Port":8081,"Connect":{"SidecarService":{}}}`, nil)
 	views := func(id string) (agent, catalog map[string]any) {
-		var svc struct{ Proxy struct{ Config map[string]any } }
+		var svc struct {
+			Proxy struct{ Config map[string]any }
+		}
 		ta.must("GET", "/v1/agent/service/"+id, "", &svc)
-		var entries []struct{ ServiceProxy struct{ Config map[string]any } }
+		var entries []struct {
+			ServiceProxy struct{ Config map[string]any }
+		}
 		ta.must("GET", "/v1/catalog/service/"+id, "", &entries)
 		if len(entries) != 1 {
 			t.Fatalf("catalog %s: %d entries", id, len(entries))
