@@ -166,6 +166,7 @@ type ConnectConfig struct {
 	RootCertTTL         time.Duration // ca_config.root_cert_ttl (87600h)
 	PrivateKeyType      string        // ca_config.private_key_type: "ec" (default) or "rsa"
 	PrivateKeyBits      int           // ca_config.private_key_bits: 256 for ec, 2048 or 4096 for rsa
+	ClusterID           string        // ca_config.cluster_id: the first leader's cluster ID (a UUID; random when empty), as Consul's test agents set it
 }
 
 // gossipDefaults takes a pool's timing from its SWIM defaults.
@@ -795,6 +796,14 @@ func cfgParseNodeID(s string) (string, error) {
 	id := strings.ToLower(s)
 	if id != "" && !cfgUUIDPattern.MatchString(id) {
 		return "", fmt.Errorf("invalid node ID %q: must be a UUID", s)
+	}
+	return id, nil
+}
+
+func cfgParseClusterID(s string) (string, error) {
+	id := strings.ToLower(s)
+	if !cfgUUIDPattern.MatchString(id) {
+		return "", fmt.Errorf("invalid cluster ID %q: must be a UUID", s)
 	}
 	return id, nil
 }

@@ -122,6 +122,7 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 			"root_cert_ttl":         cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.Connect.RootCertTTL }),
 			"private_key_type":      cfgStore(cfgAs[string], func(c *Config) *string { return &c.Connect.PrivateKeyType }),
 			"private_key_bits":      cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.Connect.PrivateKeyBits }),
+			"cluster_id":            cfgStore(cfgFromString(cfgParseClusterID), func(c *Config) *string { return &c.Connect.ClusterID }),
 		}, "csr_max_concurrent", "csr_max_per_second"),
 	}, "enable_mesh_gateway_wan_federation", "enable_serverless_plugin"),
 }, ignoredTopLevelKeys...)}

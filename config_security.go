@@ -9,7 +9,9 @@
 // encryption or a restriction is guarded here: set to a value that makes
 // the promise, it stops the agent with an error naming the key. Set to a
 // value that promises nothing (`enabled = false`, an empty list), it is
-// ignored like any other key.
+// ignored like any other key. `ports.https` alone is such a value: without
+// a certificate (which is refused) Consul's own HTTPS listener fails every
+// handshake, and Consul's test agents always set one.
 //
 // Sources merge as in Consul (later files and flags override earlier ones),
 // so the verdict is taken on each guarded key's last value, after every
@@ -37,7 +39,6 @@ var securityGuards = func() map[string]func(v any) error {
 		"auto_encrypt.tls":                  cfgRefuseWhenTrue("auto-encrypt (TLS) is"),
 		"auto_encrypt.allow_tls":            cfgRefuseWhenTrue("auto-encrypt (TLS) is"),
 		"auto_config.enabled":               cfgRefuseWhenTrue("auto-config (TLS and ACL bootstrap) is"),
-		"ports.https":                       cfgRefuseWhenPositive("HTTPS is"),
 		"http_config.allow_write_http_from": cfgRefuseWhenSet("restricting writes by source address is"),
 		"http_config.block_endpoints":       cfgRefuseWhenSet("blocking endpoints is"),
 		"serf_lan_allowed_cidrs":            cfgRefuseWhenSet("restricting gossip by source address is"),
@@ -143,16 +144,6 @@ func cfgRefuseWhenSet(what string) func(any) error {
 			if !x {
 				return nil
 			}
-		}
-		return cfgUnimplemented(what)
-	}
-}
-
-// cfgRefuseWhenPositive refuses a port number above 0 (-1 and 0 disable it).
-func cfgRefuseWhenPositive(what string) func(any) error {
-	return func(v any) error {
-		if n, err := cfgInt(v); err == nil && n <= 0 {
-			return nil
 		}
 		return cfgUnimplemented(what)
 	}

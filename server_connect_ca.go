@@ -185,7 +185,7 @@ func (a *Agent) initConnectCA() {
 		a.logger.Error("connect: the CA configuration is invalid", "error", err)
 		return
 	}
-	clusterID := newUUID()
+	clusterID := cmp.Or(a.cfg.Connect.ClusterID, newUUID())
 	root, err := makeRoot(settings, clusterID, rootSerial(st), time.Now())
 	if err != nil {
 		a.logger.Error("connect: making the root failed", "error", err)
