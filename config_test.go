@@ -64,6 +64,8 @@ func TestDefaultConfig(t *testing.T) {
 		// Consul's autopilot defaults
 		Autopilot: AutopilotConfig{CleanupDeadServers: true, LastContactThreshold: 200 * time.Millisecond,
 			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
+		// Connect is on by default in Consul 1.22, in -dev and out
+		Connect: ConnectConfig{Enabled: true, CAProvider: "consul"},
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)
