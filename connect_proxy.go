@@ -41,6 +41,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -162,10 +163,12 @@ func (p *connectProxy) start() error {
 		}
 	}
 	rootsReady, leafReady := make(chan struct{}), make(chan struct{})
-	p.goWatch("/v1/agent/connect/ca/roots", nil, readyOnce(rootsReady, p.setRoots))
-	p.goWatch("/v1/agent/connect/ca/leaf/"+url.PathEscape(p.cfg.Service), nil, readyOnce(leafReady, p.setLeaf))
+	p.goWatch("/v1/agent/connect/ca/roots", nil, false, readyOnce(rootsReady, p.setRoots))
+	p.goWatch("/v1/agent/connect/ca/leaf/"+url.PathEscape(p.cfg.Service), nil, false, readyOnce(leafReady, p.setLeaf))
 	if p.cfg.PublicListen != "" {
-		p.goWatch("/v1/connect/intentions/match", url.Values{"by": {"destination"}, "name": {p.cfg.Service}}, func([]byte) error {
+		// Every new index of the intentions matching this service ends
+		// the cached authorizations, even if the answer looks the same.
+		p.goWatch("/v1/connect/intentions/match", url.Values{"by": {"destination"}, "name": {p.cfg.Service}}, true, func([]byte) error {
 			p.authGen.Add(1)
 			p.intentsOK.Store(true)
 			return nil
@@ -176,7 +179,7 @@ func (p *connectProxy) start() error {
 		if u.Datacenter != "" {
 			q.Set("dc", u.Datacenter)
 		}
-		p.goWatch("/v1/health/connect/"+url.PathEscape(u.DestinationName), q, func(b []byte) error {
+		p.goWatch("/v1/health/connect/"+url.PathEscape(u.DestinationName), q, false, func(b []byte) error {
 			return p.setInstances(i, b)
 		})
 	}
@@ -303,13 +306,15 @@ func (p *connectProxy) Close() {
 
 // goWatch runs a blocking query on path until the proxy closes, calling
 // set with each new answer (Consul's blocking-query rules: the same index
-// is no change; an index that goes backwards starts over at 0). Errors
+// is no change; an index that goes backwards starts over at 0; and unless
+// everyIndex, an answer equal to the last is no change either). Errors
 // back off exponentially from 100 ms to 10 s.
-func (p *connectProxy) goWatch(path string, q url.Values, set func([]byte) error) {
+func (p *connectProxy) goWatch(path string, q url.Values, everyIndex bool, set func([]byte) error) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		var index uint64
+		var last []byte
 		backoff := time.Duration(0)
 		for {
 			if backoff > 0 {
@@ -323,8 +328,10 @@ func (p *connectProxy) goWatch(path string, q url.Values, set func([]byte) error
 			if p.ctx.Err() != nil {
 				return
 			}
-			if err == nil && next != index {
-				err = set(body)
+			if err == nil && next != index && (everyIndex || !bytes.Equal(body, last)) {
+				if err = set(body); err == nil {
+					last = body
+				}
 			}
 			if err != nil {
 				if strings.HasPrefix(path, "/v1/connect/intentions") {
@@ -462,6 +469,9 @@ func (p *connectProxy) serverTLS(*tls.ClientHelloInfo) (*tls.Config, error) {
 	}, nil
 }
 
+// errProxyDenied is a caller refused by its identity (Consul's words).
+var errProxyDenied = errors.New("connect: authz denied")
+
 // authorizeConn runs inside the handshake, after the chain is verified:
 // an error sends the caller a bad_certificate alert.
 func (p *connectProxy) authorizeConn(cs tls.ConnectionState) error {
@@ -472,7 +482,7 @@ func (p *connectProxy) authorizeConn(cs tls.ConnectionState) error {
 	uri := cert.URIs[0].String()
 	if _, err := parseSpiffeService(uri); err != nil {
 		p.log.Warn("denied client", "client", uri, "reason", err)
-		return err
+		return fmt.Errorf("%w: %v", errProxyDenied, err)
 	}
 	ok, reason, err := p.authorize(uri, cert)
 	if err != nil {
@@ -481,7 +491,7 @@ func (p *connectProxy) authorizeConn(cs tls.ConnectionState) error {
 	}
 	if !ok {
 		p.log.Warn("denied client", "client", uri, "reason", reason)
-		return fmt.Errorf("connect: authz denied: %s", reason)
+		return fmt.Errorf("%w: %s", errProxyDenied, reason)
 	}
 	p.log.Debug("authorized client", "client", uri, "reason", reason)
 	return nil
@@ -554,7 +564,13 @@ func (p *connectProxy) servePublic(raw net.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		p.log.Debug("inbound handshake failed", "remote", raw.RemoteAddr().String(), "error", err)
+		// A connection closed at once is the sidecar's TCP check; a
+		// denied caller was logged with its reason.
+		level := slog.LevelWarn
+		if errors.Is(err, io.EOF) || errors.Is(err, errProxyDenied) {
+			level = slog.LevelDebug
+		}
+		p.log.Log(p.ctx, level, "inbound handshake failed", "remote", raw.RemoteAddr().String(), "error", err)
 		return
 	}
 	var d net.Dialer
