@@ -18,8 +18,7 @@
 // the roots and names the destination service in the roots' trust domain,
 // and tries the next instance if the dial or the handshake fails. Both
 // ways, bytes are copied with io.Copy and half-closed (CloseWrite), so a
-// stream runs at memory speed and each side sees the other's EOF
-// (connect_proxy_pipe.go).
+// stream runs at memory speed and each side sees the other's EOF.
 //
 // Watches: the roots, the leaf, each upstream's healthy proxies and (with
 // a public listener) the intentions that match this service, all blocking
@@ -560,8 +559,7 @@ func colonHex(b []byte) string {
 // servePublic terminates mTLS from a caller, authorizes it during the
 // handshake, and only then connects it to the local service.
 func (p *connectProxy) servePublic(raw net.Conn) {
-	mc := newMeshConn(raw)
-	tc := tls.Server(mc, &tls.Config{GetConfigForClient: p.serverTLS})
+	tc := tls.Server(raw, &tls.Config{GetConfigForClient: p.serverTLS})
 	ctx, cancel := context.WithTimeout(p.ctx, proxyDialTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
@@ -586,8 +584,7 @@ func (p *connectProxy) servePublic(raw net.Conn) {
 	}
 	defer p.untrack(app)
 	p.log.Debug("inbound connection", "client", tc.ConnectionState().PeerCertificates[0].URIs[0].String(), "remote", raw.RemoteAddr().String())
-	mc.batch()
-	proxyPipe(app.(*net.TCPConn), tc, mc)
+	proxyPipe(tc, app)
 }
 
 // --- outbound ---
@@ -644,7 +641,7 @@ func (p *connectProxy) serveUpstream(i int, local net.Conn) {
 	start := int(p.next.Add(1) % uint64(len(list)))
 	for k := range list {
 		addr := list[(start+k)%len(list)]
-		remote, mc, err := p.dialInstance(u.DestinationName, addr)
+		remote, err := p.dialInstance(u.DestinationName, addr)
 		if err != nil {
 			p.log.Warn("upstream instance failed", "upstream", u.DestinationName, "instance", addr, "error", err)
 			continue
@@ -656,7 +653,7 @@ func (p *connectProxy) serveUpstream(i int, local net.Conn) {
 		p.log.Debug("upstream connection", "upstream", u.DestinationName, "instance", addr)
 		// Under TLS 1.3 the server checks the client's certificate after
 		// the client's handshake is done: a refusal shows here.
-		if err := proxyPipe(local.(*net.TCPConn), remote, mc); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := proxyPipe(local, remote); err != nil && !errors.Is(err, net.ErrClosed) {
 			p.log.Warn("upstream connection failed", "upstream", u.DestinationName, "instance", addr, "error", err)
 		}
 		return
@@ -664,22 +661,54 @@ func (p *connectProxy) serveUpstream(i int, local net.Conn) {
 	p.log.Error("no instance reachable", "upstream", u.DestinationName, "tried", len(list))
 }
 
-// dialInstance makes an mTLS connection to one instance, ready for
-// proxyPipe.
-func (p *connectProxy) dialInstance(dest, addr string) (*tls.Conn, *meshConn, error) {
+// dialInstance makes an mTLS connection to one instance.
+func (p *connectProxy) dialInstance(dest, addr string) (*tls.Conn, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, proxyDialTimeout)
 	defer cancel()
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	mc := newMeshConn(raw)
-	tc := tls.Client(mc, p.clientTLS(dest))
+	tc := tls.Client(raw, p.clientTLS(dest))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	mc.batch()
-	return tc, mc, nil
+	return tc, nil
+}
+
+// --- bytes ---
+
+// proxyPipe copies both ways until both directions end: each EOF is
+// passed on as a half-close (a TLS close_notify, RFC 8446 §6.1, or a TCP
+// FIN), so a protocol that closes its write side still gets its answer;
+// an error ends both. It closes neither connection (its callers' untrack
+// does), and returns the first error either direction met.
+//
+// io.Copy between the two: a larger buffer or batching the TLS records
+// into fewer writes measured no better (the loopback's copies and AES-GCM
+// bound a transfer), and cost memory per connection.
+func proxyPipe(a, b net.Conn) error {
+	done := make(chan error, 1)
+	go func() { done <- pipeOneWay(a, b) }()
+	err := pipeOneWay(b, a)
+	if err2 := <-done; err == nil {
+		err = err2
+	}
+	return err
+}
+
+// pipeOneWay copies src to dst, then half-closes dst's write side; on an
+// error it closes both so that the other direction ends too.
+func pipeOneWay(dst, src net.Conn) error {
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		src.Close()
+		return err
+	}
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		return nil
+	}
+	return dst.Close()
 }
