@@ -136,6 +136,11 @@ type proxyAuth struct {
 
 // newConnectProxy makes a proxy; start begins its watches and listeners.
 func newConnectProxy(cl *cliClient, log *slog.Logger, cfg proxyConfig) *connectProxy {
+	// Each watch holds a connection to the agent while it blocks; the
+	// authorize calls must not have to open one each.
+	if t, ok := cl.http.Transport.(*http.Transport); ok {
+		t.MaxIdleConnsPerHost = 4 + len(cfg.Upstreams)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &connectProxy{cl: cl, log: log, cfg: cfg, ctx: ctx, cancel: cancel, ready: make(chan struct{}),
 		instances: make([]atomic.Pointer[proxyInstances], len(cfg.Upstreams)),
@@ -232,16 +237,9 @@ func (p *connectProxy) listen(name, addr string, serve func(net.Conn)) error {
 			return
 		}
 		p.log.Info("listening", "listener", name, "bind_addr", l.Addr().String())
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					p.log.Error("accept failed", "listener", name, "error", err)
-				}
-				return
-			}
+		acceptConns(l, func() bool { return p.ctx.Err() != nil }, p.log, "accept failed: "+name, func(c net.Conn) bool {
 			if !p.track(c) {
-				return
+				return false
 			}
 			p.wg.Add(1)
 			go func() {
@@ -249,7 +247,8 @@ func (p *connectProxy) listen(name, addr string, serve func(net.Conn)) error {
 				defer p.untrack(c)
 				serve(c)
 			}()
-		}
+			return true
+		})
 	}()
 	return nil
 }
@@ -362,7 +361,11 @@ func (p *connectProxy) get(path string, q url.Values, index uint64) ([]byte, uin
 		query.Set("index", strconv.FormatUint(index, 10))
 		query.Set("wait", "5m")
 	}
-	req, err := p.cl.request(p.ctx, "GET", path, query, nil)
+	// A blocking query answers within its wait plus jitter (wait/16);
+	// an agent that does not is given up on.
+	ctx, cancel := context.WithTimeout(p.ctx, 6*time.Minute)
+	defer cancel()
+	req, err := p.cl.request(ctx, "GET", path, query, nil)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -122,6 +122,7 @@ type fakeMeshAgent struct {
 	srv *httptest.Server
 
 	mu      sync.Mutex
+	older   []*testMeshCA // roots still trusted besides ca (a rotation's old root)
 	index   uint64
 	changed chan struct{}             // closed and replaced on every change
 	leaves  map[string][2]string      // service → cert, key PEM
@@ -163,6 +164,24 @@ func (a *fakeMeshAgent) rotateLeaf(service string) *big.Int {
 	c, k, serial := a.ca.leaf(a.t, service)
 	a.change(func() { a.leaves[service], a.serials[service] = [2]string{c, k}, serial })
 	return serial
+}
+
+// rotateCA makes a new CA the active root, re-issues every leaf under it,
+// and keeps the old root in the roots (Consul's rotation) unless dropOld.
+func (a *fakeMeshAgent) rotateCA(dropOld bool) {
+	next := newTestMeshCA(a.t, a.ca.trustDomain)
+	next.serial.Store(100)
+	a.change(func() {
+		a.older = append(a.older, a.ca)
+		if dropOld {
+			a.older = nil
+		}
+		a.ca = next
+		for svc := range a.leaves {
+			c, k, serial := next.leaf(a.t, svc)
+			a.leaves[svc], a.serials[svc] = [2]string{c, k}, serial
+		}
+	})
 }
 
 func (a *fakeMeshAgent) client() *cliClient {
@@ -213,8 +232,11 @@ func (a *fakeMeshAgent) serve(w http.ResponseWriter, r *http.Request) {
 	var out any
 	switch {
 	case path == "/v1/agent/connect/ca/roots":
-		out = map[string]any{"ActiveRootID": "aa:bb", "TrustDomain": a.ca.trustDomain,
-			"Roots": []map[string]any{{"ID": "aa:bb", "Name": "Consul CA Primary Cert", "RootCert": a.ca.pem, "Active": true}}}
+		roots := []map[string]any{{"ID": "aa:bb", "Name": "Consul CA Primary Cert", "RootCert": a.ca.pem, "Active": true}}
+		for _, old := range a.older {
+			roots = append(roots, map[string]any{"ID": old.cert.SerialNumber.String(), "RootCert": old.pem, "Active": false})
+		}
+		out = map[string]any{"ActiveRootID": "aa:bb", "TrustDomain": a.ca.trustDomain, "Roots": roots}
 	case strings.HasPrefix(path, "/v1/agent/connect/ca/leaf/"):
 		svc := strings.TrimPrefix(path, "/v1/agent/connect/ca/leaf/")
 		l, ok := a.leaves[svc]
@@ -587,6 +609,46 @@ func TestConnectProxyLeafRotation(t *testing.T) {
 				return false
 			}
 		}
+	})
+}
+
+// A root rotation: new leaves under the new root work both ways at once,
+// a caller still holding a leaf of the old root is accepted while the old
+// root is in the roots, and refused once it is gone.
+func TestConnectProxyRootRotation(t *testing.T) {
+	t.Parallel()
+	m := startTestMesh(t)
+	oldCert := m.agent.ca.tlsCert(t, "web")
+	dial := func() error {
+		c, err := tls.Dial("tcp", m.api.Addrs()[0].String(), &tls.Config{
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &oldCert, nil },
+			InsecureSkipVerify:   true})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.Write([]byte("eping"))
+		c.CloseWrite()
+		_, err = io.ReadAll(c)
+		return err
+	}
+	m.agent.rotateCA(false)
+	eventually(t, 5*time.Second, "web reaches api with leaves of the new root", func() bool {
+		leaf := m.web.leaf.Load()
+		got, _ := echo(t, m.upstream(), []byte("new"))
+		return leaf.Leaf.Issuer.CommonName == m.agent.ca.cert.Subject.CommonName && string(got) == "new"
+	})
+	if err := dial(); err != nil {
+		t.Fatalf("a leaf of the old root, while it is still a root: %v", err)
+	}
+	m.agent.rotateCA(true)
+	eventually(t, 5*time.Second, "a leaf of a root no longer trusted is refused", func() bool {
+		err := dial()
+		return err != nil && strings.Contains(err.Error(), "remote error: tls: unknown certificate authority")
+	})
+	eventually(t, 5*time.Second, "web reaches api after the second rotation", func() bool {
+		got, _ := echo(t, m.upstream(), []byte("still"))
+		return string(got) == "still"
 	})
 }
 
