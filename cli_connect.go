@@ -193,11 +193,15 @@ func connectProxyRun(c *cliEnv, args []string, stop <-chan os.Signal) int {
 	fmt.Fprint(c.stdout, "    \n==> Log data will now stream in as it occurs:\n\n")
 	log := newAgentLogger(&Config{LogLevel: level, LogJSON: o.logJSON}, c.stdout)
 	p := newConnectProxy(cl, log, cfg)
-	stopped := make(chan struct{})
+	stopped, exiting := make(chan struct{}), make(chan struct{})
+	defer close(exiting)
 	go func() {
-		<-stop
-		close(stopped)
-		p.cancel() // ends a start still waiting for its certificates
+		select {
+		case <-stop:
+			close(stopped)
+			p.cancel() // ends a start still waiting for its certificates
+		case <-exiting:
+		}
 	}()
 	if err := p.start(); err != nil {
 		select {

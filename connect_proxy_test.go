@@ -795,7 +795,9 @@ func TestConnectProxyCommand(t *testing.T) {
 	var out lockedBuffer
 	stop := make(chan os.Signal, 1)
 	done := make(chan int)
-	go func() { done <- connectProxyRun(env(&out), []string{"-http-addr", a.srv.URL, "-sidecar-for", "API-1"}, stop) }()
+	go func() {
+		done <- connectProxyRun(env(&out), []string{"-http-addr", a.srv.URL, "-sidecar-for", "API-1"}, stop)
+	}()
 	eventually(t, 5*time.Second, "the proxy listens", func() bool { return strings.Contains(out.String(), `msg=listening listener="public listener"`) })
 	stop <- os.Interrupt
 	if code := <-done; code != 0 {
@@ -918,12 +920,12 @@ func BenchmarkConnectProxy(b *testing.B) {
 	b.ReportMetric(proxyCPU/directCPU, "cpu-ratio-proxy/direct")
 	d50, d99 := roundTrips(b, direct, 2000)
 	p50, p99 := roundTrips(b, proxied, 2000)
-	b.ReportMetric(float64((p50-d50).Microseconds()), "added-p50-µs")
-	b.ReportMetric(float64((p99-d99).Microseconds()), "added-p99-µs")
+	b.ReportMetric(float64((p50 - d50).Microseconds()), "added-p50-µs")
+	b.ReportMetric(float64((p99 - d99).Microseconds()), "added-p99-µs")
 	c50, c99 := newConnRoundTrips(b, direct, 300)
 	q50, q99 := newConnRoundTrips(b, proxied, 300)
-	b.ReportMetric(float64((q50-c50).Microseconds()), "added-newconn-p50-µs")
-	b.ReportMetric(float64((q99-c99).Microseconds()), "added-newconn-p99-µs")
+	b.ReportMetric(float64((q50 - c50).Microseconds()), "added-newconn-p50-µs")
+	b.ReportMetric(float64((q99 - c99).Microseconds()), "added-newconn-p99-µs")
 }
 
 // transferSeconds sends size bytes to the app's sink through addr and
