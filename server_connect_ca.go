@@ -262,7 +262,7 @@ func (a *Agent) setCAConfiguration(ctx context.Context, req CAConfiguration) err
 		} else {
 			rotate = stored.PrivateKey != "" || settings.KeyType != old.PrivateKeyType || settings.KeyBits != old.PrivateKeyBits
 		}
-		creq := &connectCARequest{Op: caSetConfig, ActiveRootID: old.ID,
+		creq := &connectCARequest{Op: caSetConfig, ActiveRootID: old.ID, ModifyIndex: req.ModifyIndex,
 			Config: &CAConfiguration{Provider: "consul", Config: req.Config, ForceWithoutCrossSigning: req.ForceWithoutCrossSigning}}
 		if rotate {
 			now := time.Now()

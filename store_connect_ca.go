@@ -94,6 +94,10 @@ type connectCARequest struct {
 	// ActiveRootID is the active root the change was computed from
 	// (caSetConfig): if another change came first, this one is not applied.
 	ActiveRootID string `json:",omitempty"`
+	// ModifyIndex, when the user's configuration carries one (caSetConfig),
+	// must be the stored configuration's: Consul's check-and-set, whose
+	// failure is an error, not a lost race.
+	ModifyIndex uint64 `json:",omitempty"`
 }
 
 // applyConnectCA applies a CA command; ok is false when an init came
@@ -120,6 +124,9 @@ func (t *txn) applyConnectCA(r *connectCARequest) (ok bool, err error) {
 		}
 		if r.Config == nil {
 			return false, errors.New("CA configuration missing")
+		}
+		if r.ModifyIndex != 0 && r.ModifyIndex != cur.Config.ModifyIndex {
+			return false, errors.New("ModifyIndex did not match existing")
 		}
 		if active := cur.activeRoot(); active == nil || active.ID != r.ActiveRootID {
 			return false, nil
