@@ -25,9 +25,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -97,6 +99,19 @@ type cliACLToken struct {
 	Namespace           string        `json:",omitempty"`
 	Partition           string        `json:",omitempty"`
 	AuthMethodNamespace string        `json:",omitempty"`
+}
+
+// cliACLTokenExpanded is a token read with ?expanded: the token and what
+// it resolves to.
+type cliACLTokenExpanded struct {
+	ExpandedPolicies          []cliACLPolicy
+	ExpandedRoles             []cliACLRole
+	NamespaceDefaultPolicyIDs []string
+	NamespaceDefaultRoleIDs   []string
+	AgentACLDefaultPolicy     string
+	AgentACLDownPolicy        string
+	ResolvedByAgent           string
+	cliACLToken
 }
 
 // cliACLTokenListEntry is a token of /v1/acl/tokens.
@@ -172,6 +187,31 @@ var cliACLBuiltinPolicies = map[string]string{
 	"builtin/global-read-only": "00000000-0000-0000-0000-000000000002",
 }
 
+// cliACLTemplatedPolicies are the rules of Consul's templated policies
+// (Consul's agent/structs/acltemplatedpolicy/policies/ce/*.hcl, byte for
+// byte: the expanded token shows them so), {{.Name}} standing for the
+// template's Name variable. A service identity is builtin/service of
+// the service, a node identity builtin/node of the node.
+var cliACLTemplatedPolicies = map[string]string{
+	"builtin/service":      "\nservice \"{{.Name}}\" {\n\tpolicy = \"write\"\n}\nservice \"{{.Name}}-sidecar-proxy\" {\n\tpolicy = \"write\"\n}\nservice_prefix \"\" {\n\tpolicy = \"read\"\n}\nnode_prefix \"\" {\n\tpolicy = \"read\"\n}",
+	"builtin/node":         "\nnode \"{{.Name}}\" {\n\tpolicy = \"write\"\n}\nservice_prefix \"\" {\n\tpolicy = \"read\"\n}",
+	"builtin/dns":          "\nnode_prefix \"\" {\n\tpolicy = \"read\"\n}\nservice_prefix \"\" {\n\tpolicy = \"read\"\n}\nquery_prefix \"\" {\n\tpolicy = \"read\"\n}",
+	"builtin/nomad-server": "\nacl = \"write\"\nagent_prefix \"\" {\n  policy = \"read\"\n}\nnode_prefix \"\" {\n  policy = \"read\"\n}\nservice_prefix \"\" {\n  policy = \"write\"\n}",
+	"builtin/api-gateway":  "mesh = \"read\"\nnode_prefix \"\" {\n\tpolicy = \"read\"\n}\nservice_prefix \"\" {\n\tpolicy = \"read\"\n}\nservice \"{{.Name}}\" {\n\tpolicy = \"write\"\n}",
+	"builtin/nomad-client": "agent_prefix \"\" {\n  policy = \"read\"\n}\nnode_prefix \"\" {\n  policy = \"read\"\n}\nservice_prefix \"\" {\n  policy = \"write\"\n}\nkey_prefix \"\" {\n  policy = \"read\"\n}",
+}
+
+// aclSyntheticPolicy is the description and rules of the policy a
+// templated policy stands for with the name; none for a template not
+// known here.
+func aclSyntheticPolicy(template, name string) (description, rules string) {
+	tmpl, ok := cliACLTemplatedPolicies[template]
+	if !ok {
+		return "", ""
+	}
+	return "synthetic policy generated from templated policy: " + template, strings.ReplaceAll(tmpl, "{{.Name}}", name)
+}
+
 // --- the client ---
 
 // aclFlags is the flag set of a token, policy or role command: the HTTP
@@ -239,7 +279,12 @@ func (a *aclClient) do(method, path string, in, out any) (*cliResponse, error) {
 		}
 		body = bytes.NewReader(b)
 	}
-	q := url.Values{}
+	// A query in path ("…?expanded=true") joins the tenancy's.
+	path, raw, _ := strings.Cut(path, "?")
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, err
+	}
 	for k, v := range a.query {
 		q[k] = v
 	}
@@ -481,8 +526,9 @@ func aclTemplatedPolicies(name, file string, vars []string) ([]*cliACLTemplatedP
 		if err := json.Unmarshal(data, &config); err != nil {
 			return nil, fmt.Errorf("%s: only the JSON form of a templated policy file is read: %v", file, err)
 		}
-		for tname, vars := range config.TemplatedPolicy {
-			for _, v := range vars {
+		// In the order of the names (Consul's is a map's, random).
+		for _, tname := range slices.Sorted(maps.Keys(config.TemplatedPolicy)) {
+			for _, v := range config.TemplatedPolicy[tname] {
 				out = append(out, &cliACLTemplatedPolicy{TemplateName: tname, TemplateVariables: &cliACLTemplatedPolicyVariables{Name: v.Name}})
 			}
 		}

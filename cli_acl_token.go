@@ -51,7 +51,7 @@ const (
 // aclTokenValues are the token commands' own flags.
 type aclTokenValues struct {
 	accessorID, id, name, accessor, secret, description string
-	local, self                                         bool
+	local, self, expanded                               bool
 	expiresTTL                                          time.Duration
 	policyIDs, policyNames, roleIDs, roleNames          cliListFlag
 	serviceIdents, nodeIdents                           cliListFlag
@@ -153,6 +153,7 @@ func aclTokenCreateCommand(c *cliEnv, args []string) int {
 func newACLTokenReadFlags(v *aclTokenValues) *aclFlags {
 	f := newACLFlags(aclTokenMetaUsageRaft, true)
 	f.BoolVar(&v.self, "self", false, "Indicates that the current HTTP token should be read by secret ID instead of expecting a -accessor-id option")
+	f.BoolVar(&v.expanded, "expanded", false, "Indicates that the contents of the  policies and roles affecting the token should also be shown.")
 	f.StringVar(&v.accessorID, "accessor-id", "", "The Accessor ID of the token to read. "+aclAccessorIDUsage)
 	return f
 }
@@ -168,9 +169,14 @@ func aclTokenReadCommand(c *cliEnv, args []string) int {
 	if a == nil {
 		return 1
 	}
-	var t cliACLToken
+	var t cliACLTokenExpanded
 	if v.self {
-		if err := a.call(http.MethodGet, "/v1/acl/token/self", nil, &t); err != nil {
+		// As Consul's: the expanded form is read by accessor ID only.
+		if v.expanded {
+			c.errorf("Cannot use both -expanded and -self. Instead, use -expanded and -accessor-id=<accessor id>.")
+			return 1
+		}
+		if err := a.call(http.MethodGet, "/v1/acl/token/self", nil, &t.cliACLToken); err != nil {
 			c.errorf("Error reading token: %v", err)
 			return 1
 		}
@@ -185,12 +191,19 @@ func aclTokenReadCommand(c *cliEnv, args []string) int {
 			c.errorf("Error determining token ID: %v", err)
 			return 1
 		}
-		if err := a.call(http.MethodGet, "/v1/acl/token/"+id, nil, &t); err != nil {
+		path, out := "/v1/acl/token/"+id, any(&t.cliACLToken)
+		if v.expanded {
+			path, out = path+"?expanded=true", &t
+		}
+		if err := a.call(http.MethodGet, path, nil, out); err != nil {
 			c.errorf("Error reading token %q: %v", id, err)
 			return 1
 		}
 	}
-	return aclPrint(c, f.format, func() string { return aclTokenPretty(&t, f.meta) }, &t)
+	if v.expanded {
+		return aclPrint(c, f.format, func() string { return aclTokenExpandedPretty(&t, f.meta) }, &t)
+	}
+	return aclPrint(c, f.format, func() string { return aclTokenPretty(&t.cliACLToken, f.meta) }, &t.cliACLToken)
 }
 
 func newACLTokenUpdateFlags(v *aclTokenValues) *aclFlags {
@@ -577,6 +590,141 @@ func aclTokenPretty(t *cliACLToken, meta bool) string {
 	aclLinkLines(&b, "", "Policies", t.Policies)
 	aclLinkLines(&b, "", "Roles", t.Roles)
 	aclIdentityLines(&b, "", t.ServiceIdentities, t.NodeIdentities, t.TemplatedPolicies)
+	return b.String()
+}
+
+// aclTokenExpandedPretty is Consul's text of a token read with
+// -expanded: the token, then each of its policies, identities (with the
+// synthetic policy each stands for), templated policies and roles
+// written out, then the agent's defaults, as the layers of the
+// authorizer that resolves it.
+func aclTokenExpandedPretty(t *cliACLTokenExpanded, meta bool) string {
+	var b strings.Builder
+	full := aclTokenPretty(&t.cliACLToken, meta)
+	// The token's own lines, up to its links (written out below instead).
+	for _, line := range strings.SplitAfter(full, "\n") {
+		if line == "Policies:\n" || line == "Roles:\n" || line == "Service Identities:\n" ||
+			line == "Node Identities:\n" || line == "Templated Policies:\n" {
+			break
+		}
+		b.WriteString(line)
+	}
+	policies := map[string]cliACLPolicy{}
+	for _, p := range t.ExpandedPolicies {
+		policies[p.ID] = p
+	}
+	roles := map[string]cliACLRole{}
+	for _, r := range t.ExpandedRoles {
+		roles[r.ID] = r
+	}
+	policy := func(p cliACLPolicy, indent string) {
+		fmt.Fprintf(&b, "%sPolicy Name: %s\n", indent, p.Name)
+		fmt.Fprintf(&b, "%s\tID: %s\n", indent, p.ID)
+		fmt.Fprintf(&b, "%s\tDescription: %s\n", indent, p.Description)
+		fmt.Fprintf(&b, "%s\tRules:\n%s\t\t%s\n\n", indent, indent, strings.ReplaceAll(p.Rules, "\n", "\n"+indent+"\t\t"))
+	}
+	synthetic := func(template, name, indent string) {
+		desc, rules := aclSyntheticPolicy(template, name)
+		fmt.Fprintf(&b, "%s\tDescription: %s\n", indent, desc)
+		fmt.Fprintf(&b, "%s\tRules:%s\n\n", indent, strings.ReplaceAll(rules, "\n", "\n"+indent+"\t\t"))
+	}
+	service := func(s *cliACLServiceIdentity, indent string) {
+		dcs := "all"
+		if len(s.Datacenters) > 0 {
+			dcs = strings.Join(s.Datacenters, ", ")
+		}
+		fmt.Fprintf(&b, "%sName: %s (Datacenters: %s)\n", indent, s.ServiceName, dcs)
+		synthetic("builtin/service", s.ServiceName, indent)
+	}
+	node := func(n *cliACLNodeIdentity, indent string) {
+		fmt.Fprintf(&b, "%sName: %s (Datacenter: %s)\n", indent, n.NodeName, n.Datacenter)
+		synthetic("builtin/node", n.NodeName, indent)
+	}
+	for _, l := range t.Policies {
+		if l == t.Policies[0] {
+			b.WriteString("Policies:\n")
+		}
+		policy(policies[l.ID], "\t")
+	}
+	for i, s := range t.ServiceIdentities {
+		if i == 0 {
+			b.WriteString("Service Identities:\n")
+		}
+		service(s, "\t")
+	}
+	for i, n := range t.NodeIdentities {
+		if i == 0 {
+			b.WriteString("Node Identities:\n")
+		}
+		node(n, "\t")
+	}
+	for i, tp := range t.TemplatedPolicies {
+		if i == 0 {
+			b.WriteString("Templated Policies:\n")
+		}
+		fmt.Fprintf(&b, "\t%s\n", tp.TemplateName)
+		name := ""
+		if tp.TemplateVariables != nil && tp.TemplateVariables.Name != "" {
+			name = tp.TemplateVariables.Name
+			fmt.Fprintf(&b, "\t\tName: %s\n", name)
+		}
+		dcs := "all"
+		if len(tp.Datacenters) > 0 {
+			dcs = strings.Join(tp.Datacenters, ", ")
+		}
+		fmt.Fprintf(&b, "\t\tDatacenters: %s\n", dcs)
+		synthetic(tp.TemplateName, name, "\t")
+	}
+	role := func(r cliACLRole, indent string) {
+		fmt.Fprintf(&b, "%sRole Name: %s\n", indent, r.Name)
+		fmt.Fprintf(&b, "%s\tID: %s\n", indent, r.ID)
+		fmt.Fprintf(&b, "%s\tDescription: %s\n", indent, r.Description)
+		for i, l := range r.Policies {
+			if i == 0 {
+				fmt.Fprintf(&b, "%s\tPolicies:\n", indent)
+			}
+			policy(policies[l.ID], indent+"\t\t")
+		}
+		for i, s := range r.ServiceIdentities {
+			if i == 0 {
+				fmt.Fprintf(&b, "%s\tService Identities:\n", indent)
+			}
+			service(s, indent+"\t\t")
+		}
+		for i, n := range r.NodeIdentities {
+			if i == 0 {
+				fmt.Fprintf(&b, "%s\tNode Identities:\n", indent)
+			}
+			node(n, indent+"\t\t")
+		}
+	}
+	for i, l := range t.Roles {
+		if i == 0 {
+			b.WriteString("Roles:\n")
+		}
+		role(roles[l.ID], "\t")
+	}
+	b.WriteString("=== End of Authorizer Layer 0: Token ===\n")
+	if len(t.NamespaceDefaultPolicyIDs) > 0 || len(t.NamespaceDefaultRoleIDs) > 0 {
+		b.WriteString("=== Start of Authorizer Layer 1: Token Namespace’s Defaults (Inherited) ===\n")
+		fmt.Fprintf(&b, "Description: ACL Roles inherited by all Tokens in Namespace %q\n\n", t.Namespace)
+		b.WriteString("Namespace Policy Defaults:\n")
+		for _, id := range t.NamespaceDefaultPolicyIDs {
+			policy(policies[id], "\t")
+		}
+		b.WriteString("Namespace Role Defaults:\n")
+		for _, id := range t.NamespaceDefaultRoleIDs {
+			role(roles[id], "\t")
+		}
+		b.WriteString("=== End of Authorizer Layer 1: Token Namespace’s Defaults (Inherited) ===\n")
+	}
+	b.WriteString("=== Start of Authorizer Layer 2: Agent Configuration Defaults (Inherited) ===\n")
+	b.WriteString("Description: Defined at request-time by the agent that resolves the ACL token; other agents may have different configuration defaults\n")
+	fmt.Fprintf(&b, "Resolved By Agent: %q\n\n", t.ResolvedByAgent)
+	fmt.Fprintf(&b, "Default Policy: %s\n", t.AgentACLDefaultPolicy)
+	b.WriteString("\tDescription: Backstop rule used if no preceding layer has a matching rule (refer to default_policy option in agent configuration)\n\n")
+	fmt.Fprintf(&b, "Down Policy: %s\n", t.AgentACLDownPolicy)
+	b.WriteString("\tDescription: Defines what to do if this Token's information cannot be read from the primary_datacenter (refer to down_policy option in agent configuration)\n\n")
 	return b.String()
 }
 
