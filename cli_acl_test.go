@@ -169,3 +169,66 @@ func TestCLIACLHelp(t *testing.T) {
 		}
 	}
 }
+
+// A dead agent: each command's message and Go's transport error, exit 1.
+func TestCLIACLDeadAgent(t *testing.T) {
+	t.Parallel()
+	addr := closedPort(t)
+	env := map[string]string{"CONSUL_HTTP_ADDR": addr}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "list"}, `Failed to retrieve the token list: Get "http://` + addr + `/v1/acl/tokens": dial tcp `},
+		{[]string{"token", "read", "-accessor-id", "ab"}, `Error determining token ID: Get "http://` + addr + `/v1/acl/tokens": dial tcp `},
+		{[]string{"policy", "read", "-name", "p"}, `Error reading policy "name:p": Failed to find policy with name p: Get "http://` + addr + `/v1/acl/policy/name/p": dial tcp `},
+		{[]string{"role", "delete", "-name", "r"}, `Error determining role ID: Get "http://` + addr + `/v1/acl/roles": dial tcp `},
+		{[]string{"bootstrap"}, `Failed ACL bootstrapping: Put "http://` + addr + `/v1/acl/bootstrap": dial tcp `},
+		// Consul's client tries the older name of the kind as well.
+		{[]string{"set-agent-token", "default", "x"}, `Failed to set ACL token "default": Put "http://` + addr + `/v1/agent/token/acl_token": dial tcp `},
+	} {
+		out, errOut, code := runCLI(t, env, "", append([]string{"acl"}, tc.args...)...)
+		if code != 1 || out != "" || !strings.HasPrefix(errOut, tc.want) {
+			t.Errorf("%v: exit %d, %q %q", tc.args, code, out, errOut)
+		}
+	}
+}
+
+// The flags' small parsers, as Consul's.
+func TestCLIACLIdentityFlags(t *testing.T) {
+	t.Parallel()
+	svcs, err := aclServiceIdentities([]string{"web", "db:dc1,dc2"})
+	if err != nil || len(svcs) != 2 || svcs[0].ServiceName != "web" || svcs[0].Datacenters != nil ||
+		!reflect.DeepEqual(svcs[1], &cliACLServiceIdentity{ServiceName: "db", Datacenters: []string{"dc1", "dc2"}}) {
+		t.Errorf("service identities: %+v %v", svcs, err)
+	}
+	for _, bad := range []string{"a:b:c"} {
+		if _, err := aclServiceIdentities([]string{bad}); err == nil || err.Error() != `Malformed -service-identity argument: "a:b:c"` {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	for _, bad := range []string{"n1", "n1:dc1:x"} {
+		if _, err := aclNodeIdentities([]string{bad}); err == nil || !strings.HasPrefix(err.Error(), "Malformed -node-identity argument") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	tps, err := aclTemplatedPolicies("builtin/service", "", []string{"NAME:web", "other:x"})
+	if err != nil || len(tps) != 1 || tps[0].TemplateVariables == nil || tps[0].TemplateVariables.Name != "web" {
+		t.Errorf("templated policy: %+v %v", tps, err)
+	}
+	if _, err := aclTemplatedPolicies("builtin/service", "", []string{"name:a:b"}); err == nil {
+		t.Error("a -var of three parts is accepted")
+	}
+	for _, tc := range []struct {
+		prefix, want, err string
+	}{
+		{"ab", "abcd", ""},
+		{"x", "", "none x"},
+		{"a", "", "not unique"},
+	} {
+		got, err := aclUniquePrefix([]string{"abcd", "acde"}, tc.prefix, "not unique", "none %s")
+		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && err.Error() != tc.err) {
+			t.Errorf("%q: %q %v", tc.prefix, got, err)
+		}
+	}
+}
