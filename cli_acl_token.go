@@ -11,7 +11,10 @@
 // flags) add; identities given without -append-… replace the token's,
 // so an update without any clears them, as Consul's command does.
 // Deprecated flags (-id, -merge-…) work but stay out of the help, as
-// Consul's.
+// Consul's. "read -expanded" reads /v1/acl/token/<id>?expanded and
+// writes out what the token resolves to, each identity and templated
+// policy with the synthetic policy it stands for (cli_acl.go's
+// templates).
 //
 // Concurrency: none.
 package main
