@@ -103,7 +103,7 @@ func cliAgentHelp() string {
 
 // cliFamilies are the command families, one per cli_*.go file; each
 // returns its commands.
-var cliFamilies = []func() []cliCommand{kvCommands, agentCLICommands, catalogCommands, servicesCommands, snapshotCommands, operatorCommands, lockCommands, watchCommands, monitorCommands, intentionCommands, configCommands, connectCommands, connectCACommands}
+var cliFamilies = []func() []cliCommand{kvCommands, agentCLICommands, catalogCommands, servicesCommands, snapshotCommands, operatorCommands, lockCommands, watchCommands, monitorCommands, intentionCommands, configCommands, connectCommands, connectCACommands, aclCommands}
 
 // cliDispatch runs the command args name and returns the exit code.
 func cliDispatch(args []string, c *cliEnv) int {
@@ -283,11 +283,8 @@ func cliUsageText(text string, fs *flag.FlagSet, httpNames map[string]bool) stri
 // break wins); a word longer than the width makes a line of its own, at a
 // large penalty.
 func cliWrap(s string, width int) []string {
-	words := strings.Fields(s)
+	words := strings.Split(strings.ReplaceAll(strings.TrimSpace(s), "\n", " "), " ") // as kr/text: a double space is an empty word
 	n := len(words)
-	if n == 0 {
-		return []string{""}
-	}
 	const penalty = 100000
 	// span(i, j) is the length of words[i:j] joined by single spaces.
 	span := func(i, j int) int {
