@@ -31,9 +31,7 @@ import (
 // securityGuards maps each guarded key's dotted path to its check: an
 // error when the value asks for something miniconsul cannot provide yet.
 var securityGuards = func() map[string]func(v any) error {
-	acl := cfgRefuseWhenTrue("ACLs are")
 	g := map[string]func(v any) error{
-		"acl.enabled":                       acl,
 		"acl_datacenter":                    cfgRefuseWhenSet("ACLs (legacy acl_datacenter) are"),
 		"enable_acl_replication":            cfgRefuseWhenTrue("ACL replication is"),
 		"auto_encrypt.tls":                  cfgRefuseWhenTrue("auto-encrypt (TLS) is"),

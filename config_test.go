@@ -66,6 +66,7 @@ func TestDefaultConfig(t *testing.T) {
 			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
 		// Connect is on by default in Consul 1.22, in -dev and out
 		Connect: ConnectConfig{Enabled: true, CAProvider: "consul"},
+		ACL:     aclDefaults,
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)
