@@ -54,7 +54,7 @@ const rpcACLResolve = "ACL.Resolve"
 
 // Consul's token resolution errors, as 403s.
 var (
-	errACLNotFound       = &httpError{http.StatusForbidden, "ACL not found"}
+	errACLNotFound        = &httpError{http.StatusForbidden, "ACL not found"}
 	errACLNotBootstrapped = &httpError{http.StatusForbidden,
 		"ACL system must be bootstrapped before making any requests that require authorization: ACL not found"}
 )
@@ -67,7 +67,7 @@ var aclAgentTokenKinds = map[string]string{
 	"agent_recovery": "agent_recovery", "agent_master": "agent_recovery", "acl_agent_master_token": "agent_recovery",
 	"replication": "replication", "acl_replication_token": "replication",
 	"config_file_service_registration": "config_file_service_registration",
-	"dns": "dns",
+	"dns":                              "dns",
 }
 
 // aclResolver is the agent's token resolution and tokens.
