@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -300,7 +301,7 @@ func (l *hclLexer) next() (hclTok, error) {
 			return l.token()
 		}
 	}
-	return hclTok{kind: hclEOF, line: l.line, col: l.col}, nil
+	return hclTok{kind: hclEOF, line: l.line, col: l.col + 1}, nil // HCL's EOF is one past the end
 }
 
 func (l *hclLexer) token() (hclTok, error) {
@@ -493,7 +494,7 @@ func parseACLRulesJSON(text string) ([]aclBlock, map[string]string, error) {
 	if err := dec.Decode(&top); err != nil {
 		return nil, nil, jsonErr(err)
 	}
-	if _, err := dec.Token(); err == nil {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, nil, jsonErr(errors.New("unexpected data after the rules object"))
 	}
 	var blocks []aclBlock

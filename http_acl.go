@@ -126,7 +126,7 @@ func (h *httpAPI) aclBootstrap(w http.ResponseWriter, r *http.Request) (any, err
 	tok := &ACLToken{AccessorID: newUUID(), SecretID: newUUID(), Description: "Bootstrap Token (Global Management)",
 		Policies: []ACLLink{{ID: aclGlobalManagementID}}, CreateTime: time.Now().UTC()}
 	tok.Hash = aclTokenHash(tok)
-	res, err := h.aclApply(r.Context(), &aclRequest{Op: aclOpBootstrap, Token: tok})
+	res, err := h.aclApply(r.Context(), &aclRequest{Op: aclOpBootstrap, Token: tok, Policies: aclBuiltinPolicies()})
 	if err != nil {
 		return nil, err
 	}
@@ -584,7 +584,8 @@ func (h *httpAPI) aclPolicyList(w http.ResponseWriter, r *http.Request) (any, er
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(aclIndexPolicies) },
 		func(st *state) (any, uint64, error) {
 			out := []aclPolicyListEntry{}
-			st.acl.policies.each(func(_ string, p *ACLPolicy) bool {
+			st.acl.policyNames.each(func(_ string, id string) bool { // by name, as Consul's
+				p, _ := st.acl.policies.get(id)
 				out = append(out, aclPolicyListEntry{p.ID, p.Name, p.Description, p.Datacenters, p.Hash, p.CreateIndex, p.ModifyIndex})
 				return true
 			})
@@ -730,7 +731,8 @@ func (h *httpAPI) aclRoleList(w http.ResponseWriter, r *http.Request) (any, erro
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(aclIndexRoles, aclIndexPolicies) },
 		func(st *state) (any, uint64, error) {
 			out := []*ACLRole{}
-			st.acl.roles.each(func(_ string, role *ACLRole) bool {
+			st.acl.roleNames.each(func(_ string, id string) bool { // by name, as Consul's
+				role, _ := st.acl.roles.get(id)
 				if policy == "" || aclLinksHave(role.Policies, policy) {
 					out = append(out, st.aclRoleView(role))
 				}

@@ -12,7 +12,9 @@
 //	aclOpPolicyDelete delete by ID (the built-in global-management cannot)
 //	aclOpRoleSet / aclOpRoleDelete   the same for roles
 //	aclOpBootstrap    the bootstrap token, once: refused (ok false) when
-//	                  the cluster was bootstrapped already
+//	                  the cluster was bootstrapped already; with the
+//	                  built-in policies, should the leader not have made
+//	                  them yet
 //	aclOpInit         the leader's built-ins, each only if missing: the
 //	                  global-management and builtin/global-read-only
 //	                  policies, the anonymous token, and the initial
@@ -197,17 +199,16 @@ func (t *txn) applyACL(r *aclRequest) (bool, error) {
 		if t.st.acl.bootstrapIndex != 0 {
 			return false, nil
 		}
+		if err := t.aclInitPolicies(r.Policies); err != nil {
+			return false, err
+		}
 		if err := t.aclSetToken(r.Token, true); err != nil {
 			return false, err
 		}
 		t.st.acl.bootstrapIndex = t.index
 	case aclOpInit:
-		for _, p := range r.Policies {
-			if _, ok := t.st.acl.policies.get(p.ID); !ok {
-				if err := t.aclSetPolicy(p, true); err != nil {
-					return false, err
-				}
-			}
+		if err := t.aclInitPolicies(r.Policies); err != nil {
+			return false, err
 		}
 		if a := r.Anonymous; a != nil {
 			if _, ok := t.st.acl.tokens.get(a.AccessorID); !ok {
@@ -230,6 +231,18 @@ func (t *txn) applyACL(r *aclRequest) (bool, error) {
 		return false, fmt.Errorf("unknown ACL operation %q", r.Op)
 	}
 	return true, nil
+}
+
+// aclInitPolicies stores the built-in policies that are missing.
+func (t *txn) aclInitPolicies(ps []*ACLPolicy) error {
+	for _, p := range ps {
+		if _, ok := t.st.acl.policies.get(p.ID); !ok {
+			if err := t.aclSetPolicy(p, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // aclSetToken stores a token, checking what apply can check
