@@ -266,7 +266,7 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"acl", "acl_datacenter", "config_entries", "limits.rpc_rate", "ports.https", "telemetry",
+	want := []string{"acl_datacenter", "config_entries", "limits.rpc_rate", "ports.https", "telemetry",
 		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol", "ui"}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored = %q\nwant      %q", ignored, want)
