@@ -301,6 +301,7 @@ func TestACLTokenDeletionClusterAndClient(t *testing.T) {
 
 	cl := startTestClientWith(t, "acl-client", "127.0.0.39", func(cfg *Config) {
 		aclOn(cfg) // deny, where the servers allow: the client's own endpoints follow its configuration
+		cfg.ACL.TokenTTL = time.Millisecond // every resolution asks a server again
 		cfg.RetryJoin = []string{lanAddr(t, "127.0.0.21")}
 	})
 	eventually(t, 15*time.Second, "the client knows a server", func() bool { return len(cl.lanServers()) > 0 })
@@ -324,4 +325,14 @@ func TestACLTokenDeletionClusterAndClient(t *testing.T) {
 		})
 	}
 	cl.expectToken(tok.SecretID, "PUT", "/v1/kv/app/client", "v", 403, "ACL not found")
+
+	// With every server gone, down_policy extend-cache keeps the last
+	// resolution of a token, however old; a token never resolved fails.
+	for i := range c.agents {
+		c.stop(i)
+	}
+	cl.mustToken("root", "PUT", "/v1/agent/token/default", `{"Token":""}`, nil)
+	if r := cl.withToken("never-seen", "PUT", "/v1/agent/token/default", `{"Token":""}`); r.code == 200 {
+		t.Fatal("an unresolved token was accepted with no server")
+	}
 }
