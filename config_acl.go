@@ -25,8 +25,8 @@ type ACLConfig struct {
 	DownPolicy             string        // down_policy: "extend-cache" (default), "async-cache", "allow" or "deny"
 	EnableTokenPersistence bool          // enable_token_persistence: /v1/agent/token/<kind> kept in the data dir
 	TokenTTL               time.Duration // token_ttl (30s): how long a client agent trusts a resolved token
-	PolicyTTL              time.Duration // policy_ttl (30s)
-	RoleTTL                time.Duration // role_ttl (30s)
+	PolicyTTL              time.Duration // policy_ttl (30s): accepted; a client caches a token's whole identity (policies and roles with it) for token_ttl
+	RoleTTL                time.Duration // role_ttl (30s): likewise
 	Tokens                 ACLTokensConfig
 }
 

@@ -389,24 +389,6 @@ func (h *httpAPI) aclTokenClone(w http.ResponseWriter, r *http.Request, id strin
 	return h.writeToken(r, &tok)
 }
 
-// aclTokenListEntry is a token in the list (Consul's ACLTokenListStub).
-type aclTokenListEntry struct {
-	AccessorID        string
-	SecretID          string
-	Description       string
-	Policies          []ACLLink             `json:",omitempty"`
-	Roles             []ACLLink             `json:",omitempty"`
-	ServiceIdentities []*ACLServiceIdentity `json:",omitempty"`
-	NodeIdentities    []*ACLNodeIdentity    `json:",omitempty"`
-	Local             bool
-	ExpirationTime    *time.Time `json:",omitempty"`
-	CreateTime        time.Time
-	Hash              []byte
-	CreateIndex       uint64
-	ModifyIndex       uint64
-	Legacy            bool `json:"Legacy,omitempty"`
-}
-
 func (h *httpAPI) aclTokenList(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := h.aclAccess(r, aclRead); err != nil {
 		return nil, err
@@ -418,15 +400,12 @@ func (h *httpAPI) aclTokenList(w http.ResponseWriter, r *http.Request) (any, err
 	policy, role := query(r).Get("policy"), query(r).Get("role")
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(aclIndexTokens, aclIndexPolicies, aclIndexRoles) },
 		func(st *state) (any, uint64, error) {
-			out := []aclTokenListEntry{}
+			out := []*ACLToken{}
 			st.acl.tokens.each(func(_ string, t *ACLToken) bool {
 				if policy != "" && !aclLinksHave(t.Policies, policy) || role != "" && !aclLinksHave(t.Roles, role) {
 					return true
 				}
-				v := st.aclTokenView(t)
-				out = append(out, aclTokenListEntry{v.AccessorID, v.SecretID, v.Description, v.Policies, v.Roles,
-					v.ServiceIdentities, v.NodeIdentities, v.Local, v.ExpirationTime, v.CreateTime, v.Hash,
-					v.CreateIndex, v.ModifyIndex, false})
+				out = append(out, st.aclTokenView(t))
 				return true
 			})
 			return out, st.tableIndex(aclIndexTokens), nil
