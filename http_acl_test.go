@@ -300,7 +300,7 @@ func TestACLTokenDeletionClusterAndClient(t *testing.T) {
 	}
 
 	cl := startTestClientWith(t, "acl-client", "127.0.0.39", func(cfg *Config) {
-		aclOn(cfg) // deny, where the servers allow: the client's own endpoints follow its configuration
+		aclOn(cfg)                          // deny, where the servers allow: the client's own endpoints follow its configuration
 		cfg.ACL.TokenTTL = time.Millisecond // every resolution asks a server again
 		cfg.RetryJoin = []string{lanAddr(t, "127.0.0.21")}
 	})
