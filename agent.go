@@ -72,8 +72,9 @@ type Agent struct {
 	uploads         snapshotUploads // snapshots being received to restore (agent_restore.go)
 	spool           string          // where restores and received snapshots are written (openSpoolDir)
 	cache           *agentCache
-	ca              caSigning // the leader's parsed signing root (server_connect_ca.go)
-	leaves          leafCerts // the agent's leaf certificates (agent_connect_ca.go)
+	ca              caSigning    // the leader's parsed signing root (server_connect_ca.go)
+	leaves          leafCerts    // the agent's leaf certificates (agent_connect_ca.go)
+	acl             *aclResolver // token resolution and the agent's tokens (server_acl.go)
 
 	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
 	httpServer    *http.Server
@@ -112,6 +113,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.local = newLocalState(a)
 	a.events = newEventRing()
 	a.cache = newAgentCache(a)
+	a.acl = newACLResolver(a)
 	a.http = newHTTPAPI(a)
 	form := false
 	if cfg.Server {

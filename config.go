@@ -92,6 +92,7 @@ type Config struct {
 
 	Autopilot AutopilotConfig // autopilot: seeds the cluster's autopilot configuration (server_autopilot.go)
 	Connect   ConnectConfig   // connect: the service mesh and its CA (server_connect_ca.go)
+	ACL       ACLConfig       // acl (config_acl.go)
 
 	Services []*serviceDefinition // service, services: registered by the agent at start
 	Checks   []*checkDefinition   // check, checks: registered by the agent at start
@@ -241,6 +242,7 @@ func defaultConfig() *Config {
 		Autopilot: AutopilotConfig{CleanupDeadServers: true, LastContactThreshold: 200 * time.Millisecond,
 			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
 		Connect: ConnectConfig{Enabled: true, CAProvider: "consul"},
+		ACL:     aclDefaults,
 	}
 }
 

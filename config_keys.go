@@ -111,6 +111,7 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 		"write_timeout":       cfgStore(cfgDurationAtLeast(time.Second), func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),
 		"idle_timeout":        cfgStore(cfgDurationAtLeast(10*time.Second), func(c *Config) *time.Duration { return &c.HTTPIdleTimeout }),
 	}, "allow_write_http_from", "block_endpoints", "max_header_bytes", "response_headers", "use_cache"),
+	"acl": cfgACL, // config_acl.go
 	"connect": cfgBlock(map[string]configKey{
 		"enabled":     cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Connect.Enabled }),
 		"ca_provider": cfgStore(cfgValidated(cfgAs[string], cfgCheckCAProvider), func(c *Config) *string { return &c.Connect.CAProvider }),
@@ -130,7 +131,7 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 // ignoredTopLevelKeys lists, sorted, the top-level keys Consul accepts
 // (current, deprecated, enterprise and internal ones) that miniconsul ignores.
 var ignoredTopLevelKeys = []string{
-	"acl", "acl_agent_master_token", "acl_agent_token", "acl_datacenter", "acl_default_policy",
+	"acl_agent_master_token", "acl_agent_token", "acl_datacenter", "acl_default_policy",
 	"acl_disabled_ttl", "acl_down_policy", "acl_enable_key_list_policy", "acl_enforce_version_8",
 	"acl_master_token", "acl_replication_token", "acl_token", "acl_ttl",
 	"advertise_addr_ipv4", "advertise_addr_ipv6", "advertise_addr_wan", "advertise_addr_wan_ipv4",

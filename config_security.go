@@ -4,7 +4,7 @@
 // Most keys miniconsul does not implement are accepted and logged as
 // ignored (config.go): a Consul configuration loads, and what is missing
 // costs a feature. A security setting is different: an agent that ignored
-// `acl { enabled = true }` would run wide open while its operator believes
+// `tls { defaults { verify_incoming = true } }` would run wide open while its operator believes
 // it is locked down. So each setting that promises access control,
 // encryption or a restriction is guarded here: set to a value that makes
 // the promise, it stops the agent with an error naming the key. Set to a
@@ -15,8 +15,8 @@
 //
 // Sources merge as in Consul (later files and flags override earlier ones),
 // so the verdict is taken on each guarded key's last value, after every
-// source is loaded: `acl.enabled = true` in one file and `false` in a later
-// one runs.
+// source is loaded: `verify_incoming = true` in one file and `false` in a
+// later one runs. (The acl block is implemented: config_acl.go.)
 //
 // Concurrency: none; the guards are a fixed table, read only.
 package main
@@ -31,9 +31,7 @@ import (
 // securityGuards maps each guarded key's dotted path to its check: an
 // error when the value asks for something miniconsul cannot provide yet.
 var securityGuards = func() map[string]func(v any) error {
-	acl := cfgRefuseWhenTrue("ACLs are")
 	g := map[string]func(v any) error{
-		"acl.enabled":                       acl,
 		"acl_datacenter":                    cfgRefuseWhenSet("ACLs (legacy acl_datacenter) are"),
 		"enable_acl_replication":            cfgRefuseWhenTrue("ACL replication is"),
 		"auto_encrypt.tls":                  cfgRefuseWhenTrue("auto-encrypt (TLS) is"),

@@ -66,6 +66,7 @@ func TestDefaultConfig(t *testing.T) {
 			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
 		// Connect is on by default in Consul 1.22, in -dev and out
 		Connect: ConnectConfig{Enabled: true, CAProvider: "consul"},
+		ACL:     aclDefaults,
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)
@@ -265,7 +266,7 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"acl", "acl_datacenter", "config_entries", "limits.rpc_rate", "ports.https", "telemetry",
+	want := []string{"acl_datacenter", "config_entries", "limits.rpc_rate", "ports.https", "telemetry",
 		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol", "ui"}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored = %q\nwant      %q", ignored, want)

@@ -124,17 +124,17 @@ func intentionMatches(ixns []*Intention, by, name string) []*Intention {
 // intentionDecision is whether source (in namespace sourceNS) may connect
 // to destination, and why: the first intention in precedence order that
 // matches both decides; without one, intentionDefault does.
-func intentionDecision(ixns []*Intention, sourceNS, source, destination string) (allowed bool, reason string) {
+func intentionDecision(cfg *Config, ixns []*Intention, sourceNS, source, destination string) (allowed bool, reason string) {
 	for _, x := range ixns {
 		if x.SourceNS == sourceNS && (x.SourceName == source || x.SourceName == intentionWildcard) &&
 			(x.DestinationName == destination || x.DestinationName == intentionWildcard) {
 			return x.Action == intentionAllow, "Matched L4 intention: " + x.String()
 		}
 	}
-	return intentionDefault(), "Default behavior configured by ACLs"
+	return intentionDefault(cfg), "Default behavior configured by ACLs"
 }
 
 // intentionDefault is the decision when no intention matches: the ACL
 // default policy (acl.default_policy "allow" or "deny", Consul's
-// intention default) once ACLs exist; without ACLs, Consul allows.
-func intentionDefault() bool { return true }
+// intention default) when ACLs are enabled; without ACLs, Consul allows.
+func intentionDefault(cfg *Config) bool { return !cfg.ACL.Enabled || cfg.ACL.DefaultPolicy != "deny" }

@@ -46,13 +46,18 @@ func TestIntentionDecision(t *testing.T) {
 		{"default", "web", "other", false, "Matched L4 intention: default/* => default/* (Precedence: 5, Action: DENY)"},
 		{"other-ns", "web", "api", true, "Default behavior configured by ACLs"},
 	} {
-		allowed, reason := intentionDecision(ixns, c.ns, c.src, c.dst)
+		allowed, reason := intentionDecision(defaultConfig(), ixns, c.ns, c.src, c.dst)
 		if allowed != c.allowed || reason != c.reason {
 			t.Errorf("%s/%s → %s: %v %q, want %v %q", c.ns, c.src, c.dst, allowed, reason, c.allowed, c.reason)
 		}
 	}
-	if allowed, reason := intentionDecision(nil, "default", "a", "b"); !allowed || reason != "Default behavior configured by ACLs" {
+	if allowed, reason := intentionDecision(defaultConfig(), nil, "default", "a", "b"); !allowed || reason != "Default behavior configured by ACLs" {
 		t.Errorf("no intentions: %v %q", allowed, reason)
+	}
+	deny := defaultConfig()
+	deny.ACL.Enabled, deny.ACL.DefaultPolicy = true, "deny"
+	if allowed, _ := intentionDecision(deny, nil, "default", "a", "b"); allowed {
+		t.Error("no intentions with acl.default_policy deny: allowed")
 	}
 }
 

@@ -100,6 +100,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerConfigEntries()
 	h.registerIntentions()
 	h.registerConnectCA()
+	h.registerACL()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h
@@ -133,6 +134,7 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = &stallGuard{ReadCloser: r.Body, rc: http.NewResponseController(w), stall: h.bodyStall,
 			end: time.Now().Add(h.a.cfg.HTTPReadTimeout)}
 	}
+	h.aclDefaultPolicyHeader(w) // http_acl.go
 	path, dc := r.URL.Path, h.remoteDC(r)
 	switch {
 	case r.Method == http.MethodGet && queryFlag(r, "cached") && slices.ContainsFunc(cachedPaths, func(p string) bool {

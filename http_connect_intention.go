@@ -107,7 +107,7 @@ func (h *httpAPI) intentionCheck(w http.ResponseWriter, r *http.Request) (any, e
 		return nil, err
 	}
 	return h.allIntentions(w, r, func(ixns []*Intention) any {
-		allowed, _ := intentionDecision(ixns, intentionNamespace, p[0], p[1])
+		allowed, _ := intentionDecision(h.a.cfg, ixns, intentionNamespace, p[0], p[1])
 		return struct{ Allowed bool }{allowed}
 	})
 }
@@ -239,7 +239,7 @@ func (h *httpAPI) agentConnectAuthorize(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return nil, err
 	}
-	allowed, reason := intentionDecision(intentionsOf(entries), id.Namespace, id.Service, req.Target)
+	allowed, reason := intentionDecision(h.a.cfg, intentionsOf(entries), id.Namespace, id.Service, req.Target)
 	return struct {
 		Authorized bool
 		Reason     string

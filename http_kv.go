@@ -3,7 +3,10 @@
 // GET reads a key, a prefix (?recurse) or key names (?keys, ?separator) from
 // a snapshot, blocking on exactly that key or prefix. PUT (with ?cas,
 // ?acquire or ?release) and DELETE become kv commands through the log and
-// answer true or false, as Consul. Values
+// answer true or false, as Consul. ACLs (acl_authorizer.go): a key needs
+// key:read or key:write, DELETE ?recurse write on everything under the
+// prefix, and ?recurse and ?keys lists are filtered to what the token may
+// read (X-Consul-Results-Filtered-By-ACLs). Values
 // are bounded by limits.kv_max_value_size (512 KiB) before they are read in.
 //
 // Concurrency: none of its own; each request runs on its own net/http
@@ -16,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -28,17 +32,32 @@ func (h *httpAPI) registerKV() {
 
 func (h *httpAPI) kv(w http.ResponseWriter, r *http.Request) (any, error) {
 	key := strings.TrimPrefix(r.URL.Path, kvPath)
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
 	switch r.Method {
 	case http.MethodGet:
-		return h.kvGet(w, r, key)
+		return h.kvGet(w, r, key, authz)
 	case http.MethodPut:
+		if err := authz.require(aclResKey, aclWrite, key); err != nil {
+			return nil, err
+		}
 		return h.kvPut(w, r, key)
 	default:
+		if queryFlag(r, "recurse") {
+			err = authz.keyWritePrefix(key)
+		} else {
+			err = authz.require(aclResKey, aclWrite, key)
+		}
+		if err != nil {
+			return nil, err
+		}
 		return h.kvDelete(w, r, key)
 	}
 }
 
-func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string) (any, error) {
+func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string, authz *aclAuthz) (any, error) {
 	q, err := h.parseQuery(r)
 	if err != nil {
 		return nil, err
@@ -48,6 +67,14 @@ func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string) (any
 	if !recurse && !listKeys && key == "" {
 		return nil, badRequest("Missing key name")
 	}
+	if !recurse && !listKeys {
+		if err := authz.require(aclResKey, aclRead, key); err != nil {
+			return nil, err
+		}
+	}
+	// Lists keep only what the token may read (Consul's filter, without
+	// acl.enable_key_list_policy), and say so.
+	filtered := false
 	watchPrefix := func(ws *watch) { ws.watchKVPrefix(key) }
 	var obj any
 	switch {
@@ -55,6 +82,9 @@ func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string) (any
 		sep := query(r).Get("separator")
 		obj, err = h.blockingQuery(w, r, q, watchPrefix, func(st *state) (any, uint64, error) {
 			keys, idx := st.kvKeys(key, sep)
+			n := len(keys)
+			keys = slices.DeleteFunc(keys, func(k string) bool { return !authz.allows(aclResKey, aclRead, k) })
+			filtered = len(keys) < n
 			if len(keys) == 0 {
 				return nil, idx, nil
 			}
@@ -63,6 +93,9 @@ func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string) (any
 	case recurse:
 		obj, err = h.blockingQuery(w, r, q, watchPrefix, func(st *state) (any, uint64, error) {
 			entries, idx := st.kvList(key)
+			n := len(entries)
+			entries = slices.DeleteFunc(entries, func(e *KVEntry) bool { return !authz.allows(aclResKey, aclRead, e.Key) })
+			filtered = len(entries) < n
 			if len(entries) == 0 {
 				return nil, idx, nil
 			}
@@ -80,6 +113,7 @@ func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string) (any
 	if err != nil {
 		return nil, err
 	}
+	setFilteredByACLs(w, filtered)
 	if obj == nil {
 		w.WriteHeader(http.StatusNotFound) // the query meta headers are already set
 		return nil, nil

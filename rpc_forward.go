@@ -428,6 +428,9 @@ func (h *httpAPI) forwardRequestOf(w http.ResponseWriter, r *http.Request, local
 			header[k] = vs
 		}
 	}
+	if t := h.a.acl.token("default"); local && t != "" && requestToken(r) == "" {
+		header.Set("X-Consul-Token", t) // the servers enforce with the agent's default token (http_acl.go)
+	}
 	return forwardRequest{Method: r.Method, URI: r.URL.RequestURI(), Header: header, Body: body}, nil
 }
 
@@ -474,7 +477,7 @@ func writeForwarded(w http.ResponseWriter, resp forwardResponse) {
 func forwardedPath(path string) bool {
 	for _, p := range []string{"/v1/kv/", "/v1/catalog/", "/v1/health/", "/v1/session/", "/v1/txn",
 		"/v1/snapshot", "/v1/status/", "/v1/operator/raft/", "/v1/coordinate/", "/v1/query",
-		"/v1/config", "/v1/connect/"} {
+		"/v1/config", "/v1/connect/", "/v1/acl/"} {
 		if strings.HasPrefix(path, p) {
 			return true
 		}

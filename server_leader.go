@@ -86,6 +86,7 @@ func (a *Agent) establishLeadership() {
 	a.leaderTerm.Store(term)
 	a.autopilot.initConfig()
 	a.initConnectCA()
+	a.initACL()
 	if a.lan != nil {
 		a.reconcileAll() // what changed in the pool while no one led
 		a.autopilot.kick()

@@ -106,6 +106,7 @@ type command struct {
 
 	ConfigEntry *configEntryRequest `json:",omitempty"` // store_config_entry.go
 	ConnectCA   *connectCARequest   `json:",omitempty"`
+	ACL         *aclRequest         `json:",omitempty"` // store_acl.go
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
 }
@@ -174,6 +175,7 @@ type state struct {
 
 	configEntries tree[*configEntry] // kind \x00 name (store_config_entry.go)
 	connectCA     *connectCAState    // nil until the first leader makes the CA (store_connect_ca.go)
+	acl           aclState           // tokens, policies, roles (store_acl.go)
 }
 
 // Store holds the current state and the watchers waiting for it to change.
@@ -274,6 +276,12 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 			break
 		}
 		res.ok, res.err = t.applyConnectCA(cmd.ConnectCA)
+	case cmdACL:
+		if cmd.ACL == nil {
+			res.err = errors.New("acl command without a body")
+			break
+		}
+		res.ok, res.err = t.applyACL(cmd.ACL)
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)
 	}

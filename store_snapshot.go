@@ -56,7 +56,8 @@ const (
 	tagAutopilot   // the autopilot configuration, when one is stored (store_autopilot.go)
 	tagConfigEntry // store_config_entry.go
 	tagConnectCA   // the CA's record, once the first leader made it (store_connect_ca.go)
-	tagLast        = tagConnectCA
+	tagACL         // the ACL tables, once there is anything in them (store_acl.go)
+	tagLast        = tagACL
 )
 
 var errCorruptSnapshot = errors.New("corrupt snapshot")
@@ -171,6 +172,10 @@ func writeSnapshot(st *state, w io.Writer) error {
 	if st.connectCA != nil {
 		sw.write([]byte{tagConnectCA})
 		sw.json(st.connectCA)
+	}
+	if rec := st.acl.record(); rec != nil {
+		sw.write([]byte{tagACL})
+		sw.json(rec)
 	}
 	sw.write([]byte{tagEnd})
 	if sw.err != nil {
@@ -373,6 +378,10 @@ func readSnapshot(r io.Reader) (*state, error) {
 			}
 			st.connectCA = &connectCAState{}
 			sr.json(st.connectCA)
+		case tagACL:
+			rec := &aclRecord{}
+			sr.json(rec)
+			st.acl = rec.state()
 		}
 		if !inOrder {
 			sr.failf("records out of order")
