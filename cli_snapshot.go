@@ -256,6 +256,8 @@ func snapshotRecordName(tag byte) string {
 		return "ConfigEntry"
 	case tagConnectCA:
 		return "ConnectCA"
+	case tagACL:
+		return "ACL"
 	}
 	return fmt.Sprintf("Unknown(%d)", tag)
 }
@@ -336,7 +338,7 @@ func snapshotStats(f *os.File, o snapshotInspectOpts) (*snapshotInfo, error) {
 		case tagService:
 			sr.string()
 			sr.bytes()
-		case tagNode, tagCheck, tagSession, tagAutopilot, tagConfigEntry, tagConnectCA:
+		case tagNode, tagCheck, tagSession, tagAutopilot, tagConfigEntry, tagConnectCA, tagACL:
 			sr.bytes()
 		default:
 			sr.failf("unexpected record %d", tag)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Consul's layout, with Consul's values, byte for byte.
@@ -159,5 +160,37 @@ func TestCLISnapshotSaveVerifies(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(file)); len(entries) != 0 {
 		t.Errorf("files left: %v", entries)
+	}
+}
+
+// TestCLISnapshotInspectsEveryRecord: a snapshot holding config entries,
+// the CA and the ACL tables is inspected with their names, not as
+// unknown records (the records added by the mesh and the ACL system).
+func TestCLISnapshotInspectsEveryRecord(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, func(c *Config) {
+		c.ACL.Enabled, c.ACL.Tokens.InitialManagement = true, "root-secret"
+	})
+	env := cliEnvFor(ta)
+	env["CONSUL_HTTP_TOKEN"] = "root-secret"
+	eventually(t, 10*time.Second, "the CA and the ACL tables exist", func() bool {
+		r := ta.do("GET", "/v1/connect/ca/roots", "")
+		policies := ta.do("GET", "/v1/acl/policies?token=root-secret", "")
+		return r.code == 200 && strings.Contains(r.body, `"Active":true`) && strings.Contains(policies.body, "global-management")
+	})
+	entry := filepath.Join(t.TempDir(), "entry.json")
+	os.WriteFile(entry, []byte(`{"Kind":"service-defaults","Name":"api","Protocol":"http"}`), 0o600)
+	if _, e, code := runCLI(t, env, "", "config", "write", entry); code != 0 {
+		t.Fatalf("config write: %d %s", code, e)
+	}
+	file := filepath.Join(t.TempDir(), "backup.snap")
+	if _, e, code := runCLI(t, env, "", "snapshot", "save", file); code != 0 {
+		t.Fatalf("save: %d %s", code, e)
+	}
+	out, _, code := runCLI(t, nil, "", "snapshot", "inspect", file)
+	for _, name := range []string{"\n ConfigEntry ", "\n ConnectCA ", "\n ACL "} {
+		if code != 0 || !strings.Contains(out, name) || strings.Contains(out, "Unknown") {
+			t.Fatalf("inspect lacks %q:\n%s", name, out)
+		}
 	}
 }
