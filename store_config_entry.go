@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"time"
 )
 
 // Config entry kinds (Consul's structs.ServiceDefaults, ProxyDefaults,
@@ -106,15 +107,21 @@ type ServiceIntentionsEntry struct {
 
 // SourceIntention is one source's intention towards the entry's
 // destination (Consul's structs.SourceIntention, L4 only). Precedence and
-// Type are derived, set by normalize; LegacyMeta is the Meta of an
-// intention written through the older /v1/connect/intentions API.
+// Type are derived, set by normalize. The Legacy fields are those of an
+// intention written by ID through the older /v1/connect/intentions API
+// (http_connect_intention_legacy.go): its ID, Meta and times, which
+// Consul 1.22 keeps in the entry the same way; any other write of the
+// entry drops them (normalize), as Consul's.
 type SourceIntention struct {
-	Name        string
-	Action      string `json:",omitempty"`
-	Precedence  int
-	Type        string
-	Description string            `json:",omitempty"`
-	LegacyMeta  map[string]string `json:",omitempty"`
+	Name             string
+	Action           string `json:",omitempty"`
+	Precedence       int
+	LegacyID         string `json:",omitempty"`
+	Type             string
+	Description      string            `json:",omitempty"`
+	LegacyMeta       map[string]string `json:",omitempty"`
+	LegacyCreateTime *time.Time        `json:",omitempty"`
+	LegacyUpdateTime *time.Time        `json:",omitempty"`
 }
 
 // configEntry is the table's record and a command's body: exactly one
@@ -175,7 +182,8 @@ func validConfigKind(kind string) bool {
 var validProtocols = []string{"", "tcp", "http", "http2", "grpc"}
 
 // normalize puts an entry into its stored form, as Consul's Normalize:
-// lowercase protocols; each source's Type and Precedence.
+// lowercase protocols; each source's Type and Precedence, and no legacy
+// ID or times (LegacyMeta stays, for validate to refuse).
 func (e *configEntry) normalize() {
 	switch {
 	case e.ServiceDefaults != nil:
@@ -187,6 +195,7 @@ func (e *configEntry) normalize() {
 			}
 			src.Type = intentionSourceConsul
 			src.Precedence = intentionPrecedence(src.Name, e.ServiceIntentions.Name)
+			src.LegacyID, src.LegacyCreateTime, src.LegacyUpdateTime = "", nil, nil
 		}
 	}
 }
@@ -224,6 +233,10 @@ func (e *configEntry) validate() error {
 		}
 	case kindServiceIntentions:
 		srcs := e.ServiceIntentions.Sources
+		legacy := e.ServiceIntentions.legacy()
+		if legacy && len(e.ServiceIntentions.Meta) > 0 {
+			return errors.New("Meta must be omitted for legacy intention writes")
+		}
 		if len(srcs) == 0 {
 			return errors.New("At least one source is required")
 		}
@@ -238,6 +251,9 @@ func (e *configEntry) validate() error {
 				return fmt.Errorf("Sources[%d] defines %q more than once", i, src.Name)
 			case src.Action != intentionAllow && src.Action != intentionDeny:
 				return fmt.Errorf("Sources[%d].Action must be set to 'allow' or 'deny'", i)
+			}
+			if err := src.validateLegacy(i, legacy); err != nil {
+				return err
 			}
 			seen[src.Name] = true
 		}
