@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
+	"slices"
 	"strings"
 	"time"
 )
@@ -63,15 +65,64 @@ type ServiceDefaultsEntry struct {
 	MutualTLSMode             string `json:",omitempty"`
 	MeshGateway               MeshGatewayConfig
 	Expose                    ExposeConfig
-	ExternalSNI               string            `json:",omitempty"`
-	MaxInboundConnections     int               `json:",omitempty"`
-	LocalConnectTimeoutMs     int               `json:",omitempty"`
-	LocalRequestTimeoutMs     int               `json:",omitempty"`
-	BalanceInboundConnections string            `json:",omitempty"`
-	Meta                      map[string]string `json:",omitempty"`
-	Hash                      uint64            `json:",omitempty"`
+	ExternalSNI               string             `json:",omitempty"`
+	Destination               *DestinationConfig `json:",omitempty"`
+	MaxInboundConnections     int                `json:",omitempty"`
+	LocalConnectTimeoutMs     int                `json:",omitempty"`
+	LocalRequestTimeoutMs     int                `json:",omitempty"`
+	BalanceInboundConnections string             `json:",omitempty"`
+	Meta                      map[string]string  `json:",omitempty"`
+	Hash                      uint64             `json:",omitempty"`
 	CreateIndex               uint64
 	ModifyIndex               uint64
+}
+
+// DestinationConfig is a service-defaults entry's Destination: a service
+// outside the mesh (hostnames or IPs and a port) that transparent proxies
+// may reach, as Consul's structs.DestinationConfig. Kept and validated;
+// miniconsul's proxy has no transparent mode to route to it.
+type DestinationConfig struct {
+	Addresses []string `json:",omitempty"`
+	Port      int      `json:",omitempty"`
+}
+
+// problems are Consul's validation errors of a Destination, in its order.
+func (d *DestinationConfig) problems() []string {
+	var out []string
+	if len(d.Addresses) == 0 {
+		out = append(out, "Destination must contain at least one valid address")
+	}
+	seen := map[string]bool{}
+	for _, a := range d.Addresses {
+		if seen[a] {
+			out = append(out, fmt.Sprintf("Duplicate address '%s' is not allowed", a))
+			continue
+		}
+		seen[a] = true
+		if net.ParseIP(a) == nil && (strings.Contains(a, "*") || !isDomainName(a)) {
+			out = append(out, fmt.Sprintf("Destination address '%s' is invalid Could not validate address %s as an IP or Hostname", a, a))
+		}
+	}
+	if d.Port < 1 || d.Port > 65535 {
+		out = append(out, fmt.Sprintf("Invalid Port number %d", d.Port))
+	}
+	return out
+}
+
+// isDomainName: a name of labels of 1 to 63 bytes, at most 253 in all
+// without the final dot (RFC 1035 §2.3.4; what Consul's miekg/dns
+// IsDomainName checks, which allows any bytes in a label).
+func isDomainName(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if len(label) == 0 || len(label) > 63 {
+			return false
+		}
+	}
+	return true
 }
 
 // ProxyDefaultsEntry is the proxy-defaults entry, as Consul's
@@ -220,12 +271,15 @@ func (e *configEntry) validate() error {
 	}
 	switch kind {
 	case kindServiceDefaults:
-		found := false
-		for _, p := range validProtocols {
-			found = found || p == e.ServiceDefaults.Protocol
+		var errs []string
+		if !slices.Contains(validProtocols, e.ServiceDefaults.Protocol) {
+			errs = append(errs, "invalid value for protocol: "+e.ServiceDefaults.Protocol)
 		}
-		if !found {
-			return fmt.Errorf("1 error occurred:\n\t* invalid value for protocol: %s\n\n", e.ServiceDefaults.Protocol)
+		if d := e.ServiceDefaults.Destination; d != nil {
+			errs = append(errs, d.problems()...)
+		}
+		if len(errs) > 0 {
+			return multiError(errs)
 		}
 	case kindProxyDefaults:
 		if name != proxyDefaultsGlobal {
