@@ -195,9 +195,7 @@ func (h *httpAPI) intentionExact(w http.ResponseWriter, r *http.Request) (any, e
 		next := &ServiceIntentionsEntry{Kind: kindServiceIntentions, Name: destination}
 		if cur != nil {
 			req.Index = cur.ServiceIntentions.ModifyIndex
-			c := *cur.ServiceIntentions
-			c.Sources = slices.Clone(c.Sources)
-			next = &c
+			next = cur.ServiceIntentions.clone()
 		}
 		i := slices.IndexFunc(next.Sources, func(s *SourceIntention) bool { return s.Name == source })
 		switch {

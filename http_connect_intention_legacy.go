@@ -245,9 +245,7 @@ func (h *httpAPI) rewriteIntentions(r *http.Request, destination string, edit fu
 				return fmt.Errorf("cannot use legacy intention API to edit intentions with a destination of %q after editing them via a service-intentions config entry", destination)
 			}
 			req.Index = cur.ServiceIntentions.ModifyIndex
-			c := *cur.ServiceIntentions
-			c.Sources = slices.Clone(c.Sources)
-			next = &c
+			next = cur.ServiceIntentions.clone()
 		}
 		if err := edit(next); err != nil {
 			return err
@@ -346,6 +344,18 @@ func (x *intentionRequest) source(id string, created, updated time.Time) *Source
 		Precedence: intentionPrecedence(x.SourceName, x.DestinationName),
 		LegacyID:   id, Type: intentionSourceConsul, Description: x.Description, LegacyMeta: x.Meta,
 		LegacyCreateTime: &created, LegacyUpdateTime: &updated}
+}
+
+// clone copies the entry and its sources, for a write to change without
+// touching the stored entry (snapshots share it).
+func (e *ServiceIntentionsEntry) clone() *ServiceIntentionsEntry {
+	c := *e
+	c.Sources = make([]*SourceIntention, len(e.Sources))
+	for i, src := range e.Sources {
+		s := *src
+		c.Sources[i] = &s
+	}
+	return &c
 }
 
 // legacy reports whether the entry holds legacy intentions only (Consul's

@@ -99,6 +99,17 @@ func TestIntentionLegacyAPI(t *testing.T) {
 		}
 	}
 
+	// A refused write leaves the stored entry as it was (the write works
+	// on a copy): the legacy intention keeps its ID.
+	ta.must("POST", "/v1/connect/intentions", `{"SourceName":"m1","DestinationName":"metadst","Action":"deny","Meta":{"m":"1"}}`, &created)
+	if r := ta.do("PUT", "/v1/connect/intentions/exact?source=m2&destination=metadst", `{"Action":"allow"}`); r.code != 500 ||
+		r.body != "Sources[0].LegacyMeta must be omitted" {
+		t.Fatalf("exact PUT over legacy Meta: %d %s", r.code, r.body)
+	}
+	if r := ta.do("GET", "/v1/connect/intentions/"+created.ID, ""); r.code != 200 {
+		t.Fatalf("legacy intention after a refused write: %d %s", r.code, r.body)
+	}
+
 	// Delete: the entry goes with its last source.
 	ta.must("POST", "/v1/connect/intentions", `{"SourceName":"a","DestinationName":"api","Action":"allow"}`, &created)
 	if r := ta.must("DELETE", "/v1/connect/intentions/"+created.ID, "", nil); r.body != "true" {
