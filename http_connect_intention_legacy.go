@@ -253,6 +253,7 @@ func (h *httpAPI) rewriteIntentions(r *http.Request, destination string, edit fu
 		if len(next.Sources) == 0 {
 			req.Op, req.Kind, req.Name = "delete", kindServiceIntentions, destination
 		} else {
+			next.sortSources()
 			req.Op, req.Entry = "set", &configEntry{ServiceIntentions: next}
 			if err := req.Entry.validate(); err != nil {
 				return err
@@ -356,6 +357,16 @@ func (e *ServiceIntentionsEntry) clone() *ServiceIntentionsEntry {
 		c.Sources[i] = &s
 	}
 	return &c
+}
+
+// sortSources orders the sources by precedence, highest first, keeping
+// the order of equals (Consul's normalize: the head of the list decides
+// first). An entry with a missing source is left for validate to refuse.
+func (e *ServiceIntentionsEntry) sortSources() {
+	if slices.Contains(e.Sources, nil) {
+		return
+	}
+	sort.SliceStable(e.Sources, func(i, j int) bool { return e.Sources[i].Precedence > e.Sources[j].Precedence })
 }
 
 // legacy reports whether the entry holds legacy intentions only (Consul's

@@ -151,3 +151,21 @@ func TestIntentionLegacyValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestIntentionSourcesSorted: an entry's sources are kept in precedence
+// order, equals in their given order, as Consul 1.22.7 answers.
+func TestIntentionSourcesSorted(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.must("PUT", "/v1/config", `{"Kind":"service-intentions","Name":"db","Sources":[{"Name":"*","Action":"deny"},{"Name":"web","Action":"allow"},{"Name":"api","Action":"allow"}]}`, nil)
+	ta.must("PUT", "/v1/connect/intentions/exact?source=x&destination=db", `{"Action":"allow"}`, nil)
+	var entry ServiceIntentionsEntry
+	ta.must("GET", "/v1/config/service-intentions/db", "", &entry)
+	var names []string
+	for _, s := range entry.Sources {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, " "); got != "web api x *" {
+		t.Fatalf("sources %q, want %q", got, "web api x *")
+	}
+}

@@ -234,7 +234,8 @@ var validProtocols = []string{"", "tcp", "http", "http2", "grpc"}
 
 // normalize puts an entry into its stored form, as Consul's Normalize:
 // lowercase protocols; each source's Type and Precedence, and no legacy
-// ID or times (LegacyMeta stays, for validate to refuse).
+// ID or times (LegacyMeta stays, for validate to refuse); sources in
+// precedence order.
 func (e *configEntry) normalize() {
 	switch {
 	case e.ServiceDefaults != nil:
@@ -248,6 +249,7 @@ func (e *configEntry) normalize() {
 			src.Precedence = intentionPrecedence(src.Name, e.ServiceIntentions.Name)
 			src.LegacyID, src.LegacyCreateTime, src.LegacyUpdateTime = "", nil, nil
 		}
+		e.ServiceIntentions.sortSources()
 	}
 }
 
