@@ -11,9 +11,11 @@
 // -replace adds the source to the destination's service-intentions entry
 // as a check-and-set, so an existing intention is refused with the
 // entry's own message (Consul's "Sources[1] defines … more than once");
-// with -replace it writes the exact intention. Intentions kept in config
-// entries have no ID and no creation time, so "get" shows Consul's zero
-// time and "list" an empty ID column, as Consul shows them.
+// with -replace it writes the exact intention. "get" and "delete" take
+// SRC DST, or the ID of a legacy intention (written through the ID-based
+// API, http_connect_intention_legacy.go). Other intentions have no ID and
+// no creation time, so "get" shows Consul's zero time and "list" an empty
+// ID column, as Consul shows them.
 //
 // Concurrency: none.
 package main
@@ -21,6 +23,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -59,20 +62,22 @@ func newIntentionCreateFlags(v *intentionCreateValues) *cliFlags {
 	return f
 }
 
-// intentionArgs parses flags and takes SRC DST; msg is the command's
-// error for another number of arguments.
-func intentionArgs(c *cliEnv, f *cliFlags, args []string, msg string) (cl *cliClient, src, dst string, ok bool) {
+// intentionArgs parses flags and takes an intention's ID (the legacy
+// form) or its SRC DST, refusing another number of arguments with
+// Consul's message.
+func intentionArgs(c *cliEnv, args []string) (cl *cliClient, ids []string, ok bool) {
+	f := newCLIFlags(true, false)
 	if !f.parse(c, args) {
-		return nil, "", "", false
+		return nil, nil, false
 	}
-	if f.NArg() != 2 {
-		c.errorf("%s", msg)
-		return nil, "", "", false
+	if f.NArg() != 1 && f.NArg() != 2 {
+		c.errorf("command requires exactly 1 or 2 arguments")
+		return nil, nil, false
 	}
 	if cl = f.connect(c); cl == nil {
-		return nil, "", "", false
+		return nil, nil, false
 	}
-	return cl, f.Arg(0), f.Arg(1), true
+	return cl, f.Args(), true
 }
 
 func intentionCreateCommand(c *cliEnv, args []string) int {
@@ -173,11 +178,17 @@ func intentionCheckCommand(c *cliEnv, args []string) int {
 }
 
 func intentionDeleteCommand(c *cliEnv, args []string) int {
-	cl, src, dst, ok := intentionArgs(c, newCLIFlags(true, false), args, "command requires exactly 1 or 2 arguments")
+	cl, ids, ok := intentionArgs(c, args)
 	if !ok {
 		return 1
 	}
-	if _, err := cl.call(http.MethodDelete, "/v1/connect/intentions/exact", cliQuery("source", src, "destination", dst), nil, nil); err != nil {
+	var err error
+	if len(ids) == 1 {
+		_, err = cl.call(http.MethodDelete, "/v1/connect/intentions/"+url.PathEscape(ids[0]), nil, nil, nil)
+	} else {
+		_, err = cl.call(http.MethodDelete, "/v1/connect/intentions/exact", cliQuery("source", ids[0], "destination", ids[1]), nil, nil)
+	}
+	if err != nil {
 		c.errorf("Error deleting the intention: %s", err)
 		return 1
 	}
@@ -186,21 +197,37 @@ func intentionDeleteCommand(c *cliEnv, args []string) int {
 }
 
 func intentionGetCommand(c *cliEnv, args []string) int {
-	cl, src, dst, ok := intentionArgs(c, newCLIFlags(true, false), args, "command requires exactly 1 or 2 arguments")
+	cl, ids, ok := intentionArgs(c, args)
 	if !ok {
 		return 1
 	}
 	var x Intention
-	_, err := cl.call(http.MethodGet, "/v1/connect/intentions/exact", cliQuery("source", src, "destination", dst), nil, &x)
+	var err error
+	notFound := ""
+	if len(ids) == 1 {
+		_, err = cl.call(http.MethodGet, "/v1/connect/intentions/"+url.PathEscape(ids[0]), nil, nil, &x)
+		notFound = fmt.Sprintf("Intention not found with ID %q", ids[0])
+		// Consul's client words this endpoint's errors its own way.
+		var se *errCLIStatus
+		if errors.As(err, &se) && se.code != http.StatusNotFound {
+			err = fmt.Errorf("Unexpected response %d: %s", se.code, se.body)
+		}
+	} else {
+		_, err = cl.call(http.MethodGet, "/v1/connect/intentions/exact", cliQuery("source", ids[0], "destination", ids[1]), nil, &x)
+		notFound = fmt.Sprintf("Intention not found with source %q and destination %q", ids[0], ids[1])
+	}
 	switch {
 	case isCLIStatus(err, http.StatusNotFound):
-		c.errorf("Intention not found with source %q and destination %q", src, dst)
+		c.errorf("%s", notFound)
 		return 1
 	case err != nil:
 		c.errorf("Error reading the intention: %s", err)
 		return 1
 	}
 	lines := []string{"Source:|" + x.SourceName, "Destination:|" + x.DestinationName, "Action:|" + x.Action}
+	if x.ID != "" {
+		lines = append(lines, "ID:|"+x.ID)
+	}
 	if x.Description != "" {
 		lines = append(lines, "Description:|"+x.Description)
 	}
@@ -212,9 +239,13 @@ func intentionGetCommand(c *cliEnv, args []string) int {
 	for _, k := range keys {
 		lines = append(lines, "Meta["+k+"]:|"+x.Meta[k])
 	}
-	// No creation time is kept for an intention in a config entry: Consul
-	// prints its zero time.
-	lines = append(lines, "Created At:|"+time.Time{}.Format(time.RFC850))
+	// Only a legacy intention has a creation time: for any other, Consul
+	// prints the zero time.
+	created := time.Time{}
+	if x.CreatedAt != nil {
+		created = *x.CreatedAt
+	}
+	lines = append(lines, "Created At:|"+created.Local().Format(time.RFC850))
 	fmt.Fprintln(c.stdout, columnize(lines))
 	return 0
 }
@@ -239,7 +270,7 @@ func intentionListCommand(c *cliEnv, args []string) int {
 	}
 	lines := []string{"ID|Source|Action|Destination|Precedence"}
 	for _, x := range list {
-		lines = append(lines, fmt.Sprintf("|%s|%s|%s|%d", x.SourceName, x.Action, x.DestinationName, x.Precedence))
+		lines = append(lines, fmt.Sprintf("%s|%s|%s|%s|%d", x.ID, x.SourceName, x.Action, x.DestinationName, x.Precedence))
 	}
 	fmt.Fprintln(c.stdout, columnize(lines))
 	return 0

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCLIIntentionAndConfig: the intention and config commands, each
@@ -48,6 +49,13 @@ func TestCLIIntentionAndConfig(t *testing.T) {
 			"ID  Source  Action  Destination  Precedence\n    db      allow   api          9\n    web     deny    api          9\n", ""},
 		{[]string{"intention", "delete", "web", "api"}, 0, "Intention deleted.\n", ""},
 		{[]string{"intention", "delete", "web", "api"}, 0, "Intention deleted.\n", ""},
+		// The one-argument forms take a legacy intention's ID.
+		{[]string{"intention", "get", "hello"}, 1, "",
+			"Error reading the intention: Unexpected response 400: failed config entry lookup: index error: UUID must be 36 characters"},
+		{[]string{"intention", "get", "eaf79097-eee0-47a2-4794-53aa6d194f89"}, 1, "", `Intention not found with ID "eaf79097-eee0-47a2-4794-53aa6d194f89"`},
+		{[]string{"intention", "delete", "eaf79097-eee0-47a2-4794-53aa6d194f89"}, 1, "",
+			"Error deleting the intention: Unexpected response code: 500 (Cannot delete non-existent intention: 'eaf79097-eee0-47a2-4794-53aa6d194f89')"},
+		{[]string{"intention", "get", "a", "b", "c"}, 1, "", "command requires exactly 1 or 2 arguments"},
 		{[]string{"config", "write", cw}, 0, "Config entry written: service-defaults/cw\n", ""},
 		{[]string{"config", "write", "-cas", "-modify-index", "1", cw}, 0, "Config entry written: service-defaults/cw\n", ""}, // unchanged: skipped
 		{[]string{"config", "read", "-kind", "service-defaults", "-name", "cw"}, 0, `{
@@ -83,5 +91,25 @@ func TestCLIIntentionAndConfig(t *testing.T) {
 	if out, _, code := runCLI(t, env, `{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"*","Action":"deny"}]}`, "config", "write", "-"); code != 0 ||
 		out != "Config entry written: service-intentions/api\n" {
 		t.Errorf("config write -: %d %q", code, out)
+	}
+
+	// A legacy intention, by its ID: get shows it, list names it, delete removes it.
+	var created struct{ ID string }
+	ta.must("POST", "/v1/connect/intentions", `{"SourceName":"cli","DestinationName":"clidst","Action":"deny","Description":"dd","Meta":{"m":"1"}}`, &created)
+	var x Intention
+	ta.must("GET", "/v1/connect/intentions/"+created.ID, "", &x)
+	want := "Source:       cli\nDestination:  clidst\nAction:       deny\nID:           " + created.ID +
+		"\nDescription:  dd\nMeta[m]:      1\nCreated At:   " + x.CreatedAt.Local().Format(time.RFC850) + "\n"
+	if out, errOut, code := runCLI(t, env, "", "intention", "get", created.ID); code != 0 || out != want {
+		t.Errorf("intention get <id>: %d %q %q, want %q", code, out, errOut, want)
+	}
+	if out, _, _ := runCLI(t, env, "", "intention", "list"); !strings.Contains(out, created.ID+"  cli     deny    clidst       9\n") {
+		t.Errorf("intention list: %q", out)
+	}
+	if out, errOut, code := runCLI(t, env, "", "intention", "delete", created.ID); code != 0 || out != "Intention deleted.\n" {
+		t.Errorf("intention delete <id>: %d %q %q", code, out, errOut)
+	}
+	if r := ta.do("GET", "/v1/connect/intentions/"+created.ID, ""); r.code != 404 {
+		t.Errorf("after delete: %d %s", r.code, r.body)
 	}
 }

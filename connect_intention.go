@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Intention actions and the source type, as Consul's.
@@ -50,10 +51,14 @@ func intentionPrecedence(source, destination string) int {
 }
 
 // Intention is one intention in the JSON shape of Consul's
-// /v1/connect/intentions for intentions kept in config entries: no ID,
-// the entry's indexes.
+// /v1/connect/intentions for intentions kept in config entries, with the
+// entry's indexes: one written by ID (a legacy one) shows its ID, times,
+// Meta and Hash; any other has none of them and the entry's Meta.
 type Intention struct {
-	Description     string `json:",omitempty"`
+	CreatedAt       *time.Time `json:",omitempty"`
+	UpdatedAt       *time.Time `json:",omitempty"`
+	ID              string     `json:",omitempty"`
+	Description     string     `json:",omitempty"`
 	SourceNS        string
 	SourceName      string
 	DestinationNS   string
@@ -62,6 +67,7 @@ type Intention struct {
 	Action          string
 	Meta            map[string]string `json:",omitempty"`
 	Precedence      int
+	Hash            []byte `json:",omitempty"`
 	CreateIndex     uint64
 	ModifyIndex     uint64
 }
@@ -77,11 +83,16 @@ func intentionsOf(entries []*ServiceIntentionsEntry) []*Intention {
 	out := []*Intention{}
 	for _, e := range entries {
 		for _, src := range e.Sources {
-			out = append(out, &Intention{Description: src.Description,
+			x := &Intention{Description: src.Description,
 				SourceNS: intentionNamespace, SourceName: src.Name,
 				DestinationNS: intentionNamespace, DestinationName: e.Name,
-				SourceType: intentionSourceConsul, Action: src.Action, Meta: src.LegacyMeta,
-				Precedence: intentionPrecedence(src.Name, e.Name), CreateIndex: e.CreateIndex, ModifyIndex: e.ModifyIndex})
+				SourceType: intentionSourceConsul, Action: src.Action, Meta: e.Meta,
+				Precedence: intentionPrecedence(src.Name, e.Name), CreateIndex: e.CreateIndex, ModifyIndex: e.ModifyIndex}
+			if src.LegacyID != "" {
+				x.ID, x.Meta, x.CreatedAt, x.UpdatedAt = src.LegacyID, src.LegacyMeta, src.LegacyCreateTime, src.LegacyUpdateTime
+				x.Hash = x.legacyHash()
+			}
+			out = append(out, x)
 		}
 	}
 	sortIntentions(out)

@@ -6,6 +6,7 @@
 //	    one source of the destination's entry: read-modify-write of the
 //	    entry as a check-and-set on its ModifyIndex, retried on a race
 //	GET /v1/connect/intentions                 every intention, by precedence
+//	POST, and GET/PUT/DELETE …/<id>: the ID-based API, http_connect_intention_legacy.go
 //	GET /v1/connect/intentions/match?by=&name= the ones that apply to a name
 //	GET /v1/connect/intentions/check?source=&destination=   {"Allowed":bool}
 //	POST /v1/agent/connect/authorize           a proxy's question about a caller
@@ -26,16 +27,20 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
 )
 
 // intentionsCacheURI is what the agent cache keeps for authorize.
 const intentionsCacheURI = "/v1/config/" + kindServiceIntentions
 
 func (h *httpAPI) registerIntentions() {
-	h.endpoint("/v1/connect/intentions", []string{http.MethodGet}, h.intentionList)
+	h.endpoint("/v1/connect/intentions", []string{http.MethodGet, http.MethodPost}, h.intentionListOrCreate)
+	h.endpoint("/v1/connect/intentions/", []string{http.MethodGet, http.MethodPut, http.MethodDelete}, h.intentionByID)
 	h.endpoint("/v1/connect/intentions/exact", []string{http.MethodGet, http.MethodPut, http.MethodDelete}, h.intentionExact)
 	h.endpoint("/v1/connect/intentions/match", []string{http.MethodGet}, h.intentionMatch)
 	h.endpoint("/v1/connect/intentions/check", []string{http.MethodGet}, h.intentionCheck)
@@ -52,6 +57,22 @@ func requiredParams(r *http.Request, names ...string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// intentionName reads a service name of the intentions API's query,
+// "name", "ns/name" or "partition/ns/name" (Consul's
+// parseIntentionStringComponent; param names it in the error), and
+// refuses a namespace other than default, as Consul CE: notNS is the
+// endpoint's message for it, given the namespace.
+func intentionName(param, input string, notNS func(ns string) string) (string, error) {
+	parts := strings.Split(input, "/")
+	if len(parts) > 3 {
+		return "", fmt.Errorf("%s %q is invalid: input can contain at most two '/'", param, input)
+	}
+	if len(parts) > 1 && parts[len(parts)-2] != intentionNamespace {
+		return "", fmt.Errorf("%s: Namespaces is a Consul Enterprise feature", notNS(parts[len(parts)-2]))
+	}
+	return parts[len(parts)-1], nil
 }
 
 // allIntentions answers a read of every intention, blocking on the
@@ -91,10 +112,18 @@ func (h *httpAPI) intentionMatch(w http.ResponseWriter, r *http.Request) (any, e
 	if len(names) == 0 {
 		return nil, errors.New("required query parameter 'name' not set")
 	}
+	parsed := make([]string, len(names))
+	for i, n := range names {
+		if parsed[i], err = intentionName("name", n, func(ns string) string {
+			return fmt.Sprintf("Invalid match entry namespace %q", ns)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	return h.allIntentions(w, r, func(ixns []*Intention) any {
 		out := map[string][]*Intention{}
-		for _, n := range names {
-			out[n] = intentionMatches(ixns, p[0], n)
+		for i, n := range names {
+			out[n] = intentionMatches(ixns, p[0], parsed[i])
 		}
 		return out
 	})
@@ -106,20 +135,17 @@ func (h *httpAPI) intentionCheck(w http.ResponseWriter, r *http.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
+	for i, role := range []string{"source", "destination"} {
+		if p[i], err = intentionName(role, p[i], func(ns string) string {
+			return fmt.Sprintf("Invalid %s namespace %q", role, ns)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	return h.allIntentions(w, r, func(ixns []*Intention) any {
 		allowed, _ := intentionDecision(h.a.cfg, ixns, intentionNamespace, p[0], p[1])
 		return struct{ Allowed bool }{allowed}
 	})
-}
-
-// intentionBody is what PUT …/exact takes: an Intention (Consul's decoder
-// refuses unknown fields); only Action, Description and Meta are used,
-// the rest comes from the query and the entry.
-type intentionBody struct {
-	ID, Description, SourceNS, SourceName, DestinationNS, DestinationName, SourceType, Action string
-	Meta                                                                                      map[string]string
-	Precedence                                                                                int
-	CreateIndex, ModifyIndex                                                                  uint64
 }
 
 // intentionExact: GET, PUT and DELETE of the intention source → destination.
@@ -127,6 +153,14 @@ func (h *httpAPI) intentionExact(w http.ResponseWriter, r *http.Request) (any, e
 	p, err := requiredParams(r, "source", "destination")
 	if err != nil {
 		return nil, err
+	}
+	for i, field := range []string{"SourceNS", "DestinationNS"} {
+		role := strings.ToLower(strings.TrimSuffix(field, "NS"))
+		if p[i], err = intentionName(role, p[i], func(ns string) string {
+			return fmt.Sprintf("Invalid %s %q", field, ns)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	source, destination := p[0], p[1]
 	if r.Method == http.MethodGet {
@@ -146,7 +180,7 @@ func (h *httpAPI) intentionExact(w http.ResponseWriter, r *http.Request) (any, e
 	if err := h.checkDatacenter(r); err != nil {
 		return nil, err
 	}
-	var body intentionBody
+	var body intentionRequest // its ID is ignored, as Consul's
 	if r.Method == http.MethodPut {
 		if err := decodeStrict(w, r, &body); err != nil {
 			return nil, err
@@ -161,14 +195,20 @@ func (h *httpAPI) intentionExact(w http.ResponseWriter, r *http.Request) (any, e
 		next := &ServiceIntentionsEntry{Kind: kindServiceIntentions, Name: destination}
 		if cur != nil {
 			req.Index = cur.ServiceIntentions.ModifyIndex
-			c := *cur.ServiceIntentions
-			c.Sources = slices.Clone(c.Sources)
-			next = &c
+			next = cur.ServiceIntentions.clone()
 		}
 		i := slices.IndexFunc(next.Sources, func(s *SourceIntention) bool { return s.Name == source })
 		switch {
 		case r.Method == http.MethodPut:
-			src := &SourceIntention{Name: source, Action: body.Action, Description: body.Description, LegacyMeta: body.Meta}
+			// Meta belongs to the entry: only its own may come back (Consul's
+			// computeApplyChangesUpsert).
+			if len(body.Meta) > 0 && cur == nil {
+				return nil, errors.New("Meta must not be specified")
+			}
+			if len(body.Meta) > 0 && !maps.Equal(body.Meta, next.Meta) {
+				return nil, errors.New("Meta must not be specified, or should be unchanged during an update.")
+			}
+			src := &SourceIntention{Name: source, Action: body.Action, Description: body.Description}
 			if i >= 0 {
 				next.Sources[i] = src
 			} else {

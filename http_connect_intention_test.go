@@ -19,16 +19,27 @@ func TestIntentionAPI(t *testing.T) {
 	}{
 		{"PUT", "/v1/connect/intentions/exact?source=db&destination=api", `{"Action":"allow","Description":"hi"}`, 200, `true`},
 		{"PUT", "/v1/connect/intentions/exact?source=*&destination=api", `{"Action":"deny"}`, 200, `true`},
-		{"PUT", "/v1/connect/intentions/exact?source=web&destination=*", `{"Action":"allow","Meta":{"k":"v"}}`, 200, `true`},
+		{"PUT", "/v1/connect/intentions/exact?source=web&destination=*", `{"Action":"allow","Meta":{"k":"v"}}`, 500, `Meta must not be specified`},
+		{"PUT", "/v1/connect/intentions/exact?source=web&destination=*", `{"Action":"allow"}`, 200, `true`},
+		{"PUT", "/v1/connect/intentions/exact?source=web&destination=*", `{"Action":"allow","Meta":{"k":"v"}}`, 500,
+			`Meta must not be specified, or should be unchanged during an update.`},
 		{"GET", "/v1/connect/intentions/exact?source=web&destination=api", "", 200,
 			`{"SourceNS":"default","SourceName":"web","DestinationNS":"default","DestinationName":"api","SourceType":"consul","Action":"deny","Precedence":9,`},
-		{"GET", "/v1/connect/intentions/exact?source=web&destination=*", "", 200, `"Action":"allow","Meta":{"k":"v"},"Precedence":6,`},
+		{"GET", "/v1/connect/intentions/exact?source=web&destination=*", "", 200, `"Action":"allow","Precedence":6,`},
+		{"GET", "/v1/connect/intentions/exact?source=default/web&destination=default/*", "", 200, `"Action":"allow","Precedence":6,`},
+		{"GET", "/v1/connect/intentions/exact?source=foo/web&destination=*", "", 500, `Invalid SourceNS "foo": Namespaces is a Consul Enterprise feature`},
 		{"GET", "/v1/connect/intentions/exact?source=nope&destination=api", "", 404, `Intention not found`},
 		{"GET", "/v1/connect/intentions/check?source=web&destination=api", "", 200, `{"Allowed":false}`},
 		{"GET", "/v1/connect/intentions/check?source=db&destination=api", "", 200, `{"Allowed":true}`},
 		{"GET", "/v1/connect/intentions/check?source=x&destination=api", "", 200, `{"Allowed":false}`},
 		{"GET", "/v1/connect/intentions/check?source=x&destination=y", "", 200, `{"Allowed":true}`},
 		{"GET", "/v1/connect/intentions/check?source=web&destination=y", "", 200, `{"Allowed":true}`},
+		// Names may carry the namespace (default, the only one of Consul CE).
+		{"GET", "/v1/connect/intentions/check?source=default/web&destination=default/api", "", 200, `{"Allowed":false}`},
+		{"GET", "/v1/connect/intentions/check?source=default/default/db&destination=api", "", 200, `{"Allowed":true}`},
+		{"GET", "/v1/connect/intentions/check?source=foo/web&destination=api", "", 500, `Invalid source namespace "foo": Namespaces is a Consul Enterprise feature`},
+		{"GET", "/v1/connect/intentions/check?source=a/b/c/web&destination=api", "", 500, `source "a/b/c/web" is invalid: input can contain at most two '/'`},
+		{"GET", "/v1/connect/intentions/match?by=destination&name=foo/api", "", 500, `Invalid match entry namespace "foo": Namespaces is a Consul Enterprise feature`},
 		{"GET", "/v1/config/service-intentions/api", "", 200,
 			`"Sources":[{"Name":"web","Action":"deny","Precedence":9,"Type":"consul"},{"Name":"db","Action":"allow","Precedence":9,"Type":"consul","Description":"hi"},{"Name":"*","Action":"deny","Precedence":8,"Type":"consul"}]`},
 		// Errors, as Consul's.
@@ -69,8 +80,8 @@ func TestIntentionAPI(t *testing.T) {
 		t.Fatalf("list: %q", s)
 	}
 	var match map[string][]Intention
-	ta.must("GET", "/v1/connect/intentions/match?by=source&name=web&name=db", "", &match)
-	if len(match["web"]) != 2 || len(match["db"]) != 1 || match["db"][0].SourceName != "*" {
+	ta.must("GET", "/v1/connect/intentions/match?by=source&name=web&name=default/db", "", &match)
+	if len(match["web"]) != 2 || len(match["default/db"]) != 1 || match["default/db"][0].SourceName != "*" {
 		t.Fatalf("match: %+v", match)
 	}
 }

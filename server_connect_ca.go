@@ -263,7 +263,8 @@ func (a *Agent) setCAConfiguration(ctx context.Context, req CAConfiguration) err
 			rotate = stored.PrivateKey != "" || settings.KeyType != old.PrivateKeyType || settings.KeyBits != old.PrivateKeyBits
 		}
 		creq := &connectCARequest{Op: caSetConfig, ActiveRootID: old.ID, ModifyIndex: req.ModifyIndex,
-			Config: &CAConfiguration{Provider: "consul", Config: req.Config, ForceWithoutCrossSigning: req.ForceWithoutCrossSigning}}
+			Config: &CAConfiguration{Provider: "consul", Config: req.Config, State: caProviderState(req.Config, ca.Config.State),
+				ForceWithoutCrossSigning: req.ForceWithoutCrossSigning}}
 		if rotate {
 			now := time.Now()
 			root, err := makeRoot(settings, ca.ClusterID, rootSerial(st), now)
@@ -290,6 +291,25 @@ func (a *Agent) setCAConfiguration(ctx context.Context, req CAConfiguration) err
 			return errors.New("the CA configuration changed while this change was being made; try again")
 		}
 	}
+}
+
+// caProviderState is the provider's State after a configuration change.
+// The built-in provider keeps none, except what its configuration's
+// test_state gives (Consul's test hook, which its Go client's tests use),
+// string values only; without one it keeps the state it had (Consul's
+// ConsulProvider.parseTestState).
+func caProviderState(cfg map[string]any, prev map[string]string) map[string]string {
+	raw, ok := cfg["test_state"].(map[string]any)
+	if !ok {
+		return prev
+	}
+	state := map[string]string{}
+	for k, v := range raw {
+		if s, ok := v.(string); ok {
+			state[k] = s
+		}
+	}
+	return state
 }
 
 // --- signing ---

@@ -20,7 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Config entry kinds (Consul's structs.ServiceDefaults, ProxyDefaults,
@@ -62,15 +65,64 @@ type ServiceDefaultsEntry struct {
 	MutualTLSMode             string `json:",omitempty"`
 	MeshGateway               MeshGatewayConfig
 	Expose                    ExposeConfig
-	ExternalSNI               string            `json:",omitempty"`
-	MaxInboundConnections     int               `json:",omitempty"`
-	LocalConnectTimeoutMs     int               `json:",omitempty"`
-	LocalRequestTimeoutMs     int               `json:",omitempty"`
-	BalanceInboundConnections string            `json:",omitempty"`
-	Meta                      map[string]string `json:",omitempty"`
-	Hash                      uint64            `json:",omitempty"`
+	ExternalSNI               string             `json:",omitempty"`
+	Destination               *DestinationConfig `json:",omitempty"`
+	MaxInboundConnections     int                `json:",omitempty"`
+	LocalConnectTimeoutMs     int                `json:",omitempty"`
+	LocalRequestTimeoutMs     int                `json:",omitempty"`
+	BalanceInboundConnections string             `json:",omitempty"`
+	Meta                      map[string]string  `json:",omitempty"`
+	Hash                      uint64             `json:",omitempty"`
 	CreateIndex               uint64
 	ModifyIndex               uint64
+}
+
+// DestinationConfig is a service-defaults entry's Destination: a service
+// outside the mesh (hostnames or IPs and a port) that transparent proxies
+// may reach, as Consul's structs.DestinationConfig. Kept and validated;
+// miniconsul's proxy has no transparent mode to route to it.
+type DestinationConfig struct {
+	Addresses []string `json:",omitempty"`
+	Port      int      `json:",omitempty"`
+}
+
+// problems are Consul's validation errors of a Destination, in its order.
+func (d *DestinationConfig) problems() []string {
+	var out []string
+	if len(d.Addresses) == 0 {
+		out = append(out, "Destination must contain at least one valid address")
+	}
+	seen := map[string]bool{}
+	for _, a := range d.Addresses {
+		if seen[a] {
+			out = append(out, fmt.Sprintf("Duplicate address '%s' is not allowed", a))
+			continue
+		}
+		seen[a] = true
+		if net.ParseIP(a) == nil && (strings.Contains(a, "*") || !isDomainName(a)) {
+			out = append(out, fmt.Sprintf("Destination address '%s' is invalid Could not validate address %s as an IP or Hostname", a, a))
+		}
+	}
+	if d.Port < 1 || d.Port > 65535 {
+		out = append(out, fmt.Sprintf("Invalid Port number %d", d.Port))
+	}
+	return out
+}
+
+// isDomainName: a name of labels of 1 to 63 bytes, at most 253 in all
+// without the final dot (RFC 1035 §2.3.4; what Consul's miekg/dns
+// IsDomainName checks, which allows any bytes in a label).
+func isDomainName(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if len(label) == 0 || len(label) > 63 {
+			return false
+		}
+	}
+	return true
 }
 
 // ProxyDefaultsEntry is the proxy-defaults entry, as Consul's
@@ -106,15 +158,21 @@ type ServiceIntentionsEntry struct {
 
 // SourceIntention is one source's intention towards the entry's
 // destination (Consul's structs.SourceIntention, L4 only). Precedence and
-// Type are derived, set by normalize; LegacyMeta is the Meta of an
-// intention written through the older /v1/connect/intentions API.
+// Type are derived, set by normalize. The Legacy fields are those of an
+// intention written by ID through the older /v1/connect/intentions API
+// (http_connect_intention_legacy.go): its ID, Meta and times, which
+// Consul 1.22 keeps in the entry the same way; any other write of the
+// entry drops them (normalize), as Consul's.
 type SourceIntention struct {
-	Name        string
-	Action      string `json:",omitempty"`
-	Precedence  int
-	Type        string
-	Description string            `json:",omitempty"`
-	LegacyMeta  map[string]string `json:",omitempty"`
+	Name             string
+	Action           string `json:",omitempty"`
+	Precedence       int
+	LegacyID         string `json:",omitempty"`
+	Type             string
+	Description      string            `json:",omitempty"`
+	LegacyMeta       map[string]string `json:",omitempty"`
+	LegacyCreateTime *time.Time        `json:",omitempty"`
+	LegacyUpdateTime *time.Time        `json:",omitempty"`
 }
 
 // configEntry is the table's record and a command's body: exactly one
@@ -175,7 +233,9 @@ func validConfigKind(kind string) bool {
 var validProtocols = []string{"", "tcp", "http", "http2", "grpc"}
 
 // normalize puts an entry into its stored form, as Consul's Normalize:
-// lowercase protocols; each source's Type and Precedence.
+// lowercase protocols; each source's Type and Precedence, and no legacy
+// ID or times (LegacyMeta stays, for validate to refuse); sources in
+// precedence order.
 func (e *configEntry) normalize() {
 	switch {
 	case e.ServiceDefaults != nil:
@@ -187,7 +247,9 @@ func (e *configEntry) normalize() {
 			}
 			src.Type = intentionSourceConsul
 			src.Precedence = intentionPrecedence(src.Name, e.ServiceIntentions.Name)
+			src.LegacyID, src.LegacyCreateTime, src.LegacyUpdateTime = "", nil, nil
 		}
+		e.ServiceIntentions.sortSources()
 	}
 }
 
@@ -211,12 +273,15 @@ func (e *configEntry) validate() error {
 	}
 	switch kind {
 	case kindServiceDefaults:
-		found := false
-		for _, p := range validProtocols {
-			found = found || p == e.ServiceDefaults.Protocol
+		var errs []string
+		if !slices.Contains(validProtocols, e.ServiceDefaults.Protocol) {
+			errs = append(errs, "invalid value for protocol: "+e.ServiceDefaults.Protocol)
 		}
-		if !found {
-			return fmt.Errorf("1 error occurred:\n\t* invalid value for protocol: %s\n\n", e.ServiceDefaults.Protocol)
+		if d := e.ServiceDefaults.Destination; d != nil {
+			errs = append(errs, d.problems()...)
+		}
+		if len(errs) > 0 {
+			return multiError(errs)
 		}
 	case kindProxyDefaults:
 		if name != proxyDefaultsGlobal {
@@ -224,6 +289,10 @@ func (e *configEntry) validate() error {
 		}
 	case kindServiceIntentions:
 		srcs := e.ServiceIntentions.Sources
+		legacy := e.ServiceIntentions.legacy()
+		if legacy && len(e.ServiceIntentions.Meta) > 0 {
+			return errors.New("Meta must be omitted for legacy intention writes")
+		}
 		if len(srcs) == 0 {
 			return errors.New("At least one source is required")
 		}
@@ -238,6 +307,9 @@ func (e *configEntry) validate() error {
 				return fmt.Errorf("Sources[%d] defines %q more than once", i, src.Name)
 			case src.Action != intentionAllow && src.Action != intentionDeny:
 				return fmt.Errorf("Sources[%d].Action must be set to 'allow' or 'deny'", i)
+			}
+			if err := src.validateLegacy(i, legacy); err != nil {
+				return err
 			}
 			seen[src.Name] = true
 		}
