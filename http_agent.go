@@ -135,17 +135,34 @@ func (h *httpAPI) agentSelf(w http.ResponseWriter, r *http.Request) (any, error)
 			"NodeName": cfg.NodeName, "NodeID": h.a.nodeID, "Server": cfg.Server,
 			"Version": consulVersion, "Revision": "", "BuildDate": buildVersion().BuildDate,
 		},
-		"DebugConfig": map[string]any{
-			"Datacenter": cfg.Datacenter, "NodeName": cfg.NodeName, "ServerMode": cfg.Server,
-			"BootstrapExpect": cfg.BootstrapExpect, "DataDir": cfg.DataDir, "DevMode": cfg.DevMode,
-			"BindAddr": cfg.BindAddr, "AdvertiseAddrLAN": cfg.AdvertiseAddr, "ClientAddrs": cfg.ClientAddrs,
-			"HTTPPort": cfg.Ports.HTTP, "DNSPort": cfg.Ports.DNS, "ServerPort": cfg.Ports.Server,
-			"SerfPortLAN": cfg.Ports.SerfLAN, "SerfPortWAN": cfg.Ports.SerfWAN, "DNSDomain": cfg.Domain,
-		},
+		"DebugConfig": h.debugConfig(),
 		"Member": h.selfMember(),
 		"Meta":   h.a.nodeRegistration().NodeMeta,
 		"Stats":  h.agentStats(),
 	}, nil
+}
+
+// debugConfig is /v1/agent/self's DebugConfig: the part of Consul's that
+// miniconsul has, addresses as Consul writes them ("tcp://host:port", the
+// ports actually bound), which Consul's own tests read (TestAPI_AgentJoin
+// joins SerfAdvertiseAddrLAN).
+func (h *httpAPI) debugConfig() map[string]any {
+	cfg := h.a.cfg
+	dc := map[string]any{
+		"Datacenter": cfg.Datacenter, "NodeName": cfg.NodeName, "ServerMode": cfg.Server,
+		"BootstrapExpect": cfg.BootstrapExpect, "DataDir": cfg.DataDir, "DevMode": cfg.DevMode,
+		"BindAddr": cfg.BindAddr, "AdvertiseAddrLAN": cfg.AdvertiseAddr, "ClientAddrs": cfg.ClientAddrs,
+		"HTTPPort": cfg.Ports.HTTP, "DNSPort": cfg.Ports.DNS, "ServerPort": cfg.Ports.Server,
+		"SerfPortLAN": cfg.Ports.SerfLAN, "SerfPortWAN": cfg.Ports.SerfWAN, "DNSDomain": cfg.Domain,
+		"SerfAdvertiseAddrLAN": "tcp://" + h.a.lan.Addr(),
+	}
+	if h.a.wan != nil {
+		dc["SerfAdvertiseAddrWAN"] = "tcp://" + h.a.wan.Addr()
+	}
+	if cfg.Server {
+		dc["RPCAdvertiseAddr"] = "tcp://" + h.a.serverAddr()
+	}
+	return dc
 }
 
 // agentStats is /v1/agent/self's Stats: as Consul's, every value a string,

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"encoding/json"
 	"testing"
 )
 
@@ -80,4 +81,34 @@ func TestHTTPCatalogAndHealth(t *testing.T) {
 	if len(dcs) != 1 || dcs[0] != "dc1" {
 		t.Fatal(dcs)
 	}
+}
+
+// TestCatalogRegisterSkipNodeUpdate: with SkipNodeUpdate, an existing node
+// is left as it is, and a node that does not exist yet is made even with
+// no address, as Consul's catalog does (Consul's own client tests register
+// proxies so); without it, the address is required.
+func TestCatalogRegisterSkipNodeUpdate(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.must("PUT", "/v1/catalog/register", `{"Node":"known","Address":"10.0.0.1","NodeMeta":{"a":"b"}}`, nil)
+	ta.must("PUT", "/v1/catalog/register", `{"Node":"known","SkipNodeUpdate":true,"NodeMeta":{"c":"d"},
+		"Service":{"Service":"web","Port":80}}`, nil)
+	ta.must("PUT", "/v1/catalog/register", `{"Node":"new","SkipNodeUpdate":true,"Service":{"Service":"web","Port":81}}`, nil)
+	var nodes []Node
+	ta.must("GET", "/v1/catalog/nodes", "", &nodes)
+	got := map[string]Node{}
+	for _, n := range nodes {
+		got[n.Node] = n
+	}
+	if k := got["known"]; k.Address != "10.0.0.1" || k.Meta["a"] != "b" || k.Meta["c"] != "" {
+		t.Errorf("the known node changed: %+v", k)
+	}
+	if n, ok := got["new"]; !ok || n.Address != "" {
+		t.Errorf("the new node: %+v (present %v)", n, ok)
+	}
+	var svcs []json.RawMessage
+	if ta.must("GET", "/v1/catalog/service/web", "", &svcs); len(svcs) != 2 {
+		t.Errorf("web instances: %d", len(svcs))
+	}
+	ta.expect("PUT", "/v1/catalog/register", `{"Node":"other"}`, 400, "Missing node address")
 }

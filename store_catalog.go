@@ -199,10 +199,13 @@ func (t *txn) applyRegister(req *RegisterRequest) error {
 		return err
 	}
 	_, nodeExists := t.st.nodes.get(req.Node)
+	if req.Address == "" && !req.SkipNodeUpdate {
+		return errors.New("Missing node address")
+	}
+	// SkipNodeUpdate leaves a node as it is, but a node that does not exist
+	// yet is made, with the address given, even none (Consul's
+	// ensureRegistrationTxn).
 	if !req.SkipNodeUpdate || !nodeExists {
-		if req.Address == "" {
-			return errors.New("Missing node address")
-		}
 		t.upsertNode(&Node{
 			ID: req.ID, Node: req.Node, Address: req.Address, Datacenter: req.Datacenter,
 			TaggedAddresses: orEmpty(req.TaggedAddresses), Meta: orEmpty(req.NodeMeta),
