@@ -42,6 +42,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -93,33 +94,35 @@ func holdDefaultPorts() (release func(), err error) {
 
 // freePort returns a port that is free for both TCP and UDP (a gossip
 // port and a DNS port serve both) on every one of ips when it is called.
-// Nothing holds it afterwards: the agent told to use it binds it at once.
+// Nothing holds it afterwards: the agent told to use it binds it later.
+// So the port is drawn from below the kernel's ephemeral range, from which
+// every bind to port 0 (the in-process agents', the dialers') is served:
+// a port handed out here is never given to one of those in the meantime.
+// Between tests, testPorts keeps the ports it handed out apart.
 func freePort(t testing.TB, ips ...string) int {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
+	lo, hi := 10000, ephemeralPortsFrom()-1
+	if hi <= lo {
+		t.Fatalf("the ephemeral port range starts at %d: no room below it for test ports", hi+1)
+	}
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo+1)
 		free := true
-		held := []interface{ Close() error }{ln}
-		for i, ip := range ips {
+		var held []interface{ Close() error }
+		for _, ip := range ips {
 			addr := net.JoinHostPort(ip, strconv.Itoa(port))
-			if i > 0 {
-				c, err := net.Listen("tcp", addr)
-				if err != nil {
-					free = false
-					break
-				}
-				held = append(held, c)
-			}
-			c, err := net.ListenPacket("udp", addr)
+			c, err := net.Listen("tcp", addr)
 			if err != nil {
 				free = false
 				break
 			}
 			held = append(held, c)
+			u, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				free = false
+				break
+			}
+			held = append(held, u)
 		}
 		for _, c := range held {
 			c.Close()
@@ -128,8 +131,24 @@ func freePort(t testing.TB, ips ...string) int {
 			return port
 		}
 	}
-	t.Fatalf("no port free for TCP and UDP on %v in 100 tries", ips)
+	t.Fatalf("no port free for TCP and UDP on %v in 1000 tries", ips)
 	return 0
+}
+
+// ephemeralPortsFrom is the first port of the kernel's ephemeral range
+// (Linux's net.ipv4.ip_local_port_range; its default where that is not
+// readable).
+func ephemeralPortsFrom() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	if f := strings.Fields(string(b)); len(f) == 2 {
+		if n, err := strconv.Atoi(f[0]); err == nil {
+			return n
+		}
+	}
+	return 32768
 }
 
 // agentPorts are the ports of one test agent.
