@@ -75,11 +75,13 @@ type Agent struct {
 	ca              caSigning // the leader's parsed signing root (server_connect_ca.go)
 	leaves          leafCerts // the agent's leaf certificates (agent_connect_ca.go)
 
-	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
-	httpServer    *http.Server
-	httpListeners []net.Listener
-	dnsServers    []*dnsServer
-	dnsListeners  []net.Addr // the UDP address each DNS server answers on
+	http           *httpAPI // serves the HTTP listeners, and requests forwarded by clients
+	httpServer     *http.Server
+	httpListeners  []net.Listener
+	httpsListeners []net.Listener // http_https.go
+	tls            *agentTLS      // certificates and CAs (agent_tls.go)
+	dnsServers     []*dnsServer
+	dnsListeners   []net.Addr // the UDP address each DNS server answers on
 
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{}
@@ -113,6 +115,10 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.events = newEventRing()
 	a.cache = newAgentCache(a)
 	a.http = newHTTPAPI(a)
+	if a.tls, err = newAgentTLS(cfg, logger); err != nil {
+		return nil, err
+	}
+	a.tls.serverDatacenter = a.serverDatacenterOf
 	form := false
 	if cfg.Server {
 		a.store = newStore()
@@ -125,6 +131,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		}
 	} else {
 		a.pool = newRPCPool(logger)
+		a.pool.tls = a.tls
 		a.router = &serverRouter{servers: a.lanServers}
 	}
 	if err := a.startLAN(); err != nil {
@@ -211,7 +218,7 @@ func (a *Agent) listen() error {
 			a.dnsListeners = append(a.dnsListeners, pc.LocalAddr())
 		}
 	}
-	return nil
+	return a.listenHTTPS()
 }
 
 // listenDNS binds UDP and TCP on the same address (DNS, and gossip). With port 0 (tests), TCP
