@@ -48,7 +48,8 @@ func (a *Agent) listenHTTPS() error {
 	}
 	cfg := a.tls.listenerConfig(func(l *tlsLoaded) tlsMaterial { return l.https }, "h2", "http/1.1")
 	for _, ln := range a.httpsListeners {
-		limited := newConnLimiter(ln, a.cfg.HTTPMaxConnsPerClient, "limits.http_max_conns_per_client", refuseHTTP, a.logger)
+		// The excess is closed: a plain-text 429 would not be HTTPS.
+		limited := newConnLimiter(ln, a.cfg.HTTPMaxConnsPerClient, "limits.http_max_conns_per_client", nil, a.logger)
 		a.wg.Go(func() {
 			if err := a.httpServer.Serve(tls.NewListener(limited, cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.logger.Error("HTTPS server stopped", "addr", ln.Addr(), "error", err)
