@@ -18,7 +18,7 @@ import (
 
 // runConsulIn runs the real command line (this test binary as "consul")
 // in dir, as a user in that directory would, and returns its output.
-func runConsulIn(t *testing.T, dir string, args ...string) (string, error) {
+func runConsulIn(t testing.TB, dir string, args ...string) (string, error) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -33,7 +33,7 @@ func runConsulIn(t *testing.T, dir string, args ...string) (string, error) {
 
 // tlsTestFiles makes a CA and, in dir, the certificates the tls CLI makes
 // for each argument list ("-server -dc dc1", …): file names as Consul's.
-func tlsTestFiles(t *testing.T, dir string, certs ...string) {
+func tlsTestFiles(t testing.TB, dir string, certs ...string) {
 	t.Helper()
 	if out, err := runConsulIn(t, dir, "tls", "ca", "create"); err != nil {
 		t.Fatalf("tls ca create: %v\n%s", err, out)
