@@ -9,6 +9,9 @@
 //	                  server to another; nothing is ever written back
 //	rpcConnMux  (2)   multiplexed calls: requests and responses matched by
 //	                  request id, any number in flight, answered in any order
+//	rpcConnTLS  (3)   a TLS connection follows, inside which one of the two
+//	                  above is said (rpc_tls.go); with verify_incoming the
+//	                  only kind accepted
 //
 // Any other first byte is logged and the connection closed. After it, both
 // kinds carry the same frames, integers big endian:
