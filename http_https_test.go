@@ -234,3 +234,48 @@ func TestHTTPSWithoutCertificate(t *testing.T) {
 		t.Errorf("plain HTTP: %d %q %v", code, body, err)
 	}
 }
+
+// A reload (PUT /v1/agent/reload, as SIGHUP) serves renewed certificate
+// files to the next handshake; files that do not load are refused and the
+// running certificate is kept.
+func TestHTTPSReloadCertificate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tlsTestFiles(t, dir, "-server -dc dc1", "-server -dc dc1")
+	copyCert(t, dir, "dc1-server-consul-0", "live")
+	conf := filepath.Join(dir, "tls.json")
+	os.WriteFile(conf, []byte(`{"tls": {"https": {"cert_file": "`+filepath.Join(dir, "live.pem")+`", "key_file": "`+
+		filepath.Join(dir, "live-key.pem")+`"}}}`), 0o644)
+	args := []string{"-dev", "-config-file", conf}
+	loaded, _, err := loadConfig(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := startTestAgent(t, func(c *Config) {
+		c.Ports.HTTPS, c.Addresses.HTTPS, c.TLS, c.ConfigArgs = 0, []string{"127.0.0.1"}, loaded.TLS, args
+	})
+	served := func() string {
+		c, err := tls.Dial("tcp", ta.HTTPSAddrs()[0], &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	if got := served(); got != certSerial(t, dir, "dc1-server-consul-0") {
+		t.Fatalf("served %s before the reload", got)
+	}
+	copyCert(t, dir, "dc1-server-consul-1", "live")
+	ta.must("PUT", "/v1/agent/reload", "", nil)
+	renewed := certSerial(t, dir, "dc1-server-consul-1")
+	if got := served(); got != renewed {
+		t.Fatalf("served %s after the reload, want %s", got, renewed)
+	}
+	os.WriteFile(filepath.Join(dir, "live.pem"), []byte("not a certificate"), 0o644)
+	if r := ta.do("PUT", "/v1/agent/reload", ""); r.code == http.StatusOK || !strings.Contains(r.body, "Failed to load cert/key pair") {
+		t.Errorf("reload with a bad certificate: %d %q", r.code, r.body)
+	}
+	if got := served(); got != renewed {
+		t.Errorf("served %s after a refused reload, want %s", got, renewed)
+	}
+}
