@@ -22,6 +22,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ import (
 
 func tlsCommands() []cliCommand {
 	return []cliCommand{
-		{name: "tls", synopsis: "Builtin helpers for creating CAs and certificates", help: `Usage: consul tls <subcommand> [options] ARG...
+		{name: "tls", synopsis: "Builtin helpers for creating CAs and certificates", help: `Usage: consul tls <subcommand> <subcommand> [options]
 
   This command has subcommands for interacting with Consul TLS.
 
@@ -49,7 +50,7 @@ func tlsCommands() []cliCommand {
     $ consul tls cert create -client
 
   For more examples, ask for subcommand help or view the documentation.`},
-		{name: "tls ca", synopsis: "Helpers for CAs", help: `Usage: consul tls ca <subcommand> [options] filename-prefix
+		{name: "tls ca", synopsis: "Helpers for CAs", help: `Usage: consul tls ca <subcommand> [options]
 
   This command has subcommands for interacting with Certificate Authorities.
 
@@ -59,11 +60,13 @@ func tlsCommands() []cliCommand {
   Create a CA
 
     $ consul tls ca create
+    ==> saved consul-agent-ca.pem
+    ==> saved consul-agent-ca-key.pem
 
   For more examples, ask for subcommand help or view the documentation.`},
 		{name: "tls ca create", synopsis: "Create a new consul CA",
 			help: cliFlagsUsage(tlsCACreateHelp, newTLSCACreateFlags(&tlsCAOpts{})), run: tlsCACreate},
-		{name: "tls cert", synopsis: "Helpers for certificates", help: `Usage: consul tls cert <subcommand> [options] [filename-prefix]
+		{name: "tls cert", synopsis: "Helpers for certificates", help: `Usage: consul tls cert <subcommand> [options]
 
   This command has subcommands for interacting with certificates
 
@@ -73,6 +76,14 @@ func tlsCommands() []cliCommand {
   Create a certificate
 
     $ consul tls cert create -server
+    ==> saved dc1-server-consul.pem
+    ==> saved dc1-server-consul-key.pem
+
+  Create a certificate with your own CA:
+
+    $ consul tls cert create -server -ca my-ca.pem -key my-ca-key.pem
+    ==> saved dc1-server-consul.pem
+    ==> saved dc1-server-consul-key.pem
 
   For more examples, ask for subcommand help or view the documentation.`},
 		{name: "tls cert create", synopsis: "Create a new certificate",
@@ -109,6 +120,7 @@ type tlsCAOpts struct {
 	days        int
 	domain      string
 	constraint  bool
+	clusterID   string
 	commonName  string
 	constraints cliListFlag
 }
@@ -118,6 +130,7 @@ func newTLSCACreateFlags(o *tlsCAOpts) *cliFlags {
 	f.IntVar(&o.days, "days", 1825, "Number of days the CA is valid for. Defaults to 1825 days (approximately 5 years).")
 	f.BoolVar(&o.constraint, "name-constraint", false, "Enables X.509 name constraints for the CA. If used, the CA only signs certificates for localhost and the domains specified by -domain and -additional-name-constraint. If Consul's UI is served over HTTPS in your deployment, add its DNS name with -additional-constraint. Defaults to false.")
 	f.StringVar(&o.domain, "domain", "consul", "The DNS domain of the Consul cluster that agents are configured with. Defaults to consul. Only used when -name-constraint is set. Additional domains can be passed with -additional-name-constraint.")
+	f.StringVar(&o.clusterID, "cluster-id", "", "ID of the Consul cluster. Sets the CA's URI with the SPIFFEID composed of the cluster ID and domain  (specified by -domain or 'consul' by default).")
 	f.StringVar(&o.commonName, "common-name", "", "Common Name of CA. Defaults to Consul Agent CA.")
 	f.Var(&o.constraints, "additional-name-constraint", "Add name constraints for the CA. Results in rejecting certificates for other DNS than specified. Can be used multiple times. Only used in combination with -name-constraint.")
 	return f
@@ -169,6 +182,9 @@ func tlsCACreate(c *cliEnv, args []string) int {
 		KeyUsage:  x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		NotBefore: now, NotAfter: now.AddDate(0, 0, o.days),
 		SubjectKeyId: id, AuthorityKeyId: id,
+	}
+	if o.clusterID != "" { // the trust domain's SPIFFE ID (connect_spiffe.go), as Consul's SpiffeIDSigning
+		tmpl.URIs = []*url.URL{spiffeTrustDomainURI(o.clusterID + "." + o.domain)}
 	}
 	if o.constraint {
 		tmpl.PermittedDNSDomainsCritical = true
