@@ -170,9 +170,7 @@ func TestRPCTLSClusterE2E(t *testing.T) {
 		serial, err := rpcServedCert(dir, "s2", s1.serverAddr())
 		return serial == renewed, fmt.Sprint(serial, err)
 	})
-	if !strings.Contains(s1.logs(), "TLS certificates reloaded") {
-		t.Error("s1 did not log the reload")
-	}
+	eventually(t, 10*time.Second, "s1 logs the reload", func() bool { return strings.Contains(s1.logs(), "TLS certificates reloaded") })
 	leader = c.waitLeader(servers...)
 	if code, body, err := c.do(http.MethodPut, s1, "/v1/kv/tls/c", "3", 10*time.Second); err != nil || code != http.StatusOK {
 		t.Fatalf("PUT after the reload: %d %s %v", code, body, err)
