@@ -65,6 +65,9 @@ func newAgentTLS(cfg *Config, logger *slog.Logger) (*agentTLS, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range cfg.TLS.Deprecated {
+		logger.Warn(w)
+	}
 	t := &agentTLS{datacenter: cfg.Datacenter, domain: strings.TrimSuffix(cfg.Domain, "."), logger: logger}
 	t.serverDatacenter = func(string) string { return t.datacenter }
 	t.cur.Store(l)

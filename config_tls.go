@@ -24,6 +24,7 @@
 //     of Consul's ten ECDHE suites, and not configurable with TLS 1.3
 //     (RFC 8446 §4.1.2: TLS 1.3's suites are fixed by the implementation).
 //
+// Each legacy key set leaves Consul's deprecation warning in Deprecated.
 // The result, tlsProtocol for internal RPC and for HTTPS, names files;
 // agent_tls.go loads them (and checks what needs the files: a CA for
 // verify_incoming, a key matching the certificate).
@@ -57,6 +58,10 @@ type TLSConfig struct {
 
 	RPC tlsProtocol // internal RPC (server port), resolved
 	API tlsProtocol // the HTTPS listener, resolved
+
+	// Deprecated holds Consul's warning for each legacy key set, which
+	// the agent logs when it starts.
+	Deprecated []string
 }
 
 // tlsProtocol is one protocol's resolved settings.
@@ -161,27 +166,35 @@ var tlsCipherSuites = map[string]uint16{
 func (c *Config) resolveTLS() error {
 	t := &c.TLS
 	legacy := t.Legacy
-	orDefault := func(dst **string, v *string) {
+	t.Deprecated = nil
+	deprecated := func(set bool, old, new string) {
+		if set {
+			t.Deprecated = append(t.Deprecated, fmt.Sprintf("The '%s' field is deprecated. Use the '%s' field instead.", old, new))
+		}
+	}
+	orDefault := func(dst **string, v *string, old, new string) {
 		if *dst == nil {
 			*dst = v
 		}
+		deprecated(v != nil, old, new)
 	}
-	orDefaultBool := func(dst **bool, v *bool) {
+	orDefaultBool := func(dst **bool, v *bool, old, new string) {
 		if *dst == nil {
 			*dst = v
 		}
+		deprecated(v != nil, old, new)
 	}
-	orDefault(&t.Defaults.CAFile, legacy.CAFile)
-	orDefault(&t.Defaults.CAPath, legacy.CAPath)
-	orDefault(&t.Defaults.CertFile, legacy.CertFile)
-	orDefault(&t.Defaults.KeyFile, legacy.KeyFile)
-	orDefault(&t.Defaults.TLSCipherSuites, legacy.TLSCipherSuites)
-	orDefault(&t.Defaults.TLSMinVersion, legacy.TLSMinVersion)
-	orDefaultBool(&t.Defaults.VerifyIncoming, legacy.VerifyIncoming)
-	orDefaultBool(&t.Defaults.VerifyOutgoing, legacy.VerifyOutgoing)
-	orDefaultBool(&t.HTTPS.VerifyIncoming, legacy.VerifyIncomingHS)
-	orDefaultBool(&t.InternalRPC.VerifyIncoming, legacy.VerifyIncomingRPC)
-	orDefaultBool(&t.InternalRPC.VerifyServerHostname, legacy.VerifyServerHostname)
+	orDefault(&t.Defaults.CAFile, legacy.CAFile, "ca_file", "tls.defaults.ca_file")
+	orDefault(&t.Defaults.CAPath, legacy.CAPath, "ca_path", "tls.defaults.ca_path")
+	orDefault(&t.Defaults.CertFile, legacy.CertFile, "cert_file", "tls.defaults.cert_file")
+	orDefault(&t.Defaults.KeyFile, legacy.KeyFile, "key_file", "tls.defaults.key_file")
+	orDefault(&t.Defaults.TLSCipherSuites, legacy.TLSCipherSuites, "tls_cipher_suites", "tls.defaults.tls_cipher_suites")
+	orDefault(&t.Defaults.TLSMinVersion, legacy.TLSMinVersion, "tls_min_version", "tls.defaults.tls_min_version")
+	orDefaultBool(&t.Defaults.VerifyIncoming, legacy.VerifyIncoming, "verify_incoming", "tls.defaults.verify_incoming")
+	orDefaultBool(&t.HTTPS.VerifyIncoming, legacy.VerifyIncomingHS, "verify_incoming_https", "tls.https.verify_incoming")
+	orDefaultBool(&t.InternalRPC.VerifyIncoming, legacy.VerifyIncomingRPC, "verify_incoming_rpc", "tls.internal_rpc.verify_incoming")
+	orDefaultBool(&t.Defaults.VerifyOutgoing, legacy.VerifyOutgoing, "verify_outgoing", "tls.defaults.verify_outgoing")
+	orDefaultBool(&t.InternalRPC.VerifyServerHostname, legacy.VerifyServerHostname, "verify_server_hostname", "tls.internal_rpc.verify_server_hostname")
 
 	switch {
 	case t.GRPC.VerifyOutgoing != nil:

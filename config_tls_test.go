@@ -118,6 +118,15 @@ func TestTLSConfigResolve(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
+		if tc.name == "legacy keys" && !reflect.DeepEqual(cfg.TLS.Deprecated, []string{
+			"The 'ca_file' field is deprecated. Use the 'tls.defaults.ca_file' field instead.",
+			"The 'cert_file' field is deprecated. Use the 'tls.defaults.cert_file' field instead.",
+			"The 'key_file' field is deprecated. Use the 'tls.defaults.key_file' field instead.",
+			"The 'tls_cipher_suites' field is deprecated. Use the 'tls.defaults.tls_cipher_suites' field instead.",
+			"The 'verify_incoming_rpc' field is deprecated. Use the 'tls.internal_rpc.verify_incoming' field instead.",
+			"The 'verify_server_hostname' field is deprecated. Use the 'tls.internal_rpc.verify_server_hostname' field instead."}) {
+			t.Errorf("deprecation warnings: %q", cfg.TLS.Deprecated)
+		}
 		if !reflect.DeepEqual(cfg.TLS.RPC, tc.rpc) || !reflect.DeepEqual(cfg.TLS.API, tc.api) {
 			t.Errorf("%s:\nrpc %+v\nwant %+v\napi %+v\nwant %+v", tc.name, cfg.TLS.RPC, tc.rpc, cfg.TLS.API, tc.api)
 		}
