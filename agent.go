@@ -75,13 +75,14 @@ type Agent struct {
 	ca              caSigning // the leader's parsed signing root (server_connect_ca.go)
 	leaves          leafCerts // the agent's leaf certificates (agent_connect_ca.go)
 
-	http           *httpAPI // serves the HTTP listeners, and requests forwarded by clients
-	httpServer     *http.Server
-	httpListeners  []net.Listener
-	httpsListeners []net.Listener // http_https.go
+	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
+	httpServer    *http.Server
+	httpListeners []net.Listener
+	dnsServers    []*dnsServer
+	dnsListeners  []net.Addr // the UDP address each DNS server answers on
+
 	tls            *agentTLS      // certificates and CAs (agent_tls.go)
-	dnsServers     []*dnsServer
-	dnsListeners   []net.Addr // the UDP address each DNS server answers on
+	httpsListeners []net.Listener // served by httpServer too (http_https.go)
 
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{}
