@@ -82,6 +82,9 @@ type Agent struct {
 	dnsServers    []*dnsServer
 	dnsListeners  []net.Addr // the UDP address each DNS server answers on
 
+	tls            *agentTLS      // certificates and CAs (agent_tls.go)
+	httpsListeners []net.Listener // served by httpServer too (http_https.go)
+
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{}
 	wg           sync.WaitGroup
@@ -115,6 +118,10 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.cache = newAgentCache(a)
 	a.acl = newACLResolver(a)
 	a.http = newHTTPAPI(a)
+	if a.tls, err = newAgentTLS(cfg, logger); err != nil {
+		return nil, err
+	}
+	a.tls.serverDatacenter = a.serverDatacenterOf
 	form := false
 	if cfg.Server {
 		a.store = newStore()
@@ -127,6 +134,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		}
 	} else {
 		a.pool = newRPCPool(logger)
+		a.pool.tls = a.tls
 		a.router = &serverRouter{servers: a.lanServers}
 	}
 	if err := a.startLAN(); err != nil {
@@ -213,7 +221,7 @@ func (a *Agent) listen() error {
 			a.dnsListeners = append(a.dnsListeners, pc.LocalAddr())
 		}
 	}
-	return nil
+	return a.listenHTTPS()
 }
 
 // listenDNS binds UDP and TCP on the same address (DNS, and gossip). With port 0 (tests), TCP

@@ -103,6 +103,10 @@ func (a *Agent) reload() error {
 	}
 	cfg, _, err := loadConfig(a.cfg.ConfigArgs)
 	var p *preparedConfig
+	var certs *tlsLoaded
+	if err == nil {
+		certs, err = loadTLS(cfg)
+	}
 	if err == nil {
 		p, err = a.prepareConfigured(cfg)
 	}
@@ -110,6 +114,7 @@ func (a *Agent) reload() error {
 		a.logger.Error("reload refused: the configuration is invalid; keeping the running one", "error", err)
 		return err
 	}
+	a.tls.install(certs)
 	old := a.configured
 	removed := 0
 	for id := range old.services {

@@ -93,6 +93,7 @@ type Config struct {
 	Autopilot AutopilotConfig // autopilot: seeds the cluster's autopilot configuration (server_autopilot.go)
 	Connect   ConnectConfig   // connect: the service mesh and its CA (server_connect_ca.go)
 	ACL       ACLConfig       // acl (config_acl.go)
+	TLS       TLSConfig       // tls and the legacy TLS keys (config_tls.go)
 
 	Services []*serviceDefinition // service, services: registered by the agent at start
 	Checks   []*checkDefinition   // check, checks: registered by the agent at start
@@ -116,8 +117,9 @@ type Config struct {
 
 // AddressesConfig holds the IPs each client interface listens on.
 type AddressesConfig struct {
-	HTTP []string // addresses.http
-	DNS  []string // addresses.dns
+	HTTP  []string // addresses.http
+	DNS   []string // addresses.dns
+	HTTPS []string // addresses.https
 }
 
 // PortsConfig holds the agent's ports; -1 disables HTTP or DNS.
@@ -127,6 +129,7 @@ type PortsConfig struct {
 	Server  int // ports.server, -server-port: server RPC
 	SerfLAN int // ports.serf_lan, -serf-lan-port
 	SerfWAN int // ports.serf_wan, -serf-wan-port
+	HTTPS   int // ports.https: -1 (off) unless set
 	// ports.sidecar_min_port..sidecar_max_port: sidecar ports the agent
 	// gives out (agent_sidecar.go); -1 (any value ≤ 0) disables, as Consul
 	SidecarMinPort, SidecarMaxPort int
@@ -212,7 +215,7 @@ func defaultConfig() *Config {
 		Datacenter:  "dc1",
 		BindAddr:    "0.0.0.0",
 		ClientAddrs: []string{"127.0.0.1"},
-		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302, SidecarMinPort: 21000, SidecarMaxPort: 21255},
+		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302, HTTPS: -1, SidecarMinPort: 21000, SidecarMaxPort: 21255},
 		LogLevel:    "info",
 		Domain:      "consul.",
 		DNS: DNSConfig{
@@ -315,6 +318,12 @@ func (c *Config) finish() error {
 	}
 	if c.Addresses.DNS == nil {
 		c.Addresses.DNS = slices.Clone(c.ClientAddrs)
+	}
+	if c.Addresses.HTTPS == nil {
+		c.Addresses.HTTPS = slices.Clone(c.ClientAddrs)
+	}
+	if err := c.resolveTLS(); err != nil {
+		return err
 	}
 	if c.DataDir == "" && !c.DevMode {
 		return errors.New("data_dir cannot be empty (set -data-dir or data_dir, or use -dev)")

@@ -12,7 +12,7 @@ import "time"
 
 // configRoot holds every top-level key: those implemented, and every other
 // key Consul accepts, ignored.
-var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
+var configRoot = configKey{fields: cfgWithIgnored(cfgJoinKeys(cfgTLSKeys(), map[string]configKey{
 	"node_name":                     cfgStore(cfgValidated(cfgAs[string], cfgCheckNotEmpty), func(c *Config) *string { return &c.NodeName }),
 	"node_id":                       cfgStore(cfgFromString(cfgParseNodeID), func(c *Config) *string { return &c.NodeID }),
 	"datacenter":                    cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.Datacenter }),
@@ -53,14 +53,16 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 		"server":           cfgStore(cfgPort(false), func(c *Config) *int { return &c.Ports.Server }),
 		"serf_lan":         cfgStore(cfgPort(false), func(c *Config) *int { return &c.Ports.SerfLAN }),
 		"serf_wan":         cfgStore(cfgPort(false), func(c *Config) *int { return &c.Ports.SerfWAN }),
+		"https":            cfgStore(cfgPort(true), func(c *Config) *int { return &c.Ports.HTTPS }),
 		"sidecar_min_port": cfgStore(cfgSidecarPort, func(c *Config) *int { return &c.Ports.SidecarMinPort }),
 		"sidecar_max_port": cfgStore(cfgSidecarPort, func(c *Config) *int { return &c.Ports.SidecarMaxPort }),
-	}, "expose_max_port", "expose_min_port", "grpc", "grpc_tls", "https", "proxy_max_port",
+	}, "expose_max_port", "expose_min_port", "grpc", "grpc_tls", "proxy_max_port",
 		"proxy_min_port"),
 	"addresses": cfgBlock(map[string]configKey{
-		"http": cfgStore(cfgFromString(cfgParseIPList), func(c *Config) *[]string { return &c.Addresses.HTTP }),
-		"dns":  cfgStore(cfgFromString(cfgParseIPList), func(c *Config) *[]string { return &c.Addresses.DNS }),
-	}, "grpc", "grpc_tls", "https"),
+		"http":  cfgStore(cfgFromString(cfgParseIPList), func(c *Config) *[]string { return &c.Addresses.HTTP }),
+		"dns":   cfgStore(cfgFromString(cfgParseIPList), func(c *Config) *[]string { return &c.Addresses.DNS }),
+		"https": cfgStore(cfgFromString(cfgParseIPList), func(c *Config) *[]string { return &c.Addresses.HTTPS }),
+	}, "grpc", "grpc_tls"),
 	"dns_config": cfgBlock(map[string]configKey{
 		"allow_stale":      cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.DNS.AllowStale }),
 		"max_stale":        cfgStore(cfgDuration, func(c *Config) *time.Duration { return &c.DNS.MaxStale }),
@@ -126,7 +128,7 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 			"cluster_id":            cfgStore(cfgFromString(cfgParseClusterID), func(c *Config) *string { return &c.Connect.ClusterID }),
 		}, "csr_max_concurrent", "csr_max_per_second"),
 	}, "enable_mesh_gateway_wan_federation", "enable_serverless_plugin"),
-}, ignoredTopLevelKeys...)}
+}), ignoredTopLevelKeys...)}
 
 // ignoredTopLevelKeys lists, sorted, the top-level keys Consul accepts
 // (current, deprecated, enterprise and internal ones) that miniconsul ignores.
@@ -137,7 +139,7 @@ var ignoredTopLevelKeys = []string{
 	"advertise_addr_ipv4", "advertise_addr_ipv6", "advertise_addr_wan", "advertise_addr_wan_ipv4",
 	"advertise_addr_wan_ipv6", "advertise_addrs", "advertise_reconnect_timeout",
 	"alt_domain", "audit", "auto_config", "auto_encrypt", "auto_reload_config",
-	"build_date", "ca_file", "ca_path", "cache", "cert_file", "check_update_interval", "cloud",
+	"build_date", "cache", "check_update_interval", "cloud",
 	"config_entries",
 	"consul", "default_query_time", "disable_anonymous_signature", "disable_coordinates",
 	"disable_host_node_id", "disable_http_unprintable_char_filter", "disable_keyring_file",
@@ -145,7 +147,7 @@ var ignoredTopLevelKeys = []string{
 	"dogstatsd_addr", "dogstatsd_tags", "enable_acl_replication", "enable_agent_tls_for_checks",
 	"enable_central_service_config", "enable_debug", "enable_syslog", "enable_ui",
 	"encrypt_verify_incoming", "encrypt_verify_outgoing", "experiments", "gossip_lan",
-	"http_api_response_headers", "key_file", "leave_on_terminate", "license_path",
+	"http_api_response_headers", "leave_on_terminate", "license_path",
 	"license_poll_base_time", "license_poll_max_time", "license_update_base_time",
 	"license_update_max_time", "locality", "log_file", "log_rotate_bytes", "log_rotate_duration",
 	"log_rotate_max_files", "log_sublevels", "max_query_time", "non_voting_server", "partition",
@@ -157,9 +159,7 @@ var ignoredTopLevelKeys = []string{
 	"serf_wan_bind", "server_name", "server_rejoin_age_max", "session_ttl_min",
 	"skip_leave_on_interrupt", "snapshot_agent", "statsd_addr", "statsite_addr", "statsite_prefix",
 	"sync_coordinate_interval_min", "sync_coordinate_rate_target", "syslog_facility",
-	"tagged_addresses", "telemetry", "tls", "tls_cipher_suites", "tls_min_version",
-	"tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui", "ui_config", "ui_content_path",
-	"ui_dir", "unix_sockets", "use_streaming_backend", "verify_incoming", "verify_incoming_https",
-	"verify_incoming_rpc", "verify_outgoing", "verify_server_hostname", "version", "version_metadata",
+	"tagged_addresses", "telemetry", "tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui", "ui_config", "ui_content_path",
+	"ui_dir", "unix_sockets", "use_streaming_backend", "version", "version_metadata",
 	"version_prerelease", "watches", "xds",
 }

@@ -4,19 +4,19 @@
 // Most keys miniconsul does not implement are accepted and logged as
 // ignored (config.go): a Consul configuration loads, and what is missing
 // costs a feature. A security setting is different: an agent that ignored
-// `tls { defaults { verify_incoming = true } }` would run wide open while its operator believes
-// it is locked down. So each setting that promises access control,
-// encryption or a restriction is guarded here: set to a value that makes
-// the promise, it stops the agent with an error naming the key. Set to a
-// value that promises nothing (`enabled = false`, an empty list), it is
-// ignored like any other key. `ports.https` alone is such a value: without
-// a certificate (which is refused) Consul's own HTTPS listener fails every
-// handshake, and Consul's test agents always set one.
+// `serf_lan_allowed_cidrs` or `auto_encrypt { tls = true }` would run open
+// while its operator believes it is locked down. So each setting that
+// promises access control, encryption or a restriction, and is not built,
+// is guarded here: set to a value that makes the promise, it stops the
+// agent with an error naming the key. Set to a value that promises nothing
+// (`enabled = false`, an empty list), it is ignored like any other key.
+// ACLs (config_acl.go) and TLS (config_tls.go) are built, and left this
+// table as they were.
 //
 // Sources merge as in Consul (later files and flags override earlier ones),
 // so the verdict is taken on each guarded key's last value, after every
-// source is loaded: `verify_incoming = true` in one file and `false` in a
-// later one runs. (The acl block is implemented: config_acl.go.)
+// source is loaded: a guarded key turned on in one file and off in a later
+// one runs.
 //
 // Concurrency: none; the guards are a fixed table, read only.
 package main
@@ -42,20 +42,6 @@ var securityGuards = func() map[string]func(v any) error {
 		"serf_lan_allowed_cidrs":            cfgRefuseWhenSet("restricting gossip by source address is"),
 		"serf_wan_allowed_cidrs":            cfgRefuseWhenSet("restricting gossip by source address is"),
 	}
-	// TLS, in the tls block and in the legacy top-level keys: any
-	// certificate, key or CA, and any verify_* that is on.
-	for _, prefix := range []string{"tls.defaults.", "tls.internal_rpc.", "tls.https.", "tls.grpc.", ""} {
-		for _, k := range []string{"ca_file", "ca_path", "cert_file", "key_file"} {
-			g[prefix+k] = cfgRefuseWhenSet("TLS is")
-		}
-		for _, k := range []string{"verify_incoming", "verify_outgoing", "verify_server_hostname", "use_auto_cert"} {
-			if prefix != "" || k != "use_auto_cert" {
-				g[prefix+k] = cfgRefuseWhenTrue("TLS is")
-			}
-		}
-	}
-	g["verify_incoming_rpc"] = cfgRefuseWhenTrue("TLS is")
-	g["verify_incoming_https"] = cfgRefuseWhenTrue("TLS is")
 	return g
 }()
 

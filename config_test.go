@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"net"
 	"os"
 	"path/filepath"
@@ -39,7 +40,7 @@ func TestDefaultConfig(t *testing.T) {
 		Datacenter:  "dc1",
 		BindAddr:    "0.0.0.0",
 		ClientAddrs: []string{"127.0.0.1"},
-		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302, SidecarMinPort: 21000, SidecarMaxPort: 21255},
+		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302, HTTPS: -1, SidecarMinPort: 21000, SidecarMaxPort: 21255},
 		LogLevel:    "info",
 		Domain:      "consul.",
 		DNS: DNSConfig{
@@ -93,7 +94,7 @@ func TestLoadConfigDerivedDefaults(t *testing.T) {
 	if ip := net.ParseIP(cfg.AdvertiseAddr); ip == nil || ip.IsUnspecified() {
 		t.Errorf("AdvertiseAddr = %q, want a usable IP", cfg.AdvertiseAddr)
 	}
-	want := AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}}
+	want := AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}, HTTPS: []string{"127.0.0.1"}}
 	if !reflect.DeepEqual(cfg.Addresses, want) {
 		t.Errorf("Addresses = %+v, want %+v", cfg.Addresses, want)
 	}
@@ -113,7 +114,8 @@ func TestLoadConfigDev(t *testing.T) {
 	want.DevMode, want.Server, want.Bootstrap = true, true, true
 	want.NodeName, want.PrimaryDatacenter = host, "dc1"
 	want.BindAddr, want.AdvertiseAddr = "127.0.0.1", "127.0.0.1"
-	want.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}}
+	want.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}, HTTPS: []string{"127.0.0.1"}}
+	want.TLS.RPC.MinVersion, want.TLS.API.MinVersion = tls.VersionTLS12, tls.VersionTLS12 // TLS_AUTO
 	want.LogLevel, want.RaftMultiplier = "debug", 1
 	want.GossipWAN = GossipConfig{GossipInterval: 100 * time.Millisecond, GossipNodes: 4, ProbeInterval: 100 * time.Millisecond,
 		ProbeTimeout: 100 * time.Millisecond, RetransmitMult: 4, SuspicionMult: 3}
@@ -194,14 +196,15 @@ func TestLoadConfigImplementedKeys(t *testing.T) {
 	want.Server, want.BootstrapExpect = true, 3
 	want.BindAddr, want.AdvertiseAddr = "10.1.2.3", "192.0.2.1"
 	want.ClientAddrs = []string{"127.0.0.1", "::1"}
-	want.Addresses = AddressesConfig{HTTP: []string{"0.0.0.0"}, DNS: []string{"127.0.0.1", "::1"}}
+	want.Addresses = AddressesConfig{HTTP: []string{"0.0.0.0"}, DNS: []string{"127.0.0.1", "::1"}, HTTPS: []string{"127.0.0.1", "::1"}}
+	want.TLS.RPC.MinVersion, want.TLS.API.MinVersion = tls.VersionTLS12, tls.VersionTLS12 // TLS_AUTO
 	want.Domain, want.Recursors, want.Encrypt, want.LogJSON = "example.", []string{"1.1.1.1", "8.8.8.8"}, key, true
 	want.EnableScriptChecks, want.EnableLocalScriptChecks, want.CheckOutputMaxSize = true, true, 100
 	want.KVMaxValueSize, want.TxnMaxReqLen, want.RaftMultiplier = 10, 20, 2
 	want.RetryJoinWAN = []string{"192.0.2.9", "192.0.2.10"}
 	want.HTTPMaxConnsPerClient, want.RPCMaxConnsPerClient = 0, 7
 	want.HTTPReadTimeout, want.HTTPReadHeaderTimeout, want.HTTPWriteTimeout, want.HTTPIdleTimeout = time.Second, 2*time.Second, 3*time.Second, 10*time.Second
-	want.Ports = PortsConfig{HTTP: -1, DNS: -1, Server: 1, SerfLAN: 2, SerfWAN: 3, SidecarMinPort: 4, SidecarMaxPort: 5}
+	want.Ports = PortsConfig{HTTP: -1, DNS: -1, Server: 1, SerfLAN: 2, SerfWAN: 3, HTTPS: -1, SidecarMinPort: 4, SidecarMaxPort: 5}
 	want.GossipWAN = GossipConfig{GossipInterval: time.Second, GossipNodes: 5, ProbeInterval: 2 * time.Second,
 		ProbeTimeout: 3 * time.Second, RetransmitMult: 6, SuspicionMult: 7}
 	want.DNS = DNSConfig{MaxStale: time.Second, ARecordLimit: 2, OnlyPassing: true, EnableTruncate: true,
@@ -266,7 +269,7 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"acl_datacenter", "config_entries", "limits.rpc_rate", "ports.https", "telemetry",
+	want := []string{"acl_datacenter", "config_entries", "limits.rpc_rate", "telemetry",
 		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol", "ui"}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored = %q\nwant      %q", ignored, want)

@@ -9,6 +9,9 @@
 //	                  server to another; nothing is ever written back
 //	rpcConnMux  (2)   multiplexed calls: requests and responses matched by
 //	                  request id, any number in flight, answered in any order
+//	rpcConnTLS  (3)   a TLS connection follows, inside which one of the two
+//	                  above is said (rpc_tls.go); with verify_incoming the
+//	                  only kind accepted
 //
 // Any other first byte is logged and the connection closed. After it, both
 // kinds carry the same frames, integers big endian:
@@ -256,6 +259,9 @@ type rpcHandlers struct {
 	// replies go out in any order. A returned error is sent to the caller as
 	// an error response (its Error() text).
 	call func(ctx context.Context, method string, body []byte) ([]byte, error)
+	// tls upgrades connections that ask for it, and refuses plain ones
+	// with verify_incoming (rpc_tls.go); nil: plain connections only.
+	tls *agentTLS
 }
 
 // rpcServer serves the RPC port on one listener.
@@ -342,11 +348,16 @@ func (s *rpcServer) serveConn(c net.Conn, idle time.Duration) {
 	if err != nil {
 		return
 	}
+	conn, br, kind, err := s.upgradeRPC(c, br, kind)
+	if err != nil {
+		s.logger.Warn("rpc: refusing connection: "+err.Error(), "conn", c.RemoteAddr())
+		return
+	}
 	switch kind {
 	case rpcConnRaft:
-		err = s.serveRaftStream(c, br, idle)
+		err = s.serveRaftStream(conn, br, idle)
 	case rpcConnMux:
-		err = s.serveMux(c, br, idle)
+		err = s.serveMux(conn, br, idle)
 	default:
 		s.logger.Warn("rpc: refusing connection of unknown kind", "remote", c.RemoteAddr(), "first_byte", kind)
 		return

@@ -2,7 +2,7 @@
 // pooled connections to servers, and the Raft transport over them.
 //
 // Data flow: a caller's rpcPool.call writes a request frame on the pooled
-// mux connection to the server, dialled on first use (dialRPC), and waits on
+// mux connection to the server, dialled on first use (dial), and waits on
 // a channel of its own; the connection's reader hands each response or
 // error frame to the waiting caller by request id. Raft messages take the
 // other kind of connection: rpcPool.sendRaft queues an encoded frame for the
@@ -45,6 +45,7 @@ type rpcPool struct {
 	peers       map[string]*rpcRaftPeer // by address; guarded by mu
 	closed      bool                    // guarded by mu
 	idleTimeout time.Duration           // given to each new mux connection; guarded by mu (tests shorten it)
+	tls         *agentTLS               // TLS for outgoing connections (rpc_tls.go); nil: plain; set before use
 }
 
 // rpcMuxConn is a pooled mux connection to one server.
@@ -158,7 +159,7 @@ func (p *rpcPool) drop(c *rpcMuxConn) {
 // run dials the connection, then reads answers and hands each to its
 // caller until the connection breaks; then it fails every pending call.
 func (c *rpcMuxConn) run() {
-	conn, err := dialRPC(c.addr, rpcConnMux)
+	conn, err := c.pool.dial(c.addr, rpcConnMux)
 	c.mu.Lock()
 	if err == nil && c.broken != nil { // the pool closed while we dialled
 		conn.Close()
@@ -353,7 +354,7 @@ func (p *rpcPool) streamRaft(peer *rpcRaftPeer) {
 			return
 		}
 		if conn == nil {
-			c, err := dialRPC(peer.addr, rpcConnRaft)
+			c, err := p.dial(peer.addr, rpcConnRaft)
 			if err != nil {
 				level := slog.LevelDebug
 				if failedDials == 0 {
@@ -415,11 +416,17 @@ func (p *rpcPool) close() {
 	p.wg.Wait()
 }
 
-// dialRPC dials a server's RPC port and says what kind of connection it is.
-func dialRPC(addr string, kind byte) (net.Conn, error) {
+// dial dials a server's RPC port, upgrades the connection to TLS if the
+// agent's configuration says so, and says what kind of connection it is.
+func (p *rpcPool) dial(addr string, kind byte) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, rpcDialTimeout)
 	if err != nil {
 		return nil, err
+	}
+	if p.tls != nil {
+		if c, err = p.tls.wrapRPCClient(c, addr); err != nil {
+			return nil, err
+		}
 	}
 	c.SetWriteDeadline(time.Now().Add(rpcWriteTimeout))
 	if _, err := c.Write([]byte{kind}); err != nil {

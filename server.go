@@ -93,6 +93,7 @@ func (a *Agent) startServer() (form bool, err error) {
 	}
 	a.rpcPort = ln.Addr().(*net.TCPAddr).Port
 	a.pool = newRPCPool(a.logger)
+	a.pool.tls = a.tls
 	fsm := storeFSM{a.store}
 	var storage raftStorage
 	var st raftRestored
@@ -125,7 +126,7 @@ func (a *Agent) startServer() (form bool, err error) {
 		SpoolDir: a.spool, Logger: a.logger,
 	}, st, storage, fsm, poolTransport{a.pool})
 	ln = newConnLimiter(ln, a.cfg.RPCMaxConnsPerClient, "limits.rpc_max_conns_per_client", nil, a.logger) // Consul closes the excess
-	a.rpcServer = newRPCServer(ln, rpcHandlers{raft: a.raft.receive, call: a.serveRPC}, a.logger)
+	a.rpcServer = newRPCServer(ln, rpcHandlers{raft: a.raft.receive, call: a.serveRPC, tls: a.tls}, a.logger)
 
 	hasState := st.HardState.Term > 0 || len(st.Entries) > 0 || st.SnapIndex > 0
 	switch {
