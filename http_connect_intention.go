@@ -55,26 +55,40 @@ func requiredParams(r *http.Request, names ...string) ([]string, error) {
 }
 
 // allIntentions answers a read of every intention, blocking on the
-// service-intentions entries; pick makes the answer from them.
-func (h *httpAPI) allIntentions(w http.ResponseWriter, r *http.Request, pick func([]*Intention) any) (any, error) {
+// service-intentions entries; pick makes the answer from those keep
+// allows (nil: all), and removed says whether keep left any out.
+func (h *httpAPI) allIntentions(w http.ResponseWriter, r *http.Request, keep func(*Intention) bool, pick func([]*Intention) any) (obj any, removed bool, err error) {
 	q, err := h.parseQuery(r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexConfigKindPrefix + kindServiceIntentions) },
+	obj, err = h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexConfigKindPrefix + kindServiceIntentions) },
 		func(st *state) (any, uint64, error) {
 			entries, idx := st.configEntryList(kindServiceIntentions)
 			ixns := make([]*ServiceIntentionsEntry, len(entries))
 			for i, e := range entries {
 				ixns[i] = e.ServiceIntentions
 			}
-			return pick(intentionsOf(ixns)), idx, nil
+			all := intentionsOf(ixns)
+			removed = false
+			if keep != nil {
+				all, removed = aclKeep(all, keep)
+			}
+			return pick(all), idx, nil
 		})
+	return obj, removed, err
 }
 
-// intentionList: GET /v1/connect/intentions.
+// intentionList: GET /v1/connect/intentions, the ones the token may read
+// (http_connect_acl.go).
 func (h *httpAPI) intentionList(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.allIntentions(w, r, func(ixns []*Intention) any { return ixns })
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	obj, removed, err := h.allIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any { return ixns })
+	authz.markFiltered(w, removed)
+	return obj, err
 }
 
 // intentionMatch: GET /v1/connect/intentions/match?by=source|destination&name=…
@@ -91,13 +105,23 @@ func (h *httpAPI) intentionMatch(w http.ResponseWriter, r *http.Request) (any, e
 	if len(names) == 0 {
 		return nil, errors.New("required query parameter 'name' not set")
 	}
-	return h.allIntentions(w, r, func(ixns []*Intention) any {
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if err := authz.require(aclResIntention, aclRead, n); err != nil {
+			return nil, err
+		}
+	}
+	obj, _, err := h.allIntentions(w, r, nil, func(ixns []*Intention) any {
 		out := map[string][]*Intention{}
 		for _, n := range names {
 			out[n] = intentionMatches(ixns, p[0], n)
 		}
 		return out
 	})
+	return obj, err
 }
 
 // intentionCheck: GET /v1/connect/intentions/check?source=&destination=.
@@ -106,10 +130,14 @@ func (h *httpAPI) intentionCheck(w http.ResponseWriter, r *http.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return h.allIntentions(w, r, func(ixns []*Intention) any {
+	if err := h.agentRequire(r, aclResService, aclRead, p[1]); err != nil {
+		return nil, err
+	}
+	obj, _, err := h.allIntentions(w, r, nil, func(ixns []*Intention) any {
 		allowed, _ := intentionDecision(h.a.cfg, ixns, intentionNamespace, p[0], p[1])
 		return struct{ Allowed bool }{allowed}
 	})
+	return obj, err
 }
 
 // intentionBody is what PUT …/exact takes: an Intention (Consul's decoder
@@ -129,8 +157,12 @@ func (h *httpAPI) intentionExact(w http.ResponseWriter, r *http.Request) (any, e
 		return nil, err
 	}
 	source, destination := p[0], p[1]
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
 	if r.Method == http.MethodGet {
-		obj, err := h.allIntentions(w, r, func(ixns []*Intention) any {
+		obj, _, err := h.allIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any {
 			for _, x := range ixns {
 				if x.SourceName == source && x.DestinationName == destination {
 					return x
@@ -145,6 +177,9 @@ func (h *httpAPI) intentionExact(w http.ResponseWriter, r *http.Request) (any, e
 	}
 	if err := h.checkDatacenter(r); err != nil {
 		return nil, err
+	}
+	if !authz.allows(aclResIntention, aclWrite, destination) {
+		return nil, errPermissionDenied // Consul's, unnamed
 	}
 	var body intentionBody
 	if r.Method == http.MethodPut {
@@ -227,6 +262,9 @@ func (h *httpAPI) agentConnectAuthorize(w http.ResponseWriter, r *http.Request) 
 	if req.Target == "" {
 		return nil, badRequest("Target service must be specified")
 	}
+	if err := h.agentRequire(r, aclResService, aclWrite, req.Target); err != nil {
+		return nil, err
+	}
 	id, err := parseSpiffeService(req.ClientCertURI)
 	if err != nil {
 		return nil, badRequest("ClientCertURI not a valid Connect identifier")
@@ -235,7 +273,9 @@ func (h *httpAPI) agentConnectAuthorize(w http.ResponseWriter, r *http.Request) 
 	// binary): a foreign trust domain is answered by intentions; the proxy
 	// refuses such a certificate when it verifies the chain against the
 	// roots (connect_proxy.go).
-	entries, _, err := cachedValue[[]*ServiceIntentionsEntry](r.Context(), h.a.cache, intentionsCacheURI)
+	// Read with the request's token (agent_acl_token.go): the servers
+	// keep the entries it may read, the target's among them.
+	entries, _, err := cachedValue[[]*ServiceIntentionsEntry](r.Context(), h.a.cache, intentionsCacheURI, h.requestSecret(r))
 	if err != nil {
 		return nil, err
 	}
