@@ -22,6 +22,9 @@
 // always fetches.
 //
 // The same cache serves DNS on a client agent with dns_config.use_cache.
+// With ACLs, an entry belongs to one token: its fetches carry it, so the
+// servers filter it for that token, and another token has its own entry
+// (agent_acl_token.go).
 //
 // Concurrency: agentCache.mu guards the entry map and every entry's fields;
 // each entry's refresh goroutine does its fetches without the lock and

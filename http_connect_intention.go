@@ -13,7 +13,10 @@
 // Authorize is answered by the agent itself, from its cache of every
 // service-intentions entry (agent_cache.go): one background blocking
 // query on /v1/config/service-intentions that re-asks as soon as the kind
-// changes, on a client through its servers. So an allow takes effect as
+// changes, on a client through its servers. With ACLs it needs
+// service:write on the target and reads with the request's token (one
+// cache entry per token), which sees the target's entry
+// (http_connect_acl.go). So an allow takes effect as
 // fast as a deny: each change of any entry wakes the one query, unlike
 // Consul 1.22.7's per-destination authorize cache that stops following
 // after a change or two. Decisions are connect_intention.go's.
