@@ -13,13 +13,14 @@
 // Authorize is answered by the agent itself, from its cache of every
 // service-intentions entry (agent_cache.go): one background blocking
 // query on /v1/config/service-intentions that re-asks as soon as the kind
-// changes, on a client through its servers. With ACLs it needs
-// service:write on the target and reads with the request's token (one
-// cache entry per token), which sees the target's entry
-// (http_connect_acl.go). So an allow takes effect as
+// changes, on a client through its servers. So an allow takes effect as
 // fast as a deny: each change of any entry wakes the one query, unlike
 // Consul 1.22.7's per-destination authorize cache that stops following
 // after a change or two. Decisions are connect_intention.go's.
+//
+// ACLs (http_connect_acl.go): authorize needs service:write on the target
+// and reads the entries with the request's token (one cache entry per
+// token), which sees the target's entry.
 //
 // Concurrency: none of its own; each request runs on its own net/http
 // goroutine (http.go), the cache has its own lock.
@@ -58,9 +59,15 @@ func requiredParams(r *http.Request, names ...string) ([]string, error) {
 }
 
 // allIntentions answers a read of every intention, blocking on the
-// service-intentions entries; pick makes the answer from those keep
-// allows (nil: all), and removed says whether keep left any out.
-func (h *httpAPI) allIntentions(w http.ResponseWriter, r *http.Request, keep func(*Intention) bool, pick func([]*Intention) any) (obj any, removed bool, err error) {
+// service-intentions entries; pick makes the answer from them.
+func (h *httpAPI) allIntentions(w http.ResponseWriter, r *http.Request, pick func([]*Intention) any) (any, error) {
+	obj, _, err := h.someIntentions(w, r, nil, pick)
+	return obj, err
+}
+
+// someIntentions is allIntentions with only those keep allows (nil: all)
+// given to pick; removed says whether keep left any out.
+func (h *httpAPI) someIntentions(w http.ResponseWriter, r *http.Request, keep func(*Intention) bool, pick func([]*Intention) any) (obj any, removed bool, err error) {
 	q, err := h.parseQuery(r)
 	if err != nil {
 		return nil, false, err
@@ -89,7 +96,7 @@ func (h *httpAPI) intentionList(w http.ResponseWriter, r *http.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
-	obj, removed, err := h.allIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any { return ixns })
+	obj, removed, err := h.someIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any { return ixns })
 	authz.markFiltered(w, removed)
 	return obj, err
 }
@@ -117,14 +124,13 @@ func (h *httpAPI) intentionMatch(w http.ResponseWriter, r *http.Request) (any, e
 			return nil, err
 		}
 	}
-	obj, _, err := h.allIntentions(w, r, nil, func(ixns []*Intention) any {
+	return h.allIntentions(w, r, func(ixns []*Intention) any {
 		out := map[string][]*Intention{}
 		for _, n := range names {
 			out[n] = intentionMatches(ixns, p[0], n)
 		}
 		return out
 	})
-	return obj, err
 }
 
 // intentionCheck: GET /v1/connect/intentions/check?source=&destination=.
@@ -136,11 +142,10 @@ func (h *httpAPI) intentionCheck(w http.ResponseWriter, r *http.Request) (any, e
 	if err := h.agentRequire(r, aclResService, aclRead, p[1]); err != nil {
 		return nil, err
 	}
-	obj, _, err := h.allIntentions(w, r, nil, func(ixns []*Intention) any {
+	return h.allIntentions(w, r, func(ixns []*Intention) any {
 		allowed, _ := intentionDecision(h.a.cfg, ixns, intentionNamespace, p[0], p[1])
 		return struct{ Allowed bool }{allowed}
 	})
-	return obj, err
 }
 
 // intentionBody is what PUT …/exact takes: an Intention (Consul's decoder
@@ -165,7 +170,7 @@ func (h *httpAPI) intentionExact(w http.ResponseWriter, r *http.Request) (any, e
 		return nil, err
 	}
 	if r.Method == http.MethodGet {
-		obj, _, err := h.allIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any {
+		obj, _, err := h.someIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any {
 			for _, x := range ixns {
 				if x.SourceName == source && x.DestinationName == destination {
 					return x
