@@ -273,7 +273,7 @@ func TestACLEnforceThroughClient(t *testing.T) {
 	t.Parallel()
 	srv, tok := enforceAgent(t, func(cfg *Config) { cfg.Encrypt = testGossipKey(t) }) // the client's key
 	s := tok.SecretID
-	cl := startTestClientWith(t, "acl-enf-client", "127.0.0.176", func(cfg *Config) {
+	cl := startTestClientWith(t, "acl-enf-client", "127.0.0.175", func(cfg *Config) {
 		aclOn(cfg)
 		cfg.RetryJoin = []string{srv.lan.Addr()}
 	})
