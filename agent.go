@@ -212,7 +212,7 @@ func (a *Agent) listen() error {
 			}
 			source := a.remoteCatalog
 			if a.cfg.Server {
-				source = storeSource(a.store)
+				source = a.aclStoreSource // dns_acl.go
 			}
 			d := newDNSServer(a.cfg, source, a.logger)
 			d.remoteSource = a.remoteDCCatalog

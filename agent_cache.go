@@ -22,6 +22,9 @@
 // always fetches.
 //
 // The same cache serves DNS on a client agent with dns_config.use_cache.
+// With ACLs, an entry belongs to one token: its fetches carry it, so the
+// servers filter it for that token, and another token has its own entry
+// (agent_acl_token.go).
 //
 // Concurrency: agentCache.mu guards the entry map and every entry's fields;
 // each entry's refresh goroutine does its fetches without the lock and
@@ -65,6 +68,7 @@ type agentCache struct {
 // agentCache.mu.
 type cacheEntry struct {
 	uri         string
+	token       string // the ACL token its reads carry: entries are per token (agent_acl_token.go)
 	resp        forwardResponse
 	index       uint64
 	version     uint64        // counts the results stored
@@ -100,9 +104,9 @@ func cacheKey(r *http.Request) string {
 // cachedValue returns uri's cached result decoded as a T, with its index.
 // The result is decoded once per refresh and shared by every caller, who
 // must not modify it (DNS's use: a question costs no JSON decoding).
-func cachedValue[T any](ctx context.Context, c *agentCache, uri string) (T, uint64, error) {
+func cachedValue[T any](ctx context.Context, c *agentCache, uri, token string) (T, uint64, error) {
 	var v T
-	e, _, err := c.entry(ctx, uri)
+	e, _, err := c.entryFor(ctx, uri, token)
 	if err != nil {
 		return v, 0, err
 	}
@@ -128,15 +132,20 @@ func cachedValue[T any](ctx context.Context, c *agentCache, uri string) (T, uint
 // there is none. A first fetch that fails drops the entry and returns the
 // server's answer or the error.
 func (c *agentCache) entry(ctx context.Context, uri string) (e *cacheEntry, miss bool, err error) {
+	return c.entryFor(ctx, uri, "")
+}
+
+// entryFor is entry for the reads of one ACL token.
+func (c *agentCache) entryFor(ctx context.Context, uri, token string) (e *cacheEntry, miss bool, err error) {
 	c.mu.Lock()
-	e = c.entries[uri]
+	e = c.entries[cacheEntryKey(uri, token)]
 	if e == nil {
 		miss = true
-		e = &cacheEntry{uri: uri, updated: make(chan struct{}), stop: make(chan struct{})}
+		e = &cacheEntry{uri: uri, token: token, updated: make(chan struct{}), stop: make(chan struct{})}
 		if len(c.entries) >= c.maxEntries {
 			c.evictLocked()
 		}
-		c.entries[uri] = e
+		c.entries[cacheEntryKey(uri, token)] = e
 		c.a.wg.Go(func() { c.refresh(e) })
 	}
 	e.lastRead = time.Now()
@@ -173,8 +182,8 @@ func (c *agentCache) evictLocked() {
 }
 
 func (c *agentCache) dropLocked(e *cacheEntry) {
-	if c.entries[e.uri] == e {
-		delete(c.entries, e.uri)
+	if k := cacheEntryKey(e.uri, e.token); c.entries[k] == e {
+		delete(c.entries, k)
 		close(e.stop)
 	}
 }
@@ -214,7 +223,7 @@ func (c *agentCache) refresh(e *cacheEntry) {
 		if valid {
 			uri = withQuery(uri, "index="+strconv.FormatUint(index, 10)+"&wait="+cacheRefreshWait.String())
 		}
-		resp, err := c.fetch(ctx, uri, cacheRefreshWait+cacheRefreshWait/16+rpcDefaultCallTimeout)
+		resp, err := c.fetch(ctx, uri, e.token, cacheRefreshWait+cacheRefreshWait/16+rpcDefaultCallTimeout)
 		if ctx.Err() != nil {
 			return
 		}
@@ -245,10 +254,10 @@ func (c *agentCache) refresh(e *cacheEntry) {
 
 // fetch reads uri from the servers; an answer other than 200 is an error
 // that carries it (*cacheAnswerError).
-func (c *agentCache) fetch(ctx context.Context, uri string, timeout time.Duration) (forwardResponse, error) {
+func (c *agentCache) fetch(ctx context.Context, uri, token string, timeout time.Duration) (forwardResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := c.a.roundTrip(ctx, forwardRequest{Method: http.MethodGet, URI: uri}, true)
+	resp, err := c.a.roundTrip(ctx, forwardRequest{Method: http.MethodGet, URI: uri, Header: tokenHeader(token)}, true)
 	if err == nil && resp.Status != http.StatusOK {
 		err = &cacheAnswerError{resp}
 	}
@@ -344,7 +353,7 @@ func (h *httpAPI) cachedRead(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 	c := h.a.cache
-	e, miss, err := c.entry(r.Context(), cacheKey(r))
+	e, miss, err := c.entryFor(r.Context(), cacheKey(r), h.requestSecret(r))
 	if err != nil {
 		return passOn(w, err)
 	}
@@ -355,7 +364,7 @@ func (h *httpAPI) cachedRead(w http.ResponseWriter, r *http.Request) (any, error
 	}
 	c.mu.Unlock()
 	if !miss && (policy.mustRevalidate || policy.maxAge > 0 && age > policy.maxAge) {
-		resp, err := c.fetch(r.Context(), e.uri, rpcDefaultCallTimeout)
+		resp, err := c.fetch(r.Context(), e.uri, e.token, rpcDefaultCallTimeout)
 		c.mu.Lock()
 		c.store(e, resp, err)
 		c.mu.Unlock()

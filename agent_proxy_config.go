@@ -92,7 +92,7 @@ func (pe *proxyEntries) setFrom(path string, entries []map[string]any) {
 // cachedConfigEntries is the cached list of one kind of config entry: a
 // blocking read when index is set (at most wait).
 func (a *Agent) cachedConfigEntries(ctx context.Context, path string, index uint64, wait time.Duration) ([]map[string]any, uint64, error) {
-	e, _, err := a.cache.entry(ctx, path)
+	e, _, err := a.cache.entryFor(ctx, path, a.acl.agentToken()) // agent_acl_token.go
 	if err != nil {
 		return nil, 0, err
 	}

@@ -114,11 +114,12 @@ func remoteGet[T any](c *remoteCatalog, path string) (v T, index uint64) {
 		uri += "?" + strings.Join(q, "&")
 	}
 	var err error
+	token := c.a.acl.dnsToken() // the servers filter the answer (agent_acl_token.go)
 	if c.a.cfg.DNS.UseCache {
-		v, index, err = cachedValue[T](c.ctx, c.a.cache, uri)
+		v, index, err = cachedValue[T](c.ctx, c.a.cache, uri, token)
 	} else {
 		var resp forwardResponse
-		if resp, err = c.a.roundTrip(c.ctx, forwardRequest{Method: http.MethodGet, URI: uri}, true); err == nil {
+		if resp, err = c.a.roundTrip(c.ctx, forwardRequest{Method: http.MethodGet, URI: uri, Header: tokenHeader(token)}, true); err == nil {
 			err = decodeResponse(resp, &v)
 			index, _ = strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
 		}
@@ -198,7 +199,7 @@ func (a *Agent) nodeCatalogRemote(ctx context.Context, node string, index uint64
 			timeout += defaultBlockingWait + defaultBlockingWait/16
 		}
 		callCtx, cancel := context.WithTimeout(ctx, timeout)
-		resp, err := a.roundTrip(callCtx, forwardRequest{Method: http.MethodGet, URI: uri}, true)
+		resp, err := a.roundTrip(callCtx, forwardRequest{Method: http.MethodGet, URI: uri, Header: tokenHeader(a.acl.agentToken())}, true)
 		cancel()
 		var ns struct {
 			Node     *Node
@@ -220,7 +221,8 @@ func (a *Agent) nodeCatalogRemote(ctx context.Context, node string, index uint64
 		}
 		slices.SortFunc(view.Services, func(x, y *Service) int { return strings.Compare(x.ID, y.ID) })
 		callCtx, cancel = context.WithTimeout(ctx, rpcDefaultCallTimeout)
-		resp, err = a.roundTrip(callCtx, forwardRequest{Method: http.MethodGet, URI: "/v1/health/node/" + url.PathEscape(node)}, true)
+		resp, err = a.roundTrip(callCtx, forwardRequest{Method: http.MethodGet, URI: "/v1/health/node/" + url.PathEscape(node),
+			Header: tokenHeader(a.acl.agentToken())}, true)
 		cancel()
 		if err == nil {
 			err = decodeResponse(resp, &view.Checks)

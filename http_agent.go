@@ -27,6 +27,9 @@ func (h *httpAPI) registerAgent() {
 	h.endpoint("/v1/agent/join/", put, h.agentJoin)
 	h.endpoint("/v1/agent/force-leave/", put, h.agentForceLeave)
 	h.endpoint("/v1/agent/leave", put, func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if err := h.agentRequire(r, aclResAgent, aclWrite, h.a.cfg.NodeName); err != nil {
+			return nil, err
+		}
 		if err := h.a.leave(); err != nil {
 			return nil, err
 		}
@@ -55,6 +58,9 @@ func (h *httpAPI) registerAgent() {
 	h.endpoint("/v1/agent/maintenance", put, h.agentMaintenance)
 	h.endpoint("/v1/agent/service/maintenance/", put, h.agentServiceMaintenance)
 	h.endpoint("/v1/agent/reload", put, func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if err := h.agentRequire(r, aclResAgent, aclWrite, h.a.cfg.NodeName); err != nil {
+			return nil, err
+		}
 		return nil, h.a.reload() // Consul answers a refused reload with 500 and the error
 	})
 	h.endpoint("/v1/snapshot", []string{http.MethodGet, http.MethodPut}, h.snapshot)
@@ -127,6 +133,9 @@ func (h *httpAPI) selfMember() agentMember {
 
 func (h *httpAPI) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) {
 	cfg := h.a.cfg
+	if err := h.agentRequire(r, aclResAgent, aclRead, cfg.NodeName); err != nil {
+		return nil, err
+	}
 	// Every top-level value is an object: Consul's Go client decodes the
 	// answer as map[string]map[string]any.
 	return map[string]any{
@@ -188,12 +197,21 @@ func (h *httpAPI) agentStats() map[string]map[string]string {
 // agentMembers lists the LAN pool as this agent sees it, or with ?wan the
 // WAN pool (none on a client, as Consul's).
 func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, error) {
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
 	members := h.a.lan.Members()
 	if queryFlag(r, "wan") {
 		members = h.a.wanMembers()
 	}
 	out := []agentMember{}
+	removed := false
 	for _, m := range members {
+		if !authz.nodeRead(m.Name) {
+			removed = true
+			continue
+		}
 		host, port, _ := net.SplitHostPort(m.Addr)
 		p, _ := strconv.Atoi(port)
 		status := memberAlive // Serf shows a suspect member as alive
@@ -206,6 +224,7 @@ func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, err
 		out = append(out, agentMember{Name: m.Name, Addr: host, Port: uint16(p), Tags: m.Tags, Status: status,
 			ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4})
 	}
+	authz.markFiltered(w, removed)
 	return out, nil
 }
 
@@ -214,6 +233,9 @@ func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, err
 func (h *httpAPI) agentJoin(w http.ResponseWriter, r *http.Request) (any, error) {
 	addr, err := pathArg(r, "/v1/agent/join/", "address")
 	if err != nil {
+		return nil, err
+	}
+	if err := h.agentRequire(r, aclResAgent, aclWrite, h.a.cfg.NodeName); err != nil {
 		return nil, err
 	}
 	if queryFlag(r, "wan") {
@@ -229,6 +251,9 @@ func (h *httpAPI) agentJoin(w http.ResponseWriter, r *http.Request) (any, error)
 func (h *httpAPI) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, error) {
 	node, err := pathArg(r, "/v1/agent/force-leave/", "node name")
 	if err != nil {
+		return nil, err
+	}
+	if err := h.agentRequire(r, aclResOperator, aclWrite, ""); err != nil {
 		return nil, err
 	}
 	pool := h.a.lan
@@ -248,10 +273,16 @@ func (h *httpAPI) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, 
 }
 
 func (h *httpAPI) agentServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	services, removed := authz.agentServicesRead(h.a.local.serviceList())
 	out := map[string]agentServiceView{}
-	for id, s := range h.a.local.serviceList() {
+	for id, s := range services {
 		out[id] = agentView(s)
 	}
+	authz.markFiltered(w, removed)
 	return out, nil
 }
 
@@ -264,16 +295,28 @@ func (h *httpAPI) agentService(w http.ResponseWriter, r *http.Request) (any, err
 	if svc == nil {
 		return nil, notFound("unknown service ID: %s", id)
 	}
+	if err := h.agentRequire(r, aclResService, aclRead, svc.Service); err != nil {
+		return nil, err
+	}
 	return agentView(svc), nil
 }
 
 func (h *httpAPI) agentChecks(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.a.local.checkList(), nil
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	checks, removed := h.agentChecksRead(authz, h.a.local.checkList())
+	authz.markFiltered(w, removed)
+	return checks, nil
 }
 
 func (h *httpAPI) agentServiceRegister(w http.ResponseWriter, r *http.Request) (any, error) {
 	var def serviceDefinition
 	if err := decodeBody(w, r, &def); err != nil {
+		return nil, err
+	}
+	if err := h.vetServiceRegister(r, &def); err != nil {
 		return nil, err
 	}
 	sidecar, err := h.a.local.registerService(r.Context(), &def, queryFlag(r, "replace-existing-checks"), sourceAPI)
@@ -293,6 +336,9 @@ func (h *httpAPI) agentServiceDeregister(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return nil, err
 	}
+	if err := h.vetLocalService(r, id); err != nil {
+		return nil, err
+	}
 	sidecar := h.a.local.sidecarOf(id) // removed with it
 	if err := localError(h.a.local.removeService(r.Context(), id)); err != nil {
 		return nil, err
@@ -310,6 +356,9 @@ func (h *httpAPI) agentCheckRegister(w http.ResponseWriter, r *http.Request) (an
 	if err := decodeBody(w, r, &def); err != nil {
 		return nil, err
 	}
+	if err := h.vetCheckRegister(r, &def); err != nil {
+		return nil, err
+	}
 	if err := localError(h.a.local.addCheck(r.Context(), &def, sourceAPI)); err != nil {
 		return nil, err
 	}
@@ -321,6 +370,9 @@ func (h *httpAPI) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (
 	if err != nil {
 		return nil, err
 	}
+	if err := h.vetLocalCheck(r, id); err != nil {
+		return nil, err
+	}
 	if err := localError(h.a.local.removeCheck(r.Context(), id)); err != nil {
 		return nil, err
 	}
@@ -330,6 +382,9 @@ func (h *httpAPI) agentCheckDeregister(w http.ResponseWriter, r *http.Request) (
 func (h *httpAPI) agentCheckTTL(r *http.Request, prefix, status, output string) (any, error) {
 	id, err := pathArg(r, prefix, "check ID")
 	if err != nil {
+		return nil, err
+	}
+	if err := h.vetLocalCheck(r, id); err != nil {
 		return nil, err
 	}
 	return nil, localError(h.a.local.updateTTL(r.Context(), id, status, output))
@@ -364,6 +419,9 @@ func (h *httpAPI) agentMaintenance(w http.ResponseWriter, r *http.Request) (any,
 	if err != nil {
 		return nil, err
 	}
+	if err := h.agentRequire(r, aclResNode, aclWrite, h.a.cfg.NodeName); err != nil {
+		return nil, err
+	}
 	return nil, localError(h.a.local.setMaintenance(r.Context(), "", enable, reason))
 }
 
@@ -374,6 +432,9 @@ func (h *httpAPI) agentServiceMaintenance(w http.ResponseWriter, r *http.Request
 	}
 	enable, reason, err := maintenanceParams(r)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.vetLocalService(r, id); err != nil {
 		return nil, err
 	}
 	return nil, localError(h.a.local.setMaintenance(r.Context(), id, enable, reason))

@@ -49,6 +49,9 @@ func monitorLevel(s string) (slog.Level, bool) {
 }
 
 func (h *httpAPI) agentMonitor(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := h.agentRequire(r, aclResAgent, aclRead, h.a.cfg.NodeName); err != nil {
+		return nil, err
+	}
 	q := query(r)
 	name := q.Get("loglevel")
 	if name == "" {

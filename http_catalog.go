@@ -50,17 +50,27 @@ func pathArg(r *http.Request, prefix, what string) (string, error) {
 
 // namedQuery answers a blocking read of the one thing named at the end of
 // the path, after prefix (readArgs: the node or service name, and the
-// ?node-meta filter): read builds the answer from one state, and the query
-// wakes when topic(name) changes.
+// ?node-meta filter): read builds the answer from one state, keeping what
+// the request's token may read (http_acl_filter.go) and saying whether it
+// removed anything, and the query wakes when topic(name) changes.
 func (h *httpAPI) namedQuery(w http.ResponseWriter, r *http.Request, prefix, what string, topic func(string) string,
-	read func(st *state, name string, filter map[string]string) (any, uint64, error)) (any, error) {
+	read func(st *state, authz *aclAuthz, name string, filter map[string]string) (out any, index uint64, removed bool)) (any, error) {
 	q, name, filter, err := h.readArgs(r, prefix, what)
 	if err != nil {
 		return nil, err
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(topic(name)) }, func(st *state) (any, uint64, error) {
-		return read(st, name, filter)
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	removed := false
+	out, err := h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(topic(name)) }, func(st *state) (any, uint64, error) {
+		out, idx, rm := read(st, authz, name, filter)
+		removed = rm
+		return out, idx, nil
 	})
+	authz.markFiltered(w, removed)
+	return out, err
 }
 
 // readArgs parses what every read of one named thing takes: the query
@@ -132,6 +142,9 @@ func (h *httpAPI) catalogRegister(w http.ResponseWriter, r *http.Request) (any, 
 		}
 	}
 	req.Datacenter = h.a.cfg.Datacenter
+	if err := h.vet(r, func(z *aclAuthz, st *state) error { return z.vetRegister(st, &req) }); err != nil {
+		return nil, err
+	}
 	return h.applyCatalog(r.Context(), &command{Type: cmdRegister, Register: &req})
 }
 
@@ -145,6 +158,9 @@ func (h *httpAPI) catalogDeregister(w http.ResponseWriter, r *http.Request) (any
 	}
 	if req.Node == "" {
 		return nil, badRequest("Missing node name")
+	}
+	if err := h.vet(r, func(z *aclAuthz, st *state) error { return z.vetDeregister(st, &req) }); err != nil {
+		return nil, err
 	}
 	return h.applyCatalog(r.Context(), &command{Type: cmdDeregister, Deregister: &req})
 }
@@ -184,15 +200,24 @@ func (h *httpAPI) catalogNodes(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexNodes) }, func(st *state) (any, uint64, error) {
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	removed := false
+	out, err := h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexNodes) }, func(st *state) (any, uint64, error) {
+		var nodes []*Node
+		nodes, removed = aclKeep(st.nodeList(), func(n *Node) bool { return authz.nodeRead(n.Node) })
 		out := []*Node{}
-		for _, n := range st.nodeList() {
+		for _, n := range nodes {
 			if metaMatches(n.Meta, filter) {
 				out = append(out, n)
 			}
 		}
 		return out, st.tableIndex(indexNodes), nil
 	})
+	authz.markFiltered(w, removed)
+	return out, err
 }
 
 func (h *httpAPI) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -204,13 +229,20 @@ func (h *httpAPI) catalogServices(w http.ResponseWriter, r *http.Request) (any, 
 	if err != nil {
 		return nil, err
 	}
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
 	topics := []string{indexServices}
 	if len(filter) > 0 {
 		topics = append(topics, indexNodes)
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(topics...) }, func(st *state) (any, uint64, error) {
+	removed := false
+	out, err := h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(topics...) }, func(st *state) (any, uint64, error) {
 		if len(filter) == 0 {
-			return st.serviceTags(), st.tableIndex(indexServices), nil
+			var out map[string][]string
+			out, removed = authz.serviceTagsRead(st.serviceTags())
+			return out, st.tableIndex(indexServices), nil
 		}
 		out := map[string][]string{}
 		for _, n := range st.nodeList() {
@@ -230,8 +262,11 @@ func (h *httpAPI) catalogServices(w http.ResponseWriter, r *http.Request) (any, 
 				out[s.Service] = tags
 			}
 		}
+		out, removed = authz.serviceTagsRead(out)
 		return out, max(st.tableIndex(indexServices), st.tableIndex(indexNodes)), nil
 	})
+	authz.markFiltered(w, removed)
+	return out, err
 }
 
 // catalogServiceNode is an instance as /v1/catalog/service lists it: the
@@ -274,17 +309,28 @@ func catalogEntry(n *Node, s *Service) catalogServiceNode {
 
 func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
 	tags := query(r)["tag"]
-	return h.namedQuery(w, r, "/v1/catalog/service/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
-		out := []catalogServiceNode{}
-		for _, in := range st.serviceInstances(name) {
-			n, s := in.Node, in.Service
-			if !hasTags(s, tags) || !metaMatches(n.Meta, filter) {
-				continue
-			}
+	return h.namedQuery(w, r, "/v1/catalog/service/", "service name", serviceIndexName, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, uint64, bool) {
+		out, removed := catalogEntries(st.serviceInstances(name), authz, tags, filter)
+		return out, st.serviceIndex(name), removed
+	})
+}
+
+// catalogEntries flattens the instances the token may read (node:read
+// and service:read) that carry the tags and node meta asked for.
+func catalogEntries(ins []ServiceInstance, authz *aclAuthz, tags []string, filter map[string]string) ([]catalogServiceNode, bool) {
+	out := []catalogServiceNode{}
+	removed := false
+	for _, in := range ins {
+		n, s := in.Node, in.Service
+		if !authz.nodeRead(n.Node) || !authz.serviceRead(s.Service) {
+			removed = true
+			continue
+		}
+		if hasTags(s, tags) && metaMatches(n.Meta, filter) {
 			out = append(out, catalogEntry(n, s))
 		}
-		return out, st.serviceIndex(name), nil
-	})
+	}
+	return out, removed
 }
 
 func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -292,16 +338,17 @@ func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, erro
 		Node     *Node
 		Services map[string]*Service
 	}
-	return h.namedQuery(w, r, "/v1/catalog/node/", "node name", nodeIndexName, func(st *state, name string, _ map[string]string) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/catalog/node/", "node name", nodeIndexName, func(st *state, authz *aclAuthz, name string, _ map[string]string) (any, uint64, bool) {
 		n := st.node(name)
-		if n == nil {
-			return (*nodeServices)(nil), st.nodeIndex(name), nil // Consul answers null
+		if n == nil || !authz.nodeRead(name) {
+			return (*nodeServices)(nil), st.nodeIndex(name), n != nil // Consul answers null
 		}
 		out := &nodeServices{Node: n, Services: map[string]*Service{}}
-		for _, s := range st.nodeServices(name) {
+		services, removed := aclKeep(st.nodeServices(name), func(s *Service) bool { return authz.serviceRead(s.Service) })
+		for _, s := range services {
 			out.Services[s.ID] = s
 		}
-		return out, st.nodeIndex(name), nil
+		return out, st.nodeIndex(name), removed
 	})
 }
 
@@ -310,38 +357,36 @@ func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (a
 		Node     *Node
 		Services []*Service
 	}
-	return h.namedQuery(w, r, "/v1/catalog/node-services/", "node name", nodeIndexName, func(st *state, name string, _ map[string]string) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/catalog/node-services/", "node name", nodeIndexName, func(st *state, authz *aclAuthz, name string, _ map[string]string) (any, uint64, bool) {
 		n := st.node(name)
 		if n == nil {
-			return (*nodeServiceList)(nil), st.nodeIndex(name), nil
+			return (*nodeServiceList)(nil), st.nodeIndex(name), false
 		}
-		services := st.nodeServices(name)
-		if services == nil {
-			services = []*Service{}
+		if !authz.nodeRead(name) {
+			return &nodeServiceList{}, st.nodeIndex(name), true // Consul: {"Node":null,"Services":null}
 		}
-		return &nodeServiceList{Node: n, Services: services}, st.nodeIndex(name), nil
+		services, removed := aclKeep(st.nodeServices(name), func(s *Service) bool { return authz.serviceRead(s.Service) })
+		return &nodeServiceList{Node: n, Services: services}, st.nodeIndex(name), removed
 	})
 }
 
 func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.namedQuery(w, r, "/v1/health/node/", "node name", nodeIndexName, func(st *state, name string, _ map[string]string) (any, uint64, error) {
-		checks := st.nodeChecks(name)
-		if checks == nil {
-			checks = []*HealthCheck{}
-		}
-		return checks, st.nodeIndex(name), nil
+	return h.namedQuery(w, r, "/v1/health/node/", "node name", nodeIndexName, func(st *state, authz *aclAuthz, name string, _ map[string]string) (any, uint64, bool) {
+		checks, removed := authz.checksRead(st.nodeChecks(name))
+		return checks, st.nodeIndex(name), removed
 	})
 }
 
 func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.namedQuery(w, r, "/v1/health/checks/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
+	return h.namedQuery(w, r, "/v1/health/checks/", "service name", serviceIndexName, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, uint64, bool) {
+		checks, removed := authz.checksRead(st.serviceChecks(name))
 		out := []*HealthCheck{}
-		for _, c := range st.serviceChecks(name) {
+		for _, c := range checks {
 			if n := st.node(c.Node); n != nil && metaMatches(n.Meta, filter) {
 				out = append(out, c)
 			}
 		}
-		return out, st.serviceIndex(name), nil
+		return out, st.serviceIndex(name), removed
 	})
 }
 
@@ -351,8 +396,9 @@ func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, er
 	}
 	tags := query(r)["tag"]
 	passing := queryFlag(r, "passing")
-	return h.namedQuery(w, r, "/v1/health/service/", "service name", serviceIndexName, func(st *state, name string, filter map[string]string) (any, uint64, error) {
-		return filterHealth(st.checkServiceNodes(name), tags, filter, passing), st.serviceIndex(name), nil
+	return h.namedQuery(w, r, "/v1/health/service/", "service name", serviceIndexName, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, uint64, bool) {
+		csns, removed := authz.instancesRead(st.checkServiceNodes(name))
+		return filterHealth(csns, tags, filter, passing), st.serviceIndex(name), removed
 	})
 }
 
@@ -385,13 +431,22 @@ func (h *httpAPI) healthState(w http.ResponseWriter, r *http.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexChecks) }, func(st *state) (any, uint64, error) {
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	removed := false
+	out, err := h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexChecks) }, func(st *state) (any, uint64, error) {
+		var checks []*HealthCheck
+		checks, removed = authz.checksRead(st.checksInState(status))
 		out := []*HealthCheck{}
-		for _, c := range st.checksInState(status) {
+		for _, c := range checks {
 			if n := st.node(c.Node); n != nil && metaMatches(n.Meta, filter) {
 				out = append(out, c)
 			}
 		}
 		return out, st.tableIndex(indexChecks), nil
 	})
+	authz.markFiltered(w, removed)
+	return out, err
 }

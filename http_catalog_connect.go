@@ -16,14 +16,11 @@ import "net/http"
 
 func (h *httpAPI) catalogConnect(w http.ResponseWriter, r *http.Request) (any, error) {
 	tags := query(r)["tag"]
-	return h.connectQuery(w, r, "/v1/catalog/connect/", func(st *state, name string, filter map[string]string) any {
-		out := []catalogServiceNode{}
-		for _, in := range st.connectInstances(name) {
-			if hasTags(in.Service, tags) && metaMatches(in.Node.Meta, filter) {
-				out = append(out, catalogEntry(in.Node, in.Service))
-			}
+	return h.connectQuery(w, r, "/v1/catalog/connect/", nil, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, bool) {
+		if !authz.serviceRead(name) {
+			return []catalogServiceNode{}, false // Consul answers empty, unmarked
 		}
-		return out
+		return catalogEntries(st.connectInstances(name), authz, tags, filter)
 	})
 }
 
@@ -36,21 +33,48 @@ func (h *httpAPI) healthConnect(w http.ResponseWriter, r *http.Request) (any, er
 func (h *httpAPI) healthConnectAt(w http.ResponseWriter, r *http.Request, prefix string) (any, error) {
 	tags := query(r)["tag"]
 	passing := queryFlag(r, "passing")
-	return h.connectQuery(w, r, prefix, func(st *state, name string, filter map[string]string) any {
-		return filterHealth(st.connectServiceNodes(name), tags, filter, passing)
+	// Consul's Health.ServiceNodes with Connect: service:read on the
+	// service itself, else its bare "Permission denied".
+	deny := func(authz *aclAuthz, name string) error {
+		if !authz.serviceRead(name) {
+			return errPermissionDenied
+		}
+		return nil
+	}
+	return h.connectQuery(w, r, prefix, deny, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, bool) {
+		csns, removed := authz.instancesRead(st.connectServiceNodes(name))
+		return filterHealth(csns, tags, filter, passing), removed
 	})
 }
 
 // connectQuery is a blocking read of a service's mesh instances: it wakes
-// when the set changes or any of them does (connectTopics).
-func (h *httpAPI) connectQuery(w http.ResponseWriter, r *http.Request, prefix string,
-	read func(st *state, name string, filter map[string]string) any) (any, error) {
+// when the set changes or any of them does (connectTopics). check, if
+// any, refuses the request's token first; read keeps what the token may
+// read and says whether it removed anything (http_acl_filter.go).
+func (h *httpAPI) connectQuery(w http.ResponseWriter, r *http.Request, prefix string, check func(*aclAuthz, string) error,
+	read func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, bool)) (any, error) {
 	q, name, filter, err := h.readArgs(r, prefix, "service name")
 	if err != nil {
 		return nil, err
 	}
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(authz, name); err != nil {
+			return nil, err
+		}
+	}
+	removed := false
 	// Watched before the read's snapshot: an instance added since this
 	// snapshot bumps connect.<name>, which is watched.
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(h.a.store.snapshot().connectTopics(name)...) },
-		func(st *state) (any, uint64, error) { return read(st, name, filter), st.connectIndex(name), nil })
+	out, err := h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(h.a.store.snapshot().connectTopics(name)...) },
+		func(st *state) (any, uint64, error) {
+			out, rm := read(st, authz, name, filter)
+			removed = rm
+			return out, st.connectIndex(name), nil
+		})
+	authz.markFiltered(w, removed)
+	return out, err
 }

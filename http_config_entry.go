@@ -56,6 +56,9 @@ func (h *httpAPI) configEntryPut(w http.ResponseWriter, r *http.Request) (any, e
 	if err := entry.validate(); err != nil {
 		return nil, err
 	}
+	if err := h.vet(r, func(z *aclAuthz, _ *state) error { return z.configEntryWrite(entry.kindName()) }); err != nil {
+		return nil, err // http_connect_acl.go
+	}
 	if unchanged(h.a.store.snapshot(), entry) {
 		return true, nil // as Consul's shouldSkipOperation: no write, CAS or not
 	}
@@ -108,6 +111,9 @@ func (h *httpAPI) configEntryGetDelete(w http.ResponseWriter, r *http.Request) (
 		if name == "" {
 			return nil, notFound("Must provide both a kind and name to delete")
 		}
+		if err := h.vet(r, func(z *aclAuthz, _ *state) error { return z.configEntryWrite(kind, name) }); err != nil {
+			return nil, err
+		}
 		req := &configEntryRequest{Op: "delete", Kind: kind, Name: name}
 		var err error
 		if req.CAS, req.Index, err = casParam(r); err != nil {
@@ -126,16 +132,28 @@ func (h *httpAPI) configEntryGetDelete(w http.ResponseWriter, r *http.Request) (
 	if !validConfigKind(kind) {
 		return nil, fmt.Errorf("invalid config entry kind: %s", kind)
 	}
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
 	watch := func(ws *watch) { ws.watchTopic(indexConfigKindPrefix + kind) }
 	if name == "" {
-		return h.blockingQuery(w, r, q, watch, func(st *state) (any, uint64, error) {
-			entries, idx := st.configEntryList(kind)
+		removed := false
+		out, err := h.blockingQuery(w, r, q, watch, func(st *state) (any, uint64, error) {
+			all, idx := st.configEntryList(kind)
+			var entries []*configEntry
+			entries, removed = aclKeep(all, func(e *configEntry) bool { return authz.configEntryRead(e.kindName()) })
 			out := make([]any, len(entries))
 			for i, e := range entries {
 				out[i] = e.body()
 			}
 			return out, idx, nil
 		})
+		authz.markFiltered(w, removed)
+		return out, err
+	}
+	if err := authz.configEntryReadErr(kind, name); err != nil {
+		return nil, err
 	}
 	obj, err := h.blockingQuery(w, r, q, watch, func(st *state) (any, uint64, error) {
 		e, idx := st.configEntryGet(kind, name)

@@ -70,6 +70,10 @@ func (h *httpAPI) caConfiguration(w http.ResponseWriter, r *http.Request) (any, 
 	if !h.a.cfg.Connect.Enabled {
 		return nil, errConnectDisabled
 	}
+	// operator:write, to read it too (Consul's ConnectCA.ConfigurationGet)
+	if err := h.agentRequire(r, aclResOperator, aclWrite, ""); err != nil {
+		return nil, err
+	}
 	if r.Method == http.MethodGet {
 		return h.a.caConfiguration()
 	}
@@ -111,6 +115,9 @@ func (h *httpAPI) agentCALeaf(w http.ResponseWriter, r *http.Request) (any, erro
 	service := strings.TrimPrefix(r.URL.Path, "/v1/agent/connect/ca/leaf/")
 	if service == "" || strings.Contains(service, "/") {
 		return nil, notFound("Invalid service name %q", service)
+	}
+	if err := h.agentRequire(r, aclResService, aclWrite, service); err != nil {
+		return nil, err
 	}
 	q, err := parseQueryOptions(r)
 	if err != nil {

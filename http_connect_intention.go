@@ -19,6 +19,10 @@
 // Consul 1.22.7's per-destination authorize cache that stops following
 // after a change or two. Decisions are connect_intention.go's.
 //
+// ACLs (http_connect_acl.go): authorize needs service:write on the target
+// and reads the entries with the request's token (one cache entry per
+// token), which sees the target's entry.
+//
 // Concurrency: none of its own; each request runs on its own net/http
 // goroutine (http.go), the cache has its own lock.
 package main
@@ -78,24 +82,44 @@ func intentionName(param, input string, notNS func(ns string) string) (string, e
 // allIntentions answers a read of every intention, blocking on the
 // service-intentions entries; pick makes the answer from them.
 func (h *httpAPI) allIntentions(w http.ResponseWriter, r *http.Request, pick func([]*Intention) any) (any, error) {
+	obj, _, err := h.someIntentions(w, r, nil, pick)
+	return obj, err
+}
+
+// someIntentions is allIntentions with only those keep allows (nil: all)
+// given to pick; removed says whether keep left any out.
+func (h *httpAPI) someIntentions(w http.ResponseWriter, r *http.Request, keep func(*Intention) bool, pick func([]*Intention) any) (obj any, removed bool, err error) {
 	q, err := h.parseQuery(r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexConfigKindPrefix + kindServiceIntentions) },
+	obj, err = h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexConfigKindPrefix + kindServiceIntentions) },
 		func(st *state) (any, uint64, error) {
 			entries, idx := st.configEntryList(kindServiceIntentions)
 			ixns := make([]*ServiceIntentionsEntry, len(entries))
 			for i, e := range entries {
 				ixns[i] = e.ServiceIntentions
 			}
-			return pick(intentionsOf(ixns)), idx, nil
+			all := intentionsOf(ixns)
+			removed = false
+			if keep != nil {
+				all, removed = aclKeep(all, keep)
+			}
+			return pick(all), idx, nil
 		})
+	return obj, removed, err
 }
 
-// intentionList: GET /v1/connect/intentions.
+// intentionList: GET /v1/connect/intentions, the ones the token may read
+// (http_connect_acl.go).
 func (h *httpAPI) intentionList(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.allIntentions(w, r, func(ixns []*Intention) any { return ixns })
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	obj, removed, err := h.someIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any { return ixns })
+	authz.markFiltered(w, removed)
+	return obj, err
 }
 
 // intentionMatch: GET /v1/connect/intentions/match?by=source|destination&name=…
@@ -112,11 +136,18 @@ func (h *httpAPI) intentionMatch(w http.ResponseWriter, r *http.Request) (any, e
 	if len(names) == 0 {
 		return nil, errors.New("required query parameter 'name' not set")
 	}
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
 	parsed := make([]string, len(names))
 	for i, n := range names {
 		if parsed[i], err = intentionName("name", n, func(ns string) string {
 			return fmt.Sprintf("Invalid match entry namespace %q", ns)
 		}); err != nil {
+			return nil, err
+		}
+		if err := authz.require(aclResIntention, aclRead, parsed[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -142,6 +173,9 @@ func (h *httpAPI) intentionCheck(w http.ResponseWriter, r *http.Request) (any, e
 			return nil, err
 		}
 	}
+	if err := h.agentRequire(r, aclResService, aclRead, p[1]); err != nil {
+		return nil, err
+	}
 	return h.allIntentions(w, r, func(ixns []*Intention) any {
 		allowed, _ := intentionDecision(h.a.cfg, ixns, intentionNamespace, p[0], p[1])
 		return struct{ Allowed bool }{allowed}
@@ -163,8 +197,12 @@ func (h *httpAPI) intentionExact(w http.ResponseWriter, r *http.Request) (any, e
 		}
 	}
 	source, destination := p[0], p[1]
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
 	if r.Method == http.MethodGet {
-		obj, err := h.allIntentions(w, r, func(ixns []*Intention) any {
+		obj, _, err := h.someIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any {
 			for _, x := range ixns {
 				if x.SourceName == source && x.DestinationName == destination {
 					return x
@@ -179,6 +217,9 @@ func (h *httpAPI) intentionExact(w http.ResponseWriter, r *http.Request) (any, e
 	}
 	if err := h.checkDatacenter(r); err != nil {
 		return nil, err
+	}
+	if !authz.allows(aclResIntention, aclWrite, destination) {
+		return nil, errPermissionDenied // Consul's, unnamed
 	}
 	var body intentionRequest // its ID is ignored, as Consul's
 	if r.Method == http.MethodPut {
@@ -267,6 +308,9 @@ func (h *httpAPI) agentConnectAuthorize(w http.ResponseWriter, r *http.Request) 
 	if req.Target == "" {
 		return nil, badRequest("Target service must be specified")
 	}
+	if err := h.agentRequire(r, aclResService, aclWrite, req.Target); err != nil {
+		return nil, err
+	}
 	id, err := parseSpiffeService(req.ClientCertURI)
 	if err != nil {
 		return nil, badRequest("ClientCertURI not a valid Connect identifier")
@@ -275,7 +319,9 @@ func (h *httpAPI) agentConnectAuthorize(w http.ResponseWriter, r *http.Request) 
 	// binary): a foreign trust domain is answered by intentions; the proxy
 	// refuses such a certificate when it verifies the chain against the
 	// roots (connect_proxy.go).
-	entries, _, err := cachedValue[[]*ServiceIntentionsEntry](r.Context(), h.a.cache, intentionsCacheURI)
+	// Read with the request's token (agent_acl_token.go): the servers
+	// keep the entries it may read, the target's among them.
+	entries, _, err := cachedValue[[]*ServiceIntentionsEntry](r.Context(), h.a.cache, intentionsCacheURI, h.requestSecret(r))
 	if err != nil {
 		return nil, err
 	}

@@ -108,6 +108,9 @@ func (h *httpAPI) intentionCreate(w http.ResponseWriter, r *http.Request) (any, 
 	if err := ixn.validate(); err != nil {
 		return nil, err
 	}
+	if err := h.intentionWriteAllowed(r, ixn.DestinationName); err != nil {
+		return nil, err
+	}
 	id, now := newUUID(), time.Now().UTC()
 	err := h.rewriteIntentions(r, ixn.DestinationName, func(next *ServiceIntentionsEntry) error {
 		next.Sources = append(next.Sources, ixn.source(id, now, now))
@@ -130,6 +133,10 @@ func (h *httpAPI) intentionGetByID(w http.ResponseWriter, r *http.Request, id st
 		}
 		return nil, e
 	}
+	authz, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
 	obj, err := h.allIntentions(w, r, func(ixns []*Intention) any {
 		if x := intentionWithID(ixns, id); x != nil {
 			return x
@@ -139,7 +146,23 @@ func (h *httpAPI) intentionGetByID(w http.ResponseWriter, r *http.Request, id st
 	if err == nil && obj == nil {
 		err = notFound("Intention not found")
 	}
+	if err == nil && !authz.intentionRead(obj.(*Intention)) {
+		return nil, errPermissionDenied // Consul's, unnamed
+	}
 	return obj, err
+}
+
+// intentionWriteAllowed: writing an intention needs intention:write on its
+// destination; Consul answers a refusal with a bare "Permission denied".
+func (h *httpAPI) intentionWriteAllowed(r *http.Request, destination string) error {
+	authz, err := h.authorize(r)
+	if err != nil {
+		return err
+	}
+	if !authz.allows(aclResIntention, aclWrite, destination) {
+		return errPermissionDenied
+	}
+	return nil
 }
 
 // intentionUpdateByID: PUT /v1/connect/intentions/<id>, the intention
@@ -155,6 +178,9 @@ func (h *httpAPI) intentionUpdateByID(w http.ResponseWriter, r *http.Request, id
 	}
 	dest, err := h.legacyDestination(r, id, "modify")
 	if err != nil {
+		return nil, err
+	}
+	if err := h.intentionWriteAllowed(r, dest); err != nil {
 		return nil, err
 	}
 	if ixn.DestinationName != dest {
@@ -190,6 +216,9 @@ func (h *httpAPI) intentionDeleteByID(r *http.Request, id string) (any, error) {
 	}
 	dest, err := h.legacyDestination(r, id, "delete")
 	if err != nil {
+		return nil, err
+	}
+	if err := h.intentionWriteAllowed(r, dest); err != nil {
 		return nil, err
 	}
 	err = h.rewriteIntentions(r, dest, func(next *ServiceIntentionsEntry) error {
