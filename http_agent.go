@@ -145,9 +145,9 @@ func (h *httpAPI) agentSelf(w http.ResponseWriter, r *http.Request) (any, error)
 			"Version": consulVersion, "Revision": "", "BuildDate": buildVersion().BuildDate,
 		},
 		"DebugConfig": h.debugConfig(),
-		"Member": h.selfMember(),
-		"Meta":   h.a.nodeRegistration().NodeMeta,
-		"Stats":  h.agentStats(),
+		"Member":      h.selfMember(),
+		"Meta":        h.a.nodeRegistration().NodeMeta,
+		"Stats":       h.agentStats(),
 	}, nil
 }
 
