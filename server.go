@@ -383,7 +383,7 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 	case rpcSnapshotRestore:
 		return nil, a.receiveSnapshotChunk(ctx, body)
 	case rpcACLResolve: // a client's token resolution (server_acl.go)
-		return a.serveACLResolve(body)
+		return a.serveACLResolve(ctx, body)
 	case rpcConnectCASign: // any server: the leader signs (server_connect_ca.go)
 		return a.connectCASign(ctx, body)
 	case rpcRaftSnapshot:

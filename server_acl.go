@@ -7,7 +7,10 @@
 //	        roles, service and node identities: aclIdentityOf) → compileACL
 //	        → cached until the ACL tables' index moves, so a token deleted
 //	        or a policy changed takes effect on the very next request, on
-//	        every server as soon as it applied the change
+//	        every server as soon as it applied the change; a token the
+//	        server does not know is looked for again after a read barrier
+//	        (resolveOnServer), so a token just created is never refused
+//	        by a follower that has not applied it yet (Consul's window)
 //	client: SecretID → "ACL.Resolve" to a server → the identity's rules →
 //	        compileACL, cached for acl.token_ttl; when no server answers,
 //	        acl.down_policy: extend-cache and async-cache keep using the
@@ -156,7 +159,7 @@ func (r *aclResolver) resolve(ctx context.Context, secret string) (*aclAuthz, er
 		return aclAllowAll, nil
 	}
 	if r.a.cfg.Server {
-		return r.resolveLocal(secret)
+		return r.resolveOnServer(ctx, secret)
 	}
 	r.mu.Lock()
 	c, cached := r.cache[secret]
@@ -198,6 +201,22 @@ func (r *aclResolver) resolve(ctx context.Context, secret string) (*aclAuthz, er
 		return c.authz, nil
 	}
 	return nil, err
+}
+
+// resolveOnServer resolves from this server's store; a token it does not
+// know may have been created a moment ago and not be applied here yet, so
+// it asks again after a read barrier (caught up with the leader's commit
+// index), and a token is never refused by one server just after another
+// accepted its creation. Unknown tokens alone pay the round trip.
+func (r *aclResolver) resolveOnServer(ctx context.Context, secret string) (*aclAuthz, error) {
+	z, err := r.resolveLocal(secret)
+	if err != errACLNotFound && err != errACLNotBootstrapped {
+		return z, err
+	}
+	if r.a.readBarrier(ctx, queryOptions{}) != nil {
+		return nil, err
+	}
+	return r.resolveLocal(secret)
 }
 
 // resolveLocal resolves from this server's store (the file comment).
@@ -293,12 +312,17 @@ func aclIdentityOf(st *state, secret, dc string, now time.Time) (id *aclIdentity
 }
 
 // serveACLResolve answers a client's ACL.Resolve from this server's store.
-func (a *Agent) serveACLResolve(body []byte) ([]byte, error) {
+// As resolveOnServer, a token not found is looked for again after a read
+// barrier.
+func (a *Agent) serveACLResolve(ctx context.Context, body []byte) ([]byte, error) {
 	var secret string
 	if err := json.Unmarshal(body, &secret); err != nil {
 		return nil, err
 	}
 	id, _, err := aclIdentityOf(a.store.snapshot(), secret, a.cfg.Datacenter, time.Now())
+	if (err == errACLNotFound || err == errACLNotBootstrapped) && a.readBarrier(ctx, queryOptions{}) == nil {
+		id, _, err = aclIdentityOf(a.store.snapshot(), secret, a.cfg.Datacenter, time.Now())
+	}
 	if err != nil {
 		return nil, err
 	}
