@@ -16,7 +16,7 @@
 //	GET    /v1/acl/token/self                   the request's own token
 //	GET/PUT/DELETE /v1/acl/token/<accessor>     read, replace whole, delete
 //	PUT    /v1/acl/token/<accessor>/clone       a new token with the same links
-//	GET    /v1/acl/tokens?policy=&role=         list
+//	GET    /v1/acl/tokens?policy=&role=&servicename= list
 //	PUT    /v1/acl/policy, GET/PUT/DELETE /v1/acl/policy/<id>, GET /v1/acl/policy/name/<name>
 //	GET    /v1/acl/policies
 //	PUT    /v1/acl/role, GET/PUT/DELETE /v1/acl/role/<id>, GET /v1/acl/role/name/<name>
@@ -397,12 +397,13 @@ func (h *httpAPI) aclTokenList(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	policy, role := query(r).Get("policy"), query(r).Get("role")
+	policy, role, service := query(r).Get("policy"), query(r).Get("role"), query(r).Get("servicename")
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(aclIndexTokens, aclIndexPolicies, aclIndexRoles) },
 		func(st *state) (any, uint64, error) {
 			out := []*ACLToken{}
 			st.acl.tokens.each(func(_ string, t *ACLToken) bool {
-				if policy != "" && !aclLinksHave(t.Policies, policy) || role != "" && !aclLinksHave(t.Roles, role) {
+				if policy != "" && !aclLinksHave(t.Policies, policy) || role != "" && !aclLinksHave(t.Roles, role) ||
+					service != "" && !slices.ContainsFunc(t.ServiceIdentities, func(si *ACLServiceIdentity) bool { return si.ServiceName == service }) {
 					return true
 				}
 				out = append(out, st.aclTokenView(t))

@@ -143,6 +143,12 @@ func TestACLBootstrapAndCRUD(t *testing.T) {
 	if len(list) != 4 { // anonymous, bootstrap, two more
 		t.Fatalf("tokens: %+v", list)
 	}
+	var viaIdentity ACLToken
+	a.mustToken(root, "PUT", "/v1/acl/token", `{"ServiceIdentities":[{"ServiceName":"s1"},{"ServiceName":"s2"}]}`, &viaIdentity)
+	a.mustToken(root, "GET", "/v1/acl/tokens?servicename=s2", "", &list)
+	if len(list) != 1 || list[0].AccessorID != viaIdentity.AccessorID {
+		t.Fatalf("tokens?servicename: %+v", list)
+	}
 
 	// KV: allowed, denied, filtered, as the policy says; the role grants the same.
 	for _, secret := range []string{tok.SecretID, viaRole.SecretID} {
