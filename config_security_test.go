@@ -20,7 +20,6 @@ func TestBug_SecurityConfigRefused(t *testing.T) {
 		files []string
 		key   string
 	}{
-		{[]string{`{"acl_datacenter": "dc1"}`}, "acl_datacenter"},
 		{[]string{`{"tls": {"defaults": {"verify_incoming": true}}}`}, "tls.defaults.verify_incoming"},
 		{[]string{`{"tls": {"internal_rpc": {"cert_file": "/x.pem", "key_file": "/x.key"}}}`}, "tls.internal_rpc.cert_file"},
 		{[]string{`{"verify_outgoing": true}`}, "verify_outgoing"},

@@ -723,15 +723,10 @@ func (h *httpAPI) aclRoleList(w http.ResponseWriter, r *http.Request) (any, erro
 
 // --- replication status ---
 
-// aclReplication answers as Consul does where nothing replicates: the
-// primary datacenter (replication of a secondary is not built yet).
+// aclReplication is the leader's replication status, which needs no token
+// (server_acl_replication.go).
 func (h *httpAPI) aclReplication(w http.ResponseWriter, r *http.Request) (any, error) {
-	if err := h.aclAccess(r, aclRead); err != nil {
-		return nil, err
-	}
-	return map[string]any{"Enabled": false, "Running": false, "SourceDatacenter": "", "ReplicationType": "",
-		"ReplicatedIndex": 0, "ReplicatedRoleIndex": 0, "ReplicatedTokenIndex": 0,
-		"LastSuccess": time.Time{}, "LastError": time.Time{}, "LastErrorMessage": ""}, nil
+	return h.aclReplicationStatus(r)
 }
 
 // --- /v1/agent/token/<kind> ---
