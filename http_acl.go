@@ -120,7 +120,7 @@ func (h *httpAPI) aclApply(ctx context.Context, req *aclRequest) (applyResult, e
 // --- bootstrap ---
 
 func (h *httpAPI) aclBootstrap(w http.ResponseWriter, r *http.Request) (any, error) {
-	if !h.a.cfg.ACL.Enabled {
+	if !h.a.cfg.ACL.Enabled || h.a.aclRepl.enabled() { // a secondary bootstraps from the primary (Consul: acl.ErrDisabled)
 		return nil, errACLDisabled
 	}
 	tok := &ACLToken{AccessorID: newUUID(), SecretID: newUUID(), Description: "Bootstrap Token (Global Management)",

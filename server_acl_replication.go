@@ -21,10 +21,11 @@
 //	on an error: LastError, LastErrorMessage, and a retry after a pause
 //	(doubling from 1 s to 30 s); an index that goes back starts over
 //
-// Writes: a secondary's server sends policy, role, bootstrap and global
-// token writes to the primary (Consul forwards ACL writes to the primary
-// datacenter: aclWriteDC), and keeps Local tokens' writes; the change
-// comes back by replication.
+// Writes: a secondary's server sends policy, role and global token writes
+// to the primary (Consul forwards ACL writes to the primary datacenter:
+// aclWriteDC), and keeps Local tokens' writes; the change comes back by
+// replication. A secondary is never bootstrapped itself: its
+// /v1/acl/bootstrap is Consul's 401 "ACL support disabled".
 //
 // GET /v1/acl/replication is answered by the leader (Consul forwards
 // ACL.ReplicationStatus to it) and needs no token (Consul: "this doesn't
@@ -309,16 +310,16 @@ func (h *httpAPI) aclReplicationStatus(r *http.Request) (any, error) {
 }
 
 // aclWriteDC is the datacenter an ACL write goes to: the primary's, for a
-// write a secondary's server gets on a policy, a role, the bootstrap or a
-// global token; "" to serve it here. A token create with Local, and the
-// update, clone or delete of a Local token, stay here.
+// write a secondary's server gets on a policy, a role or a global token;
+// "" to serve it here. A token create with Local, and the update, clone
+// or delete of a Local token, stay here.
 func (h *httpAPI) aclWriteDC(r *http.Request) string {
 	if r.Method == http.MethodGet || !h.a.aclRepl.enabled() || !strings.HasPrefix(r.URL.Path, "/v1/acl/") {
 		return ""
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/v1/acl/")
 	switch {
-	case path == "bootstrap", path == "policy", path == "role",
+	case path == "policy", path == "role",
 		strings.HasPrefix(path, "policy/"), strings.HasPrefix(path, "role/"):
 		return h.a.cfg.PrimaryDatacenter
 	case path == "token":

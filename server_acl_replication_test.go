@@ -62,6 +62,9 @@ func TestACLReplicationTwoDatacenters(t *testing.T) {
 		t.Fatal("replication deleted dc2's Local token")
 	}
 
+	// A secondary does not bootstrap (Consul's acl.ErrDisabled).
+	dc2.expectToken("", "PUT", "/v1/acl/bootstrap", "", 401, "ACL support disabled")
+
 	// A token deleted in the primary stops working in dc2.
 	dc1.mustToken("root", "DELETE", "/v1/acl/token/"+global.AccessorID, "", nil)
 	eventually(t, 10*time.Second, "the deletion reaches dc2", func() bool {
