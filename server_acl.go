@@ -156,7 +156,7 @@ func (r *aclResolver) resolve(ctx context.Context, secret string) (*aclAuthz, er
 		return aclAllowAll, nil
 	}
 	if r.a.cfg.Server {
-		return r.resolveLocal(secret)
+		return r.resolveLocal(ctx, secret)
 	}
 	r.mu.Lock()
 	c, cached := r.cache[secret]
@@ -201,7 +201,7 @@ func (r *aclResolver) resolve(ctx context.Context, secret string) (*aclAuthz, er
 }
 
 // resolveLocal resolves from this server's store (the file comment).
-func (r *aclResolver) resolveLocal(secret string) (*aclAuthz, error) {
+func (r *aclResolver) resolveLocal(ctx context.Context, secret string) (*aclAuthz, error) {
 	st := r.a.store.snapshot()
 	idx := st.aclIndex()
 	r.mu.Lock()
@@ -215,6 +215,9 @@ func (r *aclResolver) resolveLocal(secret string) (*aclAuthz, error) {
 		return c.authz, nil
 	}
 	id, expires, err := aclIdentityOf(st, secret, r.a.cfg.Datacenter, time.Now())
+	if err != nil && secret != "" && r.a.aclRepl.resolvesRemotely() { // server_acl_replication.go
+		id, expires, err = r.a.aclRepl.resolveRemote(ctx, st, secret)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +264,13 @@ func aclIdentityOf(st *state, secret, dc string, now time.Time) (id *aclIdentity
 	if tok.ExpirationTime != nil {
 		expires = *tok.ExpirationTime
 	}
-	id = &aclIdentity{AccessorID: tok.AccessorID}
+	return aclTokenIdentity(st, tok, dc), expires, nil
+}
+
+// aclTokenIdentity is what a token stands for in datacenter dc, with the
+// policies and roles of st.
+func aclTokenIdentity(st *state, tok *ACLToken, dc string) *aclIdentity {
+	id := &aclIdentity{AccessorID: tok.AccessorID}
 	addPolicies := func(links []ACLLink) {
 		for _, l := range links {
 			if p, ok := st.acl.policies.get(l.ID); ok && (len(p.Datacenters) == 0 || slices.Contains(p.Datacenters, dc)) {
@@ -289,7 +298,7 @@ func aclIdentityOf(st *state, secret, dc string, now time.Time) (id *aclIdentity
 		}
 	}
 	addIdentities(tok.ServiceIdentities, tok.NodeIdentities)
-	return id, expires, nil
+	return id
 }
 
 // serveACLResolve answers a client's ACL.Resolve from this server's store.
@@ -298,7 +307,11 @@ func (a *Agent) serveACLResolve(body []byte) ([]byte, error) {
 	if err := json.Unmarshal(body, &secret); err != nil {
 		return nil, err
 	}
-	id, _, err := aclIdentityOf(a.store.snapshot(), secret, a.cfg.Datacenter, time.Now())
+	st := a.store.snapshot()
+	id, _, err := aclIdentityOf(st, secret, a.cfg.Datacenter, time.Now())
+	if err != nil && secret != "" && a.aclRepl.resolvesRemotely() { // server_acl_replication.go
+		id, _, err = a.aclRepl.resolveRemote(a.lifetime(), st, secret)
+	}
 	if err != nil {
 		return nil, err
 	}

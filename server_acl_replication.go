@@ -337,3 +337,44 @@ func (h *httpAPI) aclWriteDC(r *http.Request) string {
 	}
 	return ""
 }
+
+// --- tokens without token replication ---
+
+// resolvesRemotely: a secondary's server that does not replicate tokens
+// asks the primary for the ones it does not hold (Consul resolves such
+// tokens from the primary datacenter).
+func (rp *aclReplication) resolvesRemotely() bool {
+	return rp.enabled() && !rp.a.cfg.ACL.EnableTokenReplication
+}
+
+// resolveRemote reads a token from the primary (GET /v1/acl/token/self
+// with it) and makes its identity from this datacenter's replicated
+// policies and roles; it is trusted for acl.token_ttl. A Local token of
+// the primary does not exist here.
+func (rp *aclReplication) resolveRemote(ctx context.Context, st *state, secret string) (*aclIdentity, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, rpcDefaultCallTimeout)
+	defer cancel()
+	f := forwardRequest{Method: http.MethodGet, URI: "/v1/acl/token/self", Header: http.Header{"X-Consul-Token": {secret}}}
+	resp, err := rp.a.sendRequest(ctx, dcServers{rp.a, rp.a.cfg.PrimaryDatacenter}, f, true)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("resolving a token in the primary datacenter: %w", err)
+	}
+	if resp.Status == http.StatusForbidden {
+		return nil, time.Time{}, errACLNotFound
+	}
+	if resp.Status != http.StatusOK {
+		return nil, time.Time{}, &httpError{resp.Status, string(resp.Body)}
+	}
+	var tok ACLToken
+	if err := json.Unmarshal(resp.Body, &tok); err != nil {
+		return nil, time.Time{}, fmt.Errorf("decoding the primary's token: %w", err)
+	}
+	if tok.Local {
+		return nil, time.Time{}, errACLNotFound
+	}
+	expires := time.Now().Add(rp.a.cfg.ACL.TokenTTL)
+	if tok.ExpirationTime != nil && tok.ExpirationTime.Before(expires) {
+		expires = *tok.ExpirationTime
+	}
+	return aclTokenIdentity(st, &tok, rp.a.cfg.Datacenter), expires, nil
+}

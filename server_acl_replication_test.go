@@ -85,3 +85,41 @@ func TestACLReplicationTwoDatacenters(t *testing.T) {
 		t.Errorf("dc2's replication status: %+v", st)
 	}
 }
+
+// TestACLReplicationPoliciesOnly: without acl.enable_token_replication,
+// dc2 (127.0.0.179) replicates policies and roles, and resolves tokens it
+// does not hold from the primary (dc1 on 127.0.0.180), with its own copy
+// of their policies.
+func TestACLReplicationPoliciesOnly(t *testing.T) {
+	t.Parallel()
+	dc1Config := wanDCServer("dc1", "127.0.0.180")
+	aclOn(dc1Config)
+	dc1Config.ACL.Tokens.InitialManagement = "root"
+	dc1 := startWANAgent(t, dc1Config)
+	dc2Config := wanDCServer("dc2", "127.0.0.179", dc1.wan.Addr())
+	aclOn(dc2Config)
+	dc2Config.ACL.Tokens.Replication = "root"
+	dc2 := startWANAgent(t, dc2Config)
+
+	eventually(t, 10*time.Second, "dc1's initial management token", func() bool {
+		return dc1.withToken("root", "GET", "/v1/acl/token/self", "").code == 200
+	})
+	dc1.mustToken("root", "PUT", "/v1/acl/policy", `{"Name":"app","Rules":"key_prefix \"app/\" { policy = \"write\" }"}`, nil)
+	var global, local ACLToken
+	dc1.mustToken("root", "PUT", "/v1/acl/token", `{"Policies":[{"Name":"app"}]}`, &global)
+	dc1.mustToken("root", "PUT", "/v1/acl/token", `{"Policies":[{"Name":"app"}],"Local":true}`, &local)
+	eventually(t, 30*time.Second, "dc2 enforces the primary's token with the replicated policy", func() bool {
+		return dc2.withToken(global.SecretID, "PUT", "/v1/kv/app/x", "v").code == 200
+	})
+	dc2.expectToken(global.SecretID, "PUT", "/v1/kv/other/x", "v", 403,
+		"Permission denied: token with AccessorID '"+global.AccessorID+"' lacks permission 'key:write' on \"other/x\"")
+	dc2.expectToken(local.SecretID, "GET", "/v1/kv/app/x", "", 403, "ACL not found")
+	dc2.expectToken("nope", "GET", "/v1/kv/app/x", "", 403, "ACL not found")
+
+	var st aclReplicationStatus
+	dc2.mustToken("", "GET", "/v1/acl/replication", "", &st)
+	if !st.Enabled || !st.Running || st.SourceDatacenter != "dc1" || st.ReplicationType != "policies" ||
+		st.ReplicatedIndex == 0 || st.ReplicatedTokenIndex != 0 {
+		t.Errorf("dc2's replication status: %+v", st)
+	}
+}
