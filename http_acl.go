@@ -21,7 +21,8 @@
 //	GET    /v1/acl/policies
 //	PUT    /v1/acl/role, GET/PUT/DELETE /v1/acl/role/<id>, GET /v1/acl/role/name/<name>
 //	GET    /v1/acl/roles?policy=
-//	GET    /v1/acl/replication                  this datacenter's replication status
+//	GET    /v1/acl/replication                  this datacenter's replication status (no token needed:
+//	                                            server_acl_replication.go)
 //
 // Reads need acl:read and writes acl:write; token/self needs only the
 // token. Every write is one cmdACL command through the log, with IDs,

@@ -7,7 +7,11 @@
 //	        roles, service and node identities: aclIdentityOf) → compileACL
 //	        → cached until the ACL tables' index moves, so a token deleted
 //	        or a policy changed takes effect on the very next request, on
-//	        every server as soon as it applied the change
+//	        every server as soon as it applied the change; a secondary
+//	        datacenter's servers hold the primary's replicated policies,
+//	        roles and (with token replication) global tokens, and without
+//	        token replication ask the primary for a token they do not hold
+//	        (server_acl_replication.go)
 //	client: SecretID → "ACL.Resolve" to a server → the identity's rules →
 //	        compileACL, cached for acl.token_ttl; when no server answers,
 //	        acl.down_policy: extend-cache and async-cache keep using the

@@ -288,13 +288,11 @@ func (rp *aclReplication) get(ctx context.Context, uri string, blocking bool) ([
 
 // --- the HTTP side ---
 
-// aclReplicationStatus answers GET /v1/acl/replication from the leader.
+// aclReplicationStatus answers GET /v1/acl/replication from the leader
+// (a client agent forwards it to a server, as all of /v1/acl/).
 func (h *httpAPI) aclReplicationStatus(r *http.Request) (any, error) {
 	if !h.a.cfg.ACL.Enabled {
 		return nil, errACLDisabled
-	}
-	if !h.a.cfg.Server {
-		return nil, fmt.Errorf("ACL replication status is served by the servers")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), rpcHoldTimeout)
 	defer cancel()
