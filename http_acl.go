@@ -121,8 +121,11 @@ func (h *httpAPI) aclApply(ctx context.Context, req *aclRequest) (applyResult, e
 // --- bootstrap ---
 
 func (h *httpAPI) aclBootstrap(w http.ResponseWriter, r *http.Request) (any, error) {
-	if !h.a.cfg.ACL.Enabled || h.a.aclRepl.enabled() { // a secondary bootstraps from the primary (Consul: acl.ErrDisabled)
+	if !h.a.cfg.ACL.Enabled {
 		return nil, errACLDisabled
+	}
+	if h.a.aclRepl.enabled() { // a secondary takes its ACLs from the primary: Consul's acl.ErrDisabled, as a 500
+		return nil, &httpError{http.StatusInternalServerError, errACLDisabled.msg}
 	}
 	tok := &ACLToken{AccessorID: newUUID(), SecretID: newUUID(), Description: "Bootstrap Token (Global Management)",
 		Policies: []ACLLink{{ID: aclGlobalManagementID}}, CreateTime: time.Now().UTC()}

@@ -25,7 +25,7 @@
 // to the primary (Consul forwards ACL writes to the primary datacenter:
 // aclWriteDC), and keeps Local tokens' writes; the change comes back by
 // replication. A secondary is never bootstrapped itself: its
-// /v1/acl/bootstrap is Consul's 401 "ACL support disabled".
+// /v1/acl/bootstrap is Consul's 500 "ACL support disabled".
 //
 // GET /v1/acl/replication is answered by the leader (Consul forwards
 // ACL.ReplicationStatus to it) and needs no token (Consul: "this doesn't
@@ -145,7 +145,7 @@ func (rp *aclReplication) run(ctx context.Context, table string) {
 		if err != nil {
 			rp.a.logger.Warn("acl: replication round failed", "table", table, "error", err)
 			rp.mu.Lock()
-			rp.status.LastError, rp.status.LastErrorMessage = time.Now().UTC(), err.Error()
+			rp.status.LastError, rp.status.LastErrorMessage = time.Now().Round(time.Second).UTC(), err.Error()
 			rp.mu.Unlock()
 			select {
 			case <-ctx.Done():
@@ -165,7 +165,7 @@ func (rp *aclReplication) run(ctx context.Context, table string) {
 		default:
 			rp.status.ReplicatedTokenIndex = index
 		}
-		rp.status.LastSuccess = time.Now().UTC()
+		rp.status.LastSuccess = time.Now().Round(time.Second).UTC() // Consul rounds both to the second
 		rp.mu.Unlock()
 	}
 }

@@ -63,7 +63,7 @@ func TestACLReplicationTwoDatacenters(t *testing.T) {
 	}
 
 	// A secondary does not bootstrap (Consul's acl.ErrDisabled).
-	dc2.expectToken("", "PUT", "/v1/acl/bootstrap", "", 401, "ACL support disabled")
+	dc2.expectToken("", "PUT", "/v1/acl/bootstrap", "", 500, "ACL support disabled")
 
 	// A token deleted in the primary stops working in dc2.
 	dc1.mustToken("root", "DELETE", "/v1/acl/token/"+global.AccessorID, "", nil)
