@@ -201,3 +201,53 @@ func TestACLEnforceEvents(t *testing.T) {
 	}
 	a.expectToken("nope", "GET", "/v1/event/list", "", 403, "ACL not found")
 }
+
+// TestTxnOpAllowed: the per-operation checks of a transaction, table-driven.
+func TestTxnOpAllowed(t *testing.T) {
+	t.Parallel()
+	rules, err := parseACLRules(`key_prefix "app/" { policy = "write" }
+key "app/ro" { policy = "read" }
+node "n1" { policy = "write" }
+service "web" { policy = "write" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := compileACL("acc", false, []aclRules{rules})
+	kv := func(verb kvOp, key string) txnOp { return txnOp{KV: &txnKVOp{Verb: verb, Key: key}} }
+	for _, c := range []struct {
+		name string
+		op   txnOp
+		want string // "" allowed, else the missing permission
+	}{
+		{"kv get is filtered, not checked", kv(kvGet, "x"), ""},
+		{"kv get-tree", kv(kvGetTree, "x"), ""},
+		{"kv set", kv(kvSet, "app/a"), ""},
+		{"kv set denied", kv(kvSet, "x"), "key:write"},
+		{"kv cas on a read-only key", kv(kvCAS, "app/ro"), "key:write"},
+		{"kv check-index needs read", kv(kvCheckIndex, "app/ro"), ""},
+		{"kv check-session denied", kv(kvCheckSession, "x"), "key:read"},
+		{"kv check-not-exists needs write", kv(kvCheckNotExists, "app/ro"), "key:write"},
+		{"kv lock", kv(kvLock, "app/l"), ""},
+		{"kv delete-tree over a read-only key", kv(kvDeleteTree, "app/"), "key:write"},
+		{"node set", txnOp{Node: &txnNodeOp{Verb: kvSet, Node: Node{Node: "n1"}}}, ""},
+		{"node delete denied", txnOp{Node: &txnNodeOp{Verb: kvDelete, Node: Node{Node: "n2"}}}, "node:write"},
+		{"node get", txnOp{Node: &txnNodeOp{Verb: kvGet, Node: Node{Node: "n2"}}}, ""},
+		{"service set", txnOp{Service: &txnServiceOp{Verb: kvSet, Node: "n2", Service: Service{Service: "web"}}}, ""},
+		{"service set denied", txnOp{Service: &txnServiceOp{Verb: kvSet, Service: Service{Service: "db"}}}, "service:write"},
+		{"the consul service", txnOp{Service: &txnServiceOp{Verb: kvSet, Service: Service{Service: "consul"}}}, ""},
+		{"a proxy needs its destination", txnOp{Service: &txnServiceOp{Verb: kvSet, Service: Service{Service: "web",
+			Kind: serviceKindConnectProxy, Proxy: ConnectProxyConfig{DestinationServiceName: "db"}}}}, "service:write"},
+		{"node check", txnOp{Check: &txnCheckOp{Verb: kvSet, Check: HealthCheck{Node: "n1"}}}, ""},
+		{"node check denied", txnOp{Check: &txnCheckOp{Verb: kvSet, Check: HealthCheck{Node: "n2"}}}, "node:write"},
+		{"service check", txnOp{Check: &txnCheckOp{Verb: kvDelete, Check: HealthCheck{Node: "n2", ServiceID: "w", ServiceName: "web"}}}, ""},
+		{"service check denied", txnOp{Check: &txnCheckOp{Verb: kvSet, Check: HealthCheck{Node: "n1", ServiceID: "d", ServiceName: "db"}}}, "service:write"},
+	} {
+		err := z.txnOpAllowed(c.op)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), "'"+c.want+"'")):
+			t.Errorf("%s: got %v, want a denial of %s", c.name, err, c.want)
+		}
+	}
+}
