@@ -19,6 +19,7 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 	"primary_datacenter":            cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.PrimaryDatacenter }),
 	"acl_datacenter":                cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.ACLDatacenter }),
 	"enable_acl_replication":        cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.ACL.EnableTokenReplication }),
+	"acl_replication_token":         cfgStore(cfgAs[string], func(c *Config) *string { return &c.ACL.Tokens.Replication }),
 	"data_dir":                      cfgStore(cfgAs[string], func(c *Config) *string { return &c.DataDir }),
 	"raft_snapshot_threshold":       cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftSnapshotThreshold }),
 	"raft_trailing_logs":            cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftTrailingLogs }),
@@ -135,7 +136,7 @@ var configRoot = configKey{fields: cfgWithIgnored(map[string]configKey{
 var ignoredTopLevelKeys = []string{
 	"acl_agent_master_token", "acl_agent_token", "acl_default_policy",
 	"acl_disabled_ttl", "acl_down_policy", "acl_enable_key_list_policy", "acl_enforce_version_8",
-	"acl_master_token", "acl_replication_token", "acl_token", "acl_ttl",
+	"acl_master_token", "acl_token", "acl_ttl",
 	"advertise_addr_ipv4", "advertise_addr_ipv6", "advertise_addr_wan", "advertise_addr_wan_ipv4",
 	"advertise_addr_wan_ipv6", "advertise_addrs", "advertise_reconnect_timeout",
 	"alt_domain", "audit", "auto_config", "auto_encrypt", "auto_reload_config",

@@ -123,3 +123,28 @@ func TestACLReplicationPoliciesOnly(t *testing.T) {
 		t.Errorf("dc2's replication status: %+v", st)
 	}
 }
+
+// TestACLReplicationConfig: Consul's replication keys, current and legacy.
+func TestACLReplicationConfig(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		file        string
+		primary     string
+		replication bool
+		token       string
+	}{
+		{`{"datacenter":"dc2","primary_datacenter":"dc1","acl":{"enable_token_replication":true,"tokens":{"replication":"r"}}}`, "dc1", true, "r"},
+		{`{"datacenter":"dc2","acl_datacenter":"dc1","enable_acl_replication":true,"acl_replication_token":"r"}`, "dc1", true, "r"},
+		{`{"datacenter":"dc2","acl_datacenter":"dc3","primary_datacenter":"dc1"}`, "dc1", false, ""},
+		{`{"datacenter":"dc2"}`, "dc2", false, ""},
+	} {
+		cfg, ignored, err := loadConfigFixtures(t, []string{c.file}, "-dev")
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if cfg.PrimaryDatacenter != c.primary || cfg.ACL.EnableTokenReplication != c.replication || cfg.ACL.Tokens.Replication != c.token || len(ignored) != 0 {
+			t.Errorf("%s: primary %q, token replication %v, token %q, ignored %q", c.file,
+				cfg.PrimaryDatacenter, cfg.ACL.EnableTokenReplication, cfg.ACL.Tokens.Replication, ignored)
+		}
+	}
+}
