@@ -75,6 +75,8 @@ type Agent struct {
 	ca              caSigning    // the leader's parsed signing root (server_connect_ca.go)
 	leaves          leafCerts    // the agent's leaf certificates (agent_connect_ca.go)
 	acl             *aclResolver // token resolution and the agent's tokens (server_acl.go)
+	// aclRepl is a secondary datacenter's ACL replication (server_acl_replication.go).
+	aclRepl *aclReplication
 
 	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
 	httpServer    *http.Server
@@ -117,6 +119,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.events = newEventRing()
 	a.cache = newAgentCache(a)
 	a.acl = newACLResolver(a)
+	a.aclRepl = newACLReplication(a)
 	a.http = newHTTPAPI(a)
 	if a.tls, err = newAgentTLS(cfg, logger); err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -54,7 +55,8 @@ type Config struct {
 	NodeName          string // node_name, -node; default: the host name
 	NodeID            string // node_id, -node-id; a lowercase UUID, or "" to let the agent choose one
 	Datacenter        string // datacenter, -datacenter; lowercased, only [a-z0-9_-]
-	PrimaryDatacenter string // primary_datacenter; default: Datacenter
+	PrimaryDatacenter string // primary_datacenter; default: acl_datacenter (legacy), else Datacenter
+	ACLDatacenter     string // acl_datacenter: Consul's legacy name of primary_datacenter
 	DataDir           string // data_dir, -data-dir; "" only in dev mode, where state is kept in memory
 	Server            bool   // server, -server
 	Bootstrap         bool   // bootstrap, -bootstrap
@@ -308,7 +310,7 @@ func (c *Config) finish() error {
 		c.NodeName = host
 	}
 	if c.PrimaryDatacenter == "" {
-		c.PrimaryDatacenter = c.Datacenter
+		c.PrimaryDatacenter = cmp.Or(c.ACLDatacenter, c.Datacenter)
 	}
 	if c.AdvertiseAddr == "" {
 		c.AdvertiseAddr = defaultAdvertiseAddr(c.BindAddr)

@@ -24,6 +24,7 @@ type ACLConfig struct {
 	DefaultPolicy          string        // default_policy: "allow" (default) or "deny"
 	DownPolicy             string        // down_policy: "extend-cache" (default), "async-cache", "allow" or "deny"
 	EnableTokenPersistence bool          // enable_token_persistence: /v1/agent/token/<kind> kept in the data dir
+	EnableTokenReplication bool          // enable_token_replication (legacy: enable_acl_replication): a secondary also replicates global tokens
 	TokenTTL               time.Duration // token_ttl (30s): how long a client agent trusts a resolved token
 	PolicyTTL              time.Duration // policy_ttl (30s): accepted; a client caches a token's whole identity (policies and roles with it) for token_ttl
 	RoleTTL                time.Duration // role_ttl (30s): likewise
@@ -56,6 +57,7 @@ var cfgACL = cfgBlock(map[string]configKey{
 	"default_policy":           cfgStore(cfgValidated(cfgAs[string], cfgOneOf("allow", "deny")), func(c *Config) *string { return &c.ACL.DefaultPolicy }),
 	"down_policy":              cfgStore(cfgValidated(cfgAs[string], cfgOneOf("extend-cache", "async-cache", "allow", "deny")), func(c *Config) *string { return &c.ACL.DownPolicy }),
 	"enable_token_persistence": cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.ACL.EnableTokenPersistence }),
+	"enable_token_replication": cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.ACL.EnableTokenReplication }),
 	"token_ttl":                cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.ACL.TokenTTL }),
 	"policy_ttl":               cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.ACL.PolicyTTL }),
 	"role_ttl":                 cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.ACL.RoleTTL }),
@@ -68,7 +70,7 @@ var cfgACL = cfgBlock(map[string]configKey{
 		"default":            cfgStore(cfgAs[string], func(c *Config) *string { return &c.ACL.Tokens.Default }),
 		"replication":        cfgStore(cfgAs[string], func(c *Config) *string { return &c.ACL.Tokens.Replication }),
 	}, "config_file_service_registration", "dns", "managed_service_provider"),
-}, "disabled_ttl", "enable_key_list_policy", "enable_token_replication", "msp_disable_bootstrap")
+}, "disabled_ttl", "enable_key_list_policy", "msp_disable_bootstrap")
 
 // aclDefaults are Consul's (defaultConfig).
 var aclDefaults = ACLConfig{DefaultPolicy: "allow", DownPolicy: "extend-cache",

@@ -17,6 +17,9 @@ var configRoot = configKey{fields: cfgWithIgnored(cfgJoinKeys(cfgTLSKeys(), map[
 	"node_id":                       cfgStore(cfgFromString(cfgParseNodeID), func(c *Config) *string { return &c.NodeID }),
 	"datacenter":                    cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.Datacenter }),
 	"primary_datacenter":            cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.PrimaryDatacenter }),
+	"acl_datacenter":                cfgStore(cfgFromString(cfgParseDatacenter), func(c *Config) *string { return &c.ACLDatacenter }),
+	"enable_acl_replication":        cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.ACL.EnableTokenReplication }),
+	"acl_replication_token":         cfgStore(cfgAs[string], func(c *Config) *string { return &c.ACL.Tokens.Replication }),
 	"data_dir":                      cfgStore(cfgAs[string], func(c *Config) *string { return &c.DataDir }),
 	"raft_snapshot_threshold":       cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftSnapshotThreshold }),
 	"raft_trailing_logs":            cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.RaftTrailingLogs }),
@@ -133,9 +136,9 @@ var configRoot = configKey{fields: cfgWithIgnored(cfgJoinKeys(cfgTLSKeys(), map[
 // ignoredTopLevelKeys lists, sorted, the top-level keys Consul accepts
 // (current, deprecated, enterprise and internal ones) that miniconsul ignores.
 var ignoredTopLevelKeys = []string{
-	"acl_agent_master_token", "acl_agent_token", "acl_datacenter", "acl_default_policy",
+	"acl_agent_master_token", "acl_agent_token", "acl_default_policy",
 	"acl_disabled_ttl", "acl_down_policy", "acl_enable_key_list_policy", "acl_enforce_version_8",
-	"acl_master_token", "acl_replication_token", "acl_token", "acl_ttl",
+	"acl_master_token", "acl_token", "acl_ttl",
 	"advertise_addr_ipv4", "advertise_addr_ipv6", "advertise_addr_wan", "advertise_addr_wan_ipv4",
 	"advertise_addr_wan_ipv6", "advertise_addrs", "advertise_reconnect_timeout",
 	"alt_domain", "audit", "auto_config", "auto_encrypt", "auto_reload_config",
@@ -144,7 +147,7 @@ var ignoredTopLevelKeys = []string{
 	"consul", "default_query_time", "disable_anonymous_signature", "disable_coordinates",
 	"disable_host_node_id", "disable_http_unprintable_char_filter", "disable_keyring_file",
 	"disable_remote_exec", "disable_update_check", "discard_check_output", "discovery_max_stale",
-	"dogstatsd_addr", "dogstatsd_tags", "enable_acl_replication", "enable_agent_tls_for_checks",
+	"dogstatsd_addr", "dogstatsd_tags", "enable_agent_tls_for_checks",
 	"enable_central_service_config", "enable_debug", "enable_syslog", "enable_ui",
 	"encrypt_verify_incoming", "encrypt_verify_outgoing", "experiments", "gossip_lan",
 	"http_api_response_headers", "leave_on_terminate", "license_path",

@@ -32,8 +32,6 @@ import (
 // error when the value asks for something miniconsul cannot provide yet.
 var securityGuards = func() map[string]func(v any) error {
 	g := map[string]func(v any) error{
-		"acl_datacenter":                    cfgRefuseWhenSet("ACLs (legacy acl_datacenter) are"),
-		"enable_acl_replication":            cfgRefuseWhenTrue("ACL replication is"),
 		"auto_encrypt.tls":                  cfgRefuseWhenTrue("auto-encrypt (TLS) is"),
 		"auto_encrypt.allow_tls":            cfgRefuseWhenTrue("auto-encrypt (TLS) is"),
 		"auto_config.enabled":               cfgRefuseWhenTrue("auto-config (TLS and ACL bootstrap) is"),

@@ -20,7 +20,6 @@ func TestBug_SecurityConfigRefused(t *testing.T) {
 		files []string
 		key   string
 	}{
-		{[]string{`{"acl_datacenter": "dc1"}`}, "acl_datacenter"},
 		{[]string{`{"auto_encrypt": {"allow_tls": true}}`}, "auto_encrypt.allow_tls"},
 		{[]string{`{"auto_config": {"enabled": true}}`}, "auto_config.enabled"},
 		{[]string{`{"http_config": {"allow_write_http_from": ["127.0.0.0/8"]}}`}, "http_config.allow_write_http_from"},

@@ -263,13 +263,13 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 	t.Parallel()
 	cfg, ignored, err := loadConfigFixtures(t, []string{
 		`{"acl": {"enabled": true}, "telemetry": {"statsd_address": "x"}, "ports": {"https": -1, "http": 8000},
-		  "config_entries": {"bootstrap": []}, "acl_datacenter": "", "limits": {"rpc_rate": 10}}`,
+		  "config_entries": {"bootstrap": []}, "limits": {"rpc_rate": 10}}`,
 		`{"acl": {"enabled": false}, "addresses": {"grpc": "127.0.0.1"}, "dns_config": {"recursor_timeout": "3s"}}`,
 	}, "-dev", "-raft-protocol", "3", "-ui")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"acl_datacenter", "config_entries", "limits.rpc_rate", "telemetry",
+	want := []string{"config_entries", "limits.rpc_rate", "telemetry",
 		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol", "ui"}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored = %q\nwant      %q", ignored, want)

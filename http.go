@@ -178,7 +178,7 @@ func (g *stallGuard) Read(p []byte) (int, error) {
 // endpoint registers a handler for a path (a prefix when it ends in "/")
 // that accepts only the given methods; others get 405 with an Allow header.
 func (h *httpAPI) endpoint(path string, methods []string, fn handlerFunc) {
-	h.mux.Handle(path, h.wrap(methods, fn))
+	h.mux.Handle(path, h.wrap(methods, h.aclGuard(path, fn))) // scalar ACL checks: http_acl_enforce.go
 }
 
 // wrap applies the method check and encodes the handler's answer.

@@ -21,7 +21,8 @@
 //	GET    /v1/acl/policies
 //	PUT    /v1/acl/role, GET/PUT/DELETE /v1/acl/role/<id>, GET /v1/acl/role/name/<name>
 //	GET    /v1/acl/roles?policy=
-//	GET    /v1/acl/replication                  this datacenter's replication status
+//	GET    /v1/acl/replication                  this datacenter's replication status (no token needed:
+//	                                            server_acl_replication.go)
 //
 // Reads need acl:read and writes acl:write; token/self needs only the
 // token. Every write is one cmdACL command through the log, with IDs,
@@ -122,6 +123,9 @@ func (h *httpAPI) aclApply(ctx context.Context, req *aclRequest) (applyResult, e
 func (h *httpAPI) aclBootstrap(w http.ResponseWriter, r *http.Request) (any, error) {
 	if !h.a.cfg.ACL.Enabled {
 		return nil, errACLDisabled
+	}
+	if h.a.aclRepl.enabled() { // a secondary takes its ACLs from the primary: Consul's acl.ErrDisabled, as a 500
+		return nil, &httpError{http.StatusInternalServerError, errACLDisabled.msg}
 	}
 	tok := &ACLToken{AccessorID: newUUID(), SecretID: newUUID(), Description: "Bootstrap Token (Global Management)",
 		Policies: []ACLLink{{ID: aclGlobalManagementID}}, CreateTime: time.Now().UTC()}
@@ -724,15 +728,10 @@ func (h *httpAPI) aclRoleList(w http.ResponseWriter, r *http.Request) (any, erro
 
 // --- replication status ---
 
-// aclReplication answers as Consul does where nothing replicates: the
-// primary datacenter (replication of a secondary is not built yet).
+// aclReplication is the leader's replication status, which needs no token
+// (server_acl_replication.go).
 func (h *httpAPI) aclReplication(w http.ResponseWriter, r *http.Request) (any, error) {
-	if err := h.aclAccess(r, aclRead); err != nil {
-		return nil, err
-	}
-	return map[string]any{"Enabled": false, "Running": false, "SourceDatacenter": "", "ReplicationType": "",
-		"ReplicatedIndex": 0, "ReplicatedRoleIndex": 0, "ReplicatedTokenIndex": 0,
-		"LastSuccess": time.Time{}, "LastError": time.Time{}, "LastErrorMessage": ""}, nil
+	return h.aclReplicationStatus(r)
 }
 
 // --- /v1/agent/token/<kind> ---

@@ -3,6 +3,8 @@
 // Session create and destroy are commands through the log; renew only
 // restarts the leader's TTL timer (server_leader.go), as in Consul; the reads are
 // blocking queries on a store snapshot. Transactions are in http_txn.go.
+// ACLs (http_acl_enforce.go): writes need session:write on the session's
+// node; reads keep the sessions the token may read.
 //
 // Concurrency: none of its own; each request runs on its own net/http
 // goroutine (http.go).
@@ -45,9 +47,18 @@ func (h *httpAPI) registerSession() {
 		if err != nil {
 			return nil, err
 		}
-		return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexSessions) }, func(st *state) (any, uint64, error) {
-			return st.sessionList(""), st.tableIndex(indexSessions), nil
+		z, err := h.authorize(r)
+		if err != nil {
+			return nil, err
+		}
+		filtered := false
+		out, err := h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexSessions) }, func(st *state) (any, uint64, error) {
+			var list []*Session
+			list, filtered = z.filterSessions(st.sessionList(""))
+			return list, st.tableIndex(indexSessions), nil
 		})
+		z.markFiltered(w, filtered)
+		return out, err
 	})
 }
 
@@ -61,9 +72,18 @@ func (h *httpAPI) sessionRead(w http.ResponseWriter, r *http.Request, prefix str
 	if err != nil {
 		return nil, err
 	}
-	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexSessions) }, func(st *state) (any, uint64, error) {
-		return read(st, arg), st.tableIndex(indexSessions), nil
+	z, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	filtered := false
+	out, err := h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(indexSessions) }, func(st *state) (any, uint64, error) {
+		var list []*Session
+		list, filtered = z.filterSessions(read(st, arg))
+		return list, st.tableIndex(indexSessions), nil
 	})
+	z.markFiltered(w, filtered) // ACLs: http_acl_enforce.go
+	return out, err
 }
 
 // sessionBody is the body of /v1/session/create, as Consul reads it.
@@ -134,6 +154,9 @@ func (h *httpAPI) sessionCreate(w http.ResponseWriter, r *http.Request) (any, er
 	if s.NodeChecks == nil && s.ServiceChecks == nil {
 		s.NodeChecks = []string{"serfHealth"}
 	}
+	if err := h.requireSessionWrite(r, s.Node); err != nil {
+		return nil, err
+	}
 	switch s.Behavior {
 	case "":
 		s.Behavior = sessionRelease
@@ -181,6 +204,11 @@ func (h *httpAPI) sessionDestroy(w http.ResponseWriter, r *http.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
+	if existing := h.a.store.snapshot().session(id); existing != nil {
+		if err := h.requireSessionWrite(r, existing.Node); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := h.a.apply(r.Context(), &command{Type: cmdSession, Session: &sessionRequest{DestroyID: id}}); err != nil {
 		return nil, err
 	}
@@ -204,10 +232,23 @@ func (h *httpAPI) sessionRenew(w http.ResponseWriter, r *http.Request) (any, err
 	if s == nil {
 		return nil, notFound("Session id '%s' not found", id)
 	}
+	if err := h.requireSessionWrite(r, s.Node); err != nil {
+		return nil, err
+	}
 	if ttl, err := time.ParseDuration(s.TTL); err == nil {
 		if err := h.a.renewSessionTimer(id, ttl); err != nil {
 			return nil, err
 		}
 	}
 	return []*Session{s}, nil
+}
+
+// requireSessionWrite is Consul's check on a session's create, destroy and
+// renew: session:write on its node (http_acl_enforce.go).
+func (h *httpAPI) requireSessionWrite(r *http.Request, node string) error {
+	z, err := h.authorize(r)
+	if err != nil {
+		return err
+	}
+	return z.require(aclResSession, aclWrite, node)
 }

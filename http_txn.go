@@ -6,6 +6,10 @@
 //	  snapshot's readTxn; otherwise one cmdTxn command → Agent.apply →
 //	  Results, or 409 with Errors (the whole transaction rolled back)
 //
+// ACLs (http_acl_enforce.go): every operation is authorized first, and a
+// denied one fails the transaction (409, its OpIndex and the 403 text)
+// before anything is applied; results are filtered by read access.
+//
 // Concurrency: none of its own; each request runs on its own net/http
 // goroutine (http.go), and a write is one command through the log.
 package main
@@ -58,8 +62,14 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 				fmt.Sprintf("Value for key %q is too large (%d > %d bytes)", op.KV.Key, len(op.KV.Value), h.a.cfg.KVMaxValueSize)}
 		}
 	}
+	z, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
 	var res applyResult
-	if readOnly(ops) {
+	if errs := z.txnAuthorize(ops); len(errs) > 0 { // http_acl_enforce.go: nothing is applied
+		res.txnErrors = errs
+	} else if readOnly(ops) {
 		// Served without a Raft write, as fresh as ?stale/?consistent ask.
 		if err := h.a.readBarrier(r.Context(), q); err != nil {
 			return nil, err
@@ -78,6 +88,14 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 		json.NewEncoder(w).Encode(out)
 		return nil, nil
 	}
-	out.Results = res.txnResults
+	var filtered bool
+	out.Results, filtered = z.txnFilterResults(res.txnResults)
+	if readOnly(ops) {
+		// Consul's read transaction also says whether ACLs removed results.
+		return struct {
+			txnResponse
+			ResultsFilteredByACLs bool
+		}{out, filtered && z.accessorID != aclAnonymousAccessorID}, nil
+	}
 	return out, nil
 }

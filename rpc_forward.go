@@ -376,6 +376,9 @@ func (d dcServers) failed(string) {}
 // with ?dc, when it is not this one: a server forwards it there (Consul's
 // forwardDC), a client to its server first.
 func (h *httpAPI) remoteDC(r *http.Request) string {
+	if dc := h.aclWriteDC(r); dc != "" { // ACL writes in a secondary go to the primary (server_acl_replication.go)
+		return dc
+	}
 	path := r.URL.Path
 	if dc := query(r).Get("dc"); dc != "" && dc != h.a.cfg.Datacenter &&
 		(forwardedPath(path) || strings.HasPrefix(path, "/v1/event/fire/")) { // an event goes into that datacenter's pool

@@ -177,6 +177,9 @@ func (h *httpAPI) eventFire(w http.ResponseWriter, r *http.Request) (any, error)
 			return nil, badRequest("Invalid filter %q: %v", f, err)
 		}
 	}
+	if err := h.eventFireAllowed(r, name); err != nil {
+		return nil, err
+	}
 	e.LTime = h.a.events.nextLTime()
 	if err := h.a.fireUserEvent(e); err != nil {
 		return nil, err
@@ -191,19 +194,27 @@ func (h *httpAPI) eventList(w http.ResponseWriter, r *http.Request) (any, error)
 		return nil, err
 	}
 	name := query(r).Get("name")
+	z, err := h.authorize(r)
+	if err != nil {
+		return nil, err
+	}
+	answer := func(events []*UserEvent, idx uint64) (any, error) {
+		h.setQueryMeta(w, q, idx)
+		events, filtered := z.filterEvents(events) // after the name filter, as Consul's
+		z.markFiltered(w, filtered)
+		return events, nil
+	}
 	timer := time.NewTimer(q.wait)
 	defer timer.Stop()
 	for {
 		events, idx, changed := h.a.events.list(name)
 		if q.index == 0 || idx != q.index {
-			h.setQueryMeta(w, q, idx)
-			return events, nil
+			return answer(events, idx)
 		}
 		select {
 		case <-changed: // maybe an event of another name: look again
 		case <-timer.C:
-			h.setQueryMeta(w, q, idx)
-			return events, nil
+			return answer(events, idx)
 		case <-r.Context().Done():
 			return nil, r.Context().Err()
 		}

@@ -434,13 +434,15 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 		return nil, a.raft.transferLeadership(ctx, id)
 	case rpcAutopilotState:
 		return a.autopilotStateLocal(ctx)
+	case rpcACLReplicationStatus:
+		return a.aclRepl.current(ctx)
 	}
 	return nil, fmt.Errorf("unknown rpc method %q", method)
 }
 
 // leaderRPCMethods are the calls only the leader serves (serveRPC).
 var leaderRPCMethods = []string{rpcRaftApply, rpcRaftReadIndex, rpcSessionRenew, rpcRaftAddServer, rpcRaftRemove, rpcRaftTransfer,
-	rpcAutopilotState}
+	rpcAutopilotState, rpcACLReplicationStatus}
 
 func isShutdown(ch <-chan struct{}) bool {
 	select {

@@ -10,7 +10,11 @@
 //	        every server as soon as it applied the change; a token the
 //	        server does not know is looked for again after a read barrier
 //	        (resolveOnServer), so a token just created is never refused
-//	        by a follower that has not applied it yet (Consul's window)
+//	        by a follower that has not applied it yet (Consul's window); a
+//	        secondary datacenter's servers hold the primary's replicated
+//	        policies, roles and (with token replication) global tokens,
+//	        and without token replication ask the primary for a token they
+//	        do not hold (server_acl_replication.go)
 //	client: SecretID → "ACL.Resolve" to a server → the identity's rules →
 //	        compileACL, cached for acl.token_ttl; when no server answers,
 //	        acl.down_policy: extend-cache and async-cache keep using the
@@ -209,18 +213,18 @@ func (r *aclResolver) resolve(ctx context.Context, secret string) (*aclAuthz, er
 // index), and a token is never refused by one server just after another
 // accepted its creation. Unknown tokens alone pay the round trip.
 func (r *aclResolver) resolveOnServer(ctx context.Context, secret string) (*aclAuthz, error) {
-	z, err := r.resolveLocal(secret)
+	z, err := r.resolveLocal(ctx, secret)
 	if err != errACLNotFound && err != errACLNotBootstrapped {
 		return z, err
 	}
 	if r.a.readBarrier(ctx, queryOptions{}) != nil {
 		return nil, err
 	}
-	return r.resolveLocal(secret)
+	return r.resolveLocal(ctx, secret)
 }
 
 // resolveLocal resolves from this server's store (the file comment).
-func (r *aclResolver) resolveLocal(secret string) (*aclAuthz, error) {
+func (r *aclResolver) resolveLocal(ctx context.Context, secret string) (*aclAuthz, error) {
 	st := r.a.store.snapshot()
 	idx := st.aclIndex()
 	r.mu.Lock()
@@ -234,6 +238,9 @@ func (r *aclResolver) resolveLocal(secret string) (*aclAuthz, error) {
 		return c.authz, nil
 	}
 	id, expires, err := aclIdentityOf(st, secret, r.a.cfg.Datacenter, time.Now())
+	if err != nil && secret != "" && r.a.aclRepl.resolvesRemotely() { // server_acl_replication.go
+		id, expires, err = r.a.aclRepl.resolveRemote(ctx, st, secret)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +287,13 @@ func aclIdentityOf(st *state, secret, dc string, now time.Time) (id *aclIdentity
 	if tok.ExpirationTime != nil {
 		expires = *tok.ExpirationTime
 	}
-	id = &aclIdentity{AccessorID: tok.AccessorID}
+	return aclTokenIdentity(st, tok, dc), expires, nil
+}
+
+// aclTokenIdentity is what a token stands for in datacenter dc, with the
+// policies and roles of st.
+func aclTokenIdentity(st *state, tok *ACLToken, dc string) *aclIdentity {
+	id := &aclIdentity{AccessorID: tok.AccessorID}
 	addPolicies := func(links []ACLLink) {
 		for _, l := range links {
 			if p, ok := st.acl.policies.get(l.ID); ok && (len(p.Datacenters) == 0 || slices.Contains(p.Datacenters, dc)) {
@@ -308,7 +321,7 @@ func aclIdentityOf(st *state, secret, dc string, now time.Time) (id *aclIdentity
 		}
 	}
 	addIdentities(tok.ServiceIdentities, tok.NodeIdentities)
-	return id, expires, nil
+	return id
 }
 
 // serveACLResolve answers a client's ACL.Resolve from this server's store.
@@ -319,9 +332,14 @@ func (a *Agent) serveACLResolve(ctx context.Context, body []byte) ([]byte, error
 	if err := json.Unmarshal(body, &secret); err != nil {
 		return nil, err
 	}
-	id, _, err := aclIdentityOf(a.store.snapshot(), secret, a.cfg.Datacenter, time.Now())
+	st := a.store.snapshot()
+	id, _, err := aclIdentityOf(st, secret, a.cfg.Datacenter, time.Now())
 	if (err == errACLNotFound || err == errACLNotBootstrapped) && a.readBarrier(ctx, queryOptions{}) == nil {
-		id, _, err = aclIdentityOf(a.store.snapshot(), secret, a.cfg.Datacenter, time.Now())
+		st = a.store.snapshot()
+		id, _, err = aclIdentityOf(st, secret, a.cfg.Datacenter, time.Now())
+	}
+	if err != nil && secret != "" && a.aclRepl.resolvesRemotely() { // server_acl_replication.go
+		id, _, err = a.aclRepl.resolveRemote(ctx, st, secret)
 	}
 	if err != nil {
 		return nil, err

@@ -51,6 +51,7 @@ func (a *Agent) monitorLeadership(wasLeader bool, synced string) {
 				a.establishLeadership()
 			} else {
 				a.sessions.clearAll()
+				a.aclRepl.stop()
 			}
 		}
 		if st.Leader != "" && st.Leader != synced {
@@ -87,6 +88,7 @@ func (a *Agent) establishLeadership() {
 	a.autopilot.initConfig()
 	a.initConnectCA()
 	a.initACL()
+	a.aclRepl.start() // a secondary datacenter's leader (server_acl_replication.go)
 	if a.lan != nil {
 		a.reconcileAll() // what changed in the pool while no one led
 		a.autopilot.kick()

@@ -107,6 +107,8 @@ type command struct {
 	ConfigEntry *configEntryRequest `json:",omitempty"` // store_config_entry.go
 	ConnectCA   *connectCARequest   `json:",omitempty"`
 	ACL         *aclRequest         `json:",omitempty"` // store_acl.go
+
+	ACLRepl *aclReplicateRequest `json:",omitempty"` // store_acl_replication.go
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
 }
@@ -282,6 +284,12 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 			break
 		}
 		res.ok, res.err = t.applyACL(cmd.ACL)
+	case cmdACLReplicate:
+		if cmd.ACLRepl == nil {
+			res.err = errors.New("acl replication command without a body")
+			break
+		}
+		res.ok, res.err = true, t.applyACLReplicate(cmd.ACLRepl)
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)
 	}
