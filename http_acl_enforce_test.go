@@ -24,7 +24,6 @@ func enforceAgentRules(t *testing.T, rules string) (a *testAgent, tok ACLToken) 
 	return a, tok
 }
 
-
 const anonymousHint = ". The anonymous token is used implicitly when a request does not specify a token."
 
 func TestACLEnforceScalarEndpoints(t *testing.T) {
