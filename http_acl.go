@@ -16,7 +16,7 @@
 //	GET    /v1/acl/token/self                   the request's own token
 //	GET/PUT/DELETE /v1/acl/token/<accessor>     read, replace whole, delete
 //	PUT    /v1/acl/token/<accessor>/clone       a new token with the same links
-//	GET    /v1/acl/tokens?policy=&role=&servicename= list
+//	GET    /v1/acl/tokens?policy=|role=|servicename=|authmethod= list (one filter at most)
 //	PUT    /v1/acl/policy, GET/PUT/DELETE /v1/acl/policy/<id>, GET /v1/acl/policy/name/<name>
 //	GET    /v1/acl/policies
 //	PUT    /v1/acl/role, GET/PUT/DELETE /v1/acl/role/<id>, GET /v1/acl/role/name/<name>
@@ -401,12 +401,16 @@ func (h *httpAPI) aclTokenList(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	policy, role, service := query(r).Get("policy"), query(r).Get("role"), query(r).Get("servicename")
+	policy, role, service, method := query(r).Get("policy"), query(r).Get("role"), query(r).Get("servicename"), query(r).Get("authmethod")
+	if n := len(slices.DeleteFunc([]string{policy, role, service, method}, func(s string) bool { return s == "" })); n > 1 {
+		return nil, errors.New("can only filter by one of policy, role, serviceName, or methodName at a time")
+	}
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(aclIndexTokens, aclIndexPolicies, aclIndexRoles) },
 		func(st *state) (any, uint64, error) {
 			out := []*ACLToken{}
 			st.acl.tokens.each(func(_ string, t *ACLToken) bool {
-				if policy != "" && !aclLinksHave(t.Policies, policy) || role != "" && !aclLinksHave(t.Roles, role) ||
+				if method != "" || // no token comes from an auth method: login is not built
+					policy != "" && !aclLinksHave(t.Policies, policy) || role != "" && !aclLinksHave(t.Roles, role) ||
 					service != "" && !slices.ContainsFunc(t.ServiceIdentities, func(si *ACLServiceIdentity) bool { return si.ServiceName == service }) {
 					return true
 				}

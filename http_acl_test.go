@@ -149,6 +149,8 @@ func TestACLBootstrapAndCRUD(t *testing.T) {
 	if len(list) != 1 || list[0].AccessorID != viaIdentity.AccessorID {
 		t.Fatalf("tokens?servicename: %+v", list)
 	}
+	a.expectToken(root, "GET", "/v1/acl/tokens?servicename=s2&policy="+kvPolicy.ID, "", 500,
+		"can only filter by one of policy, role, serviceName, or methodName at a time")
 
 	// KV: allowed, denied, filtered, as the policy says; the role grants the same.
 	for _, secret := range []string{tok.SecretID, viaRole.SecretID} {
