@@ -167,6 +167,10 @@ func TestACLBootstrapAndCRUD(t *testing.T) {
 	if len(entries) != 1 || entries[0].Key != "app/x" || r.header.Get("X-Consul-Results-Filtered-By-Acls") != "true" {
 		t.Fatalf("recurse: %v %v", entries, r.header)
 	}
+	// The anonymous token sees nothing, and is not told so (Consul masks it).
+	if r := a.withToken("", "GET", "/v1/kv/?recurse", ""); r.code != 404 || r.header.Get("X-Consul-Results-Filtered-By-Acls") != "" {
+		t.Fatalf("anonymous recurse: %d %v", r.code, r.header)
+	}
 	var keys []string
 	r = a.mustToken(root, "GET", "/v1/kv/?keys", "", &keys)
 	if len(keys) != 3 || r.header.Get("X-Consul-Results-Filtered-By-Acls") != "" {

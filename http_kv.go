@@ -113,7 +113,7 @@ func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string, auth
 	if err != nil {
 		return nil, err
 	}
-	setFilteredByACLs(w, filtered)
+	authz.markFiltered(w, filtered) // never to the anonymous token, as Consul masks it
 	if obj == nil {
 		w.WriteHeader(http.StatusNotFound) // the query meta headers are already set
 		return nil, nil
