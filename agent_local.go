@@ -144,6 +144,7 @@ type serviceDefinition struct {
 	Weights           *Weights
 	Proxy             *ConnectProxyConfig // connect_service.go
 	Connect           *connectDefinition
+	Locality          *Locality
 	Check             *checkDefinition
 	Checks            []*checkDefinition
 }
@@ -172,7 +173,7 @@ func (l *localState) prepareService(def *serviceDefinition, src definitionSource
 		Kind: def.Kind, ID: def.serviceID(), Service: def.Name, Tags: def.Tags, Port: def.Port,
 		Address: def.Address, TaggedAddresses: def.TaggedAddresses,
 		EnableTagOverride: def.EnableTagOverride, Meta: orEmpty(def.Meta),
-		Weights: Weights{Passing: 1, Warning: 1},
+		Weights: Weights{Passing: 1, Warning: 1}, Locality: def.Locality,
 	}
 	if svc.Tags == nil {
 		svc.Tags = []string{}

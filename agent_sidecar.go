@@ -112,6 +112,10 @@ func sidecarDefinition(parent *serviceDefinition, svc *Service) (*serviceDefinit
 	if sc.Address == "" {
 		sc.Address = svc.Address
 	}
+	if sc.Locality == nil && svc.Locality != nil {
+		l := *svc.Locality
+		sc.Locality = &l
+	}
 	var proxy ConnectProxyConfig
 	if sc.Proxy != nil {
 		proxy = *sc.Proxy

@@ -501,3 +501,45 @@ func TestSidecarFromConfigFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceLocality: a service's Locality is kept and shown as Consul
+// 1.22.7 shows it (the agent's and health's Locality when set, the
+// catalog's ServiceLocality, null when not), and a sidecar inherits its
+// parent's.
+func TestServiceLocality(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.must("PUT", "/v1/agent/service/register", `{"Name":"foo","ID":"foo1","Port":1,
+		"Locality":{"Region":"us-west-1","Zone":"us-west-1a"},"Connect":{"SidecarService":{}}}`, nil)
+	ta.must("PUT", "/v1/agent/service/register", `{"Name":"bar"}`, nil)
+	want := `{"Region":"us-west-1","Zone":"us-west-1a"}`
+	field := func(path, key string, index int) string {
+		var v any
+		ta.must("GET", path, "", &v)
+		if l, ok := v.([]any); ok {
+			v = l[index]
+		}
+		if m, ok := v.(map[string]any)["Service"].(map[string]any); ok {
+			v = m
+		}
+		got, present := v.(map[string]any)[key]
+		if !present {
+			return "absent"
+		}
+		b, _ := json.Marshal(got)
+		return string(b)
+	}
+	for _, c := range []struct{ path, key, want string }{
+		{"/v1/agent/service/foo1", "Locality", want},
+		{"/v1/agent/service/foo1-sidecar-proxy", "Locality", want},
+		{"/v1/agent/service/bar", "Locality", "absent"},
+		{"/v1/catalog/service/foo", "ServiceLocality", want},
+		{"/v1/catalog/service/bar", "ServiceLocality", "null"},
+		{"/v1/health/service/foo", "Locality", want},
+		{"/v1/health/service/bar", "Locality", "absent"},
+	} {
+		if got := field(c.path, c.key, 0); got != c.want {
+			t.Errorf("%s %s: %s, want %s", c.path, c.key, got, c.want)
+		}
+	}
+}

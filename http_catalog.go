@@ -290,6 +290,7 @@ type catalogServiceNode struct {
 	ServiceEnableTagOverride bool
 	ServiceProxy             ConnectProxyConfig
 	ServiceConnect           ServiceConnect
+	ServiceLocality          *Locality
 	CreateIndex              uint64
 	ModifyIndex              uint64
 }
@@ -302,7 +303,7 @@ func catalogEntry(n *Node, s *Service) catalogServiceNode {
 		ServiceKind: s.Kind, ServiceID: s.ID, ServiceName: s.Service, ServiceTags: s.Tags,
 		ServiceAddress: s.Address, ServiceTaggedAddresses: s.TaggedAddresses,
 		ServiceWeights: s.Weights, ServiceMeta: s.Meta, ServicePort: s.Port,
-		ServiceEnableTagOverride: s.EnableTagOverride, ServiceProxy: s.Proxy, ServiceConnect: s.Connect,
+		ServiceEnableTagOverride: s.EnableTagOverride, ServiceProxy: s.Proxy, ServiceConnect: s.Connect, ServiceLocality: s.Locality,
 		CreateIndex: s.CreateIndex, ModifyIndex: s.ModifyIndex,
 	}
 }

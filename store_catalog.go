@@ -64,8 +64,16 @@ type Service struct {
 	EnableTagOverride bool
 	Proxy             ConnectProxyConfig // connect_service.go
 	Connect           ServiceConnect
-	CreateIndex       uint64 `json:",omitempty"`
-	ModifyIndex       uint64 `json:",omitempty"`
+	Locality          *Locality `json:",omitempty"`
+	CreateIndex       uint64    `json:",omitempty"`
+	ModifyIndex       uint64    `json:",omitempty"`
+}
+
+// Locality is where a service instance runs (Consul's Locality: a cloud
+// region and zone), kept and shown, not yet used for routing.
+type Locality struct {
+	Region string
+	Zone   string
 }
 
 // Health check states.
