@@ -70,12 +70,12 @@ func TestSidecarRegistrationShapes(t *testing.T) {
 		"Meta":{"a":"b"},"Port":%d,"Address":"","Weights":{"Passing":1,"Warning":1},"EnableTagOverride":false,
 		"Proxy":{"DestinationServiceName":"web","DestinationServiceID":"web1","LocalServiceAddress":"127.0.0.1",
 		"LocalServicePort":8080,"Upstreams":[{"DestinationType":"service","DestinationName":"api","LocalBindPort":9191,
-		"MeshGateway":{}}],"MeshGateway":{},"Expose":{}}}`, port)
+		"MeshGateway":{}}],"MeshGateway":{},"Expose":{}},"Datacenter":"dc1"}`, port)
 	if got := canonJSON(t, []byte(agent["web1-sidecar-proxy"])); got != canonJSON(t, wantAgent) {
 		t.Errorf("agent view of the sidecar:\n got %s\nwant %s", got, canonJSON(t, wantAgent))
 	}
 	wantParent := `{"ID":"web1","Service":"web","Tags":["v1"],"Meta":{"a":"b"},"Port":8080,"Address":"",
-		"Weights":{"Passing":1,"Warning":1},"EnableTagOverride":false}`
+		"Weights":{"Passing":1,"Warning":1},"EnableTagOverride":false,"Datacenter":"dc1"}`
 	if got := canonJSON(t, []byte(agent["web1"])); got != canonJSON(t, wantParent) {
 		t.Errorf("agent view of the parent (no Proxy, no Connect, no SidecarService):\n got %s\nwant %s", got, canonJSON(t, wantParent))
 	}

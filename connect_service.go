@@ -247,8 +247,9 @@ func upstreamError(u Upstream) string {
 // Connect only for a Native service.
 type agentServiceView struct {
 	*Service
-	Proxy   *agentProxyView `json:",omitempty"`
-	Connect *ServiceConnect `json:",omitempty"`
+	Proxy      *agentProxyView `json:",omitempty"`
+	Connect    *ServiceConnect `json:",omitempty"`
+	Datacenter string          // the agent's, as Consul's buildAgentService
 }
 
 // agentProxyView is api.AgentServiceConnectProxyConfig: Mode and an
@@ -265,8 +266,8 @@ type agentUpstreamView struct {
 }
 
 // agentView renders a local service for the agent endpoints.
-func agentView(s *Service) agentServiceView {
-	v := agentServiceView{Service: s}
+func agentView(s *Service, datacenter string) agentServiceView {
+	v := agentServiceView{Service: s, Datacenter: datacenter}
 	if s.Kind == serviceKindConnectProxy {
 		p := &agentProxyView{ConnectProxyConfig: &s.Proxy, Mode: s.Proxy.Mode}
 		for _, u := range s.Proxy.Upstreams {

@@ -42,6 +42,7 @@ func (h *httpAPI) registerAgent() {
 		return nil, nil
 	})
 	h.endpoint("/v1/agent/services", get, h.agentServices)
+	h.registerAgentHealth() // http_agent_health.go
 	h.endpoint("/v1/agent/service/", get, h.agentService)
 	h.endpoint("/v1/agent/checks", get, h.agentChecks)
 	h.endpoint("/v1/agent/service/register", put, h.agentServiceRegister)
@@ -280,7 +281,7 @@ func (h *httpAPI) agentServices(w http.ResponseWriter, r *http.Request) (any, er
 	services, removed := authz.agentServicesRead(h.a.local.serviceList())
 	out := map[string]agentServiceView{}
 	for id, s := range services {
-		out[id] = agentView(s)
+		out[id] = agentView(s, h.a.cfg.Datacenter)
 	}
 	authz.markFiltered(w, removed)
 	return out, nil
@@ -298,7 +299,7 @@ func (h *httpAPI) agentService(w http.ResponseWriter, r *http.Request) (any, err
 	if err := h.agentRequire(r, aclResService, aclRead, svc.Service); err != nil {
 		return nil, err
 	}
-	return agentView(svc), nil
+	return agentView(svc, h.a.cfg.Datacenter), nil
 }
 
 func (h *httpAPI) agentChecks(w http.ResponseWriter, r *http.Request) (any, error) {
