@@ -72,3 +72,14 @@ func runTxn10(b *testing.B, bases ...string) {
 		}
 	})
 }
+
+// TestTxnLockWithoutSession: a lock in a transaction with no session fails
+// the transaction with Consul's "missing session" (its kvsLockTxn).
+func TestTxnLockWithoutSession(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	r := ta.do("PUT", "/v1/txn", `[{"KV":{"Verb":"lock","Key":"k","Value":"eA=="}}]`)
+	if r.code != 409 || !strings.Contains(r.body, `"What":"missing session"`) {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+}

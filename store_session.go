@@ -179,7 +179,7 @@ func (t *txn) invalidateSessionsOf(node, checkID string) {
 // session holds it or the key is inside a lock delay.
 func (t *txn) lockKV(e KVEntry, existing *KVEntry) (failure string, err error) {
 	if e.Session == "" {
-		return "", errors.New("Missing session")
+		return "", errors.New("missing session") // Consul's kvsLockTxn
 	}
 	if _, ok := t.st.sessions.get(e.Session); !ok {
 		return "", fmt.Errorf("invalid session %q", e.Session)
