@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -133,7 +134,10 @@ func (h *httpAPI) sessionCreate(w http.ResponseWriter, r *http.Request) (any, er
 	if err := h.checkDatacenter(r); err != nil {
 		return nil, err
 	}
-	var body sessionBody
+	// Consul's defaults, which the body's fields replace when present (a
+	// null included): the node's serfHealth, in both the old and the new
+	// field.
+	body := sessionBody{Checks: []string{serfHealthID}, NodeChecks: []string{serfHealthID}}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
 		return nil, err
@@ -143,16 +147,27 @@ func (h *httpAPI) sessionCreate(w http.ResponseWriter, r *http.Request) (any, er
 			return nil, badRequest("Request decode failed: %v", err)
 		}
 	}
+	// Consul's fixupEmptySessionChecks: an empty Checks means no node
+	// checks; the default Checks defers to NodeChecks; an empty NodeChecks
+	// drops Checks. What is left of both are the node checks.
+	checks, nodeChecks := body.Checks, body.NodeChecks
+	switch {
+	case len(checks) == 0:
+		nodeChecks = []string{}
+	case len(checks) == 1 && checks[0] == serfHealthID:
+		checks = nil
+	case len(nodeChecks) == 0:
+		checks = nil
+	}
+	for _, c := range checks {
+		if !slices.Contains(nodeChecks, c) {
+			nodeChecks = append(nodeChecks, c)
+		}
+	}
 	s := &Session{ID: newUUID(), Name: body.Name, Node: body.Node, Behavior: body.Behavior,
-		NodeChecks: body.NodeChecks, ServiceChecks: body.ServiceChecks}
+		NodeChecks: nodeChecks, ServiceChecks: body.ServiceChecks}
 	if s.Node == "" {
 		s.Node = h.a.cfg.NodeName
-	}
-	if s.NodeChecks == nil {
-		s.NodeChecks = body.Checks
-	}
-	if s.NodeChecks == nil && s.ServiceChecks == nil {
-		s.NodeChecks = []string{"serfHealth"}
 	}
 	if err := h.requireSessionWrite(r, s.Node); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -233,4 +234,29 @@ func BenchmarkLockHandoff(b *testing.B) {
 		total += (<-acquired).Sub(start)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/handoff")
+}
+
+// TestSessionDefaultChecks: the node checks a new session gets, as
+// Consul's defaults and fixupEmptySessionChecks give them.
+func TestSessionDefaultChecks(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.must("PUT", "/v1/agent/service/register", `{"Name":"redis","Check":{"CheckID":"redis:alive","TTL":"30s","Status":"passing"}}`, nil)
+	for _, c := range []struct {
+		body string
+		want []string
+	}{
+		{``, []string{"serfHealth"}},
+		{`{"ServiceChecks":[{"ID":"redis:alive"}]}`, []string{"serfHealth"}},
+		{`{"Checks":[]}`, []string{}},
+		{`{"NodeChecks":[]}`, []string{}},
+		{`{"Checks":["serfHealth"],"NodeChecks":["serfHealth"]}`, []string{"serfHealth"}},
+	} {
+		id := ta.createSession(c.body)
+		var info []Session
+		ta.must("GET", "/v1/session/info/"+id, "", &info)
+		if len(info) != 1 || !slices.Equal(info[0].NodeChecks, c.want) && !(len(c.want) == 0 && len(info[0].NodeChecks) == 0) {
+			t.Errorf("%s: NodeChecks %v, want %v", c.body, info[0].NodeChecks, c.want)
+		}
+	}
 }
