@@ -290,8 +290,8 @@ type catalogServiceNode struct {
 	ServiceEnableTagOverride bool
 	ServiceProxy             ConnectProxyConfig
 	ServiceConnect           ServiceConnect
-	CreateIndex              uint64
-	ModifyIndex              uint64
+	CreateIndex              uint64 `bexpr:"-"`
+	ModifyIndex              uint64 `bexpr:"-"`
 }
 
 // catalogEntry flattens an instance into a catalogServiceNode.

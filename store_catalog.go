@@ -33,8 +33,8 @@ type Node struct {
 	Datacenter      string
 	TaggedAddresses map[string]string
 	Meta            map[string]string
-	CreateIndex     uint64
-	ModifyIndex     uint64
+	CreateIndex     uint64 `bexpr:"-"` // not selectable in ?filter, as Consul's RaftIndex
+	ModifyIndex     uint64 `bexpr:"-"`
 }
 
 // Weights are an instance's DNS SRV weights when passing and when warning.
@@ -64,8 +64,8 @@ type Service struct {
 	EnableTagOverride bool
 	Proxy             ConnectProxyConfig // connect_service.go
 	Connect           ServiceConnect
-	CreateIndex       uint64 `json:",omitempty"`
-	ModifyIndex       uint64 `json:",omitempty"`
+	CreateIndex       uint64 `json:",omitempty" bexpr:"-"`
+	ModifyIndex       uint64 `json:",omitempty" bexpr:"-"`
 }
 
 // Health check states.
@@ -141,9 +141,9 @@ type HealthCheck struct {
 	ServiceTags []string
 	Type        string
 	ExposedPort int
-	Definition  HealthCheckDefinition
-	CreateIndex uint64
-	ModifyIndex uint64
+	Definition  HealthCheckDefinition `bexpr:"-"`
+	CreateIndex uint64                `bexpr:"-"`
+	ModifyIndex uint64                `bexpr:"-"`
 }
 
 // RegisterRequest is Consul's catalog registration (PUT /v1/catalog/register).
