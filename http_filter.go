@@ -175,10 +175,16 @@ func bindFilter[T any](r *http.Request) (*resultFilter, error) {
 	if err != nil || f == nil {
 		return f, err
 	}
-	if err := f.bind(reflect.TypeFor[T]()); err != nil {
+	if err := checkFilter[T](f); err != nil {
 		return nil, fmt.Errorf("%s%v", filterPrefix, err)
 	}
 	return f, nil
+}
+
+// checkFilter checks a parsed ?filter against T, with go-bexpr's bare
+// messages (Consul's untyped filter, checked on first use).
+func checkFilter[T any](f *resultFilter) error {
+	return f.bind(reflect.TypeFor[T]())
 }
 
 // bind checks the expression against t (go-bexpr's validate), with
