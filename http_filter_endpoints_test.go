@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"sort"
 	"testing"
+	"time"
 )
 
 // filterIDs GETs path with ?filter=expr and returns field of each element
@@ -134,5 +135,24 @@ func TestHTTPFilterEndpoints(t *testing.T) {
 	none := ta.do("GET", "/v1/catalog/service/web?filter="+url.QueryEscape(`ServicePort == 1`), "")
 	if all.index() != none.index() || none.body != "[]" {
 		t.Fatalf("filtered index %d body %s, unfiltered index %d", none.index(), none.body, all.index())
+	}
+}
+
+// TestHTTPFilterThroughClient: a client agent forwards ?filter with the
+// rest of the query string, and the server filters.
+func TestHTTPFilterThroughClient(t *testing.T) {
+	t.Parallel()
+	c := startTestCluster(t, 1)
+	cl := startTestClient(t, "filter-client", "127.0.0.166", lanAddr(t, c.agents[0].cfg.BindAddr))
+	eventually(t, 15*time.Second, "the client knows the server", func() bool { return len(cl.lanServers()) == 1 })
+	eventually(t, 15*time.Second, "the client is in the catalog", func() bool {
+		return reflect.DeepEqual(cl.filterIDs("/v1/catalog/nodes", `Node == "filter-client"`, "Node"), []string{"filter-client"})
+	})
+	if got := cl.filterIDs("/v1/catalog/nodes", `Node != "filter-client"`, "Node"); len(got) != 1 || got[0] == "filter-client" {
+		t.Fatalf("nodes but the client: %v", got)
+	}
+	r := cl.do("GET", "/v1/health/state/any?filter="+url.QueryEscape(`Bogus == 1`), "")
+	if r.code != 500 || r.body != `Failed to create boolean expression evaluator: Selector "Bogus" is not valid` {
+		t.Fatalf("bad filter through the client: %d %q", r.code, r.body)
 	}
 }
