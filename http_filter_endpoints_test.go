@@ -156,3 +156,29 @@ func TestHTTPFilterThroughClient(t *testing.T) {
 		t.Fatalf("bad filter through the client: %d %q", r.code, r.body)
 	}
 }
+
+// TestHTTPFilterIntentionsAndConfig: the intention list and the
+// service-defaults list take ?filter; other kinds refuse it, as Consul's.
+func TestHTTPFilterIntentionsAndConfig(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.must("PUT", "/v1/config", `{"Kind":"service-intentions","Name":"db","Sources":[{"Name":"web","Action":"allow"},{"Name":"api","Action":"deny"}]}`, nil)
+	ta.must("PUT", "/v1/config", `{"Kind":"service-defaults","Name":"web","Protocol":"http","Meta":{"team":"a"}}`, nil)
+	ta.must("PUT", "/v1/config", `{"Kind":"service-defaults","Name":"db","Protocol":"tcp"}`, nil)
+	if got := ta.filterIDs("/v1/connect/intentions", `Action == deny and DestinationName == db`, "SourceName"); !reflect.DeepEqual(got, []string{"api"}) {
+		t.Fatalf("intentions: %v", got)
+	}
+	if got := ta.filterIDs("/v1/config/service-defaults", `Protocol == http or Meta.team == b`, "Name"); !reflect.DeepEqual(got, []string{"web"}) {
+		t.Fatalf("service-defaults: %v", got)
+	}
+	for _, tc := range []struct{ path, expr, want string }{
+		{"/v1/connect/intentions", `CreateIndex == 1`, `Failed to create boolean expression evaluator: Selector "CreateIndex" is not valid`},
+		{"/v1/config/service-defaults", `Bogus == 1`, `Failed to create boolean expression evaluator: Selector "Bogus" is not valid`},
+		{"/v1/config/proxy-defaults", `Name == x`, `filtering not supported for config entry kind=proxy-defaults`},
+	} {
+		r := ta.do("GET", tc.path+"?filter="+url.QueryEscape(tc.expr), "")
+		if r.code != 500 || r.body != tc.want {
+			t.Errorf("%s ?filter=%s: %d %q, want 500 %q", tc.path, tc.expr, r.code, r.body, tc.want)
+		}
+	}
+}
