@@ -55,8 +55,8 @@ func intentionPrecedence(source, destination string) int {
 // entry's indexes: one written by ID (a legacy one) shows its ID, times,
 // Meta and Hash; any other has none of them and the entry's Meta.
 type Intention struct {
-	CreatedAt       *time.Time `json:",omitempty"`
-	UpdatedAt       *time.Time `json:",omitempty"`
+	CreatedAt       *time.Time `json:",omitempty" bexpr:"-"` // bexpr:"-": not selectable in ?filter, as Consul's
+	UpdatedAt       *time.Time `json:",omitempty" bexpr:"-"`
 	ID              string     `json:",omitempty"`
 	Description     string     `json:",omitempty"`
 	SourceNS        string
@@ -67,9 +67,9 @@ type Intention struct {
 	Action          string
 	Meta            map[string]string `json:",omitempty"`
 	Precedence      int
-	Hash            []byte `json:",omitempty"`
-	CreateIndex     uint64
-	ModifyIndex     uint64
+	Hash            []byte `json:",omitempty" bexpr:"-"`
+	CreateIndex     uint64 `bexpr:"-"`
+	ModifyIndex     uint64 `bexpr:"-"`
 }
 
 // String is Consul's Intention.String, the text of authorize's Reason.

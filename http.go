@@ -337,9 +337,6 @@ func parseQueryOptions(r *http.Request) (queryOptions, error) {
 	if q.stale && q.consistent {
 		return q, badRequest("Cannot specify ?stale with ?consistent, conflicting semantics.")
 	}
-	if values.Has("filter") {
-		return q, badRequest("Failed to create boolean expression evaluator: ?filter is not supported by miniconsul yet")
-	}
 	return q, nil
 }
 

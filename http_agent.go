@@ -202,6 +202,10 @@ func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	expr, err := bindFilter[agentMember](r)
+	if err != nil {
+		return nil, err
+	}
 	members := h.a.lan.Members()
 	if queryFlag(r, "wan") {
 		members = h.a.wanMembers()
@@ -226,7 +230,7 @@ func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, err
 			ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4})
 	}
 	authz.markFiltered(w, removed)
-	return out, nil
+	return filterList(expr, out), nil
 }
 
 // agentJoin: PUT /v1/agent/join/<address> joins the LAN pool through it,
@@ -278,13 +282,17 @@ func (h *httpAPI) agentServices(w http.ResponseWriter, r *http.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
+	expr, err := bindFilter[agentServiceView](r)
+	if err != nil {
+		return nil, err
+	}
 	services, removed := authz.agentServicesRead(h.a.local.serviceList())
 	out := map[string]agentServiceView{}
 	for id, s := range services {
 		out[id] = agentView(s, h.a.cfg.Datacenter)
 	}
 	authz.markFiltered(w, removed)
-	return out, nil
+	return filterMap(expr, out), nil
 }
 
 func (h *httpAPI) agentService(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -307,9 +315,20 @@ func (h *httpAPI) agentChecks(w http.ResponseWriter, r *http.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	expr, err := parseFilterParam(r)
+	if err != nil {
+		return nil, err
+	}
 	checks, removed := h.agentChecksRead(authz, h.a.local.checkList())
 	authz.markFiltered(w, removed)
-	return checks, nil
+	if expr != nil && len(checks) > 0 {
+		// Consul's filter here has no type: it is checked against the
+		// first check it evaluates, and its errors are not prefixed.
+		if err := checkFilter[HealthCheck](expr); err != nil {
+			return nil, err
+		}
+	}
+	return filterMap(expr, checks), nil
 }
 
 func (h *httpAPI) agentServiceRegister(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -200,6 +200,10 @@ func (h *httpAPI) catalogNodes(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	expr, err := bindFilter[Node](r)
+	if err != nil {
+		return nil, err
+	}
 	authz, err := h.authorize(r)
 	if err != nil {
 		return nil, err
@@ -214,7 +218,7 @@ func (h *httpAPI) catalogNodes(w http.ResponseWriter, r *http.Request) (any, err
 				out = append(out, n)
 			}
 		}
-		return out, st.tableIndex(indexNodes), nil
+		return filterList(expr, out), st.tableIndex(indexNodes), nil
 	})
 	authz.markFiltered(w, removed)
 	return out, err
@@ -229,16 +233,25 @@ func (h *httpAPI) catalogServices(w http.ResponseWriter, r *http.Request) (any, 
 	if err != nil {
 		return nil, err
 	}
+	expr, err := bindFilter[catalogServiceNode](r) // Consul filters the instances, then lists their names and tags
+	if err != nil {
+		return nil, err
+	}
 	authz, err := h.authorize(r)
 	if err != nil {
 		return nil, err
 	}
 	topics := []string{indexServices}
-	if len(filter) > 0 {
+	if len(filter) > 0 || expr != nil {
 		topics = append(topics, indexNodes)
 	}
 	removed := false
 	out, err := h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(topics...) }, func(st *state) (any, uint64, error) {
+		if expr != nil {
+			var out map[string][]string
+			out, removed = servicesFiltered(st, authz, filter, expr)
+			return out, max(st.tableIndex(indexServices), st.tableIndex(indexNodes)), nil
+		}
 		if len(filter) == 0 {
 			var out map[string][]string
 			out, removed = authz.serviceTagsRead(st.serviceTags())
@@ -269,6 +282,33 @@ func (h *httpAPI) catalogServices(w http.ResponseWriter, r *http.Request) (any, 
 	return out, err
 }
 
+// servicesFiltered is /v1/catalog/services with ?filter: as Consul's
+// ListServices, the instances the token may read (with the node meta
+// asked for) that the expression keeps, by service name with their tags.
+func servicesFiltered(st *state, authz *aclAuthz, filter map[string]string, expr *resultFilter) (map[string][]string, bool) {
+	var ins []ServiceInstance
+	for _, n := range st.nodeList() {
+		for _, s := range st.nodeServices(n.Node) {
+			ins = append(ins, ServiceInstance{Node: n, Service: s})
+		}
+	}
+	entries, removed := catalogEntries(ins, authz, nil, filter)
+	out := map[string][]string{}
+	for _, e := range filterList(expr, entries) {
+		tags := out[e.ServiceName]
+		if tags == nil {
+			tags = []string{}
+		}
+		for _, t := range e.ServiceTags {
+			if !containsString(tags, t) {
+				tags = append(tags, t)
+			}
+		}
+		out[e.ServiceName] = tags
+	}
+	return out, removed
+}
+
 // catalogServiceNode is an instance as /v1/catalog/service lists it: the
 // node's fields and the service's, flattened (Consul's ServiceNode).
 type catalogServiceNode struct {
@@ -291,8 +331,8 @@ type catalogServiceNode struct {
 	ServiceProxy             ConnectProxyConfig
 	ServiceConnect           ServiceConnect
 	ServiceLocality          *Locality
-	CreateIndex              uint64
-	ModifyIndex              uint64
+	CreateIndex              uint64 `bexpr:"-"`
+	ModifyIndex              uint64 `bexpr:"-"`
 }
 
 // catalogEntry flattens an instance into a catalogServiceNode.
@@ -310,9 +350,13 @@ func catalogEntry(n *Node, s *Service) catalogServiceNode {
 
 func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
 	tags := query(r)["tag"]
+	expr, err := bindFilter[catalogServiceNode](r)
+	if err != nil {
+		return nil, err
+	}
 	return h.namedQuery(w, r, "/v1/catalog/service/", "service name", serviceIndexName, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, uint64, bool) {
 		out, removed := catalogEntries(st.serviceInstances(name), authz, tags, filter)
-		return out, st.serviceIndex(name), removed
+		return filterList(expr, out), st.serviceIndex(name), removed
 	})
 }
 
@@ -339,6 +383,10 @@ func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, erro
 		Node     *Node
 		Services map[string]*Service
 	}
+	expr, err := bindFilter[Service](r)
+	if err != nil {
+		return nil, err
+	}
 	return h.namedQuery(w, r, "/v1/catalog/node/", "node name", nodeIndexName, func(st *state, authz *aclAuthz, name string, _ map[string]string) (any, uint64, bool) {
 		n := st.node(name)
 		if n == nil || !authz.nodeRead(name) {
@@ -349,6 +397,7 @@ func (h *httpAPI) catalogNode(w http.ResponseWriter, r *http.Request) (any, erro
 		for _, s := range services {
 			out.Services[s.ID] = s
 		}
+		out.Services = filterMap(expr, out.Services)
 		return out, st.nodeIndex(name), removed
 	})
 }
@@ -357,6 +406,10 @@ func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (a
 	type nodeServiceList struct {
 		Node     *Node
 		Services []*Service
+	}
+	expr, err := bindFilter[Service](r)
+	if err != nil {
+		return nil, err
 	}
 	return h.namedQuery(w, r, "/v1/catalog/node-services/", "node name", nodeIndexName, func(st *state, authz *aclAuthz, name string, _ map[string]string) (any, uint64, bool) {
 		n := st.node(name)
@@ -367,18 +420,26 @@ func (h *httpAPI) catalogNodeServices(w http.ResponseWriter, r *http.Request) (a
 			return &nodeServiceList{}, st.nodeIndex(name), true // Consul: {"Node":null,"Services":null}
 		}
 		services, removed := aclKeep(st.nodeServices(name), func(s *Service) bool { return authz.serviceRead(s.Service) })
-		return &nodeServiceList{Node: n, Services: services}, st.nodeIndex(name), removed
+		return &nodeServiceList{Node: n, Services: filterList(expr, services)}, st.nodeIndex(name), removed
 	})
 }
 
 func (h *httpAPI) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
+	expr, err := bindFilter[HealthCheck](r)
+	if err != nil {
+		return nil, err
+	}
 	return h.namedQuery(w, r, "/v1/health/node/", "node name", nodeIndexName, func(st *state, authz *aclAuthz, name string, _ map[string]string) (any, uint64, bool) {
 		checks, removed := authz.checksRead(st.nodeChecks(name))
-		return checks, st.nodeIndex(name), removed
+		return filterList(expr, checks), st.nodeIndex(name), removed
 	})
 }
 
 func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
+	expr, err := bindFilter[HealthCheck](r)
+	if err != nil {
+		return nil, err
+	}
 	return h.namedQuery(w, r, "/v1/health/checks/", "service name", serviceIndexName, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, uint64, bool) {
 		checks, removed := authz.checksRead(st.serviceChecks(name))
 		out := []*HealthCheck{}
@@ -387,7 +448,7 @@ func (h *httpAPI) healthChecks(w http.ResponseWriter, r *http.Request) (any, err
 				out = append(out, c)
 			}
 		}
-		return out, st.serviceIndex(name), removed
+		return filterList(expr, out), st.serviceIndex(name), removed
 	})
 }
 
@@ -397,9 +458,13 @@ func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, er
 	}
 	tags := query(r)["tag"]
 	passing := queryFlag(r, "passing")
+	expr, err := bindFilter[CheckServiceNode](r)
+	if err != nil {
+		return nil, err
+	}
 	return h.namedQuery(w, r, "/v1/health/service/", "service name", serviceIndexName, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, uint64, bool) {
 		csns, removed := authz.instancesRead(st.checkServiceNodes(name))
-		return filterHealth(csns, tags, filter, passing), st.serviceIndex(name), removed
+		return filterList(expr, filterHealth(csns, tags, filter, passing)), st.serviceIndex(name), removed
 	})
 }
 
@@ -432,6 +497,10 @@ func (h *httpAPI) healthState(w http.ResponseWriter, r *http.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	expr, err := bindFilter[HealthCheck](r)
+	if err != nil {
+		return nil, err
+	}
 	authz, err := h.authorize(r)
 	if err != nil {
 		return nil, err
@@ -446,7 +515,7 @@ func (h *httpAPI) healthState(w http.ResponseWriter, r *http.Request) (any, erro
 				out = append(out, c)
 			}
 		}
-		return out, st.tableIndex(indexChecks), nil
+		return filterList(expr, out), st.tableIndex(indexChecks), nil
 	})
 	authz.markFiltered(w, removed)
 	return out, err

@@ -16,11 +16,16 @@ import "net/http"
 
 func (h *httpAPI) catalogConnect(w http.ResponseWriter, r *http.Request) (any, error) {
 	tags := query(r)["tag"]
+	expr, err := bindFilter[catalogServiceNode](r)
+	if err != nil {
+		return nil, err
+	}
 	return h.connectQuery(w, r, "/v1/catalog/connect/", nil, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, bool) {
 		if !authz.serviceRead(name) {
 			return []catalogServiceNode{}, false // Consul answers empty, unmarked
 		}
-		return catalogEntries(st.connectInstances(name), authz, tags, filter)
+		out, removed := catalogEntries(st.connectInstances(name), authz, tags, filter)
+		return filterList(expr, out), removed
 	})
 }
 
@@ -33,6 +38,10 @@ func (h *httpAPI) healthConnect(w http.ResponseWriter, r *http.Request) (any, er
 func (h *httpAPI) healthConnectAt(w http.ResponseWriter, r *http.Request, prefix string) (any, error) {
 	tags := query(r)["tag"]
 	passing := queryFlag(r, "passing")
+	expr, err := bindFilter[CheckServiceNode](r)
+	if err != nil {
+		return nil, err
+	}
 	// Consul's Health.ServiceNodes with Connect: service:read on the
 	// service itself, else its bare "Permission denied".
 	deny := func(authz *aclAuthz, name string) error {
@@ -43,7 +52,7 @@ func (h *httpAPI) healthConnectAt(w http.ResponseWriter, r *http.Request, prefix
 	}
 	return h.connectQuery(w, r, prefix, deny, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, bool) {
 		csns, removed := authz.instancesRead(st.connectServiceNodes(name))
-		return filterHealth(csns, tags, filter, passing), removed
+		return filterList(expr, filterHealth(csns, tags, filter, passing)), removed
 	})
 }
 

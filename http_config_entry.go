@@ -138,11 +138,18 @@ func (h *httpAPI) configEntryGetDelete(w http.ResponseWriter, r *http.Request) (
 	}
 	watch := func(ws *watch) { ws.watchTopic(indexConfigKindPrefix + kind) }
 	if name == "" {
+		expr, err := configEntryFilter(r, kind)
+		if err != nil {
+			return nil, err
+		}
 		removed := false
 		out, err := h.blockingQuery(w, r, q, watch, func(st *state) (any, uint64, error) {
 			all, idx := st.configEntryList(kind)
 			var entries []*configEntry
 			entries, removed = aclKeep(all, func(e *configEntry) bool { return authz.configEntryRead(e.kindName()) })
+			if expr != nil { // evaluated on the entry as answered
+				entries, _ = aclKeep(entries, func(e *configEntry) bool { return expr.match(e.ServiceDefaults) })
+			}
 			out := make([]any, len(entries))
 			for i, e := range entries {
 				out[i] = e.body()
@@ -166,6 +173,18 @@ func (h *httpAPI) configEntryGetDelete(w http.ResponseWriter, r *http.Request) (
 		err = notFound("Config entry not found for %q / %q", kind, name)
 	}
 	return obj, err
+}
+
+// configEntryFilter is a kind list's ?filter: Consul filters only
+// service-defaults entries (by their own fields).
+func configEntryFilter(r *http.Request, kind string) (*resultFilter, error) {
+	if query(r).Get("filter") == "" {
+		return nil, nil
+	}
+	if kind != "service-defaults" {
+		return nil, fmt.Errorf("filtering not supported for config entry kind=%s", kind)
+	}
+	return bindFilter[ServiceDefaultsEntry](r)
 }
 
 // decodeConfigEntry decodes a PUT body as Consul does: a JSON object whose

@@ -117,7 +117,11 @@ func (h *httpAPI) intentionList(w http.ResponseWriter, r *http.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
-	obj, removed, err := h.someIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any { return ixns })
+	expr, err := bindFilter[Intention](r)
+	if err != nil {
+		return nil, err
+	}
+	obj, removed, err := h.someIntentions(w, r, authz.intentionRead, func(ixns []*Intention) any { return filterList(expr, ixns) })
 	authz.markFiltered(w, removed)
 	return obj, err
 }

@@ -33,8 +33,8 @@ type Node struct {
 	Datacenter      string
 	TaggedAddresses map[string]string
 	Meta            map[string]string
-	CreateIndex     uint64
-	ModifyIndex     uint64
+	CreateIndex     uint64 `bexpr:"-"` // not selectable in ?filter, as Consul's RaftIndex
+	ModifyIndex     uint64 `bexpr:"-"`
 }
 
 // Weights are an instance's DNS SRV weights when passing and when warning.
@@ -65,8 +65,8 @@ type Service struct {
 	Proxy             ConnectProxyConfig // connect_service.go
 	Connect           ServiceConnect
 	Locality          *Locality `json:",omitempty"`
-	CreateIndex       uint64    `json:",omitempty"`
-	ModifyIndex       uint64    `json:",omitempty"`
+	CreateIndex       uint64    `json:",omitempty" bexpr:"-"`
+	ModifyIndex       uint64    `json:",omitempty" bexpr:"-"`
 }
 
 // Locality is where a service instance runs (Consul's Locality: a cloud
@@ -149,9 +149,9 @@ type HealthCheck struct {
 	ServiceTags []string
 	Type        string
 	ExposedPort int
-	Definition  HealthCheckDefinition
-	CreateIndex uint64
-	ModifyIndex uint64
+	Definition  HealthCheckDefinition `bexpr:"-"`
+	CreateIndex uint64                `bexpr:"-"`
+	ModifyIndex uint64                `bexpr:"-"`
 }
 
 // RegisterRequest is Consul's catalog registration (PUT /v1/catalog/register).

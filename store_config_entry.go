@@ -73,8 +73,8 @@ type ServiceDefaultsEntry struct {
 	BalanceInboundConnections string             `json:",omitempty"`
 	Meta                      map[string]string  `json:",omitempty"`
 	Hash                      uint64             `json:",omitempty"`
-	CreateIndex               uint64
-	ModifyIndex               uint64
+	CreateIndex               uint64             `bexpr:"-"` // not selectable in ?filter, as Consul's RaftIndex
+	ModifyIndex               uint64             `bexpr:"-"`
 }
 
 // DestinationConfig is a service-defaults entry's Destination: a service
