@@ -542,10 +542,10 @@ func FuzzCheckCSR(f *testing.F) {
 func BenchmarkConnectCASign(b *testing.B) {
 	a, _ := benchAgent(b)
 	var ca *connectCAState
-	for ca == nil {
+	eventually(b, 10*time.Second, "the leader's CA", func() bool {
 		ca = a.store.snapshot().connectCA
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ca != nil
+	})
 	_, csr, _ := newLeafRequest(spiffeService{ca.trustDomain(), "default", a.cfg.Datacenter, "web"})
 	ctx := context.Background()
 	start := time.Now()
