@@ -17,11 +17,11 @@
 //	  watchProxyEntries → every local proxy merged again; a changed one is
 //	  pushed again
 //
-// The watchers start with the first proxy registered, and the first
-// registration through the API reads the entries synchronously (through the
-// cache), so such a proxy never appears without its defaults while the
-// servers answer; otherwise it is registered with its own Config and the
-// watchers merge the defaults in once they hear them.
+// The watchers start with the first proxy registered, and that first
+// registration, if through the API, reads the entries synchronously (through
+// the cache), so it appears with its defaults while the servers answer;
+// otherwise a proxy is registered with its own Config and the watchers
+// merge the defaults in once they hear them (a blocking query away).
 //
 // Concurrency: localState.mu guards proxyOwnConfig and proxyEntries, as it
 // guards the services; one watcher goroutine per kind of entry, which
@@ -121,9 +121,10 @@ func (l *localState) mergeProxyConfigLocked(svc *Service) {
 }
 
 // prepareProxyConfig, before a proxy is installed: the first one starts
-// the watchers and, for a registration through the API, waits (at most 5 s)
-// for the entries. A proxy of the config files is installed while the
-// agent starts, perhaps before it knows a server: it does not wait.
+// the watchers and, for a registration through the API, waits (at most 5 s,
+// once per agent) for the entries. A proxy of the config files is installed
+// while the agent starts, perhaps before it knows a server: it does not
+// wait, nor does any later proxy while the entries are still unknown.
 func (l *localState) prepareProxyConfig(ctx context.Context, svc *Service, src definitionSource) {
 	if svc.Kind != serviceKindConnectProxy {
 		return
@@ -136,8 +137,8 @@ func (l *localState) prepareProxyConfig(ctx context.Context, svc *Service, src d
 		l.a.wg.Go(func() { l.watchProxyEntries(proxyDefaultsPath) })
 		l.a.wg.Go(func() { l.watchProxyEntries(serviceDefaultsPath) })
 	}
-	if known || src != sourceAPI {
-		return
+	if known || !start || src != sourceAPI {
+		return // known, or being fetched by the watchers, which merge it in
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
