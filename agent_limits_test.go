@@ -16,6 +16,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -125,7 +127,15 @@ func TestBug_RPCConnsPerClient(t *testing.T) {
 func TestBug_HTTPDescriptorFlood(t *testing.T) {
 	t.Parallel()
 	ports := testPorts(t, "127.0.0.1")
-	_, logs, exited := startAgentProcessAfter(t, "ulimit -n 256", "agent", "-dev", "-node", "flood",
+	// The allowed connections must stay open while the others are refused:
+	// with the default read_header_timeout (10 s), on a machine slow enough
+	// that dialling 300 takes that long, the first ones closed and their
+	// places went to later ones, which were then admitted, not refused.
+	cfg := filepath.Join(t.TempDir(), "http.json")
+	if err := os.WriteFile(cfg, []byte(`{"http_config":{"read_header_timeout":"5m"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, logs, exited := startAgentProcessAfter(t, "ulimit -n 256", "agent", "-dev", "-node", "flood", "-config-file", cfg,
 		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", strconv.Itoa(ports.HTTP), "-dns-port", "-1",
 		"-server-port", strconv.Itoa(ports.Server), "-serf-lan-port", strconv.Itoa(ports.SerfLAN), "-serf-wan-port", strconv.Itoa(ports.SerfWAN))
 	addr := "127.0.0.1:" + strconv.Itoa(ports.HTTP)
