@@ -242,7 +242,7 @@ func (c *agentCache) refresh(e *cacheEntry) {
 		}
 		c.a.logger.Debug("cache: refresh failed", "uri", e.uri, "error", err)
 		if failures++; failures > cacheBackoffAfter {
-			wait := min(time.Second<<min(failures-cacheBackoffAfter, 6), cacheBackoffMax)
+			wait := retryBackoff(failures-cacheBackoffAfter, cacheBackoffMax)
 			select {
 			case <-time.After(wait/2 + rand.N(wait/2)):
 			case <-ctx.Done():

@@ -164,7 +164,7 @@ func (a *Agent) renewLeaf(e *leafEntry) {
 		if err != nil {
 			failures++
 			a.logger.Warn("connect: renewing a leaf certificate failed", "service", e.service, "error", err)
-			next = min(time.Second<<min(failures, 6), time.Minute)
+			next = retryBackoff(failures, time.Minute)
 		} else {
 			failures = 0
 			next = time.Until(leafRenewAt(cert))
@@ -228,28 +228,13 @@ func (a *Agent) issueLeaf(ctx context.Context, service string) (*IssuedCert, str
 // another active root, so that the agent holds leaves of the new root at
 // once after a rotation.
 func (a *Agent) watchRootsForLeaves() {
-	ctx := a.lifetime()
-	var index uint64
-	failures := 0
-	for ctx.Err() == nil {
+	followIndex(a.lifetime(), func(ctx context.Context, index uint64) (uint64, error) {
 		roots, idx, _, err := a.connectRoots(ctx, index, cacheRefreshWait)
-		if err != nil {
-			failures++
-			select {
-			case <-time.After(min(time.Second<<min(failures, 6), time.Minute)):
-			case <-ctx.Done():
-			}
-			continue
-		}
-		failures = 0
-		if idx < index { // a restore: the indexes went back
-			idx = 0
-		}
-		index = idx
-		if roots.ActiveRootID == "" {
-			continue
+		if err != nil || roots.ActiveRootID == "" {
+			return idx, err
 		}
 		a.leaves.mu.Lock()
+		defer a.leaves.mu.Unlock()
 		for _, e := range a.leaves.entries {
 			if e.cert != nil && e.rootID != roots.ActiveRootID {
 				select {
@@ -258,6 +243,6 @@ func (a *Agent) watchRootsForLeaves() {
 				}
 			}
 		}
-		a.leaves.mu.Unlock()
-	}
+		return idx, nil
+	})
 }

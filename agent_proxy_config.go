@@ -156,30 +156,18 @@ func (l *localState) prepareProxyConfig(ctx context.Context, svc *Service, src d
 // watchProxyEntries follows one kind of config entry and merges the
 // entries again into every local proxy, pushing the ones that changed.
 func (l *localState) watchProxyEntries(path string) {
-	ctx := l.a.lifetime()
-	var index uint64
-	failures := 0
-	for ctx.Err() == nil {
+	followIndex(l.a.lifetime(), func(ctx context.Context, index uint64) (uint64, error) {
 		entries, idx, err := l.a.cachedConfigEntries(ctx, path, index, cacheRefreshWait)
 		if err != nil {
-			failures++
-			select {
-			case <-time.After(min(time.Second<<min(failures, 6), time.Minute)):
-			case <-ctx.Done():
-			}
-			continue
+			return 0, err
 		}
-		failures = 0
-		if idx < index { // a restore: the indexes went back
-			idx = 0
-		}
-		index = idx
 		for _, id := range l.remergeProxies(path, entries) {
 			if err := l.syncService(ctx, id); err != nil {
 				l.a.logger.Warn("pushing a proxy's new configuration failed; anti-entropy will", "service", id, "error", err)
 			}
 		}
-	}
+		return idx, nil
+	})
 }
 
 // remergeProxies takes the entries of path and returns the proxies whose

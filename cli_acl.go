@@ -427,34 +427,36 @@ func aclUniquePrefix(ids []string, prefix, notUnique, none string) (string, erro
 // that resolves to nothing is reported with an empty ID, as Consul's
 // message has it (its variable is shadowed).
 func (a *aclClient) policyLinks(names, ids []string) ([]*cliACLLink, error) {
+	return aclLinks(names, ids, a.policyID, "policy")
+}
+
+// roleLinks is policyLinks for roles.
+func (a *aclClient) roleLinks(names, ids []string) ([]*cliACLLink, error) {
+	return aclLinks(names, ids, a.roleID, "role")
+}
+
+func aclLinks(names, ids []string, resolve func(string) (string, error), kind string) ([]*cliACLLink, error) {
 	var links []*cliACLLink
 	for _, n := range names {
 		links = append(links, &cliACLLink{Name: n})
 	}
 	for _, partial := range ids {
-		id, err := a.policyID(partial)
+		id, err := resolve(partial)
 		if err != nil {
-			return nil, fmt.Errorf("Error resolving policy ID : %v", err)
+			return nil, fmt.Errorf("Error resolving %s ID : %v", kind, err)
 		}
 		links = append(links, &cliACLLink{ID: id})
 	}
 	return links, nil
 }
 
-// roleLinks is policyLinks for roles.
-func (a *aclClient) roleLinks(names, ids []string) ([]*cliACLLink, error) {
-	var links []*cliACLLink
-	for _, n := range names {
-		links = append(links, &cliACLLink{Name: n})
+// idOrName resolves -id (a prefix) when given, else -name, with the
+// resolvers of one kind (policy or role).
+func idOrName(id, name string, byID, byName func(string) (string, error)) (string, error) {
+	if id != "" {
+		return byID(id)
 	}
-	for _, partial := range ids {
-		id, err := a.roleID(partial)
-		if err != nil {
-			return nil, fmt.Errorf("Error resolving role ID : %v", err)
-		}
-		links = append(links, &cliACLLink{ID: id})
-	}
-	return links, nil
+	return byName(name)
 }
 
 // --- identities and templated policies from flags ---

@@ -164,13 +164,7 @@ func aclPolicyUpdateCommand(c *cliEnv, args []string) int {
 	if a == nil {
 		return 1
 	}
-	var id string
-	var err error
-	if v.id != "" {
-		id, err = a.policyID(v.id)
-	} else {
-		id, err = a.policyIDByName(v.name)
-	}
+	id, err := idOrName(v.id, v.name, a.policyID, a.policyIDByName)
 	if err != nil {
 		c.errorf("Error determining policy ID: %v", err)
 		return 1
@@ -223,13 +217,7 @@ func aclPolicyDeleteCommand(c *cliEnv, args []string) int {
 	if a == nil {
 		return 1
 	}
-	var id string
-	var err error
-	if v.id != "" {
-		id, err = a.policyID(v.id)
-	} else {
-		id, err = a.policyIDByName(v.name)
-	}
+	id, err := idOrName(v.id, v.name, a.policyID, a.policyIDByName)
 	if err != nil {
 		c.errorf("Error determining policy ID: %v", err)
 		return 1

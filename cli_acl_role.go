@@ -293,13 +293,7 @@ func aclRoleDeleteCommand(c *cliEnv, args []string) int {
 	if a == nil {
 		return 1
 	}
-	var id string
-	var err error
-	if v.id != "" {
-		id, err = a.roleID(v.id)
-	} else {
-		id, err = a.roleIDByName(v.name)
-	}
+	id, err := idOrName(v.id, v.name, a.roleID, a.roleIDByName)
 	if err != nil {
 		c.errorf("Error determining role ID: %v", err)
 		return 1

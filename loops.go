@@ -1,8 +1,11 @@
 // loops.go: the loops every long-lived goroutine of a server shares, a
 // shared helper under the layers: every, the periodic loop (the check
-// reaper, agent_local.go; autopilot, server_autopilot.go), and acceptConns,
+// reaper, agent_local.go; autopilot, server_autopilot.go), acceptConns,
 // a listener's accept loop (the RPC server, rpc.go; DNS over TCP, dns.go;
-// gossip streams, swim_node.go).
+// gossip streams, swim_node.go), and followIndex, a blocking-query watch
+// that never ends (the roots for the leaves, agent_connect_ca.go; the
+// config entries for the proxies, agent_proxy_config.go), with
+// retryBackoff, the pause after a failure.
 //
 // Data flow: a goroutine of the agent or of a server (started with its
 // WaitGroup's Go) calls every, which calls fn on each tick of a
@@ -19,6 +22,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -70,5 +74,36 @@ func acceptConns(ln net.Listener, stopped func() bool, logger *slog.Logger, msg 
 		if !serve(c) {
 			return
 		}
+	}
+}
+
+// retryBackoff is the pause after the failures-th failure in a row: 2 s,
+// doubling, at most max.
+func retryBackoff(failures int, max time.Duration) time.Duration {
+	return min(time.Second<<min(failures, 6), max)
+}
+
+// followIndex runs a blocking-query watch until ctx ends: step waits for
+// a result past index, acts on it and returns its index; a failure backs
+// off (retryBackoff, at most a minute); an index that went back (a
+// snapshot restore) starts over from 0.
+func followIndex(ctx context.Context, step func(ctx context.Context, index uint64) (uint64, error)) {
+	var index uint64
+	failures := 0
+	for ctx.Err() == nil {
+		idx, err := step(ctx, index)
+		if err != nil {
+			failures++
+			select {
+			case <-time.After(retryBackoff(failures, time.Minute)):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		failures = 0
+		if idx < index {
+			idx = 0
+		}
+		index = idx
 	}
 }
