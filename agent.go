@@ -55,12 +55,15 @@ type Agent struct {
 	leaderTerm   atomic.Uint64 // the term in which this server took up leadership (timers rebuilt), 0 if it never did
 	autopilot    *autopilot    // the leader's server management (server_autopilot.go)
 
-	lan      *gossipPool   // the LAN gossip pool (serf_lan.go)
-	wan      *gossipPool   // the WAN gossip pool of the servers (serf_wan.go); nil on a client
-	wanFlood chan struct{} // a LAN member joined or changed: look for servers to flood-join (serf_wan.go)
-	leaveMu  sync.Mutex    // one leave at a time; guards hasLeft
-	hasLeft  bool          // the leave is done (Left closes once it is answered)
-	leftCh   chan struct{} // closed by a graceful leave
+	// The gossip pools are opened after a server's Raft node, whose
+	// goroutines (transport dials, the leader's reconciliation) may already
+	// look for them: hence atomic pointers, read through lan() and wan().
+	lanPool  atomic.Pointer[gossipPool] // the LAN gossip pool (serf_lan.go)
+	wanPool  atomic.Pointer[gossipPool] // the WAN gossip pool of the servers (serf_wan.go); nil on a client
+	wanFlood chan struct{}              // a LAN member joined or changed: look for servers to flood-join (serf_wan.go)
+	leaveMu  sync.Mutex                 // one leave at a time; guards hasLeft
+	hasLeft  bool                       // the leave is done (Left closes once it is answered)
+	leftCh   chan struct{}              // closed by a graceful leave
 
 	local           *localState
 	checkTransports checkTransports // shared by the HTTP and gRPC checks (checks.go)
@@ -397,14 +400,14 @@ func (a *Agent) Shutdown() {
 		if a.sessions != nil {
 			a.sessions.stop()
 		}
-		if a.lan != nil {
+		if a.lan() != nil {
 			// A server stops without leaving, as Consul's do by default
 			// (leave_on_terminate, skip_leave_on_interrupt): the others see
 			// it fail, and it is still a member when it comes back.
-			a.lan.Stop()
+			a.lan().Stop()
 		}
-		if a.wan != nil {
-			a.wan.Stop()
+		if a.wan() != nil {
+			a.wan().Stop()
 		}
 		a.stopServer()
 		a.wg.Wait()
@@ -431,3 +434,10 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
+
+// lan is the agent's LAN gossip pool, nil until startLAN has opened it.
+func (a *Agent) lan() *gossipPool { return a.lanPool.Load() }
+
+// wan is a server's WAN gossip pool, nil until startWAN has opened it and
+// always on a client.
+func (a *Agent) wan() *gossipPool { return a.wanPool.Load() }

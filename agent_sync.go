@@ -107,10 +107,10 @@ func (a *Agent) runAntiEntropy() {
 
 // clusterSize is the number of nodes in the LAN pool as this agent sees it.
 func (a *Agent) clusterSize() int {
-	if a.lan == nil {
+	if a.lan() == nil {
 		return 1
 	}
-	return max(len(a.lan.Members()), 1)
+	return max(len(a.lan().Members()), 1)
 }
 
 // triggerSync asks for a full sync now; it does not wait for it.

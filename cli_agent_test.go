@@ -43,7 +43,7 @@ func TestCLIAgentMembers(t *testing.T) {
 	t.Parallel()
 	ta := startTestAgent(t, nil)
 	env := cliEnvFor(ta)
-	_, lanPort, _ := net.SplitHostPort(ta.lan.Addr())
+	_, lanPort, _ := net.SplitHostPort(ta.lan().Addr())
 	tokens := []string{":" + lanPort, ":PPPPP", consulVersion, "VVVVVV", ta.nodeID, "IIIIIIII-IIII-IIII-IIII-IIIIIIIIIIII",
 		"port=" + strconv.Itoa(ta.rpcPort), "port=RRRRR"}
 
@@ -97,12 +97,12 @@ func TestCLIAgentJoinLeave(t *testing.T) {
 		!strings.HasSuffix(errOut, ")\nFailed to join any nodes.\n") {
 		t.Errorf("join dead: %d %q %q", code, out, errOut)
 	}
-	out, errOut, code = runCLI(t, env, "", "join", other.lan.Addr())
+	out, errOut, code = runCLI(t, env, "", "join", other.lan().Addr())
 	if code != 0 || errOut != "" || out != "Successfully joined cluster by contacting 1 nodes.\n" {
 		t.Errorf("join: %d %q %q", code, out, errOut)
 	}
 	// One of two: a success, and the failure on stderr.
-	out, errOut, code = runCLI(t, env, "", "join", dead, other.lan.Addr())
+	out, errOut, code = runCLI(t, env, "", "join", dead, other.lan().Addr())
 	if code != 0 || out != "Successfully joined cluster by contacting 1 nodes.\n" || !strings.HasPrefix(errOut, "Error joining address") {
 		t.Errorf("join one of two: %d %q %q", code, out, errOut)
 	}

@@ -425,7 +425,7 @@ func TestConnectCALeaderFailover(t *testing.T) {
 func TestConnectCAClientLeaf(t *testing.T) {
 	t.Parallel()
 	srv := startTestAgent(t, func(c *Config) { c.Encrypt = testGossipKey(t) })
-	cl := startTestClient(t, "web1", "127.0.0.33", srv.lan.Addr())
+	cl := startTestClient(t, "web1", "127.0.0.33", srv.lan().Addr())
 	var roots CARootList
 	eventually(t, 10*time.Second, "the client reaches a server", func() bool {
 		r := cl.do("GET", "/v1/agent/connect/ca/roots", "")

@@ -284,7 +284,7 @@ func TestACLEnforceThroughClient(t *testing.T) {
 	s := tok.SecretID
 	cl := startTestClientWith(t, "acl-enf-client", "127.0.0.175", func(cfg *Config) {
 		aclOn(cfg)
-		cfg.RetryJoin = []string{srv.lan.Addr()}
+		cfg.RetryJoin = []string{srv.lan().Addr()}
 	})
 	eventually(t, 10*time.Second, "the client knows the server", func() bool { return len(cl.lanServers()) > 0 })
 

@@ -164,10 +164,10 @@ func (h *httpAPI) debugConfig() map[string]any {
 		"BindAddr": cfg.BindAddr, "AdvertiseAddrLAN": cfg.AdvertiseAddr, "ClientAddrs": cfg.ClientAddrs,
 		"HTTPPort": cfg.Ports.HTTP, "DNSPort": cfg.Ports.DNS, "ServerPort": cfg.Ports.Server,
 		"SerfPortLAN": cfg.Ports.SerfLAN, "SerfPortWAN": cfg.Ports.SerfWAN, "DNSDomain": cfg.Domain,
-		"SerfAdvertiseAddrLAN": "tcp://" + h.a.lan.Addr(),
+		"SerfAdvertiseAddrLAN": "tcp://" + h.a.lan().Addr(),
 	}
-	if h.a.wan != nil {
-		dc["SerfAdvertiseAddrWAN"] = "tcp://" + h.a.wan.Addr()
+	if h.a.wan() != nil {
+		dc["SerfAdvertiseAddrWAN"] = "tcp://" + h.a.wan().Addr()
 	}
 	if cfg.Server {
 		dc["RPCAdvertiseAddr"] = "tcp://" + h.a.serverAddr()
@@ -206,7 +206,7 @@ func (h *httpAPI) agentMembers(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	members := h.a.lan.Members()
+	members := h.a.lan().Members()
 	if queryFlag(r, "wan") {
 		members = h.a.wanMembers()
 	}
@@ -261,14 +261,14 @@ func (h *httpAPI) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, 
 	if err := h.agentRequire(r, aclResOperator, aclWrite, ""); err != nil {
 		return nil, err
 	}
-	pool := h.a.lan
+	pool := h.a.lan()
 	if queryFlag(r, "wan") {
-		if pool = h.a.wan; pool == nil {
+		if pool = h.a.wan(); pool == nil {
 			return nil, badRequest("Must be a server to force-leave a WAN member") // a client is in no WAN pool
 		}
 	}
 	_, prune := query(r)["prune"]
-	h.a.logger.Info("Force leaving node", "node", node, "prune", prune, "wan", pool == h.a.wan)
+	h.a.logger.Info("Force leaving node", "node", node, "prune", prune, "wan", pool == h.a.wan())
 	if err := pool.ForceLeave(node, prune); errors.Is(err, errSwimNoMember) {
 		return nil, fmt.Errorf("agent: No node found with name '%s'", node)
 	} else if err != nil {

@@ -125,7 +125,7 @@ func TestAuthorizeFollowsEveryChange(t *testing.T) {
 	t.Parallel()
 	srv := startTestAgent(t, func(c *Config) { c.Encrypt = testGossipKey(t) }) // the client's key
 	t.Run("server", func(t *testing.T) { followIntentionChanges(t, srv, srv) })
-	cl := startTestClient(t, "int-client", "127.0.0.163", srv.lan.Addr())
+	cl := startTestClient(t, "int-client", "127.0.0.163", srv.lan().Addr())
 	eventually(t, 10*time.Second, "the client knows the server", func() bool { return len(cl.lanServers()) == 1 })
 	t.Run("client", func(t *testing.T) { followIntentionChanges(t, cl, cl) })
 }

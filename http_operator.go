@@ -160,9 +160,9 @@ func (h *httpAPI) operatorKeyring(w http.ResponseWriter, r *http.Request) (any, 
 		}
 		name = map[string]string{http.MethodPost: keyQueryInstall, http.MethodPut: keyQueryUse, http.MethodDelete: keyQueryRemove}[r.Method]
 	}
-	pools := []*gossipPool{h.a.lan}
-	if h.a.wan != nil && !localOnly {
-		pools = []*gossipPool{h.a.wan, h.a.lan}
+	pools := []*gossipPool{h.a.lan()}
+	if h.a.wan() != nil && !localOnly {
+		pools = []*gossipPool{h.a.wan(), h.a.lan()}
 	}
 	var responses []*KeyringResponse
 	var failures []error // the pools' errors, in the order of responses

@@ -324,7 +324,7 @@ func BenchmarkClientHealth(b *testing.B) {
 	srv := startTestAgent(b, func(c *Config) { c.Encrypt = testGossipKey(b) }) // the client's key
 	srv.must("PUT", "/v1/catalog/register", `{"Node":"node1","Address":"127.0.0.10",
 		"Service":{"Service":"web","Port":8080},"Check":{"CheckID":"web","ServiceID":"web","Status":"passing"}}`, nil)
-	cl := startTestClient(b, "bench", "127.0.0.32", srv.lan.Addr())
+	cl := startTestClient(b, "bench", "127.0.0.32", srv.lan().Addr())
 	eventually(b, 10*time.Second, "the client knows the server", func() bool { return len(cl.lanServers()) == 1 })
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, mode := range []string{"forwarded", "cached"} {
@@ -362,11 +362,11 @@ func TestForwardToOtherDatacenter(t *testing.T) {
 	cfg1 := wanDCServer("dc1", "127.0.0.86")
 	cfg1.Ports.DNS, cfg1.Addresses.DNS = 0, []string{"127.0.0.86"}
 	s1 := startWANAgent(t, cfg1)
-	s2 := startWANAgent(t, wanDCServer("dc2", "127.0.0.87", s1.wan.Addr()))
+	s2 := startWANAgent(t, wanDCServer("dc2", "127.0.0.87", s1.wan().Addr()))
 	eventually(t, 10*time.Second, "dc1 knows dc2's server", func() bool { return len(s1.dcServers("dc2")) == 1 })
 
 	cl := startTestClientWith(t, "app1", "127.0.0.33", func(c *Config) {
-		c.Encrypt, c.RetryJoin = wanTestKey, []string{s1.lan.Addr()}
+		c.Encrypt, c.RetryJoin = wanTestKey, []string{s1.lan().Addr()}
 	})
 	eventually(t, 10*time.Second, "the client knows dc1's server", func() bool { return len(cl.lanServers()) == 1 })
 

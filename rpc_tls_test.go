@@ -34,7 +34,7 @@ func tlsForwardSetup(t testing.TB, ip string, withTLS bool) (srv, cl *testAgent)
 		}
 	})
 	cl = startTestClientWith(t, "c1", ip, func(c *Config) {
-		c.RetryJoin = []string{srv.lan.Addr()}
+		c.RetryJoin = []string{srv.lan().Addr()}
 		if withTLS {
 			c.TLS.RPC = rpcTLS(dir, "dc1-client-consul-0")
 		}
@@ -61,7 +61,7 @@ func TestRPCTLSClientForward(t *testing.T) {
 		c.Encrypt = testGossipKey(t)
 		c.TLS.RPC = rpcTLS(dir, "dc1-server-consul-0")
 	})
-	plain := startTestClient(t, "c2", "127.0.0.188", srv.lan.Addr())
+	plain := startTestClient(t, "c2", "127.0.0.188", srv.lan().Addr())
 	eventually(t, 10*time.Second, "the plain client knows the server", func() bool { return len(plain.lanServers()) == 1 })
 	if r := plain.do("PUT", "/v1/kv/x", "1"); r.code == http.StatusOK {
 		t.Fatalf("a plain client's write was served: %d %s", r.code, r.body)

@@ -154,7 +154,7 @@ func TestClusterKeyringRotation(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, 10*time.Second, "three servers in the WAN pool", func() bool { return len(a.wan.Members()) == 3 })
+	eventually(t, 10*time.Second, "three servers in the WAN pool", func() bool { return len(a.wan().Members()) == 3 })
 	if got := list("?local-only=true"); len(got) != 1 || got[0].WAN {
 		t.Fatalf("local-only list: %+v", got)
 	}

@@ -50,8 +50,8 @@ func (a *Agent) memberTags() map[string]string {
 	if cfg.Server {
 		tags["role"] = "consul"
 		tags["port"] = strconv.Itoa(a.rpcPort)
-		if a.wan != nil { // for the flood joins of the other servers (serf_wan.go)
-			_, port, _ := net.SplitHostPort(a.wan.Addr())
+		if a.wan() != nil { // for the flood joins of the other servers (serf_wan.go)
+			_, port, _ := net.SplitHostPort(a.wan().Addr())
 			tags["wan_join_port"] = port
 		}
 		tags["raft_vsn"] = "3"
@@ -86,13 +86,14 @@ func (a *Agent) openPool(pool, keyringFile string, sc swimConfig, port int) (*go
 func (a *Agent) startLAN() error {
 	sc := swimLANConfig()
 	sc.Name, sc.Tags = a.cfg.NodeName, a.memberTags()
-	var err error
-	if a.lan, err = a.openPool("lan", "local.keyring", sc, a.cfg.Ports.SerfLAN); err != nil {
+	lan, err := a.openPool("lan", "local.keyring", sc, a.cfg.Ports.SerfLAN)
+	if err != nil {
 		return err
 	}
+	a.lanPool.Store(lan)
 	a.wg.Go(a.handleLANEvents)
 	if len(a.cfg.RetryJoin) > 0 {
-		a.wg.Go(func() { a.retryJoin(a.lan, a.cfg.RetryJoin, a.cfg.Ports.SerfLAN) })
+		a.wg.Go(func() { a.retryJoin(lan, a.cfg.RetryJoin, a.cfg.Ports.SerfLAN) })
 	}
 	return nil
 }
@@ -151,7 +152,7 @@ func (a *Agent) joinLAN(addrs []string) error {
 	for i, s := range addrs {
 		addrs[i] = joinAddr(s, a.cfg.Ports.SerfLAN)
 	}
-	_, err := a.lan.Join(addrs)
+	_, err := a.lan().Join(addrs)
 	return err
 }
 
@@ -163,7 +164,7 @@ func (a *Agent) handleLANEvents() {
 		select {
 		case <-a.shutdownCh:
 			return
-		case ev := <-a.lan.Events():
+		case ev := <-a.lan().Events():
 			if a.cfg.Server && (ev.Type == swimEventJoin || ev.Type == swimEventUpdate) {
 				a.floodWAN()
 			}
@@ -193,7 +194,7 @@ func (a *Agent) handleLANEvents() {
 // once, so a list right after the fire sees it; its own copy from the pool
 // is then a duplicate, which the ring drops.
 func (a *Agent) fireUserEvent(e *UserEvent) error {
-	if err := a.lan.UserEvent(e.Name, encodeUserEvent(e)); err != nil {
+	if err := a.lan().UserEvent(e.Name, encodeUserEvent(e)); err != nil {
 		return err
 	}
 	if a.eventMatches(e) {
@@ -272,7 +273,7 @@ func (a *Agent) leave() error {
 		}
 	}
 	// The WAN pool first, then the LAN pool, as a Consul server leaves.
-	for _, pool := range []*gossipPool{a.wan, a.lan} {
+	for _, pool := range []*gossipPool{a.wan(), a.lan()} {
 		if pool == nil {
 			continue // a client has no WAN pool
 		}

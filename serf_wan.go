@@ -54,18 +54,19 @@ func (a *Agent) startWAN() error {
 	sc := swimWANConfig()
 	a.cfg.GossipWAN.applyTo(&sc)
 	sc.Name, sc.Tags = a.cfg.NodeName+"."+a.cfg.Datacenter, a.wanTags()
-	var err error
-	if a.wan, err = a.openPool("wan", "remote.keyring", sc, a.cfg.Ports.SerfWAN); err != nil {
+	wan, err := a.openPool("wan", "remote.keyring", sc, a.cfg.Ports.SerfWAN)
+	if err != nil {
 		return err
 	}
+	a.wanPool.Store(wan)
 	// Announce the WAN port on the LAN, so the other servers of this
 	// datacenter can flood-join this one.
-	if err := a.lan.SetTags(a.memberTags()); err != nil {
+	if err := a.lan().SetTags(a.memberTags()); err != nil {
 		return err
 	}
 	a.wg.Go(a.handleWANEvents)
 	if len(a.cfg.RetryJoinWAN) > 0 {
-		a.wg.Go(func() { a.retryJoin(a.wan, a.cfg.RetryJoinWAN, a.cfg.Ports.SerfWAN) })
+		a.wg.Go(func() { a.retryJoin(wan, a.cfg.RetryJoinWAN, a.cfg.Ports.SerfWAN) })
 	}
 	return nil
 }
@@ -82,7 +83,7 @@ func (a *Agent) handleWANEvents() {
 		select {
 		case <-a.shutdownCh:
 			return
-		case ev := <-a.wan.Events():
+		case ev := <-a.wan().Events():
 			switch ev.Type {
 			case swimEventJoin, swimEventFailed, swimEventLeft, swimEventReap:
 				a.logger.Info("WAN member "+ev.Type.String(), "member", ev.Member.Name, "addr", ev.Member.Addr,
@@ -110,9 +111,9 @@ func (a *Agent) floodWAN() {
 // that the LAN pool knows and the WAN pool does not, so that one server of
 // a datacenter joined to the WAN brings all of them (Consul's flood joins).
 func (a *Agent) floodJoinWAN() {
-	if addrs := floodTargets(a.lan.Members(), a.wan.Members(), a.cfg.Datacenter); len(addrs) > 0 {
+	if addrs := floodTargets(a.lan().Members(), a.wan().Members(), a.cfg.Datacenter); len(addrs) > 0 {
 		a.logger.Info("flood-joining the WAN pool through servers of this datacenter", "addrs", addrs)
-		if _, err := a.wan.Join(addrs); err != nil && !isShutdown(a.wan.stopCh) {
+		if _, err := a.wan().Join(addrs); err != nil && !isShutdown(a.wan().stopCh) {
 			a.logger.Warn("flood-joining the WAN pool failed", "addrs", addrs, "error", err)
 		}
 	}
@@ -146,22 +147,22 @@ var errWANClient = errors.New("Must be a server to join WAN cluster")
 
 // joinWAN joins the WAN pool through addrs now (/v1/agent/join?wan).
 func (a *Agent) joinWAN(addrs []string) error {
-	if a.wan == nil {
+	if a.wan() == nil {
 		return errWANClient
 	}
 	for i, s := range addrs {
 		addrs[i] = joinAddr(s, a.cfg.Ports.SerfWAN)
 	}
-	_, err := a.wan.Join(addrs)
+	_, err := a.wan().Join(addrs)
 	return err
 }
 
 // wanMembers is the WAN pool as this server sees it; none on a client.
 func (a *Agent) wanMembers() []swimMember {
-	if a.wan == nil {
+	if a.wan() == nil {
 		return nil
 	}
-	return a.wan.Members()
+	return a.wan().Members()
 }
 
 // dcServers returns the RPC addresses (host:port) of the live servers of

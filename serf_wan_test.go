@@ -105,7 +105,7 @@ const wanTestKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
 
 // wanDCServer is the configuration of the lone server of a datacenter, in
 // the style of -dev, on its own loopback address; its WAN pool binds port 0
-// (a.wan.Addr() says which), and retryJoinWAN are host:port addresses.
+// (a.wan().Addr() says which), and retryJoinWAN are host:port addresses.
 func wanDCServer(dc, ip string, retryJoinWAN ...string) *Config {
 	cfg := testConfig("s1") // the same node name as in dc1: the WAN names differ by datacenter
 	cfg.Datacenter, cfg.PrimaryDatacenter = dc, "dc1"
@@ -163,7 +163,7 @@ func TestWANTwoDatacenters(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		cfg := clusterServerConfig(t, dc1IPs, i, t.TempDir())
 		if i == 1 { // the others flood-join through s1
-			cfg.RetryJoinWAN = []string{dc2.wan.Addr()}
+			cfg.RetryJoinWAN = []string{dc2.wan().Addr()}
 		}
 		cfg.Ports.SerfWAN, cfg.GossipWAN, cfg.Encrypt = testPorts(t, dc1IPs[i-1]).SerfWAN, wanFast, wanTestKey
 		c.configs = append(c.configs, cfg)
@@ -344,7 +344,7 @@ func TestBug_AgentJoinFailureIs500(t *testing.T) {
 	if r.code != 500 || r.body != want {
 		t.Errorf("join through a closed port: %d %q, want 500 %q", r.code, r.body, want)
 	}
-	if ms := ta.lan.Members(); len(ms) != 1 {
+	if ms := ta.lan().Members(); len(ms) != 1 {
 		t.Errorf("members after a failed join: %+v", ms)
 	}
 }
@@ -376,7 +376,8 @@ func BenchmarkDCServers(b *testing.B) {
 	slices.SortFunc(members, func(x, y swimMember) int { return strings.Compare(x.Name, y.Name) })
 	pool := &gossipPool{}
 	pool.members.Store(&members)
-	a := &Agent{cfg: &Config{Datacenter: "dc0"}, wan: pool}
+	a := &Agent{cfg: &Config{Datacenter: "dc0"}}
+	a.wanPool.Store(pool)
 	b.ReportAllocs()
 	for b.Loop() {
 		if len(a.dcServers("dc42")) != 5 {

@@ -14,7 +14,7 @@ func TestACLReplicationTwoDatacenters(t *testing.T) {
 	aclOn(dc1Config)
 	dc1Config.ACL.Tokens.InitialManagement = "root"
 	dc1 := startWANAgent(t, dc1Config)
-	dc2Config := wanDCServer("dc2", "127.0.0.178", dc1.wan.Addr())
+	dc2Config := wanDCServer("dc2", "127.0.0.178", dc1.wan().Addr())
 	aclOn(dc2Config)
 	dc2Config.ACL.EnableTokenReplication = true
 	dc2Config.ACL.Tokens.Replication = "root"
@@ -96,7 +96,7 @@ func TestACLReplicationPoliciesOnly(t *testing.T) {
 	aclOn(dc1Config)
 	dc1Config.ACL.Tokens.InitialManagement = "root"
 	dc1 := startWANAgent(t, dc1Config)
-	dc2Config := wanDCServer("dc2", "127.0.0.179", dc1.wan.Addr())
+	dc2Config := wanDCServer("dc2", "127.0.0.179", dc1.wan().Addr())
 	aclOn(dc2Config)
 	dc2Config.ACL.Tokens.Replication = "root"
 	dc2 := startWANAgent(t, dc2Config)

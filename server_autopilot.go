@@ -207,7 +207,7 @@ func (ap *autopilot) initConfig() {
 // datacenter, by server ID.
 func (ap *autopilot) lanServers() map[string]swimMember {
 	out := map[string]swimMember{}
-	for _, m := range ap.a.lan.Members() {
+	for _, m := range ap.a.lan().Members() {
 		if m.Tags["role"] == "consul" && m.Tags["dc"] == ap.a.cfg.Datacenter && m.Tags["id"] != "" && m.Tags["port"] != "" {
 			out[m.Tags["id"]] = m
 		}

@@ -32,7 +32,7 @@ func startFreePortCluster(t *testing.T, base, n int, mutate func(*Config)) []*te
 		cfg.Addresses = AddressesConfig{HTTP: []string{ip}}
 		cfg.Ports.DNS = -1
 		if i > 1 {
-			cfg.RetryJoin = []string{agents[0].lan.Addr()}
+			cfg.RetryJoin = []string{agents[0].lan().Addr()}
 		}
 		if mutate != nil {
 			mutate(cfg)
@@ -340,7 +340,7 @@ func TestAutopilotReplacementRemovesFailedServer(t *testing.T) {
 	deadID := dead.nodeID
 	dead.Shutdown() // no leave: the pool marks it failed
 	eventually(t, 30*time.Second, "the stopped server failed in the pool", func() bool {
-		for _, m := range leader.lan.Members() {
+		for _, m := range leader.lan().Members() {
 			if m.Tags["id"] == deadID {
 				return m.State == swimFailed
 			}
@@ -356,7 +356,7 @@ func TestAutopilotReplacementRemovesFailedServer(t *testing.T) {
 	cfg.BindAddr, cfg.AdvertiseAddr = "127.0.0.174", "127.0.0.174"
 	cfg.Addresses = AddressesConfig{HTTP: []string{"127.0.0.174"}}
 	cfg.Ports.DNS = -1
-	cfg.RetryJoin = []string{leader.lan.Addr()}
+	cfg.RetryJoin = []string{leader.lan().Addr()}
 	fast(cfg)
 	s4, err := newAgent(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", "s4"))
 	if err != nil {
@@ -391,11 +391,11 @@ func TestBug_AutopilotKeepsBootstrappedClustersApart(t *testing.T) {
 		t.Error("a server not in bootstrap mode is refused")
 	}
 	n1, n2 := startTestAgent(t, nil), startTestAgent(t, func(c *Config) { c.NodeName = "node2" })
-	if _, err := n2.lan.Join([]string{n1.lan.Addr()}); err != nil {
+	if _, err := n2.lan().Join([]string{n1.lan().Addr()}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "node2 alive in node1's pool", func() bool {
-		for _, m := range n1.lan.Members() {
+		for _, m := range n1.lan().Members() {
 			if m.Name == "node2" && m.State == swimAlive {
 				return true
 			}

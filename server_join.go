@@ -137,10 +137,10 @@ func (a *Agent) formCluster() {
 // the LAN pool lists alive.
 func (a *Agent) lanServers() []string {
 	var out []string
-	if a.lan == nil {
+	if a.lan() == nil {
 		return nil
 	}
-	for _, m := range a.lan.Members() {
+	for _, m := range a.lan().Members() {
 		if m.State != swimAlive || m.Tags["role"] != "consul" || m.Tags["dc"] != a.cfg.Datacenter || m.Tags["port"] == "" {
 			continue
 		}

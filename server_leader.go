@@ -89,7 +89,7 @@ func (a *Agent) establishLeadership() {
 	a.initConnectCA()
 	a.initACL()
 	a.aclRepl.start() // a secondary datacenter's leader (server_acl_replication.go)
-	if a.lan != nil {
+	if a.lan() != nil {
 		a.reconcileAll() // what changed in the pool while no one led
 		a.autopilot.kick()
 	}
@@ -277,11 +277,11 @@ func hasTombstonesUpTo(st *state, idx uint64) bool {
 // snapshot), so it reaps nothing.
 func (a *Agent) reconcileAll() {
 	known := map[string]bool{}
-	for _, m := range a.lan.Members() {
+	for _, m := range a.lan().Members() {
 		known[m.Name] = true
 		a.reconcileMember(m, 0)
 	}
-	if a.lan.now() < reconcileInterval {
+	if a.lan().now() < reconcileInterval {
 		return
 	}
 	st := a.store.snapshot()

@@ -261,7 +261,7 @@ func TestClusterForceLeave(t *testing.T) {
 	// An alive member named by a force-leave refutes it: still alive, still in the catalog.
 	alive := c.configs[leader].NodeName
 	incarnation := func() (inc uint64) { // read on the pool's loop, which owns the core
-		pool := c.agents[leader].lan
+		pool := c.agents[leader].lan()
 		pool.do(func(time.Duration) { inc = pool.core.self.Incarnation })
 		return inc
 	}
