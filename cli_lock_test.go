@@ -206,8 +206,14 @@ func TestCLILockSIGTERMReleases(t *testing.T) {
 	holder, out := lockProcess(t, ta, "-verbose", "p", "exec sleep 30")
 	waitFor(t, 10*time.Second, "the holder", func() bool { return lockHolder(ta, "p") != "" })
 	waiter, _ := lockProcess(t, ta, "p", "touch "+filepath.Join(dir, "ran"))
-	time.Sleep(500 * time.Millisecond)
-	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+	// The waiter contends once its session exists (it tries to acquire
+	// right after creating it, then blocks on the lock key).
+	waitFor(t, 10*time.Second, "the waiter's session", func() bool {
+		var sessions []Session
+		ta.must("GET", "/v1/session/list", "", &sessions)
+		return len(sessions) == 2
+	})
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil || lockHolder(ta, "p") == "" {
 		t.Fatal("the waiter ran while the lock was held")
 	}
 	start := time.Now()
