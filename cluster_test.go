@@ -259,21 +259,20 @@ func TestClusterSessionSurvivesFailover(t *testing.T) {
 	// The holder stops renewing. A TTL shorter than the API allows, set on
 	// the leader's timer, keeps the test quick.
 	r := f.must("GET", "/v1/kv/service/leader", "", nil)
+	expiring := time.Now() // the session is invalidated after this, so its lock delay ends after expiring+1s
 	nl.sessions.reset(sid, 50*time.Millisecond)
 	r = <-f.blockingGet(fmt.Sprintf("/v1/kv/service/leader?index=%d&wait=10s", r.index()))
-	released := time.Now()
 	entries = nil
 	f.must("GET", "/v1/kv/service/leader?consistent", "", &entries)
 	if entries[0].Session != "" {
 		t.Fatalf("lock still held after its session expired: %+v", entries[0])
 	}
-	if r := f.must("PUT", "/v1/kv/service/leader?acquire="+other, "you", nil); r.body != "false" {
-		t.Fatal("acquired inside the lock delay")
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	// Only a success before expiring+1s proves the delay broken: on a
+	// loaded machine the first attempt may already come after it.
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		if r := f.must("PUT", "/v1/kv/service/leader?acquire="+other, "you", nil); r.body == "true" {
-			if waited := time.Since(released); waited < 900*time.Millisecond {
-				t.Fatalf("acquired %v after the release, inside the 1s lock delay", waited)
+			if waited := time.Since(expiring); waited < time.Second {
+				t.Fatalf("acquired %v after the session began to expire, inside the 1s lock delay", waited)
 			}
 			break
 		}
