@@ -3,7 +3,11 @@
 //   /v1/operator/raft/state   every server's Raft state (polled each second)
 //   /v1/agent/gossip/state    this agent's gossip pools (polled each second)
 //   /v1/agent/events          the timeline: a blocking query (?index=), and
-//                             each new event refreshes the states at once
+//                             each new event refreshes the states at once;
+//                             with ?wait=0 in the page's address, polled
+//                             each second instead (headless browsers, whose
+//                             virtual time stands still while a request is
+//                             open)
 // and PUTs the teaching controls (/v1/operator/debug/...). A token given as
 // ?token= in the page's address is sent as X-Consul-Token.
 "use strict";
@@ -70,9 +74,10 @@ function serverCard(s) {
   const dl = el("dl");
   const row = (k, v) => dl.append(el("dt", {}, k), el("dd", {}, v));
   row("term", s.Term);
-  row("voted for", s.Vote || "—");
+  // A paused server answers from its last published status: no vote, no log term.
+  row("voted for", s.PausedUntil ? "?" : s.Vote || "—");
   row("leader", s.Leader || "none known");
-  row("last log", `${s.LastLogIndex} (term ${s.LastLogTerm})`);
+  row("last log", s.PausedUntil ? s.LastLogIndex : `${s.LastLogIndex} (term ${s.LastLogTerm})`);
   row("commit", s.CommitIndex);
   row("applied", s.AppliedIndex);
   row("snapshot", s.SnapshotIndex);
@@ -155,6 +160,23 @@ function refLinks(ref) {
 }
 
 const events = [];
+let eventIndex = 0;
+
+// takeEvents merges a list of events into the page's.
+function takeEvents(body, next) {
+  if (Number(next) < eventIndex) events.length = 0; // the agent restarted: start again
+  const seen = new Set(events.map((e) => e.Index));
+  for (const e of body) if (!seen.has(e.Index)) events.push(e);
+  while (events.length > 1000) events.shift();
+  eventIndex = Number(next);
+  renderTimeline();
+}
+
+async function pollTimeline() {
+  const { body, index } = await api("GET", "/v1/agent/events");
+  takeEvents(body, index);
+}
+
 function renderTimeline() {
   const items = events.slice().reverse().slice(0, 300).map((e) => el("li",
     { class: `${e.Source} ${e.Type}`, "data-type": e.Type, "data-member": e.Member || "", "data-term": e.Term || "" },
@@ -165,17 +187,11 @@ function renderTimeline() {
 }
 
 async function followTimeline() {
-  let index = 0;
   for (;;) {
     try {
-      const path = index ? `/v1/agent/events?index=${index}&wait=${blockWait}` : "/v1/agent/events";
-      const { body, index: next } = await api("GET", path);
-      if (Number(next) < index) events.length = 0; // the agent restarted: start again
-      const seen = new Set(events.map((e) => e.Index));
-      for (const e of body) if (!seen.has(e.Index)) events.push(e);
-      while (events.length > 1000) events.shift();
-      index = Number(next);
-      renderTimeline();
+      const path = eventIndex ? `/v1/agent/events?index=${eventIndex}&wait=${blockWait}` : "/v1/agent/events";
+      const { body, index } = await api("GET", path);
+      takeEvents(body, index);
       refresh();
     } catch (err) {
       showError(String(err.message || err));
@@ -223,7 +239,7 @@ async function refresh() {
   if (refreshing) return;
   refreshing = true;
   try {
-    await Promise.all([refreshRaft(), refreshGossip()]);
+    await Promise.all([refreshRaft(), refreshGossip()].concat(blockWait === "0" ? [pollTimeline()] : []));
     showError("");
   } catch (err) {
     showError(String(err.message || err));
@@ -244,7 +260,7 @@ async function start() {
   }
   await refresh();
   setInterval(refresh, 1000);
-  followTimeline();
+  if (blockWait !== "0") followTimeline();
 }
 
 start();
