@@ -100,7 +100,6 @@ function serverCard(s) {
 }
 
 async function refreshRaft() {
-  if (!agent.server && !agent.hasServers) return;
   const { body } = await api("GET", "/v1/operator/raft/state");
   const cards = $("servers");
   cards.replaceChildren(...body.Servers.map(serverCard));
@@ -233,7 +232,7 @@ function wireControls() {
 
 // --- refreshing ---
 
-const agent = { server: false, hasServers: true };
+const agent = { server: false };
 let refreshing = false;
 async function refresh() {
   if (refreshing) return;
