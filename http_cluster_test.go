@@ -324,3 +324,15 @@ func TestClusterViewACLs(t *testing.T) {
 	a.mustToken("root", "GET", "/v1/agent/events", "", nil)
 	a.mustToken("root", "PUT", "/v1/operator/debug/gossip/drop?member=node1&duration=1ms", "", nil)
 }
+
+// A snapshot taken is in the timeline, with its index.
+func TestClusterViewSnapshotEvent(t *testing.T) {
+	t.Parallel()
+	a := startTestAgent(t, func(c *Config) { c.RaftSnapshotThreshold = 8 })
+	for i := range 20 {
+		a.must("PUT", fmt.Sprintf("/v1/kv/k%d", i), "v", nil)
+	}
+	eventually(t, 10*time.Second, "a snapshot-taken event", func() bool {
+		return hasEvent(a.timelineEvents(), "snapshot-taken", 0, "")
+	})
+}

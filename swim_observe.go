@@ -150,6 +150,10 @@ func (p *gossipPool) observe(events []swimEvent) {
 				sp := n.suspicion
 				e.Summary = fmt.Sprintf("%s is suspect (incarnation %d), accused by %s: failed in %v unless it refutes, sooner with up to %d confirmations (at least %v)",
 					m.Name, m.Incarnation, strings.Join(mapKeysSorted(sp.accusers), ", "), sp.max.Round(time.Millisecond), sp.k, sp.min.Round(time.Millisecond))
+				if sp.k < 1 {
+					e.Summary = fmt.Sprintf("%s is suspect (incarnation %d), accused by %s: failed in %v unless it refutes (too few members to wait for confirmations)",
+						m.Name, m.Incarnation, strings.Join(mapKeysSorted(sp.accusers), ", "), sp.min.Round(time.Millisecond))
+				}
 			}
 		case swimEventFailed:
 			e.Type, e.Ref = "failed", "swim_probe.go tickSuspicions, swim.go deadNode, SWIM §4.4, Lifeguard §IV.B"
