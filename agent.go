@@ -72,6 +72,7 @@ type Agent struct {
 	persistMu       sync.Mutex      // the kept API registrations' files (agent_persist.go)
 	sessions        *sessionTimers  // servers only
 	events          *eventRing
+	timeline        *timeline       // protocol events for the teaching view (agent_timeline.go)
 	uploads         snapshotUploads // snapshots being received to restore (agent_restore.go)
 	spool           string          // where restores and received snapshots are written (openSpoolDir)
 	cache           *agentCache
@@ -120,6 +121,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.spool = spool
 	a.local = newLocalState(a)
 	a.events = newEventRing()
+	a.timeline = newTimeline(cfg.NodeName)
 	a.cache = newAgentCache(a)
 	a.acl = newACLResolver(a)
 	a.aclRepl = newACLReplication(a)

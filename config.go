@@ -62,6 +62,7 @@ type Config struct {
 	Bootstrap         bool   // bootstrap, -bootstrap
 	BootstrapExpect   int    // bootstrap_expect, -bootstrap-expect; 0 when unset
 	DevMode           bool   // -dev
+	EnableDebug       bool   // enable_debug: the teaching view's controls (http_cluster.go); on in -dev, as Consul's
 
 	BindAddr      string          // bind_addr, -bind: IP for cluster traffic (server RPC, Serf); may be 0.0.0.0 or ::
 	AdvertiseAddr string          // advertise_addr, -advertise; default: BindAddr, or when that is unspecified the host's first private IPv4, else 127.0.0.1
@@ -254,6 +255,7 @@ func defaultConfig() *Config {
 // applyDevDefaults sets what -dev changes, before any file is read.
 func applyDevDefaults(c *Config) {
 	c.DevMode = true
+	c.EnableDebug = true
 	c.Server = true
 	c.Bootstrap = true
 	c.BindAddr = "127.0.0.1"

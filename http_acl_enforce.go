@@ -64,6 +64,8 @@ var aclEndpointRules = map[string]aclEndpointRule{
 	"/v1/operator/raft/configuration":   {res: aclResOperator, read: aclRead},
 	"/v1/operator/raft/peer":            {res: aclResOperator, write: aclWrite},
 	"/v1/operator/raft/transfer-leader": {res: aclResOperator, write: aclWrite},
+	"/v1/operator/raft/state":           {res: aclResOperator, read: aclRead},                     // http_cluster.go
+	"/v1/operator/debug/":               {res: aclResOperator, write: aclWrite, pathPrefix: true}, // the teaching controls
 	"/v1/operator/autopilot/":           {res: aclResOperator, read: aclRead, write: aclWrite, pathPrefix: true},
 	"/v1/operator/keyring":              {res: aclResKeyring, read: aclRead, write: aclWrite},
 	"/v1/snapshot":                      {res: aclResACL, read: aclWrite, write: aclWrite},

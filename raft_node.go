@@ -88,6 +88,7 @@ type raftNodeConfig struct {
 	TrailingLogs      uint64        // entries kept after a snapshot (default 10240)
 	SpoolDir          string        // where snapshots being received or restored are written
 	Logger            *slog.Logger
+	Timeline          *timeline // the agent's, for the teaching view (raft_observe.go); nil: none
 }
 
 type raftProposal struct {
@@ -152,6 +153,7 @@ type raftNode struct {
 	chunksMu     sync.Mutex               // one chunk at a time (raft_snapshot.go)
 	peerContact  map[string]time.Time     // leader: server ID → when its last answer arrived (peerStats)
 	dropLog      raftDropLog              // messages refused, logged per sender (also from receive's goroutines)
+	obs          raftObserver             // the teaching view's events and pause (raft_observe.go)
 }
 
 // newRaftNode starts a node from what storage holds (st) and fsm (already
@@ -175,6 +177,7 @@ func newRaftNode(cfg raftNodeConfig, st raftRestored, storage raftStorage, fsm r
 		ID: cfg.ID, ElectionTicks: 10, HeartbeatTicks: 1, LeaseTicks: 5, TrailingLogs: cfg.TrailingLogs,
 		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Logger: cfg.Logger,
 	}, st)
+	n.obs.timeline = cfg.Timeline
 	n.appliedPub.Store(n.appliedIndex)
 	n.learnAddrs(n.core.config)
 	n.addrs[cfg.ID] = cfg.Address
@@ -473,6 +476,7 @@ func (n *raftNode) stepMessage(m raftMessage) {
 		n.dropped(m, err)
 		return
 	}
+	n.observeStep(m)
 	if m.FromAddr != "" {
 		n.addrs[m.From] = m.FromAddr
 	}
@@ -549,6 +553,7 @@ func (n *raftNode) handleReady() {
 		if rd.empty() {
 			break
 		}
+		n.observeReady(&rd)
 		var later []raftMessage
 		for _, m := range rd.Messages {
 			if m.Type == msgApp || m.Type == msgHeartbeat {
@@ -683,6 +688,7 @@ func (n *raftNode) publish() {
 	n.snapIndexPub.Store(n.snapIndex)
 	st := n.core.status()
 	old := n.status.Swap(&st)
+	n.observeStatus(old, &st)
 	if old == nil || old.Role != st.Role || old.Term != st.Term || old.Leader != st.Leader ||
 		len(old.Config.Servers) != len(st.Config.Servers) || old.Config.voters() != st.Config.voters() {
 		if old != nil && old.Role != st.Role {

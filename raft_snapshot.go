@@ -86,6 +86,7 @@ func (n *raftNode) snapshotDone(res snapResult) {
 	n.snapIndex, n.appliedBytes = res.index, 0
 	n.core.compact(res.index)
 	n.logger.Info("snapshot saved, log compacted", "index", res.index)
+	n.observeSnapshot(false, res.index)
 }
 
 // snapshotBytes: a snapshot is also taken once the entries applied since
@@ -360,6 +361,7 @@ func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
 	n.fsm.install(sn.State, sn.Index)
 	n.snapIndex, n.appliedIndex = sn.Index, sn.Index
 	n.learnAddrs(sn.Config)
+	n.observeSnapshot(true, sn.Index)
 	for i, p := range n.pending {
 		if i <= sn.Index {
 			p.err = errLeadershipLost

@@ -47,7 +47,7 @@ type memRaftStorage struct {
 	snapIndex uint64
 	snapTerm  uint64
 	snap      []byte
-	mu        sync.Mutex // guards snap, which saveSnapshot writes from another goroutine
+	mu        sync.Mutex // guards snap, snapIndex and snapTerm, which saveSnapshot writes from another goroutine
 }
 
 func (s *memRaftStorage) append(es []raftEntry) error {
@@ -55,7 +55,9 @@ func (s *memRaftStorage) append(es []raftEntry) error {
 		return nil
 	}
 	first := es[0].Index
+	s.mu.Lock()
 	base := s.snapIndex
+	s.mu.Unlock()
 	if len(s.entries) > 0 {
 		base = s.entries[0].Index - 1
 	}

@@ -123,7 +123,7 @@ func (a *Agent) startServer() (form bool, err error) {
 		ID: a.nodeID, Address: a.serverAddr(),
 		Tick:              time.Duration(a.cfg.RaftMultiplier) * 100 * time.Millisecond,
 		SnapshotThreshold: uint64(a.cfg.RaftSnapshotThreshold), TrailingLogs: uint64(a.cfg.RaftTrailingLogs),
-		SpoolDir: a.spool, Logger: a.logger,
+		SpoolDir: a.spool, Logger: a.logger, Timeline: a.timeline,
 	}, st, storage, fsm, poolTransport{a.pool})
 	ln = newConnLimiter(ln, a.cfg.RPCMaxConnsPerClient, "limits.rpc_max_conns_per_client", nil, a.logger) // Consul closes the excess
 	a.rpcServer = newRPCServer(ln, rpcHandlers{raft: a.raft.receive, call: a.serveRPC, tls: a.tls}, a.logger)
@@ -388,6 +388,10 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 		return a.connectCASign(ctx, body)
 	case rpcRaftSnapshot:
 		return nil, a.raft.receiveSnapshotChunk(rpcRemote(ctx), body)
+	case rpcOperatorRaftState: // the teaching view's gathering (http_cluster.go)
+		return json.Marshal(a.raft.stateView(ctx))
+	case rpcOperatorStepDown: // the step-down control, sent on to the leader (http_cluster.go)
+		return nil, a.stepDownLocal(ctx)
 	}
 	// The rest are the leader's to serve: a follower says so, and the
 	// caller asks again where the leader is now. A method no server serves

@@ -82,6 +82,7 @@ type gossipConfig struct {
 	Swim      swimConfig
 	Keyring   *keyring // nil: gossip in the clear
 	Logger    *slog.Logger
+	Timeline  *timeline // the agent's, for the teaching view (swim_observe.go); nil: none
 }
 
 type gossipPacket struct {
@@ -129,6 +130,8 @@ type gossipPool struct {
 	onLeft    chan struct{}                      // closed once the leave is gossiped; owned by loop
 	waiting   map[uint64]chan swimQueryResult    // our queries' callers, by id; owned by loop
 	joins     map[string][]chan gossipJoinResult // Join's callers, by address, waiting for its push-pull; owned by loop
+	obs       gossipObserver                     // the timeline's bookkeeping; owned by loop (swim_observe.go)
+	drops     gossipDrops                        // the drop control's filter (swim_observe.go)
 
 	stopOnce sync.Once
 	stopCh   chan struct{}
@@ -155,7 +158,7 @@ func startGossip(cfg gossipConfig) (*gossipPool, error) {
 		streamOut: make(chan gossipStreamOut, 64), calls: make(chan func(time.Duration)),
 		events: make(chan swimEvent, 1024), stopCh: make(chan struct{}), start: time.Now(),
 		waiting: map[uint64]chan swimQueryResult{}, streams: make(chan struct{}, gossipMaxStreams),
-		joins: map[string][]chan gossipJoinResult{},
+		joins: map[string][]chan gossipJoinResult{}, obs: gossipObserver{timeline: cfg.Timeline},
 	}
 	if cfg.Advertise != "" {
 		p.addr = net.JoinHostPort(cfg.Advertise, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
@@ -371,6 +374,7 @@ func (p *gossipPool) loop() {
 
 func (p *gossipPool) handleReady() {
 	rd := p.core.ready()
+	p.observe(rd.Events)
 	for _, pk := range rd.Packets {
 		p.sendPacket(pk)
 	}
@@ -430,6 +434,9 @@ func (p *gossipPool) open(b []byte, from string) ([]byte, bool) {
 }
 
 func (p *gossipPool) sendPacket(pk swimPacket) {
+	if p.drops.dropping(pk.To) {
+		return
+	}
 	addr, err := net.ResolveUDPAddr("udp", pk.To)
 	if err != nil {
 		p.logger.Debug("bad member address", "addr", pk.To, "error", err)
@@ -457,7 +464,7 @@ func (p *gossipPool) readUDP() {
 			continue
 		}
 		data, ok := p.open(buf[:n], from.String())
-		if !ok {
+		if !ok || p.drops.dropping(from.String()) {
 			continue
 		}
 		if p.cfg.Keyring == nil {
@@ -495,6 +502,9 @@ func (p *gossipPool) serveStream(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(gossipStreamTimeout))
 	from := c.RemoteAddr().String()
+	if p.drops.dropping("") {
+		return
+	}
 	req, err := p.readStreamFrame(c, gossipStreamLimit(len(p.Members())))
 	if err != nil {
 		p.logger.Debug("bad gossip stream", "from", from, "error", err)
@@ -530,6 +540,9 @@ func (p *gossipPool) exchange(st swimStream) {
 }
 
 func (p *gossipPool) roundTrip(st swimStream) ([]byte, error) {
+	if p.drops.dropping(st.To) {
+		return nil, errors.New("dropped by the drop control")
+	}
 	c, err := net.DialTimeout("tcp", st.To, time.Second)
 	if err != nil {
 		return nil, err
