@@ -270,7 +270,7 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"config_entries", "limits.rpc_rate", "telemetry",
-		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol", "ui"}
+		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol"}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored = %q\nwant      %q", ignored, want)
 	}

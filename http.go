@@ -102,6 +102,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerConnectCA()
 	h.registerACL()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
+	h.registerUI()                                                            // http_ui.go: "/", /ui/
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h
 }
