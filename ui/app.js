@@ -192,11 +192,11 @@ function servicePage(signal, main, name) {
   const region = h('div', {'aria-live': 'polite'});
   main.replaceChildren(h('p', {class: 'breadcrumbs'}, link(dcPath('services'), 'Services')), h('h1', {}, name), region);
   live(signal, [{path: `/v1/health/service/${encodeURIComponent(name)}`}], instances => {
-    region.replaceChildren(instances.length === 0 ? h('p', {class: 'muted'}, 'No instances.') : instances.map(({Node, Service, Checks}) => h('section', {},
+    region.replaceChildren(...(instances.length === 0 ? [h('p', {class: 'muted'}, 'No instances.')] : instances.map(({Node, Service, Checks}) => h('section', {},
       h('h2', {}, `${Service.ID} on `, link(dcPath(`nodes/${encodeURIComponent(Node.Node)}`), Node.Node), ' ', health(Checks)),
       definitions([['Address', `${Service.Address || Node.Address}:${Service.Port}`], ['Tags', tags(Service.Tags)],
         ['Meta', meta(Service.Meta)]]),
-      checksTable(Checks))));
+      checksTable(Checks)))));
   });
 }
 
@@ -351,7 +351,7 @@ function kvKeyPage(signal, main, key) {
     }
     region.replaceChildren(definitions([['Key', e.Key], ['Create index', e.CreateIndex], ['Modify index', e.ModifyIndex],
       ['Lock index', e.LockIndex], ['Flags', e.Flags], ['Session', e.Session], ['Size', `${b64ToBytes(e.Value).length} bytes`]]),
-    dirty && e.ModifyIndex !== loaded.ModifyIndex ? h('p', {class: 'warning'}, 'The key has changed since you began editing it.') : null);
+    ...(dirty && e.ModifyIndex !== loaded.ModifyIndex ? [h('p', {class: 'warning'}, 'The key has changed since you began editing it.')] : []));
     if (!form.isConnected) main.append(form);
   });
 }
