@@ -245,3 +245,41 @@ func TestUIBrowser(t *testing.T) {
 		t.Errorf("the error shown: %q", text)
 	}
 }
+
+// TestUIBrowserToken: with ACLs on (default deny), the pages show the
+// API's 403 until a token is saved on the settings page; then every
+// request carries it as X-Consul-Token: the token list loads, and an
+// intention is created and deleted through the intentions page.
+func TestUIBrowserToken(t *testing.T) {
+	t.Parallel()
+	browser := startChromium(t)
+	ta := startTestAgent(t, func(cfg *Config) {
+		aclOn(cfg)
+		cfg.ACL.Tokens.InitialManagement = "root"
+	})
+	eventually(t, 10*time.Second, "the initial management token", func() bool {
+		return ta.withToken("root", "GET", "/v1/acl/token/self", "").code == 200
+	})
+
+	page := browser.open(ta.base + "/ui/dc1/acls/tokens")
+	browser.waitFor(page, "the anonymous token's 403", `document.getElementById('error').innerText.startsWith('GET /v1/acl/tokens?dc=dc1 → 403 Forbidden: Permission denied')`)
+	browser.eval(page, `document.querySelector('nav a[href="/ui/settings"]').click()`, nil)
+	browser.waitFor(page, "the settings page", `document.getElementById('token')`)
+	browser.eval(page, `document.getElementById('token').value = 'root'; document.querySelector('form button[type=submit]').click()`, nil)
+	browser.waitFor(page, "the token saved", `localStorage.getItem('miniconsul:token') === 'root'`)
+	browser.eval(page, `document.querySelector('nav a[data-page="acls/tokens"]').click()`, nil)
+	browser.waitFor(page, "the token list", `document.querySelectorAll('main tbody tr').length >= 2 && document.getElementById('error').hidden`)
+
+	browser.eval(page, `document.querySelector('nav a[data-page="intentions"]').click()`, nil)
+	browser.waitFor(page, "the intentions page", `document.getElementById('int-source')`)
+	browser.eval(page, `document.getElementById('int-source').value = 'web';
+		document.getElementById('int-destination').value = 'db';
+		document.getElementById('int-action').value = 'deny';
+		document.querySelector('form button[type=submit]').click()`, nil)
+	browser.waitFor(page, "the new intention listed", `document.querySelector('main tbody') && document.querySelector('main tbody').innerText.includes('→ deny')`)
+	if r := ta.withToken("root", "GET", "/v1/connect/intentions/exact?source=web&destination=db", ""); r.code != 200 || !strings.Contains(r.body, `"Action":"deny"`) {
+		t.Errorf("the intention the UI created: %d %s", r.code, r.body)
+	}
+	browser.eval(page, `document.querySelector('main tbody button.danger').click()`, nil)
+	browser.waitFor(page, "the intention gone", `document.querySelector('main').innerText.includes('No intentions.')`)
+}
