@@ -222,6 +222,12 @@ func TestUIBrowser(t *testing.T) {
 	ta.must("PUT", "/v1/agent/check/pass/service:web?note=all%20good", "", nil)
 	browser.waitFor(page, "the check's new status and output", `document.querySelector('main').innerText.includes('all good')`)
 
+	// Its node's page: the node's checks, services and metadata.
+	browser.eval(page, `document.querySelector('main h2 a[href="/ui/dc1/nodes/node1"]').click()`, nil)
+	browser.waitFor(page, "node1's page", `location.pathname === '/ui/dc1/nodes/node1' &&
+		document.querySelector('main').innerText.includes('Serf Health Status') &&
+		document.querySelector('main a[href="/ui/dc1/services/web"]') && document.querySelector('main').innerText.includes('consul-network-segment=')`)
+
 	// A key created through the KV page's own form.
 	browser.eval(page, `document.querySelector('nav a[data-page="kv"]').click()`, nil)
 	browser.waitFor(page, "the KV page's form", `location.pathname === '/ui/dc1/kv' && document.getElementById('kv-key')`)
@@ -233,8 +239,24 @@ func TestUIBrowser(t *testing.T) {
 		t.Errorf("the key the UI created: %d %q", r.code, r.body)
 	}
 	browser.screenshot(page, artifacts, "ui-kv.png")
-	browser.eval(page, `document.querySelector('.breadcrumbs a:last-child').click()`, nil)
-	browser.waitFor(page, "the app/ folder lists config", `location.pathname === '/ui/dc1/kv/app/' && document.querySelector('main a[href="/ui/dc1/kv/app/config/edit"]')`)
+
+	// Edited as base64 (a check-and-set of the index the page shows), then
+	// deleted (a second click confirms).
+	browser.eval(page, `const mode = document.querySelector('form select');
+		mode.value = 'base64'; mode.dispatchEvent(new Event('change'))`, nil)
+	browser.waitFor(page, "the value as base64", `document.getElementById('kv-value').value === btoa('hello from the UI')`)
+	browser.eval(page, `document.getElementById('kv-value').value = '/wA='; document.querySelector('form button[type=submit]').click()`, nil)
+	eventually(t, 30*time.Second, "the UI's base64 edit", func() (bool, string) {
+		r := ta.do("GET", "/v1/kv/app/config?raw", "")
+		return r.body == "\xff\x00", r.body
+	})
+	browser.waitFor(page, "the new modify index", `document.querySelector('main dl').innerText.includes('Modify index') &&
+		document.getElementById('kv-value').value === '/wA=' && document.querySelector('form select').value === 'base64'`)
+	browser.eval(page, `document.querySelector('button.danger').click(); document.querySelector('button.danger').click()`, nil)
+	browser.waitFor(page, "back in the app/ folder", `location.pathname === '/ui/dc1/kv/app/' && document.querySelector('main').innerText.includes('No keys here.')`)
+	if r := ta.do("GET", "/v1/kv/app/config", ""); r.code != 404 {
+		t.Errorf("the key the UI deleted: %d %q", r.code, r.body)
+	}
 
 	// An API error is shown with its status and body: ACLs are off here.
 	browser.eval(page, `document.querySelector('nav a[data-page="acls/tokens"]').click()`, nil)

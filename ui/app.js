@@ -177,7 +177,7 @@ function checksTable(checks) {
 // Pages: each gets the page's signal and its main element.
 
 function servicesPage(signal, main) {
-  const region = h('div', {'aria-live': 'polite'});
+  const region = h('div');
   main.replaceChildren(h('h1', {}, 'Services'), region);
   live(signal, [{path: '/v1/catalog/services'}, {path: '/v1/health/state/any'}], (services, checks) => {
     region.replaceChildren(table(['Service', 'Service checks', 'Tags'],
@@ -189,7 +189,7 @@ function servicesPage(signal, main) {
 }
 
 function servicePage(signal, main, name) {
-  const region = h('div', {'aria-live': 'polite'});
+  const region = h('div');
   main.replaceChildren(h('p', {class: 'breadcrumbs'}, link(dcPath('services'), 'Services')), h('h1', {}, name), region);
   live(signal, [{path: `/v1/health/service/${encodeURIComponent(name)}`}], instances => {
     region.replaceChildren(...(instances.length === 0 ? [h('p', {class: 'muted'}, 'No instances.')] : instances.map(({Node, Service, Checks}) => h('section', {},
@@ -201,7 +201,7 @@ function servicePage(signal, main, name) {
 }
 
 function nodesPage(signal, main) {
-  const region = h('div', {'aria-live': 'polite'});
+  const region = h('div');
   main.replaceChildren(h('h1', {}, 'Nodes'), region);
   live(signal, [{path: '/v1/catalog/nodes'}, {path: '/v1/health/state/any'}], (nodes, checks) => {
     region.replaceChildren(table(['Node', 'Address', 'Health checks', 'Meta'], nodes.map(n => h('tr', {},
@@ -213,7 +213,7 @@ function nodesPage(signal, main) {
 }
 
 function nodePage(signal, main, name) {
-  const region = h('div', {'aria-live': 'polite'});
+  const region = h('div');
   main.replaceChildren(h('p', {class: 'breadcrumbs'}, link(dcPath('nodes'), 'Nodes')), h('h1', {}, name), region);
   const path = encodeURIComponent(name);
   live(signal, [{path: `/v1/catalog/node/${path}`, missing: null}, {path: `/v1/health/node/${path}`}], (node, checks) => {
@@ -288,7 +288,7 @@ function kvCrumbs(key) {
 }
 
 function kvFolderPage(signal, main, prefix) {
-  const region = h('div', {'aria-live': 'polite'});
+  const region = h('div');
   const name = h('input', {id: 'kv-key', name: 'key', required: true, autocomplete: 'off'});
   const ed = valueEditor('kv-value');
   const form = h('form', {'aria-label': 'Create a key', onsubmit: e => {
@@ -316,7 +316,7 @@ function kvFolderPage(signal, main, prefix) {
 }
 
 function kvKeyPage(signal, main, key) {
-  const region = h('div', {'aria-live': 'polite'});
+  const region = h('div');
   const ed = valueEditor('kv-value');
   let loaded = null; // the entry the form shows, whose ModifyIndex a save checks
   let dirty = false;
@@ -357,7 +357,7 @@ function kvKeyPage(signal, main, key) {
 }
 
 function intentionsPage(signal, main) {
-  const region = h('div', {'aria-live': 'polite'});
+  const region = h('div');
   const field = (id, label, input) => [h('label', {class: 'block', for: id}, label), input];
   const src = h('input', {id: 'int-source', required: true}), dst = h('input', {id: 'int-destination', required: true});
   const action = h('select', {id: 'int-action'}, h('option', {value: 'allow'}, 'allow'), h('option', {value: 'deny'}, 'deny'));
@@ -386,7 +386,7 @@ function intentionsPage(signal, main) {
 const names = list => (list || []).map(x => h('span', {class: 'tag'}, x.Name || x.ServiceName || x.ID));
 
 function tokensPage(signal, main) {
-  const region = h('div', {'aria-live': 'polite'});
+  const region = h('div');
   main.replaceChildren(h('h1', {}, 'ACL tokens'), region);
   live(signal, [{path: '/v1/acl/tokens'}], tokens => {
     region.replaceChildren(table(['Accessor ID', 'Description', 'Policies and roles', 'Scope'], tokens.map(t => h('tr', {},
@@ -397,7 +397,7 @@ function tokensPage(signal, main) {
 }
 
 function tokenPage(signal, main, id) {
-  const region = h('div', {'aria-live': 'polite'});
+  const region = h('div');
   main.replaceChildren(h('p', {class: 'breadcrumbs'}, link(dcPath('acls/tokens'), 'ACL tokens')), h('h1', {}, 'Token'), region);
   live(signal, [{path: `/v1/acl/token/${encodeURIComponent(id)}`}], t => {
     region.replaceChildren(definitions([['Accessor ID', h('code', {}, t.AccessorID)],
