@@ -24,6 +24,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -44,6 +45,20 @@ const uiContentPath = "/ui/"
 
 // uiDisabledText is Consul's answer to "/" when the UI is off.
 const uiDisabledText = "Consul Agent: UI disabled. To enable, set ui_config.enabled=true in the agent configuration and restart."
+
+// uiContentTypes are the types of the UI's own kinds of file, fixed here:
+// mime.TypeByExtension reads the host's mime.types, which may say
+// application/javascript, or nothing. Other extensions fall back to it.
+var uiContentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".txt":  "text/plain; charset=utf-8",
+	".json": "application/json",
+	".svg":  "image/svg+xml",
+	".png":  "image/png",
+	".ico":  "image/vnd.microsoft.icon",
+}
 
 // uiAsset is one embedded file, ready to serve.
 type uiAsset struct {
@@ -67,9 +82,13 @@ func loadUIAssets() (uiAssets, error) {
 			return err
 		}
 		sum := sha256.Sum256(body)
+		ctype, ok := uiContentTypes[path.Ext(p)]
+		if !ok {
+			ctype = cmp.Or(mime.TypeByExtension(path.Ext(p)), "application/octet-stream")
+		}
 		assets[strings.TrimPrefix(p, "ui/")] = uiAsset{
 			body:        body,
-			contentType: mime.TypeByExtension(path.Ext(p)),
+			contentType: ctype,
 			etag:        `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`,
 		}
 		return nil
