@@ -86,6 +86,7 @@ type Config struct {
 	SnapshotRestoreMaxSize  int          // limits.snapshot_restore_max_size: largest PUT /v1/snapshot body in bytes (miniconsul's own)
 	CheckOutputMaxSize      int          // check_output_max_size: bytes of check output kept
 	EnableScriptChecks      bool         // enable_script_checks, -enable-script-checks
+	UIEnabled               bool         // ui_config.enabled, -ui (the legacy ui key too); on under -dev
 	EnableLocalScriptChecks bool         // enable_local_script_checks, -enable-local-script-checks
 	RaftMultiplier          int          // performance.raft_multiplier: 1..10, scales Raft timing
 	RaftSnapshotThreshold   int          // raft_snapshot_threshold: entries between snapshots (16384)
@@ -261,6 +262,7 @@ func applyDevDefaults(c *Config) {
 	c.BindAddr = "127.0.0.1"
 	c.ClientAddrs = []string{"127.0.0.1"}
 	c.LogLevel = "debug"
+	c.UIEnabled = true
 	c.RaftMultiplier = 1
 	// Consul's dev mode gossips faster, as on one host it can.
 	c.GossipWAN.GossipInterval, c.GossipWAN.ProbeInterval = 100*time.Millisecond, 100*time.Millisecond

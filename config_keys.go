@@ -51,6 +51,11 @@ var configRoot = configKey{fields: cfgWithIgnored(cfgJoinKeys(cfgTLSKeys(), map[
 	"ae_interval":                   cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.AEInterval }),
 	"check_reap_interval":           cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.CheckReapInterval }),
 	"check_deregister_interval_min": cfgStore(cfgDuration, func(c *Config) *time.Duration { return &c.CheckDeregisterIntervalMin }),
+	"ui":                            cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.UIEnabled }), // legacy; "ui_config" sorts after it, so wins in one file, as Consul's
+	"ui_config": cfgBlock(map[string]configKey{
+		"enabled": cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.UIEnabled }),
+	}, "content_path", "dashboard_url_templates", "dir", "metrics_provider", "metrics_provider_files",
+		"metrics_provider_options_json", "metrics_proxy"),
 	"ports": cfgBlock(map[string]configKey{
 		"http":             cfgStore(cfgPort(true), func(c *Config) *int { return &c.Ports.HTTP }),
 		"dns":              cfgStore(cfgPort(true), func(c *Config) *int { return &c.Ports.DNS }),
@@ -163,7 +168,7 @@ var ignoredTopLevelKeys = []string{
 	"serf_wan_bind", "server_name", "server_rejoin_age_max", "session_ttl_min",
 	"skip_leave_on_interrupt", "snapshot_agent", "statsd_addr", "statsite_addr", "statsite_prefix",
 	"sync_coordinate_interval_min", "sync_coordinate_rate_target", "syslog_facility",
-	"tagged_addresses", "telemetry", "tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui", "ui_config", "ui_content_path",
+	"tagged_addresses", "telemetry", "tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui_content_path",
 	"ui_dir", "unix_sockets", "use_streaming_backend", "version", "version_metadata",
 	"version_prerelease", "watches", "xds",
 }

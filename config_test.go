@@ -111,7 +111,7 @@ func TestLoadConfigDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := defaultConfig()
-	want.DevMode, want.Server, want.Bootstrap = true, true, true
+	want.DevMode, want.Server, want.Bootstrap, want.EnableDebug, want.UIEnabled = true, true, true, true, true
 	want.NodeName, want.PrimaryDatacenter = host, "dc1"
 	want.BindAddr, want.AdvertiseAddr = "127.0.0.1", "127.0.0.1"
 	want.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}, HTTPS: []string{"127.0.0.1"}}
@@ -270,7 +270,7 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"config_entries", "limits.rpc_rate", "telemetry",
-		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol", "ui"}
+		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol"}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored = %q\nwant      %q", ignored, want)
 	}

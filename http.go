@@ -103,6 +103,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerACL()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
 	h.registerCluster()                                                       // http_cluster.go: the teaching view
+	h.registerUI()                                                            // http_ui.go: "/", /ui/
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h
 }

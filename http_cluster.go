@@ -56,7 +56,6 @@ func (h *httpAPI) registerCluster() {
 	h.endpoint("/v1/operator/debug/raft/step-down", []string{http.MethodPut}, h.debugStepDown)
 	h.endpoint("/v1/operator/debug/raft/pause", []string{http.MethodPut}, h.debugPause)
 	h.endpoint("/v1/operator/debug/gossip/drop", []string{http.MethodPut}, h.debugDrop)
-	h.registerClusterUI() // ui_cluster.go
 }
 
 // raftClusterState is the answer of GET /v1/operator/raft/state.
@@ -116,11 +115,11 @@ func (h *httpAPI) gossipState(w http.ResponseWriter, r *http.Request) (any, erro
 	}
 	var out gossipClusterState
 	var err error
-	if out.LAN, err = h.a.lan.View(); err != nil {
+	if out.LAN, err = h.a.lan().View(); err != nil {
 		return nil, err
 	}
-	if h.a.wan != nil {
-		wan, err := h.a.wan.View()
+	if h.a.wan() != nil {
+		wan, err := h.a.wan().View()
 		if err != nil {
 			return nil, err
 		}
@@ -248,12 +247,12 @@ func (h *httpAPI) debugDrop(w http.ResponseWriter, r *http.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	pool := h.a.lan
+	pool := h.a.lan()
 	if queryFlag(r, "wan") {
-		if h.a.wan == nil {
+		if h.a.wan() == nil {
 			return nil, &httpError{http.StatusBadRequest, "this agent is not a server: it has no WAN pool"}
 		}
-		pool = h.a.wan
+		pool = h.a.wan()
 	}
 	if err := pool.Drop(member, d); err != nil {
 		return nil, err

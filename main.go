@@ -322,7 +322,7 @@ var agentFlags = []agentFlag{
 	{"enable-script-checks", "enable_script_checks", flagBool, "Allow script checks."},
 	{"enable-local-script-checks", "enable_local_script_checks", flagBool, "Allow script checks from local config only."},
 	{"raft-protocol", "raft_protocol", flagInt, "Ignored."},
-	{"ui", "ui", flagBool, "Ignored: miniconsul has no web UI."},
+	{"ui", "ui_config.enabled", flagBool, "Enables the built-in static web UI server."},
 }
 
 // flagSetting is one use of a flag on the command line.
