@@ -295,6 +295,18 @@ func TestPreparedQueryFailover(t *testing.T) {
 	if got := dnsSorted(m.Additionals); !slices.Equal(got, []string{"A 10.2.0.1", "TXT rack=r9"}) {
 		t.Fatalf("dbq SRV additional: %v", got)
 	}
+	// A client agent forwards execute, and DNS, to its server.
+	cl := startTestClientWith(t, "app1", "127.0.0.170", func(c *Config) {
+		c.Encrypt, c.RetryJoin = wanTestKey, []string{s1.lan.Addr()}
+	})
+	eventually(t, 20*time.Second, "the client knows dc1's server", func() bool { return len(cl.lanServers()) == 1 })
+	cl.must("GET", "/v1/query/dbq/execute", "", &res)
+	if !slices.Equal(queryNodes(res), []string{"far"}) || res.Datacenter != "dc2" || res.Failovers != 1 {
+		t.Fatalf("dbq through a client: %v %s failovers %d", queryNodes(res), res.Datacenter, res.Failovers)
+	}
+	if m := dnsAskUDP(t, cl.DNSAddrs()[0], "dbq.query.consul.", dnsmessage.TypeA); !slices.Equal(dnsSorted(m.Answers), []string{"A 10.2.0.1"}) {
+		t.Fatalf("dbq A through a client: %v %v", m.RCode, dnsSorted(m.Answers))
+	}
 	// Once dc1 has a healthy instance, it answers itself.
 	s1.must("PUT", "/v1/catalog/register", `{"Node":"near","Address":"10.1.0.1","Service":{"Service":"db","Port":5432,"Tags":["primary"]}}`, nil)
 	s1.must("GET", "/v1/query/dbq/execute", "", &res)
@@ -310,4 +322,65 @@ func TestPreparedQueryFailover(t *testing.T) {
 		t.Fatalf("there.query.dc2: %v %v", m.RCode, dnsSorted(m.Answers))
 	}
 	s1.expect("GET", "/v1/query/there/execute", "", http.StatusNotFound, "Query not found")
+}
+
+func TestPreparedQueryACLs(t *testing.T) {
+	t.Parallel()
+	a, writer := enforceAgentRules(t, `query_prefix "web" { policy = "write" }
+service_prefix "" { policy = "read" }
+node_prefix "" { policy = "read" }`)
+	reader := ACLToken{}
+	a.mustToken("root", "PUT", "/v1/acl/policy", `{"Name":"qr","Rules":"query_prefix \"web\" { policy = \"read\" }"}`, nil)
+	a.mustToken("root", "PUT", "/v1/acl/token", `{"Policies":[{"Name":"qr"}]}`, &reader)
+	a.mustToken("root", "PUT", "/v1/catalog/register", `{"Node":"n2","Address":"10.0.0.2","Service":{"Service":"web","Port":81}}`, nil)
+
+	var created struct{ ID string }
+	a.mustToken(writer.SecretID, "POST", "/v1/query", `{"Name":"webq","Token":"root","Service":{"Service":"web"}}`, &created)
+	a.expectToken(writer.SecretID, "POST", "/v1/query", `{"Name":"other","Service":{"Service":"web"}}`, 403, denied(writer, "query:write", "other"))
+	a.expectToken("", "POST", "/v1/query", `{"Name":"other","Service":{"Service":"web"}}`, 403,
+		`Permission denied: anonymous token lacks permission 'query:write' on "other"`+anonymousHint)
+	a.mustToken("root", "POST", "/v1/query", `{"Name":"other","Service":{"Service":"web"}}`, nil)
+	// Renaming a query needs write on the old name too.
+	var list []PreparedQuery
+	a.mustToken("root", "GET", "/v1/query", "", &list)
+	other := list[0].ID
+	if list[0].Name != "other" {
+		other = list[1].ID
+	}
+	a.expectToken(writer.SecretID, "PUT", "/v1/query/"+other, `{"Name":"webz","Service":{"Service":"web"}}`, 403, denied(writer, "query:write", "other"))
+	a.expectToken(reader.SecretID, "DELETE", "/v1/query/"+created.ID, "", 403, denied(reader, "query:write", "webq"))
+
+	// Reads: query:read on the name; Token redacted without acl:write.
+	tokens := func(secret string) (out []string, r response) {
+		var got []PreparedQuery
+		r = a.mustToken(secret, "GET", "/v1/query", "", &got)
+		for _, q := range got {
+			out = append(out, q.Name+"="+q.Token)
+		}
+		slices.Sort(out)
+		return out, r
+	}
+	if got, r := tokens(reader.SecretID); !slices.Equal(got, []string{"webq=<hidden>"}) || r.header.Get("X-Consul-Results-Filtered-By-Acls") != "true" {
+		t.Fatalf("reader's list: %v %v", got, r.header)
+	}
+	if got, _ := tokens("root"); !slices.Equal(got, []string{"other=", "webq=root"}) {
+		t.Fatalf("management list: %v", got)
+	}
+	if got, r := tokens(""); len(got) != 0 || r.header.Get("X-Consul-Results-Filtered-By-Acls") != "" {
+		t.Fatalf("anonymous list: %v %v", got, r.header)
+	}
+	a.expectToken("", "GET", "/v1/query/"+created.ID, "", 403, "Permission denied")
+	a.expectToken("", "GET", "/v1/query/webq/explain", "", 403, "Permission denied")
+	var ex queryExplainResponse
+	if a.mustToken(reader.SecretID, "GET", "/v1/query/webq/explain", "", &ex); ex.Query.Token != redactedToken {
+		t.Fatalf("reader's explain: %+v", ex.Query)
+	}
+	// Execute runs with the query's own token: the anonymous caller sees n2.
+	var res queryExecuteResponse
+	if a.mustToken("", "GET", "/v1/query/webq/execute", "", &res); len(res.Nodes) != 1 {
+		t.Fatalf("execute with the query's token: %+v", res)
+	}
+	if a.mustToken("", "GET", "/v1/query/other/execute", "", &res); len(res.Nodes) != 0 {
+		t.Fatalf("execute with the anonymous token: %+v", res)
+	}
 }
