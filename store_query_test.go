@@ -187,3 +187,29 @@ func TestQuerySessionBoundAndSnapshot(t *testing.T) {
 		t.Fatalf("queries left: %v", left)
 	}
 }
+
+// FuzzQueryTemplate: any Service string and regexp either fail to compile
+// with a message or render for any name, never panicking, and rendering
+// never changes the template.
+func FuzzQueryTemplate(f *testing.F) {
+	for _, s := range []string{"${name.full}", "${match(1)}-${name.suffix}", "$${x}", "${", "${}", "a${b", "${match(99999999999999999999)}", "${ name.prefix }"} {
+		f.Add(s, `^geo-(.*)$`, "geo-db")
+	}
+	f.Fuzz(func(t *testing.T, value, re, name string) {
+		q := &PreparedQuery{Name: "geo-", Template: QueryTemplateOptions{Type: queryTemplateNamePrefixMatch, Regexp: re, RemoveEmptyTags: true},
+			Service: ServiceQuery{Service: value, Tags: []string{value, ""}, NodeMeta: map[string]string{"k": value}}}
+		ct, err := compileQueryTemplate(q)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
+			}
+			return
+		}
+		if _, err := ct.render(name, ""); err != nil {
+			t.Fatalf("compiled but does not render %q: %v", name, err)
+		}
+		if q.Service.Service != value || q.Service.NodeMeta["k"] != value || len(q.Service.Tags) != 2 {
+			t.Fatal("render changed the template")
+		}
+	})
+}
