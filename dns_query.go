@@ -91,7 +91,11 @@ func (a *Agent) dnsPreparedQuery(ctx context.Context, dc, name string) (*queryEx
 	if len(params) > 0 {
 		uri += "?" + strings.Join(params, "&")
 	}
-	resp, err := a.roundTrip(ctx, forwardRequest{Method: http.MethodGet, URI: uri, Header: tokenHeader(a.acl.dnsToken())}, true)
+	header := http.Header{queryAgentHeader: {a.cfg.NodeName}}
+	if t := a.acl.dnsToken(); t != "" {
+		header.Set("X-Consul-Token", t)
+	}
+	resp, err := a.roundTrip(ctx, forwardRequest{Method: http.MethodGet, URI: uri, Header: header}, true)
 	if err != nil || resp.Status == http.StatusNotFound {
 		return nil, err
 	}

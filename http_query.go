@@ -26,6 +26,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -33,6 +34,11 @@ import (
 )
 
 const queryPath = "/v1/query/"
+
+// queryAgentHeader carries, on a request a client agent forwards, the
+// client's node name: Near "_agent" means the agent asked, as in Consul,
+// whose client sends its node in the RPC's arguments.
+const queryAgentHeader = "X-Consul-Query-Agent-Node"
 
 func (h *httpAPI) registerQuery() {
 	h.endpoint("/v1/query", []string{http.MethodGet, http.MethodPost}, h.queryGeneral)
@@ -242,7 +248,7 @@ func (h *httpAPI) queryRun(w http.ResponseWriter, r *http.Request, idOrName stri
 	if err != nil {
 		return nil, err
 	}
-	ex := queryExecution{near: query(r).Get("near"), agentNode: h.a.cfg.NodeName}
+	ex := queryExecution{near: query(r).Get("near"), agentNode: cmp.Or(r.Header.Get(queryAgentHeader), h.a.cfg.NodeName)}
 	if v := query(r).Get("limit"); v != "" {
 		if ex.limit, err = strconv.Atoi(v); err != nil {
 			return nil, fmt.Errorf("Bad limit: %s", err)

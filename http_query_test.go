@@ -307,6 +307,25 @@ func TestPreparedQueryFailover(t *testing.T) {
 	if m := dnsAskUDP(t, cl.DNSAddrs()[0], "dbq.query.consul.", dnsmessage.TypeA); !slices.Equal(dnsSorted(m.Answers), []string{"A 10.2.0.1"}) {
 		t.Fatalf("dbq A through a client: %v %v", m.RCode, dnsSorted(m.Answers))
 	}
+	// Near "_agent" is the agent asked, the client, not its server.
+	cl.must("PUT", "/v1/agent/service/register", `{"Name":"cache","Port":6379}`, nil)
+	for _, n := range []string{"c1", "c2", "c3"} {
+		s1.must("PUT", "/v1/catalog/register", `{"Node":"`+n+`","Address":"10.1.0.9","Service":{"Service":"cache","Port":6379}}`, nil)
+	}
+	s1.must("POST", "/v1/query", `{"Name":"cacheq","Service":{"Service":"cache","Near":"_agent"}}`, nil)
+	eventually(t, 20*time.Second, "the client's cache instance in the catalog", func() bool {
+		s1.must("GET", "/v1/query/cacheq/execute", "", &res)
+		return len(res.Nodes) == 4
+	})
+	for range 5 {
+		if cl.must("GET", "/v1/query/cacheq/execute", "", &res); res.Nodes[0].Node.Node != "app1" {
+			t.Fatalf("Near _agent through the client: %s first", res.Nodes[0].Node.Node)
+		}
+		m := dnsAskUDP(t, cl.DNSAddrs()[0], "cacheq.query.consul.", dnsmessage.TypeA)
+		if got := dnsAnswers(m.Answers); len(got) != 2 || got[0] != "A 127.0.0.170" {
+			t.Fatalf("cacheq A through the client: %v", got)
+		}
+	}
 	// Once dc1 has a healthy instance, it answers itself.
 	s1.must("PUT", "/v1/catalog/register", `{"Node":"near","Address":"10.1.0.1","Service":{"Service":"db","Port":5432,"Tags":["primary"]}}`, nil)
 	s1.must("GET", "/v1/query/dbq/execute", "", &res)
