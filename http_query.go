@@ -139,7 +139,7 @@ func (h *httpAPI) queryCreate(w http.ResponseWriter, r *http.Request) (any, erro
 	for q.ID == "" || queryExists(st, q.ID) {
 		q.ID = newUUID()
 	}
-	if err := h.queryWriteChecked(r, q, nil, false); err != nil {
+	if err := h.queryApply(r, q, false, nil, false); err != nil {
 		return nil, err
 	}
 	return map[string]string{"ID": q.ID}, nil
@@ -155,30 +155,18 @@ func (h *httpAPI) queryWrite(r *http.Request, q *PreparedQuery, del bool) error 
 	if err := h.checkDatacenter(r); err != nil {
 		return err
 	}
-	existing, err := h.a.store.snapshot().queryGet(q.ID)
-	switch {
-	case err == errQueryNotFound:
-		existing = nil
-	case err != nil:
+	stored, err := h.a.store.snapshot().queryGet(q.ID)
+	if err != nil && err != errQueryNotFound {
 		return fmt.Errorf("Prepared Query lookup failed: %v", err)
 	}
-	return h.queryWriteChecked(r, q, existingOrMissing(existing, q.ID), del)
+	return h.queryApply(r, q, true, stored, del)
 }
 
-// existingOrMissing: the stored query, or Consul's error for a missing one.
-func existingOrMissing(q *PreparedQuery, id string) func() (*PreparedQuery, error) {
-	return func() (*PreparedQuery, error) {
-		if q == nil {
-			return nil, fmt.Errorf("Cannot modify non-existent prepared query: '%s'", id)
-		}
-		return q, nil
-	}
-}
-
-// queryWriteChecked checks a write as Consul's PreparedQuery.Apply (in its
-// order: write on the new name, the stored query and write on its name,
-// the query's validity) and applies it. existing is nil for a create.
-func (h *httpAPI) queryWriteChecked(r *http.Request, q *PreparedQuery, existing func() (*PreparedQuery, error), del bool) error {
+// queryApply checks a write as Consul's PreparedQuery.Apply, in its order
+// (write on the new name; for an update or delete, the stored query, nil
+// when missing, and write on its name; the query's validity), and applies
+// it.
+func (h *httpAPI) queryApply(r *http.Request, q *PreparedQuery, update bool, stored *PreparedQuery, del bool) error {
 	authz, err := h.authorize(r)
 	if err != nil {
 		return err
@@ -188,12 +176,11 @@ func (h *httpAPI) queryWriteChecked(r *http.Request, q *PreparedQuery, existing 
 			return err
 		}
 	}
-	if existing != nil {
-		old, err := existing()
-		if err != nil {
-			return err
+	if update {
+		if stored == nil {
+			return fmt.Errorf("Cannot modify non-existent prepared query: '%s'", q.ID)
 		}
-		if prefix, ok := old.aclPrefix(); ok {
+		if prefix, ok := stored.aclPrefix(); ok {
 			if err := authz.require(aclResQuery, aclWrite, prefix); err != nil {
 				return err
 			}
@@ -262,7 +249,8 @@ func (h *httpAPI) queryRun(w http.ResponseWriter, r *http.Request, idOrName stri
 	if err := h.a.readBarrier(r.Context(), opts); err != nil {
 		return nil, err
 	}
-	pq, err := h.a.store.snapshot().queryResolve(idOrName, "")
+	st := h.a.store.snapshot()
+	pq, err := st.queryResolve(idOrName, "")
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +272,7 @@ func (h *httpAPI) queryRun(w http.ResponseWriter, r *http.Request, idOrName stri
 	if token == "" {
 		token = h.a.acl.token("default")
 	}
-	res, err := h.a.executeQuery(r.Context(), h.a.store.snapshot(), pq, token, ex)
+	res, err := h.a.executeQuery(r.Context(), st, pq, token, ex)
 	if err != nil {
 		return nil, err
 	}

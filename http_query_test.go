@@ -111,6 +111,7 @@ func TestPreparedQueryCRUD(t *testing.T) {
 		{"POST", "/v1/query", `{"Name":"t","Template":{"Type":"bogus"},"Service":{"Service":"x"}}`, 500, "raft apply failed: failed compiling template: Bad Template.Type 'bogus'"},
 		{"POST", "/v1/query", `{"Name":"t","Template":{"Type":"name_prefix_match","Regexp":"("},"Service":{"Service":"x"}}`, 500, "raft apply failed: failed compiling template: Bad Regexp: error parsing regexp: missing closing ): `(`"},
 		{"POST", "/v1/query", `{"Name":"t","Template":{"Type":"name_prefix_match"},"Service":{"Service":"${foo}"}}`, 500, "raft apply failed: failed compiling template: Bad evaluation for '${foo}' in Service.Service: 1:3: unknown variable accessed: foo"},
+		{"POST", "/v1/query", `{"Name":"t","Service":{"Service":"x","NodeMeta":{"a b":"1"}}}`, 500, "Invalid prepared query: Couldn't load metadata pair ('a b', '1'): Key contains invalid characters"},
 		{"GET", "/v1/query/" + id + "/execute?limit=x", "", 500, `Bad limit: strconv.Atoi: parsing "x": invalid syntax`},
 		{"PUT", "/v1/query/" + id + "/execute", "", 405, ""},
 	} {

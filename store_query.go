@@ -32,7 +32,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -177,22 +179,27 @@ func parseQuery(q *PreparedQuery) error {
 	return nil
 }
 
-// validateNodeMeta: node meta filter keys and values as Consul's
-// ValidateNodeMetadata (with reserved keys allowed, as a filter may name them).
+// validateNodeMeta: a NodeMeta filter under Consul's ValidateNodeMetadata
+// (reserved "consul-" keys allowed: a filter may name them), its messages.
 func validateNodeMeta(meta map[string]string) error {
 	if len(meta) > 64 {
-		return fmt.Errorf("Node metadata cannot contain more than %d key/value pairs", 64)
+		return errors.New("Node metadata cannot contain more than 64 key/value pairs")
 	}
-	for k, v := range meta {
-		if k == "" {
-			return errors.New("Key cannot be blank")
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		var problem string
+		switch v := meta[k]; {
+		case k == "":
+			problem = "Key cannot be blank"
+		case !cfgMetaKeyPattern.MatchString(k):
+			problem = "Key contains invalid characters"
+		case len(k) > 128:
+			problem = "Key is too long (limit: 128 characters)"
+		case len(v) > 512:
+			problem = "Value is too long (limit: 512 characters)"
+		default:
+			continue
 		}
-		if len(k) > 128 {
-			return fmt.Errorf("Key is too long (limit: %d characters)", 128)
-		}
-		if len(v) > 512 {
-			return fmt.Errorf("Value is too long (limit: %d characters)", 512)
-		}
+		return fmt.Errorf("Couldn't load metadata pair ('%s', '%s'): %s", k, meta[k], problem)
 	}
 	return nil
 }
