@@ -53,10 +53,11 @@ const (
 	tagIndex
 	tagSession
 	tagLockDelay
-	tagAutopilot     // the autopilot configuration, when one is stored (store_autopilot.go)
-	tagConfigEntry   // store_config_entry.go
-	tagConnectCA     // the CA's record, once the first leader made it (store_connect_ca.go)
-	tagACL           // the ACL tables, once there is anything in them (store_acl.go)
+	tagAutopilot   // the autopilot configuration, when one is stored (store_autopilot.go)
+	tagConfigEntry // store_config_entry.go
+	tagConnectCA   // the CA's record, once the first leader made it (store_connect_ca.go)
+	tagACL         // the ACL tables, once there is anything in them (store_acl.go)
+
 	tagPreparedQuery // store_query.go
 	tagLast          = tagPreparedQuery
 )
