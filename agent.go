@@ -224,6 +224,7 @@ func (a *Agent) listen() error {
 			}
 			d := newDNSServer(a.cfg, source, a.logger)
 			d.remoteSource = a.remoteDCCatalog
+			d.preparedQuery = a.dnsPreparedQuery // dns_query.go
 			d.serve(pc, ln)
 			a.dnsServers = append(a.dnsServers, d)
 			a.dnsListeners = append(a.dnsListeners, pc.LocalAddr())

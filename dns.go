@@ -82,6 +82,9 @@ type dnsServer struct {
 	remoteSource func(ctx context.Context, dc string) dnsSource
 	logger       *slog.Logger
 
+	// preparedQuery executes a prepared query (nil: no such query; dns_query.go).
+	preparedQuery func(ctx context.Context, dc, name string) (*queryExecuteResponse, error)
+
 	domain      string // cfg.Domain in lower case, ending with "."
 	dotDomain   string // "." + domain
 	dc          string // cfg.Datacenter in lower case
@@ -336,6 +339,8 @@ type dnsRR struct {
 	port   uint16
 	weight uint16
 	glue   bool // SRV: the first with its target, whose address goes in the additional section
+	// glueTXT: with glue, TXT records of the target's node meta for the additional section (dns_query.go)
+	glueTXT []string
 }
 
 // dnsResult is how a question was resolved; the records are in dnsScratch.answers.
@@ -524,6 +529,9 @@ func (d *dnsServer) packSections(s *dnsScratch, h dnsmessage.Header, q *dnsmessa
 			try(b.AResource(rh, dnsmessage.AResource{A: rr.addr.As4()}))
 		} else {
 			try(b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: rr.addr.As16()}))
+		}
+		for _, txt := range rr.glueTXT {
+			try(d.packAnswer(&b, rh.Name, &dnsRR{typ: dnsmessage.TypeTXT, ttl: rr.ttl, txt: txt}))
 		}
 	}
 	if edns.present {

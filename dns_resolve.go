@@ -106,7 +106,7 @@ func (d *dnsServer) resolve(s *dnsScratch, st dnsSource, q *dnsmessage.Question)
 	kind, parts, suffix := "", labels[:0], labels[:0]
 	for i := len(labels) - 1; i >= 0 && kind == ""; i-- {
 		switch l := labels[i]; {
-		case l == "service" || l == "node" || l == "addr" || l == "connect":
+		case l == "service" || l == "node" || l == "addr" || l == "connect" || l == "query":
 			kind, parts, suffix = l, labels[:i], labels[i+1:]
 		case q.Type == dnsmessage.TypeSRV && strings.HasPrefix(l, "_"):
 			kind, parts, suffix = "service", labels[:i+1], labels[i+1:]
@@ -121,6 +121,9 @@ func (d *dnsServer) resolve(s *dnsScratch, st dnsSource, q *dnsmessage.Question)
 			return nxdomain // a datacenter we know no way to
 		}
 		s.dc, s.src = dc, st
+	}
+	if kind == "query" { // dns_query.go
+		return d.resolveQuery(s, dc, strings.Join(parts, "."), q.Type)
 	}
 	var found bool
 	switch kind {

@@ -100,6 +100,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerConfigEntries()
 	h.registerIntentions()
 	h.registerConnectCA()
+	h.registerQuery()
 	h.registerACL()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
 	h.registerCluster()                                                       // http_cluster.go: the teaching view

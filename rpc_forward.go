@@ -82,7 +82,7 @@ var (
 )
 
 // forwardedHeaders are the request headers a server's handler reads.
-var forwardedHeaders = []string{"Authorization", "Content-Type", "X-Consul-Token"}
+var forwardedHeaders = []string{"Authorization", "Content-Type", "X-Consul-Token", queryAgentHeader}
 
 // forwardRequest is an HTTP request carried to a server.
 type forwardRequest struct {
@@ -430,6 +430,9 @@ func (h *httpAPI) forwardRequestOf(w http.ResponseWriter, r *http.Request, local
 		if vs := r.Header.Values(k); len(vs) > 0 {
 			header[k] = vs
 		}
+	}
+	if local && strings.HasPrefix(r.URL.Path, queryPath) {
+		header.Set(queryAgentHeader, h.a.cfg.NodeName) // Near "_agent" is the asking agent (http_query.go)
 	}
 	if t := h.a.acl.token("default"); local && t != "" && requestToken(r) == "" {
 		header.Set("X-Consul-Token", t) // the servers enforce with the agent's default token (http_acl.go)

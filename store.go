@@ -109,6 +109,8 @@ type command struct {
 	ACL         *aclRequest         `json:",omitempty"` // store_acl.go
 
 	ACLRepl *aclReplicateRequest `json:",omitempty"` // store_acl_replication.go
+
+	PreparedQuery *preparedQueryRequest `json:",omitempty"` // store_query.go
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
 }
@@ -178,6 +180,7 @@ type state struct {
 	configEntries tree[*configEntry] // kind \x00 name (store_config_entry.go)
 	connectCA     *connectCAState    // nil until the first leader makes the CA (store_connect_ca.go)
 	acl           aclState           // tokens, policies, roles (store_acl.go)
+	queries       queryState         // prepared queries (store_query.go)
 }
 
 // Store holds the current state and the watchers waiting for it to change.
@@ -290,6 +293,13 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 			break
 		}
 		res.ok, res.err = true, t.applyACLReplicate(cmd.ACLRepl)
+	case cmdPreparedQuery:
+		if cmd.PreparedQuery == nil {
+			res.err = errors.New("prepared query command without a body")
+			break
+		}
+		res.err = t.applyPreparedQuery(cmd.PreparedQuery)
+		res.ok = res.err == nil
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)
 	}

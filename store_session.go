@@ -117,6 +117,7 @@ func (t *txn) invalidateSession(id string) {
 	t.st.sessions, _ = t.st.sessions.delete(id)
 	t.st.nodeSessions, _ = t.st.nodeSessions.delete(itemKey(s.Node, id))
 	t.bump(indexSessions)
+	t.deleteSessionQueries(id) // store_query.go
 	t.pruneLockDelays()
 	var held []string
 	t.st.sessionKeys.ascendPrefix(id+"\x00", "", func(k string, _ struct{}) bool {

@@ -57,7 +57,9 @@ const (
 	tagConfigEntry // store_config_entry.go
 	tagConnectCA   // the CA's record, once the first leader made it (store_connect_ca.go)
 	tagACL         // the ACL tables, once there is anything in them (store_acl.go)
-	tagLast        = tagACL
+
+	tagPreparedQuery // store_query.go
+	tagLast          = tagPreparedQuery
 )
 
 var errCorruptSnapshot = errors.New("corrupt snapshot")
@@ -177,6 +179,11 @@ func writeSnapshot(st *state, w io.Writer) error {
 		sw.write([]byte{tagACL})
 		sw.json(rec)
 	}
+	st.queries.byID.each(func(_ string, q *PreparedQuery) bool {
+		sw.write([]byte{tagPreparedQuery})
+		sw.json(q)
+		return sw.err == nil
+	})
 	sw.write([]byte{tagEnd})
 	if sw.err != nil {
 		return sw.err
@@ -273,6 +280,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 		sessions            treeBuilder[*Session]
 		lockDelays          treeBuilder[int64]
 		configEntries       treeBuilder[*configEntry]
+		queries             treeBuilder[*PreparedQuery]
 		nodeSessions        tree[struct{}]
 		sessionKeys         tree[struct{}]
 		names               = map[string]serviceRef{}
@@ -316,6 +324,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 			st.sessions, st.lockDelays = sessions.tree(), lockDelays.tree()
 			st.nodeSessions, st.sessionKeys = nodeSessions, sessionKeys
 			st.configEntries = configEntries.tree()
+			st.queries.byID = queries.tree()
 			return &st, nil
 		case tagMeta:
 			sawMeta = true
@@ -382,6 +391,16 @@ func readSnapshot(r io.Reader) (*state, error) {
 			rec := &aclRecord{}
 			sr.json(rec)
 			st.acl = rec.state()
+		case tagPreparedQuery:
+			q := &PreparedQuery{}
+			sr.json(q)
+			if sr.err == nil && (q.ID == "" || parseQuery(q) != nil) {
+				sr.failf("bad prepared query")
+			}
+			if sr.err == nil {
+				inOrder = inOrder && queries.add(q.ID, q)
+				st.queries = st.queries.indexed(q)
+			}
 		}
 		if !inOrder {
 			sr.failf("records out of order")
