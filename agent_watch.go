@@ -55,6 +55,10 @@ import (
 // 4 KiB, as Consul's WatchBufSize.
 const watchHandlerOutputMax = 4 * 1024
 
+// watchHandlerWaitDelay bounds the wait for a handler's output once the
+// handler is killed (its watch stopped).
+const watchHandlerWaitDelay = time.Second
+
 // watchHTTPDefaultTimeout is an HTTP handler's timeout when none is set
 // (Consul's watch.DefaultTimeout).
 const watchHTTPDefaultTimeout = 10 * time.Second
@@ -465,6 +469,7 @@ func watchPruneEvents(raw json.RawMessage, last uint64, haveLast bool) json.RawM
 func (p *watchPlan) run(ctx context.Context, cl *cliClient, handle func(index uint64, result []byte), logErr func(err error, retry time.Duration)) {
 	var (
 		have       bool
+		last       uint64 // the index of the last answer
 		lastResult []byte
 		failures   int
 	)
@@ -478,12 +483,15 @@ func (p *watchPlan) run(ctx context.Context, cl *cliClient, handle func(index ui
 			return 0, err
 		}
 		failures = 0
-		if have && idx == index {
+		// last, not index: followIndex starts over from 0 when an index
+		// goes back, which an event's (a hash of its ID) often does.
+		if have && idx == last {
 			return idx, nil // no change: the query timed out
 		}
 		if p.Type == "event" {
-			result = watchPruneEvents(result, index, have)
+			result = watchPruneEvents(result, last, have)
 		}
+		last = idx
 		var compact bytes.Buffer
 		if json.Compact(&compact, result) != nil {
 			compact.Reset()
@@ -511,6 +519,7 @@ func watchHandlerCmd(ctx context.Context, args []string, script, shell string, i
 	}
 	cmd.Env = append(os.Environ(), "CONSUL_INDEX="+strconv.FormatUint(index, 10))
 	cmd.Stdin = bytes.NewReader(append(slices.Clone(result), '\n'))
+	cmd.WaitDelay = watchHandlerWaitDelay // a killed handler's children may hold its output open
 	return cmd
 }
 

@@ -176,10 +176,11 @@ func watchRun(c *cliEnv, args []string, stop <-chan struct{}) int {
 // watchHandle runs the handler with the result on stdin, as Consul's
 // exec.Script (the shell's -c) or exec.Subprocess (-shell=false).
 func watchHandle(c *cliEnv, handler []string, shell bool, index uint64, result []byte) error {
-	var cmd = watchHandlerCmd(context.Background(), handler, "", "", index, result)
+	args, script := handler, ""
 	if shell {
-		cmd = watchHandlerCmd(context.Background(), nil, strings.Join(handler, " "), watchShell(c.getenv), index, result)
+		args, script = nil, strings.Join(handler, " ")
 	}
+	cmd := watchHandlerCmd(context.Background(), args, script, watchShell(c.getenv), index, result)
 	cmd.Stdout = c.stdout
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
