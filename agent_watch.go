@@ -508,11 +508,11 @@ func (p *watchPlan) run(ctx context.Context, cl *cliClient, handle func(index ui
 
 // watchHandlerCmd is a handler process with the result on stdin (and a
 // newline, as Consul's json.Encoder) and CONSUL_INDEX in its environment:
-// the words themselves (Consul's exec.Subprocess), or a script run by
-// shell's -c (exec.Script).
+// the words themselves (Consul's exec.Subprocess), or, given a shell, a
+// script run by its -c (exec.Script).
 func watchHandlerCmd(ctx context.Context, args []string, script, shell string, index uint64, result []byte) *exec.Cmd {
 	var cmd *exec.Cmd
-	if script != "" {
+	if shell != "" {
 		cmd = exec.CommandContext(ctx, shell, "-c", script)
 	} else {
 		cmd = exec.CommandContext(ctx, args[0], args[1:]...)
@@ -714,8 +714,12 @@ func (a *Agent) runWatch(ctx context.Context, p *watchPlan) {
 // (the last 4 KiB) and a failure, as Consul's makeWatchHandler.
 func (a *Agent) watchProcessHandle(ctx context.Context, p *watchPlan, index uint64, result []byte) {
 	args, _ := p.exempt["args"].([]string)
-	script, _ := p.exempt["handler"].(string)
-	cmd := watchHandlerCmd(ctx, args, script, watchShell(os.Getenv), index, result)
+	script, isScript := p.exempt["handler"].(string)
+	shell := ""
+	if isScript {
+		shell = watchShell(os.Getenv)
+	}
+	cmd := watchHandlerCmd(ctx, args, script, shell, index, result)
 	out := tailBuffer{max: watchHandlerOutputMax}
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil && ctx.Err() == nil {

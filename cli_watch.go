@@ -176,11 +176,11 @@ func watchRun(c *cliEnv, args []string, stop <-chan struct{}) int {
 // watchHandle runs the handler with the result on stdin, as Consul's
 // exec.Script (the shell's -c) or exec.Subprocess (-shell=false).
 func watchHandle(c *cliEnv, handler []string, shell bool, index uint64, result []byte) error {
-	args, script := handler, ""
+	sh, script := "", ""
 	if shell {
-		args, script = nil, strings.Join(handler, " ")
+		sh, script = watchShell(c.getenv), strings.Join(handler, " ")
 	}
-	cmd := watchHandlerCmd(context.Background(), args, script, watchShell(c.getenv), index, result)
+	cmd := watchHandlerCmd(context.Background(), handler, script, sh, index, result)
 	cmd.Stdout = c.stdout
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
