@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -589,7 +590,7 @@ func prepareWatches(list []map[string]any) ([]*watchPlan, error) {
 			return nil, errors.New("Must define a watch handler")
 		}
 		if hasArgs && len(p.exempt["args"].([]string)) == 0 {
-			return nil, errors.New("Watch args must be a list of strings")
+			return nil, errors.New("Watch args must name a command") // Consul's runs an empty script
 		}
 		if p.Type == "agent_service" {
 			return nil, fmt.Errorf("Watch type %s is not supported by miniconsul's agent", p.Type)
@@ -686,8 +687,12 @@ func (a *Agent) reloadWatches(list []map[string]any) error {
 // runWatch runs one configured watch until ctx ends.
 func (a *Agent) runWatch(ctx context.Context, p *watchPlan) {
 	logger := a.logger.With("watch_type", p.Type)
+	host, port, _ := net.SplitHostPort(a.HTTPAddrs()[0])
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1" // listening on every address: call it on loopback, as Consul's ClientAddress
+	}
 	cl := &cliClient{
-		base:       url.URL{Scheme: "http", Host: a.HTTPAddrs()[0]},
+		base:       url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)},
 		http:       &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		token:      p.Token,
 		datacenter: p.Datacenter,
@@ -706,7 +711,7 @@ func (a *Agent) runWatch(ctx context.Context, p *watchPlan) {
 		logger.Warn("The 'handler' field in watches has been deprecated and replaced with the 'args' field. See https://developer.hashicorp.com/docs/agent/watches")
 	}
 	p.run(ctx, cl, handle, func(err error, retry time.Duration) {
-		logger.Error("Watch errored", "type", p.Type, "error", err, "retry", retry)
+		logger.Error("Watch errored", "error", err, "retry", retry)
 	})
 }
 

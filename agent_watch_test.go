@@ -230,6 +230,33 @@ func TestAgentWatchReload(t *testing.T) {
 	}
 }
 
+// With ACLs on (default deny), a watch reads with its own token, or with
+// none, which the API answers with acl.tokens.default, as Consul's.
+func TestAgentWatchACL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, tokenParam, defaultToken string }{
+		{"the watch's token", `"token": "root", `, ""},
+		{"the default token", "", "root"},
+	} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "key.out")
+		writeWatches(t, dir, `{"watches": [{"type": "key", "key": "secret", `+tc.tokenParam+`"args": `+recordArgs(out)+`}]}`)
+		loaded, _, err := loadConfig([]string{"-dev", "-config-dir", dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ta := startTestAgent(t, func(c *Config) {
+			aclOn(c)
+			c.ACL.Tokens.InitialManagement, c.ACL.Tokens.Default, c.Watches = "root", tc.defaultToken, loaded.Watches
+		})
+		waitLines(t, out, 1)
+		ta.mustToken("root", "PUT", "/v1/kv/secret", "s", nil)
+		if got := waitLines(t, out, 2); !strings.Contains(got[1], `"Value":"cw=="`) {
+			t.Errorf("%s: %q", tc.name, got)
+		}
+	}
+}
+
 // Bad watch definitions stop the configuration from loading, with
 // Consul's messages (as Consul 1.22.7's agent refuses to start).
 func TestAgentWatchConfigErrors(t *testing.T) {
@@ -262,6 +289,7 @@ func TestAgentWatchConfigErrors(t *testing.T) {
 		{`{"type": "service", "service": "web", "passingonly": "yes", "args": ["a"]}`,
 			`Failed to parse watch (map[string]interface {}{"args":[]interface {}{"a"}, "passingonly":"yes"}): Expecting passingonly to be a boolean`},
 		{`"key"`, `expected object, got string "key"`},
+		{`{"type": "nodes", "args": []}`, `Watch args must name a command`},
 	} {
 		_, _, err := loadConfigFixtures(t, []string{`{"watches": [` + tc.watch + `]}`}, "-dev")
 		if err == nil || !strings.Contains(err.Error(), `key "watches": `) || !strings.HasSuffix(err.Error(), tc.want) {
