@@ -534,11 +534,11 @@ func watchShell(getenv func(string) string) string {
 // agentWatches are the agent's running watches, by their configuration.
 type agentWatches struct {
 	mu      sync.Mutex
-	running map[string]context.CancelFunc // by watchKey
+	running map[string]context.CancelFunc // by watchKeys
 }
 
-// watchKeys identify the configured watches: its parameters as JSON (sorted
-// keys), and which of identical ones each is.
+// watchKeys identify the configured watches: each one's parameters as
+// JSON (sorted keys), and which of identical ones it is.
 func watchKeys(list []map[string]any) []string {
 	seen := map[string]int{}
 	keys := make([]string, len(list))

@@ -9,7 +9,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -310,5 +313,51 @@ func TestAgentWatchConfigErrors(t *testing.T) {
 	if a, err := newAgent(cfg, slog.New(slog.DiscardHandler)); err == nil {
 		a.Shutdown()
 		t.Error("an agent without HTTP started its watches")
+	}
+}
+
+// The loop's change rules on a scripted sequence of answers: an answer at
+// the last index is no change; a new index with the same result is none
+// either; an index that goes back is followed, and the next query starts
+// over from 0; a failure is retried at the same index.
+func TestWatchPlanChangeRules(t *testing.T) {
+	t.Parallel()
+	type answer struct {
+		index  uint64
+		result string
+		err    error
+	}
+	script := []answer{
+		{5, `{"v":1}`, nil},
+		{5, `{"v":1}`, nil},  // the wait timed out
+		{6, `{"v": 1}`, nil}, // a write elsewhere: the same result
+		{7, `{"v":2}`, nil},
+		{0, "", errors.New("agent unreachable")},
+		{7, `{"v":2}`, nil},
+		{3, `{"v":3}`, nil}, // a restore: the index went back
+		{3, `{"v":3}`, nil},
+		{8, `{"v":3}`, nil},
+	}
+	var asked []uint64
+	var runs []string
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := &watchPlan{Type: "key", fetch: func(_ context.Context, _ *cliClient, index uint64) (uint64, json.RawMessage, error) {
+		asked = append(asked, index)
+		a := script[0]
+		if script = script[1:]; len(script) == 0 {
+			cancel()
+		}
+		return a.index, json.RawMessage(a.result), a.err
+	}}
+	failures := 0
+	p.run(ctx, nil, func(index uint64, result []byte) {
+		runs = append(runs, fmt.Sprintf("%d %s", index, result))
+	}, func(err error, retry time.Duration) { failures++ })
+	if want := []string{`5 {"v":1}`, `7 {"v":2}`, `3 {"v":3}`}; !slices.Equal(runs, want) {
+		t.Errorf("runs %q, want %q", runs, want)
+	}
+	if want := []uint64{0, 5, 5, 6, 7, 7, 7, 0, 3}; !slices.Equal(asked, want) || failures != 1 {
+		t.Errorf("indexes asked %v, want %v; %d failures", asked, want, failures)
 	}
 }
