@@ -221,6 +221,17 @@ func TestAgentWatchReload(t *testing.T) {
 		t.Errorf("the removed watch still runs: %q", b)
 	}
 
+	// A changed watch starts over: its handler runs with the current result.
+	outA2 := filepath.Join(dir, "a2.out")
+	writeWatches(t, dir, `{"watches": [{"type": "key", "key": "a", "args": `+recordArgs(outA2)+`}, `+watchC+`]}`)
+	ta.must("PUT", "/v1/agent/reload", "", nil)
+	if got := waitLines(t, outA2, 1); !strings.Contains(got[0], `"Key":"a"`) {
+		t.Fatalf("the changed watch's first run: %q", got)
+	}
+	if n := running(); n != 2 {
+		t.Fatalf("%d watches running after a change, want 2", n)
+	}
+
 	writeWatches(t, dir, `{"watches": [{"type": "nosuch", "args": ["true"]}]}`)
 	ta.expect("PUT", "/v1/agent/reload", "", 500, "Unsupported watch type: nosuch")
 	if n := running(); n != 2 {
