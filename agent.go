@@ -69,6 +69,7 @@ type Agent struct {
 	checkTransports checkTransports // shared by the HTTP and gRPC checks (checks.go)
 	reloadMu        sync.Mutex      // one reload at a time (agent_reload.go)
 	configured      configuredDefs  // what the config files registered; guarded by reloadMu
+	watches         agentWatches    // the configured watches running (agent_watch.go)
 	persistMu       sync.Mutex      // the kept API registrations' files (agent_persist.go)
 	sessions        *sessionTimers  // servers only
 	events          *eventRing
@@ -174,6 +175,10 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		}
 	}
 	if err := a.registerConfigured(); err != nil {
+		a.Shutdown()
+		return nil, err
+	}
+	if err := a.startWatches(); err != nil {
 		a.Shutdown()
 		return nil, err
 	}

@@ -10,8 +10,9 @@
 // that changed, or that is no longer registered (deregistered through the
 // API), is registered again, its checks starting over; an unchanged one
 // keeps running untouched, with its check's status. What the HTTP API
-// registered is left alone. Only services and checks are reloaded: every
-// other key keeps the value the agent started with.
+// registered is left alone. The watches are reloaded too (agent_watch.go:
+// the new ones start, those gone stop). Only services, checks and watches
+// are reloaded: every other key keeps the value the agent started with.
 //
 // Concurrency: Agent.reloadMu serialises registerConfigured and reload, and
 // guards Agent.configured.
@@ -110,6 +111,9 @@ func (a *Agent) reload() error {
 	if err == nil {
 		p, err = a.prepareConfigured(cfg)
 	}
+	if err == nil {
+		_, err = prepareWatches(cfg.Watches)
+	}
 	if err != nil {
 		a.logger.Error("reload refused: the configuration is invalid; keeping the running one", "error", err)
 		return err
@@ -162,6 +166,9 @@ func (a *Agent) reload() error {
 		a.logPushError(id, a.local.installCheck(a.lifetime(), lc))
 	}
 	a.configured = p.defs
+	if err := a.reloadWatches(cfg.Watches); err != nil {
+		a.logger.Error("reloading the watches", "error", err)
+	}
 	a.logger.Info("configuration reloaded", "services", len(p.defs.services), "checks", len(p.defs.checks),
 		"registered", replaced, "deregistered", removed)
 	return nil

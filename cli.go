@@ -558,13 +558,18 @@ func (r *cliResponse) index() uint64 {
 // a transport failure is Go's error ("Get \"http://…\": dial tcp …"), as
 // Consul's client reports it. Any status is returned: see check.
 func (cl *cliClient) do(method, path string, query url.Values, body io.Reader) (*cliResponse, error) {
+	return cl.doContext(context.Background(), method, path, query, body)
+}
+
+// doContext is do, given up when ctx ends (a watch that stops).
+func (cl *cliClient) doContext(ctx context.Context, method, path string, query url.Values, body io.Reader) (*cliResponse, error) {
 	if query == nil {
 		query = url.Values{}
 	}
 	if cl.stale {
 		query.Set("stale", "")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	req, err := cl.request(ctx, method, path, query, body)
 	if err != nil {

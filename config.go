@@ -101,6 +101,7 @@ type Config struct {
 
 	Services []*serviceDefinition // service, services: registered by the agent at start
 	Checks   []*checkDefinition   // check, checks: registered by the agent at start
+	Watches  []map[string]any     // watches: Consul's watch definitions, as given (agent_watch.go)
 
 	AEInterval                 time.Duration // ae_interval: between two anti-entropy full syncs (1m)
 	CheckReapInterval          time.Duration // check_reap_interval: how often critical services are reaped (30s)

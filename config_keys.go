@@ -45,6 +45,7 @@ var configRoot = configKey{fields: cfgWithIgnored(cfgJoinKeys(cfgTLSKeys(), map[
 	"services":                      cfgDefinitions(false, func(c *Config) *[]*serviceDefinition { return &c.Services }),
 	"check":                         cfgDefinitions(true, func(c *Config) *[]*checkDefinition { return &c.Checks }),
 	"checks":                        cfgDefinitions(false, func(c *Config) *[]*checkDefinition { return &c.Checks }),
+	"watches":                       cfgWatches(func(c *Config) *[]map[string]any { return &c.Watches }),
 	"enable_script_checks":          cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.EnableScriptChecks }),
 	"enable_local_script_checks":    cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.EnableLocalScriptChecks }),
 	"check_output_max_size":         cfgStore(cfgPositiveInt, func(c *Config) *int { return &c.CheckOutputMaxSize }),
@@ -170,5 +171,5 @@ var ignoredTopLevelKeys = []string{
 	"sync_coordinate_interval_min", "sync_coordinate_rate_target", "syslog_facility",
 	"tagged_addresses", "telemetry", "tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui_content_path",
 	"ui_dir", "unix_sockets", "use_streaming_backend", "version", "version_metadata",
-	"version_prerelease", "watches", "xds",
+	"version_prerelease", "xds",
 }
