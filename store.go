@@ -109,6 +109,8 @@ type command struct {
 	ACL         *aclRequest         `json:",omitempty"` // store_acl.go
 
 	ACLRepl *aclReplicateRequest `json:",omitempty"` // store_acl_replication.go
+
+	Coordinates []CoordinateEntry `json:",omitempty"` // store_coordinate.go
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
 }
@@ -175,9 +177,10 @@ type state struct {
 
 	autopilot *AutopilotConfiguration // nil until the first leader stores one (store_autopilot.go)
 
-	configEntries tree[*configEntry] // kind \x00 name (store_config_entry.go)
-	connectCA     *connectCAState    // nil until the first leader makes the CA (store_connect_ca.go)
-	acl           aclState           // tokens, policies, roles (store_acl.go)
+	configEntries tree[*configEntry]     // kind \x00 name (store_config_entry.go)
+	connectCA     *connectCAState        // nil until the first leader makes the CA (store_connect_ca.go)
+	acl           aclState               // tokens, policies, roles (store_acl.go)
+	coordinates   tree[*CoordinateEntry] // node → its network coordinate (store_coordinate.go)
 }
 
 // Store holds the current state and the watchers waiting for it to change.
@@ -290,6 +293,9 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 			break
 		}
 		res.ok, res.err = true, t.applyACLReplicate(cmd.ACLRepl)
+	case cmdCoordinates:
+		res.err = t.applyCoordinates(cmd.Coordinates)
+		res.ok = res.err == nil
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)
 	}

@@ -57,7 +57,8 @@ const (
 	tagConfigEntry // store_config_entry.go
 	tagConnectCA   // the CA's record, once the first leader made it (store_connect_ca.go)
 	tagACL         // the ACL tables, once there is anything in them (store_acl.go)
-	tagLast        = tagACL
+	tagCoordinate  // a node's coordinate (store_coordinate.go)
+	tagLast        = tagCoordinate
 )
 
 var errCorruptSnapshot = errors.New("corrupt snapshot")
@@ -177,6 +178,11 @@ func writeSnapshot(st *state, w io.Writer) error {
 		sw.write([]byte{tagACL})
 		sw.json(rec)
 	}
+	st.coordinates.each(func(_ string, e *CoordinateEntry) bool {
+		sw.write([]byte{tagCoordinate})
+		sw.json(e)
+		return sw.err == nil
+	})
 	sw.write([]byte{tagEnd})
 	if sw.err != nil {
 		return sw.err
@@ -382,6 +388,12 @@ func readSnapshot(r io.Reader) (*state, error) {
 			rec := &aclRecord{}
 			sr.json(rec)
 			st.acl = rec.state()
+		case tagCoordinate:
+			e := &CoordinateEntry{}
+			if sr.json(e); sr.err == nil && (e.Coord == nil || !e.Coord.valid()) {
+				sr.failf("bad coordinate of %q", e.Node)
+			}
+			st.coordinates = st.coordinates.set(e.Node, e)
 		}
 		if !inOrder {
 			sr.failf("records out of order")
