@@ -163,38 +163,41 @@ func sortCheckServiceNodesNear(st *state, from string, csns []CheckServiceNode) 
 }
 
 // datacentersByRTT lists the datacenters of the WAN pool's servers, nearest
-// first: each by the median estimated RTT from this server's WAN
-// coordinate to its servers that have not left (the local one is 0; a
-// server without a coordinate is infinitely far), ties by name. Only the
-// local datacenter on a client.
+// first (datacentersByDistance); only the local one on a client.
 func (a *Agent) datacentersByRTT() []string {
 	if a.wan == nil {
 		return []string{a.cfg.Datacenter}
 	}
-	self := a.wan.Coordinate()
-	rtts := map[string][]float64{}
-	for _, m := range a.wan.Members() {
+	return datacentersByDistance(a.cfg.Datacenter, a.wan.Coordinate(), a.wan.Members(), a.wan.CachedCoordinate)
+}
+
+// datacentersByDistance orders the datacenters of the servers among
+// members, as Consul's GetDatacentersByDistance: each by the median
+// estimated RTT from self to its servers that have not left (the local
+// datacenter's count 0; a server without a coordinate is infinitely far),
+// ties by name.
+func datacentersByDistance(local string, self *Coordinate, members []swimMember, coordOf func(string) (*Coordinate, bool)) []string {
+	rtts := map[string][]float64{local: {0}}
+	for _, m := range members {
 		dc, _, ok := wanServer(m)
 		if !ok || m.State == swimLeft {
 			continue
 		}
 		rtt := 0.0
-		if dc != a.cfg.Datacenter {
+		if dc != local {
 			rtt = math.Inf(1)
-			if c, ok := a.wan.CachedCoordinate(m.Name); ok && self.compatible(c) {
+			if c, ok := coordOf(m.Name); ok && self.compatible(c) {
 				rtt = self.distanceTo(c).Seconds()
 			}
 		}
 		rtts[dc] = append(rtts[dc], rtt)
 	}
-	rtts[a.cfg.Datacenter] = append(rtts[a.cfg.Datacenter], 0)
 	median := map[string]float64{}
-	names := make([]string, 0, len(rtts))
 	for dc, r := range rtts {
 		slices.Sort(r)
 		median[dc] = r[len(r)/2]
-		names = append(names, dc)
 	}
+	names := slices.Collect(maps.Keys(rtts))
 	slices.SortFunc(names, func(x, y string) int { return cmp.Or(cmp.Compare(median[x], median[y]), cmp.Compare(x, y)) })
 	return names
 }
