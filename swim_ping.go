@@ -46,9 +46,9 @@ func (s *swim) setAckPayload(b []byte) {
 }
 
 // ackPayloadFor is the payload of an ack to the member named from: ours,
-// when it announces that it reads one.
+// when we carry payloads and it announces that it reads one.
 func (s *swim) ackPayloadFor(from string) []byte {
-	if n := s.nodes[from]; n != nil && n.Tags[swimTagAckPayload] != "" {
+	if n := s.nodes[from]; s.cfg.AckPayloads && n != nil && n.Tags[swimTagAckPayload] != "" {
 		return s.ackPayload
 	}
 	return nil
