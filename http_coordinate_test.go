@@ -242,19 +242,25 @@ func TestCoordinatesStoreAndSnapshot(t *testing.T) {
 	}
 }
 
-// TestCoordinatesInACluster: three servers on real sockets measure each
-// other through SWIM's acks and each gets a measured (non-origin)
-// coordinate in the catalog, and in the WAN pool.
+// TestCoordinatesInACluster: three servers and a client on real sockets
+// measure each other through SWIM's acks, and each node gets a measured
+// (non-origin) coordinate in the catalog (the client's sent through its
+// server), and each server in the WAN pool.
 func TestCoordinatesInACluster(t *testing.T) {
 	t.Parallel()
-	c := startTestClusterWith(t, 3, func(cfg *Config) {
+	fast := func(cfg *Config) {
 		cfg.SyncCoordinateIntervalMin = 300 * time.Millisecond
 		cfg.CoordinateUpdatePeriod = 200 * time.Millisecond
+	}
+	c := startTestClusterWith(t, 3, fast)
+	startTestClientWith(t, "c1", "127.0.0.161", func(cfg *Config) {
+		fast(cfg)
+		cfg.RetryJoin = []string{lanAddr(t, c.agents[0].cfg.BindAddr)}
 	})
 	measured := func(co *Coordinate) bool { return co != nil && slices.ContainsFunc(co.Vec, func(v float64) bool { return v != 0 }) }
-	eventually(t, 60*time.Second, "every server with a measured coordinate", func() (bool, string) {
+	eventually(t, 60*time.Second, "every node with a measured coordinate", func() (bool, string) {
 		nodes := coordNodes(c.agents[0])
-		for _, n := range []string{"s1", "s2", "s3"} {
+		for _, n := range []string{"s1", "s2", "s3", "c1"} {
 			if !measured(nodes[n]) {
 				return false, fmt.Sprint(nodes)
 			}
@@ -283,4 +289,29 @@ func TestCoordinatesInACluster(t *testing.T) {
 	if r.code != http.StatusOK {
 		t.Fatalf("node/s2: %d %s", r.code, r.body)
 	}
+}
+
+// TestCoordinateACLs: as Consul's, node:read filters the list and guards
+// one node's, node:write guards an update.
+func TestCoordinateACLs(t *testing.T) {
+	t.Parallel()
+	a, tok := enforceAgentRules(t, `node "a" { policy = "write" }`)
+	for _, n := range []string{"a", "b"} {
+		a.mustToken("root", "PUT", "/v1/catalog/register", fmt.Sprintf(`{"Node":%q,"Address":"10.0.0.1"}`, n), nil)
+		a.mustToken("root", "PUT", "/v1/coordinate/update", coordJSON(n, 0.001), nil)
+	}
+	eventually(t, 10*time.Second, "both coordinates stored", func() bool {
+		var l []CoordinateEntry
+		a.mustToken("root", "GET", "/v1/coordinate/nodes", "", &l)
+		return len(l) == 2
+	})
+	var l []CoordinateEntry
+	r := a.mustToken(tok.SecretID, "GET", "/v1/coordinate/nodes", "", &l)
+	if len(l) != 1 || l[0].Node != "a" || r.header.Get("X-Consul-Results-Filtered-By-Acls") != "true" {
+		t.Fatalf("nodes with node:a: %+v %v", l, r.header)
+	}
+	a.mustToken(tok.SecretID, "GET", "/v1/coordinate/node/a", "", nil)
+	a.expectToken(tok.SecretID, "GET", "/v1/coordinate/node/b", "", 403, denied(tok, "node:read", "b"))
+	a.mustToken(tok.SecretID, "PUT", "/v1/coordinate/update", coordJSON("a", 0.002), nil)
+	a.expectToken(tok.SecretID, "PUT", "/v1/coordinate/update", coordJSON("b", 0.002), 403, denied(tok, "node:write", "b"))
 }
