@@ -563,6 +563,7 @@ func (s *swim) members() []swimMember {
 func (n *swimNode) copy() swimMember {
 	m := n.swimMember
 	m.Tags = maps.Clone(m.Tags)
+	delete(m.Tags, swimTagAckPayload) // the core's own (swim_ping.go): the layer above never sees it
 	return m
 }
 

@@ -25,7 +25,9 @@ import (
 
 const (
 	// swimTagAckPayload is the tag of a member whose acks may carry a
-	// payload, and that understands one on the acks it gets.
+	// payload, and that understands one on the acks it gets. It travels
+	// with the member's tags, but members() and events leave it out: the
+	// layer above (and /v1/agent/members) sees the tags it set.
 	swimTagAckPayload     = "ack_vsn"
 	swimAckPayloadVersion = 1
 	swimMaxAckPayload     = 512 // a coordinate takes about 90 bytes
