@@ -43,7 +43,9 @@ func rttCommand(c *cliEnv, args []string) int {
 	if cl == nil {
 		return 1
 	}
-	var self struct{ Config struct{ NodeName, Datacenter string } }
+	var self struct {
+		Config struct{ NodeName, Datacenter string }
+	}
 	if len(nodes) < 2 {
 		if _, err := cl.call("GET", "/v1/agent/self", nil, nil, &self); err != nil {
 			c.errorf("Unable to look up agent info: %s", err)

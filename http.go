@@ -101,7 +101,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerIntentions()
 	h.registerConnectCA()
 	h.registerACL()
-	h.registerCoordinate() // http_coordinate.go
+	h.registerCoordinate()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h

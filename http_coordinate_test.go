@@ -257,7 +257,9 @@ func TestCoordinatesInACluster(t *testing.T) {
 		fast(cfg)
 		cfg.RetryJoin = []string{lanAddr(t, c.agents[0].cfg.BindAddr)}
 	})
-	measured := func(co *Coordinate) bool { return co != nil && slices.ContainsFunc(co.Vec, func(v float64) bool { return v != 0 }) }
+	measured := func(co *Coordinate) bool {
+		return co != nil && slices.ContainsFunc(co.Vec, func(v float64) bool { return v != 0 })
+	}
 	eventually(t, 60*time.Second, "every node with a measured coordinate", func() (bool, string) {
 		nodes := coordNodes(c.agents[0])
 		for _, n := range []string{"s1", "s2", "s3", "c1"} {

@@ -3,11 +3,12 @@
 //
 // Every agent places itself in a synthetic space so that the distance
 // between two agents' coordinates estimates their round-trip time
-// (Vivaldi: Dabek, Cox, Kaashoek & Morris, "Vivaldi: A Decentralized
-// Network Coordinate System", SIGCOMM 2004, cited "Vivaldi §n"), with
-// Serf's refinements: 8 Euclidean dimensions plus a height (Vivaldi §5.5,
-// and Ledlie, Gardner & Seltzer, "Network Coordinates in the Wild", NSDI
-// 2007, "Ledlie §n" for the filter, the adjustment and gravity).
+// (Dabek, Cox, Kaashoek & Morris, "Vivaldi: A Decentralized Network
+// Coordinate System", SIGCOMM 2004, cited "Vivaldi" with the part's
+// name), with Serf's refinements: 8 Euclidean dimensions plus a height
+// (Vivaldi's height vectors), and from Ledlie, Gardner & Seltzer, "Network
+// Coordinates in the Wild" (NSDI 2007, "Ledlie"), the latency filter and
+// gravity; the adjustment term is Serf's own.
 //
 // Data flow: the gossip driver (swim_node.go) measures the RTT of each
 // direct SWIM probe, whose ack carries the responder's coordinate
@@ -29,14 +30,14 @@ import (
 
 // Serf's coordinate.DefaultConfig, as the issue names the constants.
 const (
-	vivaldiDimensions     = 8    // Ledlie §3: 8 dimensions plus a height
+	vivaldiDimensions     = 8    // Ledlie: 8 dimensions plus a height
 	vivaldiErrorMax       = 1.5  // a new coordinate's error: it knows nothing
-	vivaldiCE             = 0.25 // Vivaldi §3.3, c_e: how fast the error estimate moves
-	vivaldiCC             = 0.25 // Vivaldi §3.3, c_c: the adaptive timestep's constant
+	vivaldiCE             = 0.25 // Vivaldi's c_e (adaptive timestep): how fast the error estimate moves
+	vivaldiCC             = 0.25 // Vivaldi's c_c: the adaptive timestep's constant
 	vivaldiAdjustWindow   = 20   // Serf's adjustment: the mean residual of the last 20 samples
 	vivaldiHeightMin      = 10e-6
-	vivaldiLatencyFilter  = 3     // Ledlie §4.1: the median of the last 3 RTTs to a node
-	vivaldiGravityRho     = 150.0 // Ledlie §5: gravity towards the origin, ρ in seconds
+	vivaldiLatencyFilter  = 3     // Ledlie's latency filter: the median of the last 3 RTTs to a node
+	vivaldiGravityRho     = 150.0 // Ledlie's gravity towards the origin, ρ in seconds
 	vivaldiZeroThreshold  = 1.0e-6
 	vivaldiMaxRTT         = 10 * time.Second // Serf refuses longer samples
 	nanosecondsPerSeconds = 1e9
@@ -81,7 +82,7 @@ func (c *Coordinate) valid() bool {
 // compatible: the same dimensionality, so distances are defined.
 func (c *Coordinate) compatible(o *Coordinate) bool { return len(c.Vec) == len(o.Vec) }
 
-// rawDistance: the Euclidean part plus both heights (Vivaldi §5.5: the
+// rawDistance: the Euclidean part plus both heights (Vivaldi's height vectors: the
 // height is the access link every path to the node crosses), in seconds.
 func (c *Coordinate) rawDistance(o *Coordinate) float64 {
 	return vecMagnitude(vecDiff(c.Vec, o.Vec)) + c.Height + o.Height
@@ -98,8 +99,8 @@ func (c *Coordinate) distanceTo(o *Coordinate) time.Duration {
 }
 
 // applyForce moves c by force (seconds) along the unit vector from o to c
-// (Vivaldi §2.3, the spring's force); the height moves in proportion
-// (Vivaldi §5.5), never below the minimum.
+// (Vivaldi's simple algorithm: the spring's force); the height moves in
+// proportion (Vivaldi's height vectors), never below the minimum.
 func (c *Coordinate) applyForce(rnd *rand.Rand, force float64, o *Coordinate) *Coordinate {
 	ret := c.clone()
 	unit, mag := unitVectorAt(rnd, c.Vec, o.Vec)
@@ -150,7 +151,7 @@ func (v *vivaldiClient) update(node string, other *Coordinate, rtt time.Duration
 	return v.coordinate(), true
 }
 
-// latencyFilter: Ledlie §4.1, the median of the last three samples, so one
+// latencyFilter: Ledlie's latency filter, the median of the last three samples, so one
 // slow probe (a GC pause, a lost packet retried) does not move the node.
 func (v *vivaldiClient) latencyFilter(node string, rttSeconds float64) float64 {
 	s := append(v.samples[node], rttSeconds)
@@ -162,7 +163,7 @@ func (v *vivaldiClient) latencyFilter(node string, rttSeconds float64) float64 {
 	return sorted[len(sorted)/2]
 }
 
-// updateVivaldi: Vivaldi §3.3 (Figure 3), the adaptive timestep. The
+// updateVivaldi: Vivaldi's adaptive timestep (its Figure 3). The
 // sample's weight w = e_i/(e_i+e_j) trusts a confident peer more; the
 // error estimate moves towards the relative error |dist−rtt|/rtt by c_e·w;
 // the coordinate moves by δ = c_c·w times the residual (rtt − dist).
@@ -190,7 +191,7 @@ func (v *vivaldiClient) updateAdjustment(other *Coordinate, rttSeconds float64) 
 	v.coord.Adjustment = sum / (2.0 * vivaldiAdjustWindow)
 }
 
-// updateGravity: Ledlie §5, a pull towards the origin growing with the
+// updateGravity: Ledlie's gravity, a pull towards the origin growing with the
 // square of the distance, so the whole system does not drift away.
 func (v *vivaldiClient) updateGravity() {
 	dist := v.origin.distanceTo(v.coord).Seconds()
@@ -234,7 +235,7 @@ func vecMagnitude(a []float64) float64 {
 
 // unitVectorAt is the unit vector from b to a and the distance between
 // them; two nodes at the same place push apart in a random direction
-// (Vivaldi §2.3), from the injected source.
+// (Vivaldi's simple algorithm), from the injected source.
 func unitVectorAt(rnd *rand.Rand, a, b []float64) ([]float64, float64) {
 	r := vecDiff(a, b)
 	if mag := vecMagnitude(r); mag > vivaldiZeroThreshold {

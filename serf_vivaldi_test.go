@@ -10,7 +10,7 @@ import (
 )
 
 // TestVivaldiUpdateFollowsTheEquations checks one update against Vivaldi's
-// equations (SIGCOMM 2004 §3.3, Figure 3) with Serf's refinements, worked
+// equations (SIGCOMM 2004, the adaptive timestep of its Figure 3) with Serf's refinements, worked
 // out here step by step from the constants, not from the core's helpers.
 func TestVivaldiUpdateFollowsTheEquations(t *testing.T) {
 	t.Parallel()
