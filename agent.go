@@ -82,6 +82,8 @@ type Agent struct {
 	acl             *aclResolver // token resolution and the agent's tokens (server_acl.go)
 	// aclRepl is a secondary datacenter's ACL replication (server_acl_replication.go).
 	aclRepl *aclReplication
+	// coordinates: the updates a server has taken, not yet applied (agent_coordinate.go).
+	coordinates pendingCoordinates
 
 	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
 	httpServer    *http.Server
@@ -190,6 +192,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		a.wg.Go(a.autopilot.run)
 	}
 	a.wg.Go(a.runAntiEntropy)
+	a.wg.Go(a.runCoordinates)
 	a.wg.Go(a.runReaper)
 	logger.Info("agent started", "node", cfg.NodeName, "datacenter", cfg.Datacenter, "server", cfg.Server,
 		"http", a.HTTPAddrs(), "dns", a.DNSAddrs())

@@ -103,7 +103,7 @@ func cliAgentHelp() string {
 
 // cliFamilies are the command families, one per cli_*.go file; each
 // returns its commands.
-var cliFamilies = []func() []cliCommand{kvCommands, agentCLICommands, catalogCommands, servicesCommands, snapshotCommands, operatorCommands, lockCommands, watchCommands, monitorCommands, intentionCommands, configCommands, connectCommands, connectCACommands, aclCommands, tlsCommands}
+var cliFamilies = []func() []cliCommand{kvCommands, agentCLICommands, catalogCommands, servicesCommands, snapshotCommands, operatorCommands, lockCommands, watchCommands, monitorCommands, intentionCommands, configCommands, connectCommands, connectCACommands, aclCommands, tlsCommands, rttCommands}
 
 // cliDispatch runs the command args name and returns the exit code.
 func cliDispatch(args []string, c *cliEnv) int {

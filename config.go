@@ -107,6 +107,8 @@ type Config struct {
 	CheckReapInterval          time.Duration // check_reap_interval: how often critical services are reaped (30s)
 	CheckDeregisterIntervalMin time.Duration // check_deregister_interval_min: the least DeregisterCriticalServiceAfter (1m)
 	CheckMinInterval           time.Duration // not a Consul key: the least check interval (1 s, Consul's MinInterval); tests lower it
+	SyncCoordinateIntervalMin  time.Duration // Consul's sync_coordinate_interval_min (15s): agent_coordinate.go; tests lower it
+	CoordinateUpdatePeriod     time.Duration // Consul's consul.coordinate.update_period (5s; -dev 100ms): a server's batches
 
 	HTTPMaxConnsPerClient int           // limits.http_max_conns_per_client: HTTP connections one IP may hold open (200; 0: no limit)
 	RPCMaxConnsPerClient  int           // limits.rpc_max_conns_per_client: server RPC connections one IP may hold open (100; 0: no limit)
@@ -243,6 +245,8 @@ func defaultConfig() *Config {
 		CheckReapInterval:          30 * time.Second,
 		CheckDeregisterIntervalMin: time.Minute,
 		CheckMinInterval:           time.Second,
+		SyncCoordinateIntervalMin:  15 * time.Second,
+		CoordinateUpdatePeriod:     5 * time.Second,
 		RaftMultiplier:             1, // miniconsul scales from production-tight timing (Consul defaults to 5)
 		RaftSnapshotThreshold:      16384,
 		RaftTrailingLogs:           10240,
@@ -265,6 +269,7 @@ func applyDevDefaults(c *Config) {
 	c.LogLevel = "debug"
 	c.UIEnabled = true
 	c.RaftMultiplier = 1
+	c.CoordinateUpdatePeriod = 100 * time.Millisecond // as Consul's DevConsulSource
 	// Consul's dev mode gossips faster, as on one host it can.
 	c.GossipWAN.GossipInterval, c.GossipWAN.ProbeInterval = 100*time.Millisecond, 100*time.Millisecond
 	c.GossipWAN.ProbeTimeout, c.GossipWAN.SuspicionMult = 100*time.Millisecond, 3

@@ -102,6 +102,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerConnectCA()
 	h.registerQuery()
 	h.registerACL()
+	h.registerCoordinate()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
 	h.registerCluster()                                                       // http_cluster.go: the teaching view
 	h.registerUI()                                                            // http_ui.go: "/", /ui/

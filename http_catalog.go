@@ -185,10 +185,10 @@ func (h *httpAPI) applyCatalog(ctx context.Context, cmd *command) (any, error) {
 	return true, nil
 }
 
-// catalogDatacenters: the datacenters the WAN pool knows, in the order of
-// knownDatacenters (serf_wan.go). As Consul's, it needs no leader.
+// catalogDatacenters: the datacenters the WAN pool knows, nearest first
+// (datacentersByRTT, agent_coordinate.go). As Consul's, it needs no leader.
 func (h *httpAPI) catalogDatacenters(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.a.datacenters(), nil
+	return h.a.datacentersByRTT(), nil
 }
 
 func (h *httpAPI) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -218,6 +218,7 @@ func (h *httpAPI) catalogNodes(w http.ResponseWriter, r *http.Request) (any, err
 				out = append(out, n)
 			}
 		}
+		sortNear(st, h.nearNode(r), out, func(n *Node) string { return n.Node })
 		return filterList(expr, out), st.tableIndex(indexNodes), nil
 	})
 	authz.markFiltered(w, removed)
@@ -356,6 +357,7 @@ func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, e
 	}
 	return h.namedQuery(w, r, "/v1/catalog/service/", "service name", serviceIndexName, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, uint64, bool) {
 		out, removed := catalogEntries(st.serviceInstances(name), authz, tags, filter)
+		sortNear(st, h.nearNode(r), out, func(e catalogServiceNode) string { return e.Node })
 		return filterList(expr, out), st.serviceIndex(name), removed
 	})
 }
@@ -464,7 +466,9 @@ func (h *httpAPI) healthService(w http.ResponseWriter, r *http.Request) (any, er
 	}
 	return h.namedQuery(w, r, "/v1/health/service/", "service name", serviceIndexName, func(st *state, authz *aclAuthz, name string, filter map[string]string) (any, uint64, bool) {
 		csns, removed := authz.instancesRead(st.checkServiceNodes(name))
-		return filterList(expr, filterHealth(csns, tags, filter, passing)), st.serviceIndex(name), removed
+		out := filterHealth(csns, tags, filter, passing)
+		sortCheckServiceNodesNear(st, h.nearNode(r), out)
+		return filterList(expr, out), st.serviceIndex(name), removed
 	})
 }
 

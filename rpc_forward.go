@@ -437,7 +437,7 @@ func (h *httpAPI) forwardRequestOf(w http.ResponseWriter, r *http.Request, local
 	if t := h.a.acl.token("default"); local && t != "" && requestToken(r) == "" {
 		header.Set("X-Consul-Token", t) // the servers enforce with the agent's default token (http_acl.go)
 	}
-	return forwardRequest{Method: r.Method, URI: r.URL.RequestURI(), Header: header, Body: body}, nil
+	return forwardRequest{Method: r.Method, URI: resolveNearAgent(r, h.a.cfg.NodeName), Header: header, Body: body}, nil
 }
 
 func defaultSessionNode(body []byte, node string) ([]byte, error) {

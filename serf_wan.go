@@ -178,7 +178,8 @@ func (a *Agent) dcServers(dc string) []string {
 }
 
 // datacenters lists the datacenters of the servers in the WAN pool, the
-// local one first (/v1/catalog/datacenters).
+// local one first (/v1/catalog/datacenters orders them by RTT instead:
+// datacentersByRTT, agent_coordinate.go).
 func (a *Agent) datacenters() []string {
 	return knownDatacenters(a.wanMembers(), a.cfg.Datacenter)
 }

@@ -72,7 +72,7 @@ func (a *Agent) executeQuery(ctx context.Context, st *state, q *PreparedQuery, c
 	}
 	nodes, filtered := authz.instancesRead(queryFilter(lookup(q.Service.Service), &q.Service))
 	res := &queryExecuteResult{Service: q.Service.Service, DNS: q.DNS, Datacenter: a.cfg.Datacenter, filtered: filtered}
-	res.Nodes = limitQueryNodes(orderQueryNodes(nodes, cmp.Or(ex.near, q.Service.Near), ex.agentNode), ex.limit)
+	res.Nodes = limitQueryNodes(orderQueryNodes(st, nodes, cmp.Or(ex.near, q.Service.Near), ex.agentNode), ex.limit)
 	if len(res.Nodes) == 0 {
 		a.queryFailover(ctx, q, token, ex, res)
 	}
@@ -125,16 +125,19 @@ func queryHealthy(checks []*HealthCheck, svc *ServiceQuery) bool {
 // orderQueryNodes puts the results in the order a query answers them:
 // shuffled, as Consul's, so that clients spread over the instances. near
 // ("_agent": the asking agent's node) names the node to sort them by
-// distance from; the node itself, if it is among the first ten, goes
-// first (Consul's Execute).
-func orderQueryNodes(nodes []CheckServiceNode, near, agentNode string) []CheckServiceNode {
+// distance from (by the coordinates in st; those without one stay shuffled,
+// last); the node itself, if it is among the first ten, goes first
+// (Consul's Execute). st is nil for another datacenter's results, which
+// are not sorted, as Consul's ExecuteRemote.
+func orderQueryNodes(st *state, nodes []CheckServiceNode, near, agentNode string) []CheckServiceNode {
 	rand.Shuffle(len(nodes), func(i, j int) { nodes[i], nodes[j] = nodes[j], nodes[i] })
 	if near == "_agent" {
 		near = agentNode
 	}
-	if near == "" {
+	if near == "" || st == nil {
 		return nodes
 	}
+	sortCheckServiceNodesNear(st, near, nodes)
 	for i := range min(len(nodes), 10) {
 		if strings.EqualFold(nodes[i].Node.Node, near) {
 			nodes[0], nodes[i] = nodes[i], nodes[0]
@@ -154,8 +157,8 @@ func limitQueryNodes(nodes []CheckServiceNode, limit int) []CheckServiceNode {
 // queryFailover tries the failover datacenters in order until one has
 // instances; res takes the last one tried (Consul's queryFailover).
 func (a *Agent) queryFailover(ctx context.Context, q *PreparedQuery, token string, ex queryExecution, res *queryExecuteResult) {
-	var nearest []string
-	for _, dc := range a.datacenters() {
+	var nearest []string // by RTT, nearest first
+	for _, dc := range a.datacentersByRTT() {
 		if dc != a.cfg.Datacenter {
 			nearest = append(nearest, dc)
 		}
@@ -210,6 +213,6 @@ func (a *Agent) executeRemote(ctx context.Context, dc string, q *PreparedQuery, 
 	if err := decodeResponse(resp, &csns); err != nil {
 		return nil, false, err
 	}
-	nodes := orderQueryNodes(queryFilter(csns, &q.Service), "", "")
+	nodes := orderQueryNodes(nil, queryFilter(csns, &q.Service), "", "")
 	return limitQueryNodes(nodes, ex.limit), resp.Header.Get("X-Consul-Results-Filtered-By-Acls") == "true", nil
 }

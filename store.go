@@ -111,6 +111,7 @@ type command struct {
 	ACLRepl *aclReplicateRequest `json:",omitempty"` // store_acl_replication.go
 
 	PreparedQuery *preparedQueryRequest `json:",omitempty"` // store_query.go
+	Coordinates   []CoordinateEntry     `json:",omitempty"` // store_coordinate.go
 	// ReapIndex: tombstones at or below it are removed (cmdReapTombstones).
 	ReapIndex uint64 `json:",omitempty"`
 }
@@ -177,10 +178,11 @@ type state struct {
 
 	autopilot *AutopilotConfiguration // nil until the first leader stores one (store_autopilot.go)
 
-	configEntries tree[*configEntry] // kind \x00 name (store_config_entry.go)
-	connectCA     *connectCAState    // nil until the first leader makes the CA (store_connect_ca.go)
-	acl           aclState           // tokens, policies, roles (store_acl.go)
-	queries       queryState         // prepared queries (store_query.go)
+	configEntries tree[*configEntry]     // kind \x00 name (store_config_entry.go)
+	connectCA     *connectCAState        // nil until the first leader makes the CA (store_connect_ca.go)
+	acl           aclState               // tokens, policies, roles (store_acl.go)
+	queries       queryState             // prepared queries (store_query.go)
+	coordinates   tree[*CoordinateEntry] // node → its network coordinate (store_coordinate.go)
 }
 
 // Store holds the current state and the watchers waiting for it to change.
@@ -299,6 +301,9 @@ func (s *Store) apply(idx uint64, cmd *command) applyResult {
 			break
 		}
 		res.err = t.applyPreparedQuery(cmd.PreparedQuery)
+		res.ok = res.err == nil
+	case cmdCoordinates:
+		res.err = t.applyCoordinates(cmd.Coordinates)
 		res.ok = res.err == nil
 	default:
 		res.err = fmt.Errorf("unknown command type %q", cmd.Type)

@@ -474,6 +474,7 @@ func (t *txn) deleteNode(node string) {
 		t.deleteCheck(node, id)
 	}
 	t.invalidateSessionsOf(node, "")
+	t.deleteCoordinate(node)
 	t.st.nodes, _ = t.st.nodes.delete(node)
 	t.bump(indexNodes, nodeIndexName(node))
 	// A query on a node that is gone falls back to the nodes index, which

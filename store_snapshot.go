@@ -59,7 +59,8 @@ const (
 	tagACL         // the ACL tables, once there is anything in them (store_acl.go)
 
 	tagPreparedQuery // store_query.go
-	tagLast          = tagPreparedQuery
+	tagCoordinate    // a node's coordinate (store_coordinate.go)
+	tagLast          = tagCoordinate
 )
 
 var errCorruptSnapshot = errors.New("corrupt snapshot")
@@ -182,6 +183,11 @@ func writeSnapshot(st *state, w io.Writer) error {
 	st.queries.byID.each(func(_ string, q *PreparedQuery) bool {
 		sw.write([]byte{tagPreparedQuery})
 		sw.json(q)
+		return sw.err == nil
+	})
+	st.coordinates.each(func(_ string, e *CoordinateEntry) bool {
+		sw.write([]byte{tagCoordinate})
+		sw.json(e)
 		return sw.err == nil
 	})
 	sw.write([]byte{tagEnd})
@@ -401,6 +407,12 @@ func readSnapshot(r io.Reader) (*state, error) {
 				inOrder = inOrder && queries.add(q.ID, q)
 				st.queries = st.queries.indexed(q)
 			}
+		case tagCoordinate:
+			e := &CoordinateEntry{}
+			if sr.json(e); sr.err == nil && (e.Coord == nil || !e.Coord.valid()) {
+				sr.failf("bad coordinate of %q", e.Node)
+			}
+			st.coordinates = st.coordinates.set(e.Node, e)
 		}
 		if !inOrder {
 			sr.failf("records out of order")

@@ -148,6 +148,8 @@ type swimReady struct {
 	// Queries this member asked that are over: every answer, at the
 	// deadline or once every member alive at the time has answered.
 	Queries []swimQueryResult
+	// Pings: the direct probes answered with a payload (swim_ping.go).
+	Pings []swimPing
 }
 
 // swimStats counts what the core rejected or did, for the tests (statistics).
@@ -186,6 +188,9 @@ type swimConfig struct {
 	PacketSize          int           // UDP payload limit for compound packets
 	EventBuffer         int           // user events remembered for deduplication, by Lamport time
 	DisableTCPPings     bool
+	// AckPayloads: this member announces swimTagAckPayload and its acks
+	// carry the payload setAckPayload gave it (swim_ping.go).
+	AckPayloads bool
 
 	Rand   *rand.Rand
 	Logger *slog.Logger
@@ -301,6 +306,9 @@ type swim struct {
 	streams []swimStream
 	events  []swimEvent
 	stats   swimStats
+
+	ackPayload []byte     // what our acks carry (swim_ping.go)
+	pings      []swimPing // for ready
 }
 
 func newSwim(cfg swimConfig) *swim {
@@ -317,7 +325,7 @@ func newSwim(cfg swimConfig) *swim {
 		nodes: map[string]*swimNode{}, broadcastOf: map[string]*swimBroadcast{}, seen: make([]swimSeen, cfg.EventBuffer), joining: map[string]bool{},
 		seenQueries: make([]swimSeenQueries, cfg.EventBuffer),
 	}
-	tags := maps.Clone(cfg.Tags)
+	tags := s.withAckTag(cfg.Tags)
 	if err := swimCheckTags(tags); err != nil {
 		s.logger.Error("starting without tags", "err", err)
 		tags = nil
@@ -389,7 +397,7 @@ func (s *swim) handle(from string, m swimMsg) {
 			s.stats.Misdirected++
 			return
 		}
-		ack := [][]byte{(&swimMsg{Type: swimMsgAck, Seq: m.Seq}).encode()}
+		ack := [][]byte{(&swimMsg{Type: swimMsgAck, Seq: m.Seq, Payload: s.ackPayloadFor(m.From)}).encode()}
 		if n := s.nodes[m.From]; n != nil && n.State == swimSuspect {
 			ack = append(ack, s.buddy(n)) // its own probes still reach us: tell it
 		}
@@ -402,7 +410,7 @@ func (s *swim) handle(from string, m swimMsg) {
 			nackAt: s.now + s.cfg.ProbeTimeout*8/10, deadline: s.now + s.cfg.ProbeTimeout})
 		s.sendPacket(m.Addr, (&swimMsg{Type: swimMsgPing, Seq: s.seq, Node: m.Node, From: s.name}).encode())
 	case swimMsgAck:
-		s.handleAck(m.Seq)
+		s.handleAck(m)
 	case swimMsgNack:
 		if p := s.probe; p != nil && p.seq == m.Seq {
 			p.nacks++
@@ -470,7 +478,7 @@ func (s *swim) streamReply(now time.Duration, to string, reply []byte, err error
 	}
 	switch m.Type {
 	case swimMsgAck:
-		s.handleAck(m.Seq)
+		s.handleAck(m)
 	case swimMsgPushPull:
 		if joining {
 			s.eventFloor = max(s.eventFloor, m.LTime)
@@ -513,7 +521,7 @@ func (s *swim) setTags(now time.Duration, tags map[string]string) error {
 	if err := swimCheckTags(tags); err != nil {
 		return err
 	}
-	s.self.Tags = maps.Clone(tags)
+	s.self.Tags = s.withAckTag(tags)
 	s.self.Incarnation++
 	s.announceSelf()
 	return nil
@@ -534,8 +542,8 @@ func (s *swim) broadcastUser(now time.Duration, name string, payload []byte) err
 // --- outputs ---
 
 func (s *swim) ready() swimReady {
-	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events, Queries: s.queryResults}
-	s.packets, s.streams, s.events, s.queryResults = nil, nil, nil, nil
+	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events, Queries: s.queryResults, Pings: s.pings}
+	s.packets, s.streams, s.events, s.queryResults, s.pings = nil, nil, nil, nil, nil
 	// With nobody alive to tell, the leave is done at once (memberlist's
 	// Leave waits only when anyAlive).
 	rd.Left = s.leaving && (s.broadcastOf[s.name] == nil || s.live == 0)
@@ -555,6 +563,7 @@ func (s *swim) members() []swimMember {
 func (n *swimNode) copy() swimMember {
 	m := n.swimMember
 	m.Tags = maps.Clone(m.Tags)
+	delete(m.Tags, swimTagAckPayload) // the core's own (swim_ping.go): the layer above never sees it
 	return m
 }
 

@@ -117,7 +117,8 @@ type gossipPool struct {
 	tcp    net.Listener
 	addr   string // the address bound, host:port
 
-	core      *swim // owned by loop
+	core      *swim            // owned by loop
+	coords    *poolCoordinates // the Vivaldi client, owned by loop; published coordinates (serf_coordinate.go)
 	inbox     chan gossipPacket
 	streamIn  chan gossipStreamIn
 	streamOut chan gossipStreamOut
@@ -165,7 +166,10 @@ func startGossip(cfg gossipConfig) (*gossipPool, error) {
 	}
 	cfg.Swim.Addr = p.addr
 	cfg.Swim.Logger = p.logger
+	cfg.Swim.AckPayloads = true
 	p.core = newSwim(cfg.Swim)
+	p.coords = newPoolCoordinates(p.core.rand)
+	p.core.setAckPayload(encodeCoordinate(p.Coordinate()))
 	p.publish()
 	p.wg.Go(p.readUDP)
 	p.wg.Go(p.acceptStreams)
@@ -381,6 +385,9 @@ func (p *gossipPool) handleReady() {
 	for _, st := range rd.Streams {
 		p.wg.Go(func() { p.exchange(st) })
 	}
+	for _, ping := range rd.Pings {
+		p.observePing(ping)
+	}
 	for _, res := range rd.Queries {
 		if ch := p.waiting[res.ID]; ch != nil {
 			ch <- res
@@ -391,6 +398,9 @@ func (p *gossipPool) handleReady() {
 		if ev.Type == swimEventQuery {
 			p.wg.Go(func() { p.answer(ev.Query) })
 			continue
+		}
+		if ev.Type == swimEventReap {
+			p.forgetCoordinate(ev.Member.Name)
 		}
 		select {
 		case p.events <- ev:

@@ -57,6 +57,7 @@ type swimProbe struct {
 	target        string
 	incarnation   uint64 // the target's, when the probe began
 	seq           uint64
+	sentAt        time.Duration // the ping's time: an ack's RTT is from here (swim_ping.go)
 	timeoutAt     time.Duration // no ack by then: ping-req and TCP ping
 	endAt         time.Duration // no ack by then: suspect
 	indirect      bool
@@ -130,7 +131,7 @@ func (s *swim) probeNext() {
 
 func (s *swim) probeNode(n *swimNode) {
 	s.seq++
-	s.probe = &swimProbe{target: n.Name, incarnation: n.Incarnation, seq: s.seq,
+	s.probe = &swimProbe{target: n.Name, incarnation: n.Incarnation, seq: s.seq, sentAt: s.now,
 		timeoutAt: s.now + s.scale(s.cfg.ProbeTimeout), endAt: s.now + s.scale(s.cfg.ProbeInterval)}
 	msgs := [][]byte{(&swimMsg{Type: swimMsgPing, Seq: s.seq, Node: n.Name, From: s.name}).encode()}
 	if n.State == swimSuspect {
@@ -170,9 +171,11 @@ func (s *swim) probeIndirect(p *swimProbe) {
 	}
 }
 
-func (s *swim) handleAck(seq uint64) {
+func (s *swim) handleAck(m swimMsg) {
+	seq := m.Seq
 	if p := s.probe; p != nil && p.seq == seq {
 		s.probe = nil
+		s.pinged(p, m.Payload)
 		s.applyAwareness(-1) // Lifeguard §IV.A: a successful probe lowers the score
 		return
 	}

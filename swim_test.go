@@ -59,6 +59,7 @@ type swimSimNode struct {
 	udpSent    int64             // bytes of UDP packets
 	tcpSent    int64             // bytes of stream requests and replies
 	results    []swimQueryResult // the queries it asked that are over
+	pings      []swimPing        // its direct probes answered with a payload (swim_ping.go)
 }
 
 // swimSimMsg is a UDP packet, a TCP request (stream) or its reply.
@@ -216,6 +217,7 @@ func (s *swimSim) process(nd *swimSimNode) {
 		s.net.deliver(swimSimMsg{from: nd.addr, to: st.To, data: st.Payload, stream: true})
 	}
 	nd.results = append(nd.results, rd.Queries...)
+	nd.pings = append(nd.pings, rd.Pings...)
 	for _, ev := range rd.Events {
 		if ev.Type == swimEventFailed && s.protected[ev.Member.Name] {
 			s.t.Errorf("%v: %s marked healthy %s failed (incarnation %d)", s.now, nd.name, ev.Member.Name, ev.Member.Incarnation)

@@ -63,7 +63,7 @@ type swimMsg struct {
 	QLTime      uint64            // push-pull: the sender's query clock
 	Timeout     time.Duration     // query: how long the source collects answers (whole milliseconds)
 	Name        string            // user, query
-	Payload     []byte            // user, query, response
+	Payload     []byte            // user, query, response; ack: the responder's payload, optional (swim_ping.go)
 	States      []swimMember      // push-pull: every member the sender knows
 	Events      []swimUserEvent   // push-pull: the sender's recent user events
 }
@@ -76,7 +76,12 @@ func (m *swimMsg) encode() []byte {
 	case swimMsgPingReq:
 		b = appendString(appendString(binary.AppendUvarint(b, m.Seq), m.Node), m.Addr)
 		b = appendBool(b, m.Nack)
-	case swimMsgAck, swimMsgNack:
+	case swimMsgAck:
+		b = binary.AppendUvarint(b, m.Seq)
+		if len(m.Payload) > 0 { // an additive field: version 1, the payload (swim_ping.go)
+			b = appendBytes(append(b, swimAckPayloadVersion), m.Payload)
+		}
+	case swimMsgNack:
 		b = binary.AppendUvarint(b, m.Seq)
 	case swimMsgAlive:
 		b = appendString(appendString(binary.AppendUvarint(b, m.Incarnation), m.Node), m.Addr)
@@ -196,7 +201,16 @@ func (r *swimReader) msg() swimMsg {
 		m.Seq, m.Node, m.From = r.uvarint(), r.string(), r.string()
 	case swimMsgPingReq:
 		m.Seq, m.Node, m.Addr, m.Nack = r.uvarint(), r.string(), r.string(), r.bool()
-	case swimMsgAck, swimMsgNack:
+	case swimMsgAck:
+		m.Seq = r.uvarint()
+		if len(r.b) > 0 && r.err == nil {
+			if r.byte() == swimAckPayloadVersion {
+				m.Payload = slices.Clone(r.bytesMax(swimMaxAckPayload))
+			} else {
+				r.b = nil // a later version's fields: skipped, the ack still counts
+			}
+		}
+	case swimMsgNack:
 		m.Seq = r.uvarint()
 	case swimMsgAlive:
 		m.Incarnation, m.Node, m.Addr, m.Tags = r.uvarint(), r.string(), r.string(), r.tags()
