@@ -96,6 +96,9 @@ type Config struct {
 	Connect   ConnectConfig   // connect: the service mesh and its CA (server_connect_ca.go)
 	ACL       ACLConfig       // acl (config_acl.go)
 	TLS       TLSConfig       // tls and the legacy TLS keys (config_tls.go)
+	Telemetry TelemetryConfig // telemetry: the metrics registry (agent_telemetry.go)
+
+	EnableDebug bool // enable_debug: /debug/pprof/ (http_agent_metrics.go); on in -dev
 
 	Services []*serviceDefinition // service, services: registered by the agent at start
 	Checks   []*checkDefinition   // check, checks: registered by the agent at start
@@ -220,6 +223,7 @@ func defaultConfig() *Config {
 		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302, HTTPS: -1, SidecarMinPort: 21000, SidecarMaxPort: 21255},
 		LogLevel:    "info",
 		Domain:      "consul.",
+		Telemetry:   TelemetryConfig{MetricsPrefix: "consul"},
 		DNS: DNSConfig{
 			AllowStale:     true,
 			MaxStale:       87600 * time.Hour,
@@ -259,6 +263,7 @@ func applyDevDefaults(c *Config) {
 	c.BindAddr = "127.0.0.1"
 	c.ClientAddrs = []string{"127.0.0.1"}
 	c.LogLevel = "debug"
+	c.EnableDebug = true
 	c.RaftMultiplier = 1
 	// Consul's dev mode gossips faster, as on one host it can.
 	c.GossipWAN.GossipInterval, c.GossipWAN.ProbeInterval = 100*time.Millisecond, 100*time.Millisecond

@@ -116,7 +116,9 @@ var configRoot = configKey{fields: cfgWithIgnored(cfgJoinKeys(cfgTLSKeys(), map[
 		"write_timeout":       cfgStore(cfgDurationAtLeast(time.Second), func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),
 		"idle_timeout":        cfgStore(cfgDurationAtLeast(10*time.Second), func(c *Config) *time.Duration { return &c.HTTPIdleTimeout }),
 	}, "allow_write_http_from", "block_endpoints", "max_header_bytes", "response_headers", "use_cache"),
-	"acl": cfgACL, // config_acl.go
+	"acl":          cfgACL, // config_acl.go
+	"enable_debug": cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.EnableDebug }),
+	"telemetry":    cfgTelemetry, // agent_telemetry.go
 	"connect": cfgBlock(map[string]configKey{
 		"enabled":     cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Connect.Enabled }),
 		"ca_provider": cfgStore(cfgValidated(cfgAs[string], cfgCheckCAProvider), func(c *Config) *string { return &c.Connect.CAProvider }),
@@ -148,7 +150,7 @@ var ignoredTopLevelKeys = []string{
 	"disable_host_node_id", "disable_http_unprintable_char_filter", "disable_keyring_file",
 	"disable_remote_exec", "disable_update_check", "discard_check_output", "discovery_max_stale",
 	"dogstatsd_addr", "dogstatsd_tags", "enable_agent_tls_for_checks",
-	"enable_central_service_config", "enable_debug", "enable_syslog", "enable_ui",
+	"enable_central_service_config", "enable_syslog", "enable_ui",
 	"encrypt_verify_incoming", "encrypt_verify_outgoing", "experiments", "gossip_lan",
 	"http_api_response_headers", "leave_on_terminate", "license_path",
 	"license_poll_base_time", "license_poll_max_time", "license_update_base_time",
@@ -162,7 +164,7 @@ var ignoredTopLevelKeys = []string{
 	"serf_wan_bind", "server_name", "server_rejoin_age_max", "session_ttl_min",
 	"skip_leave_on_interrupt", "snapshot_agent", "statsd_addr", "statsite_addr", "statsite_prefix",
 	"sync_coordinate_interval_min", "sync_coordinate_rate_target", "syslog_facility",
-	"tagged_addresses", "telemetry", "tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui", "ui_config", "ui_content_path",
+	"tagged_addresses", "tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui", "ui_config", "ui_content_path",
 	"ui_dir", "unix_sockets", "use_streaming_backend", "version", "version_metadata",
 	"version_prerelease", "watches", "xds",
 }

@@ -269,7 +269,7 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"config_entries", "limits.rpc_rate", "telemetry",
+	want := []string{"config_entries", "limits.rpc_rate", "telemetry.statsd_address",
 		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol", "ui"}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored = %q\nwant      %q", ignored, want)
