@@ -122,7 +122,8 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.cache = newAgentCache(a)
 	a.acl = newACLResolver(a)
 	a.aclRepl = newACLReplication(a)
-	a.telemetry, a.metrics = newTelemetry(cfg), newAgentMetrics(a.telemetry)
+	a.telemetry = newTelemetry(cfg)
+	a.metrics = newAgentMetrics(a.telemetry)
 	a.http = newHTTPAPI(a)
 	if a.tls, err = newAgentTLS(cfg, logger); err != nil {
 		return nil, err
@@ -223,6 +224,7 @@ func (a *Agent) listen() error {
 			}
 			d := newDNSServer(a.cfg, source, a.logger)
 			d.remoteSource = a.remoteDCCatalog
+			d.domainQuery = a.telemetry.sample("dns.domain_query", metricLabel{"node", a.cfg.NodeName})
 			d.serve(pc, ln)
 			a.dnsServers = append(a.dnsServers, d)
 			a.dnsListeners = append(a.dnsListeners, pc.LocalAddr())

@@ -81,6 +81,7 @@ type dnsServer struct {
 	// agent knows no way there.
 	remoteSource func(ctx context.Context, dc string) dnsSource
 	logger       *slog.Logger
+	domainQuery  *metricSample // dns.domain_query (agent_metrics.go)
 
 	domain      string // cfg.Domain in lower case, ending with "."
 	dotDomain   string // "." + domain
@@ -358,6 +359,7 @@ type dnsEDNS struct {
 // in s.out, a two-byte length (RFC 1035 §4.2.2) then the message, or nil when
 // the query gets no response at all.
 func (d *dnsServer) respond(s *dnsScratch, query []byte, tcp bool) []byte {
+	defer d.domainQuery.measureSince(time.Now())
 	var p dnsmessage.Parser
 	h, err := p.Start(query)
 	if err != nil || h.Response {

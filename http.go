@@ -73,7 +73,7 @@ type httpAPI struct {
 	mux           *http.ServeMux
 	kvHandler     http.Handler
 	cachedHandler http.Handler
-	bodyStall     time.Duration // a request body that sends nothing for this long is cut off
+	bodyStall     time.Duration   // a request body that sends nothing for this long is cut off
 	httpSamples   *labeledSamples // api.http by method and route (http_agent_metrics.go)
 }
 
@@ -103,7 +103,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerConnectCA()
 	h.registerACL()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
-	h.registerMetrics()                                                        // http_agent_metrics.go
+	h.registerMetrics()                                                       // http_agent_metrics.go
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h
 }
@@ -392,6 +392,9 @@ func (h *httpAPI) blockingQuery(w http.ResponseWriter, r *http.Request, q queryO
 	watchFn func(*watch), run func(*state) (any, uint64, error)) (any, error) {
 	if err := h.a.readBarrier(r.Context(), q); err != nil {
 		return nil, err
+	}
+	if h.a.cfg.Server {
+		h.a.metrics.rpcQuery.inc()
 	}
 	if q.index == 0 {
 		obj, idx, err := run(h.a.store.snapshot())

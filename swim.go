@@ -148,6 +148,9 @@ type swimReady struct {
 	// Queries this member asked that are over: every answer, at the
 	// deadline or once every member alive at the time has answered.
 	Queries []swimQueryResult
+	// Probes: how long each probe that ended took, acknowledged or failed
+	// (the driver's memberlist.probeNode).
+	Probes []time.Duration
 }
 
 // swimStats counts what the core rejected or did, for the tests (statistics).
@@ -294,6 +297,7 @@ type swim struct {
 	seenQueries  []swimSeenQueries   // recent queries by ltime mod EventBuffer
 	queries      []*swimPendingQuery // queries we asked, collecting answers
 	queryResults []swimQueryResult   // finished, for ready
+	probeTimes   []time.Duration     // the probes that ended, for ready
 
 	nextProbe, nextGossip, nextPushPull, nextReconnect, nextReap time.Duration
 
@@ -534,8 +538,8 @@ func (s *swim) broadcastUser(now time.Duration, name string, payload []byte) err
 // --- outputs ---
 
 func (s *swim) ready() swimReady {
-	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events, Queries: s.queryResults}
-	s.packets, s.streams, s.events, s.queryResults = nil, nil, nil, nil
+	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events, Queries: s.queryResults, Probes: s.probeTimes}
+	s.packets, s.streams, s.events, s.queryResults, s.probeTimes = nil, nil, nil, nil, nil
 	// With nobody alive to tell, the leave is done at once (memberlist's
 	// Leave waits only when anyAlive).
 	rd.Left = s.leaving && (s.broadcastOf[s.name] == nil || s.live == 0)

@@ -57,6 +57,7 @@ type swimProbe struct {
 	target        string
 	incarnation   uint64 // the target's, when the probe began
 	seq           uint64
+	startedAt     time.Duration
 	timeoutAt     time.Duration // no ack by then: ping-req and TCP ping
 	endAt         time.Duration // no ack by then: suspect
 	indirect      bool
@@ -98,6 +99,7 @@ func (s *swim) tickProbe() {
 		}
 		if s.now >= p.endAt {
 			s.probe = nil
+			s.probeTimes = append(s.probeTimes, s.now-p.startedAt)
 			s.probeFailed(p)
 		}
 	}
@@ -130,7 +132,7 @@ func (s *swim) probeNext() {
 
 func (s *swim) probeNode(n *swimNode) {
 	s.seq++
-	s.probe = &swimProbe{target: n.Name, incarnation: n.Incarnation, seq: s.seq,
+	s.probe = &swimProbe{target: n.Name, incarnation: n.Incarnation, seq: s.seq, startedAt: s.now,
 		timeoutAt: s.now + s.scale(s.cfg.ProbeTimeout), endAt: s.now + s.scale(s.cfg.ProbeInterval)}
 	msgs := [][]byte{(&swimMsg{Type: swimMsgPing, Seq: s.seq, Node: n.Name, From: s.name}).encode()}
 	if n.State == swimSuspect {
@@ -173,6 +175,7 @@ func (s *swim) probeIndirect(p *swimProbe) {
 func (s *swim) handleAck(seq uint64) {
 	if p := s.probe; p != nil && p.seq == seq {
 		s.probe = nil
+		s.probeTimes = append(s.probeTimes, s.now-p.startedAt)
 		s.applyAwareness(-1) // Lifeguard §IV.A: a successful probe lowers the score
 		return
 	}
