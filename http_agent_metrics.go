@@ -251,16 +251,21 @@ func writeFamilies(w *bufio.Writer, families map[string]*promFamily) {
 }
 
 // sortSummaryLines orders a summary's series by their labels, keeping each
-// series' five lines (three quantiles, _sum, _count) in order.
+// series' lines (its quantiles, then _sum, then _count, which ends it)
+// together and in order.
 func sortSummaryLines(f *promFamily) {
 	type block struct {
 		key   string
 		lines []string
 	}
 	var blocks []block
-	for i := 0; i+5 <= len(f.lines); i += 5 {
-		sumLine := f.lines[i+3]
-		blocks = append(blocks, block{sumLine[:strings.LastIndexByte(sumLine, ' ')], f.lines[i : i+5]})
+	var cur []string
+	for _, l := range f.lines {
+		cur = append(cur, l)
+		if rest, ok := strings.CutPrefix(l, f.name+"_count"); ok {
+			blocks = append(blocks, block{rest[:strings.LastIndexByte(rest, ' ')], cur})
+			cur = nil
+		}
 	}
 	slices.SortFunc(blocks, func(a, b block) int { return cmp.Compare(a.key, b.key) })
 	f.lines = f.lines[:0:0]
