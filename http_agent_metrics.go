@@ -18,6 +18,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/pprof"
@@ -56,10 +57,25 @@ func (h *httpAPI) routeOf(r *http.Request) string {
 }
 
 // observeHTTP takes the api.http sample of a request served by pattern
-// ("" for a path no route serves, which Consul does not measure).
+// ("" for a path no route serves, which Consul does not measure), and logs
+// it at debug as Consul's "Request finished" line, a ?token= hidden (what
+// a monitor at debug sees of each request).
 func (h *httpAPI) observeHTTP(r *http.Request, pattern string, start time.Time) {
-	if pattern != "" && pattern != "/" {
-		h.httpSamples.get(labeledKey{r.Method, pattern}).measureSince(start)
+	if pattern == "" || pattern == "/" {
+		return
+	}
+	h.httpSamples.get(labeledKey{r.Method, pattern}).measureSince(start)
+	if h.a.logger.Enabled(r.Context(), slog.LevelDebug) {
+		logURL := r.URL.String()
+		for _, token := range query(r)["token"] {
+			if token == "" {
+				logURL += "<hidden>"
+			} else {
+				logURL = strings.ReplaceAll(logURL, token, "<hidden>")
+			}
+		}
+		h.a.logger.Debug("Request finished", "method", r.Method, "url", logURL, "from", r.RemoteAddr,
+			"latency", time.Since(start).String())
 	}
 }
 
