@@ -620,3 +620,21 @@ func TestTelemetryConfig(t *testing.T) {
 		t.Errorf("-dev: enable_debug %v, prefix %q", dev.EnableDebug, dev.Telemetry.MetricsPrefix)
 	}
 }
+
+// BenchmarkTelemetryHotPath: what one request adds on the hot path, from
+// many goroutines at once: its api.http sample found by route and taken,
+// and a counter.
+func BenchmarkTelemetryHotPath(b *testing.B) {
+	tel := newTelemetry(defaultConfig())
+	samples := tel.samplesBy("api.http", func(k labeledKey) []metricLabel {
+		return []metricLabel{{"method", k.a}, {"path", k.b}}
+	})
+	c := tel.counter("rpc.query")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			start := time.Now()
+			samples.get(labeledKey{"GET", kvPath}).measureSince(start)
+			c.inc()
+		}
+	})
+}

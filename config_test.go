@@ -116,7 +116,7 @@ func TestLoadConfigDev(t *testing.T) {
 	want.BindAddr, want.AdvertiseAddr = "127.0.0.1", "127.0.0.1"
 	want.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}, HTTPS: []string{"127.0.0.1"}}
 	want.TLS.RPC.MinVersion, want.TLS.API.MinVersion = tls.VersionTLS12, tls.VersionTLS12 // TLS_AUTO
-	want.LogLevel, want.RaftMultiplier = "debug", 1
+	want.LogLevel, want.RaftMultiplier, want.EnableDebug = "debug", 1, true
 	want.GossipWAN = GossipConfig{GossipInterval: 100 * time.Millisecond, GossipNodes: 4, ProbeInterval: 100 * time.Millisecond,
 		ProbeTimeout: 100 * time.Millisecond, RetransmitMult: 4, SuspicionMult: 3}
 	want.ConfigArgs = []string{"-dev"}
