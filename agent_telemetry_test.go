@@ -638,3 +638,45 @@ func BenchmarkTelemetryHotPath(b *testing.B) {
 		}
 	})
 }
+
+// TestMetricsCluster: in a cluster of three servers and a client, the
+// gossip and Raft metrics show on the servers (joins, probes, the leader's
+// contact with its followers) and a client's forwarded write is counted on
+// both sides (client.rpc; rpc.request and kvs.apply on a server).
+func TestMetricsCluster(t *testing.T) {
+	t.Parallel()
+	retain := func(c *Config) { c.Telemetry.PrometheusRetentionTime = time.Minute }
+	c := startTestClusterWith(t, 3, retain)
+	cl := startTestClientWith(t, "metrics-client", "127.0.0.164", func(cfg *Config) {
+		cfg.RetryJoin = []string{lanAddr(t, c.agents[0].cfg.BindAddr)}
+		retain(cfg)
+	})
+	eventually(t, 30*time.Second, "the client's write", func() bool {
+		return cl.do("PUT", "/v1/kv/metrics/from-client", "v").code == 200
+	})
+	client := scrape(t, cl, "")
+	if v, ok := findSample(client["consul_client_rpc"], "consul_client_rpc", nil); !ok || v < 1 {
+		t.Errorf("client.rpc on the client: %v", v)
+	}
+	if _, ok := findSample(client["consul_api_http"], "consul_api_http_count", map[string]string{"method": "PUT", "path": "v1_kv_"}); !ok {
+		t.Error("no api.http PUT v1_kv_ on the client")
+	}
+	eventually(t, 30*time.Second, "the servers' metrics", func() (bool, string) {
+		var kvs, requests, contact, joins, probes float64
+		for _, a := range c.agents {
+			f := scrape(t, a, "")
+			v, _ := findSample(f["consul_kvs_apply"], "consul_kvs_apply_count", nil)
+			kvs += v
+			v, _ = findSample(f["consul_rpc_request"], "consul_rpc_request", nil)
+			requests += v
+			v, _ = findSample(f["consul_raft_leader_lastContact"], "consul_raft_leader_lastContact_count", nil)
+			contact += v
+			v, _ = findSample(f["consul_serf_member_join"], "consul_serf_member_join", map[string]string{"network": "lan"})
+			joins += v
+			v, _ = findSample(f["consul_memberlist_probeNode"], "consul_memberlist_probeNode_count", map[string]string{"network": "lan"})
+			probes += v
+		}
+		return kvs >= 1 && requests >= 1 && contact >= 1 && joins >= 3 && probes >= 1,
+			fmt.Sprintf("kvs.apply %v, rpc.request %v, leader.lastContact %v, serf.member.join %v, probeNode %v", kvs, requests, contact, joins, probes)
+	})
+}
