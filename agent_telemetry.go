@@ -21,13 +21,15 @@
 //
 // Concurrency. The series table (t.mu) is locked only to make a handle and
 // to read the table; updates never touch it. A counter is one atomic add
-// (Consul's counters here are all increments of 1, so an interval's
-// count is its sum, its min, max and mean 1, its stddev 0). A gauge is an
-// atomic store of the float's bits. A sample takes its series' own mutex
-// (held for a few arithmetic operations, contended only by updates of the
-// same series). Retention costs one atomic store of the interval number,
-// never a clock read. The telemetry loop is the only writer of the finished
-// interval, which t.mu guards.
+// to its running total, which only grows (Consul's counters here are all
+// increments of 1, so an interval's count is its sum, its min, max and
+// mean 1, its stddev 0). A gauge is an atomic store of the float's bits. A
+// sample takes its series' own mutex (held for a few arithmetic
+// operations, contended only by updates of the same series). Retention
+// costs an atomic load of the interval number, and a store once per
+// interval, never a clock read. The telemetry loop is the only writer of
+// the finished interval and of the counters' rollover marks, which t.mu
+// guards.
 package main
 
 import (
@@ -87,21 +89,28 @@ type seriesMeta struct {
 
 func (m *seriesMeta) meta() *seriesMeta { return m }
 
-// metricCounter counts events. Its interval count is swapped out at the
-// interval's end; total is every finished interval's.
+// touch marks the series updated in the current interval.
+func (m *seriesMeta) touch(epoch *atomic.Int64) {
+	if e := epoch.Load(); m.touched.Load() != e {
+		m.touched.Store(e)
+	}
+}
+
+// metricCounter counts events: n only grows (Prometheus reads it); an
+// interval's count is how much it grew since the last rollover.
 type metricCounter struct {
 	seriesMeta
-	epoch *atomic.Int64
-	cur   atomic.Int64
-	total atomic.Int64
+	epoch  *atomic.Int64
+	n      atomic.Int64
+	rolled int64 // n at the last rollover; guarded by the registry's mu
 }
 
 func (c *metricCounter) inc() {
 	if c == nil {
 		return
 	}
-	c.cur.Add(1)
-	c.touched.Store(c.epoch.Load())
+	c.n.Add(1)
+	c.touch(c.epoch)
 }
 
 // metricGauge holds the last value set.
@@ -118,7 +127,7 @@ func (g *metricGauge) setValue(v float64) {
 	}
 	g.bits.Store(math.Float64bits(v))
 	g.set.Store(true)
-	g.touched.Store(g.epoch.Load())
+	g.touch(g.epoch)
 }
 
 func (g *metricGauge) value() float64 { return math.Float64frombits(g.bits.Load()) }
@@ -173,7 +182,7 @@ func (s *metricSample) observe(v float64, now time.Time) {
 	s.recent[s.next] = observation{v, now.UnixNano()}
 	s.next = (s.next + 1) % sampleWindow
 	s.mu.Unlock()
-	s.touched.Store(s.epoch.Load())
+	s.touch(s.epoch)
 }
 
 // measureSince observes the time since start, in milliseconds.
@@ -363,8 +372,9 @@ func (t *telemetry) rollover(now time.Time) {
 	for _, s := range t.series {
 		switch s := s.(type) {
 		case *metricCounter:
-			n := s.cur.Swap(0)
-			s.total.Add(n)
+			total := s.n.Load()
+			n := total - s.rolled
+			s.rolled = total
 			if n > 0 {
 				sum.Counters = append(sum.Counters, sampledOf(t.fullName(&s.seriesMeta), s.labels,
 					aggregate{count: uint64(n), sum: float64(n), sumSq: float64(n), min: 1, max: 1}))

@@ -340,8 +340,8 @@ func TestTelemetryRegistry(t *testing.T) {
 	if sum := tel.summary(); len(sum.Samples)+len(sum.Counters)+len(sum.Gauges) != 0 {
 		t.Errorf("an empty interval: %+v", sum)
 	}
-	if c.total.Load() != 2 {
-		t.Errorf("counter total %d", c.total.Load())
+	if c.n.Load() != 2 {
+		t.Errorf("counter total %d", c.n.Load())
 	}
 
 	// Label values escaped; names mapped.
@@ -447,6 +447,15 @@ func TestMetricsPrometheus(t *testing.T) {
 	}
 	if f := fams["consul_kvs_apply"]; f.typ != "summary" {
 		t.Errorf("kvs.apply is a %s", f.typ)
+	}
+	// What Prometheus' scraper sends asks for the same without ?format.
+	for accept, want := range map[string]bool{
+		"application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1": true,
+		"text/plain; version=0.4.0": true, "text/plain": false, "application/json": false, "": false,
+	} {
+		if got := acceptsPrometheus(accept); got != want {
+			t.Errorf("acceptsPrometheus(%q) = %v", accept, got)
+		}
 	}
 
 	// Counters only grow, across writes and interval boundaries.

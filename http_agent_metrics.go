@@ -84,7 +84,7 @@ func (h *httpAPI) agentMetrics(w http.ResponseWriter, r *http.Request) (any, err
 		return nil, err
 	}
 	t := h.a.telemetry
-	if query(r).Get("format") == "prometheus" {
+	if query(r).Get("format") == "prometheus" || acceptsPrometheus(r.Header.Get("Accept")) {
 		if t.retention <= 0 {
 			// Consul's answer: an empty 200 that says why.
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -105,6 +105,22 @@ func (h *httpAPI) agentMetrics(w http.ResponseWriter, r *http.Request) (any, err
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(b)
 	return nil, err
+}
+
+// acceptsPrometheus: a scraper's Accept header asks for the Prometheus
+// output as Consul's acceptsOpenMetricsMimeType reads it: OpenMetrics, or
+// text/plain with "version=0.4.0" as its first parameter (sic). Either way
+// the answer is the text format 0.0.4.
+func acceptsPrometheus(accept string) bool {
+	for _, v := range strings.Split(accept, ",") {
+		mime, params, _ := strings.Cut(v, ";")
+		mime = strings.ToLower(strings.TrimSpace(mime))
+		first, _, _ := strings.Cut(params, ";")
+		if mime == "application/openmetrics-text" || mime == "text/plain" && strings.TrimSpace(first) == "version=0.4.0" {
+			return true
+		}
+	}
+	return false
 }
 
 // pprofGuard is Consul's rule for the profiles: not found unless
@@ -217,7 +233,7 @@ func (t *telemetry) writePrometheus(w *bufio.Writer, now time.Time) {
 		case *metricGauge:
 			f.lines = append(f.lines, name+promLabels(m.labels)+" "+promFloat(float64(float32(s.value()))))
 		case *metricCounter:
-			f.lines = append(f.lines, name+promLabels(m.labels)+" "+promFloat(float64(s.total.Load()+s.cur.Load())))
+			f.lines = append(f.lines, name+promLabels(m.labels)+" "+promFloat(float64(s.n.Load())))
 		case *metricSample:
 			since := now.Add(-metricsInterval).UnixNano()
 			s.mu.Lock()
