@@ -688,4 +688,10 @@ func TestMetricsCluster(t *testing.T) {
 		return kvs >= 1 && requests >= 1 && contact >= 1 && joins >= 3 && probes >= 1,
 			fmt.Sprintf("kvs.apply %v, rpc.request %v, leader.lastContact %v, serf.member.join %v, probeNode %v", kvs, requests, contact, joins, probes)
 	})
+	// The client's request reached a server as an RPC, not an HTTP request.
+	for _, a := range c.agents {
+		if _, ok := findSample(scrape(t, a, "")["consul_api_http"], "consul_api_http_count", map[string]string{"method": "PUT", "path": "v1_kv_"}); ok {
+			t.Errorf("server %s measured the forwarded PUT as its own HTTP request", a.cfg.NodeName)
+		}
+	}
 }

@@ -59,9 +59,11 @@ func (h *httpAPI) routeOf(r *http.Request) string {
 // observeHTTP takes the api.http sample of a request served by pattern
 // ("" for a path no route serves, which Consul does not measure), and logs
 // it at debug as Consul's "Request finished" line, a ?token= hidden (what
-// a monitor at debug sees of each request).
+// a monitor at debug sees of each request). A request a client forwarded
+// (served in-process by serveLocal, with no remote address) was measured
+// by the client: on the server it is an RPC (rpc.request), as in Consul.
 func (h *httpAPI) observeHTTP(r *http.Request, pattern string, start time.Time) {
-	if pattern == "" || pattern == "/" {
+	if pattern == "" || pattern == "/" || r.RemoteAddr == "" {
 		return
 	}
 	h.httpSamples.get(labeledKey{r.Method, pattern}).measureSince(start)
