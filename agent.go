@@ -92,6 +92,8 @@ type Agent struct {
 	dnsListeners  []net.Addr // the UDP address each DNS server answers on
 
 	tls            *agentTLS      // certificates and CAs (agent_tls.go)
+	telemetry      *telemetry     // the metrics registry (agent_telemetry.go)
+	metrics        *agentMetrics  // its handles (agent_metrics.go)
 	httpsListeners []net.Listener // served by httpServer too (http_https.go)
 
 	shutdownOnce sync.Once
@@ -128,6 +130,8 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.cache = newAgentCache(a)
 	a.acl = newACLResolver(a)
 	a.aclRepl = newACLReplication(a)
+	a.telemetry = newTelemetry(cfg)
+	a.metrics = newAgentMetrics(a.telemetry)
 	a.http = newHTTPAPI(a)
 	if a.tls, err = newAgentTLS(cfg, logger); err != nil {
 		return nil, err
@@ -194,6 +198,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	a.wg.Go(a.runAntiEntropy)
 	a.wg.Go(a.runCoordinates)
 	a.wg.Go(a.runReaper)
+	a.wg.Go(func() { a.telemetry.run(a.shutdownCh, a.collectMetrics) })
 	logger.Info("agent started", "node", cfg.NodeName, "datacenter", cfg.Datacenter, "server", cfg.Server,
 		"http", a.HTTPAddrs(), "dns", a.DNSAddrs())
 	return a, nil
@@ -233,6 +238,7 @@ func (a *Agent) listen() error {
 			d := newDNSServer(a.cfg, source, a.logger)
 			d.remoteSource = a.remoteDCCatalog
 			d.preparedQuery = a.dnsPreparedQuery // dns_query.go
+			d.domainQuery = a.telemetry.sample("dns.domain_query", metricLabel{"node", a.cfg.NodeName})
 			d.serve(pc, ln)
 			a.dnsServers = append(a.dnsServers, d)
 			a.dnsListeners = append(a.dnsListeners, pc.LocalAddr())

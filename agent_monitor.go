@@ -154,14 +154,14 @@ func formatMonitorText(t time.Time, level slog.Level, msg string, attrs []slog.A
 }
 
 // quoteMonitorValue quotes a value as hclog does when it holds anything
-// but letters, digits and a few punctuation marks.
+// outside ASCII's "-" to "~" (hclog's isNormal: a URL's "?", "=" and "<"
+// stay bare; a space, a "+" or a "µ" is quoted).
 func quoteMonitorValue(v string) string {
 	if v == "" {
 		return `""`
 	}
 	for _, r := range v {
-		plain := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._/@^+:", r)
-		if !plain {
+		if r < '-' || r > '~' {
 			return strconv.Quote(v)
 		}
 	}

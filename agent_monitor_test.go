@@ -301,3 +301,29 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestAgentMonitorWrite: a monitor at debug receives the line of a write,
+// Consul's "Request finished", with a ?token= hidden.
+func TestAgentMonitorWrite(t *testing.T) {
+	t.Parallel()
+	ta := startMonitorAgent(t)
+	resp := openMonitor(t, ta, "?loglevel=debug")
+	line := waitLine(t, func() { ta.do("PUT", "/v1/kv/monitored?token=s3cret", "v") }, monitorLines(t, resp), "Request finished")
+	if !strings.Contains(line, ` [DEBUG] agent: Request finished: method=PUT url=/v1/kv/monitored?token=<hidden> from=127.0.0.1:`) ||
+		!strings.Contains(line, " latency=") || strings.Contains(line, "s3cret") {
+		t.Errorf("line = %q", line)
+	}
+}
+
+// TestQuoteMonitorValue: hclog's rule, bare only within ASCII "-" to "~".
+func TestQuoteMonitorValue(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"web": "web", "/v1/kv/x?token=<hidden>": "/v1/kv/x?token=<hidden>", "127.0.0.1:8500": "127.0.0.1:8500",
+		"": `""`, "a b": `"a b"`, "1+1": `"1+1"`, "491.74µs": `"491.74µs"`, `say "hi"`: `"say \"hi\""`,
+	} {
+		if got := quoteMonitorValue(in); got != want {
+			t.Errorf("quoteMonitorValue(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -62,7 +62,7 @@ type Config struct {
 	Bootstrap         bool   // bootstrap, -bootstrap
 	BootstrapExpect   int    // bootstrap_expect, -bootstrap-expect; 0 when unset
 	DevMode           bool   // -dev
-	EnableDebug       bool   // enable_debug: the teaching view's controls (http_cluster.go); on in -dev, as Consul's
+	EnableDebug       bool   // enable_debug: /debug/pprof/ (http_agent_metrics.go) and the teaching view's controls (http_cluster.go); on in -dev, as Consul's
 
 	BindAddr      string          // bind_addr, -bind: IP for cluster traffic (server RPC, Serf); may be 0.0.0.0 or ::
 	AdvertiseAddr string          // advertise_addr, -advertise; default: BindAddr, or when that is unspecified the host's first private IPv4, else 127.0.0.1
@@ -98,6 +98,7 @@ type Config struct {
 	Connect   ConnectConfig   // connect: the service mesh and its CA (server_connect_ca.go)
 	ACL       ACLConfig       // acl (config_acl.go)
 	TLS       TLSConfig       // tls and the legacy TLS keys (config_tls.go)
+	Telemetry TelemetryConfig // telemetry: the metrics registry (agent_telemetry.go)
 
 	Services []*serviceDefinition // service, services: registered by the agent at start
 	Checks   []*checkDefinition   // check, checks: registered by the agent at start
@@ -225,6 +226,7 @@ func defaultConfig() *Config {
 		Ports:       PortsConfig{HTTP: 8500, DNS: 8600, Server: 8300, SerfLAN: 8301, SerfWAN: 8302, HTTPS: -1, SidecarMinPort: 21000, SidecarMaxPort: 21255},
 		LogLevel:    "info",
 		Domain:      "consul.",
+		Telemetry:   TelemetryConfig{MetricsPrefix: "consul"},
 		DNS: DNSConfig{
 			AllowStale:     true,
 			MaxStale:       87600 * time.Hour,

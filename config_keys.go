@@ -123,7 +123,8 @@ var configRoot = configKey{fields: cfgWithIgnored(cfgJoinKeys(cfgTLSKeys(), map[
 		"write_timeout":       cfgStore(cfgDurationAtLeast(time.Second), func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),
 		"idle_timeout":        cfgStore(cfgDurationAtLeast(10*time.Second), func(c *Config) *time.Duration { return &c.HTTPIdleTimeout }),
 	}, "allow_write_http_from", "block_endpoints", "max_header_bytes", "response_headers", "use_cache"),
-	"acl": cfgACL, // config_acl.go
+	"acl":       cfgACL,       // config_acl.go
+	"telemetry": cfgTelemetry, // agent_telemetry.go
 	"connect": cfgBlock(map[string]configKey{
 		"enabled":     cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.Connect.Enabled }),
 		"ca_provider": cfgStore(cfgValidated(cfgAs[string], cfgCheckCAProvider), func(c *Config) *string { return &c.Connect.CAProvider }),
@@ -169,7 +170,7 @@ var ignoredTopLevelKeys = []string{
 	"serf_wan_bind", "server_name", "server_rejoin_age_max", "session_ttl_min",
 	"skip_leave_on_interrupt", "snapshot_agent", "statsd_addr", "statsite_addr", "statsite_prefix",
 	"sync_coordinate_interval_min", "sync_coordinate_rate_target", "syslog_facility",
-	"tagged_addresses", "telemetry", "tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui_content_path",
+	"tagged_addresses", "tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui_content_path",
 	"ui_dir", "unix_sockets", "use_streaming_backend", "version", "version_metadata",
 	"version_prerelease", "xds",
 }

@@ -112,11 +112,12 @@ func TestLoadConfigDev(t *testing.T) {
 	}
 	want := defaultConfig()
 	want.DevMode, want.Server, want.Bootstrap, want.EnableDebug, want.UIEnabled = true, true, true, true, true
+	want.CoordinateUpdatePeriod = 100 * time.Millisecond
 	want.NodeName, want.PrimaryDatacenter = host, "dc1"
 	want.BindAddr, want.AdvertiseAddr = "127.0.0.1", "127.0.0.1"
 	want.Addresses = AddressesConfig{HTTP: []string{"127.0.0.1"}, DNS: []string{"127.0.0.1"}, HTTPS: []string{"127.0.0.1"}}
 	want.TLS.RPC.MinVersion, want.TLS.API.MinVersion = tls.VersionTLS12, tls.VersionTLS12 // TLS_AUTO
-	want.LogLevel, want.RaftMultiplier = "debug", 1
+	want.LogLevel, want.RaftMultiplier, want.EnableDebug = "debug", 1, true
 	want.GossipWAN = GossipConfig{GossipInterval: 100 * time.Millisecond, GossipNodes: 4, ProbeInterval: 100 * time.Millisecond,
 		ProbeTimeout: 100 * time.Millisecond, RetransmitMult: 4, SuspicionMult: 3}
 	want.ConfigArgs = []string{"-dev"}
@@ -269,7 +270,7 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"config_entries", "limits.rpc_rate", "telemetry",
+	want := []string{"config_entries", "limits.rpc_rate", "telemetry.statsd_address",
 		"addresses.grpc", "dns_config.recursor_timeout", "raft_protocol"}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored = %q\nwant      %q", ignored, want)

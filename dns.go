@@ -81,6 +81,7 @@ type dnsServer struct {
 	// agent knows no way there.
 	remoteSource func(ctx context.Context, dc string) dnsSource
 	logger       *slog.Logger
+	domainQuery  *metricSample // dns.domain_query (agent_metrics.go)
 
 	// preparedQuery executes a prepared query (nil: no such query; dns_query.go).
 	preparedQuery func(ctx context.Context, dc, name string) (*queryExecuteResponse, error)
@@ -363,6 +364,7 @@ type dnsEDNS struct {
 // in s.out, a two-byte length (RFC 1035 §4.2.2) then the message, or nil when
 // the query gets no response at all.
 func (d *dnsServer) respond(s *dnsScratch, query []byte, tcp bool) []byte {
+	defer d.domainQuery.measureSince(time.Now())
 	var p dnsmessage.Parser
 	h, err := p.Start(query)
 	if err != nil || h.Response {

@@ -73,7 +73,8 @@ type httpAPI struct {
 	mux           *http.ServeMux
 	kvHandler     http.Handler
 	cachedHandler http.Handler
-	bodyStall     time.Duration // a request body that sends nothing for this long is cut off
+	bodyStall     time.Duration   // a request body that sends nothing for this long is cut off
+	httpSamples   *labeledSamples // api.http by method and route (http_agent_metrics.go)
 }
 
 // httpBodyStallTimeout: a client sending a body must keep sending. Consul
@@ -106,6 +107,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
 	h.registerCluster()                                                       // http_cluster.go: the teaching view
 	h.registerUI()                                                            // http_ui.go: "/", /ui/
+	h.registerMetrics()                                                       // http_agent_metrics.go
 	h.cachedHandler = h.wrap([]string{http.MethodGet}, h.cachedRead)
 	return h
 }
@@ -140,22 +142,30 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.aclDefaultPolicyHeader(w) // http_acl.go
 	path, dc := r.URL.Path, h.remoteDC(r)
+	start, pattern := time.Now(), "" // api.http (http_agent_metrics.go)
 	switch {
 	case r.Method == http.MethodGet && queryFlag(r, "cached") && slices.ContainsFunc(cachedPaths, func(p string) bool {
 		return path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)
 	}):
 		h.cachedHandler.ServeHTTP(w, r)
+		pattern = h.routeOf(r)
 	case !h.a.cfg.Server && dc == "" && path == "/v1/snapshot" && r.Method == http.MethodPut:
 		h.mux.ServeHTTP(w, r) // streamed to a server in chunks, not as one request (agent_restore.go)
+		pattern = r.Pattern
 	case !h.a.cfg.Server && (forwardedPath(path) || dc != ""):
 		h.forward(w, r, "")
+		pattern = h.routeOf(r)
 	case dc != "":
 		h.forward(w, r, dc)
+		pattern = h.routeOf(r)
 	case strings.HasPrefix(path, kvPath):
 		h.kvHandler.ServeHTTP(w, r)
+		pattern = kvPath
 	default:
 		h.mux.ServeHTTP(w, r)
+		pattern = r.Pattern
 	}
+	h.observeHTTP(r, pattern, start)
 }
 
 // stallGuard gives each read of a request body a deadline: the body must
@@ -386,6 +396,9 @@ func (h *httpAPI) blockingQuery(w http.ResponseWriter, r *http.Request, q queryO
 	watchFn func(*watch), run func(*state) (any, uint64, error)) (any, error) {
 	if err := h.a.readBarrier(r.Context(), q); err != nil {
 		return nil, err
+	}
+	if h.a.cfg.Server {
+		h.a.metrics.rpcQuery.inc()
 	}
 	if q.index == 0 {
 		obj, idx, err := run(h.a.store.snapshot())

@@ -88,7 +88,8 @@ type raftNodeConfig struct {
 	TrailingLogs      uint64        // entries kept after a snapshot (default 10240)
 	SpoolDir          string        // where snapshots being received or restored are written
 	Logger            *slog.Logger
-	Timeline          *timeline // the agent's, for the teaching view (raft_observe.go); nil: none
+	Timeline          *timeline    // the agent's, for the teaching view (raft_observe.go); nil: none
+	Metrics           *raftMetrics // agent_metrics.go; nil: none
 }
 
 type raftProposal struct {
@@ -99,6 +100,7 @@ type raftProposal struct {
 	result any
 	err    error
 	done   chan struct{}
+	start  time.Time // when the leader's core took it (raft.commitTime)
 }
 
 type raftRead struct {
@@ -116,6 +118,7 @@ type appliedWaiter struct {
 type raftNode struct {
 	cfg       raftNodeConfig
 	logger    *slog.Logger
+	metrics   *raftMetrics
 	storage   raftStorage
 	fsm       raftFSM
 	transport raftTransport
@@ -172,6 +175,9 @@ func newRaftNode(cfg raftNodeConfig, st raftRestored, storage raftStorage, fsm r
 		snapDoneCh: make(chan snapResult, 1), kickCh: make(chan struct{}, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}), failedCh: make(chan struct{}),
 		addrs: map[string]string{}, pending: map[uint64]*raftProposal{}, reads: map[uint64]*raftRead{},
 		chunks: map[string]*snapAssembly{}, peerContact: map[string]time.Time{}, appliedIndex: st.AppliedIndex, snapIndex: st.SnapIndex,
+	}
+	if n.metrics = cfg.Metrics; n.metrics == nil {
+		n.metrics = newRaftMetrics(nil)
 	}
 	n.core = newRaftCore(raftCoreConfig{
 		ID: cfg.ID, ElectionTicks: 10, HeartbeatTicks: 1, LeaseTicks: 5, TrailingLogs: cfg.TrailingLogs,
@@ -484,7 +490,11 @@ func (n *raftNode) stepMessage(m raftMessage) {
 		n.lastContact.Store(time.Now().UnixNano())
 	}
 	if n.core.role == roleLeader && m.Term == n.core.term && (m.Type == msgAppResp || m.Type == msgHeartbeatResp) {
-		n.peerContact[m.From] = time.Now()
+		now := time.Now()
+		if prev, ok := n.peerContact[m.From]; ok {
+			n.metrics.lastContact.observe(float64(now.Sub(prev))/float64(time.Millisecond), now)
+		}
+		n.peerContact[m.From] = now
 	}
 }
 
@@ -515,7 +525,12 @@ func (n *raftNode) proposeBatch(p *raftProposal) {
 		return
 	}
 	first, _, err := n.core.propose(datas)
+	now := time.Now()
 	for k, q := range cmds {
+		q.start = now
+		if err == nil {
+			n.metrics.apply.inc()
+		}
 		n.track(q, first+uint64(k), err)
 	}
 }
@@ -626,7 +641,9 @@ func (n *raftNode) persist(rd *raftReady) error {
 
 func (n *raftNode) applyCommitted(es []raftEntry) {
 	for _, e := range es {
+		start := time.Now()
 		res := n.fsm.apply(e)
+		n.metrics.fsmApply.measureSince(start)
 		n.appliedIndex = e.Index
 		n.appliedBytes += len(e.Data)
 		if e.Type == raftEntryConfig {
@@ -643,6 +660,9 @@ func (n *raftNode) applyCommitted(es []raftEntry) {
 			p.err = errLeadershipLost
 		} else {
 			p.result = res
+			if !p.start.IsZero() {
+				n.metrics.commitTime.measureSince(p.start)
+			}
 		}
 		close(p.done)
 	}
@@ -694,6 +714,12 @@ func (n *raftNode) publish() {
 		if old != nil && old.Role != st.Role {
 			// The core narrates elections; a follower, whom it follows.
 			n.logger.Debug("raft role changed", "role", st.Role.String(), "term", st.Term)
+		}
+		if (old == nil || old.Role != st.Role) && st.Role == roleLeader {
+			n.metrics.stateLeader.inc()
+		}
+		if (old == nil || old.Role != roleCandidate || old.Term != st.Term) && st.Role == roleCandidate {
+			n.metrics.stateCandidate.inc() // an election started
 		}
 		if old != nil && old.Leader != st.Leader && st.Role != roleLeader {
 			n.narrateLeader(old, &st)

@@ -55,7 +55,9 @@ func (n *raftNode) maybeSnapshot() {
 	if n.snapshotting || n.appliedIndex < n.snapIndex+n.cfg.SnapshotThreshold && n.appliedBytes < snapshotBytes {
 		return
 	}
+	start := time.Now()
 	index, write := n.fsm.snapshot()
+	n.metrics.snapshotCreate.measureSince(start)
 	term, ok := n.core.log.term(index)
 	if !ok || index <= n.snapIndex {
 		return
@@ -63,9 +65,12 @@ func (n *raftNode) maybeSnapshot() {
 	config := n.core.configAt(index)
 	n.snapshotting = true
 	go func() {
+		persist := time.Now()
 		err := n.storage.saveSnapshot(index, term, func(w io.Writer) error {
 			return writeSnapshotFileFunc(w, config, write)
 		})
+		n.metrics.snapshotPersist.measureSince(persist)
+		n.metrics.snapshotTake.measureSince(start)
 		n.snapDoneCh <- snapResult{index, term, err}
 	}()
 }
@@ -358,7 +363,9 @@ func (n *raftNode) installSnapshot(sn *raftSnapshot) error {
 	if err := n.storage.compact(sn.Index, sn.Term); err != nil {
 		return err
 	}
+	start := time.Now()
 	n.fsm.install(sn.State, sn.Index)
+	n.metrics.fsmRestore.measureSince(start)
 	n.snapIndex, n.appliedIndex = sn.Index, sn.Index
 	n.learnAddrs(sn.Config)
 	n.observeSnapshot(true, sn.Index)

@@ -299,6 +299,7 @@ func (a *Agent) callServers(ctx context.Context, to serverPicker, method string,
 			}
 			return nil, errNoServers
 		}
+		a.metrics.clientRPC.inc()
 		out, err := a.pool.call(ctx, addr, method, body)
 		var remote *rpcRemoteError
 		if err == nil || errors.As(err, &remote) {

@@ -79,6 +79,7 @@ func (a *Agent) openPool(pool, keyringFile string, sc swimConfig, port int) (*go
 	return startGossip(gossipConfig{
 		Pool: pool, Bind: net.JoinHostPort(a.cfg.BindAddr, strconv.Itoa(port)),
 		Advertise: a.cfg.AdvertiseAddr, Swim: sc, Keyring: kr, Logger: a.logger, Timeline: a.timeline,
+		Metrics: newGossipMetrics(a.telemetry, pool),
 	})
 }
 

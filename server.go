@@ -123,7 +123,7 @@ func (a *Agent) startServer() (form bool, err error) {
 		ID: a.nodeID, Address: a.serverAddr(),
 		Tick:              time.Duration(a.cfg.RaftMultiplier) * 100 * time.Millisecond,
 		SnapshotThreshold: uint64(a.cfg.RaftSnapshotThreshold), TrailingLogs: uint64(a.cfg.RaftTrailingLogs),
-		SpoolDir: a.spool, Logger: a.logger, Timeline: a.timeline,
+		SpoolDir: a.spool, Logger: a.logger, Timeline: a.timeline, Metrics: newRaftMetrics(a.telemetry),
 	}, st, storage, fsm, poolTransport{a.pool})
 	ln = newConnLimiter(ln, a.cfg.RPCMaxConnsPerClient, "limits.rpc_max_conns_per_client", nil, a.logger) // Consul closes the excess
 	a.rpcServer = newRPCServer(ln, rpcHandlers{raft: a.raft.receive, call: a.serveRPC, tls: a.tls}, a.logger)
@@ -267,6 +267,9 @@ func remoteError(err error) error {
 // applied whole or not at all, whether anyone still waits; applyTimeout
 // bounds the wait in any case.
 func (a *Agent) apply(ctx context.Context, cmd *command) (applyResult, error) {
+	if a.cfg.Server {
+		defer a.metrics.applyOf(cmd.Type).measureSince(time.Now()) // kvs.apply… (agent_metrics.go)
+	}
 	cmd.Now = time.Now().UnixNano()
 	data, err := cmd.encode()
 	if err != nil {
@@ -373,6 +376,7 @@ type sessionRenewal struct {
 
 // serveRPC serves one call from another server (rpc.go).
 func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byte, error) {
+	a.metrics.rpcRequest.inc()
 	switch method {
 	case rpcStatusSelf:
 		return json.Marshal(a.selfInfo())

@@ -276,6 +276,7 @@ func hasTombstonesUpTo(st *state, idx uint64) bool {
 // every member yet (it keeps no state across restarts, unlike Serf's
 // snapshot), so it reaps nothing.
 func (a *Agent) reconcileAll() {
+	defer a.metrics.leaderReconcile.measureSince(time.Now())
 	known := map[string]bool{}
 	for _, m := range a.lan().Members() {
 		known[m.Name] = true

@@ -150,6 +150,9 @@ type swimReady struct {
 	Queries []swimQueryResult
 	// Pings: the direct probes answered with a payload (swim_ping.go).
 	Pings []swimPing
+	// Probes: how long each probe that ended took, acknowledged or failed
+	// (the driver's memberlist.probeNode).
+	Probes []time.Duration
 }
 
 // swimStats counts what the core rejected or did, for the tests (statistics).
@@ -299,6 +302,7 @@ type swim struct {
 	seenQueries  []swimSeenQueries   // recent queries by ltime mod EventBuffer
 	queries      []*swimPendingQuery // queries we asked, collecting answers
 	queryResults []swimQueryResult   // finished, for ready
+	probeTimes   []time.Duration     // the probes that ended, for ready
 
 	nextProbe, nextGossip, nextPushPull, nextReconnect, nextReap time.Duration
 
@@ -542,8 +546,8 @@ func (s *swim) broadcastUser(now time.Duration, name string, payload []byte) err
 // --- outputs ---
 
 func (s *swim) ready() swimReady {
-	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events, Queries: s.queryResults, Pings: s.pings}
-	s.packets, s.streams, s.events, s.queryResults, s.pings = nil, nil, nil, nil, nil
+	rd := swimReady{Packets: s.packets, Streams: s.streams, Events: s.events, Queries: s.queryResults, Pings: s.pings, Probes: s.probeTimes}
+	s.packets, s.streams, s.events, s.queryResults, s.pings, s.probeTimes = nil, nil, nil, nil, nil, nil
 	// With nobody alive to tell, the leave is done at once (memberlist's
 	// Leave waits only when anyAlive).
 	rd.Left = s.leaving && (s.broadcastOf[s.name] == nil || s.live == 0)

@@ -82,7 +82,8 @@ type gossipConfig struct {
 	Swim      swimConfig
 	Keyring   *keyring // nil: gossip in the clear
 	Logger    *slog.Logger
-	Timeline  *timeline // the agent's, for the teaching view (swim_observe.go); nil: none
+	Timeline  *timeline      // the agent's, for the teaching view (swim_observe.go); nil: none
+	Metrics   *gossipMetrics // agent_metrics.go; nil: none
 }
 
 type gossipPacket struct {
@@ -133,6 +134,8 @@ type gossipPool struct {
 	joins     map[string][]chan gossipJoinResult // Join's callers, by address, waiting for its push-pull; owned by loop
 	obs       gossipObserver                     // the timeline's bookkeeping; owned by loop (swim_observe.go)
 	drops     gossipDrops                        // the drop control's filter (swim_observe.go)
+	metrics   *gossipMetrics
+	failedAt  map[string]time.Time // when members failed, for serf.member.flap; owned by loop
 
 	stopOnce sync.Once
 	stopCh   chan struct{}
@@ -160,6 +163,10 @@ func startGossip(cfg gossipConfig) (*gossipPool, error) {
 		events: make(chan swimEvent, 1024), stopCh: make(chan struct{}), start: time.Now(),
 		waiting: map[uint64]chan swimQueryResult{}, streams: make(chan struct{}, gossipMaxStreams),
 		joins: map[string][]chan gossipJoinResult{}, obs: gossipObserver{timeline: cfg.Timeline},
+		metrics: cfg.Metrics, failedAt: map[string]time.Time{},
+	}
+	if p.metrics == nil {
+		p.metrics = newGossipMetrics(nil, "")
 	}
 	if cfg.Advertise != "" {
 		p.addr = net.JoinHostPort(cfg.Advertise, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
@@ -356,7 +363,13 @@ func (p *gossipPool) loop() {
 		case <-p.stopCh:
 			return
 		case <-ticker.C:
+			start := time.Now()
 			p.core.tick(p.now())
+			if p.handleReady() > 0 {
+				p.metrics.gossip.measureSince(start)
+			}
+			p.metrics.healthScore.setValue(float64(p.core.awareness))
+			continue
 		case pk := <-p.inbox:
 			p.core.step(p.now(), pk.from, pk.data)
 		case in := <-p.streamIn:
@@ -376,7 +389,8 @@ func (p *gossipPool) loop() {
 	}
 }
 
-func (p *gossipPool) handleReady() {
+// handleReady carries out the core's ready; it returns the packets sent.
+func (p *gossipPool) handleReady() int {
 	rd := p.core.ready()
 	p.observe(rd.Events)
 	for _, pk := range rd.Packets {
@@ -402,6 +416,7 @@ func (p *gossipPool) handleReady() {
 		if ev.Type == swimEventReap {
 			p.forgetCoordinate(ev.Member.Name)
 		}
+		p.countEvent(ev)
 		select {
 		case p.events <- ev:
 		default:
@@ -414,6 +429,31 @@ func (p *gossipPool) handleReady() {
 	}
 	if len(rd.Events) > 0 {
 		p.publish()
+	}
+	for _, d := range rd.Probes {
+		p.metrics.probeNode.observe(float64(d)/float64(time.Millisecond), time.Now())
+	}
+	return len(rd.Packets)
+}
+
+// countEvent counts a membership event as Serf's serf.member.* metrics: a
+// member that joins again within serfFlapTimeout of failing flapped.
+func (p *gossipPool) countEvent(ev swimEvent) {
+	switch ev.Type {
+	case swimEventJoin:
+		p.metrics.join.inc()
+		if at, ok := p.failedAt[ev.Member.Name]; ok && time.Since(at) < serfFlapTimeout {
+			p.metrics.flap.inc()
+		}
+		delete(p.failedAt, ev.Member.Name)
+	case swimEventFailed:
+		p.metrics.failed.inc()
+		p.failedAt[ev.Member.Name] = time.Now()
+	case swimEventLeft:
+		p.metrics.left.inc()
+		delete(p.failedAt, ev.Member.Name)
+	case swimEventReap:
+		delete(p.failedAt, ev.Member.Name)
 	}
 }
 

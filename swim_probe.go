@@ -99,6 +99,7 @@ func (s *swim) tickProbe() {
 		}
 		if s.now >= p.endAt {
 			s.probe = nil
+			s.probeTimes = append(s.probeTimes, s.now-p.sentAt)
 			s.probeFailed(p)
 		}
 	}
@@ -176,6 +177,7 @@ func (s *swim) handleAck(m swimMsg) {
 	if p := s.probe; p != nil && p.seq == seq {
 		s.probe = nil
 		s.pinged(p, m.Payload)
+		s.probeTimes = append(s.probeTimes, s.now-p.sentAt)
 		s.applyAwareness(-1) // Lifeguard §IV.A: a successful probe lowers the score
 		return
 	}
