@@ -108,7 +108,7 @@ type Config struct {
 	CheckReapInterval          time.Duration // check_reap_interval: how often critical services are reaped (30s)
 	CheckDeregisterIntervalMin time.Duration // check_deregister_interval_min: the least DeregisterCriticalServiceAfter (1m)
 	CheckMinInterval           time.Duration // not a Consul key: the least check interval (1 s, Consul's MinInterval); tests lower it
-	SyncCoordinateIntervalMin  time.Duration // Consul's sync_coordinate_interval_min (15s): agent_coordinate.go; tests lower it
+	SyncCoordinateIntervalMin  time.Duration // sync_coordinate_interval_min (15s): agent_coordinate.go
 	CoordinateUpdatePeriod     time.Duration // Consul's consul.coordinate.update_period (5s; -dev 100ms): a server's batches
 
 	HTTPMaxConnsPerClient int           // limits.http_max_conns_per_client: HTTP connections one IP may hold open (200; 0: no limit)

@@ -52,6 +52,7 @@ var configRoot = configKey{fields: cfgWithIgnored(cfgJoinKeys(cfgTLSKeys(), map[
 	"ae_interval":                   cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.AEInterval }),
 	"check_reap_interval":           cfgStore(cfgPositiveDuration, func(c *Config) *time.Duration { return &c.CheckReapInterval }),
 	"check_deregister_interval_min": cfgStore(cfgDuration, func(c *Config) *time.Duration { return &c.CheckDeregisterIntervalMin }),
+	"sync_coordinate_interval_min":  cfgStore(cfgDuration, func(c *Config) *time.Duration { return &c.SyncCoordinateIntervalMin }),
 	"ui":                            cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.UIEnabled }), // legacy; "ui_config" sorts after it, so wins in one file, as Consul's
 	"ui_config": cfgBlock(map[string]configKey{
 		"enabled": cfgStore(cfgAs[bool], func(c *Config) *bool { return &c.UIEnabled }),
@@ -169,7 +170,7 @@ var ignoredTopLevelKeys = []string{
 	"serf_lan", "serf_lan_allowed_cidrs", "serf_lan_bind", "serf_wan", "serf_wan_allowed_cidrs",
 	"serf_wan_bind", "server_name", "server_rejoin_age_max", "session_ttl_min",
 	"skip_leave_on_interrupt", "snapshot_agent", "statsd_addr", "statsite_addr", "statsite_prefix",
-	"sync_coordinate_interval_min", "sync_coordinate_rate_target", "syslog_facility",
+	"sync_coordinate_rate_target", "syslog_facility",
 	"tagged_addresses", "tls_prefer_server_cipher_suites", "translate_wan_addrs", "ui_content_path",
 	"ui_dir", "unix_sockets", "use_streaming_backend", "version", "version_metadata",
 	"version_prerelease", "xds",

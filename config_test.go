@@ -68,6 +68,10 @@ func TestDefaultConfig(t *testing.T) {
 		// Connect is on by default in Consul 1.22, in -dev and out
 		Connect: ConnectConfig{Enabled: true, CAProvider: "consul"},
 		ACL:     aclDefaults,
+		// Consul's telemetry prefix; its agent's coordinate sync and its
+		// servers' coordinate batching
+		Telemetry:                 TelemetryConfig{MetricsPrefix: "consul"},
+		SyncCoordinateIntervalMin: 15 * time.Second, CoordinateUpdatePeriod: 5 * time.Second,
 	}
 	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaultConfig() =\n%+v\nwant\n%+v", got, want)

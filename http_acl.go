@@ -405,6 +405,10 @@ func (h *httpAPI) aclTokenList(w http.ResponseWriter, r *http.Request) (any, err
 	if n := len(slices.DeleteFunc([]string{policy, role, service, method}, func(s string) bool { return s == "" })); n > 1 {
 		return nil, errors.New("can only filter by one of policy, role, serviceName, or methodName at a time")
 	}
+	expr, err := bindFilter[*ACLToken](r)
+	if err != nil {
+		return nil, err
+	}
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(aclIndexTokens, aclIndexPolicies, aclIndexRoles) },
 		func(st *state) (any, uint64, error) {
 			out := []*ACLToken{}
@@ -417,7 +421,7 @@ func (h *httpAPI) aclTokenList(w http.ResponseWriter, r *http.Request) (any, err
 				out = append(out, st.aclTokenView(t))
 				return true
 			})
-			return out, st.tableIndex(aclIndexTokens), nil
+			return filterList(expr, out), st.tableIndex(aclIndexTokens), nil
 		})
 }
 
@@ -569,6 +573,10 @@ func (h *httpAPI) aclPolicyList(w http.ResponseWriter, r *http.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
+	expr, err := bindFilter[aclPolicyListEntry](r)
+	if err != nil {
+		return nil, err
+	}
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(aclIndexPolicies) },
 		func(st *state) (any, uint64, error) {
 			out := []aclPolicyListEntry{}
@@ -577,7 +585,7 @@ func (h *httpAPI) aclPolicyList(w http.ResponseWriter, r *http.Request) (any, er
 				out = append(out, aclPolicyListEntry{p.ID, p.Name, p.Description, p.Datacenters, p.Hash, p.CreateIndex, p.ModifyIndex})
 				return true
 			})
-			return out, st.tableIndex(aclIndexPolicies), nil
+			return filterList(expr, out), st.tableIndex(aclIndexPolicies), nil
 		})
 }
 
@@ -716,6 +724,10 @@ func (h *httpAPI) aclRoleList(w http.ResponseWriter, r *http.Request) (any, erro
 		return nil, err
 	}
 	policy := query(r).Get("policy")
+	expr, err := bindFilter[*ACLRole](r)
+	if err != nil {
+		return nil, err
+	}
 	return h.blockingQuery(w, r, q, func(ws *watch) { ws.watchTopic(aclIndexRoles, aclIndexPolicies) },
 		func(st *state) (any, uint64, error) {
 			out := []*ACLRole{}
@@ -726,7 +738,7 @@ func (h *httpAPI) aclRoleList(w http.ResponseWriter, r *http.Request) (any, erro
 				}
 				return true
 			})
-			return out, st.tableIndex(aclIndexRoles), nil
+			return filterList(expr, out), st.tableIndex(aclIndexRoles), nil
 		})
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -347,4 +348,40 @@ func TestACLTokenDeletionClusterAndClient(t *testing.T) {
 	if r := cl.withToken("never-seen", "PUT", "/v1/agent/token/default", `{"Token":""}`); r.code == 200 {
 		t.Fatal("an unresolved token was accepted with no server")
 	}
+}
+
+// TestACLListFilter: ?filter on the token, policy and role lists, with
+// Consul's 500 for a selector the list's elements do not have.
+func TestACLListFilter(t *testing.T) {
+	t.Parallel()
+	a := startTestAgent(t, aclOn)
+	var boot ACLToken
+	a.mustToken("", "PUT", "/v1/acl/bootstrap", "", &boot)
+	root := boot.SecretID
+	eventually(t, 10*time.Second, "the anonymous token", func() bool {
+		return a.withToken(root, "GET", "/v1/acl/token/"+aclAnonymousAccessorID, "").code == 200
+	})
+	var policy ACLPolicy
+	a.mustToken(root, "PUT", "/v1/acl/policy", `{"Name":"web-read","Rules":"service \"web\" { policy = \"read\" }"}`, &policy)
+	a.mustToken(root, "PUT", "/v1/acl/role", `{"Name":"web-role","Policies":[{"Name":"web-read"}]}`, nil)
+	a.mustToken(root, "PUT", "/v1/acl/role", `{"Name":"other-role"}`, nil)
+	a.mustToken(root, "PUT", "/v1/acl/token", `{"Description":"web token","Policies":[{"Name":"web-read"}]}`, nil)
+
+	var tokens []ACLToken
+	a.mustToken(root, "GET", "/v1/acl/tokens?filter="+url.QueryEscape(`Policies.Name contains "web-read"`), "", &tokens)
+	if len(tokens) != 1 || tokens[0].Description != "web token" {
+		t.Errorf("tokens with web-read: %+v", tokens)
+	}
+	var policies []aclPolicyListEntry
+	a.mustToken(root, "GET", "/v1/acl/policies?filter="+url.QueryEscape(`Name matches "^web"`), "", &policies)
+	if len(policies) != 1 || policies[0].ID != policy.ID {
+		t.Errorf("policies matching ^web: %+v", policies)
+	}
+	var roles []ACLRole
+	a.mustToken(root, "GET", "/v1/acl/roles?filter="+url.QueryEscape(`Policies is empty`), "", &roles)
+	if len(roles) != 1 || roles[0].Name != "other-role" {
+		t.Errorf("roles without policies: %+v", roles)
+	}
+	a.expectToken(root, "GET", "/v1/acl/policies?filter="+url.QueryEscape(`Nope == "x"`), "", 500,
+		`Failed to create boolean expression evaluator: Selector "Nope" is not valid`)
 }

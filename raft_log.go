@@ -67,14 +67,26 @@ func (l *raftLog) upToDate(lastIndex, lastTerm uint64) bool {
 	return lastTerm > l.lastTerm() || lastTerm == l.lastTerm() && lastIndex >= l.lastIndex()
 }
 
-// compact drops in-memory entries up to i (less the trailing ones kept for
-// followers slightly behind), once the driver holds a durable snapshot at
-// snapIndex ≥ i.
+// trailingLogBytes bounds the data of the trailing entries compact keeps.
+const trailingLogBytes = 16 << 20
+
+// compact drops in-memory entries up to i, once the driver holds a durable
+// snapshot at snapIndex ≥ i, less the trailing ones kept for followers
+// slightly behind (Raft §7: they are sent entries, not the snapshot): at
+// most TrailingLogs of them, and no more than trailingLogBytes of data, so
+// that a log of large transactions does not keep hundreds of MiB in memory
+// for a follower that can as well take the snapshot.
 func (r *raftCore) compact(i uint64) {
-	if i <= r.cfg.TrailingLogs {
-		return
+	kept, size := uint64(0), 0
+	for j := i; j > r.log.offset && kept < r.cfg.TrailingLogs; j-- {
+		if j <= r.log.lastIndex() {
+			if size += len(r.log.entry(j).Data); size > trailingLogBytes {
+				break
+			}
+		}
+		kept++
 	}
-	i -= r.cfg.TrailingLogs
+	i -= kept
 	if i <= r.log.offset || i > r.applied {
 		return
 	}

@@ -71,3 +71,31 @@ func TestRaftFastBackoff(t *testing.T) {
 		t.Fatalf("%d rejected AppendEntries (counted per step in flight) to repair 100 conflicting entries", rejects)
 	}
 }
+
+// TestRaftCompactKeepsTrailingBytes: compaction keeps TrailingLogs entries
+// below the snapshot for followers slightly behind, but never more than
+// trailingLogBytes of their data: a log of large transactions goes down to
+// what the bound allows, a log of small entries keeps its count.
+func TestRaftCompactKeepsTrailingBytes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name            string
+		size, n, snapAt int
+		wantOffset      uint64
+	}{
+		{"small entries keep TrailingLogs", 100, 100, 80, 80 - 10},
+		{"large entries keep what fits", trailingLogBytes / 4, 100, 80, 80 - 4},
+		{"one entry over the bound keeps none", trailingLogBytes + 1, 100, 80, 80},
+		{"nothing below the trailing ones", 100, 100, 8, 0},
+	} {
+		r := &raftCore{cfg: raftCoreConfig{TrailingLogs: 10}}
+		for i := 1; i <= tc.n; i++ {
+			r.log.entries = append(r.log.entries, raftEntry{Index: uint64(i), Term: 1, Type: raftEntryCommand, Data: make([]byte, tc.size)})
+		}
+		r.applied = uint64(tc.n)
+		r.compact(uint64(tc.snapAt))
+		if r.log.offset != tc.wantOffset || r.log.lastIndex() != uint64(tc.n) {
+			t.Errorf("%s: log from %d to %d, want from %d to %d", tc.name, r.log.offset, r.log.lastIndex(), tc.wantOffset, tc.n)
+		}
+	}
+}

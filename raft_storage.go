@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -40,14 +41,18 @@ type raftStorage interface {
 }
 
 // memRaftStorage keeps the Raft state in memory: -dev mode, where nothing
-// survives a restart, as in Consul's dev mode.
+// survives a restart, as in Consul's dev mode. Its snapshot is kept as the
+// function that writes it, not as bytes: the state it writes is immutable
+// (the store's at snapIndex, or an adopted file's bytes), so a snapshot is
+// written out only when a follower needs one (openSnapshot), and a -dev
+// agent, which has no follower, never holds a second copy of its data.
 type memRaftStorage struct {
 	hs        raftHardState
 	entries   []raftEntry
 	snapIndex uint64
 	snapTerm  uint64
-	snap      []byte
-	mu        sync.Mutex // guards snap, snapIndex and snapTerm, which saveSnapshot writes from another goroutine
+	snapWrite func(io.Writer) error // writes the snapshot at snapIndex; nil: none yet
+	mu        sync.Mutex            // guards snapWrite, snapIndex and snapTerm, which saveSnapshot sets from another goroutine
 }
 
 func (s *memRaftStorage) append(es []raftEntry) error {
@@ -64,21 +69,21 @@ func (s *memRaftStorage) append(es []raftEntry) error {
 	if first <= base {
 		return fmt.Errorf("append at %d inside the snapshot at %d", first, base)
 	}
-	k := min(int(first-base-1), len(s.entries))
-	s.entries = append(s.entries[:k:k], es...)
+	if k := int(first - base - 1); k < len(s.entries) {
+		// A conflicting suffix goes (Raft §5.3); a new array, so that a
+		// reader of the old one never sees it overwritten.
+		s.entries = s.entries[:k:k]
+	}
+	s.entries = append(s.entries, es...)
 	return nil
 }
 
 func (s *memRaftStorage) setHardState(hs raftHardState) error { s.hs = hs; return nil }
 
 func (s *memRaftStorage) saveSnapshot(index, term uint64, write func(io.Writer) error) error {
-	var buf bytes.Buffer
-	if err := write(&buf); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.snap = buf.Bytes()
+	s.snapWrite = write
 	s.snapTerm, s.snapIndex = term, max(s.snapIndex, index)
 	return nil
 }
@@ -96,8 +101,12 @@ func (s *memRaftStorage) adoptSnapshot(path string, index, term uint64) error {
 }
 
 func (s *memRaftStorage) compact(index, term uint64) error {
-	for len(s.entries) > 0 && s.entries[0].Index <= index {
-		s.entries = s.entries[1:]
+	n := 0
+	for n < len(s.entries) && s.entries[n].Index <= index {
+		n++
+	}
+	if n > 0 { // a new array: the old one would keep the compacted entries' data
+		s.entries = slices.Clone(s.entries[n:])
 	}
 	return nil
 }
@@ -109,18 +118,25 @@ func (s *memRaftStorage) truncate(index uint64) error {
 	return nil
 }
 
-// memSnapshotReader is a snapshot held in memory, opened.
+// memSnapshotReader is a snapshot written out for a reader.
 type memSnapshotReader struct{ *bytes.Reader }
 
 func (memSnapshotReader) Close() error { return nil }
 
+// openSnapshot writes the snapshot out, off the lock (a large state takes
+// a while, and append, on the loop, takes the lock too).
 func (s *memRaftStorage) openSnapshot() (uint64, uint64, io.ReadSeekCloser, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.snap == nil {
+	index, term, write := s.snapIndex, s.snapTerm, s.snapWrite
+	s.mu.Unlock()
+	if write == nil {
 		return 0, 0, nil, errNoSnapshot
 	}
-	return s.snapIndex, s.snapTerm, memSnapshotReader{bytes.NewReader(s.snap)}, nil
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return 0, 0, nil, err
+	}
+	return index, term, memSnapshotReader{bytes.NewReader(buf.Bytes())}, nil
 }
 
 func (s *memRaftStorage) close() error { return nil }
