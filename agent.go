@@ -149,7 +149,7 @@ func newAgent(cfg *Config, logger *slog.Logger) (*Agent, error) {
 		}
 	} else {
 		a.pool = newRPCPool(logger)
-		a.pool.tls = a.tls
+		a.pool.tls, a.pool.source = a.tls, a.rpcSource()
 		a.router = &serverRouter{servers: a.lanServers}
 	}
 	if err := a.startLAN(); err != nil {
@@ -286,6 +286,18 @@ func (a *Agent) DNSAddrs() []string {
 }
 
 // serverAddr is this server's RPC address, as status/leader reports it.
+// rpcSource is where the agent's outgoing RPC connections (Raft streams,
+// calls, forwarded requests) leave from: its bind address, as Consul's
+// RPCSrcAddr, so that on a multi-homed host firewall rules written against
+// it hold; nil (the kernel's choice) when it binds every address.
+func (a *Agent) rpcSource() *net.TCPAddr {
+	ip := net.ParseIP(a.cfg.BindAddr)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
+}
+
 func (a *Agent) serverAddr() string {
 	return net.JoinHostPort(a.cfg.AdvertiseAddr, strconv.Itoa(a.rpcPort))
 }

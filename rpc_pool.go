@@ -46,6 +46,7 @@ type rpcPool struct {
 	closed      bool                    // guarded by mu
 	idleTimeout time.Duration           // given to each new mux connection; guarded by mu (tests shorten it)
 	tls         *agentTLS               // TLS for outgoing connections (rpc_tls.go); nil: plain; set before use
+	source      *net.TCPAddr            // the local address connections leave from (the agent's bind address); nil: the kernel's choice; set before use
 }
 
 // rpcMuxConn is a pooled mux connection to one server.
@@ -419,7 +420,11 @@ func (p *rpcPool) close() {
 // dial dials a server's RPC port, upgrades the connection to TLS if the
 // agent's configuration says so, and says what kind of connection it is.
 func (p *rpcPool) dial(addr string, kind byte) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, rpcDialTimeout)
+	d := net.Dialer{Timeout: rpcDialTimeout}
+	if p.source != nil {
+		d.LocalAddr = p.source
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}

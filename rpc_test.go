@@ -517,3 +517,37 @@ func TestRPCCancel(t *testing.T) {
 		t.Fatalf("%d connections, want 1", n)
 	}
 }
+
+// TestRPCPoolDialsFromSource: outgoing connections leave from the pool's
+// source address (the agent's bind address), not from the kernel's choice.
+func TestRPCPoolDialsFromSource(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Addr, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c.RemoteAddr()
+			c.Close()
+		}
+	}()
+	p := newRPCPool(nil)
+	defer p.close()
+	p.source = &net.TCPAddr{IP: net.ParseIP("127.0.0.77")}
+	c, err := p.dial(ln.Addr().String(), rpcConnMux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case from := <-accepted:
+		if from.(*net.TCPAddr).IP.String() != "127.0.0.77" {
+			t.Fatalf("the connection came from %v, want 127.0.0.77", from)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection accepted")
+	}
+}

@@ -93,7 +93,7 @@ func (a *Agent) startServer() (form bool, err error) {
 	}
 	a.rpcPort = ln.Addr().(*net.TCPAddr).Port
 	a.pool = newRPCPool(a.logger)
-	a.pool.tls = a.tls
+	a.pool.tls, a.pool.source = a.tls, a.rpcSource()
 	fsm := storeFSM{a.store}
 	var storage raftStorage
 	var st raftRestored
