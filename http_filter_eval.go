@@ -8,8 +8,10 @@
 // element by element) and the leaf's schema. filterList / filterMap run
 // each element through the bound tree; a match follows its path on the
 // element and applies its operator to the value reached. Nothing is
-// encoded or allocated per element (except the rare leaf JSON renders as
-// a string of its own: a time, a duration).
+// encoded or allocated per element (except for the rare leaf JSON renders
+// as a string of its own: a time, a duration): a map[string]string (every
+// Meta) is read directly into the path's own settable string, since
+// reflect's MapIndex copies each value to the heap.
 //
 // The values seen are those of the element's JSON form, which is what
 // Consul's users select on (http_filter.go):
@@ -22,7 +24,8 @@
 //     absent where a list, map or number was expected;
 //   - a float32 is compared as the float64 its JSON text parses to.
 //
-// Concurrency: none; a bound filter is built and used by one request.
+// Concurrency: none; a bound filter is built and used by one request,
+// one element at a time (a path's value is scratch space).
 package main
 
 import (
@@ -47,6 +50,7 @@ type filterStep struct {
 	index     []int         // stepField: the field's index path
 	omitEmpty bool          // stepField: absent when empty (encoding/json's omitempty)
 	key       reflect.Value // stepKey: the key, of the map's key type
+	stringMap bool          // stepKey: the map is a map[string]string (Meta), read without reflect
 	opaque    bool          // the value reached shows in JSON as a string of its own
 }
 
@@ -60,6 +64,7 @@ type filterPath struct {
 	leaf  *filterField
 	want  any
 	key   reflect.Value // a map leaf's in/contains: the key, of the map's key type
+	value reflect.Value // a settable string: the value a stringMap step reached
 }
 
 // follow extends p by one selector part from its leaf (go-bexpr's
@@ -84,7 +89,11 @@ func (p *filterPath) follow(name string) bool {
 			return false
 		}
 		key := reflect.ValueOf(name).Convert(f.typ.Key())
-		p.steps = append(p.steps, filterStep{kind: stepKey, key: key, opaque: f.elem.opaque})
+		stringMap := f.typ == reflect.TypeFor[map[string]string]()
+		if stringMap {
+			p.value = reflect.New(f.typ.Elem()).Elem()
+		}
+		p.steps = append(p.steps, filterStep{kind: stepKey, key: key, stringMap: stringMap, opaque: f.elem.opaque})
 		p.leaf = f.elem
 	default:
 		return false
@@ -108,12 +117,13 @@ func jsonOpaque(t reflect.Type) bool {
 }
 
 // filterList keeps the elements of in that f matches (all of them when
-// f is nil), in order.
+// f is nil), in order. out grows as needed: a filter usually keeps few of
+// many large elements.
 func filterList[T any](f *resultFilter, in []T) []T {
 	if f == nil {
 		return in
 	}
-	out := make([]T, 0, len(in))
+	out := []T{}
 	for i := range in {
 		if f.eval(f.bound, reflect.ValueOf(&in[i]).Elem()) {
 			out = append(out, in[i])
@@ -171,7 +181,19 @@ func (p *filterPath) walk(v reflect.Value, steps []filterStep) bool {
 				}
 			}
 		case stepKey:
-			if v.IsValid() {
+			switch {
+			case s.stringMap: // reflect's MapIndex would copy the string to the heap
+				var m map[string]string
+				if v.IsValid() {
+					m = v.Interface().(map[string]string)
+				}
+				if value, ok := m[s.key.String()]; ok {
+					p.value.SetString(value)
+					v = p.value
+				} else {
+					v = reflect.Value{}
+				}
+			case v.IsValid():
 				v = v.MapIndex(s.key)
 			}
 			if !v.IsValid() { // a missing key fails ==, is not empty and in, as go-bexpr's

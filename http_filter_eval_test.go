@@ -371,7 +371,9 @@ type filterLabel string
 // filterSeverity is a number JSON writes as text.
 type filterSeverity int
 
-func (s filterSeverity) MarshalText() ([]byte, error) { return []byte("sev" + strconv.Itoa(int(s))), nil }
+func (s filterSeverity) MarshalText() ([]byte, error) {
+	return []byte("sev" + strconv.Itoa(int(s))), nil
+}
 
 type filterOracleBase struct {
 	Name  string // hidden by filterOracleItem.Name
