@@ -347,8 +347,8 @@ func combine(rnd *rand.Rand, matches []string, n int) []string {
 // pointer with an outer field hiding a promoted one, nested lists, an
 // array, maps keyed by a named string type and by ints.
 type filterOracleItem struct {
-	filterOracleBase
-	*filterOracleExtra
+	FilterOracleBase
+	*FilterOracleExtra
 	Name     string
 	Interval duration `json:",omitempty"`
 	Timeout  duration
@@ -375,12 +375,12 @@ func (s filterSeverity) MarshalText() ([]byte, error) {
 	return []byte("sev" + strconv.Itoa(int(s))), nil
 }
 
-type filterOracleBase struct {
+type FilterOracleBase struct {
 	Name  string // hidden by filterOracleItem.Name
 	Level int
 }
 
-type filterOracleExtra struct {
+type FilterOracleExtra struct {
 	Zone string
 	Tags []string `json:",omitempty"`
 }
