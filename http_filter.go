@@ -12,10 +12,12 @@
 // Consul's), filterList / filterMap keep the elements the expression
 // matches; a blocking query's index is that of the unfiltered read.
 //
-// Selectors are the JSON field names of the result (what a user sees);
-// evaluation walks each element's JSON form, decoded to any, with the
-// field schema of T to interpret it, so every endpoint filters the same
-// way whatever its Go types. go-bexpr's rules, kept here:
+// Selectors are the JSON field names of the result (what a user sees),
+// so every endpoint filters the same way whatever its Go types. Binding
+// resolves each selector once into a path of Go field indexes, map keys
+// and list crossings (http_filter_eval.go), which evaluation follows on
+// each element with reflect, seeing what the element's JSON form shows
+// (without encoding it). go-bexpr's rules, kept here:
 //   - a string supports ==, !=, in/contains (substring), matches (RE2);
 //     other scalars (numbers, booleans) only == and !=, the value parsed
 //     as the field's type (strconv, base prefixes allowed for integers);
@@ -33,8 +35,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -60,6 +60,11 @@ type filterField struct {
 	elem   *filterField            // kindList, kindMap: the element (nil: not selectable)
 	fields map[string]*filterField // kindStruct: by JSON name
 	ops    []filterOp
+
+	typ       reflect.Type // the Go type, pointers removed
+	opaque    bool         // JSON shows it as a string of its own (jsonOpaque)
+	index     []int        // a struct's field: its index path (through embedded structs)
+	omitEmpty bool         // a struct's field tagged omitempty: absent from JSON when empty
 }
 
 var (
@@ -76,46 +81,50 @@ func fieldSchema(t reflect.Type, seen map[reflect.Type]bool) *filterField {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	f := &filterField{typ: t, opaque: jsonOpaque(t)}
 	if t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler) {
-		return &filterField{kind: kindScalar, scalar: reflect.String, ops: stringOps}
+		f.kind, f.scalar, f.ops = kindScalar, reflect.String, stringOps
+		return f
 	}
 	switch k := t.Kind(); k {
 	case reflect.String:
-		return &filterField{kind: kindScalar, scalar: k, ops: stringOps}
+		f.kind, f.scalar, f.ops = kindScalar, k, stringOps
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return &filterField{kind: kindScalar, scalar: k, ops: scalarOps}
+		f.kind, f.scalar, f.ops = kindScalar, k, scalarOps
 	case reflect.Slice, reflect.Array:
-		elem := fieldSchema(t.Elem(), seen)
-		if elem != nil && elem.kind == kindScalar {
-			return &filterField{kind: kindList, elem: elem, ops: scalarListOps}
+		f.kind, f.elem, f.ops = kindList, fieldSchema(t.Elem(), seen), emptyOps
+		if f.elem != nil && f.elem.kind == kindScalar {
+			f.ops = scalarListOps
 		}
-		return &filterField{kind: kindList, elem: elem, ops: emptyOps}
 	case reflect.Map:
-		if t.Key().Kind() != reflect.String {
-			return &filterField{kind: kindMap, ops: emptyOps}
+		f.kind, f.ops = kindMap, emptyOps
+		if t.Key().Kind() == reflect.String {
+			f.elem, f.ops = fieldSchema(t.Elem(), seen), stringKeyMapOps
 		}
-		return &filterField{kind: kindMap, elem: fieldSchema(t.Elem(), seen), ops: stringKeyMapOps}
 	case reflect.Struct:
 		if seen[t] {
 			return nil
 		}
 		seen[t] = true
 		defer delete(seen, t)
-		f := &filterField{kind: kindStruct, fields: map[string]*filterField{}}
-		addStructFields(f, t, seen, false)
-		return f
+		f.kind, f.fields = kindStruct, map[string]*filterField{}
+		addStructFields(f, t, seen, nil, false)
+	default:
+		return nil // interfaces, funcs, channels: not filterable
 	}
-	return nil // interfaces, funcs, channels: not filterable
+	return f
 }
 
 // addStructFields adds t's exported fields under their JSON names,
 // promoting untagged embedded structs as encoding/json does (an outer
-// field hides a promoted one of the same name).
-func addStructFields(f *filterField, t reflect.Type, seen map[reflect.Type]bool, promoted bool) {
+// field hides a promoted one of the same name); prefix is the index path
+// of the embedded struct t is.
+func addStructFields(f *filterField, t reflect.Type, seen map[reflect.Type]bool, prefix []int, promoted bool) {
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		index := append(prefix[:len(prefix):len(prefix)], i)
+		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
 		if name == "-" || sf.Tag.Get("bexpr") == "-" { // bexpr:"-": hidden from filters, as Consul's
 			continue
 		}
@@ -125,7 +134,7 @@ func addStructFields(f *filterField, t reflect.Type, seen map[reflect.Type]bool,
 				et = et.Elem()
 			}
 			if et.Kind() == reflect.Struct {
-				addStructFields(f, et, seen, true)
+				addStructFields(f, et, seen, index, true)
 				continue
 			}
 		}
@@ -139,16 +148,17 @@ func addStructFields(f *filterField, t reflect.Type, seen map[reflect.Type]bool,
 			continue
 		}
 		if sub := fieldSchema(sf.Type, seen); sub != nil {
+			sub.index, sub.omitEmpty = index, strings.Contains(","+opts+",", ",omitempty,")
 			f.fields[name] = sub
 		}
 	}
 }
 
-// resultFilter is a parsed expression, once checked against a schema.
+// resultFilter is a parsed expression and, once checked against a
+// schema, the same tree with each match bound to a *filterPath.
 type resultFilter struct {
-	expr   filterNode
-	schema *filterField
-	values map[*filterMatch]any // each match's value, converted: a scalar or *regexp.Regexp
+	expr  filterNode
+	bound filterNode
 }
 
 // filterPrefix is how Consul's CreateFilter wraps every error.
@@ -194,74 +204,65 @@ func (f *resultFilter) bind(t reflect.Type) error {
 	if schema == nil || schema.kind != kindStruct || len(schema.fields) == 0 {
 		return fmt.Errorf("Data type %s has no evaluatable fields", t)
 	}
-	f.schema, f.values = schema, map[*filterMatch]any{}
-	return f.check(f.expr)
+	bound, err := check(f.expr, schema)
+	f.bound = bound
+	return err
 }
 
-func (f *resultFilter) check(n filterNode) error {
+// check validates n against schema and returns it with each match bound.
+func check(n filterNode, schema *filterField) (filterNode, error) {
 	switch n := n.(type) {
 	case *filterBinary:
-		if err := f.check(n.left); err != nil {
-			return err
+		left, err := check(n.left, schema)
+		if err != nil {
+			return nil, err
 		}
-		return f.check(n.right)
+		right, err := check(n.right, schema)
+		return &filterBinary{or: n.or, left: left, right: right}, err
 	case *filterNot:
-		return f.check(n.operand)
+		operand, err := check(n.operand, schema)
+		return &filterNot{operand: operand}, err
 	case *filterMatch:
-		return f.checkMatch(n)
+		return checkMatch(n, schema)
 	}
-	return fmt.Errorf("Cannot validate: Invalid AST")
+	return nil, fmt.Errorf("Cannot validate: Invalid AST")
 }
 
-func (f *resultFilter) checkMatch(m *filterMatch) error {
-	field := f.schema
+func checkMatch(m *filterMatch, schema *filterField) (*filterPath, error) {
+	p := &filterPath{match: m, leaf: schema}
 	for i, name := range m.selector {
-		next := field.child(name)
-		if next == nil {
-			return fmt.Errorf("Selector %q is not valid", strings.Join(m.selector[:i+1], "."))
+		if !p.follow(name) {
+			return nil, fmt.Errorf("Selector %q is not valid", strings.Join(m.selector[:i+1], "."))
 		}
-		field = next
 	}
+	field := p.leaf
 	sel := strings.Join(m.selector, ".")
 	if !containsOp(field.ops, m.op) {
-		return fmt.Errorf("Invalid match operator %q for selector %q", m.op.String(), sel)
+		return nil, fmt.Errorf("Invalid match operator %q for selector %q", m.op.String(), sel)
 	}
 	if !m.hasValue {
-		return nil
+		return p, nil
 	}
 	var value any = m.value
 	if conv := field.coercion(); conv != 0 {
 		v, err := coerceFilterValue(conv, m.value)
 		if err != nil {
-			return fmt.Errorf("Failed to coerce value %q for selector %q: %v", m.value, sel, err)
+			return nil, fmt.Errorf("Failed to coerce value %q for selector %q: %v", m.value, sel, err)
 		}
 		value = v
 	}
 	if m.op == opMatches || m.op == opNotMatches {
 		re, err := regexp.Compile(m.value)
 		if err != nil {
-			return fmt.Errorf("Failed to compile regular expression %q: %v", m.value, err)
+			return nil, fmt.Errorf("Failed to compile regular expression %q: %v", m.value, err)
 		}
 		value = re
 	}
-	f.values[m] = value
-	return nil
-}
-
-// child is the schema a selector part leads to from f: a struct's field,
-// a map's values, a list's elements' field (a list is crossed).
-func (f *filterField) child(name string) *filterField {
-	switch f.kind {
-	case kindStruct:
-		return f.fields[name]
-	case kindMap:
-		return f.elem
-	case kindList:
-		if f.elem != nil && f.elem.kind != kindScalar {
-			return f.elem.child(name)
-		}
+	p.want = value
+	if field.kind == kindMap {
+		p.key = reflect.ValueOf(m.value).Convert(field.typ.Key())
 	}
-	return nil
+	return p, nil
 }
 
 // coercion is the kind a value compared with f is parsed as: the scalar's,
@@ -305,175 +306,4 @@ func coerceFilterValue(k reflect.Kind, s string) (any, error) {
 		return strconv.ParseFloat(s, 64)
 	}
 	return s, nil
-}
-
-// filterList keeps the elements of in that f matches (all of them when
-// f is nil), in order.
-func filterList[T any](f *resultFilter, in []T) []T {
-	if f == nil {
-		return in
-	}
-	out := make([]T, 0, len(in))
-	for _, v := range in {
-		if f.match(v) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// filterMap keeps the entries of in whose values f matches.
-func filterMap[K comparable, V any](f *resultFilter, in map[K]V) map[K]V {
-	if f == nil {
-		return in
-	}
-	out := make(map[K]V, len(in))
-	for k, v := range in {
-		if f.match(v) {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// match evaluates the expression on v's JSON form.
-func (f *resultFilter) match(v any) bool {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc any
-	if dec.Decode(&doc) != nil {
-		return false
-	}
-	return f.eval(f.expr, doc)
-}
-
-func (f *resultFilter) eval(n filterNode, doc any) bool {
-	switch n := n.(type) {
-	case *filterBinary:
-		if n.or {
-			return f.eval(n.left, doc) || f.eval(n.right, doc)
-		}
-		return f.eval(n.left, doc) && f.eval(n.right, doc)
-	case *filterNot:
-		return !f.eval(n.operand, doc)
-	case *filterMatch:
-		return f.evalMatch(n, 0, doc, f.schema)
-	}
-	return false
-}
-
-// evalMatch walks selector[depth:] from v, whose schema is field
-// (go-bexpr's evaluateMatchExpressionRecurse).
-func (f *resultFilter) evalMatch(m *filterMatch, depth int, v any, field *filterField) bool {
-	if depth == len(m.selector) {
-		return f.apply(m, v, field)
-	}
-	switch field.kind {
-	case kindStruct:
-		obj, _ := v.(map[string]any)
-		return f.evalMatch(m, depth+1, obj[m.selector[depth]], field.fields[m.selector[depth]])
-	case kindList: // any element
-		list, _ := v.([]any)
-		for _, item := range list {
-			if f.evalMatch(m, depth, item, field.elem) {
-				return true
-			}
-		}
-		return false
-	case kindMap:
-		obj, _ := v.(map[string]any)
-		item, ok := obj[m.selector[depth]]
-		if !ok {
-			return m.op != opEqual && m.op != opIsNotEmpty && m.op != opIn
-		}
-		return f.evalMatch(m, depth+1, item, field.elem)
-	}
-	return false
-}
-
-// apply is the operator on the value the selector reached.
-func (f *resultFilter) apply(m *filterMatch, v any, field *filterField) bool {
-	want := f.values[m]
-	switch m.op {
-	case opEqual:
-		return scalarEqual(v, want)
-	case opNotEqual:
-		return !scalarEqual(v, want)
-	case opIn:
-		return contains(v, want, field)
-	case opNotIn:
-		return !contains(v, want, field)
-	case opIsEmpty:
-		return jsonLen(v) == 0
-	case opIsNotEmpty:
-		return jsonLen(v) != 0
-	case opMatches:
-		s, _ := v.(string)
-		return want.(*regexp.Regexp).MatchString(s)
-	case opNotMatches:
-		s, _ := v.(string)
-		return !want.(*regexp.Regexp).MatchString(s)
-	}
-	return false
-}
-
-// scalarEqual compares a JSON scalar (null: the zero value) with a value
-// coerced to the field's kind.
-func scalarEqual(v, want any) bool {
-	switch w := want.(type) {
-	case string:
-		s, _ := v.(string)
-		return s == w
-	case bool:
-		b, _ := v.(bool)
-		return b == w
-	case int64:
-		n, _ := v.(json.Number)
-		got, err := strconv.ParseInt(string(n), 10, 64)
-		return (err == nil || n == "") && got == w
-	case uint64:
-		n, _ := v.(json.Number)
-		got, err := strconv.ParseUint(string(n), 10, 64)
-		return (err == nil || n == "") && got == w
-	case float64:
-		n, _ := v.(json.Number)
-		got, err := strconv.ParseFloat(string(n), 64)
-		return (err == nil || n == "") && got == w
-	}
-	return false
-}
-
-// contains is in/contains: a key of a map, an element of a list, a
-// substring of a string.
-func contains(v, want any, field *filterField) bool {
-	switch field.kind {
-	case kindMap:
-		obj, _ := v.(map[string]any)
-		_, ok := obj[want.(string)]
-		return ok
-	case kindList:
-		list, _ := v.([]any)
-		for _, item := range list {
-			if scalarEqual(item, want) {
-				return true
-			}
-		}
-		return false
-	}
-	s, _ := v.(string)
-	return strings.Contains(s, want.(string))
-}
-
-func jsonLen(v any) int {
-	switch v := v.(type) {
-	case []any:
-		return len(v)
-	case map[string]any:
-		return len(v)
-	}
-	return 0
 }
