@@ -365,7 +365,7 @@ func (h *httpAPI) catalogService(w http.ResponseWriter, r *http.Request) (any, e
 // catalogEntries flattens the instances the token may read (node:read
 // and service:read) that carry the tags and node meta asked for.
 func catalogEntries(ins []ServiceInstance, authz *aclAuthz, tags []string, filter map[string]string) ([]catalogServiceNode, bool) {
-	out := []catalogServiceNode{}
+	out := make([]catalogServiceNode, 0, len(ins)) // sized once: the entries are large, and growing copies them
 	removed := false
 	for _, in := range ins {
 		n, s := in.Node, in.Service
