@@ -216,7 +216,7 @@ func TestCLIMonitor(t *testing.T) {
 	interrupt := make(chan struct{})
 	code := make(chan int, 1)
 	go func() { code <- runMonitor(c, []string{"-log-level=debug"}, interrupt) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "cli sees this") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no line; stdout %q stderr %q", out.String(), errOut.String())
@@ -265,7 +265,7 @@ func TestCLIMonitorRemoteEnds(t *testing.T) {
 	c := &cliEnv{stdout: out, stderr: io.Discard, stdin: strings.NewReader(""), getenv: func(k string) string { return env[k] }}
 	code := make(chan int, 1)
 	go func() { code <- runMonitor(c, nil, make(chan struct{})) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "before the end") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no line; stdout %q", out.String())

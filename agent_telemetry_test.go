@@ -563,7 +563,7 @@ func TestMetricsACL(t *testing.T) {
 		c.EnableDebug = false
 		c.Telemetry.PrometheusRetentionTime = time.Minute
 	})
-	eventually(t, 10*time.Second, "the initial management token", func() bool {
+	eventually(t, 30*time.Second, "the initial management token", func() bool {
 		return a.withToken("root", "GET", "/v1/acl/token/self", "").code == 200
 	})
 	var reader, operator ACLToken

@@ -15,7 +15,7 @@ func TestCLIRTT(t *testing.T) {
 	ta.must("PUT", "/v1/catalog/register", `{"Node":"web1","Address":"10.0.0.1"}`, nil)
 	ta.must("PUT", "/v1/coordinate/update", coordJSON("web1", 0.001234), nil)
 	ta.must("PUT", "/v1/coordinate/update", coordJSON("node1", 0), nil)
-	eventually(t, 10*time.Second, "both coordinates stored", func() bool { return len(coordNodes(ta)) == 2 })
+	eventually(t, 30*time.Second, "both coordinates stored", func() bool { return len(coordNodes(ta)) == 2 })
 
 	for _, tc := range []struct {
 		args           []string

@@ -104,7 +104,7 @@ func TestClusterViewRaftAndGossip(t *testing.T) {
 		next, nextTerm = viewLeader(c)
 		return next != "" && next != leader && nextTerm > term
 	})
-	eventually(t, 10*time.Second, "the transfer in the timelines", func() (bool, string) {
+	eventually(t, 30*time.Second, "the transfer in the timelines", func() (bool, string) {
 		old, elected := byName[leader].timelineEvents(), byName[next].timelineEvents()
 		switch {
 		case !hasEvent(old, "transfer", term, next):
@@ -210,7 +210,7 @@ func TestClusterViewControlsSingleServer(t *testing.T) {
 
 	// Step down: alone, it elects itself again in a later term.
 	a.must("PUT", "/v1/operator/debug/raft/step-down", "", nil)
-	eventually(t, 10*time.Second, "leader again in a later term", func() bool {
+	eventually(t, 30*time.Second, "leader again in a later term", func() bool {
 		st := a.raftState()
 		return st.Servers[0].Role == "leader" && st.Term > before.Term
 	})
@@ -227,7 +227,7 @@ func TestClusterViewControlsSingleServer(t *testing.T) {
 	}
 	a.expect("PUT", "/v1/operator/debug/raft/pause?duration=2s", "", http.StatusBadRequest, "already paused")
 	a.expect("PUT", "/v1/operator/debug/raft/step-down", "", http.StatusBadRequest, "cannot step down")
-	eventually(t, 15*time.Second, "resumed", func() bool {
+	eventually(t, 30*time.Second, "resumed", func() bool {
 		st := a.raftState()
 		return st.Servers[0].PausedUntil == nil && st.Servers[0].Error == "" && st.Servers[0].Role == "leader"
 	})
@@ -332,7 +332,7 @@ func TestClusterViewSnapshotEvent(t *testing.T) {
 	for i := range 20 {
 		a.must("PUT", fmt.Sprintf("/v1/kv/k%d", i), "v", nil)
 	}
-	eventually(t, 10*time.Second, "a snapshot-taken event", func() bool {
+	eventually(t, 30*time.Second, "a snapshot-taken event", func() bool {
 		return hasEvent(a.timelineEvents(), "snapshot-taken", 0, "")
 	})
 }

@@ -74,7 +74,7 @@ func TestCoordinateEndpoints(t *testing.T) {
 	}
 	ta.must("PUT", "/v1/coordinate/update", `{"Node":"foo","Coord":{"Vec":[0,0,0,0,0,0,0,0],"Error":1.5,"Adjustment":0,"Height":0.5}}`, nil)
 	var got []json.RawMessage
-	eventually(t, 10*time.Second, "foo's coordinate stored", func() bool {
+	eventually(t, 30*time.Second, "foo's coordinate stored", func() bool {
 		r := ta.do("GET", "/v1/coordinate/node/foo", "")
 		return r.code == 200 && json.Unmarshal([]byte(r.body), &got) == nil
 	})
@@ -128,8 +128,8 @@ func TestNearSortsByDistance(t *testing.T) {
 	for n, x := range at {
 		ta.must("PUT", "/v1/coordinate/update", coordJSON(n, x), nil)
 	}
-	eventually(t, 10*time.Second, "four coordinates stored", func() bool { return len(coordNodes(ta)) == 4 })
-	eventually(t, 10*time.Second, "node1's web in the catalog", func() bool {
+	eventually(t, 30*time.Second, "four coordinates stored", func() bool { return len(coordNodes(ta)) == 4 })
+	eventually(t, 30*time.Second, "node1's web in the catalog", func() bool {
 		var l []catalogServiceNode
 		ta.must("GET", "/v1/catalog/service/web", "", &l)
 		return len(l) == 5
@@ -302,7 +302,7 @@ func TestCoordinateACLs(t *testing.T) {
 		a.mustToken("root", "PUT", "/v1/catalog/register", fmt.Sprintf(`{"Node":%q,"Address":"10.0.0.1"}`, n), nil)
 		a.mustToken("root", "PUT", "/v1/coordinate/update", coordJSON(n, 0.001), nil)
 	}
-	eventually(t, 10*time.Second, "both coordinates stored", func() bool {
+	eventually(t, 30*time.Second, "both coordinates stored", func() bool {
 		var l []CoordinateEntry
 		a.mustToken("root", "GET", "/v1/coordinate/nodes", "", &l)
 		return len(l) == 2

@@ -279,7 +279,7 @@ func TestUIBrowserToken(t *testing.T) {
 		aclOn(cfg)
 		cfg.ACL.Tokens.InitialManagement = "root"
 	})
-	eventually(t, 10*time.Second, "the initial management token", func() bool {
+	eventually(t, 30*time.Second, "the initial management token", func() bool {
 		return ta.withToken("root", "GET", "/v1/acl/token/self", "").code == 200
 	})
 
