@@ -140,12 +140,36 @@ func (h *httpAPI) catalogRegister(w http.ResponseWriter, r *http.Request) (any, 
 		if c != nil && c.Status != "" && !validHealthStatus(c.Status) {
 			return nil, badRequest("Invalid check status: %q", c.Status)
 		}
+		if c != nil {
+			c.Type = checkTypeOf(c)
+		}
 	}
 	req.Datacenter = h.a.cfg.Datacenter
 	if err := h.vet(r, func(z *aclAuthz, st *state) error { return z.vetRegister(st, &req) }); err != nil {
 		return nil, err
 	}
 	return h.applyCatalog(r.Context(), &command{Type: cmdRegister, Register: &req})
+}
+
+// checkTypeOf is a check's Type, or, when it has none, the kind its
+// definition describes, as Consul's Catalog.Register fills it in for a
+// check registered in the catalog directly (not by an agent): a probe
+// with an interval.
+func checkTypeOf(c *HealthCheck) string {
+	d := c.Definition
+	switch {
+	case c.Type != "" || d.Interval <= 0:
+		return c.Type
+	case d.GRPC != "":
+		return "grpc"
+	case d.HTTP != "":
+		return "http"
+	case d.TCP != "":
+		return "tcp"
+	case d.UDP != "":
+		return "udp"
+	}
+	return ""
 }
 
 func (h *httpAPI) catalogDeregister(w http.ResponseWriter, r *http.Request) (any, error) {

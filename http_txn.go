@@ -61,6 +61,9 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 			return nil, &httpError{http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("Value for key %q is too large (%d > %d bytes)", op.KV.Key, len(op.KV.Value), h.a.cfg.KVMaxValueSize)}
 		}
+		if op.Node != nil && op.Node.Node.Datacenter == "" {
+			op.Node.Node.Datacenter = h.a.cfg.Datacenter // as Consul's txn endpoint
+		}
 	}
 	z, err := h.authorize(r)
 	if err != nil {
@@ -90,6 +93,13 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	var filtered bool
 	out.Results, filtered = z.txnFilterResults(res.txnResults)
+	for i, r := range out.Results {
+		if r.Check != nil && len(r.Check.ServiceTags) == 0 && r.Check.ServiceTags != nil {
+			c := *r.Check // a node check's tags are null here, [] in the health endpoints, as Consul's
+			c.ServiceTags = nil
+			out.Results[i].Check = &c
+		}
+	}
 	if readOnly(ops) {
 		// Consul's read transaction also says whether ACLs removed results.
 		return struct {

@@ -83,3 +83,46 @@ func TestTxnLockWithoutSession(t *testing.T) {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
 }
+
+// TestTxnCatalogShapes: what Consul's client compares in a catalog
+// transaction: a node written by a transaction is this datacenter's; a
+// check registered in the catalog without a Type gets the kind its
+// definition describes (Consul's Catalog.Register); a node check's
+// ServiceTags are null in transaction results (they are [] in the health
+// endpoints).
+func TestTxnCatalogShapes(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	ta.must("PUT", "/v1/catalog/register", `{"Node":"foo","Address":"10.0.0.1","Checks":[
+		{"CheckID":"tcp","Status":"passing","Definition":{"TCP":"1.1.1.1:80","Interval":"5s"}},
+		{"CheckID":"no-interval","Status":"passing","Definition":{"HTTP":"http://x"}},
+		{"CheckID":"udp","Status":"passing","Type":"custom","Definition":{"UDP":"1.1.1.1:53","Interval":"5s"}}]}`, nil)
+	var out struct {
+		Results []struct {
+			Node  *Node
+			Check *struct {
+				CheckID     string
+				Type        string
+				ServiceTags []string
+			}
+		}
+	}
+	ta.must("PUT", "/v1/txn", `[{"Node":{"Verb":"set","Node":{"Node":"bar","Address":"10.0.0.2"}}},
+		{"Check":{"Verb":"get","Check":{"Node":"foo","CheckID":"tcp"}}},
+		{"Check":{"Verb":"get","Check":{"Node":"foo","CheckID":"no-interval"}}},
+		{"Check":{"Verb":"get","Check":{"Node":"foo","CheckID":"udp"}}}]`, &out)
+	if len(out.Results) != 4 || out.Results[0].Node == nil || out.Results[0].Node.Datacenter != "dc1" {
+		t.Fatalf("results: %+v", out.Results)
+	}
+	for i, want := range []string{"tcp", "", "custom"} {
+		c := out.Results[i+1].Check
+		if c == nil || c.Type != want || c.ServiceTags != nil {
+			t.Errorf("check %d: %+v, want Type %q and null ServiceTags", i, c, want)
+		}
+	}
+	var checks []HealthCheck
+	ta.must("GET", "/v1/health/node/foo", "", &checks)
+	if len(checks) == 0 || checks[0].ServiceTags == nil {
+		t.Errorf("health endpoint: node check tags %v, want []", checks)
+	}
+}
