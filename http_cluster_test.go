@@ -98,6 +98,13 @@ func TestClusterViewRaftAndGossip(t *testing.T) {
 	// A leadership transfer: a new leader in a higher term, told to campaign
 	// by the old one, elected with a vote the third server recorded.
 	byName[leader].must("POST", "/v1/operator/raft/transfer-leader", "", nil)
+	// Consul's transfer answers once it is done: the old leader already
+	// follows another.
+	var after string
+	byName[leader].must("GET", "/v1/status/leader", "", &after)
+	if after == "" || after == byName[leader].serverAddr() {
+		t.Fatalf("right after the transfer the old leader reports %q as leader", after)
+	}
 	var next string
 	var nextTerm uint64
 	eventually(t, 20*time.Second, "a new leader after the transfer", func() bool {

@@ -298,8 +298,34 @@ func (n *raftNode) waitApplied(ctx context.Context, index uint64) error {
 }
 
 // transferLeadership hands leadership to the server with id, or to the most
-// up-to-date other voter when id is "".
+// up-to-date other voter when id is "" (dissertation §3.10), and waits, as
+// Consul's transfer does (hashicorp/raft's LeadershipTransfer future),
+// until another server leads and this one has heard of it: a caller that
+// asks for the leader next sees the new one. The core gives a transfer an
+// election timeout; past four it has failed.
 func (n *raftNode) transferLeadership(ctx context.Context, id string) error {
+	if err := n.startTransfer(ctx, id); err != nil {
+		return err
+	}
+	giveUp := time.NewTimer(4 * time.Duration(n.core.cfg.ElectionTicks) * n.cfg.Tick)
+	defer giveUp.Stop()
+	for {
+		changed := n.changed()
+		if st := n.raftStatus(); st.Role != roleLeader && st.Leader != "" && st.Leader != st.ID {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-giveUp.C:
+			return errors.New("leadership transfer timeout")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// startTransfer starts the core's leadership transfer on the loop.
+func (n *raftNode) startTransfer(ctx context.Context, id string) error {
 	var err error
 	if e := n.onLoop(ctx, func() {
 		if id == "" {
