@@ -105,6 +105,7 @@ func newHTTPAPI(a *Agent) *httpAPI {
 	h.registerACL()
 	h.registerCoordinate()
 	h.endpoint("/v1/agent/monitor", []string{http.MethodGet}, h.agentMonitor) // http_agent_monitor.go
+	h.endpoint("/v1/agent/host", []string{http.MethodGet}, h.agentHost)       // http_agent_host.go
 	h.registerCluster()                                                       // http_cluster.go: the teaching view
 	h.registerUI()                                                            // http_ui.go: "/", /ui/
 	h.registerMetrics()                                                       // http_agent_metrics.go

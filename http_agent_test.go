@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +122,46 @@ func TestBug_ServiceRegisterNullCheck(t *testing.T) {
 	if len(checks) != 1 || checks["service:w"] == nil {
 		t.Errorf("checks: %v", checks)
 	}
+}
+
+// TestAgentHost: /v1/agent/host in Consul's shape (what `consul debug`
+// collects), behind operator:read.
+func TestAgentHost(t *testing.T) {
+	t.Parallel()
+	ta := startTestAgent(t, nil)
+	var host struct {
+		Memory struct {
+			Total, Available uint64
+		} `json:"Memory"`
+		CPU []struct {
+			CPU       int32  `json:"cpu"`
+			ModelName string `json:"modelName"`
+		}
+		Host struct {
+			Hostname, OS, KernelVersion string
+			Uptime                      uint64
+		}
+		Disk struct {
+			Path  string
+			Total uint64
+		}
+		CollectionTime int64
+		Errors         []string
+	}
+	r := ta.must("GET", "/v1/agent/host", "", nil)
+	if err := json.Unmarshal([]byte(r.body), &host); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"total":`, `"usedPercent":`, `"modelName":`, `"hostname":`, `"kernelVersion":`, `"inodesTotal":`} {
+		if !strings.Contains(r.body, key) {
+			t.Errorf("no %s in %s", key, r.body)
+		}
+	}
+	if host.Memory.Total == 0 || len(host.CPU) == 0 || host.Host.OS != runtime.GOOS || host.Host.Uptime == 0 ||
+		host.Disk.Path != "/" || host.Disk.Total == 0 || host.CollectionTime <= 0 || len(host.Errors) != 0 {
+		t.Fatalf("host: %+v", host)
+	}
+	acl := startTestAgent(t, aclOn)
+	acl.expectToken("", "GET", "/v1/agent/host", "", 403,
+		"Permission denied: anonymous token lacks permission 'operator:read'. The anonymous token is used implicitly when a request does not specify a token.")
 }
