@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -41,7 +42,7 @@ func startChromium(t *testing.T) *cdp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir="+t.TempDir(),
+	cmd := chromiumCommand(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir="+chromiumProfile(t),
 		"--remote-debugging-pipe", "--window-size=1280,900", "--no-first-run", "about:blank")
 	cmd.ExtraFiles = []*os.File{toChrome, fromChrome} // its fds 3 and 4
 	if err := cmd.Start(); err != nil {
@@ -51,9 +52,16 @@ func startChromium(t *testing.T) *cdp {
 	toChrome.Close()
 	fromChrome.Close()
 	t.Cleanup(func() {
-		chromeIn.Close()
-		cancel()
-		cmd.Wait()
+		chromeIn.Close() // a browser whose DevTools pipe closes exits
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
+		cancel() // kills the group, if it did not exit
+		<-exited
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // helpers that outlived it
 		chromeOut.Close()
 	})
 	return &cdp{t: t, w: chromeIn, r: bufio.NewReader(chromeOut)}
@@ -304,4 +312,36 @@ func TestUIBrowserToken(t *testing.T) {
 	}
 	browser.eval(page, `document.querySelector('main tbody button.danger').click()`, nil)
 	browser.waitFor(page, "the intention gone", `document.querySelector('main').innerText.includes('No intentions.')`)
+}
+
+// chromiumCommand runs headless Chromium in a process group of its own,
+// which ctx's end kills whole: the browser starts helper processes
+// (zygote, renderer, utility) that would outlive a kill of the first one.
+func chromiumCommand(ctx context.Context, bin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd
+}
+
+// chromiumProfile is a fresh user-data directory for one browser, removed
+// at cleanup, after the browser's own cleanup (registered later, run
+// first) has ended its processes. Its removal is retried for a while: a
+// helper may still be writing there for a moment, which would fail the
+// test if the directory were t.TempDir's.
+func chromiumProfile(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "miniconsul-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 100 { // 10 s at most
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("chromium's profile %s could not be removed", dir)
+	})
+	return dir
 }

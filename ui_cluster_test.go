@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -48,7 +49,7 @@ func clusterViewArtifacts(t *testing.T) string {
 // virtual time stands still while a blocking query is open.
 func browseClusterView(t *testing.T, browser, url, shot string) string {
 	t.Helper()
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + t.TempDir(),
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + chromiumProfile(t),
 		"--window-size=1400,1300", "--virtual-time-budget=3000"}
 	if shot != "" {
 		args = append(args, "--screenshot="+shot)
@@ -57,8 +58,11 @@ func browseClusterView(t *testing.T, browser, url, shot string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, append(args, url)...)
+	cmd := chromiumCommand(ctx, browser, append(args, url)...)
 	out, err := cmd.Output()
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // helpers that outlived it
+	}
 	if err != nil {
 		t.Fatalf("chromium %s: %v", url, err)
 	}
