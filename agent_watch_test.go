@@ -50,7 +50,8 @@ func writeWatches(t *testing.T, dir, content string) {
 // recordArgs is an args handler that appends its stdin to file and its
 // CONSUL_INDEX to file.idx, as JSON for a config file.
 func recordArgs(file string) string {
-	b, _ := json.Marshal([]string{"sh", "-c", `cat >> "$0"; echo "$CONSUL_INDEX" >> "$0.idx"`, file})
+	// The index first: once file has a run's line, file.idx has its index.
+	b, _ := json.Marshal([]string{"sh", "-c", `echo "$CONSUL_INDEX" >> "$0.idx"; cat >> "$0"`, file})
 	return string(b)
 }
 

@@ -92,11 +92,12 @@ func TestCLIWatchHandler(t *testing.T) {
 	stop := make(chan struct{})
 	done := make(chan int, 1)
 	go func() {
-		done <- watchRun(c, []string{"-type=key", "-key=foo", "cat", ">>", file, ";", "echo", "$CONSUL_INDEX", ">>", file + ".idx"}, stop)
+		// The index first: once file has a run's line, file.idx has its index.
+		done <- watchRun(c, []string{"-type=key", "-key=foo", "echo", "$CONSUL_INDEX", ">>", file + ".idx", ";", "cat", ">>", file}, stop)
 	}()
 	lines := func(n int) []string {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			b, _ := os.ReadFile(file)
 			got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
