@@ -11,9 +11,10 @@
 // (openSnapshot).
 //
 // Concurrency: a storage is owned by the driver's loop goroutine, except
-// saveSnapshot, which the snapshot goroutine calls while the loop goes on.
-// memRaftStorage's mutex guards the snapshot (snap, snapIndex, snapTerm)
-// for that reason; the rest is the loop's alone.
+// saveSnapshot, which the snapshot goroutine calls while the loop goes on,
+// and openSnapshot, which a snapshot send calls from its own goroutine.
+// memRaftStorage's mutex guards the snapshot (snapWrite, snapIndex,
+// snapTerm) for that reason; the rest is the loop's alone.
 package main
 
 import (
