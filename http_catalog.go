@@ -152,24 +152,15 @@ func (h *httpAPI) catalogRegister(w http.ResponseWriter, r *http.Request) (any, 
 }
 
 // checkTypeOf is a check's Type, or, when it has none, the kind its
-// definition describes, as Consul's Catalog.Register fills it in for a
-// check registered in the catalog directly (not by an agent): a probe
-// with an interval.
+// definition describes (checkDefinition.checkType), as Consul's
+// Catalog.Register fills it in for a check registered in the catalog
+// directly (not by an agent): a probe with an interval.
 func checkTypeOf(c *HealthCheck) string {
 	d := c.Definition
-	switch {
-	case c.Type != "" || d.Interval <= 0:
+	if c.Type != "" || d.Interval <= 0 {
 		return c.Type
-	case d.GRPC != "":
-		return "grpc"
-	case d.HTTP != "":
-		return "http"
-	case d.TCP != "":
-		return "tcp"
-	case d.UDP != "":
-		return "udp"
 	}
-	return ""
+	return (&checkDefinition{HTTP: d.HTTP, TCP: d.TCP, UDP: d.UDP, GRPC: d.GRPC}).checkType()
 }
 
 func (h *httpAPI) catalogDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
