@@ -251,7 +251,7 @@ func (a *Agent) serveClientApply(ctx context.Context, body []byte) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	return marshalExact(toWire(res))
+	return encodeApplyResult(res)
 }
 
 // --- the client side ---

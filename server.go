@@ -290,11 +290,7 @@ func (a *Agent) apply(ctx context.Context, cmd *command) (applyResult, error) {
 	if err != nil {
 		return applyResult{}, err
 	}
-	var w wireApplyResult
-	if err := unmarshalExact(out, &w); err != nil {
-		return applyResult{}, fmt.Errorf("decoding the leader's answer: %w", err)
-	}
-	return w.result(), nil
+	return decodeApplyResult(out)
 }
 
 // applyOnLeader proposes an encoded command to this server's Raft node and
@@ -314,7 +310,7 @@ func (a *Agent) applyLocal(ctx context.Context, data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return marshalExact(toWire(r))
+	return encodeApplyResult(r)
 }
 
 // readBarrier makes a read of the local store as fresh as q asks (see the

@@ -116,17 +116,8 @@ type command struct {
 	ReapIndex uint64 `json:",omitempty"`
 }
 
-// encode is the command's log entry: JSON that keeps every string's bytes
-// (store_codec.go), since a KV key or a name need not be UTF-8.
-func (c *command) encode() ([]byte, error) { return marshalExact(c) }
-
-func decodeCommand(b []byte) (*command, error) {
-	var c command
-	if err := unmarshalExact(b, &c); err != nil {
-		return nil, fmt.Errorf("decoding command: %w", err)
-	}
-	return &c, nil
-}
+// A command's log entry is binary for KV writes and JSON for the rest
+// (encode and decodeCommand, store_command_wire.go).
 
 // applyResult is what a command did. ok is false when a conditional write
 // (cas, acquire) did not hold: nothing was written, and Consul answers

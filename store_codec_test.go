@@ -48,10 +48,11 @@ func TestBug_KVKeyInvalidUTF8Command(t *testing.T) {
 		}
 	}
 
-	// An all-UTF-8 command is encoded exactly as json.Marshal encodes it,
-	// as in the logs and snapshots written before.
-	b, _ := cmds[0].encode()
-	if j, _ := json.Marshal(cmds[0]); !bytes.Equal(b, j) {
+	// An all-UTF-8 command in JSON form is encoded exactly as json.Marshal
+	// encodes it, as in the logs and snapshots written before.
+	utf8Cmd := &command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: "n", ServiceID: "s"}}
+	b, _ := utf8Cmd.encode()
+	if j, _ := json.Marshal(utf8Cmd); !bytes.Equal(b, j) {
 		t.Errorf("an all-UTF-8 command:\n%s\nwhere json.Marshal makes\n%s", b, j)
 	}
 
