@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -114,4 +115,128 @@ func processCPU(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestCatalogWatchersWakeOnlyForTheirService holds a blocking query on each
+// of 200 services (3 instances each, on 60 nodes), through
+// /v1/health/service/<name> and /v1/catalog/service/<name>, and makes one
+// change: the watchers it concerns answer, and the others are still
+// blocked after a later change to a sentinel service has answered its own
+// watcher (its index is above the first change's, so the first change was
+// applied before it). A node-level check concerns every service on its node.
+func TestCatalogWatchersWakeOnlyForTheirService(t *testing.T) {
+	t.Parallel()
+	const services, nodes = 200, 60
+	ta := startTestAgent(t, func(c *Config) { c.Ports.DNS, c.HTTPMaxConnsPerClient = -1, 0 })
+	register := func(body string) { ta.must("PUT", "/v1/catalog/register", body, nil) }
+	nodeOf := func(i, j int) string { return fmt.Sprintf("n-%d", (i+j*7)%nodes) }
+	for i := range services {
+		for j := range 3 {
+			id := fmt.Sprintf("svc-%d-%d", i, j)
+			register(fmt.Sprintf(`{"Node":%q,"Address":"10.0.0.1","Service":{"ID":%q,"Service":"svc-%d","Port":%d},
+				"Checks":[{"CheckID":"check-%s","Name":"alive","Status":"passing","ServiceID":%q}]}`, nodeOf(i, j), id, i, 8000+j, id, id))
+		}
+	}
+	register(`{"Node":"sentinel-node","Address":"10.0.0.2","Service":{"ID":"sentinel","Service":"sentinel","Port":1}}`)
+	sentinelPort := 1
+	onNode := func(node string) []string {
+		var out []string
+		for i := range services {
+			for j := range 3 {
+				if nodeOf(i, j) == node && !slices.Contains(out, fmt.Sprintf("svc-%d", i)) {
+					out = append(out, fmt.Sprintf("svc-%d", i))
+				}
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		endpoint, change, body string
+		woken                  []string
+	}{
+		{"/v1/health/service/", "a check goes critical",
+			`{"Node":"n-7","Address":"10.0.0.1","Check":{"CheckID":"check-svc-7-0","Name":"alive","Status":"critical","ServiceID":"svc-7-0"}}`, []string{"svc-7"}},
+		{"/v1/health/service/", "an instance is added",
+			`{"Node":"new-1","Address":"10.0.0.3","Service":{"ID":"svc-9-new","Service":"svc-9","Port":9000}}`, []string{"svc-9"}},
+		{"/v1/catalog/service/", "an instance is added",
+			`{"Node":"new-2","Address":"10.0.0.3","Service":{"ID":"svc-11-new","Service":"svc-11","Port":9000}}`, []string{"svc-11"}},
+		{"/v1/catalog/service/", "an instance's tags change",
+			`{"Node":"n-13","Address":"10.0.0.1","Service":{"ID":"svc-13-0","Service":"svc-13","Port":8000,"Tags":["v2"]}}`, []string{"svc-13"}},
+		{"/v1/health/service/", "a node-level check goes critical",
+			`{"Node":"n-20","Address":"10.0.0.1","Check":{"CheckID":"serfHealth","Name":"Serf Health Status","Status":"critical"}}`, onNode("n-20")},
+		{"/v1/catalog/service/", "a node's address changes", `{"Node":"n-21","Address":"10.0.0.9"}`, onNode("n-21")},
+	} {
+		// Every watcher blocks at the latest index: the sentinel's, written last.
+		idx := ta.must("GET", "/v1/catalog/service/sentinel", "", nil).index()
+		ctx, cancel := context.WithCancel(t.Context()) // ends this change's watchers
+		watchers := map[string]<-chan response{}
+		for i := range services {
+			name := fmt.Sprintf("svc-%d", i)
+			watchers[name] = ta.blockingGetContext(ctx, fmt.Sprintf("%s%s?index=%d&wait=5m", tc.endpoint, name, idx))
+		}
+		sentinel := ta.blockingGetContext(ctx, fmt.Sprintf("%ssentinel?index=%d&wait=5m", tc.endpoint, idx))
+		eventually(t, time.Minute, "every watcher blocked", func() (bool, string) {
+			n := hubWatchers(ta.store, serviceIndexName("sentinel"), "")
+			for name := range watchers {
+				n += hubWatchers(ta.store, serviceIndexName(name), "")
+			}
+			return n == services+1, fmt.Sprintf("%d of %d", n, services+1)
+		})
+		register(tc.body)
+		sentinelPort++
+		register(fmt.Sprintf(`{"Node":"sentinel-node","Address":"10.0.0.2","Service":{"ID":"sentinel","Service":"sentinel","Port":%d}}`, sentinelPort))
+		select {
+		case r := <-sentinel:
+			if r.code != 200 || r.index() <= idx {
+				t.Fatalf("%s after %s: sentinel answered %d at index %d", tc.endpoint, tc.change, r.code, r.index())
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s after %s: the sentinel's watcher did not answer", tc.endpoint, tc.change)
+		}
+		var woken []string
+		for name, ch := range watchers {
+			if slices.Contains(tc.woken, name) {
+				select {
+				case r := <-ch:
+					if r.code != 200 || r.index() <= idx {
+						t.Fatalf("%s%s after %s: %d at index %d", tc.endpoint, name, tc.change, r.code, r.index())
+					}
+				case <-time.After(time.Minute):
+					t.Fatalf("%s%s: not answered after %s", tc.endpoint, name, tc.change)
+				}
+				continue
+			}
+			select {
+			case <-ch:
+				woken = append(woken, name)
+			default:
+			}
+		}
+		if len(woken) > 0 {
+			t.Fatalf("%s after %s (concerning %v): also answered %v", tc.endpoint, tc.change, tc.woken, woken)
+		}
+		cancel()
+	}
+}
+
+// blockingGetContext starts a GET that ends when ctx does, and returns a
+// channel with its answer.
+func (ta *testAgent) blockingGetContext(ctx context.Context, path string) <-chan response {
+	ch := make(chan response, 1)
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ta.base+path, nil)
+		if err != nil {
+			ch <- response{code: -1, body: err.Error()}
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			ch <- response{code: -1, body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		ch <- response{resp.StatusCode, resp.Header, string(b)}
+	}()
+	return ch
 }
