@@ -84,15 +84,17 @@ type remoteCatalog struct {
 	nodesIndex, servicesIndex uint64 // 0: not read yet
 }
 
-func (a *Agent) remoteCatalog(ctx context.Context) dnsSource { return &remoteCatalog{a: a, ctx: ctx} }
+func (a *Agent) remoteCatalog(l *dnsLookup) dnsSource {
+	return &remoteCatalog{a: a, ctx: l.context()}
+}
 
 // remoteDCCatalog is another datacenter's catalog, read through a server
 // that forwards there; nil when a server knows no such datacenter.
-func (a *Agent) remoteDCCatalog(ctx context.Context, dc string) dnsSource {
+func (a *Agent) remoteDCCatalog(l *dnsLookup, dc string) dnsSource {
 	if a.cfg.Server && !slices.Contains(a.datacenters(), dc) {
 		return nil
 	}
-	return &remoteCatalog{a: a, ctx: ctx, dc: dc}
+	return &remoteCatalog{a: a, ctx: l.context(), dc: dc}
 }
 
 func (c *remoteCatalog) lookupErr() error { return c.err }

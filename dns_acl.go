@@ -19,8 +19,6 @@
 // goroutine; the authorizer is immutable.
 package main
 
-import "context"
-
 // aclDNSSource is a server's catalog as the DNS token may read it.
 type aclDNSSource struct {
 	dnsSource
@@ -29,12 +27,12 @@ type aclDNSSource struct {
 }
 
 // aclStoreSource is storeSource filtered by the agent's DNS token.
-func (a *Agent) aclStoreSource(ctx context.Context) dnsSource {
+func (a *Agent) aclStoreSource(l *dnsLookup) dnsSource {
 	st := a.store.snapshot()
 	if !a.cfg.ACL.Enabled {
 		return st
 	}
-	authz, err := a.acl.resolve(ctx, a.acl.dnsToken())
+	authz, err := a.acl.resolve(l.context(), a.acl.dnsToken())
 	return &aclDNSSource{dnsSource: st, authz: authz, err: err}
 }
 

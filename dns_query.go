@@ -37,7 +37,7 @@ func (d *dnsServer) resolveQuery(s *dnsScratch, dc, name string, qt dnsmessage.T
 	if d.preparedQuery == nil || name == "" {
 		return nxdomain
 	}
-	res, err := d.preparedQuery(s.ctx, dc, name)
+	res, err := d.preparedQuery(s.lookup.context(), dc, name)
 	if err != nil {
 		d.logger.Warn("dns: prepared query failed", "query", name, "datacenter", dc, "error", err)
 		return dnsResult{rcode: dnsmessage.RCodeServerFailure}

@@ -29,7 +29,6 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"encoding/hex"
 	"maps"
 	"math/rand/v2"
@@ -55,8 +54,8 @@ type dnsSource interface {
 }
 
 // storeSource reads a server's own store.
-func storeSource(s *Store) func(context.Context) dnsSource {
-	return func(context.Context) dnsSource { return s.snapshot() }
+func storeSource(s *Store) func(*dnsLookup) dnsSource {
+	return func(*dnsLookup) dnsSource { return s.snapshot() }
 }
 
 // dnsInstance is a service instance that passed the health filter.
@@ -117,7 +116,7 @@ func (d *dnsServer) resolve(s *dnsScratch, st dnsSource, q *dnsmessage.Question)
 		return nxdomain
 	}
 	if dc != d.dc {
-		if st = d.remoteSource(s.ctx, dc); st == nil {
+		if st = d.remoteSource(&s.lookup, dc); st == nil {
 			return nxdomain // a datacenter we know no way to
 		}
 		s.dc, s.src = dc, st

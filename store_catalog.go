@@ -596,11 +596,12 @@ func (st *state) checkServiceNodes(name string) []CheckServiceNode {
 // node's and its own.
 func (st *state) withChecks(in ServiceInstance) CheckServiceNode {
 	checks := []*HealthCheck{}
-	for _, c := range st.nodeChecks(in.Node.Node) {
+	st.checks.ascendPrefix(in.Node.Node+"\x00", "", func(_ string, c *HealthCheck) bool {
 		if c.ServiceID == "" || c.ServiceID == in.Service.ID {
 			checks = append(checks, c)
 		}
-	}
+		return true
+	})
 	return CheckServiceNode{Node: in.Node, Service: in.Service, Checks: checks}
 }
 
