@@ -185,7 +185,10 @@ func TestWALTornTailIsCut(t *testing.T) {
 		{"partial record", func(b []byte, last int) []byte { return b[:last+(len(b)-last)/2] }},
 		{"partial header", func(b []byte, last int) []byte { return b[:last+5] }},
 		{"garbage", func(b []byte, _ int) []byte { return append(b, "\x17\x00\x00\x00garbage after a crash"...) }},
-		{"zeros", func(b []byte, _ int) []byte { return append(b, make([]byte, 4096)...) }},
+		{"zeros", func(b []byte, _ int) []byte { return append(b, make([]byte, 4096)...) }}, // a preallocated end
+		{"partial record, then zeros", func(b []byte, last int) []byte {
+			return append(b[:last+(len(b)-last)/2], make([]byte, 4096)...) // a crash writing over preallocated zeros
+		}},
 		{"huge length", func(b []byte, _ int) []byte { return append(b, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4, 5) }},
 		{"bad checksum", func(b []byte, last int) []byte { b[len(b)-1] ^= 1; return b }},
 	} {
@@ -202,17 +205,18 @@ func TestWALTornTailIsCut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			b = b[:seg.size] // the records, without the preallocated zeros
 			torn := tc.tear(b, lastRecord)
 			if err := os.WriteFile(seg.path, torn, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if len(torn) > len(b) {
+			if len(torn) > len(b) && bytes.Equal(torn[:len(b)], b) {
 				want = append(want, makeEntries(26, 26, 1)...) // the last record is whole
 			}
 
 			w, st := openTestWAL(t, dir)
 			checkEntries(t, st.Entries, want)
-			if fi, _ := os.Stat(seg.path); fi.Size() > int64(len(b)) {
+			if fi, _ := os.Stat(seg.path); fi.Size() > int64(len(b)) && tc.name != "zeros" {
 				t.Fatalf("torn tail not cut: %d bytes, had %d", fi.Size(), len(b))
 			}
 			next := makeEntries(uint64(len(want))+1, 40, 2)
@@ -478,4 +482,37 @@ func FuzzWALRecord(f *testing.F) {
 			t.Fatalf("records re-encode differently")
 		}
 	})
+}
+
+// TestWALPreallocatedSegments: the last segment holds zeros past its
+// records (preallocated), which reopening reads as its end; records go on
+// over them after a reopen; a segment left behind is cut to its records.
+func TestWALPreallocatedSegments(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w, _ := openTestWAL(t, dir)
+	first := makeEntries(1, 3, 1)
+	mustAppend(t, w, first)
+	seg := w.segments[len(w.segments)-1]
+	if fi, err := os.Stat(seg.path); err != nil || fi.Size() <= seg.size || fi.Size() != seg.alloc {
+		t.Fatalf("segment of %v bytes (%v) for %d bytes of records: not preallocated", fi.Size(), err, seg.size)
+	}
+	w, st := reopen(t, w, dir)
+	checkEntries(t, st.Entries, first)
+	more := makeEntries(4, 60, 1) // past testSegmentSize: new segments
+	for _, e := range more {
+		mustAppend(t, w, []raftEntry{e})
+	}
+	w, st = reopen(t, w, dir)
+	checkEntries(t, st.Entries, append(first, more...))
+	segs := segmentFiles(t, dir)
+	if len(segs) < 2 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	for i, p := range segs[:len(segs)-1] {
+		b, _ := os.ReadFile(p)
+		if end, err := scanRecords(b, w.segments[i].first, func(int, raftEntry) {}); err != nil || end != len(b) {
+			t.Errorf("%s: %d bytes, records end at %d (%v): not cut to its records", p, len(b), end, err)
+		}
+	}
 }
