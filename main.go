@@ -84,13 +84,10 @@ func agentCommand(args []string, stdout, stderr io.Writer) int {
 		"datacenter", cfg.Datacenter, "server", cfg.Server, "bootstrap", cfg.Bootstrap,
 		"bind", cfg.BindAddr, "advertise", cfg.AdvertiseAddr, "dev", cfg.DevMode)
 
-	// A server's heap is mostly the state store: large and long-lived. Go's
-	// default GOGC=100 lets garbage grow to the size of the state again
-	// before collecting; 50 keeps the peak near 1.5× the state for a little
-	// more GC work. An explicit GOGC wins.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
+	// How much garbage may grow before a collection (agent_gc.go).
+	gcStop := make(chan struct{})
+	defer close(gcStop)
+	tuneGC(gcStop)
 	if err := raiseFileLimit(cfg, logger); err != nil {
 		fmt.Fprintf(stderr, "error starting agent: %v\n", err)
 		return 1
