@@ -43,6 +43,28 @@ func BenchmarkKVGet(b *testing.B) {
 					}
 				}
 			})
+			// 16 reads at a time per core, as a server under kvbench's 32
+			// clients sees them: default and ?consistent reads share read
+			// indexes (server_read.go).
+			b.Run(role+"/"+mode+"/parallel", func(b *testing.B) {
+				req := httptest.NewRequest(http.MethodGet, target, nil)
+				req.RemoteAddr = "127.0.0.1:40000"
+				b.ReportAllocs()
+				b.SetParallelism(16)
+				b.RunParallel(func(pb *testing.PB) {
+					w := &benchWriter{header: http.Header{}}
+					for pb.Next() {
+						r := *req
+						clear(w.header)
+						w.code, w.n = http.StatusOK, 0
+						a.http.ServeHTTP(w, &r)
+						if w.code != http.StatusOK || w.n == 0 {
+							b.Errorf("GET %s: %d, %d bytes", target, w.code, w.n)
+							return
+						}
+					}
+				})
+			})
 		}
 	}
 }
