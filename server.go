@@ -398,13 +398,6 @@ func (a *Agent) serveRPC(ctx context.Context, method string, body []byte) ([]byt
 		if err := json.Unmarshal(body, &lease); err != nil {
 			return nil, err
 		}
-		if a.raft.isLeader() { // a follower's round joins the leader's own (server_read.go)
-			i, err := a.sharedReadIndex(ctx, lease)
-			if err != nil {
-				return nil, err
-			}
-			return json.Marshal(i)
-		}
 		return a.readIndexLocal(ctx, lease)
 	case rpcSessionRenew:
 		var r sessionRenewal

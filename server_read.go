@@ -16,11 +16,7 @@
 // sent, which might have been answered before it arrived (it would miss a
 // write acknowledged in between). A follower under load then sends one
 // request per round trip instead of one per read, and the leader answers
-// it with one trip through its Raft loop. On the leader, the followers'
-// requests join its own rounds (serveRPC, server.go): a request that
-// arrives after a follower's reads did is as good for them. Only while it
-// leads: a server that does not answers "not leader", and the follower
-// asks the new leader, rather than passing the request on itself.
+// it with one trip through its Raft loop.
 //
 // Concurrency: each readRounds has a mutex guarding whether a round is out
 // and the round being gathered; a round's result is written by the
