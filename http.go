@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -75,6 +76,7 @@ type httpAPI struct {
 	cachedHandler http.Handler
 	bodyStall     time.Duration   // a request body that sends nothing for this long is cut off
 	httpSamples   *labeledSamples // api.http by method and route (http_agent_metrics.go)
+	kvBodies      sync.Pool       // spare response buffers of KV reads (http_kv_json.go)
 }
 
 // httpBodyStallTimeout: a client sending a body must keep sending. Consul

@@ -123,7 +123,7 @@ func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string, auth
 		return nil, nil
 	}
 	if entries, ok := obj.([]*KVEntry); ok && !query(r).Has("pretty") {
-		writeKVEntries(w, entries) // encoding/json's bytes without its reflection (http_kv_json.go)
+		h.writeKVEntries(w, entries) // encoding/json's bytes without its reflection (http_kv_json.go)
 		return nil, nil
 	}
 	return obj, nil

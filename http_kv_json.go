@@ -12,20 +12,17 @@
 // Data flow: kvGet (http_kv.go) → writeKVEntries → one Write of a pooled
 // buffer.
 //
-// Concurrency: kvBodyPool (a sync.Pool, safe for concurrent use) holds
-// spare buffers; a buffer belongs to one request between Get and Put.
+// Concurrency: the agent's httpAPI.kvBodies (a sync.Pool, safe for
+// concurrent use) holds spare buffers; a buffer belongs to one request
+// between Get and Put.
 package main
 
 import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
-	"sync"
 	"unicode/utf8"
 )
-
-// kvBodyPool holds response buffers between requests.
-var kvBodyPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // maxPooledKVBody: a buffer grown past this (a large recurse) is left to
 // the collector rather than kept for every later request.
@@ -33,14 +30,17 @@ const maxPooledKVBody = 64 << 10
 
 // writeKVEntries answers with entries as JSON, byte for byte what
 // json.Marshal(entries) gives.
-func writeKVEntries(w http.ResponseWriter, entries []*KVEntry) {
-	bp := kvBodyPool.Get().(*[]byte)
+func (h *httpAPI) writeKVEntries(w http.ResponseWriter, entries []*KVEntry) {
+	bp, _ := h.kvBodies.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
 	b := appendKVEntries((*bp)[:0], entries)
 	w.Header()["Content-Type"] = []string{"application/json"}
 	w.Write(b)
 	if cap(b) <= maxPooledKVBody {
 		*bp = b
-		kvBodyPool.Put(bp)
+		h.kvBodies.Put(bp)
 	}
 }
 
