@@ -84,6 +84,8 @@ type Agent struct {
 	aclRepl *aclReplication
 	// coordinates: the updates a server has taken, not yet applied (agent_coordinate.go).
 	coordinates pendingCoordinates
+	// readRounds: the read indexes of default and ?consistent reads, shared by concurrent reads (server_read.go).
+	readRounds [2]readRounds
 
 	http          *httpAPI // serves the HTTP listeners, and requests forwarded by clients
 	httpServer    *http.Server

@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -75,6 +76,7 @@ type httpAPI struct {
 	cachedHandler http.Handler
 	bodyStall     time.Duration   // a request body that sends nothing for this long is cut off
 	httpSamples   *labeledSamples // api.http by method and route (http_agent_metrics.go)
+	kvBodies      sync.Pool       // spare response buffers of KV reads (http_kv_json.go)
 }
 
 // httpBodyStallTimeout: a client sending a body must keep sending. Consul
@@ -368,23 +370,28 @@ func (h *httpAPI) checkDatacenter(r *http.Request) error {
 // (0 on the leader), in milliseconds. (A client's reads of the data carry
 // its server's headers: rpc_forward.go.)
 func (h *httpAPI) setQueryMeta(w http.ResponseWriter, q queryOptions, index uint64) {
-	hdr := w.Header()
-	hdr.Set("X-Consul-Index", strconv.FormatUint(max(index, 1), 10))
+	// The names are in net/http's canonical form ("Knownleader"), as Consul's
+	// go out, and assigned directly: Set would canonicalize each on every
+	// read. One backing array holds the four values; each slice is capped at
+	// its own, so that an Add copies it rather than overwrites the next.
+	v := make([]string, 4)
+	v[0] = strconv.FormatUint(max(index, 1), 10)
 	if h.a.raft != nil {
-		hdr.Set("X-Consul-KnownLeader", strconv.FormatBool(h.a.raft.leaderAddr() != ""))
-		hdr.Set("X-Consul-LastContact", strconv.FormatInt(h.a.raft.sinceContact().Milliseconds(), 10))
+		v[1] = strconv.FormatBool(h.a.raft.leaderAddr() != "")
+		v[2] = strconv.FormatInt(h.a.raft.sinceContact().Milliseconds(), 10)
 	} else { // a client's own read (the event list): what it knows of the servers
-		hdr.Set("X-Consul-KnownLeader", strconv.FormatBool(len(h.a.lanServers()) > 0))
-		hdr.Set("X-Consul-LastContact", "0")
+		v[1], v[2] = strconv.FormatBool(len(h.a.lanServers()) > 0), "0"
 	}
-	consistency := "leader"
+	v[3] = "leader"
 	switch {
 	case q.stale:
-		consistency = "stale"
+		v[3] = "stale"
 	case q.consistent:
-		consistency = "consistent"
+		v[3] = "consistent"
 	}
-	hdr.Set("X-Consul-Effective-Consistency", consistency)
+	hdr := w.Header()
+	hdr["X-Consul-Index"], hdr["X-Consul-Knownleader"] = v[0:1:1], v[1:2:2]
+	hdr["X-Consul-Lastcontact"], hdr["X-Consul-Effective-Consistency"] = v[2:3:3], v[3:4:4]
 }
 
 // blockingQuery runs a read, as a blocking query when ?index is set.

@@ -122,6 +122,10 @@ func (h *httpAPI) kvGet(w http.ResponseWriter, r *http.Request, key string, auth
 		w.Write(entries[0].Value)
 		return nil, nil
 	}
+	if entries, ok := obj.([]*KVEntry); ok && !query(r).Has("pretty") {
+		h.writeKVEntries(w, entries) // encoding/json's bytes without its reflection (http_kv_json.go)
+		return nil, nil
+	}
 	return obj, nil
 }
 

@@ -319,16 +319,8 @@ func (a *Agent) readBarrier(ctx context.Context, q queryOptions) error {
 	if q.stale {
 		return nil
 	}
-	lease := !q.consistent
-	body, _ := json.Marshal(lease)
-	out, err := a.leaderCall(ctx, rpcRaftReadIndex, body, func(ctx context.Context) ([]byte, error) {
-		return a.readIndexLocal(ctx, lease)
-	})
+	index, err := a.sharedReadIndex(ctx, !q.consistent) // server_read.go
 	if err != nil {
-		return err
-	}
-	var index uint64
-	if err := json.Unmarshal(out, &index); err != nil {
 		return err
 	}
 	return a.raft.waitApplied(ctx, index)
