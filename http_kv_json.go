@@ -10,7 +10,7 @@
 // encoding/json.
 //
 // Data flow: kvGet (http_kv.go) → writeKVEntries → one Write of a pooled
-// buffer.
+// buffer; a write transaction's KV results (http_txn.go) the same way.
 //
 // Concurrency: the agent's httpAPI.kvBodies (a sync.Pool, safe for
 // concurrent use) holds spare buffers; a buffer belongs to one request
@@ -31,11 +31,17 @@ const maxPooledKVBody = 64 << 10
 // writeKVEntries answers with entries as JSON, byte for byte what
 // json.Marshal(entries) gives.
 func (h *httpAPI) writeKVEntries(w http.ResponseWriter, entries []*KVEntry) {
+	h.writeJSONBody(w, func(b []byte) []byte { return appendKVEntries(b, entries) })
+}
+
+// writeJSONBody answers with the JSON that appendBody appends, built in a
+// pooled buffer.
+func (h *httpAPI) writeJSONBody(w http.ResponseWriter, appendBody func([]byte) []byte) {
 	bp, _ := h.kvBodies.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
-	b := appendKVEntries((*bp)[:0], entries)
+	b := appendBody((*bp)[:0])
 	w.Header()["Content-Type"] = []string{"application/json"}
 	w.Write(b)
 	if cap(b) <= maxPooledKVBody {
@@ -54,35 +60,58 @@ func appendKVEntries(b []byte, entries []*KVEntry) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if e == nil {
-			b = append(b, "null"...)
-			continue
-		}
-		b = append(b, `{"LockIndex":`...)
-		b = strconv.AppendUint(b, e.LockIndex, 10)
-		b = append(b, `,"Key":`...)
-		b = appendJSONString(b, e.Key)
-		b = append(b, `,"Flags":`...)
-		b = strconv.AppendUint(b, e.Flags, 10)
-		b = append(b, `,"Value":`...)
-		if e.Value == nil {
-			b = append(b, "null"...)
-		} else {
-			b = append(b, '"')
-			b = base64.StdEncoding.AppendEncode(b, e.Value)
-			b = append(b, '"')
-		}
-		b = append(b, `,"CreateIndex":`...)
-		b = strconv.AppendUint(b, e.CreateIndex, 10)
-		b = append(b, `,"ModifyIndex":`...)
-		b = strconv.AppendUint(b, e.ModifyIndex, 10)
-		if e.Session != "" {
-			b = append(b, `,"Session":`...)
-			b = appendJSONString(b, e.Session)
-		}
-		b = append(b, '}')
+		b = appendKVEntry(b, e)
 	}
 	return append(b, ']')
+}
+
+// appendKVEntry appends one entry's JSON object (null for nil).
+func appendKVEntry(b []byte, e *KVEntry) []byte {
+	if e == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"LockIndex":`...)
+	b = strconv.AppendUint(b, e.LockIndex, 10)
+	b = append(b, `,"Key":`...)
+	b = appendJSONString(b, e.Key)
+	b = append(b, `,"Flags":`...)
+	b = strconv.AppendUint(b, e.Flags, 10)
+	b = append(b, `,"Value":`...)
+	if e.Value == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, e.Value)
+		b = append(b, '"')
+	}
+	b = append(b, `,"CreateIndex":`...)
+	b = strconv.AppendUint(b, e.CreateIndex, 10)
+	b = append(b, `,"ModifyIndex":`...)
+	b = strconv.AppendUint(b, e.ModifyIndex, 10)
+	if e.Session != "" {
+		b = append(b, `,"Session":`...)
+		b = appendJSONString(b, e.Session)
+	}
+	b = append(b, '}')
+	return b
+}
+
+// appendTxnKVResults appends a write transaction's answer whose results
+// are all KV entries, as json.Marshal(txnResponse{Results: results}) would.
+func appendTxnKVResults(b []byte, results []txnResult) []byte {
+	if results == nil {
+		return append(b, `{"Results":null,"Errors":null}`...)
+	}
+	b = append(b, `{"Results":[`...)
+	for i, r := range results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"KV":`...)
+		b = appendKVEntry(b, r.KV)
+		b = append(b, '}')
+	}
+	return append(b, `],"Errors":null}`...)
 }
 
 // appendJSONString appends s as a JSON string, escaped as encoding/json

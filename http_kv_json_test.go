@@ -79,3 +79,22 @@ func TestKVReadJSONThroughHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTxnKVResultsMatchesEncodingJSON: a write transaction's KV
+// answer is byte for byte encoding/json's.
+func TestAppendTxnKVResultsMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, results := range [][]txnResult{
+		nil, {},
+		{{KV: &KVEntry{Key: "a<b>&c", CreateIndex: 5, ModifyIndex: 5}}},
+		{{KV: &KVEntry{Key: "x\xff", Value: []byte{}, Flags: 1 << 63, Session: "s\u2028"}}, {KV: &KVEntry{Key: "", LockIndex: 3, Value: []byte("v")}}},
+	} {
+		want, err := json.Marshal(txnResponse{Results: results})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendTxnKVResults(nil, results); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}

@@ -100,6 +100,10 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 			out.Results[i].Check = &c
 		}
 	}
+	if _, pretty := query(r)["pretty"]; !pretty && !readOnly(ops) && kvResultsOnly(out.Results) {
+		h.writeJSONBody(w, func(b []byte) []byte { return appendTxnKVResults(b, out.Results) }) // http_kv_json.go
+		return nil, nil
+	}
 	if readOnly(ops) {
 		// Consul's read transaction also says whether ACLs removed results.
 		return struct {
@@ -108,4 +112,14 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 		}{out, filtered && z.accessorID != aclAnonymousAccessorID}, nil
 	}
 	return out, nil
+}
+
+// kvResultsOnly reports whether every result is a KV entry alone.
+func kvResultsOnly(results []txnResult) bool {
+	for _, r := range results {
+		if r.KV == nil || r.Node != nil || r.Service != nil || r.Check != nil {
+			return false
+		}
+	}
+	return true
 }
