@@ -205,7 +205,7 @@ type txn struct {
 // bump records that the named table or name changed at this index.
 func (t *txn) bump(names ...string) {
 	for _, n := range names {
-		t.st.indexes = t.st.indexes.set(n, t.index)
+		t.st.indexes = t.st.indexes.setIn(t.index, n, t.index)
 		t.topics[n] = struct{}{}
 	}
 }
@@ -367,7 +367,7 @@ func (t *txn) putKV(e KVEntry, existing *KVEntry) {
 		stored.LockIndex = existing.LockIndex
 		stored.Session = existing.Session
 	}
-	t.st.kvs = t.st.kvs.set(e.Key, stored)
+	t.st.kvs = t.st.kvs.setIn(t.index, e.Key, stored)
 	// A key written again is no longer a tombstone.
 	t.st.tombstones, _ = t.st.tombstones.delete(e.Key)
 	t.bump(indexKVs)

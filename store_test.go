@@ -297,3 +297,24 @@ func TestStoreMemoryPerKey(t *testing.T) {
 	t.Logf("1M keys: live heap %d MiB (%d bytes per key)", (after.HeapAlloc-before.HeapAlloc)>>20, (after.HeapAlloc-before.HeapAlloc)/1_000_000)
 	runtime.KeepAlive(s)
 }
+
+// BenchmarkStoreTxn64: a transaction of 64 sets of new keys, applied to a
+// store of 200,000 keys (the 1M-key txn load of issue 15, in the small).
+func BenchmarkStoreTxn64(b *testing.B) {
+	l := &testLog{s: newStore()}
+	fillStore(b, l, 200000)
+	val := bytes.Repeat([]byte("x"), 100)
+	b.ReportAllocs()
+	next := 0
+	for b.Loop() {
+		ops := make([]txnOp, 64)
+		for i := range ops {
+			ops[i].KV = &txnKVOp{Verb: kvSet, Key: fmt.Sprintf("load/%09d", next), Value: val}
+			next++
+		}
+		l.index++
+		if res := l.s.apply(l.index, &command{Type: cmdTxn, Txn: ops}); !res.ok {
+			b.Fatal(res.txnErrors)
+		}
+	}
+}

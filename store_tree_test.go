@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math/rand"
 	"slices"
 	"strings"
@@ -153,5 +154,45 @@ func BenchmarkTreeSet(b *testing.B) {
 	var tr tree[int]
 	for i := 0; i < b.N; i++ {
 		tr = tr.set(fmt.Sprintf("bench/key-%09d", i), i)
+	}
+}
+
+// TestTreeSetInKeepsPublishedVersions: commands (owners) that set many keys
+// in place of their own nodes never change a version published before
+// them, and each version holds exactly what its commands wrote, in treap
+// order; deletes between them copy as before.
+func TestTreeSetInKeepsPublishedVersions(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewSource(7))
+	var tr tree[int]
+	model := map[string]int{}
+	type version struct {
+		tr    tree[int]
+		model map[string]int
+	}
+	var published []version
+	for owner := uint64(1); owner <= 400; owner++ {
+		for range 1 + rng.Intn(40) {
+			k := fmt.Sprintf("k%04d", rng.Intn(2000))
+			if rng.Intn(5) == 0 {
+				tr, _ = tr.delete(k)
+				delete(model, k)
+				continue
+			}
+			v := rng.Int()
+			tr = tr.setIn(owner, k, v)
+			model[k] = v
+		}
+		published = append(published, version{tr, maps.Clone(model)})
+	}
+	for i, v := range published {
+		if n := checkTreap(t, v.tr.root, "", ""); n != len(v.model) {
+			t.Fatalf("version %d: %d keys, want %d", i+1, n, len(v.model))
+		}
+		for k, want := range v.model {
+			if got, ok := v.tr.get(k); !ok || got != want {
+				t.Fatalf("version %d: %q = %v %v, want %v (changed by a later command)", i+1, k, got, ok, want)
+			}
+		}
 	}
 }
