@@ -316,6 +316,11 @@ type raftCore struct {
 	readRound    uint64 // the round pending reads wait for; ready() starts it
 	transferee   string // leadership transfer target, "" when none
 	transferTick uint64
+	// leaseGivenUp: this leader sent TimeoutNow in its term. The server it
+	// went to campaigns at once, and voters grant it their votes however
+	// recently they heard from this leader (dissertation §3.10), so the
+	// lease's premise (§6.4.1) no longer holds for the rest of the term.
+	leaseGivenUp bool
 
 	// Timers, in ticks.
 	now               uint64 // ticks since start
@@ -513,6 +518,7 @@ func (r *raftCore) becomeLeader() {
 		r.addProgress(s.ID)
 	}
 	r.seq, r.seqTick, r.leaderSince = 1, map[uint64]uint64{1: r.now}, r.now
+	r.leaseGivenUp = false
 	r.logger.Info("became leader", "term", r.term, "lastIndex", r.log.lastIndex())
 	r.appendEntries([]raftEntry{{Type: raftEntryNoop}})
 }

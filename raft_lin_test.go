@@ -29,7 +29,8 @@ type simClient struct {
 
 // Raft §8 and dissertation §6.3, §6.4: every history of client operations
 // is linearizable, with reads by a quorum round and by the lease, under
-// drops, duplicates, delays, partitions, crashes and restarts.
+// drops, duplicates, delays, partitions, crashes, restarts and
+// leadership transfers.
 func TestRaftLinearizableUnderFaults(t *testing.T) {
 	t.Parallel()
 	for round := range 4 {
@@ -180,8 +181,18 @@ func runLinearizability(t *testing.T, seed uint64, leases bool) {
 			continue
 		}
 		// A fault every 20 ticks: crash or restart a server, pause one (a
-		// long GC or a stalled VM), or change the partition.
-		switch rng.IntN(4) {
+		// long GC or a stalled VM), change the partition, or have a leader
+		// hand its leadership to another server (dissertation §3.10).
+		switch rng.IntN(5) {
+		case 4:
+			for _, id := range s.ids {
+				if nd := s.nodes[id]; nd.up && nd.core.role == roleLeader {
+					others := s.others(id)
+					nd.core.transferLeadership(others[rng.IntN(len(others))])
+					s.process(nd)
+					break
+				}
+			}
 		case 3:
 			id := s.ids[rng.IntN(len(s.ids))]
 			paused[id] = 5 + rng.IntN(30)

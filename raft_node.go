@@ -140,6 +140,12 @@ type raftNode struct {
 	lastContact  atomic.Int64                  // Unix nanoseconds of the last message from the leader
 	snapIndexPub atomic.Uint64                 // snapIndex, for other goroutines (the tests' compactedTo)
 	appliedPub   atomic.Uint64                 // appliedIndex, for other goroutines
+	// Lease reads without a trip through the loop (readIndex): commitPub is
+	// the core's commit index, stored before any proposal at or below it is
+	// answered; leaseUntil, while this leader's lease holds, when it ends
+	// (on the monotonic clock; publishLease).
+	commitPub  atomic.Uint64
+	leaseUntil atomic.Pointer[time.Time]
 
 	// Owned by the loop.
 	addrs        map[string]string // server ID → address, from configurations and messages
@@ -254,6 +260,11 @@ func (n *raftNode) changeConfig(ctx context.Context, change func(raftConfigurati
 // (dissertation §6.4): the leader's commit index, once the leader has
 // confirmed it still leads, by its lease (lease) or by a quorum round.
 func (n *raftNode) readIndex(ctx context.Context, lease bool) (uint64, error) {
+	if until := n.leaseUntil.Load(); lease && until != nil && time.Now().Before(*until) {
+		// The lease holds: the commit index answers, as the core would
+		// (raft_read.go), without the loop.
+		return n.commitPub.Load(), nil
+	}
 	rq := &raftRead{lease: lease, done: make(chan struct{})}
 	select {
 	case n.readCh <- rq:
@@ -591,6 +602,7 @@ func (n *raftNode) handleReady() {
 			break
 		}
 		rd := n.core.ready()
+		n.publishLease() // before a TimeoutNow in rd goes out, the lease is gone
 		if rd.empty() {
 			break
 		}
@@ -730,7 +742,24 @@ func (n *raftNode) failAll(err error) {
 	}
 }
 
+// publishLease publishes the commit index and how long lease reads may use
+// it (raftCore.leaseReadTicks): until the tick that ends the lease, counted
+// from the one the core last took (catchUpTicks).
+func (n *raftNode) publishLease() {
+	n.commitPub.Store(n.core.commit)
+	ticks := n.core.leaseReadTicks()
+	if ticks == 0 {
+		if n.leaseUntil.Load() != nil {
+			n.leaseUntil.Store(nil)
+		}
+		return
+	}
+	until := n.lastTick.Add(time.Duration(ticks) * n.cfg.Tick)
+	n.leaseUntil.Store(&until)
+}
+
 func (n *raftNode) publish() {
+	n.publishLease()
 	n.snapIndexPub.Store(n.snapIndex)
 	st := n.core.status()
 	old := n.status.Swap(&st)

@@ -49,12 +49,34 @@ func (r *raftCore) quorumContact() uint64 {
 // leaseValid: no other leader can have been elected since a quorum last
 // acknowledged this one, because each of them refuses votes for an
 // election timeout after hearing from it (dissertation §6.4.1).
-func (r *raftCore) leaseValid() bool {
-	if r.cfg.DisableLeases {
-		return false
+func (r *raftCore) leaseValid() bool { return r.leaseTicksLeft() > 0 }
+
+// leaseTicksLeft is how many ticks the leader's lease still holds (0: it
+// does not). A leader transferring leadership, or that has sent TimeoutNow
+// this term, holds none: the server it chose may win an election at once.
+func (r *raftCore) leaseTicksLeft() int {
+	if r.cfg.DisableLeases || r.role != roleLeader || r.transferee != "" || r.leaseGivenUp {
+		return 0
 	}
 	t, ok := r.seqTick[r.quorumSeq()]
-	return ok && int(r.now-t) < r.cfg.LeaseTicks
+	if !ok {
+		return 0
+	}
+	return max(r.cfg.LeaseTicks-int(r.now-t), 0)
+}
+
+// leaseReadTicks is how many ticks a lease read may be answered with the
+// commit index without a trip through the core (the driver publishes it,
+// raft_node.go): while the lease holds, or while this server is the only
+// voter, once this leader has committed an entry of its term.
+func (r *raftCore) leaseReadTicks() int {
+	if r.role != roleLeader || !r.committedInTerm() {
+		return 0
+	}
+	if r.quorum() == 1 {
+		return 1 // until the next tick: a configuration change may add a voter
+	}
+	return r.leaseTicksLeft()
 }
 
 func (r *raftCore) committedInTerm() bool {
@@ -113,6 +135,7 @@ func (r *raftCore) transferLeadership(to string) error {
 	r.transferee, r.transferTick = to, r.now
 	r.logger.Info("transferring leadership", "to", r.config.describe(to), "term", r.term)
 	if pr.match == r.log.lastIndex() {
+		r.leaseGivenUp = true
 		r.send(raftMessage{Type: msgTimeoutNow, To: to})
 	} else {
 		r.sendAppend(to)

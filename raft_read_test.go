@@ -88,3 +88,41 @@ func TestRaftLeaseRead(t *testing.T) {
 		t.Fatalf("a lease read was served after the lease ran out: %+v", got)
 	}
 }
+
+// A leader transferring leadership holds no lease: the server it sends
+// TimeoutNow to may be elected at once (dissertation §3.10), before the
+// lease would have run out, and then commit writes this leader never sees.
+// Its lease reads wait for a round; once TimeoutNow went out they do for
+// the rest of its term, even when the transfer times out.
+func TestRaftTransferGivesUpTheLease(t *testing.T) {
+	t.Parallel()
+	s := newSimNet(t, testSeed(t), 3)
+	var got []raftReadState
+	s.readHooks = append(s.readHooks, func(n *simNode, rs raftReadState) { got = append(got, rs) })
+	l := s.checkOneLeader(50)
+	s.mustCommit("a", 50)
+	s.run(2) // every follower up to date
+	if l.core.leaseReadTicks() == 0 {
+		t.Fatal("no lease before the transfer")
+	}
+	to := s.others(l.id)[0]
+	s.partition([]string{l.id, s.others(l.id)[1]}, []string{to}) // the TimeoutNow is lost
+	if err := l.core.transferLeadership(to); err != nil {
+		t.Fatal(err)
+	}
+	if !l.core.leaseGivenUp {
+		t.Fatal("no TimeoutNow went to an up-to-date target")
+	}
+	l.core.readIndex(1, true)
+	s.process(l)
+	if len(got) != 0 || l.core.leaseReadTicks() != 0 {
+		t.Fatalf("a lease read during a transfer was served without a round: %+v", got)
+	}
+	s.run(l.core.cfg.ElectionTicks + 1) // the transfer times out; l keeps leading with the other follower
+	if l.core.role != roleLeader || l.core.transferee != "" {
+		t.Fatalf("role %v, transferee %q: want the transfer timed out under the same leader", l.core.role, l.core.transferee)
+	}
+	if l.core.leaseReadTicks() != 0 {
+		t.Fatal("the leader has its lease back in the term it sent TimeoutNow")
+	}
+}

@@ -180,6 +180,7 @@ func (r *raftCore) handleAppendAccept(id string, pr *progress, m raftMessage) {
 		r.sendAppend(id)
 	}
 	if id == r.transferee && pr.match == r.log.lastIndex() {
+		r.leaseGivenUp = true
 		r.send(raftMessage{Type: msgTimeoutNow, To: id})
 	}
 }
