@@ -231,6 +231,11 @@ func (h *httpAPI) wrap(methods []string, fn handlerFunc) http.Handler {
 func writeJSON(w http.ResponseWriter, r *http.Request, obj any) {
 	var b []byte
 	var err error
+	if ok, isBool := obj.(bool); isBool { // a write's answer: the same bytes, pretty or not
+		w.Header()["Content-Type"] = []string{"application/json"}
+		w.Write(strconv.AppendBool(nil, ok))
+		return
+	}
 	if _, pretty := query(r)["pretty"]; pretty {
 		b, err = json.MarshalIndent(obj, "", "    ")
 	} else {

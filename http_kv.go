@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -186,6 +185,8 @@ func (h *httpAPI) kvPut(w http.ResponseWriter, r *http.Request, key string) (any
 	if r.ContentLength > limit {
 		return nil, h.kvValueTooLarge(r.ContentLength)
 	}
+	// The store keeps a copy of its own size, made as the command is
+	// decoded (store_command_wire.go): this buffer lives for the request.
 	value, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, badRequest("Failed to read the value: %v", err)
@@ -195,9 +196,6 @@ func (h *httpAPI) kvPut(w http.ResponseWriter, r *http.Request, key string) (any
 	}
 	if len(value) == 0 {
 		value = nil // Consul stores an empty value as null
-	} else if cap(value) > len(value) {
-		// The store keeps the value for good: not the larger read buffer.
-		value = bytes.Clone(value)
 	}
 	req := &kvRequest{Op: kvSet, Entry: KVEntry{Key: key, Flags: flags, Value: value}}
 	switch values := query(r); {
