@@ -58,10 +58,7 @@ func (c *command) encode() ([]byte, error) {
 		b = append(b, binaryFormMarker, binaryKindKV)
 		b = appendUvarints(b, uint64(c.Now))
 		b = appendString(b, string(c.KV.Op))
-		b = appendString(b, e.Key)
-		b = appendValue(b, e.Value)
-		b = appendUvarints(b, e.Flags, e.LockIndex, e.CreateIndex, e.ModifyIndex)
-		return appendString(b, e.Session), nil
+		return appendEntry(b, e), nil
 	case c.Type == cmdTxn && kvOnly(c.Txn):
 		n := 16
 		for _, op := range c.Txn {
@@ -98,11 +95,7 @@ func decodeCommand(b []byte) (*command, error) {
 	case binaryKindKV:
 		c.Type = cmdKV
 		c.KV = &kvRequest{Op: readVerb(&r)}
-		e := &c.KV.Entry
-		e.Key = r.string()
-		e.Value = readValue(&r)
-		e.Flags, e.LockIndex, e.CreateIndex, e.ModifyIndex = r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
-		e.Session = r.string()
+		readEntry(&r, &c.KV.Entry)
 	case binaryKindTxn:
 		c.Type = cmdTxn
 		n := r.uvarint()
@@ -169,24 +162,30 @@ func readValue(r *wireReader) []byte {
 	return nil
 }
 
-// readVerb reads a verb, sharing the constant's string for a known one.
+// appendEntry appends a KV entry's fields.
+func appendEntry(b []byte, e *KVEntry) []byte {
+	b = appendString(b, e.Key)
+	b = appendValue(b, e.Value)
+	b = appendUvarints(b, e.Flags, e.LockIndex, e.CreateIndex, e.ModifyIndex)
+	return appendString(b, e.Session)
+}
+
+// readEntry reads what appendEntry wrote into e.
+func readEntry(r *wireReader, e *KVEntry) {
+	e.Key = r.string()
+	e.Value = readValue(r)
+	e.Flags, e.LockIndex, e.CreateIndex, e.ModifyIndex = r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
+	e.Session = r.string()
+}
+
+// readVerb reads a verb, sharing the constant's string for a known one
+// (compared without a copy).
 func readVerb(r *wireReader) kvOp {
 	v := r.bytes()
-	switch string(v) { // compared without a copy
-	case string(kvSet):
-		return kvSet
-	case string(kvCAS):
-		return kvCAS
-	case string(kvDelete):
-		return kvDelete
-	case string(kvDeleteCAS):
-		return kvDeleteCAS
-	case string(kvDeleteTree):
-		return kvDeleteTree
-	case string(kvLock):
-		return kvLock
-	case string(kvUnlock):
-		return kvUnlock
+	for _, op := range [...]kvOp{kvSet, kvCAS, kvDelete, kvDeleteCAS, kvDeleteTree, kvLock, kvUnlock} {
+		if string(v) == string(op) {
+			return op
+		}
 	}
 	return kvOp(v)
 }
@@ -207,11 +206,7 @@ func encodeApplyResult(r applyResult) ([]byte, error) {
 	b = appendString(b, w.Err)
 	b = appendUvarints(b, uint64(len(w.TxnResults)))
 	for _, res := range w.TxnResults {
-		e := res.KV
-		b = appendString(b, e.Key)
-		b = appendValue(b, e.Value)
-		b = appendUvarints(b, e.Flags, e.LockIndex, e.CreateIndex, e.ModifyIndex)
-		b = appendString(b, e.Session)
+		b = appendEntry(b, res.KV)
 	}
 	b = appendUvarints(b, uint64(len(w.TxnErrors)))
 	for _, te := range w.TxnErrors {
@@ -236,9 +231,8 @@ func decodeApplyResult(b []byte) (applyResult, error) {
 	if n := r.uvarint(); n > 0 && n <= uint64(len(r.b)) {
 		w.TxnResults = make([]txnResult, n)
 		for i := range w.TxnResults {
-			e := &KVEntry{Key: r.string(), Value: readValue(&r)}
-			e.Flags, e.LockIndex, e.CreateIndex, e.ModifyIndex = r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
-			e.Session = r.string()
+			e := &KVEntry{}
+			readEntry(&r, e)
 			w.TxnResults[i].KV = e
 		}
 	} else if n > 0 {
