@@ -159,6 +159,10 @@ type state struct {
 	serviceNames tree[serviceRef]   // service name \x00 node \x00 service ID
 	connectNames tree[serviceRef]   // mesh destination \x00 node \x00 service ID (store_connect.go)
 	checks       tree[*HealthCheck] // node \x00 check ID
+	// checksByService holds the same checks by what they belong to: node \x00
+	// service ID \x00 check ID, with an empty service ID for the node's own
+	// (Consul's node_service index): an instance's health reads its own.
+	checksByService tree[*HealthCheck]
 
 	sessions     tree[*Session]
 	nodeSessions tree[struct{}] // node \x00 session ID

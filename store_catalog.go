@@ -180,6 +180,27 @@ type DeregisterRequest struct {
 func nodeIndexName(node string) string       { return indexNodePrefix + node }
 func serviceIndexName(service string) string { return indexServiceKeyPrefix + service }
 func itemKey(node, id string) string         { return node + "\x00" + id }
+func serviceCheckKey(node, serviceID, checkID string) string {
+	return node + "\x00" + serviceID + "\x00" + checkID
+}
+
+// setCheck stores c, a check on node, replacing old (nil: none).
+func (t *txn) setCheck(node string, c, old *HealthCheck) {
+	t.st.checks = t.st.checks.set(itemKey(node, c.CheckID), c)
+	if old != nil && old.ServiceID != c.ServiceID {
+		t.st.checksByService, _ = t.st.checksByService.delete(serviceCheckKey(node, old.ServiceID, old.CheckID))
+	}
+	t.st.checksByService = t.st.checksByService.set(serviceCheckKey(node, c.ServiceID, c.CheckID), c)
+}
+
+// checksOf calls fn for each check of node that belongs to serviceID (""
+// for the node's own), by check ID.
+func (st *state) checksOf(node, serviceID string, fn func(c *HealthCheck)) {
+	st.checksByService.ascendPrefix(serviceCheckKey(node, serviceID, ""), "", func(_ string, c *HealthCheck) bool {
+		fn(c)
+		return true
+	})
+}
 func serviceNameKey(name, node, id string) string {
 	return name + "\x00" + node + "\x00" + id
 }
@@ -302,15 +323,18 @@ func (t *txn) upsertService(node string, s Service) error {
 	t.st.serviceNames = t.st.serviceNames.set(serviceNameKey(s.Service, node, s.ID), serviceRef{node, stored})
 	t.bump(indexServices, serviceIndexName(s.Service), nodeIndexName(node))
 	// The checks of this service carry its name and tags.
-	t.st.checks.ascendPrefix(node+"\x00", "", func(_ string, c *HealthCheck) bool {
-		if c.ServiceID == s.ID && (c.ServiceName != s.Service || !reflect.DeepEqual(c.ServiceTags, s.Tags)) {
-			u := *c
-			u.ServiceName, u.ServiceTags, u.ModifyIndex = s.Service, s.Tags, t.index
-			t.st.checks = t.st.checks.set(itemKey(node, c.CheckID), &u)
-			t.bump(indexChecks)
+	var renamed []*HealthCheck
+	t.st.checksOf(node, s.ID, func(c *HealthCheck) {
+		if c.ServiceName != s.Service || !reflect.DeepEqual(c.ServiceTags, s.Tags) {
+			renamed = append(renamed, c)
 		}
-		return true
 	})
+	for _, c := range renamed {
+		u := *c
+		u.ServiceName, u.ServiceTags, u.ModifyIndex = s.Service, s.Tags, t.index
+		t.setCheck(node, &u, c)
+		t.bump(indexChecks)
+	}
 	return nil
 }
 
@@ -380,7 +404,10 @@ func (t *txn) upsertCheck(node string, c HealthCheck) error {
 	} else {
 		c.CreateIndex, c.ModifyIndex = t.index, t.index
 	}
-	t.st.checks = t.st.checks.set(key, &c)
+	if !exists {
+		old = nil
+	}
+	t.setCheck(node, &c, old)
 	t.bumpCheckOwner(node, &c)
 	if c.Status == healthCritical && (!exists || old.Status != healthCritical) {
 		t.invalidateSessionsOf(node, c.CheckID) // a session lives only while its checks do
@@ -430,6 +457,7 @@ func (t *txn) deleteCheck(node, checkID string) {
 		return
 	}
 	t.st.checks, _ = t.st.checks.delete(key)
+	t.st.checksByService, _ = t.st.checksByService.delete(serviceCheckKey(node, c.ServiceID, checkID))
 	t.bumpCheckOwner(node, c)
 	t.invalidateSessionsOf(node, checkID)
 }
@@ -441,12 +469,7 @@ func (t *txn) deleteService(node, serviceID string) {
 		return
 	}
 	var owned []string
-	t.st.checks.ascendPrefix(node+"\x00", "", func(_ string, c *HealthCheck) bool {
-		if c.ServiceID == serviceID {
-			owned = append(owned, c.CheckID)
-		}
-		return true
-	})
+	t.st.checksOf(node, serviceID, func(c *HealthCheck) { owned = append(owned, c.CheckID) })
 	for _, id := range owned {
 		t.deleteCheck(node, id)
 	}
@@ -594,15 +617,19 @@ func (st *state) checkServiceNodes(name string) []CheckServiceNode {
 
 // withChecks is an instance with the checks that decide its health: its
 // node's and its own.
+// The node's checks and the service's are merged by check ID, the order of
+// the node's checks.
 func (st *state) withChecks(in ServiceInstance) CheckServiceNode {
-	checks := []*HealthCheck{}
-	st.checks.ascendPrefix(in.Node.Node+"\x00", "", func(_ string, c *HealthCheck) bool {
-		if c.ServiceID == "" || c.ServiceID == in.Service.ID {
-			checks = append(checks, c)
+	var own []*HealthCheck
+	st.checksOf(in.Node.Node, "", func(c *HealthCheck) { own = append(own, c) })
+	checks := make([]*HealthCheck, 0, len(own)+1)
+	st.checksOf(in.Node.Node, in.Service.ID, func(c *HealthCheck) {
+		for len(own) > 0 && own[0].CheckID < c.CheckID {
+			checks, own = append(checks, own[0]), own[1:]
 		}
-		return true
+		checks = append(checks, c)
 	})
-	return CheckServiceNode{Node: in.Node, Service: in.Service, Checks: checks}
+	return CheckServiceNode{Node: in.Node, Service: in.Service, Checks: append(checks, own...)}
 }
 
 // serviceChecks lists the checks that belong to instances of a service.

@@ -7,7 +7,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -101,5 +103,81 @@ func TestCatalogChangeWakesOnlyItsServices(t *testing.T) {
 				t.Fatalf("woke %v, want %v", woken, tc.want)
 			}
 		})
+	}
+}
+
+// TestChecksByServiceMatchesChecks: after random registrations and
+// deregistrations of nodes, services and checks (a check moving between
+// services and the node too), the index by service holds exactly the
+// checks, each instance's health lists its node's and its service's checks
+// in check ID order, as a scan of the node's checks gives them, and a
+// snapshot read back rebuilds the same index.
+func TestChecksByServiceMatchesChecks(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	l := newTestLog(t)
+	for range 3000 {
+		node := fmt.Sprintf("n%d", rng.IntN(6))
+		svc := fmt.Sprintf("s%d", rng.IntN(4))
+		switch rng.IntN(6) {
+		case 0, 1, 2:
+			req := &RegisterRequest{Node: node, Address: "127.0.0.1", Service: &Service{ID: svc, Service: "web" + svc[1:], Port: rng.IntN(3)}}
+			c := &HealthCheck{Node: node, CheckID: fmt.Sprintf("c%d", rng.IntN(8)), Name: "c", Status: healthPassing}
+			if rng.IntN(3) > 0 {
+				c.ServiceID = svc
+			}
+			req.Check = c
+			l.apply(&command{Type: cmdRegister, Register: req})
+		case 3:
+			l.apply(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: node, CheckID: fmt.Sprintf("c%d", rng.IntN(8))}})
+		case 4:
+			l.apply(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: node, ServiceID: svc}})
+		case 5:
+			if rng.IntN(4) == 0 {
+				l.apply(&command{Type: cmdDeregister, Deregister: &DeregisterRequest{Node: node}})
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := writeSnapshot(l.s.snapshot(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := readSnapshot(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]*state{"applied": l.s.snapshot(), "restored": restored} {
+		n := 0
+		st.checks.each(func(key string, c *HealthCheck) bool {
+			n++
+			node := key[:len(key)-len(c.CheckID)-1]
+			if got, ok := st.checksByService.get(serviceCheckKey(node, c.ServiceID, c.CheckID)); !ok || got != c {
+				t.Errorf("%s: check %q on %s (service %q) missing from the index", name, c.CheckID, node, c.ServiceID)
+			}
+			return true
+		})
+		if m := len(treeKeys(st.checksByService)); m != n {
+			t.Errorf("%s: %d checks, %d in the index", name, n, m)
+		}
+		instances := 0
+		st.services.each(func(key string, s *Service) bool {
+			node := key[:len(key)-len(s.ID)-1]
+			in := ServiceInstance{Node: st.node(node), Service: s}
+			var want []*HealthCheck
+			st.checks.ascendPrefix(node+"\x00", "", func(_ string, c *HealthCheck) bool {
+				if c.ServiceID == "" || c.ServiceID == s.ID {
+					want = append(want, c)
+				}
+				return true
+			})
+			if got := st.withChecks(in).Checks; !slices.Equal(got, want) {
+				t.Errorf("%s: %s/%s: checks %v, want %v", name, node, s.ID, got, want)
+			}
+			instances++
+			return true
+		})
+		if instances == 0 || n == 0 {
+			t.Fatalf("%s: %d instances, %d checks: the test checked nothing", name, instances, n)
+		}
 	}
 }

@@ -326,6 +326,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 			}
 			st.kvs, st.tombstones, st.indexes = kvs.tree(), tombstones.tree(), indexes.tree()
 			st.nodes, st.services, st.checks = nodes.tree(), services.tree(), checks.tree()
+			st.checksByService = buildServiceChecks(st.checks)
 			st.serviceNames, st.connectNames = buildServiceNames(names), buildConnectNames(names)
 			st.sessions, st.lockDelays = sessions.tree(), lockDelays.tree()
 			st.nodeSessions, st.sessionKeys = nodeSessions, sessionKeys
@@ -422,6 +423,18 @@ func readSnapshot(r io.Reader) (*state, error) {
 }
 
 // buildServiceNames makes the by-name service index from its entries.
+// buildServiceChecks indexes checks (node \x00 check ID) by node, service
+// and check (state.checksByService).
+func buildServiceChecks(checks tree[*HealthCheck]) tree[*HealthCheck] {
+	var t tree[*HealthCheck]
+	checks.each(func(key string, c *HealthCheck) bool {
+		node := key[:len(key)-len(c.CheckID)-1]
+		t = t.set(serviceCheckKey(node, c.ServiceID, c.CheckID), c)
+		return true
+	})
+	return t
+}
+
 func buildServiceNames(names map[string]serviceRef) tree[serviceRef] {
 	var t tree[serviceRef]
 	for k, r := range names {
