@@ -180,6 +180,9 @@ type DeregisterRequest struct {
 func nodeIndexName(node string) string       { return indexNodePrefix + node }
 func serviceIndexName(service string) string { return indexServiceKeyPrefix + service }
 func itemKey(node, id string) string         { return node + "\x00" + id }
+func serviceNameKey(name, node, id string) string {
+	return name + "\x00" + node + "\x00" + id
+}
 func serviceCheckKey(node, serviceID, checkID string) string {
 	return node + "\x00" + serviceID + "\x00" + checkID
 }
@@ -200,9 +203,6 @@ func (st *state) checksOf(node, serviceID string, fn func(c *HealthCheck)) {
 		fn(c)
 		return true
 	})
-}
-func serviceNameKey(name, node, id string) string {
-	return name + "\x00" + node + "\x00" + id
 }
 
 func checkName(what, v string) error {
@@ -616,9 +616,7 @@ func (st *state) checkServiceNodes(name string) []CheckServiceNode {
 }
 
 // withChecks is an instance with the checks that decide its health: its
-// node's and its own.
-// The node's checks and the service's are merged by check ID, the order of
-// the node's checks.
+// node's and its own, merged by check ID (the order of the node's checks).
 func (st *state) withChecks(in ServiceInstance) CheckServiceNode {
 	var own []*HealthCheck
 	st.checksOf(in.Node.Node, "", func(c *HealthCheck) { own = append(own, c) })

@@ -422,7 +422,6 @@ func readSnapshot(r io.Reader) (*state, error) {
 	return nil, sr.err
 }
 
-// buildServiceNames makes the by-name service index from its entries.
 // buildServiceChecks indexes checks (node \x00 check ID) by node, service
 // and check (state.checksByService).
 func buildServiceChecks(checks tree[*HealthCheck]) tree[*HealthCheck] {
@@ -435,6 +434,7 @@ func buildServiceChecks(checks tree[*HealthCheck]) tree[*HealthCheck] {
 	return t
 }
 
+// buildServiceNames makes the by-name service index from its entries.
 func buildServiceNames(names map[string]serviceRef) tree[serviceRef] {
 	var t tree[serviceRef]
 	for k, r := range names {
