@@ -150,6 +150,13 @@ func TestCatalogWatchersWakeOnlyForTheirService(t *testing.T) {
 		}
 		return out
 	}
+	watching := func() int { // blocking queries registered on the services' topics
+		n := hubWatchers(ta.store, serviceIndexName("sentinel"), "")
+		for i := range services {
+			n += hubWatchers(ta.store, serviceIndexName(fmt.Sprintf("svc-%d", i)), "")
+		}
+		return n
+	}
 	for _, tc := range []struct {
 		endpoint, change, body string
 		woken                  []string
@@ -170,10 +177,7 @@ func TestCatalogWatchersWakeOnlyForTheirService(t *testing.T) {
 		// counted below, they would pass for watchers of this change that
 		// have not registered yet, and would then answer at once.
 		eventually(t, time.Minute, "no watcher left from the last change", func() (bool, string) {
-			n := hubWatchers(ta.store, serviceIndexName("sentinel"), "")
-			for i := range services {
-				n += hubWatchers(ta.store, serviceIndexName(fmt.Sprintf("svc-%d", i)), "")
-			}
+			n := watching()
 			return n == 0, fmt.Sprintf("%d left", n)
 		})
 		// Every watcher blocks at the latest index: the sentinel's, written last.
@@ -186,10 +190,7 @@ func TestCatalogWatchersWakeOnlyForTheirService(t *testing.T) {
 		}
 		sentinel := ta.blockingGetContext(ctx, fmt.Sprintf("%ssentinel?index=%d&wait=5m", tc.endpoint, idx))
 		eventually(t, time.Minute, "every watcher blocked", func() (bool, string) {
-			n := hubWatchers(ta.store, serviceIndexName("sentinel"), "")
-			for name := range watchers {
-				n += hubWatchers(ta.store, serviceIndexName(name), "")
-			}
+			n := watching()
 			return n == services+1, fmt.Sprintf("%d of %d", n, services+1)
 		})
 		register(tc.body)
@@ -227,26 +228,4 @@ func TestCatalogWatchersWakeOnlyForTheirService(t *testing.T) {
 		}
 		cancel()
 	}
-}
-
-// blockingGetContext starts a GET that ends when ctx does, and returns a
-// channel with its answer.
-func (ta *testAgent) blockingGetContext(ctx context.Context, path string) <-chan response {
-	ch := make(chan response, 1)
-	go func() {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ta.base+path, nil)
-		if err != nil {
-			ch <- response{code: -1, body: err.Error()}
-			return
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			ch <- response{code: -1, body: err.Error()}
-			return
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		ch <- response{resp.StatusCode, resp.Header, string(b)}
-	}()
-	return ch
 }

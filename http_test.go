@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,9 +52,20 @@ func TestHTTPBadInput(t *testing.T) {
 
 // blockingGet starts a blocking GET and returns a channel with its answer.
 func (ta *testAgent) blockingGet(path string) <-chan response {
+	return ta.blockingGetContext(context.Background(), path)
+}
+
+// blockingGetContext starts a GET that ends when ctx does, and returns a
+// channel with its answer.
+func (ta *testAgent) blockingGetContext(ctx context.Context, path string) <-chan response {
 	ch := make(chan response, 1)
 	go func() {
-		resp, err := http.Get(ta.base + path)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ta.base+path, nil)
+		if err != nil {
+			ch <- response{code: -1, body: err.Error()}
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			ch <- response{code: -1, body: err.Error()}
 			return

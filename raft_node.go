@@ -142,10 +142,12 @@ type raftNode struct {
 	appliedPub   atomic.Uint64                 // appliedIndex, for other goroutines
 	// Lease reads without a trip through the loop (readIndex): commitPub is
 	// the core's commit index, stored before any proposal at or below it is
-	// answered; leaseUntil, while this leader's lease holds, when it ends
-	// (on the monotonic clock; publishLease).
+	// answered; leaseUntil, while this leader's lease holds, when it ends,
+	// in nanoseconds since epoch on the monotonic clock (0: no lease;
+	// publishLease).
 	commitPub  atomic.Uint64
-	leaseUntil atomic.Pointer[time.Time]
+	leaseUntil atomic.Int64
+	epoch      time.Time
 
 	// Owned by the loop.
 	addrs        map[string]string // server ID → address, from configurations and messages
@@ -181,6 +183,7 @@ func newRaftNode(cfg raftNodeConfig, st raftRestored, storage raftStorage, fsm r
 		snapDoneCh: make(chan snapResult, 1), kickCh: make(chan struct{}, 1), stopCh: make(chan struct{}), doneCh: make(chan struct{}), failedCh: make(chan struct{}),
 		addrs: map[string]string{}, pending: map[uint64]*raftProposal{}, reads: map[uint64]*raftRead{},
 		chunks: map[string]*snapAssembly{}, peerContact: map[string]time.Time{}, appliedIndex: st.AppliedIndex, snapIndex: st.SnapIndex,
+		epoch: time.Now(),
 	}
 	if n.metrics = cfg.Metrics; n.metrics == nil {
 		n.metrics = newRaftMetrics(nil)
@@ -260,7 +263,7 @@ func (n *raftNode) changeConfig(ctx context.Context, change func(raftConfigurati
 // (dissertation §6.4): the leader's commit index, once the leader has
 // confirmed it still leads, by its lease (lease) or by a quorum round.
 func (n *raftNode) readIndex(ctx context.Context, lease bool) (uint64, error) {
-	if until := n.leaseUntil.Load(); lease && until != nil && time.Now().Before(*until) {
+	if until := n.leaseUntil.Load(); lease && until > 0 && int64(time.Since(n.epoch)) < until {
 		// The lease holds: the commit index answers, as the core would
 		// (raft_read.go), without the loop.
 		return n.commitPub.Load(), nil
@@ -747,15 +750,11 @@ func (n *raftNode) failAll(err error) {
 // from the one the core last took (catchUpTicks).
 func (n *raftNode) publishLease() {
 	n.commitPub.Store(n.core.commit)
-	ticks := n.core.leaseReadTicks()
-	if ticks == 0 {
-		if n.leaseUntil.Load() != nil {
-			n.leaseUntil.Store(nil)
-		}
-		return
+	var until int64
+	if ticks := n.core.leaseReadTicks(); ticks > 0 {
+		until = max(int64(n.lastTick.Add(time.Duration(ticks)*n.cfg.Tick).Sub(n.epoch)), 1)
 	}
-	until := n.lastTick.Add(time.Duration(ticks) * n.cfg.Tick)
-	n.leaseUntil.Store(&until)
+	n.leaseUntil.Store(until)
 }
 
 func (n *raftNode) publish() {

@@ -196,10 +196,8 @@ func readVerb(r *wireReader) kvOp {
 // unless a transaction's results hold catalog records.
 func encodeApplyResult(r applyResult) ([]byte, error) {
 	w := toWire(r)
-	for _, res := range w.TxnResults {
-		if res.KV == nil || res.Node != nil || res.Service != nil || res.Check != nil {
-			return marshalExact(w)
-		}
+	if !kvResultsOnly(w.TxnResults) {
+		return marshalExact(w)
 	}
 	b := append(make([]byte, 0, 8+len(w.Err)), binaryFormMarker)
 	b = appendBool(b, w.OK)
