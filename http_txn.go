@@ -113,13 +113,3 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	return out, nil
 }
-
-// kvResultsOnly reports whether every result is a KV entry alone.
-func kvResultsOnly(results []txnResult) bool {
-	for _, r := range results {
-		if r.KV == nil || r.Node != nil || r.Service != nil || r.Check != nil {
-			return false
-		}
-	}
-	return true
-}

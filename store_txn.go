@@ -75,6 +75,16 @@ type txnError struct {
 	What    string
 }
 
+// kvResultsOnly reports whether every result is a KV entry alone.
+func kvResultsOnly(results []txnResult) bool {
+	for _, r := range results {
+		if r.KV == nil || r.Node != nil || r.Service != nil || r.Check != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // readOnly reports whether a transaction only reads.
 func readOnly(ops []txnOp) bool {
 	for _, op := range ops {
