@@ -88,8 +88,14 @@ func TestBug_RemovedLiveServerRejoinsAsNonVoterThenVoter(t *testing.T) {
 		t.Fatal("the peer is still in the configuration after DELETE")
 	}
 	var readded, promoted time.Duration
+	// Under load the cluster may be without a leader for a moment (two
+	// voters left, one slow): the checks wait for the next one.
 	eventually(t, 20*time.Second, "the removed server back in the configuration", func() bool {
-		s, ok := clusterLeader(agents).raft.raftStatus().Config.server(id)
+		l := clusterLeader(agents)
+		if l == nil {
+			return false
+		}
+		s, ok := l.raft.raftStatus().Config.server(id)
 		if ok && readded == 0 {
 			readded = time.Since(deleted)
 			if !s.NonVoter {
@@ -99,7 +105,7 @@ func TestBug_RemovedLiveServerRejoinsAsNonVoterThenVoter(t *testing.T) {
 		return ok
 	})
 	eventually(t, 20*time.Second, "the re-added server promoted to voter", func() bool {
-		if clusterLeader(agents).raft.raftStatus().Config.hasVoter(id) {
+		if l := clusterLeader(agents); l != nil && l.raft.raftStatus().Config.hasVoter(id) {
 			promoted = time.Since(deleted)
 			return true
 		}
